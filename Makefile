@@ -1,0 +1,31 @@
+# radrt: two commands on a fresh machine.
+#   make demo   creates .venv, installs radrt with its reference extras, runs the demo
+#   make test   same set-up, then the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+# Reinstall (and so recompile the C core) when the build inputs change.
+BUILD_INPUTS := pyproject.toml setup.py runtime/_build_core.py $(wildcard csrc/*.[ch] csrc/kernels/*.[ch])
+STAMP  := $(VENV)/.radrt-installed
+
+.PHONY: demo test build clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): $(PY) $(BUILD_INPUTS)
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+build: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/radrt demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf build *.egg-info runtime/_core.* .pytest_cache .hypothesis

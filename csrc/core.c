@@ -1,0 +1,23 @@
+/* Region allocation and byte helpers: see core.h. */
+#include "core.h"
+#include <stdlib.h>
+#include <string.h>
+
+void *radrt_region_alloc(size_t nbytes) {
+    size_t rounded = (nbytes + 63u) & ~(size_t)63u;
+    if (rounded == 0) rounded = 64;
+    void *p = aligned_alloc(64, rounded);
+    if (p) memset(p, 0, rounded);
+    return p;
+}
+
+void radrt_region_free(void *p) { free(p); }
+
+void radrt_copy(const void *src, void *dst, size_t nbytes) {
+    memmove(dst, src, nbytes);
+}
+
+void radrt_flip_bit(void *base, size_t byte_offset, int bit) {
+    volatile uint8_t *b = (volatile uint8_t *)base + byte_offset;
+    *b = (uint8_t)(*b ^ (uint8_t)(1u << (bit & 7)));
+}

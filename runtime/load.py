@@ -1,0 +1,138 @@
+"""Stage 1, load: read an ONNX model and reject what radrt cannot run.
+
+`load_model(path_or_bytes)` parses with the `onnx` package and returns a
+`LoadedModel`: the ModelProto, its default-domain opset, and its nodes as
+plain `Node` objects (attributes decoded to Python and numpy values). Every op
+is checked against the kernel registry and the ops the compile stage folds, so
+an unsupported op fails here, naming op type, node name and opset.
+"""
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Union
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from . import ops
+from .errors import ModelLoadError, UnsupportedOpError
+
+# Ops the compile stage handles itself: views of their input, folded from
+# shapes, or folded from constant inputs. Ops outside the kernel registry
+# that may still fold when all their inputs are constants (shape arithmetic).
+VIEW_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
+COMPILE_TIME_OPS = frozenset({"Constant", "ConstantOfShape", "Shape", "Size", "If"})
+FOLD_ONLY_OPS = frozenset({
+    "Range", "Expand", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual",
+    "Not", "And", "Or", "Where", "Floor", "Ceil", "Round", "Neg", "Abs", "Reciprocal",
+    "ReduceProd", "ReduceMin", "Tile", "NonZero", "ScatterND", "CumSum", "Mod",
+    "Sign", "Split", "ArgMax", "ArgMin", "TopK", "OneHot",
+})
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+@dataclass
+class Node:
+    op_type: str
+    name: str
+    inputs: List[str]
+    outputs: List[str]
+    attrs: Dict[str, Any] = field(default_factory=dict)
+    opset: int = 0
+    proto: Any = None  # the NodeProto, for folding with onnx's reference evaluator
+
+    def attr(self, key: str, default: Any = None) -> Any:
+        return self.attrs.get(key, default)
+
+
+@dataclass
+class LoadedModel:
+    proto: onnx.ModelProto
+    opset: int
+    nodes: List[Node]
+
+
+def _decode_attr(a: onnx.AttributeProto) -> Any:
+    value = helper.get_attribute_value(a)
+    if a.type == onnx.AttributeProto.TENSOR:
+        return numpy_helper.to_array(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, list) and value and isinstance(value[0], bytes):
+        return [v.decode("utf-8") for v in value]
+    return value
+
+
+def to_nodes(graph: onnx.GraphProto, opset: int, prefix: str = "") -> List[Node]:
+    nodes = []
+    for i, n in enumerate(graph.node):
+        name = n.name or f"{prefix}{n.op_type}_{i}"
+        nodes.append(Node(n.op_type, name, list(n.input), list(n.output),
+                          {a.name: _decode_attr(a) for a in n.attribute}, opset, n))
+    return nodes
+
+
+def _read(path_or_bytes: Union[str, bytes, os.PathLike, onnx.ModelProto]) -> onnx.ModelProto:
+    if isinstance(path_or_bytes, onnx.ModelProto):
+        return path_or_bytes
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        what, data = "model bytes", bytes(path_or_bytes)
+    else:
+        what = f"model file '{os.fspath(path_or_bytes)}'"
+        try:
+            with open(path_or_bytes, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ModelLoadError(f"{what}: cannot read it ({e.strerror})") from e
+    if not data:
+        raise ModelLoadError(f"{what}: empty, expected a serialized ONNX ModelProto")
+    try:
+        proto = onnx.load_from_string(data)
+    except Exception as e:  # protobuf raises DecodeError and friends
+        raise ModelLoadError(f"{what}: not a valid ONNX model, the protobuf does not parse "
+                             f"(truncated or corrupt?): {e}") from e
+    if not proto.graph.node and not proto.graph.output:
+        raise ModelLoadError(f"{what}: parsed, but holds no graph (expected nodes and outputs); "
+                             "is it an ONNX model?")
+    if not isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        base = os.path.dirname(os.path.abspath(os.fspath(path_or_bytes)))
+        try:
+            onnx.external_data_helper.load_external_data_for_model(proto, base)
+        except OSError as e:
+            raise ModelLoadError(f"{what}: external weight data missing ({e})") from e
+    return proto
+
+
+def default_opset(proto: onnx.ModelProto) -> int:
+    for imp in proto.opset_import:
+        if imp.domain in DEFAULT_DOMAINS:
+            return imp.version
+    return 1 if proto.ir_version < 3 else 0
+
+
+def check_op_supported(node: Node, domain: str = "") -> None:
+    if domain not in DEFAULT_DOMAINS:
+        raise UnsupportedOpError(f"op {domain}::{node.op_type} (node '{node.name}', opset "
+                                 f"{node.opset}): only the default ONNX domain is supported")
+    known = ops.lookup(node.op_type) or node.op_type in VIEW_OPS \
+        or node.op_type in COMPILE_TIME_OPS or node.op_type in FOLD_ONLY_OPS
+    if not known:
+        raise UnsupportedOpError(f"op {node.op_type} (node '{node.name}', opset {node.opset}) "
+                                 f"is not supported by radrt; supported ops: "
+                                 f"{', '.join(sorted(supported_ops()))}")
+
+
+def supported_ops() -> List[str]:
+    return sorted(set(ops.REGISTRY) | VIEW_OPS | COMPILE_TIME_OPS)
+
+
+def load_model(path_or_bytes) -> LoadedModel:
+    proto = _read(path_or_bytes)
+    opset = default_opset(proto)
+    nodes = to_nodes(proto.graph, opset)
+    for proto_node, node in zip(proto.graph.node, nodes):
+        check_op_supported(node, proto_node.domain)
+        for g in (v for v in node.attrs.values() if isinstance(v, onnx.GraphProto)):
+            for sub_proto, sub in zip(g.node, to_nodes(g, opset, prefix=node.name + "/")):
+                check_op_supported(sub, sub_proto.domain)
+    return LoadedModel(proto, opset, nodes)

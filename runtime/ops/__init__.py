@@ -1,0 +1,119 @@
+"""Op registry: each module in this package registers the ONNX ops it implements.
+
+An op's `prepare(node, inputs)` runs once at compile time. It receives the
+node (`runtime.graph.Node`: op_type, name, attrs, inputs, outputs) and one
+`TensorInfo` per input (shape, dtype and, for constants, the value), checks
+everything the C kernel will trust, and returns a `Prepared`:
+
+- `outputs`: one `TensorInfo` per node output;
+- `invoke(lib, ins, outs, consts)`: called when the plan is bound to memory;
+  it returns `(c_function, args)` and the executor later calls
+  `c_function(*args)` with nothing else in between. `ins`/`outs` are `void *`
+  pointers into the regions, `consts` are pointers to the arrays in
+  `Prepared.constants` (weights re-laid out for the kernel, copied into the
+  weights region);
+- `flops`: multiply-adds count twice; used by `radrt inspect`.
+
+There is one way to add an op: write `runtime/ops/NAME.py` with a
+`@register("OpType")` function and, if it needs new C, `csrc/kernels/NAME.{h,c}`.
+"""
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+
+from ..errors import CompileError, UnsupportedOpError
+
+
+@dataclass
+class TensorInfo:
+    shape: Tuple[int, ...]
+    dtype: np.dtype
+    value: Optional[np.ndarray] = None  # set for constants only
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+
+@dataclass
+class Prepared:
+    outputs: List[TensorInfo]
+    invoke: Callable
+    flops: int = 0
+    constants: List[np.ndarray] = field(default_factory=list)
+    # Indices of node inputs the kernel does not read (their data may be
+    # dropped from the weights region when nothing else reads them).
+    unread_inputs: Tuple[int, ...] = ()
+
+
+PrepareFn = Callable[..., Prepared]
+REGISTRY: dict = {}
+
+FLOAT32 = np.dtype(np.float32)
+
+
+def register(*op_types: str):
+    def wrap(fn: PrepareFn) -> PrepareFn:
+        for op in op_types:
+            if op in REGISTRY:
+                raise RuntimeError(f"op {op} registered twice")
+            REGISTRY[op] = fn
+        return fn
+
+    return wrap
+
+
+def lookup(op_type: str) -> Optional[PrepareFn]:
+    return REGISTRY.get(op_type)
+
+
+# ---- helpers shared by op modules -------------------------------------------
+
+def node_error(node, message: str) -> CompileError:
+    return CompileError(f"{node.op_type} node '{node.name}': {message}")
+
+
+def unsupported(node, message: str) -> UnsupportedOpError:
+    return UnsupportedOpError(f"{node.op_type} node '{node.name}': {message}")
+
+
+def require_float32(node, *infos: TensorInfo) -> None:
+    for i, info in enumerate(infos):
+        if np.dtype(info.dtype) != FLOAT32:
+            raise unsupported(node, f"input {i} has dtype {np.dtype(info.dtype).name}, radrt kernels support float32 only")
+
+
+def require_rank(node, info: TensorInfo, ranks, what: str = "input") -> None:
+    if info.rank not in ranks:
+        raise node_error(node, f"{what} has shape {info.shape}, expected rank {' or '.join(map(str, ranks))}")
+
+
+def require_constant(node, info: Optional[TensorInfo], what: str) -> np.ndarray:
+    if info is None or info.value is None:
+        raise unsupported(node, f"{what} must be a constant (an initializer or computable at compile time)")
+    return info.value
+
+
+def normalize_axis(node, axis: int, rank: int) -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise node_error(node, f"axis {axis} is out of range for rank {rank}")
+    return axis % max(rank, 1)
+
+
+def _import_all() -> None:
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+
+
+_import_all()
