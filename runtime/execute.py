@@ -57,7 +57,8 @@ def bind(plan: MemoryPlan, regions: Dict[str, Region]) -> List[Call]:
         ins = [regions[p.region].pointer(p.offset) if p else ffi.NULL for p in step.ins]
         outs = [regions[p.region].pointer(p.offset) if p else ffi.NULL for p in step.outs]
         consts = [regions[p.region].pointer(p.offset) for p in step.consts]
-        calls.append(step.prepared.invoke(lib, ins, outs, consts))
+        scratch = regions[step.scratch.region].pointer(step.scratch.offset) if step.scratch else ffi.NULL
+        calls.append(step.prepared.invoke(lib, ins, outs, consts, scratch))
     return calls
 
 

@@ -48,6 +48,7 @@ class PlannedStep:
     ins: List[Optional[Placement]]  # one per node input; None when omitted or unread
     outs: List[Optional[Placement]]
     consts: List[Placement]  # Prepared.constants, in the weights region
+    scratch: Optional[Placement]  # arena bytes alive during this step only
 
 
 @dataclass
@@ -63,7 +64,7 @@ class MemoryPlan:
 def _copy_step(src: str, dst: str, info: TensorInfo) -> Step:
     nbytes = info.nbytes
     prepared = Prepared([TensorInfo(info.shape, info.dtype)],
-                        lambda lib, ins, outs, consts: (lib.radrt_copy, (ins[0], outs[0], nbytes)))
+                        lambda lib, ins, outs, consts, scratch: (lib.radrt_copy, (ins[0], outs[0], nbytes)))
     return Step(Node("Copy", f"copy_to_output/{dst}", [src], [dst]), [src], [dst], prepared)
 
 
@@ -125,6 +126,11 @@ def plan_memory(g: CompiledGraph) -> MemoryPlan:
                     arr = np.ascontiguousarray(info.value)
                     weights.append((base, place_linear("weights", base, arr.nbytes), arr))
 
+    for i, s in enumerate(steps):
+        if s.prepared.scratch_bytes:
+            key = f"{s.node.name}#scratch"
+            values[key] = TensorInfo((s.prepared.scratch_bytes,), np.dtype(np.uint8))
+            first[key] = last[key] = i
     arena = [b for b in first if b not in placement]
     unshared = sum(_align(max(values[b].nbytes, 1)) for b in arena)
     for name, p in _greedy_arena(arena, values, first, last).items():
@@ -143,7 +149,8 @@ def plan_memory(g: CompiledGraph) -> MemoryPlan:
             key = f"{s.node.name}/const{j}"
             weights.append((key, place_linear("weights", key, arr.nbytes), arr))
             consts.append(placement[key])
-        planned.append(PlannedStep(i, s.node, s.prepared, ins, outs, consts))
+        scratch = placement.get(f"{s.node.name}#scratch") if s.prepared.scratch_bytes else None
+        planned.append(PlannedStep(i, s.node, s.prepared, ins, outs, consts, scratch))
     return MemoryPlan(region_bytes, weights, inputs, outputs, planned, unshared)
 
 

@@ -6,12 +6,14 @@ node (`runtime.graph.Node`: op_type, name, attrs, inputs, outputs) and one
 everything the C kernel will trust, and returns a `Prepared`:
 
 - `outputs`: one `TensorInfo` per node output;
-- `invoke(lib, ins, outs, consts)`: called when the plan is bound to memory;
-  it returns `(c_function, args)` and the executor later calls
+- `invoke(lib, ins, outs, consts, scratch)`: called when the plan is bound
+  to memory; it returns `(c_function, args)` and the executor later calls
   `c_function(*args)` with nothing else in between. `ins`/`outs` are `void *`
-  pointers into the regions, `consts` are pointers to the arrays in
-  `Prepared.constants` (weights re-laid out for the kernel, copied into the
-  weights region);
+  pointers into the regions (NULL for an omitted optional input), `consts`
+  are pointers to the arrays in `Prepared.constants` (weights re-laid out for
+  the kernel, copied into the weights region), `scratch` points to
+  `Prepared.scratch_bytes` of arena memory that lives for this step only
+  (NULL when 0): kernels never allocate;
 - `flops`: multiply-adds count twice; used by `radrt inspect`.
 
 There is one way to add an op: write `runtime/ops/NAME.py` with a
@@ -52,6 +54,7 @@ class Prepared:
     invoke: Callable
     flops: int = 0
     constants: List[np.ndarray] = field(default_factory=list)
+    scratch_bytes: int = 0
     # Indices of node inputs the kernel does not read (their data may be
     # dropped from the weights region when nothing else reads them).
     unread_inputs: Tuple[int, ...] = ()

@@ -8,4 +8,4 @@ def relu(node, ins):
     require_float32(node, x)
     n = x.size
     return Prepared([TensorInfo(x.shape, x.dtype)],
-                    lambda lib, i, o, c: (lib.radrt_relu, (i[0], o[0], n)), flops=n)
+                    lambda lib, i, o, c, scratch: (lib.radrt_relu, (i[0], o[0], n)), flops=n)
