@@ -128,7 +128,7 @@ def plan_memory(g: CompiledGraph) -> MemoryPlan:
 
     for i, s in enumerate(steps):
         if s.prepared.scratch_bytes:
-            key = f"{s.node.name}#scratch"
+            key = f"#scratch{i}"
             values[key] = TensorInfo((s.prepared.scratch_bytes,), np.dtype(np.uint8))
             first[key] = last[key] = i
     arena = [b for b in first if b not in placement]
@@ -149,7 +149,7 @@ def plan_memory(g: CompiledGraph) -> MemoryPlan:
             key = f"{s.node.name}/const{j}"
             weights.append((key, place_linear("weights", key, arr.nbytes), arr))
             consts.append(placement[key])
-        scratch = placement.get(f"{s.node.name}#scratch") if s.prepared.scratch_bytes else None
+        scratch = placement.get(f"#scratch{i}") if s.prepared.scratch_bytes else None
         planned.append(PlannedStep(i, s.node, s.prepared, ins, outs, consts, scratch))
     return MemoryPlan(region_bytes, weights, inputs, outputs, planned, unshared)
 
