@@ -8,9 +8,8 @@ an unsupported op fails here, naming op type, node name and opset.
 """
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Tuple, Union
 
-import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
@@ -110,16 +109,25 @@ def default_opset(proto: onnx.ModelProto) -> int:
     return 1 if proto.ir_version < 3 else 0
 
 
-def check_op_supported(node: Node, domain: str = "") -> None:
-    if domain not in DEFAULT_DOMAINS:
-        raise UnsupportedOpError(f"op {domain}::{node.op_type} (node '{node.name}', opset "
-                                 f"{node.opset}): only the default ONNX domain is supported")
-    known = ops.lookup(node.op_type) or node.op_type in VIEW_OPS \
-        or node.op_type in COMPILE_TIME_OPS or node.op_type in FOLD_ONLY_OPS
-    if not known:
-        raise UnsupportedOpError(f"op {node.op_type} (node '{node.name}', opset {node.opset}) "
-                                 f"is not supported by radrt; supported ops: "
-                                 f"{', '.join(sorted(supported_ops()))}")
+def _is_known(op_type: str, domain: str) -> bool:
+    return domain in DEFAULT_DOMAINS and bool(
+        ops.lookup(op_type) or op_type in VIEW_OPS or op_type in COMPILE_TIME_OPS
+        or op_type in FOLD_ONLY_OPS)
+
+
+def unsupported_summary(nodes: List[Tuple[Node, str]], opset: int) -> str:
+    """'' when every (node, domain) is known, else one line per unsupported op type."""
+    by_op: Dict[str, List[str]] = {}
+    for node, domain in nodes:
+        if not _is_known(node.op_type, domain):
+            key = node.op_type if domain in DEFAULT_DOMAINS else f"{domain}::{node.op_type}"
+            by_op.setdefault(key, []).append(node.name)
+    if not by_op:
+        return ""
+    parts = [f"{op} ({len(names)} node{'s' if len(names) > 1 else ''}, first '{names[0]}')"
+             for op, names in by_op.items()]
+    return (f"unsupported op{'s' if len(parts) > 1 else ''} at opset {opset}: {', '.join(parts)}. "
+            f"radrt supports: {', '.join(supported_ops())}")
 
 
 def supported_ops() -> List[str]:
@@ -130,9 +138,13 @@ def load_model(path_or_bytes) -> LoadedModel:
     proto = _read(path_or_bytes)
     opset = default_opset(proto)
     nodes = to_nodes(proto.graph, opset)
+    checked = []
     for proto_node, node in zip(proto.graph.node, nodes):
-        check_op_supported(node, proto_node.domain)
+        checked.append((node, proto_node.domain))
         for g in (v for v in node.attrs.values() if isinstance(v, onnx.GraphProto)):
-            for sub_proto, sub in zip(g.node, to_nodes(g, opset, prefix=node.name + "/")):
-                check_op_supported(sub, sub_proto.domain)
+            checked.extend((sub, sp.domain) for sp, sub in
+                           zip(g.node, to_nodes(g, opset, prefix=node.name + "/")))
+    problem = unsupported_summary(checked, opset)
+    if problem:
+        raise UnsupportedOpError(problem)
     return LoadedModel(proto, opset, nodes)

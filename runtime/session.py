@@ -34,6 +34,7 @@ class NodeArg:
     name: str
     shape: list
     type: str
+    dtype: np.dtype  # radrt's addition: the numpy dtype the feed must have
 
 
 class Compiled:
@@ -68,7 +69,7 @@ class InferenceSession:
     def get_inputs(self) -> List[NodeArg]:
         shapes = self._compiled.graph.values if self._compiled else {}
         return [NodeArg(vi.name, list(shapes[vi.name].shape) if vi.name in shapes else declared_shape(vi),
-                        f"tensor({_TYPE_NAMES[self._input_dtypes[vi.name]]})")
+                        f"tensor({_TYPE_NAMES[self._input_dtypes[vi.name]]})", self._input_dtypes[vi.name])
                 for vi in self._input_protos]
 
     def get_outputs(self) -> List[NodeArg]:
@@ -79,7 +80,7 @@ class InferenceSession:
                 shape, dtype = list(info.shape), info.dtype
             else:
                 shape, dtype = declared_shape(vi), np_dtype(vi.type.tensor_type.elem_type, vi.name)
-            out.append(NodeArg(vi.name, shape, f"tensor({_TYPE_NAMES[np.dtype(dtype)]})"))
+            out.append(NodeArg(vi.name, shape, f"tensor({_TYPE_NAMES[np.dtype(dtype)]})", np.dtype(dtype)))
         return out
 
     def get_modelmeta(self):

@@ -1,0 +1,83 @@
+"""Stage 3 (plan): buffers alive at the same time never share bytes, and reuse saves memory."""
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import helper
+
+from runtime import InferenceSession
+from runtime.plan import ALIGN
+
+from .helpers import make_model, relu_chain
+
+
+def check_plan(sess):
+    """Assert the arena invariant for a compiled session; return the plan."""
+    plan = sess.compiled.plan
+    alias = sess.compiled.graph.alias
+    live = {}
+    for s in plan.steps:
+        for p in s.outs + [s.scratch]:
+            if p is not None and p.region == "arena":
+                live.setdefault(p, [s.index, s.index])
+        for p in s.ins + [s.scratch]:
+            if p is not None and p.region == "arena":
+                live[p][1] = max(live[p][1], s.index)
+    items = list(live.items())
+    for i, (p, (f1, l1)) in enumerate(items):
+        assert p.offset % ALIGN == 0
+        assert p.offset + p.nbytes <= plan.region_bytes["arena"]
+        for q, (f2, l2) in items[i + 1:]:
+            if not (l1 < f2 or l2 < f1):
+                assert p.offset + p.nbytes <= q.offset or q.offset + q.nbytes <= p.offset, (p, q)
+    assert all(alias.get(n, n) for n in sess.compiled.graph.outputs)
+    return plan
+
+
+def test_chain_reuses_two_buffers():
+    sess = InferenceSession(relu_chain(n=6, shape=(64, 64)))
+    plan = check_plan(sess)
+    buf = 64 * 64 * 4
+    assert plan.region_bytes["arena"] == 2 * buf  # ping-pong between two buffers
+    assert plan.arena_unshared_bytes == 5 * buf
+    assert plan.region_bytes["output"] == buf and plan.region_bytes["input"] == buf
+
+
+@st.composite
+def relu_dags(draw):
+    """A random DAG of Relu nodes: node i reads one earlier value; some values are outputs."""
+    n = draw(st.integers(2, 12))
+    sizes = [draw(st.sampled_from([1, 5, 16, 33])) for _ in range(n + 1)]
+    nodes, names = [], ["x"]
+    for i in range(n):
+        src = draw(st.integers(0, i))
+        nodes.append(helper.make_node("Relu", [names[src]], [f"v{i}"], name=f"r{i}"))
+        names.append(f"v{i}")
+    outs = sorted(set(draw(st.lists(st.integers(1, n), min_size=1, max_size=3))))
+    return nodes, [names[o] for o in outs]
+
+
+@given(relu_dags())
+@settings(max_examples=60, deadline=None)
+def test_random_dags_never_overlap_live_buffers_and_compute_right(dag):
+    nodes, outs = dag
+    sess = InferenceSession(make_model(nodes, [("x", [7])], [(o, [7]) for o in outs]))
+    check_plan(sess)
+    x = np.linspace(-3, 3, 7, dtype=np.float32)
+    for y in sess.run(None, {"x": x}):
+        np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
+def test_output_that_is_an_input_or_a_second_view_gets_a_copy():
+    nodes = [helper.make_node("Identity", ["x"], ["same"]),
+             helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("Reshape", ["r", "shape"], ["r2"])]
+    data = make_model(nodes, [("x", [2, 3])], [("same", [2, 3]), ("r", [2, 3]), ("r2", [3, 2])],
+                      initializers=[("shape", np.array([3, 2], np.int64))])
+    sess = InferenceSession(data)
+    check_plan(sess)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3) - 2
+    same, r, r2 = sess.run(None, {"x": x})
+    np.testing.assert_array_equal(same, x)
+    np.testing.assert_array_equal(r, np.maximum(x, 0))
+    np.testing.assert_array_equal(r2, np.maximum(x, 0).reshape(3, 2))
+    assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Relu", "Copy", "Copy"]
