@@ -99,6 +99,11 @@ def cmd_randomize(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+    return run_bench(args)
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
     return run_demo(args)
@@ -127,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("output")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_randomize)
+
+    s = sub.add_parser("bench", help="median latency, optionally against onnxruntime (1 thread)")
+    s.add_argument("models", nargs="+", metavar="MODEL", help="an .onnx path or a light model name")
+    s.add_argument("--vs-ort", action="store_true", help="also time onnxruntime, interleaved")
+    s.add_argument("--repeat", type=int, default=20, help="timed runs per runtime (default 20)")
+    s.add_argument("--json", action="store_true", help="one JSON object per model and mode")
+    s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("demo", help="run a real CNN from the onnx wheel and compare with onnxruntime")
     s.add_argument("--model", default="squeezenet", help="light model name (default squeezenet)")
