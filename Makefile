@@ -9,7 +9,7 @@ PIP    := $(VENV)/bin/pip
 BUILD_INPUTS := pyproject.toml setup.py runtime/_build_core.py $(wildcard csrc/*.[ch] csrc/kernels/*.[ch])
 STAMP  := $(VENV)/.radrt-installed
 
-.PHONY: demo test build clean
+.PHONY: demo test test-c test-aarch64 build clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,17 @@ build: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/radrt demo
 
-test: $(STAMP)
+test: $(STAMP) test-c
 	$(PY) -m pytest -q
+
+# C kernel unit tests, natively under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-c:
+	$(MAKE) -C csrc test
+
+# The same C tests cross-compiled for aarch64 and run under qemu (installs Debian's
+# cross gcc and qemu-user when run as root; otherwise prints the apt-get command).
+test-aarch64:
+	$(MAKE) -C csrc test-aarch64
 
 clean:
 	rm -rf build *.egg-info runtime/_core.* .pytest_cache .hypothesis
