@@ -60,12 +60,12 @@ static void conv_depthwise(const radrt_conv_params *p, const float *x, const flo
                         for (int64_t od = d0; od < d1; od++)
                             for (int64_t oh = h0; oh < h1; oh++) {
                                 int64_t id = od * g->stride[0] + offd, ih = oh * g->stride[1] + offh;
-                                const float *src = xc + (id * IH + ih) * IW + offw;
+                                const float *src = xc + (id * IH + ih) * IW;
                                 float *dst = yc + (od * OH + oh) * OW;
                                 if (sw == 1) {
-                                    for (int64_t ow = w0; ow < w1; ow++) dst[ow] += wt * src[ow];
+                                    for (int64_t ow = w0; ow < w1; ow++) dst[ow] += wt * src[ow + offw];
                                 } else {
-                                    for (int64_t ow = w0; ow < w1; ow++) dst[ow] += wt * src[ow * sw];
+                                    for (int64_t ow = w0; ow < w1; ow++) dst[ow] += wt * src[ow * sw + offw];
                                 }
                             }
                     }

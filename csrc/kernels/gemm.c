@@ -262,7 +262,7 @@ static void pack_b_im2col(const radrt_im2col *g, const float *x, int64_t k0, int
                 if (hi < lo) hi = lo;
                 for (int64_t j = 0; j < lo; j++) out[j] = 0.0f;
                 if (sw == 1) {
-                    memcpy(out + lo, src + iw0 + lo, (hi - lo) * sizeof(float));
+                    if (hi > lo) memcpy(out + lo, src + (iw0 + lo), (hi - lo) * sizeof(float));
                 } else {
                     for (int64_t j = lo; j < hi; j++) out[j] = src[iw0 + j * sw];
                 }
