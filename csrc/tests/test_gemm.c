@@ -1,6 +1,6 @@
-/* Unit test of the GEMM core and convolution kernels against naive loops.
- * Build: cc -std=gnu11 -O2 -Icsrc csrc/tests/test_gemm.c csrc/kernels/gemm.c
- *        csrc/kernels/conv.c -lm
+/* Unit test of the GEMM core against naive loops (double accumulation):
+ * packed / dense operands, transposed A, edge tiles, K = 0, K > KC.
+ * Build: cc -std=gnu11 -O2 -Icsrc csrc/tests/test_gemm.c csrc/kernels/gemm.c -lm
  * Returns non-zero on the first mismatch; checks determinism (two runs give
  * identical bytes) and the fused clamp epilogue. */
 #include <math.h>
