@@ -1,0 +1,43 @@
+/* Convolution (ONNX Conv) over 1 to 3 spatial dims, NC(D)(H)W float32. */
+#ifndef RADRT_CONV_H
+#define RADRT_CONV_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Implicit im2col of one convolution group, with 3 spatial dims (1-D and 2-D
+ * convolutions use leading sizes of 1): B[k][n] with
+ * k = ((c * kernel[0] + kd) * kernel[1] + kh) * kernel[2] + kw and
+ * n = (od * out[1] + oh) * out[2] + ow reads
+ * x[c][od*stride[0] - pad[0] + kd*dilation[0]][...][...] or 0 outside.
+ * It lives here, not in gemm.h, because cffi reads headers in name order. */
+typedef struct {
+    int64_t channels;
+    int64_t in[3], out[3], kernel[3], stride[3], pad[3], dilation[3];
+} radrt_im2col;
+
+/* How radrt_conv computes: GEMM of the weights with the implicit im2col of
+ * x; GEMM reading x as B (1x1, stride 1, no pad); direct loops (one input
+ * channel per group). */
+#define RADRT_CONV_IM2COL 0
+#define RADRT_CONV_POINTWISE 1
+#define RADRT_CONV_DEPTHWISE 2
+
+typedef struct {
+    int64_t batch, in_channels, out_channels, group;
+    /* geom.channels = in_channels / group; 1-D and 2-D use leading sizes 1. */
+    radrt_im2col geom;
+    int mode;
+    /* Weights: pre-packed A panels per group (radrt_gemm_pack_a of each
+     * group's (out_channels/group) x (K) matrix, group stride w_group_floats)
+     * when w_packed, else the ONNX layout (out_channels, in_channels/group, k...). */
+    int w_packed;
+    int64_t w_group_floats;
+    float act_min, act_max; /* fused activation clamp; -inf/+inf for none */
+} radrt_conv_params;
+
+/* bias may be NULL; scratch holds radrt_conv_scratch_floats floats. */
+void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
+                float *scratch);
+size_t radrt_conv_scratch_floats(const radrt_conv_params *p);
+
+#endif

@@ -1,0 +1,365 @@
+/* Packed SGEMM in the GotoBLAS/BLIS style.
+ *
+ * Loops, outermost first: N in blocks of NC, K in blocks of KC (the packed
+ * B block, KC x NC, is reused by every row block), M in blocks of MC (packed
+ * A block), then NR-wide column panels (a KC x NR B panel stays in L1) and
+ * MR-row panels, each one call of the register-blocked micro-kernel: MR x NV
+ * vector accumulators, one broadcast of A and NV vector loads of B per k.
+ *
+ * Packed layouts (zero padded at the edges): A as panels of MR rows,
+ * panel[k][MR]; B as panels of NR columns, panel[k][NR]. A pre-packed
+ * operand holds the whole matrix (panel stride K*MR or K*NR), so the block
+ * at k0 of a panel starts at k0*MR (k0*NR).
+ *
+ * Vector width comes from the target (GCC vector extensions, no intrinsics):
+ * AVX-512 16 lanes, AVX 8, otherwise (NEON, generic) 4. Edge tiles use
+ * micro-kernels instantiated for fewer rows / vectors and a staged store.
+ *
+ * Determinism: acc starts at 0 for each K block and accumulates k in order;
+ * the first block stores its sum, later blocks add theirs to C, the last one
+ * applies the epilogue. Which kernel instance computes an element does not
+ * change its operation sequence.
+ */
+#include "gemm.h"
+
+#include <string.h>
+
+#if defined(__AVX512F__)
+#define VW 16
+#define MR 8
+#define NV 3
+#elif defined(__AVX__)
+#define VW 8
+#define MR 6
+#define NV 2
+#elif defined(__ARM_NEON) || defined(__aarch64__)
+#define VW 4
+#define MR 8
+#define NV 3
+#else
+#define VW 4
+#define MR 4
+#define NV 2
+#endif
+#define NR (VW * NV)
+#define KC 256
+#define MC (MR * 24)
+#define NC (NR * 20)
+
+typedef float vf __attribute__((vector_size(VW * 4)));
+typedef int32_t vi __attribute__((vector_size(VW * 4)));
+
+static inline vf vload(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+static inline vf vsplat(float s) { return (vf){0} + s; }
+
+/* max(r, lo) then min(r, hi), written as compares so NaN passes through. */
+static inline vf vclamp(vf r, vf lo, vf hi) {
+    vi m = r < lo;
+    r = (vf)(((vi)r & ~m) | ((vi)lo & m));
+    m = r > hi;
+    return (vf)(((vi)r & ~m) | ((vi)hi & m));
+}
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+int radrt_gemm_mr(void) { return MR; }
+int radrt_gemm_nr(void) { return NR; }
+
+/* What the micro-kernel does when it stores a tile. */
+typedef struct {
+    int first, last;            /* first / last K block */
+    const radrt_epilogue *ep;
+    const float *bias;          /* bias at the tile's (0, 0), or NULL */
+} tile_store;
+
+/* One MR x NR tile (mr rows, nr <= nv*VW columns valid) over kc values of k. */
+static inline __attribute__((always_inline)) void micro_body(
+    const int mr, const int nv, int64_t kc, const float *restrict a, const float *restrict b,
+    float *restrict c, int64_t ldc, int64_t nr, const tile_store *ts) {
+    vf acc[MR][NV];
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < nv; v++) acc[i][v] = (vf){0};
+    for (int64_t k = 0; k < kc; k++) {
+        vf bv[NV];
+        for (int v = 0; v < nv; v++) bv[v] = vload(b + k * NR + v * VW);
+        for (int i = 0; i < mr; i++) {
+            float s = a[k * MR + i];
+            for (int v = 0; v < nv; v++) acc[i][v] += bv[v] * s;
+        }
+    }
+    const radrt_epilogue *ep = ts->ep;
+    const int full = nr == nv * VW;
+    for (int i = 0; i < mr; i++) {
+        float *crow = c + i * ldc;
+        float stage[NV * VW], bstage[NV * VW];
+        if (!full) {
+            memset(stage, 0, sizeof stage);
+            memset(bstage, 0, sizeof bstage);
+            if (!ts->first) memcpy(stage, crow, nr * sizeof(float));
+        }
+        const float *brow = NULL;
+        if (ts->last && ts->bias) {
+            brow = ts->bias + i * ep->bias_rs;
+            if (!full && ep->bias_cs) memcpy(bstage, brow, nr * sizeof(float));
+        }
+        for (int v = 0; v < nv; v++) {
+            vf r = acc[i][v];
+            if (!ts->first) r = (full ? vload(crow + v * VW) : vload(stage + v * VW)) + r;
+            if (ts->last) {
+                r = r * ep->alpha;
+                if (brow) {
+                    vf bias = !ep->bias_cs ? vsplat(brow[0])
+                              : full ? vload(brow + v * VW) : vload(bstage + v * VW);
+                    r = r + bias * ep->beta;
+                }
+                r = vclamp(r, vsplat(ep->act_min), vsplat(ep->act_max));
+            }
+            if (full) vstore(crow + v * VW, r);
+            else vstore(stage + v * VW, r);
+        }
+        if (!full) memcpy(crow, stage, nr * sizeof(float));
+    }
+}
+
+typedef void (*micro_fn)(int64_t, const float *, const float *, float *, int64_t, int64_t,
+                         const tile_store *);
+
+#define MICRO(m, v)                                                                      \
+    static void micro_##m##_##v(int64_t kc, const float *a, const float *b, float *c,    \
+                                int64_t ldc, int64_t nr, const tile_store *ts) {         \
+        micro_body(m, v, kc, a, b, c, ldc, nr, ts);                                      \
+    }
+#define MICRO_ROWS(v) MICRO(1, v) MICRO(2, v) MICRO(3, v) MICRO(4, v)
+MICRO_ROWS(1)
+MICRO_ROWS(2)
+#if NV >= 3
+MICRO_ROWS(3)
+#endif
+#if MR >= 6
+#define MICRO_ROWS6(v) MICRO(5, v) MICRO(6, v)
+MICRO_ROWS6(1)
+MICRO_ROWS6(2)
+#if NV >= 3
+MICRO_ROWS6(3)
+#endif
+#endif
+#if MR >= 8
+#define MICRO_ROWS8(v) MICRO(7, v) MICRO(8, v)
+MICRO_ROWS8(1)
+MICRO_ROWS8(2)
+#if NV >= 3
+MICRO_ROWS8(3)
+#endif
+#endif
+
+#if MR == 4
+#define ROW_TABLE(v) {micro_1_##v, micro_2_##v, micro_3_##v, micro_4_##v}
+#elif MR == 6
+#define ROW_TABLE(v) {micro_1_##v, micro_2_##v, micro_3_##v, micro_4_##v, micro_5_##v, micro_6_##v}
+#else
+#define ROW_TABLE(v)                                                                       \
+    {micro_1_##v, micro_2_##v, micro_3_##v, micro_4_##v, micro_5_##v, micro_6_##v, micro_7_##v, \
+     micro_8_##v}
+#endif
+
+#if NV == 2
+static const micro_fn MICRO_TABLE[NV][MR] = {ROW_TABLE(1), ROW_TABLE(2)};
+#else
+static const micro_fn MICRO_TABLE[NV][MR] = {ROW_TABLE(1), ROW_TABLE(2), ROW_TABLE(3)};
+#endif
+
+/* ---- packing ------------------------------------------------------------- */
+
+/* Rows [i0, i0+mc) and columns [k0, k0+kc) of dense A into MR-row panels
+ * with panel stride kc*MR. */
+static void pack_a_block(const float *a, int64_t rs, int64_t cs, int64_t i0, int64_t mc, int64_t k0,
+                         int64_t kc, float *dst) {
+    for (int64_t p = 0; p < mc; p += MR) {
+        float *d = dst + (p / MR) * kc * MR;
+        int64_t rows = min64(MR, mc - p);
+        const float *src = a + (i0 + p) * rs + k0 * cs;
+        for (int64_t k = 0; k < kc; k++) {
+            for (int64_t i = 0; i < rows; i++) d[k * MR + i] = src[i * rs + k * cs];
+            for (int64_t i = rows; i < MR; i++) d[k * MR + i] = 0.0f;
+        }
+    }
+}
+
+/* Rows [k0, k0+kc) and columns [j0, j0+nc) of dense B into NR-column panels
+ * with panel stride kc*NR. */
+static void pack_b_block(const float *b, int64_t rs, int64_t cs, int64_t k0, int64_t kc, int64_t j0,
+                         int64_t nc, float *dst) {
+    for (int64_t p = 0; p < nc; p += NR) {
+        float *d = dst + (p / NR) * kc * NR;
+        int64_t cols = min64(NR, nc - p);
+        const float *src = b + k0 * rs + (j0 + p) * cs;
+        for (int64_t k = 0; k < kc; k++) {
+            float *drow = d + k * NR;
+            const float *srow = src + k * rs;
+            if (cs == 1) {
+                memcpy(drow, srow, cols * sizeof(float));
+            } else {
+                for (int64_t j = 0; j < cols; j++) drow[j] = srow[j * cs];
+            }
+            for (int64_t j = cols; j < NR; j++) drow[j] = 0.0f;
+        }
+    }
+}
+
+/* A run of consecutive columns n of one panel that share (od, oh). */
+typedef struct {
+    int64_t od, oh, ow, len, off;
+} im2col_run;
+
+/* Rows [k0, k0+kc), columns [j0, j0+nc) of the implicit im2col of x. */
+static void pack_b_im2col(const radrt_im2col *g, const float *x, int64_t k0, int64_t kc, int64_t j0,
+                          int64_t nc, float *dst) {
+    const int64_t OH = g->out[1], OW = g->out[2];
+    const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
+    const int64_t KD = g->kernel[0], KH = g->kernel[1], KW = g->kernel[2];
+    const int64_t sw = g->stride[2];
+    for (int64_t p = 0; p < nc; p += NR) {
+        float *d = dst + (p / NR) * kc * NR;
+        int64_t cols = min64(NR, nc - p);
+        im2col_run runs[NR];
+        int nruns = 0;
+        for (int64_t j = 0; j < cols;) {
+            int64_t n = j0 + p + j;
+            int64_t ow = n % OW, t = n / OW;
+            int64_t len = min64(OW - ow, cols - j);
+            runs[nruns++] = (im2col_run){t / OH, t % OH, ow, len, j};
+            j += len;
+        }
+        int64_t kw = k0 % KW, t = k0 / KW;
+        int64_t kh = t % KH;
+        t /= KH;
+        int64_t kd = t % KD, ch = t / KD;
+        for (int64_t k = 0; k < kc; k++) {
+            float *drow = d + k * NR;
+            for (int r = 0; r < nruns; r++) {
+                const im2col_run *run = &runs[r];
+                float *out = drow + run->off;
+                int64_t id = run->od * g->stride[0] - g->pad[0] + kd * g->dilation[0];
+                int64_t ih = run->oh * g->stride[1] - g->pad[1] + kh * g->dilation[1];
+                if (id < 0 || id >= ID || ih < 0 || ih >= IH) {
+                    memset(out, 0, run->len * sizeof(float));
+                    continue;
+                }
+                const float *src = x + ((ch * ID + id) * IH + ih) * IW;
+                int64_t iw0 = run->ow * sw - g->pad[2] + kw * g->dilation[2];
+                /* columns j in [lo, hi) read 0 <= iw0 + j*sw < IW */
+                int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+                int64_t hi = iw0 < IW ? (IW - iw0 + sw - 1) / sw : 0;
+                if (lo > run->len) lo = run->len;
+                if (hi > run->len) hi = run->len;
+                if (hi < lo) hi = lo;
+                for (int64_t j = 0; j < lo; j++) out[j] = 0.0f;
+                if (sw == 1) {
+                    if (hi > lo) memcpy(out + lo, src + (iw0 + lo), (hi - lo) * sizeof(float));
+                } else {
+                    for (int64_t j = lo; j < hi; j++) out[j] = src[iw0 + j * sw];
+                }
+                for (int64_t j = hi; j < run->len; j++) out[j] = 0.0f;
+            }
+            for (int64_t j = cols; j < NR; j++) drow[j] = 0.0f;
+            if (++kw == KW) {
+                kw = 0;
+                if (++kh == KH) {
+                    kh = 0;
+                    if (++kd == KD) {
+                        kd = 0;
+                        ch++;
+                    }
+                }
+            }
+        }
+    }
+}
+
+size_t radrt_gemm_packed_a_floats(int64_t M, int64_t K) {
+    return (size_t)((M + MR - 1) / MR) * MR * (size_t)(K > 0 ? K : 1);
+}
+
+size_t radrt_gemm_packed_b_floats(int64_t K, int64_t N) {
+    return (size_t)((N + NR - 1) / NR) * NR * (size_t)(K > 0 ? K : 1);
+}
+
+void radrt_gemm_pack_a(const float *a, int64_t rs, int64_t cs, int64_t M, int64_t K, float *dst) {
+    pack_a_block(a, rs, cs, 0, M, 0, K, dst);
+}
+
+void radrt_gemm_pack_b(const float *b, int64_t rs, int64_t cs, int64_t K, int64_t N, float *dst) {
+    pack_b_block(b, rs, cs, 0, K, 0, N, dst);
+}
+
+size_t radrt_sgemm_scratch_floats(int64_t M, int64_t N, int64_t K, int a_packed, int b_packed) {
+    int64_t kc = min64(K, KC);
+    size_t n = 0;
+    if (!a_packed) n += (size_t)((min64(M, MC) + MR - 1) / MR) * MR * kc;
+    if (!b_packed) n += (size_t)((min64(N, NC) + NR - 1) / NR) * NR * kc;
+    return n;
+}
+
+/* ---- driver ----------------------------------------------------------------- */
+
+void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const radrt_operand *b,
+                 const radrt_im2col *b_conv, const float *b_conv_x,
+                 float *c, int64_t ldc, const radrt_epilogue *ep, float *scratch) {
+    if (M <= 0 || N <= 0) return;
+    const int b_packed = !b_conv && b->packed;
+    float *a_buf = scratch;
+    float *b_buf = scratch;
+    if (!a->packed) b_buf += (size_t)((min64(M, MC) + MR - 1) / MR) * MR * min64(K, KC);
+    /* K == 0 still runs one (empty) block so the epilogue writes C. */
+    const int64_t kblocks = K > 0 ? (K + KC - 1) / KC : 1;
+    for (int64_t jc = 0; jc < N; jc += NC) {
+        int64_t nc = min64(NC, N - jc);
+        for (int64_t kb = 0; kb < kblocks; kb++) {
+            int64_t pc = kb * KC, kc = min64(KC, K - pc);
+            const float *bp;
+            int64_t b_ps;
+            if (b_packed) {
+                bp = b->data + (jc / NR) * K * NR + pc * NR;
+                b_ps = K * NR;
+            } else {
+                if (b_conv) pack_b_im2col(b_conv, b_conv_x, pc, kc, jc, nc, b_buf);
+                else pack_b_block(b->data, b->rs, b->cs, pc, kc, jc, nc, b_buf);
+                bp = b_buf;
+                b_ps = kc * NR;
+            }
+            for (int64_t ic = 0; ic < M; ic += MC) {
+                int64_t mc = min64(MC, M - ic);
+                const float *ap;
+                int64_t a_ps;
+                if (a->packed) {
+                    ap = a->data + (ic / MR) * K * MR + pc * MR;
+                    a_ps = K * MR;
+                } else {
+                    pack_a_block(a->data, a->rs, a->cs, ic, mc, pc, kc, a_buf);
+                    ap = a_buf;
+                    a_ps = kc * MR;
+                }
+                tile_store ts = {kb == 0, kb == kblocks - 1, ep, NULL};
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    int64_t nr = min64(NR, nc - jr);
+                    int nv = (int)((nr + VW - 1) / VW);
+                    const float *bpanel = bp + (jr / NR) * b_ps;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        int64_t mr = min64(MR, mc - ir);
+                        int64_t i = ic + ir, j = jc + jr;
+                        ts.bias = ep->bias ? ep->bias + i * ep->bias_rs + j * ep->bias_cs : NULL;
+                        MICRO_TABLE[nv - 1][mr - 1](kc, ap + (ir / MR) * a_ps, bpanel, c + i * ldc + j,
+                                                     ldc, nr, &ts);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+"""Conv (C: csrc/kernels/conv.c): GEMM with implicit im2col, a pointwise fast
+path, and direct depthwise loops. 1-D, 2-D and 3-D convolutions share one
+kernel with three spatial dims (missing leading dims have size 1).
+
+Constant weights are packed once here into the GEMM's A panels (one block per
+group); runtime weights are packed by the kernel into scratch.
+"""
+import numpy as np
+
+from . import Prepared, TensorInfo, node_error, register, require_float32, unsupported
+from .gemm import FLOAT_BYTES, fused_clamp, pack_a
+
+AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
+def spatial_attrs(node, spatial: int, kernel_from_weights):
+    """kernel, strides, dilations, (begin, end) pads lists; checks ranges."""
+    kernel = list(node.attr("kernel_shape", kernel_from_weights))
+    if kernel != list(kernel_from_weights):
+        raise node_error(node, f"kernel_shape {kernel} does not match the weights' spatial shape "
+                               f"{tuple(kernel_from_weights)}")
+    strides = list(node.attr("strides", [1] * spatial))
+    dilations = list(node.attr("dilations", [1] * spatial))
+    pads = list(node.attr("pads", [0] * (2 * spatial)))
+    for name, vals, n, least in (("strides", strides, spatial, 1), ("dilations", dilations, spatial, 1),
+                                 ("pads", pads, 2 * spatial, 0)):
+        if len(vals) != n or any(v < least for v in vals):
+            raise node_error(node, f"{name} {vals} invalid: expected {n} values >= {least}")
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    if auto_pad not in AUTO_PADS:
+        raise node_error(node, f"auto_pad '{auto_pad}' is not one of {AUTO_PADS}")
+    return kernel, strides, dilations, pads[:spatial], pads[spatial:], auto_pad
+
+
+def conv_output(node, in_sizes, kernel, strides, dilations, begin, end, auto_pad):
+    """Output sizes and begin pads of a convolution."""
+    out, pads = [], []
+    for i, size in enumerate(in_sizes):
+        span = (kernel[i] - 1) * dilations[i] + 1
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            o = -(-size // strides[i])
+            total = max(0, (o - 1) * strides[i] + span - size)
+            b = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+        elif auto_pad == "VALID":
+            o, b = (size - span) // strides[i] + 1, 0
+        else:
+            o, b = (size + begin[i] + end[i] - span) // strides[i] + 1, begin[i]
+        if o < 1:
+            raise node_error(node, f"spatial dim {i}: input size {size} with kernel {kernel[i]}, "
+                                   f"dilation {dilations[i]} and pads gives output size {o}, expected >= 1")
+        out.append(o)
+        pads.append(b)
+    return out, pads
+
+
+def to3(values, fill):
+    """Spatial values as 3 (D, H, W) values, leading ones filled."""
+    return [fill] * (3 - len(values)) + list(values)
+
+
+@register("Conv")
+def conv(node, ins):
+    if len(ins) < 2 or ins[0] is None or ins[1] is None:
+        raise node_error(node, f"expected inputs X and W, got {len(ins)} inputs")
+    x, w = ins[0], ins[1]
+    bias = ins[2] if len(ins) > 2 else None
+    require_float32(node, *[i for i in (x, w, bias) if i is not None])
+    if x.rank not in (3, 4, 5):
+        raise unsupported(node, f"input 0 has shape {x.shape}, expected rank 3, 4 or 5 "
+                                f"(1-D to 3-D convolution)")
+    if w.rank != x.rank:
+        raise node_error(node, f"W has shape {w.shape}, expected rank {x.rank} like X {x.shape}")
+    spatial = x.rank - 2
+    batch, cin = x.shape[:2]
+    cout = w.shape[0]
+    group = int(node.attr("group", 1))
+    if group < 1 or cin % group or cout % group:
+        raise node_error(node, f"group {group} must divide input channels {cin} and output channels {cout}")
+    if w.shape[1] != cin // group:
+        raise node_error(node, f"W has shape {w.shape}, expected dim 1 = input channels / group "
+                               f"= {cin // group}")
+    if bias is not None and bias.shape != (cout,):
+        raise node_error(node, f"B has shape {bias.shape}, expected ({cout},)")
+    kernel, strides, dilations, begin, end, auto_pad = spatial_attrs(node, spatial, w.shape[2:])
+    if any(k < 1 for k in kernel):
+        raise node_error(node, f"W has shape {w.shape}, expected kernel sizes >= 1")
+    out, pads = conv_output(node, x.shape[2:], kernel, strides, dilations, begin, end, auto_pad)
+    lo, hi = fused_clamp(node)
+
+    cin_g, cout_g = cin // group, cout // group
+    k_size = cin_g * int(np.prod(kernel))
+    out_size = int(np.prod(out))
+    from .._core import ffi, lib
+    if group > 1 and cin_g == 1:
+        mode = lib.RADRT_CONV_DEPTHWISE
+    elif all(k == 1 for k in kernel) and all(s == 1 for s in strides) and not any(pads) \
+            and list(out) == list(x.shape[2:]):
+        mode = lib.RADRT_CONV_POINTWISE
+    else:
+        mode = lib.RADRT_CONV_IM2COL
+    w_packed = mode != lib.RADRT_CONV_DEPTHWISE and w.value is not None
+    constants, w_group_floats = [], 0
+    if w_packed:
+        mats = np.asarray(w.value, np.float32).reshape(group, cout_g, k_size)
+        packed = [pack_a(m) for m in mats]
+        w_group_floats = packed[0].size
+        constants = [np.concatenate(packed)]
+
+    fields = dict(batch=batch, in_channels=cin, out_channels=cout, group=group, mode=mode,
+                  w_packed=int(w_packed), w_group_floats=w_group_floats, act_min=lo, act_max=hi,
+                  geom=dict(channels=cin_g, **{"in": to3(x.shape[2:], 1)}, out=to3(out, 1),
+                            kernel=to3(kernel, 1), stride=to3(strides, 1), pad=to3(pads, 0),
+                            dilation=to3(dilations, 1)))
+    scratch = int(lib.radrt_conv_scratch_floats(ffi.new("radrt_conv_params *", fields))) * FLOAT_BYTES
+
+    def invoke(lib, i, o, consts, scratch_ptr):
+        p = ffi.new("radrt_conv_params *", fields)
+        wp = consts[0] if w_packed else i[1]
+        bp = i[2] if bias is not None else ffi.NULL
+        return lib.radrt_conv, (p, i[0], wp, bp, o[0], scratch_ptr)
+
+    y_shape = (batch, cout) + tuple(out)
+    flops = 2 * batch * cout * out_size * k_size + (batch * cout * out_size if bias is not None else 0)
+    return Prepared([TensorInfo(y_shape, np.dtype(np.float32))], invoke, flops=flops,
+                    constants=constants, scratch_bytes=scratch,
+                    unread_inputs=(1,) if w_packed else ())
+

@@ -1,0 +1,135 @@
+"""ConvTranspose: node semantics vs onnxruntime (hypothesis) and the onnx
+reference (output_shape, auto_pad), runtime weights, determinism, errors."""
+import numpy as np
+import onnxruntime
+import pytest
+from hypothesis import given, settings, strategies as st
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+import runtime
+from runtime.errors import CompileError, UnsupportedOpError
+
+
+def ct_model(x_shape, w, b=None, weights_as_input=False, **attrs):
+    inits, inputs = [], [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)]
+    names = ["x", "w"]
+    if weights_as_input:
+        inputs.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, w.shape))
+    else:
+        inits.append(numpy_helper.from_array(w, "w"))
+    if b is not None:
+        inits.append(numpy_helper.from_array(b, "b"))
+        names.append("b")
+    node = helper.make_node("ConvTranspose", names, ["y"], name="deconv1", **attrs)
+    graph = helper.make_graph([node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def rand(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def ours(model, feeds):
+    return runtime.InferenceSession(model.SerializeToString()).run(None, feeds)[0]
+
+
+@st.composite
+def cases(draw):
+    spatial = draw(st.sampled_from([1, 2, 2, 3]))
+    group = draw(st.sampled_from([1, 1, 2]))
+    cin_g, cout_g = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    kernel = [draw(st.integers(1, 3)) for _ in range(spatial)]
+    strides = [draw(st.integers(1, 3)) for _ in range(spatial)]
+    dilations = [draw(st.integers(1, 2)) for _ in range(spatial)]
+    out_pad = [draw(st.integers(0, s - 1)) for s in strides]
+    pads = [draw(st.integers(0, 1)) for _ in range(2 * spatial)]
+    sizes = [draw(st.integers(1, 6 if spatial < 3 else 4)) for _ in range(spatial)]
+    return (spatial, group, cin_g, cout_g, kernel, strides, dilations, out_pad, pads, sizes,
+            draw(st.integers(1, 2)), draw(st.booleans()), draw(st.integers(0, 2**31 - 1)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(cases())
+def test_matches_onnxruntime(case):
+    spatial, group, cin_g, cout_g, kernel, strides, dilations, out_pad, pads, sizes, batch, bias, seed = case
+    spans = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    out = [s * (n - 1) + op + sp - pads[i] - pads[i + spatial]
+           for i, (s, n, op, sp) in enumerate(zip(strides, sizes, out_pad, spans))]
+    if min(out) < 1:
+        return
+    rng = np.random.default_rng(seed)
+    x = rand(rng, batch, cin_g * group, *sizes)
+    w = rand(rng, cin_g * group, cout_g, *kernel)
+    b = rand(rng, cout_g * group) if bias else None
+    m = ct_model(x.shape, w, b, group=group, strides=strides, dilations=dilations, pads=pads,
+                 output_padding=out_pad)
+    want = onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    np.testing.assert_allclose(ours(m, {"x": x}), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("attrs", [
+    {"strides": [3, 2], "output_shape": [10, 8]},
+    {"strides": [2, 2], "output_shape": [9, 9], "auto_pad": "SAME_UPPER"},
+    {"strides": [2, 2], "auto_pad": "SAME_UPPER"},
+    {"strides": [2, 3], "auto_pad": "SAME_LOWER"},
+    {"strides": [2, 2], "auto_pad": "VALID", "output_padding": [1, 0]},
+])
+def test_output_shape_and_auto_pad_match_reference(attrs):
+    rng = np.random.default_rng(1)
+    x, w, b = rand(rng, 1, 2, 3, 3), rand(rng, 2, 3, 3, 3), rand(rng, 3)
+    m = ct_model(x.shape, w, b, **attrs)
+    want = ReferenceEvaluator(m).run(None, {"x": x})[0]
+    np.testing.assert_allclose(ours(m, {"x": x}), want, rtol=1e-4, atol=1e-4)
+
+
+def test_runtime_weights_and_determinism():
+    rng = np.random.default_rng(2)
+    x, w = rand(rng, 2, 4, 5, 5), rand(rng, 4, 3, 3, 3)
+    m = ct_model(x.shape, w, weights_as_input=True, group=2, strides=[2, 2], pads=[1, 1, 1, 1])
+    want = onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x, "w": w})[0]
+    sess = runtime.InferenceSession(m.SerializeToString())
+    got = sess.run(None, {"x": x, "w": w})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert sess.run(None, {"x": x, "w": w})[0].tobytes() == got.tobytes()
+
+
+def test_fused_clip():
+    from runtime.load import Node
+    from runtime.ops import lookup, TensorInfo
+    from runtime._core import ffi, lib
+    rng = np.random.default_rng(3)
+    x, w = rand(rng, 1, 2, 3, 3), rand(rng, 2, 2, 3, 3)
+
+    def run(attrs):
+        node = Node("ConvTranspose", "deconv1", ["x", "w"], ["y"], attrs, 17)
+        prep = lookup("ConvTranspose")(node, [TensorInfo(x.shape, x.dtype), TensorInfo(w.shape, w.dtype, w)])
+        out = np.zeros(prep.outputs[0].shape, np.float32)
+        scratch = np.zeros(prep.scratch_bytes, np.uint8)
+        ptr = lambda a: ffi.cast("void *", ffi.from_buffer(a))
+        fn, args = prep.invoke(lib, [ptr(x), ffi.NULL], [ptr(out)], [ptr(c) for c in prep.constants], ptr(scratch))
+        fn(*args)
+        return out
+
+    np.testing.assert_array_equal(run({"_fused_clip": (-0.5, 1.0)}), np.clip(run({}), -0.5, 1.0))
+
+
+@pytest.mark.parametrize("x_shape,w_shape,attrs,err,match", [
+    ((1, 3, 4, 4), (2, 2, 3, 3), {}, CompileError, r"W has shape \(2, 2, 3, 3\), expected dim 0 = input channels 3"),
+    ((1, 3, 4, 4), (3, 2, 3, 3), {"group": 2}, CompileError, "group 2 must divide"),
+    ((1, 2, 4, 4), (2, 2, 3, 3), {"output_padding": [2, 0], "strides": [2, 2]}, CompileError, "output_padding"),
+    ((1, 2, 1, 1), (2, 2, 1, 1), {"pads": [1, 1, 1, 1]}, CompileError, "expected >= 1"),
+    ((1, 2, 4, 4), (2, 2, 3, 3), {"output_shape": [5]}, CompileError, "output_shape"),
+    ((1, 2, 4), (2, 2, 3, 3), {}, CompileError, "expected rank 3"),
+    ((1, 2), (2, 2), {}, UnsupportedOpError, "expected rank 3, 4 or 5"),
+])
+def test_bad_inputs(x_shape, w_shape, attrs, err, match):
+    from runtime.load import Node
+    from runtime.ops import lookup, TensorInfo
+    w = np.ones(w_shape, np.float32)
+    node = Node("ConvTranspose", "deconv1", ["x", "w"], ["y"], attrs, 17)
+    with pytest.raises(err, match=match):
+        lookup("ConvTranspose")(node, [TensorInfo(x_shape, np.dtype(np.float32)), TensorInfo(w.shape, w.dtype, w)])
