@@ -1,6 +1,7 @@
-/* Broadcasting binary ops. Each op gets three row loops, by the innermost
+/* Broadcasting binary ops. Each op gets four row loops, by the innermost
  * strides of its operands: both contiguous (vv), b constant over the row (vs),
- * a constant over the row (sv). A row loop is a flat loop the compiler
+ * a constant over the row (sv), both constant (ss: only when the output is
+ * larger than both operands, as in the first step of a variadic op). A row loop is a flat loop the compiler
  * vectorises; the outer dims are walked by an odometer once per row, so the
  * common cases cost nothing per element: same shape and scalar operands
  * collapse to a single row, a per-channel operand (1,C,1,1) against (N,C,H,W)
@@ -21,6 +22,10 @@
     static void NAME##_sv(const float *a, const float *b, float *y, size_t n) {      \
         const float x = *a;                                                          \
         for (size_t i = 0; i < n; i++) { float z = b[i]; y[i] = (EXPR); }            \
+    }                                                                                \
+    static void NAME##_ss(const float *a, const float *b, float *y, size_t n) {      \
+        const float x = *a, z = *b, v = (EXPR);                                      \
+        for (size_t i = 0; i < n; i++) y[i] = v;                                     \
     }
 
 ROW_LOOPS(add, x + z)
@@ -34,17 +39,18 @@ ROW_LOOPS(prelu, x < 0.0f ? x * z : x)
 
 typedef void (*row_fn)(const float *, const float *, float *, size_t);
 
-/* Indexed [op][kind], kind 0 = vv, 1 = vs, 2 = sv. */
-static const row_fn ROWS[][3] = {
-    {add_vv, add_vs, add_sv}, {sub_vv, sub_vs, sub_sv}, {mul_vv, mul_vs, mul_sv},
-    {div_vv, div_vs, div_sv}, {pow_vv, pow_vs, pow_sv}, {max_vv, max_vs, max_sv},
-    {min_vv, min_vs, min_sv}, {prelu_vv, prelu_vs, prelu_sv},
+#define ROW_KINDS(NAME) {NAME##_vv, NAME##_vs, NAME##_sv, NAME##_ss}
+
+/* Indexed [op][kind], kind = 2 * (a_stride == 0) + (b_stride == 0). */
+static const row_fn ROWS[][4] = {
+    ROW_KINDS(add), ROW_KINDS(sub), ROW_KINDS(mul), ROW_KINDS(div),
+    ROW_KINDS(pow), ROW_KINDS(max), ROW_KINDS(min), ROW_KINDS(prelu),
 };
 
 void radrt_binary(const radrt_bcast_t *p, const float *a, const float *b, float *y) {
     const int last = p->ndim - 1;
     const size_t row = (size_t)p->shape[last];
-    const int kind = p->b_stride[last] == 0 ? 1 : p->a_stride[last] == 0 ? 2 : 0;
+    const int kind = 2 * (p->a_stride[last] == 0) + (p->b_stride[last] == 0);
     const row_fn f = ROWS[p->op][kind];
     size_t rows = 1;
     for (int d = 0; d < last; d++) rows *= (size_t)p->shape[d];

@@ -20,7 +20,7 @@
 /* y[idx] = a[idx . a_stride] OP b[idx . b_stride] over the output index space
  * `shape` (ndim >= 1 dims, row-major). Invariants set by Python: adjacent dims
  * with the same broadcast pattern are merged, so the innermost strides are 0
- * or 1 and never both 0; strides are in elements, 0 on a broadcast dim.
+ * or 1; strides are in elements, 0 on a broadcast dim.
  * y may be the same buffer as an operand only if that operand has stride 1
  * over the whole output (it is read at index i before y[i] is written). */
 typedef struct {
