@@ -169,3 +169,22 @@ def test_runs_are_bit_identical(op):
     sess_odd = runtime.InferenceSession(make_model(op, [("x", odd)], [("slope", np.float32([0.25]))]
                                                    if op == "PRelu" else []))
     assert sess_odd.run(None, {"x": odd})[0].tobytes() == first.reshape(-1)[1:1 + 1001].tobytes()
+
+
+@pytest.mark.parametrize("op,reference,max_ulp", [
+    ("Exp", np.exp, 1.0),
+    ("Sigmoid", lambda x: 1 / (1 + np.exp(-x)), 2.5),
+    ("Tanh", np.tanh, 6.0),
+])
+def test_vectorised_transcendentals_stay_within_their_ulp_bounds(op, reference, max_ulp):
+    rng = np.random.default_rng(8)
+    x = np.concatenate([rng.uniform(-110, 95, 100_000), rng.uniform(-1, 1, 50_000),
+                        rng.uniform(-1e-3, 1e-3, 10_000)]).astype(np.float32)
+    got = run_radrt(make_model(op, [("x", x)]), {"x": x}).astype(np.float64)
+    with np.errstate(over="ignore"):
+        want = reference(x.astype(np.float64))
+    want32 = want.astype(np.float32)
+    assert (np.isinf(got) == np.isinf(want32)).all() and ((got == 0) == (want32 == 0)).all()
+    finite = np.isfinite(want32) & (want32 != 0)
+    ulps = np.abs(got - want)[finite] / np.spacing(np.abs(want32[finite])).astype(np.float64)
+    assert ulps.max() <= max_ulp
