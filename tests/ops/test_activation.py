@@ -183,7 +183,7 @@ def test_vectorised_transcendentals_stay_within_their_ulp_bounds(op, reference, 
     got = run_radrt(make_model(op, [("x", x)]), {"x": x}).astype(np.float64)
     with np.errstate(over="ignore"):
         want = reference(x.astype(np.float64))
-    want32 = want.astype(np.float32)
+        want32 = want.astype(np.float32)
     assert (np.isinf(got) == np.isinf(want32)).all() and ((got == 0) == (want32 == 0)).all()
     finite = np.isfinite(want32) & (want32 != 0)
     ulps = np.abs(got - want)[finite] / np.spacing(np.abs(want32[finite])).astype(np.float64)
