@@ -1,0 +1,174 @@
+"""Pooling: MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool (C: csrc/kernels/pool.c).
+
+MaxPool/AveragePool run every spatial rank (1 to 3) as 3-D. Prepare computes
+the output shape (explicit pads with floor/ceil, or auto_pad), and per axis and
+output index the range of kernel taps that fall inside the input, so the C
+loops never test padding (see csrc/kernels/pool.h for the table layout).
+"""
+import numpy as np
+
+from . import (Prepared, TensorInfo, node_error, register, require_float32, unsupported)
+
+AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+RANGE = 4  # int64 values per table row: base, begin, end, padded (RADRT_POOL_RANGE)
+
+
+def _ints(node, key, default, count, minimum):
+    values = node.attr(key)
+    if values is None:
+        return [default] * count
+    values = [int(v) for v in values]
+    if len(values) != count:
+        raise node_error(node, f"{key} {values} has {len(values)} values, expected {count}")
+    if any(v < minimum for v in values):
+        raise node_error(node, f"{key} {values} must all be >= {minimum}")
+    return values
+
+
+def pool_geometry(node, x: TensorInfo):
+    """Output spatial shape and the pads actually used, per the ONNX pooling rules."""
+    spatial = x.rank - 2
+    kernel = node.attr("kernel_shape")
+    if kernel is None:
+        raise node_error(node, "attribute kernel_shape is missing")
+    kernel = _ints(node, "kernel_shape", 1, spatial, 1)
+    strides = _ints(node, "strides", 1, spatial, 1)
+    dilations = _ints(node, "dilations", 1, spatial, 1)
+    pads = _ints(node, "pads", 0, 2 * spatial, 0)
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    if auto_pad not in AUTO_PADS:
+        raise node_error(node, f"auto_pad '{auto_pad}' is not one of {', '.join(AUTO_PADS)}")
+    if auto_pad != "NOTSET" and any(pads):
+        raise node_error(node, f"pads {pads} cannot be combined with auto_pad '{auto_pad}'")
+    ceil_mode = int(node.attr("ceil_mode", 0))
+    if ceil_mode not in (0, 1):
+        raise node_error(node, f"ceil_mode {ceil_mode} must be 0 or 1")
+    in_shape = x.shape[2:]
+    out, begin, end = [], [], []
+    for i in range(spatial):
+        n, k, s, d = in_shape[i], kernel[i], strides[i], dilations[i]
+        extent = (k - 1) * d + 1
+        if auto_pad == "NOTSET":
+            pb, pe = pads[i], pads[spatial + i]
+            span = n + pb + pe - extent
+            o = (-(-span // s) if ceil_mode else span // s) + 1
+            # with ceil_mode, a last window starting in the end padding is dropped
+            if ceil_mode and span >= 0 and (o - 1) * s >= n + pb:
+                o -= 1
+        elif auto_pad == "VALID":
+            span = n - extent
+            o = (-(-(span + 1) // s) if ceil_mode else span // s + 1)
+            pb, pe = 0, 0
+        else:
+            o = -(-n // s)
+            total = max((o - 1) * s + extent - n, 0)
+            small = total // 2
+            pb, pe = (small, total - small) if auto_pad == "SAME_UPPER" else (total - small, small)
+            span = n + total - extent
+        if span < 0 or o < 1:
+            raise node_error(node, f"kernel extent {extent} (kernel {k}, dilation {d}) on spatial axis {i} "
+                                   f"is larger than the padded input ({n} + pads {pb}, {pe})")
+        out.append(int(o))
+        begin.append(pb)
+        end.append(pe)
+    return kernel, strides, dilations, begin, end, out
+
+
+def _axis_table(n, o_n, k, s, d, pb, pe):
+    """One RANGE row per output index; see csrc/kernels/pool.h."""
+    rows = np.zeros((o_n, RANGE), np.int64)
+    for o in range(o_n):
+        base = o * s - pb
+        taps = base + d * np.arange(k)
+        inside = np.nonzero((taps >= 0) & (taps < n))[0]
+        first, last = (int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, 0)
+        rows[o] = (base, first, last, int(np.count_nonzero(taps < n + pe)))
+    return rows
+
+
+def _pool(node, ins, kind):
+    x = ins[0]
+    require_float32(node, x)
+    if x.rank < 3:
+        raise node_error(node, f"input 0 has shape {x.shape}, expected rank 3, 4 or 5 (N, C, 1 to 3 spatial axes)")
+    if x.rank > 5:
+        raise unsupported(node, f"input 0 has shape {x.shape}: radrt pools 1 to 3 spatial axes, not {x.rank - 2}")
+    kernel, strides, dilations, begin, end, out = pool_geometry(node, x)
+    count_include_pad = int(node.attr("count_include_pad", 0)) if kind == "avg" else 0
+    if count_include_pad not in (0, 1):
+        raise node_error(node, f"count_include_pad {count_include_pad} must be 0 or 1")
+    lead = 3 - (x.rank - 2)  # leading spatial axes of size 1 make every rank 3-D
+    in3 = [1] * lead + list(x.shape[2:])
+    out3 = [1] * lead + out
+    k3, s3, d3 = [1] * lead + kernel, [1] * lead + strides, [1] * lead + dilations
+    b3, e3 = [0] * lead + begin, [0] * lead + end
+    tables = [_axis_table(in3[a], out3[a], k3[a], s3[a], d3[a], b3[a], e3[a]) for a in range(3)]
+    if kind == "max" or not count_include_pad:
+        for a, t in enumerate(tables):
+            empty = np.nonzero(t[:, 2] <= t[:, 1])[0]
+            if empty.size:
+                axis = a - lead
+                raise node_error(node, f"output index {int(empty[0])} on spatial axis {axis} pools a window "
+                                       f"that lies entirely in the padding (pads {begin[axis]}, {end[axis]}, "
+                                       f"kernel {kernel[axis]}, dilation {dilations[axis]}); expected every "
+                                       f"window to cover at least one input element")
+    w = tables[2]
+    full = np.nonzero((w[:, 1] == 0) & (w[:, 2] == k3[2]))[0]
+    w_lo, w_hi = (int(full[0]), int(full[-1]) + 1) if full.size else (out3[2], out3[2])
+    n, c = x.shape[:2]
+    params = dict(planes=n * c, **{"in": in3}, out=out3, kernel=k3, stride=s3, dilation=d3,
+                  w_lo=w_lo, w_hi=w_hi, count_include_pad=count_include_pad,
+                  column_major=int(node.attr("storage_order", 0)))
+    if params["column_major"] not in (0, 1):
+        raise node_error(node, f"storage_order {params['column_major']} must be 0 or 1")
+    y_shape = (n, c) + tuple(out)
+    outputs = [TensorInfo(y_shape, x.dtype)]
+    with_indices = kind == "max" and len(node.outputs) > 1 and bool(node.outputs[1])
+    if with_indices:
+        outputs.append(TensorInfo(y_shape, np.dtype(np.int64)))
+    table = np.concatenate(tables).reshape(-1)
+    flops = int(np.prod(y_shape, dtype=np.int64)) * int(np.prod(kernel, dtype=np.int64))
+
+    def invoke(lib, i, o, consts, scratch):
+        from .._core import ffi
+        p = ffi.new("radrt_pool_params *", params)
+        if with_indices:
+            return lib.radrt_maxpool_indices, (i[0], o[0], o[1], consts[0], p)
+        fn = lib.radrt_maxpool if kind == "max" else lib.radrt_avgpool
+        return fn, (i[0], o[0], consts[0], p)
+
+    return Prepared(outputs, invoke, flops=flops, constants=[table])
+
+
+@register("MaxPool")
+def max_pool(node, ins):
+    return _pool(node, ins, "max")
+
+
+@register("AveragePool")
+def average_pool(node, ins):
+    return _pool(node, ins, "avg")
+
+
+def _global_pool(node, ins, fn_name):
+    x = ins[0]
+    require_float32(node, x)
+    if x.rank < 3:
+        raise node_error(node, f"input 0 has shape {x.shape}, expected rank >= 3 (N, C, spatial...)")
+    planes = x.shape[0] * x.shape[1]
+    size = int(np.prod(x.shape[2:], dtype=np.int64))
+    if size == 0:
+        raise unsupported(node, f"input 0 has shape {x.shape}: pooling an empty spatial extent is not supported")
+    out = TensorInfo(x.shape[:2] + (1,) * (x.rank - 2), x.dtype)
+    return Prepared([out], lambda lib, i, o, c, s: (getattr(lib, fn_name), (i[0], o[0], planes, size)),
+                    flops=x.size)
+
+
+@register("GlobalMaxPool")
+def global_max_pool(node, ins):
+    return _global_pool(node, ins, "radrt_global_maxpool")
+
+
+@register("GlobalAveragePool")
+def global_average_pool(node, ins):
+    return _global_pool(node, ins, "radrt_global_avgpool")
