@@ -198,6 +198,8 @@ def resize(node, ins):
             sizes = [int(r * x.shape[a] + 0.5) for a in axes]
         for a, v, r in zip(axes, sizes, ratios):
             scale[a], out[a] = r, v
+    if ctm != "tf_crop_and_resize":
+        roi = None  # only tf_crop_and_resize reads the roi
     if roi is not None:
         roi = np.asarray(roi, np.float64).reshape(-1)
         if len(roi) != 2 * len(axes):
