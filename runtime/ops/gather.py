@@ -1,0 +1,55 @@
+"""Gather along one axis (C: csrc/kernels/gather.c), any element type.
+
+Constant indices are checked here. Runtime indices are checked by the
+kernel, element by element, before use: an out-of-range index never reads
+outside the data. Its output slice is zero-filled, the kernel returns how
+many indices were out of range, and the step raises `GatherIndexError` right
+after the call, so the run fails loudly instead of returning a wrong result.
+"""
+import numpy as np
+
+from . import Prepared, TensorInfo, node_error, normalize_axis, register
+from ..errors import RadrtError
+
+
+class GatherIndexError(RadrtError, IndexError):
+    """A runtime index of a Gather is outside the gathered axis."""
+
+
+@register("Gather")
+def gather(node, ins):
+    data, indices = ins[0], ins[1]
+    if data.rank == 0:
+        raise node_error(node, "input 0 (data) is a scalar, expected rank >= 1")
+    axis = normalize_axis(node, int(node.attr("axis", 0)), data.rank)
+    if np.dtype(indices.dtype) not in (np.dtype(np.int32), np.dtype(np.int64)):
+        raise node_error(node, f"input 1 (indices) has dtype {np.dtype(indices.dtype).name}, "
+                               f"expected int32 or int64")
+    dim = data.shape[axis]
+    if indices.value is not None:
+        bad = (indices.value < -dim) | (indices.value >= dim)
+        if bad.any():
+            raise node_error(node, f"index {int(indices.value[bad].reshape(-1)[0])} is out of range "
+                                   f"for axis {axis} of size {dim} (data shape {data.shape})")
+    out_shape = tuple(data.shape[:axis]) + tuple(indices.shape) + tuple(data.shape[axis + 1:])
+    outer = int(np.prod(data.shape[:axis], dtype=np.int64))
+    inner_bytes = int(np.prod(data.shape[axis + 1:], dtype=np.int64)) * np.dtype(data.dtype).itemsize
+    is64 = int(np.dtype(indices.dtype) == np.dtype(np.int64))
+    args_tail = (outer, dim, inner_bytes, indices.size)
+    runtime_indices = indices.value is None
+
+    def invoke(lib, i, o, consts, scratch):
+        args = (i[0], i[1], is64, o[0]) + args_tail
+        if not runtime_indices:
+            return lib.radrt_gather, args
+        kernel = lib.radrt_gather
+
+        def checked(*a):
+            bad = kernel(*a)
+            if bad:
+                raise GatherIndexError(f"Gather node '{node.name}': {bad} of {indices.size} runtime "
+                                       f"indices are out of range for axis {axis} of size {dim} "
+                                       f"(expected values in [{-dim}, {dim - 1}])")
+        return checked, args
+
+    return Prepared([TensorInfo(out_shape, data.dtype)], invoke)
