@@ -202,7 +202,12 @@ class _Compiler:
             return [np.full(tuple(int(d) for d in ins[0].value), fill[0], dtype=fill.dtype)]
         from onnx.reference import ReferenceEvaluator
         try:
-            ref = ReferenceEvaluator(node.proto, opsets={"": self.opset})
+            # A one-node model, so the evaluator picks the op version of the model's opset.
+            graph = helper.make_graph(
+                [node.proto], "fold", [helper.make_empty_tensor_value_info(n) for n in node.inputs if n],
+                [helper.make_empty_tensor_value_info(n) for n in node.outputs if n])
+            ref = ReferenceEvaluator(helper.make_model(
+                graph, opset_imports=[helper.make_opsetid("", self.opset)]))
             feeds = {n: i.value for n, i in zip(node.inputs, ins) if n}
             return list(ref.run(None, feeds))
         except Exception as e:
@@ -343,7 +348,10 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
     if op in ("Identity", "Dropout"):
         return x.shape
     if op == "Flatten":
-        axis = ops.normalize_axis(node, node.attr("axis", 1), x.rank + 1)
+        axis = node.attr("axis", 1)
+        axis = axis + x.rank if axis < 0 else axis  # range [-rank, rank]
+        if not 0 <= axis <= x.rank:
+            raise ops.node_error(node, f"axis {node.attr('axis', 1)} is out of range for rank {x.rank}")
         return (int(np.prod(x.shape[:axis], dtype=np.int64)), int(np.prod(x.shape[axis:], dtype=np.int64)))
     if op == "Reshape":
         target = [int(d) for d in ops.require_constant(node, ins[1] if len(ins) > 1 else None,

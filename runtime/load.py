@@ -22,10 +22,9 @@ from .errors import ModelLoadError, UnsupportedOpError
 VIEW_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
 COMPILE_TIME_OPS = frozenset({"Constant", "ConstantOfShape", "Shape", "Size", "If"})
 FOLD_ONLY_OPS = frozenset({
-    "Range", "Expand", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual",
-    "Not", "And", "Or", "Where", "Floor", "Ceil", "Round", "Neg", "Abs", "Reciprocal",
-    "ReduceProd", "ReduceMin", "Tile", "NonZero", "ScatterND", "CumSum", "Mod",
-    "Sign", "Split", "ArgMax", "ArgMin", "TopK", "OneHot",
+    "Range", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or",
+    "Where", "Round", "NonZero", "ScatterND", "CumSum", "Mod", "Sign", "ArgMax", "ArgMin",
+    "TopK", "OneHot",
 })
 DEFAULT_DOMAINS = ("", "ai.onnx")
 

@@ -71,17 +71,46 @@ def run_case(name):
                                       rtol=case.rtol, atol=case.atol)
 
 
+# Why a candidate is left out, recognised from radrt's error message.
+_REASONS = [
+    ("must be a constant", "a parameter input (axes, pads, starts, scales, sizes, ...) is fed at run "
+                           "time; radrt fixes these at compile time"),
+    ("condition known at compile time", "If with a runtime condition"),
+    ("cannot be folded", "an op radrt only folds at compile time, fed runtime data"),
+    ("training_mode", "training mode; radrt runs inference only"),
+    ("element type", "an element type radrt does not load"),
+    ("", "a tensor type radrt does not compute in (kernels compute float32)"),
+]
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    if isinstance(error, AssertionError):
+        return "WRONG RESULT: " + text.strip().splitlines()[0]
+    return next(reason for key, reason in _REASONS if key in text)
+
+
 def _update():
-    passing = []
+    passing, left_out = [], {}
     for name in candidates():
         try:
             run_case(name)
             passing.append(name)
-        except Exception:
-            pass
+        except Exception as e:
+            left_out.setdefault(_reason(e), []).append(name)
     with open(MANIFEST, "w") as f:
-        f.write("# ONNX backend node tests that radrt passes (reviewed; see node_cases.py).\n")
-        f.write("# One test name a line. Candidates not listed here are expected to fail.\n")
+        f.write("# ONNX backend node tests that radrt passes (reviewed; see node_cases.py).\n"
+                "# One test name a line. Candidates not listed are expected to fail; why, by group:\n")
+        for reason, names in sorted(left_out.items(), key=lambda kv: -len(kv[1])):
+            f.write(f"#\n# {len(names)} left out: {reason}:\n")
+            line = "#  "
+            for n in names:
+                if len(line) + len(n) > 100:
+                    f.write(line + "\n")
+                    line = "#  "
+                line += " " + n
+            f.write(line + "\n")
+        f.write("\n")
         for n in passing:
             f.write(n + "\n")
     print(f"{len(passing)} of {len(candidates())} candidates pass")
