@@ -11,7 +11,10 @@ into one of four fates:
 2. view: Reshape/Flatten/Squeeze/Unsqueeze/Identity/Dropout give a new shape
    over the same bytes (an alias of their input's buffer, no copy, no step);
 3. fused: BatchNormalization that only reads the output of a Conv or Gemm with
-   constant weights is folded into that op's weights and bias;
+   constant weights is folded into that op's weights and bias; Relu or Clip
+   that only reads the output of a Conv, ConvTranspose, Gemm or MatMul becomes
+   that kernel's store-time clamp (the same compare-based clamp, so NaN still
+   passes through);
 4. kernel: everything else is a `Step`, prepared by its op in `runtime.ops`,
    which validates what the C kernel will trust.
 
@@ -25,9 +28,11 @@ import onnx
 from onnx import helper, numpy_helper
 
 from . import ops
-from .errors import CompileError, UnsupportedOpError
+from .errors import CompileError, RadrtError, UnsupportedOpError
 from .load import VIEW_OPS, LoadedModel, Node, to_nodes
 from .ops import Prepared, TensorInfo
+from .ops.activation import clip_bounds
+from .ops.gemm import FUSED_CLIP
 
 
 @dataclass
@@ -47,7 +52,7 @@ class CompiledGraph:
     alias: Dict[str, str]  # view value -> the value whose buffer it shares
     steps: List[Step]
     folded_nodes: int = 0
-    fused_nodes: List[str] = field(default_factory=list)
+    fused_nodes: List[Tuple[str, str]] = field(default_factory=list)  # (op_type, node name)
 
     def base(self, name: str) -> str:
         return self.alias.get(name, name)
@@ -152,7 +157,7 @@ class _Compiler:
         self.steps: List[Step] = []
         self.producer: Dict[str, Step] = {}
         self.folded = 0
-        self.fused: List[str] = []
+        self.fused: List[Tuple[str, str]] = []
 
     def info(self, node: Node, name: str) -> Optional[TensorInfo]:
         if not name:
@@ -174,6 +179,8 @@ class _Compiler:
             elif node.op_type in VIEW_OPS:
                 self.make_view(node, ins)
             elif node.op_type == "BatchNormalization" and self.fuse_batchnorm(node, ins):
+                pass
+            elif node.op_type in ("Relu", "Clip") and self.fuse_activation(node, ins):
                 pass
             else:
                 self.add_step(node, ins)
@@ -245,9 +252,8 @@ class _Compiler:
 
     # -- fate 3: BatchNormalization folded into Conv/Gemm ----------------------
     def fuse_batchnorm(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
-        x = node.inputs[0]
-        prev = self.producer.get(x)
-        if prev is None or prev.node.op_type not in ("Conv", "Gemm") or self.consumers.get(x, 0) != 1:
+        prev = self.fusable_producer(node, ("Conv", "Gemm"))
+        if prev is None:
             return False
         if len([o for o in node.outputs if o]) != 1 or node.attr("training_mode", 0):
             return False
@@ -288,14 +294,41 @@ class _Compiler:
         self.values[w_name] = TensorInfo(w.shape, np.dtype(np.float32), w.astype(np.float32))
         self.values[b_name] = TensorInfo(b.shape, np.dtype(np.float32), b.astype(np.float32))
         new_inputs = [prev.inputs[0], w_name, b_name] + prev.inputs[3:]
-        fused_node = Node(prev.node.op_type, prev.node.name, new_inputs, [node.outputs[0]],
-                          dict(prev.node.attrs, beta=1.0) if prev.node.op_type == "Gemm" else prev.node.attrs,
-                          prev.node.opset, None)
+        attrs = dict(prev.node.attrs, beta=1.0) if prev.node.op_type == "Gemm" else prev.node.attrs
+        self.replace_step(prev, node, new_inputs, attrs)
+        return True
+
+    def fuse_activation(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
+        prev = self.fusable_producer(node, ("Conv", "ConvTranspose", "Gemm", "MatMul"))
+        if prev is None or FUSED_CLIP in prev.node.attrs:
+            return False
+        if node.op_type == "Relu":
+            lo, hi = 0.0, float("inf")
+        else:
+            try:
+                lo, hi = clip_bounds(node, ins)
+            except RadrtError:
+                return False  # the Clip step itself reports it
+            if not lo <= hi:
+                return False
+        self.replace_step(prev, node, prev.inputs, dict(prev.node.attrs, **{FUSED_CLIP: (lo, hi)}))
+        return True
+
+    def fusable_producer(self, node: Node, op_types) -> Optional[Step]:
+        """The step whose only reader is `node` (and not a graph output), if of op_types."""
+        prev = self.producer.get(node.inputs[0])
+        if prev is None or prev.node.op_type not in op_types or self.consumers.get(node.inputs[0], 0) != 1:
+            return None
+        return prev
+
+    def replace_step(self, prev: Step, absorbed: Node, inputs: List[str], attrs: dict) -> None:
+        """Re-prepare `prev` with new inputs/attributes so it also does `absorbed`'s work."""
+        fused = Node(prev.node.op_type, prev.node.name, inputs, [absorbed.outputs[0]], attrs,
+                     prev.node.opset, None)
         self.steps.remove(prev)
         del self.values[prev.outputs[0]]
-        self.add_step(fused_node, [self.values[n] if n else None for n in new_inputs])
-        self.fused.append(node.name)
-        return True
+        self.add_step(fused, [self.values[n] if n else None for n in inputs])
+        self.fused.append((absorbed.op_type, absorbed.name))
 
     # -- fate 4: kernel steps -----------------------------------------------------
     def add_step(self, node: Node, ins: List[Optional[TensorInfo]]) -> None:

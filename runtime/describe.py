@@ -1,4 +1,5 @@
 """What `radrt inspect MODEL` prints: the outcome of load, compile and plan."""
+from collections import Counter
 from typing import List
 
 from .session import Compiled
@@ -17,9 +18,10 @@ def describe(compiled: Compiled, model_name: str) -> str:
     for name in g.outputs:
         info = g.values[name]
         lines.append(f"  output {name}: {info.dtype} {info.shape}")
+    fused = Counter(op for op, _ in g.fused_nodes)
+    fused_text = ", ".join(f"{n} {op}" for op, n in sorted(fused.items())) or "nothing"
     lines.append(f"compile: {len(plan.steps)} kernel steps, {g.folded_nodes} nodes folded at compile time, "
-                 f"{len(g.fused_nodes)} BatchNormalization folded into Conv/Gemm, "
-                 f"{len(g.alias)} views")
+                 f"{len(g.alias)} views; fused into Conv/Gemm/MatMul: {fused_text}")
     lines.append("")
     lines.append(f"{'#':>4}  {'op':<20} {'node':<32} {'output shape':<22} {'MFLOP':>9}")
     total = 0

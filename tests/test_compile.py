@@ -16,8 +16,8 @@ def rand(*shape, scale=1.0):
 
 
 def reference(data, feeds):
-    from onnx.reference import ReferenceEvaluator
-    return ReferenceEvaluator(onnx.load_from_string(data)).run(None, feeds)
+    ort = pytest.importorskip("onnxruntime")
+    return ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
 def test_shape_arithmetic_folds_to_a_view():
@@ -57,7 +57,7 @@ def test_batchnorm_folds_into_conv(with_bias):
     data = conv_bn_model(with_bias)
     sess = InferenceSession(data)
     assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Conv"]
-    assert sess.compiled.graph.fused_nodes == ["bn"]
+    assert sess.compiled.graph.fused_nodes == [("BatchNormalization", "bn")]
     x = rand(1, 3, 8, 8)
     np.testing.assert_allclose(sess.run(None, {"x": x})[0], reference(data, {"x": x})[0],
                                rtol=1e-4, atol=1e-5)
@@ -135,3 +135,37 @@ def test_constant_output_is_copied_out():
     data = make_model([node, relu], [("x", [3])], [("k", [3]), ("y", [3])])
     k, _ = InferenceSession(data).run(None, {"x": rand(3)})
     np.testing.assert_array_equal(k, reference(data, {"x": rand(3)})[0])
+
+
+@pytest.mark.parametrize("act, opset", [
+    (helper.make_node("Relu", ["bn_out"], ["act_out"]), 17),
+    (helper.make_node("Clip", ["bn_out", "lo", "hi"], ["act_out"]), 17),
+    (helper.make_node("Clip", ["bn_out"], ["act_out"], min=-0.5, max=0.25), 10),
+])
+def test_relu_and_clip_fuse_into_conv_after_batchnorm(act, opset):
+    model = onnx.load_from_string(conv_bn_model())
+    model.graph.node[1].output[0] = "bn_out"
+    model.graph.node.append(act)
+    model.graph.output[0].name = "act_out"
+    model.graph.initializer.extend([numpy_helper.from_array(np.float32(-0.5), "lo"),
+                                    numpy_helper.from_array(np.float32(0.25), "hi")])
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("", opset))
+    data = model.SerializeToString()
+    sess = InferenceSession(data)
+    assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Conv"]
+    assert [op for op, _ in sess.compiled.graph.fused_nodes] == ["BatchNormalization", act.op_type]
+    x = rand(1, 3, 8, 8)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], reference(data, {"x": x})[0],
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_relu_not_fused_when_conv_output_is_read_elsewhere():
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Relu", ["c"], ["y"])]
+    data = make_model(nodes, [("x", [1, 2, 4, 4])], [("y", [1, 2, 4, 4]), ("c", [1, 2, 4, 4])],
+                      [("w", rand(2, 2, 1, 1))])
+    sess = InferenceSession(data)
+    assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Conv", "Relu"]
+    x = rand(1, 2, 4, 4)
+    y, c = sess.run(None, {"x": x})
+    np.testing.assert_array_equal(y, np.maximum(c, 0))

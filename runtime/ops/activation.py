@@ -61,16 +61,18 @@ def _clip_bound(node, ins, index: int, what: str, default: float) -> float:
     return float(value.reshape(-1)[0])
 
 
+def clip_bounds(node, ins):
+    """(lo, hi) of a Clip node; the compile stage uses it to fuse Clip into Conv/Gemm."""
+    if node.opset < 11:
+        # Clip-6 defaults to the float32 range, so it maps +-inf to +-FLT_MAX.
+        return float(node.attr("min", -FLT_MAX)), float(node.attr("max", FLT_MAX))
+    return (_clip_bound(node, ins, 1, "min", -np.inf), _clip_bound(node, ins, 2, "max", np.inf))
+
+
 @register("Clip")
 def clip(node, ins):
     x = _unary_input(node, ins)
-    if node.opset < 11:
-        # Clip-6 defaults to the float32 range, so it maps +-inf to +-FLT_MAX.
-        lo = float(node.attr("min", -FLT_MAX))
-        hi = float(node.attr("max", FLT_MAX))
-    else:
-        lo = _clip_bound(node, ins, 1, "min", -np.inf)
-        hi = _clip_bound(node, ins, 2, "max", np.inf)
+    lo, hi = clip_bounds(node, ins)
     return _prepared(x, "clip", lo, hi)
 
 
