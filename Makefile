@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 # Reinstall (and so recompile the C core) when the build inputs change.
-BUILD_INPUTS := pyproject.toml setup.py runtime/_build_core.py $(wildcard csrc/*.[ch] csrc/kernels/*.[ch])
+BUILD_INPUTS := pyproject.toml setup.py runtime/_build_core.py $(wildcard csrc/*.[ch] csrc/*/*.[ch])
 STAMP  := $(VENV)/.radrt-installed
 
 .PHONY: demo test test-c test-aarch64 build clean

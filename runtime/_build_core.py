@@ -1,9 +1,10 @@
 """cffi builder of the C kernel core (out-of-line API mode).
 
-Every header `csrc/*.h` and `csrc/kernels/*.h` is both `#include`d in the
-generated module and fed to `cdef` (preprocessor lines dropped, integer
-`#define`s kept), and every `.c` file beside them is compiled. Adding an op
-family is therefore: add `csrc/kernels/NAME.{h,c}`; nothing here changes.
+Every header `csrc/*.h` and `csrc/<part>/*.h` (parts: kernels, protect, ...;
+not tests) is both `#include`d in the generated module and fed to `cdef`
+(preprocessor lines dropped, integer `#define`s kept), and every `.c` file
+beside them is compiled. Adding an op family is therefore: add
+`csrc/kernels/NAME.{h,c}`; nothing here changes.
 
 Build flags: by default the core is built for the machine that builds it
 (`-O3 -march=native`). `RADRT_CFLAGS` replaces the optimisation/target flags,
@@ -22,16 +23,17 @@ CSRC = os.path.join(ROOT, "csrc")
 _KEEP_DEFINE = re.compile(r"^#define\s+\w+\s+-?\d+\s*$")
 
 
+def _parts():
+    return [CSRC] + sorted(d for d in glob.glob(os.path.join(CSRC, "*", ""))
+                           if os.path.basename(os.path.dirname(d)) != "tests")
+
+
 def _headers():
-    return sorted(glob.glob(os.path.join(CSRC, "*.h"))) + sorted(
-        glob.glob(os.path.join(CSRC, "kernels", "*.h"))
-    )
+    return [h for part in _parts() for h in sorted(glob.glob(os.path.join(part, "*.h")))]
 
 
 def _sources():
-    return sorted(glob.glob(os.path.join(CSRC, "*.c"))) + sorted(
-        glob.glob(os.path.join(CSRC, "kernels", "*.c"))
-    )
+    return [c for part in _parts() for c in sorted(glob.glob(os.path.join(part, "*.c")))]
 
 
 def _cdef_text(path):
