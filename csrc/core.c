@@ -21,3 +21,9 @@ void radrt_flip_bit(void *base, size_t byte_offset, int bit) {
     volatile uint8_t *b = (volatile uint8_t *)base + byte_offset;
     *b = (uint8_t)(*b ^ (uint8_t)(1u << (bit & 7)));
 }
+
+void radrt_set_bit(void *base, size_t byte_offset, int bit, int value) {
+    volatile uint8_t *b = (volatile uint8_t *)base + byte_offset;
+    uint8_t mask = (uint8_t)(1u << (bit & 7));
+    *b = (uint8_t)(value ? (*b | mask) : (*b & (uint8_t)~mask));
+}

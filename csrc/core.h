@@ -25,4 +25,7 @@ void radrt_copy(const void *src, void *dst, size_t nbytes);
 /* Flip one bit of a byte in place (the fault-injection primitive). */
 void radrt_flip_bit(void *base, size_t byte_offset, int bit);
 
+/* Force one bit to 0 or 1 (stuck-at faults). */
+void radrt_set_bit(void *base, size_t byte_offset, int bit, int value);
+
 #endif

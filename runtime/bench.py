@@ -1,10 +1,12 @@
-"""`radrt bench`: latency of radrt against onnxruntime in the same process.
+"""`radrt bench`: latency of radrt (per protection mode) and onnxruntime in one process.
 
-For each model both runtimes get the same inputs; after warm-up runs, the two
-are timed alternately (radrt, onnxruntime, radrt, ...) `repeat` times so that
-machine noise hits both alike, and the medians and their ratio are reported,
-plus the geometric mean of ratios over models. onnxruntime runs with one
-intra-op and one inter-op thread and all graph optimisations on.
+For each model every runtime gets the same inputs; after warm-up runs, they
+are timed in turn (radrt in each mode, then onnxruntime, and again) `repeat`
+times so that machine noise hits all alike; medians are reported with the
+ratio to onnxruntime and, for protected modes, the ratio to `none`. The
+geometric mean of ratios over models closes the table. onnxruntime runs with
+one intra-op and one inter-op thread and all graph optimisations on. In
+`scrub` mode the background scrubber runs during the timing.
 
 MODEL is a path to an .onnx file or the name of a light model shipped in the
 onnx wheel (e.g. `resnet50`), whose weights are re-drawn with seed 0 first.
@@ -14,12 +16,12 @@ import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence
 
-import numpy as np
 import onnx
 
 from .cli import random_feeds
+from .protect import check_mode
 from .randomize import randomize_weights
 from .session import InferenceSession
 from .zoo import LIGHT_MODELS, light_model_path
@@ -33,7 +35,8 @@ class BenchRow:
     mode: str
     radrt_ms: float
     ort_ms: Optional[float]
-    ratio: Optional[float]
+    ratio: Optional[float]  # radrt / onnxruntime
+    vs_none: Optional[float]  # radrt in this mode / radrt unprotected
 
 
 def model_bytes(spec: str) -> bytes:
@@ -63,46 +66,61 @@ def _time(fn) -> float:
     return time.perf_counter() - t0
 
 
-def bench_model(spec: str, data: bytes, repeat: int, vs_ort: bool, mode: str = "none") -> BenchRow:
-    sess = InferenceSession(data)
-    feeds = random_feeds(sess, seed=0)
-    ort = ort_session(data) if vs_ort else None
-    run_radrt = lambda: sess.run(None, feeds)  # noqa: E731
-    run_ort = (lambda: ort.run(None, feeds)) if ort else None  # noqa: E731
+def bench_model(spec: str, data: bytes, repeat: int, vs_ort: bool,
+                modes: Sequence[str] = ("none",)) -> List[BenchRow]:
+    sessions = {m: InferenceSession(data, protection=m) for m in modes}
+    feeds = random_feeds(next(iter(sessions.values())), seed=0)
+    runners = {m: (lambda s=s: s.run(None, feeds)) for m, s in sessions.items()}
+    if vs_ort:
+        ort = ort_session(data)
+        runners["onnxruntime"] = lambda: ort.run(None, feeds)
+    times: Dict[str, List[float]] = {k: [] for k in runners}
     for _ in range(WARMUP):
-        run_radrt()
-        if run_ort:
-            run_ort()
-    radrt_t, ort_t = [], []
+        for fn in runners.values():
+            fn()
     for _ in range(repeat):
-        radrt_t.append(_time(run_radrt))
-        if run_ort:
-            ort_t.append(_time(run_ort))
-    r_ms = statistics.median(radrt_t) * 1e3
-    o_ms = statistics.median(ort_t) * 1e3 if ort_t else None
-    return BenchRow(os.path.splitext(os.path.basename(spec))[0], mode, round(r_ms, 3),
-                    round(o_ms, 3) if o_ms else None, round(r_ms / o_ms, 3) if o_ms else None)
+        for key, fn in runners.items():
+            times[key].append(_time(fn))
+    for s in sessions.values():
+        s.close()
+    median_ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    ort_ms = median_ms.get("onnxruntime")
+    name = os.path.splitext(os.path.basename(spec))[0]
+    return [BenchRow(name, m, round(median_ms[m], 3), round(ort_ms, 3) if ort_ms else None,
+                     round(median_ms[m] / ort_ms, 3) if ort_ms else None,
+                     round(median_ms[m] / median_ms["none"], 3) if "none" in median_ms else None)
+            for m in modes]
 
 
 def geomean(xs: List[float]) -> float:
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
 
 
+def _fmt(x: Optional[float], width: int) -> str:
+    return f"{x:{width}.2f}" if x is not None else " " * (width - 1) + "-"
+
+
 def run_bench(args) -> int:
     import json
+    modes = [check_mode(m) for m in (args.protect or ["none"])]
     models = [(spec, model_bytes(spec)) for spec in args.models]
     if not args.json:
-        print(f"{'model':<16}{'mode':<6}{'radrt ms':>10}" + (f"{'ort ms':>10}{'ratio':>8}" if args.vs_ort else ""))
+        print(f"{'model':<16}{'mode':<7}{'radrt ms':>10}{'ort ms':>10}{'ratio':>8}{'vs none':>9}")
     rows = []
     for spec, data in models:
-        row = bench_model(spec, data, args.repeat, args.vs_ort)
-        rows.append(row)
-        if args.json:
-            print(json.dumps(asdict(row)), flush=True)
-        else:
-            ort = f"{row.ort_ms:10.2f}{row.ratio:8.2f}" if row.ort_ms else ""
-            print(f"{row.model:<16}{row.mode:<6}{row.radrt_ms:10.2f}{ort}", flush=True)
-    ratios = [r.ratio for r in rows if r.ratio]
-    if ratios and not args.json:
-        print(f"geometric mean ratio radrt/onnxruntime over {len(ratios)} models: {geomean(ratios):.2f}")
+        for row in bench_model(spec, data, args.repeat, args.vs_ort, modes):
+            rows.append(row)
+            if args.json:
+                print(json.dumps(asdict(row)), flush=True)
+            else:
+                print(f"{row.model:<16}{row.mode:<7}{row.radrt_ms:10.2f}{_fmt(row.ort_ms, 10)}"
+                      f"{_fmt(row.ratio, 8)}{_fmt(row.vs_none, 9)}", flush=True)
+    if not args.json:
+        for mode in modes:
+            ratios = [r.ratio for r in rows if r.mode == mode and r.ratio]
+            if ratios:
+                print(f"geometric mean radrt/onnxruntime, {mode}: {geomean(ratios):.2f} over {len(ratios)} models")
+            vs_none = [r.vs_none for r in rows if r.mode == mode and r.vs_none and mode != "none"]
+            if vs_none:
+                print(f"geometric mean {mode}/none: {geomean(vs_none):.2f}")
     return 0

@@ -13,6 +13,7 @@ from typing import Dict, List
 import numpy as np
 
 from .errors import RadrtError
+from .protect import MODES
 
 
 def _parse_shape_args(items: List[str]) -> Dict[str, tuple]:
@@ -67,14 +68,16 @@ def cmd_inspect(args) -> int:
 
 def cmd_run(args) -> int:
     from .session import InferenceSession
-    sess = InferenceSession(args.model)
+    sess = InferenceSession(args.model, protection=args.protect)
     feeds = _load_feeds(args.input) if args.input else random_feeds(sess, args.seed)
     outputs = sess.run(None, feeds)
     names = [o.name for o in sess.get_outputs()]
     if args.json:
         print(json.dumps({
             "model": args.model,
+            "protection": args.protect,
             "latency_ms": round(sess.last_latency_s * 1e3, 3),
+            "health": sess.health(),
             "outputs": [{"name": n, "shape": list(y.shape), "dtype": str(y.dtype),
                          "sha256": hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest()}
                         for n, y in zip(names, outputs)],
@@ -84,7 +87,7 @@ def cmd_run(args) -> int:
             flat = y.reshape(-1)
             extra = f", argmax {int(flat.argmax())}" if y.dtype.kind == "f" and flat.size else ""
             print(f"{n}: {y.dtype} {tuple(y.shape)}{extra}, first values {np.array2string(flat[:5], precision=5)}")
-        print(f"latency: {sess.last_latency_s * 1e3:.2f} ms")
+        print(f"latency: {sess.last_latency_s * 1e3:.2f} ms (protection {args.protect})")
     return 0
 
 
@@ -124,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
                    help="an input; without any, inputs are random with --seed")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--protect", default="none", choices=MODES, help="protection mode (default none)")
     s.add_argument("--json", action="store_true", help="print outputs' shape, dtype, SHA-256 and latency as JSON")
     s.set_defaults(fn=cmd_run)
 
@@ -137,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("models", nargs="+", metavar="MODEL", help="an .onnx path or a light model name")
     s.add_argument("--vs-ort", action="store_true", help="also time onnxruntime, interleaved")
     s.add_argument("--repeat", type=int, default=20, help="timed runs per runtime (default 20)")
+    s.add_argument("--protect", action="append", metavar="MODE",
+                   help="protection mode to time (none, scrub, dwc, tmr); repeatable; default none")
     s.add_argument("--json", action="store_true", help="one JSON object per model and mode")
     s.set_defaults(fn=cmd_bench)
 

@@ -1,7 +1,8 @@
 """Stage 4, execute: bind the memory plan to C-owned regions and walk the steps.
 
-`Regions` allocates each region of the plan in C (64-byte aligned, zeroed)
-and copies the weights in. `bind(plan, regions)` turns every planned step into
+`Region` is one C allocation (64-byte aligned, zeroed); `replica_regions`
+allocates the activation arena, input and output regions of one replica around
+a weights region that `load_weights` filled. `bind(plan, regions)` turns every planned step into
 one `(c_function, args)` pair whose pointers already point into the regions,
 so `run_steps` is a loop of C calls with no allocation and no Python
 arithmetic in between. Binding the same plan to another set of regions (for
@@ -13,7 +14,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from ._core import ffi, lib
-from .plan import REGIONS, MemoryPlan, Placement
+from .plan import MemoryPlan, Placement
 
 
 class Region:
@@ -36,16 +37,17 @@ class Region:
         return self.bytes[p.offset:p.offset + p.nbytes].view(dtype).reshape(shape)
 
 
-class Regions(dict):
-    def __init__(self, plan: MemoryPlan, names=REGIONS):
-        super().__init__({n: Region(n, plan.region_bytes[n]) for n in names})
-        weights = self.get("weights")
-        if weights is not None:
-            for _, p, arr in plan.weights:
-                weights.bytes[p.offset:p.offset + p.nbytes] = arr.reshape(-1).view(np.uint8)
+def load_weights(plan: MemoryPlan, region: Region) -> None:
+    for _, p, arr in plan.weights:
+        region.bytes[p.offset:p.offset + p.nbytes] = arr.reshape(-1).view(np.uint8)
 
-    def pointer(self, p: Placement):
-        return self[p.region].pointer(p.offset)
+
+def replica_regions(plan: MemoryPlan, weights: Region, replica: int) -> Dict[str, Region]:
+    """The regions one replica computes in: its own arena, input and output, and `weights`."""
+    return {"weights": weights,
+            "arena": Region(f"activations/r{replica}", plan.region_bytes["arena"]),
+            "input": Region(f"input/r{replica}", plan.region_bytes["input"]),
+            "output": Region(f"output/r{replica}", plan.region_bytes["output"])}
 
 
 Call = Tuple[object, tuple]

@@ -15,6 +15,12 @@ int main(void) {
     CHECK(r[99] == 0x80);
     radrt_flip_bit(r, 99, 7);
     CHECK(r[99] == 0);
+    radrt_set_bit(r, 3, 2, 1);
+    CHECK(r[3] == 0x04);
+    radrt_set_bit(r, 3, 2, 1);
+    CHECK(r[3] == 0x04);
+    radrt_set_bit(r, 3, 2, 0);
+    CHECK(r[3] == 0);
     uint8_t src[5] = {1, 2, 3, 4, 5};
     radrt_copy(src, r + 10, 5);
     CHECK(r[10] == 1 && r[14] == 5);

@@ -1,0 +1,258 @@
+"""The protected executor: replicas, voting, comparison and re-execution.
+
+Each replica has its own activation arena, input copy and output region, and
+reads its own weight copy (replica r reads copy r mod K). `run` then does:
+
+- none / scrub: replica 0 computes once.
+- dwc: replicas 0 and 1 compute; their outputs are compared byte for byte.
+  On a mismatch the weights are scrubbed (a flipped weight copy is repaired),
+  replica 2 computes (counted as a re-execution) and the three outputs are
+  voted bitwise. If no majority exists, the run raises.
+- tmr: the three replicas compute op by op. After every op (vote points
+  `every_op`) the op's outputs are voted bitwise in C and the majority is
+  written back to all three, so the voted result feeds the next op of every
+  replica; with `outputs` only the final outputs are voted. The final outputs
+  are always voted. Any disagreement also triggers a scrub: if the scrub
+  repaired a weight copy, or some word had no majority, the run is executed
+  again (a weight upset in two copies can outvote the good one; this second
+  run uses weights that verify), and a second disagreement without majority
+  raises `UncorrectableUpsetError`.
+
+A weight upset in one copy is therefore voted out in the run it occurs and
+scrubbed right after; see README "Protection" for what stays exposed.
+
+Fault hooks: `armed` upsets (from `inject`) are applied right after a given
+step (compute: before that step's vote; activations: after it) or right after
+the inputs are copied in. With nothing armed the loop is a plain walk over
+pre-bound C calls.
+"""
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from .._core import ffi, lib
+from ..errors import UncorrectableUpsetError
+from ..execute import Region, bind, replica_regions
+from ..plan import MemoryPlan
+from . import FIRST_PASS_REPLICAS, REPLICAS, WEIGHT_COPIES
+from .weights import WeightCopies
+
+# Hooks by step index, and -1 for "after the inputs are copied in".
+Hooks = Dict[int, List[Callable[[], None]]]
+
+
+class Replica:
+    def __init__(self, index: int, plan: MemoryPlan, weights: Region):
+        self.index = index
+        self.regions = replica_regions(plan, weights, index)
+        self.calls = bind(plan, self.regions)
+        self.inputs = {n: self.regions["input"].array(p, info.dtype, info.shape)
+                       for n, p, info in plan.inputs}
+        self.outputs = {n: self.regions["output"].array(p, info.dtype, info.shape)
+                        for n, p, info in plan.outputs}
+
+
+class Engine:
+    def __init__(self, plan: MemoryPlan, mode: str, weights: WeightCopies, vote_points: str,
+                 health, events):
+        if len(weights.copies) != WEIGHT_COPIES[mode]:
+            raise ValueError(f"mode {mode} needs {WEIGHT_COPIES[mode]} weight copies, "
+                             f"got {len(weights.copies)}")
+        self.plan = plan
+        self.mode = mode
+        self.weights = weights
+        self.vote_points = vote_points
+        self.health = health
+        self.events = events
+        self.replicas = [Replica(r, plan, weights.copies[r % len(weights.copies)])
+                         for r in range(REPLICAS[mode])]
+        self.active = self.replicas[:FIRST_PASS_REPLICAS[mode]]
+        nsteps = len(plan.steps)
+        self.vote_reports = ffi.new("radrt_vote_report[]", max(nsteps, 1))
+        self._zero_reports = bytes(ffi.sizeof("radrt_vote_report") * max(nsteps, 1))
+        self.tmr_calls = self._interleave_with_votes() if mode == "tmr" and vote_points == "every_op" else None
+
+    # -- building --------------------------------------------------------------
+    def _vote_calls(self, step_index: int):
+        calls = []
+        step = self.plan.steps[step_index]
+        report = self.vote_reports + step_index
+        for p in step.outs:
+            if p is not None and p.nbytes:
+                ptrs = [ffi.cast("uint8_t *", r.regions[p.region].pointer(p.offset)) for r in self.replicas]
+                calls.append((lib.radrt_vote3, (*ptrs, p.nbytes, report)))
+        return calls
+
+    def _interleave_with_votes(self):
+        """One flat list per step: the three replicas' kernel calls, then the votes."""
+        per_step = []
+        for i in range(len(self.plan.steps)):
+            per_step.append([r.calls[i] for r in self.replicas] + self._vote_calls(i))
+        return per_step
+
+    # -- running ---------------------------------------------------------------
+    def run(self, feeds: Dict[str, np.ndarray], hooks: Optional[Hooks] = None) -> Dict[str, np.ndarray]:
+        for replica in self.active:
+            for name, arr in feeds.items():
+                np.copyto(replica.inputs[name], arr)
+        if self.mode in ("none", "scrub"):
+            self._walk_replica(self.replicas[0], hooks)
+            return {n: v.copy() for n, v in self.replicas[0].outputs.items()}
+        if self.mode == "dwc":
+            return self._run_dwc(feeds, hooks)
+        return self._run_tmr(feeds, hooks)
+
+    def _walk_replica(self, replica: Replica, hooks: Optional[Hooks]) -> None:
+        if not hooks:
+            for fn, args in replica.calls:
+                fn(*args)
+            return
+        for h in hooks.get(-1, ()):
+            h()
+        for i, (fn, args) in enumerate(replica.calls):
+            fn(*args)
+            for h in hooks.get(i, ()):
+                h()
+
+    def _run_dwc(self, feeds, hooks) -> Dict[str, np.ndarray]:
+        r0, r1, r2 = self.replicas
+        self._walk_replica(r0, _for_replica(hooks, 0))
+        self._walk_replica(r1, _for_replica(hooks, 1))
+        if all(np.array_equal(r0.outputs[n].view(np.uint8), r1.outputs[n].view(np.uint8))
+               for n in r0.outputs):
+            return {n: v.copy() for n, v in r0.outputs.items()}
+        self.health["vote_disagreements"] += 1
+        self.events.append(("VOTE_DISAGREEMENT", len(self.plan.steps), 0))
+        repaired = self.scrub_weights()
+        for name, arr in feeds.items():
+            np.copyto(r2.inputs[name], arr)
+        self.health["reexecutions"] += 1
+        self._walk_replica(r2, None)
+        outputs, report = self._vote_outputs()
+        if report.no_majority:
+            self._lost("dwc: the three runs disagree with no majority")
+        if not repaired:
+            self._count_transient()
+        return outputs
+
+    def _run_tmr(self, feeds, hooks) -> Dict[str, np.ndarray]:
+        disagreed = self._tmr_pass(hooks)
+        outputs, final = self._vote_outputs()
+        if not (disagreed or final.words_disagreeing):
+            return outputs
+        repaired = self.scrub_weights()
+        if not repaired and not (final.no_majority or self._any_no_majority()):
+            self._count_transient()
+            return outputs
+        # A weight copy was bad (two bad copies can outvote the good one) or a vote
+        # had no majority: run again, on weights that now verify.
+        self.health["reexecutions"] += 1
+        for replica in self.replicas:
+            for name, arr in feeds.items():
+                np.copyto(replica.inputs[name], arr)
+        self._tmr_pass(None)
+        outputs, final = self._vote_outputs()
+        if final.no_majority or self._any_no_majority():
+            self._lost("tmr: replicas disagree with no majority after re-execution")
+        if not repaired:
+            self._count_transient()
+        return outputs
+
+    def _count_transient(self) -> None:
+        """An upset in activations, compute or an input copy, outvoted; nothing to repair."""
+        self.health["upsets_detected"] += 1
+        self.health["upsets_corrected"] += 1
+
+    def _tmr_pass(self, hooks) -> bool:
+        """Run the three replicas; return whether any per-op vote disagreed."""
+        ffi.memmove(self.vote_reports, self._zero_reports, len(self._zero_reports))
+        if self.tmr_calls is None:
+            for r in self.replicas:
+                self._walk_replica(r, _for_replica(hooks, r.index))
+            return False
+        if hooks:
+            for h in hooks.get(-1, ()):
+                h()
+        for i, calls in enumerate(self.tmr_calls):
+            if hooks and i in hooks:
+                nk = len(self.replicas)
+                for fn, args in calls[:nk]:
+                    fn(*args)
+                for h in hooks[i]:
+                    if getattr(h, "before_vote", False):
+                        h()
+                for fn, args in calls[nk:]:
+                    fn(*args)
+                for h in hooks[i]:
+                    if not getattr(h, "before_vote", False):
+                        h()
+            else:
+                for fn, args in calls:
+                    fn(*args)
+        disagreed = False
+        for i in range(len(self.plan.steps)):
+            rep = self.vote_reports[i]
+            if rep.words_disagreeing:
+                disagreed = True
+                self.health["vote_disagreements"] += 1
+                odd = next((r for r in range(3) if rep.odd_replicas >> r & 1), 0)
+                self.events.append(("VOTE_DISAGREEMENT", i, odd))
+        return disagreed
+
+    def _any_no_majority(self) -> bool:
+        return any(self.vote_reports[i].no_majority for i in range(len(self.plan.steps)))
+
+    def _vote_outputs(self):
+        report = ffi.new("radrt_vote_report *")
+        outputs = {}
+        r0, r1, r2 = self.replicas
+        for name, view in r0.outputs.items():
+            out = np.empty_like(view)
+            if view.nbytes:
+                lib.radrt_vote3_into(ffi.from_buffer("uint8_t[]", view), ffi.from_buffer("uint8_t[]", r1.outputs[name]),
+                                     ffi.from_buffer("uint8_t[]", r2.outputs[name]),
+                                     ffi.from_buffer("uint8_t[]", out), view.nbytes, report)
+            outputs[name] = out
+        if report.words_disagreeing:
+            odd = next((r for r in range(3) if report.odd_replicas >> r & 1), 0)
+            self.events.append(("VOTE_DISAGREEMENT", len(self.plan.steps), odd))
+        return outputs, report
+
+    # -- scrubbing ---------------------------------------------------------------
+    def scrub_weights(self, first_block: int = 0, nblocks: Optional[int] = None) -> int:
+        """Scrub (all by default); account for it; return how many block-copies were repaired."""
+        w = self.weights
+        r = w.scrub(first_block, w.nblocks if nblocks is None else nblocks)
+        self.account_scrub(r)
+        return r.upsets_corrected
+
+    def account_scrub(self, r) -> None:
+        self.health["upsets_detected"] += r.upsets_detected
+        self.health["upsets_corrected"] += r.upsets_corrected
+        self.health["uncorrectable"] += r.uncorrectable
+        if r.upsets_corrected:
+            self.events.append(("UPSET_CORRECTED", REGION_ID_WEIGHTS + max(r.first_bad_copy, 0),
+                                max(r.first_bad_block, 0) * self.weights.block_size))
+        if r.uncorrectable:
+            self.events.append(("UPSET_UNCORRECTABLE", REGION_ID_WEIGHTS,
+                                max(r.first_uncorrectable_block, 0) * self.weights.block_size))
+
+    def _lost(self, why: str) -> None:
+        self.health["uncorrectable"] += 1
+        self.events.append(("UPSET_UNCORRECTABLE", 0, 0))
+        raise UncorrectableUpsetError(why)
+
+
+# Region ids carried by events (ICD §9 aux1): weights copy c is 0x10 + c.
+REGION_ID_WEIGHTS = 0x10
+
+
+def _for_replica(hooks: Optional[Hooks], replica: int) -> Optional[Hooks]:
+    if not hooks:
+        return None
+    picked = {}
+    for i, hs in hooks.items():
+        mine = [h for h in hs if getattr(h, "replica", None) in (None, replica)]
+        if mine:
+            picked[i] = mine
+    return picked or None

@@ -1,0 +1,101 @@
+"""Fault sites and the injection primitive (the campaign engine builds on these).
+
+A fault site is a named span of real runtime memory:
+- `weights/copy{c}`: weight copy c (replica c reads it; in `scrub` mode copy 1
+  is the golden mirror, with replica None). A flip lands now and stays until
+  scrubbed.
+- `activations/r{r}`: replica r's arena. Armed for the next run, applied right
+  after op `at_op` (after that op's vote in `tmr`).
+- `compute/op{k}/r{r}`: the first output of op k in replica r, right after the
+  kernel and before any vote: an ALU or register upset in that replica only.
+- `input/r{r}`: replica r's copy of the inputs, right after it is filled.
+
+Upsets go through C (`radrt_flip_bit`, `radrt_set_bit`) into the bytes the
+kernels use, never into a numpy copy.
+"""
+from dataclasses import dataclass
+from typing import List, Optional
+
+from .._core import ffi, lib
+
+INJECT_MODELS = ("flip", "stuck0", "stuck1")
+
+
+@dataclass(frozen=True)
+class FaultSite:
+    name: str
+    kind: str  # weights, activations, compute, input
+    nbytes: int
+    replica: Optional[int]
+    op_index: Optional[int]
+
+
+class Upset:
+    """One armed upset: a callable the engine runs at its moment."""
+
+    def __init__(self, base, byte_offset: int, bit: int, model: str, replica: Optional[int],
+                 before_vote: bool):
+        self.base = base
+        self.byte_offset = byte_offset
+        self.bit = bit
+        self.model = model
+        self.replica = replica
+        self.before_vote = before_vote
+
+    def __call__(self) -> None:
+        if self.model == "flip":
+            lib.radrt_flip_bit(self.base, self.byte_offset, self.bit)
+        else:
+            lib.radrt_set_bit(self.base, self.byte_offset, self.bit, 1 if self.model == "stuck1" else 0)
+
+
+def fault_sites(engine) -> List[FaultSite]:
+    sites = []
+    for c, region in enumerate(engine.weights.copies):
+        replica = None if engine.mode == "scrub" and c > 0 else c  # scrub's copy 1: the mirror
+        sites.append(FaultSite(f"weights/copy{c}", "weights", region.nbytes, replica, None))
+    for replica in engine.active:
+        r = replica.index
+        sites.append(FaultSite(f"activations/r{r}", "activations", replica.regions["arena"].nbytes, r, None))
+        if replica.regions["input"].nbytes:
+            sites.append(FaultSite(f"input/r{r}", "input", replica.regions["input"].nbytes, r, None))
+        for step in engine.plan.steps:
+            out = step.outs[0] if step.outs else None
+            if out is not None and out.nbytes:
+                sites.append(FaultSite(f"compute/op{step.index}/r{r}", "compute", out.nbytes, r, step.index))
+    return sites
+
+
+def make_upset(engine, site: FaultSite, byte_offset: int, bit: int, at_op: Optional[int], model: str):
+    """Validate an injection; return (hook index or None for 'now', Upset)."""
+    if model not in INJECT_MODELS:
+        raise ValueError(f"fault model '{model}': expected one of {', '.join(INJECT_MODELS)}")
+    if not 0 <= byte_offset < site.nbytes:
+        raise ValueError(f"site '{site.name}': byte offset {byte_offset} is outside [0, {site.nbytes})")
+    if not 0 <= bit <= 7:
+        raise ValueError(f"site '{site.name}': bit {bit} is outside 0..7")
+    nsteps = len(engine.plan.steps)
+    if site.kind == "weights":
+        _no_at_op(site, at_op, "it lands now and stays until scrubbed")
+        base = engine.weights.copies[int(site.name.rsplit("copy", 1)[1])].ptr
+        return None, Upset(base, byte_offset, bit, model, site.replica, False)
+    replica = engine.replicas[site.replica]
+    if site.kind == "input":
+        _no_at_op(site, at_op, "it lands right after the inputs are copied in")
+        return -1, Upset(replica.regions["input"].ptr, byte_offset, bit, model, site.replica, False)
+    if site.kind == "compute":
+        if at_op not in (None, site.op_index):
+            raise ValueError(f"site '{site.name}' is op {site.op_index}'s output; at_op {at_op} "
+                             f"must be None or {site.op_index}")
+        p = engine.plan.steps[site.op_index].outs[0]
+        base = ffi.cast("uint8_t *", replica.regions[p.region].pointer(p.offset))
+        return site.op_index, Upset(base, byte_offset, bit, model, site.replica, True)
+    if at_op is None or not 0 <= at_op < nsteps:
+        raise ValueError(f"site '{site.name}': at_op {at_op} must be an op index in 0..{nsteps - 1} "
+                         f"(the upset lands right after that op)")
+    return at_op, Upset(replica.regions["arena"].ptr, byte_offset, bit, model, site.replica, False)
+
+
+def _no_at_op(site: FaultSite, at_op: Optional[int], why: str) -> None:
+    if at_op is not None:
+        raise ValueError(f"site '{site.name}' takes no at_op ({why}); got at_op={at_op}")

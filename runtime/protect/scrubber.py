@@ -1,0 +1,38 @@
+"""The background scrubber: a daemon thread that scrubs a chunk of the weights per wake-up.
+
+Interplay with `run()` (they share the weight copies): the session's lock is
+held by `run()` for a whole inference and by the scrubber for one chunk, so a
+repair never lands while a kernel reads the weights, and a scrub never sees a
+half-voted state. `run()` waits at most one chunk (default 1 MiB per copy:
+well under a millisecond at the CRC32C rate). The thread holds only a weak
+reference to its session and ends when the session is closed or collected.
+"""
+import threading
+import weakref
+
+DEFAULT_INTERVAL_S = 0.1
+DEFAULT_CHUNK_BYTES = 1 << 20
+
+
+class BackgroundScrubber(threading.Thread):
+    def __init__(self, session, interval_s: float, chunk_bytes: int):
+        super().__init__(name="radrt-scrubber", daemon=True)
+        if interval_s <= 0:
+            raise ValueError(f"scrub interval {interval_s} s: expected a positive number of seconds")
+        if chunk_bytes <= 0:
+            raise ValueError(f"scrub chunk {chunk_bytes} bytes: expected a positive byte count")
+        self._session = weakref.ref(session)
+        self.interval_s = interval_s
+        self.chunk_bytes = chunk_bytes
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.interval_s):
+            session = self._session()
+            if session is None:
+                return
+            session._scrub_step(self.chunk_bytes)
+            del session
+
+    def stop(self) -> None:
+        self._stopped.set()
