@@ -1,8 +1,12 @@
 """`radrt demo`: a real CNN from the onnx wheel, weights re-drawn, run by radrt and onnxruntime.
 
-Prints one table: what was run, latency medians of both runtimes (runs
-interleaved), their ratio, the largest difference and whether top-1 agrees.
-Exit code 1 when the outputs disagree beyond tolerance.
+1. Conformance and speed: latency medians of both runtimes (runs interleaved),
+   their ratio, the largest difference and whether top-1 agrees.
+2. An upset: one bit of the first convolution's weights (an exponent bit) is
+   flipped in an unprotected session and in a `tmr` session; the table shows
+   the unprotected output corrupted next to the `tmr` output corrected, with
+   the health counters.
+Exit code 1 when radrt disagrees with onnxruntime or `tmr` fails to correct.
 """
 import statistics
 import time
@@ -60,4 +64,45 @@ def run_demo(args) -> int:
     ok = np.allclose(y, ref, rtol=1e-3, atol=1e-5)
     print(f"ratio radrt/onnxruntime {r_ms / o_ms:.2f}, max |difference| {diff:.2e}, "
           f"top-1 {'agrees' if y.argmax() == ref.argmax() else 'DIFFERS'}: {'OK' if ok else 'MISMATCH'}")
-    return 0 if ok else 1
+    corrected = upset_scene(data, feeds, y)
+    return 0 if ok and corrected else 1
+
+
+def upset_scene(data: bytes, feeds, golden) -> bool:
+    """Flip one weight's exponent bit in `none` and in `tmr`; show what each returns."""
+    probe = InferenceSession(data, protection="none", scrub_interval_s=None)
+    offset = _critical_weight_byte(probe, feeds, golden)
+    print()
+    print(f"an upset: bit 6 (a float32 exponent bit) of weights byte {offset}, the first weight "
+          f"found whose upset changes the unprotected top-1 class")
+    print(f"{'protection':<12}{'output':<16}{'top-1':>6}{'max |error|':>14}   health")
+    corrected = True
+    for mode in ("none", "tmr"):
+        sess = probe if mode == "none" else InferenceSession(data, protection=mode, scrub_interval_s=None)
+        sess.inject("weights/copy0", offset, 6)
+        (y,) = sess.run(None, feeds)
+        exact = y.tobytes() == golden.tobytes()
+        finite = bool(np.isfinite(y).all())
+        err = float(np.max(np.abs(y.astype(np.float64) - golden))) if finite else float("inf")
+        verdict = "bit-identical" if exact else ("CORRUPTED" if finite else "NaN/Inf")
+        counters = ", ".join(f"{k}={v}" for k, v in sess.health().items() if v) or "all zero"
+        print(f"{mode:<12}{verdict:<16}{int(np.nan_to_num(y).argmax()):>6}{err:>14.3g}   {counters}")
+        if mode == "tmr":
+            corrected = exact
+        sess.close()
+    return corrected
+
+
+def _critical_weight_byte(sess, feeds, golden) -> int:
+    """The first weight byte (high byte of a float) whose bit-6 flip changes top-1; else byte 3."""
+    for _, placement, arr in sess.compiled.plan.weights:
+        if arr.dtype != np.float32:
+            continue
+        for element in range(min(arr.size, 8)):
+            offset = placement.offset + 4 * element + 3
+            sess.inject("weights/copy0", offset, 6)
+            (y,) = sess.run(None, feeds)
+            sess.inject("weights/copy0", offset, 6)  # undo
+            if np.nan_to_num(y).argmax() != golden.argmax():
+                return offset
+    return sess.compiled.plan.weights[0][1].offset + 3
