@@ -73,6 +73,10 @@ class Fault:
 
     @classmethod
     def from_dict(cls, d) -> "Fault":
+        optional = ("op_index", "replica", "at_op")
+        missing = [k for k in cls.__dataclass_fields__ if k not in optional and k not in d]
+        if missing:
+            raise ValueError(f"fault {d.get('fault_id', '?')}: missing field '{missing[0]}'")
         return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
 
     def bits(self):
