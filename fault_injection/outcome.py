@@ -1,0 +1,176 @@
+"""Classify one injection's result against the golden (fault-free) run.
+
+The outcome vocabulary is fault_injection.vocabulary.OUTCOMES. This module decides
+the outcomes that follow from what a run returned or raised; a worker that died or
+exceeded its watchdog is recorded by the executor as `Verdict.crash()` /
+`Verdict.hang()`. A run that raised anything but the runtime's
+UncorrectableUpsetError is a `crash` too (the inference failed unreported), with
+the exception's text.
+
+Decision order for a run that returned or raised:
+1. `due`: the run raised the runtime's UncorrectableUpsetError, or the health
+   counter `uncorrectable` went up (the runtime reported the upset as unrecoverable,
+   so its result must not be used, whatever it is).
+2. Output bit-identical to the golden run (every output, byte for byte, so -0.0 vs
+   0.0 and NaN payloads count as differences): `corrected` when the health counters
+   show a repair during the run (upsets_corrected, vote_disagreements or
+   reexecutions went up), else `masked`.
+3. `critical_sdc`: the model is a classifier (its first output has shape (1, K) or
+   (1, K, 1, 1) with K >= 2, float) and the top-1 class changed. The top-1 class is
+   the argmax (first index on ties); an output with a NaN has no class, so NaN where
+   the golden had none changes the class.
+4. `tolerable`: every element within the tolerance (below) of the golden value.
+5. `sdc`: anything else. A run whose counters claim a repair but whose output is
+   wrong lands here too: the repair failed silently.
+
+Tolerance: elementwise |out - golden| <= atol + rtol * |golden|, with the same
+rtol = 1e-4, atol = 1e-5 radrt accepts against onnxruntime as float32 rounding:
+a difference that small is indistinguishable from a change of kernel or compiler.
+Equal infinities are within; NaN is within only where the golden is NaN too.
+"""
+import hashlib
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from runtime.errors import UncorrectableUpsetError
+
+# Health counters whose increase means the runtime repaired something during the run.
+REPAIR_COUNTERS = ("upsets_corrected", "vote_disagreements", "reexecutions")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float = 1e-4
+    atol: float = 1e-5
+
+    def __post_init__(self):
+        for name in ("rtol", "atol"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+                raise ValueError(f"tolerance {name} must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str
+    max_abs_error: Optional[float] = None   # over all outputs; inf when a NaN/Inf differs
+    top1_changed: Optional[bool] = None     # None when not a classifier or no output
+    error: Optional[str] = None             # the raised error's text, for due/crash
+
+    @classmethod
+    def crash(cls, error: str = "") -> "Verdict":
+        return cls("crash", error=error or None)
+
+    @classmethod
+    def hang(cls, error: str = "") -> "Verdict":
+        return cls("hang", error=error or None)
+
+
+class Golden:
+    """The fault-free outputs (copied), with what every classification needs precomputed."""
+
+    def __init__(self, outputs: Sequence[np.ndarray]):
+        self.outputs: Tuple[np.ndarray, ...] = tuple(np.array(o, copy=True) for o in outputs)
+        if not self.outputs:
+            raise ValueError("golden run has no outputs")
+        self.is_classifier = is_classifier_output(self.outputs[0])
+        self.top1: Optional[int] = top1_class(self.outputs[0]) if self.is_classifier else None
+        self.sha256 = outputs_sha256(self.outputs)
+
+
+def outputs_sha256(outputs: Sequence[np.ndarray]) -> str:
+    """SHA-256 over each output's dtype, shape and bytes (C order), in order."""
+    h = hashlib.sha256()
+    for arr in outputs:
+        arr = np.ascontiguousarray(arr)
+        h.update(f"{arr.dtype.str}{arr.shape};".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def is_classifier_output(arr: np.ndarray) -> bool:
+    """A batch of one score vector: shape (1, K) or (1, K, 1, 1), K >= 2, floating point."""
+    shape = tuple(arr.shape)
+    return (np.issubdtype(arr.dtype, np.floating) and len(shape) in (2, 4) and shape[0] == 1
+            and shape[1] >= 2 and all(d == 1 for d in shape[2:]))
+
+
+def top1_class(arr: np.ndarray) -> Optional[int]:
+    """Argmax of a classifier output (first index on ties); None when it holds a NaN."""
+    flat = np.asarray(arr).reshape(-1)
+    if np.isnan(flat).any():
+        return None
+    return int(np.argmax(flat))
+
+
+def health_delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict:
+    """after - before for every counter in `after` (a counter missing before counts from 0)."""
+    return {k: int(v) - int(before.get(k, 0)) for k, v in after.items()}
+
+
+def max_abs_error(golden: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> float:
+    """Largest |out - golden| over all elements; positions equal bit for bit, or both
+    NaN, count 0; a NaN or infinity that differs from the golden counts inf."""
+    worst = 0.0
+    for g, o in zip(golden, outputs):
+        g64 = np.asarray(g, dtype=np.float64).reshape(-1)
+        o64 = np.asarray(o, dtype=np.float64).reshape(-1)
+        same = (g64 == o64) | (np.isnan(g64) & np.isnan(o64))
+        if same.all():
+            continue
+        diff = np.abs(o64[~same] - g64[~same])
+        diff[~np.isfinite(diff)] = np.inf
+        worst = max(worst, float(diff.max()))
+    return worst
+
+
+def within_tolerance(golden: Sequence[np.ndarray], outputs: Sequence[np.ndarray], tolerance: Tolerance) -> bool:
+    return all(bool(np.isclose(o, g, rtol=tolerance.rtol, atol=tolerance.atol, equal_nan=True).all())
+               for g, o in zip(golden, outputs))
+
+
+def _check_shapes(golden: Golden, outputs: Sequence[np.ndarray]) -> None:
+    if len(outputs) != len(golden.outputs):
+        raise ValueError(f"run returned {len(outputs)} outputs, the golden run {len(golden.outputs)}")
+    for i, (g, o) in enumerate(zip(golden.outputs, outputs)):
+        if o.shape != g.shape or o.dtype != g.dtype:
+            raise ValueError(f"output {i}: {o.dtype} {tuple(o.shape)} does not match the golden "
+                             f"{g.dtype} {tuple(g.shape)}")
+
+
+def classify(golden: Golden, outputs: Optional[Sequence[np.ndarray]], *,
+             health: Optional[Mapping[str, int]] = None, raised: Optional[BaseException] = None,
+             tolerance: Tolerance = Tolerance()) -> Verdict:
+    """The outcome of one injected run (see the module docstring for the rules).
+
+    outputs: what the run returned (None when it raised). health: the counters' change
+    over the run (`health_delta`). raised: the exception the run raised, if any:
+    UncorrectableUpsetError is `due` (detected and reported); any other exception is
+    `crash` with its text (the inference failed without the runtime's report)."""
+    delta = dict(health or {})
+    if raised is not None:
+        if isinstance(raised, UncorrectableUpsetError):
+            return Verdict("due", error=f"{type(raised).__name__}: {raised}")
+        return Verdict.crash(f"{type(raised).__name__}: {raised}")
+    if outputs is None:
+        raise ValueError("classify needs the run's outputs or the exception it raised")
+    outputs = [np.asarray(o) for o in outputs]
+    _check_shapes(golden, outputs)
+    identical = all(g.tobytes() == np.ascontiguousarray(o).tobytes() for g, o in zip(golden.outputs, outputs))
+    top1_changed = None
+    if golden.is_classifier:
+        top1_changed = not identical and top1_class(outputs[0]) != golden.top1
+    if delta.get("uncorrectable", 0) > 0:
+        return Verdict("due", 0.0 if identical else max_abs_error(golden.outputs, outputs), top1_changed,
+                       "health counter 'uncorrectable' went up")
+    if identical:
+        repaired = any(delta.get(k, 0) > 0 for k in REPAIR_COUNTERS)
+        return Verdict("corrected" if repaired else "masked", 0.0, top1_changed)
+    error = max_abs_error(golden.outputs, outputs)
+    if top1_changed:
+        return Verdict("critical_sdc", error, True)
+    if within_tolerance(golden.outputs, outputs, tolerance):
+        return Verdict("tolerable", error, top1_changed)
+    return Verdict("sdc", error, top1_changed)

@@ -1,0 +1,176 @@
+"""The fault list of a campaign, reproducible from (seed, sites, fault model, count).
+
+A fault is plain data (`Fault`, JSON-serialisable) whose `fault_id` is its index in
+the list. Fault i is drawn from SHA-256("radrt-fault/<seed>/<i>/<what>") alone, so:
+- the same inputs give the same list in any process, Python or numpy version;
+- the order in which sites are given does not matter (sites are sorted first);
+- a longer campaign extends a shorter one: plan(count=n)[:m] == plan(count=m).
+
+Draw: uniform over every start position (byte offset, bit) of every site of the
+chosen kinds, so each site is weighted by its size in bits, as a particle strike
+would be: every bit equally likely to be hit during a run. A fault of width w
+(`mbu:w`) touches w adjacent bits walking up from its start across byte boundaries
+(fault_injection.vocabulary.FaultModel.bits), so it starts only where all w bits fit
+in the site. A fault on an `activations` site also gets a time point `at_op`, drawn
+uniformly from 0 .. n_ops - 1 (the `at_op` of the runtime's injection call).
+
+Faults are distinct (without replacement, as Leveugle's sampling assumes): a draw
+that repeats an earlier fault of the list is drawn again (attempt 1, 2, ... in the
+hash input), so no fault is injected twice.
+
+The fault space is the number of distinct faults the draw can produce: start
+positions, times n_ops for activations. Use it as Leveugle's N in
+fault_injection.stats.sample_size; it is at least the number of bits, so it errs on
+the side of more injections.
+"""
+import bisect
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Iterable, List, Optional, Sequence
+
+from .vocabulary import SITE_KINDS, FaultModel
+
+
+@dataclass(frozen=True)
+class Site:
+    """A fault-injection address space: `nbytes` bytes of one named site."""
+    name: str
+    kind: str
+    nbytes: int
+    op_index: Optional[int] = None   # the op the site belongs to (compute: the op whose output it is)
+    replica: Optional[int] = None
+
+    def __post_init__(self):
+        if self.kind not in SITE_KINDS:
+            raise ValueError(f"site '{self.name}': kind '{self.kind}' is not one of {SITE_KINDS}")
+        if isinstance(self.nbytes, bool) or not isinstance(self.nbytes, int) or self.nbytes < 0:
+            raise ValueError(f"site '{self.name}': nbytes must be an integer >= 0, got {self.nbytes!r}")
+
+    @classmethod
+    def from_dict(cls, d) -> "Site":
+        return cls(d["name"], d["kind"], int(d["nbytes"]), d.get("op_index"), d.get("replica"))
+
+    def sort_key(self):
+        return (self.kind, self.name, -1 if self.replica is None else self.replica,
+                -1 if self.op_index is None else self.op_index)
+
+
+@dataclass(frozen=True)
+class Fault:
+    fault_id: int
+    site: str
+    kind: str
+    byte_offset: int
+    bit: int
+    model: str                       # str(FaultModel): flip, mbu:N, stuck0, stuck1
+    op_index: Optional[int] = None   # the site's op
+    replica: Optional[int] = None
+    at_op: Optional[int] = None      # activations: the time point of the injection
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d) -> "Fault":
+        optional = ("op_index", "replica", "at_op")
+        missing = [k for k in cls.__dataclass_fields__ if k not in optional and k not in d]
+        if missing:
+            raise ValueError(f"fault {d.get('fault_id', '?')}: missing field '{missing[0]}'")
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+
+    def bits(self):
+        """The (byte offset, bit) pairs this fault touches."""
+        return FaultModel.parse(self.model).bits(self.byte_offset, self.bit)
+
+
+def _draw(seed: int, fault_id: int, what: str, bound: int) -> int:
+    """A uniform integer in [0, bound) from the hash of (seed, fault_id, what); the
+    modulo bias is below bound / 2^256."""
+    digest = hashlib.sha256(f"radrt-fault/{seed}/{fault_id}/{what}".encode()).digest()
+    return int.from_bytes(digest, "big") % bound
+
+
+def _starts(site: Site, width: int) -> int:
+    """Start positions of a width-bit fault inside the site."""
+    return max(0, site.nbytes * 8 - width + 1)
+
+
+def _chosen(sites: Iterable[Site], kinds: Optional[Sequence[str]], width: int) -> List[Site]:
+    sites = list(sites)
+    if kinds is None:
+        kinds = sorted({s.kind for s in sites})
+    for kind in kinds:
+        if kind not in SITE_KINDS:
+            raise ValueError(f"site kind '{kind}' is not one of {SITE_KINDS}")
+    chosen = sorted((s for s in sites if s.kind in kinds and _starts(s, width) > 0), key=Site.sort_key)
+    names = [s.sort_key() for s in chosen]
+    if len(set(names)) != len(names):
+        raise ValueError("the site list names the same site (kind, name, replica, op) twice")
+    if not chosen:
+        raise ValueError(f"no site of kinds {list(kinds)} has room for a {width}-bit fault")
+    return chosen
+
+
+def _check_n_ops(chosen: List[Site], n_ops: Optional[int]) -> None:
+    if any(s.kind == "activations" for s in chosen):
+        if isinstance(n_ops, bool) or not isinstance(n_ops, int) or n_ops < 1:
+            raise ValueError(f"activations sites need n_ops (the model's op count, >= 1) for the "
+                             f"injection time point, got {n_ops!r}")
+
+
+def fault_space_size(sites: Iterable[Site], model: str = "flip", kinds: Optional[Sequence[str]] = None,
+                     n_ops: Optional[int] = None) -> int:
+    """How many distinct faults `plan_faults` can draw over these sites."""
+    width = FaultModel.parse(model).width
+    chosen = _chosen(sites, kinds, width)
+    _check_n_ops(chosen, n_ops)
+    return sum(_starts(s, width) * (n_ops if s.kind == "activations" else 1) for s in chosen)
+
+
+def plan_faults(sites: Iterable[Site], count: int, seed: int, model: str = "flip",
+                kinds: Optional[Sequence[str]] = None, n_ops: Optional[int] = None) -> List[Fault]:
+    """`count` distinct faults drawn uniformly over the bits of the chosen sites; see
+    the module docstring."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"count must be an integer >= 0, got {count!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    fault_model = FaultModel.parse(model)
+    chosen = _chosen(sites, kinds, fault_model.width)
+    _check_n_ops(chosen, n_ops)
+    ends = []
+    total = 0
+    for s in chosen:
+        total += _starts(s, fault_model.width)
+        ends.append(total)
+    space = sum(_starts(s, fault_model.width) * (n_ops if s.kind == "activations" else 1) for s in chosen)
+    if count > space:
+        raise ValueError(f"count {count} exceeds the fault space of {space} distinct faults")
+    faults = []
+    drawn = set()
+    for fault_id in range(count):
+        attempt = 0
+        while True:
+            pos = _draw(seed, fault_id, f"position/{attempt}", total)
+            i = bisect.bisect_right(ends, pos)
+            site = chosen[i]
+            at_op = _draw(seed, fault_id, f"at_op/{attempt}", n_ops) if site.kind == "activations" else None
+            key = (pos, at_op)
+            if key not in drawn:
+                break
+            attempt += 1
+        drawn.add(key)
+        local = pos - (ends[i] - _starts(site, fault_model.width))
+        faults.append(Fault(fault_id, site.name, site.kind, local // 8, local % 8, str(fault_model),
+                            site.op_index, site.replica, at_op))
+    return faults
+
+
+def faults_sha256(faults: Iterable[Fault]) -> str:
+    """A digest of a fault list (its JSON lines), for a campaign's configuration."""
+    h = hashlib.sha256()
+    for f in faults:
+        h.update(json.dumps(f.to_dict(), sort_keys=True).encode())
+        h.update(b"\n")
+    return h.hexdigest()

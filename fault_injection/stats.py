@@ -1,0 +1,128 @@
+"""Statistics of fault-injection campaigns.
+
+Sample size (Leveugle, Calvez, Maistri, Vanhauwaert, "Statistical fault injection:
+quantified error and confidence", DATE 2009): to estimate the proportion p of faults
+with some outcome within an error margin e at a confidence with normal quantile t,
+out of a fault space of N faults (bits x sites x time points), inject
+
+    n = N / (1 + e^2 (N - 1) / (t^2 p (1 - p)))
+
+faults drawn at random without replacement. p = 0.5 is the worst case (largest n)
+when nothing is known beforehand. For N -> infinity this is Cochran's t^2 p (1-p) / e^2
+(9604 at e = 1%, 95%; 385 at e = 5%, 95%). `sample_size` rounds up, so the margin is
+met.
+
+Rates of an outcome are reported with Wilson score intervals (Wilson 1927; Newcombe,
+Stat. Med. 1998, method 3), which keep their coverage near 0 and 1, where
+vulnerability rates of protected runtimes live; the normal (Wald) interval collapses
+to zero width there.
+"""
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Dict, Iterable, Mapping, Tuple
+
+
+def _check_fraction(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def normal_quantile(confidence: float) -> float:
+    """The two-sided quantile t of a confidence level: 1.95996... for 0.95."""
+    confidence = _check_fraction("confidence", confidence)
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+
+
+def sample_size_exact(population: int, margin: float = 0.01, confidence: float = 0.95,
+                      p: float = 0.5) -> float:
+    """Leveugle's n before rounding up (see the module docstring)."""
+    if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+        raise ValueError(f"population (fault space size) must be an integer >= 1, got {population!r}")
+    margin = _check_fraction("margin", margin)
+    p = _check_fraction("p (expected proportion)", p)
+    t = normal_quantile(confidence)
+    return population / (1.0 + margin ** 2 * (population - 1) / (t ** 2 * p * (1.0 - p)))
+
+
+def sample_size(population: int, margin: float = 0.01, confidence: float = 0.95, p: float = 0.5) -> int:
+    """Number of faults to inject so that a proportion estimated from them is within
+    `margin` of the fault space's proportion with probability `confidence`; never more
+    than the population."""
+    return min(population, math.ceil(sample_size_exact(population, margin, confidence, p) - 1e-9))
+
+
+def achieved_margin(n: int, population: int, confidence: float = 0.95, p: float = 0.5) -> float:
+    """The error margin that n injections out of a fault space of `population` give
+    (Leveugle's formula solved for e); 0 when the whole space was injected."""
+    if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+        raise ValueError(f"population (fault space size) must be an integer >= 1, got {population!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= population:
+        raise ValueError(f"n (injections) must be an integer from 1 to the population {population}, got {n!r}")
+    p = _check_fraction("p (expected proportion)", p)
+    if population == 1:
+        return 0.0
+    t = normal_quantile(confidence)
+    return t * math.sqrt(p * (1.0 - p) * (population / n - 1.0) / (population - 1))
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """k of n, its rate and Wilson score interval [low, high] at `confidence`."""
+    k: int
+    n: int
+    rate: float
+    low: float
+    high: float
+    confidence: float
+
+    def as_dict(self) -> dict:
+        return {"k": self.k, "n": self.n, "rate": self.rate, "low": self.low, "high": self.high,
+                "confidence": self.confidence}
+
+
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> Tuple[float, float]:
+    """Wilson score interval of a binomial proportion k / n (no continuity correction)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n (trials) must be an integer >= 1, got {n!r}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= n:
+        raise ValueError(f"k (successes) must be an integer from 0 to n={n}, got {k!r}")
+    z = normal_quantile(confidence)
+    phat = k / n
+    denom = 1.0 + z * z / n
+    centre = (phat + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(phat * (1.0 - phat) / n + z * z / (4 * n * n))
+    # Exact at the ends: k = 0 gives low 0, k = n gives high 1 (rounding would leave ~1e-17).
+    low = 0.0 if k == 0 else max(0.0, centre - half)
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return low, high
+
+
+def proportion(k: int, n: int, confidence: float = 0.95) -> Proportion:
+    low, high = wilson_interval(k, n, confidence)
+    return Proportion(k, n, k / n, low, high, confidence)
+
+
+def breakdown(counts: Mapping[object, Mapping[str, int]], outcomes: Iterable[str],
+              confidence: float = 0.95) -> Dict[object, Proportion]:
+    """Per group, the rate of `outcomes` among all injections of the group, with its
+    Wilson interval. `counts` maps group -> {outcome: count} (e.g. a store summary by
+    site kind, layer or bit); groups with no injections are left out."""
+    chosen = set(outcomes)
+    result = {}
+    for group, per_outcome in counts.items():
+        n = sum(per_outcome.values())
+        if n:
+            result[group] = proportion(sum(c for o, c in per_outcome.items() if o in chosen), n, confidence)
+    return result
+
+
+def group_rates(observations: Iterable[Tuple[object, bool]], confidence: float = 0.95) -> Dict[object, Proportion]:
+    """Per group, the rate of True among (group, hit) observations, with its Wilson interval."""
+    tally: Dict[object, list] = {}
+    for group, hit in observations:
+        kn = tally.setdefault(group, [0, 0])
+        kn[0] += bool(hit)
+        kn[1] += 1
+    return {g: proportion(k, n, confidence) for g, (k, n) in tally.items()}

@@ -1,0 +1,321 @@
+"""One SQLite database per campaign (WAL mode): its configuration and every injection.
+
+    store = CampaignStore.open("c.db", config=cfg, model_sha256=m, golden_sha256=g, seed=s)
+    todo = store.pending(range(len(faults)))          # resume: what is not recorded yet
+    store.record_stream(results)                      # InjectionRecord stream, batched
+    store.outcome_counts(); store.counts_by("layer")
+
+Tables:
+- `campaign`: exactly one row: configuration (canonical JSON), model SHA-256, golden
+  output SHA-256, code version (radrt version + `git describe` when run from a
+  checkout), seed, creation time (UTC, ISO 8601).
+- `injection`: one row per injected fault, keyed by its `fault_id` (its index in the
+  campaign's deterministic fault list, fault_injection.plan). The PRIMARY KEY makes
+  recording a fault twice impossible (IntegrityError, the batch rolls back).
+
+Resume: each batch is one transaction, so a writer killed at any moment leaves the
+batches it committed and nothing of the one in flight; `pending()` then names exactly
+the faults still to run. WAL with synchronous=NORMAL keeps committed batches across
+a killed process (an OS crash may lose the last ones, never consistency).
+
+Reopening an existing database with a different model, configuration, seed or golden
+output raises CampaignMismatchError before anything is written.
+"""
+import datetime
+import json
+import sqlite3
+import subprocess
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Optional, Union
+
+from .outcome import Verdict
+from .plan import Fault
+from .vocabulary import OUTCOMES
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = f"""
+CREATE TABLE campaign (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    schema        INTEGER NOT NULL,
+    config_json   TEXT NOT NULL,
+    model_sha256  TEXT NOT NULL,
+    golden_sha256 TEXT NOT NULL,
+    code_version  TEXT NOT NULL,
+    seed          INTEGER NOT NULL,
+    created       TEXT NOT NULL
+);
+CREATE TABLE injection (
+    fault_id      INTEGER PRIMARY KEY,
+    site          TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    op_index      INTEGER,
+    replica       INTEGER,
+    at_op         INTEGER,
+    byte_offset   INTEGER NOT NULL,
+    bit           INTEGER NOT NULL CHECK (bit BETWEEN 0 AND 7),
+    fault_model   TEXT NOT NULL,
+    outcome       TEXT NOT NULL CHECK (outcome IN ({", ".join(repr(o) for o in OUTCOMES)})),
+    max_abs_error REAL,
+    top1_changed  INTEGER,
+    duration_s    REAL,
+    worker        TEXT,
+    error         TEXT
+);
+"""
+
+_COLUMNS = ("fault_id", "site", "kind", "op_index", "replica", "at_op", "byte_offset", "bit",
+            "fault_model", "outcome", "max_abs_error", "top1_changed", "duration_s", "worker", "error")
+
+# Group expressions of the summaries. layer: the site's op, else the injection time
+# point (a whole-arena activations site has no op of its own). bit: the bit's position
+# in a little-endian word of `word_bytes` bytes (float32: 0-22 mantissa, 23-30
+# exponent, 31 sign), assuming sites start word-aligned.
+_GROUPS = {
+    "kind": "kind",
+    "site": "site",
+    "layer": "COALESCE(op_index, at_op)",
+    "bit": "(byte_offset % :word_bytes) * 8 + bit",
+    "fault_model": "fault_model",
+}
+
+
+class CampaignMismatchError(ValueError):
+    """The database belongs to another campaign (model, configuration, seed or golden run)."""
+
+
+@dataclass(frozen=True)
+class InjectionRecord:
+    """One injection's result: the fault, its verdict, and how the run went."""
+    fault: Fault
+    verdict: Verdict
+    duration_s: Optional[float] = None
+    worker: Optional[str] = None
+
+    def row(self) -> tuple:
+        f, v = self.fault, self.verdict
+        if v.outcome not in OUTCOMES:
+            raise ValueError(f"fault {f.fault_id}: outcome '{v.outcome}' is not one of {list(OUTCOMES)}")
+        top1 = None if v.top1_changed is None else int(v.top1_changed)
+        return (f.fault_id, f.site, f.kind, f.op_index, f.replica, f.at_op, f.byte_offset, f.bit,
+                f.model, v.outcome, v.max_abs_error, top1, self.duration_s, self.worker, v.error)
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    config: dict
+    model_sha256: str
+    golden_sha256: str
+    code_version: str
+    seed: int
+    created: str
+
+
+def canonical_json(config: dict) -> str:
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+def code_version() -> str:
+    """radrt's version, plus `git describe --always --dirty` when run from a checkout."""
+    try:
+        from importlib.metadata import version
+        text = f"radrt {version('radrt')}"
+    except Exception:
+        text = "radrt (not installed)"
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / ".git").exists():
+        try:
+            out = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty", "--tags"],
+                                 capture_output=True, text=True, timeout=10)
+            if out.returncode == 0 and out.stdout.strip():
+                text += f" (git {out.stdout.strip()})"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return text
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _tables(conn: sqlite3.Connection) -> set:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+class CampaignStore:
+    def __init__(self, conn: sqlite3.Connection, path: Path):
+        self._conn = conn
+        self.path = path
+        self.info = self._read_info()
+
+    # -- opening --------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Union[str, Path], *, config: dict, model_sha256: str, golden_sha256: str,
+             seed: int, version: Optional[str] = None) -> "CampaignStore":
+        """Create the campaign database, or reopen it to resume when it holds the same
+        campaign (same model, configuration, seed and golden output)."""
+        path = Path(path)
+        config_json = canonical_json(config)
+        conn = _connect(path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            tables = _tables(conn)
+            if not tables:
+                # Statement by statement: executescript would commit the open transaction.
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+                conn.execute("INSERT INTO campaign VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+                             (SCHEMA_VERSION, config_json, model_sha256, golden_sha256,
+                              version if version is not None else code_version(), seed, created))
+                conn.execute("COMMIT")
+            else:
+                conn.execute("ROLLBACK")
+                store = cls(conn, path)
+                store._check_same(config_json, model_sha256, golden_sha256, seed)
+                return store
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    @classmethod
+    def open_existing(cls, path: Union[str, Path]) -> "CampaignStore":
+        """Open a campaign database for reading its results (e.g. a report)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"campaign database '{path}' does not exist")
+        conn = _connect(path)
+        try:
+            return cls(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+
+    def _read_info(self) -> CampaignInfo:
+        if not {"campaign", "injection"} <= _tables(self._conn):
+            raise CampaignMismatchError(f"'{self.path}' is not a radrt campaign database "
+                                        f"(no campaign and injection tables)")
+        row = self._conn.execute("SELECT schema, config_json, model_sha256, golden_sha256, code_version, "
+                                 "seed, created FROM campaign WHERE id = 1").fetchone()
+        if row is None:
+            raise CampaignMismatchError(f"'{self.path}': the campaign table is empty")
+        if row[0] != SCHEMA_VERSION:
+            raise CampaignMismatchError(f"'{self.path}': schema version {row[0]}, this radrt reads {SCHEMA_VERSION}")
+        return CampaignInfo(json.loads(row[1]), row[2], row[3], row[4], row[5], row[6])
+
+    def _check_same(self, config_json: str, model_sha256: str, golden_sha256: str, seed: int) -> None:
+        info = self.info
+        if info.model_sha256 != model_sha256:
+            raise CampaignMismatchError(f"'{self.path}' holds a campaign on model sha256 {info.model_sha256[:16]}..., "
+                                        f"not {model_sha256[:16]}...; use a new database for another model")
+        stored = canonical_json(info.config)
+        if stored != config_json:
+            raise CampaignMismatchError(f"'{self.path}' holds a campaign with configuration {stored}, "
+                                        f"not {config_json}")
+        if info.seed != seed:
+            raise CampaignMismatchError(f"'{self.path}' holds a campaign with seed {info.seed}, not {seed}")
+        if info.golden_sha256 != golden_sha256:
+            raise CampaignMismatchError(f"'{self.path}': the golden output changed (sha256 {info.golden_sha256[:16]}... "
+                                        f"recorded, {golden_sha256[:16]}... now); results would not compare")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "CampaignStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------------
+    def record(self, records: Iterable[InjectionRecord]) -> int:
+        """Insert records in one transaction: all of them or, on any error (a fault
+        already recorded, a bad outcome), none."""
+        rows = [r.row() for r in records]
+        if not rows:
+            return 0
+        placeholders = ", ".join("?" * len(_COLUMNS))
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany(f"INSERT INTO injection ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows)
+        except sqlite3.IntegrityError as e:
+            self._conn.execute("ROLLBACK")
+            ids = [r[0] for r in rows]
+            done = self._recorded(ids)
+            if done:
+                raise ValueError(f"'{self.path}': fault {done[0]} is already recorded; nothing of this batch "
+                                 f"({len(rows)} records) was written") from e
+            raise
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+        return len(rows)
+
+    def record_stream(self, records: Iterable[InjectionRecord], batch: int = 256) -> int:
+        """Record a stream of results in transactions of `batch` records; returns how many."""
+        if batch < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
+        it = iter(records)
+        total = 0
+        while True:
+            chunk = list(islice(it, batch))
+            if not chunk:
+                return total
+            total += self.record(chunk)
+
+    # -- reading ------------------------------------------------------------------------
+    def _recorded(self, fault_ids: List[int]) -> List[int]:
+        found = []
+        for start in range(0, len(fault_ids), 500):
+            part = fault_ids[start:start + 500]
+            q = f"SELECT fault_id FROM injection WHERE fault_id IN ({', '.join('?' * len(part))})"
+            found.extend(r[0] for r in self._conn.execute(q, part))
+        return sorted(found)
+
+    def pending(self, fault_ids: Iterable[int]) -> List[int]:
+        """The ids among `fault_ids` not recorded yet, in the order given."""
+        done = {r[0] for r in self._conn.execute("SELECT fault_id FROM injection")}
+        return [i for i in fault_ids if i not in done]
+
+    def count(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM injection").fetchone()[0]
+
+    def rows(self) -> Iterator[dict]:
+        """Every injection as a dict of the table's columns, by fault id."""
+        cur = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM injection ORDER BY fault_id")
+        for row in cur:
+            yield dict(zip(_COLUMNS, row))
+
+    def outcome_counts(self) -> Dict[str, int]:
+        """Injections per outcome (every outcome of the vocabulary, 0 when none)."""
+        counts = {o: 0 for o in OUTCOMES}
+        for outcome, n in self._conn.execute("SELECT outcome, COUNT(*) FROM injection GROUP BY outcome"):
+            counts[outcome] = n
+        return counts
+
+    def counts_by(self, group: str, word_bytes: int = 4) -> Dict[object, Dict[str, int]]:
+        """{group value: {outcome: count}} for group in kind, site, layer, bit,
+        fault_model (see _GROUPS); feed it to fault_injection.stats.breakdown."""
+        if group not in _GROUPS:
+            raise ValueError(f"group '{group}' is not one of {list(_GROUPS)}")
+        if isinstance(word_bytes, bool) or not isinstance(word_bytes, int) or word_bytes < 1:
+            raise ValueError(f"word_bytes must be an integer >= 1, got {word_bytes!r}")
+        q = (f"SELECT {_GROUPS[group]} AS g, outcome, COUNT(*) FROM injection "
+             f"GROUP BY g, outcome ORDER BY g, outcome")
+        result: Dict[object, Dict[str, int]] = {}
+        for g, outcome, n in self._conn.execute(q, {"word_bytes": word_bytes}):
+            result.setdefault(g, {})[outcome] = n
+        return result
+
+    def integrity_ok(self) -> bool:
+        return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
