@@ -6,8 +6,11 @@
  * reference, on every length 0..300 at random offsets. Buffers are malloc'd
  * with their exact length so AddressSanitizer catches any read past the end.
  * Both paths are exercised in the default build (x86 SSE4.2, or ARMv8 CRC under
- * `make test-aarch64`); to run the whole suite with the portable path as
- * radrt_crc32c too: make -C csrc test CC="cc -DRADRT_CRC32C_PORTABLE".
+ * `make test-aarch64`). To run every test with the portable path as radrt_crc32c
+ * (radrt_crc32c_hw() == 0), build into a separate directory:
+ *   make -C csrc test CC="cc -DRADRT_CRC32C_PORTABLE" OUT=../build/csrc-tests-portable
+ *   make -C csrc test-aarch64 AARCH64_CC="aarch64-linux-gnu-gcc -DRADRT_CRC32C_PORTABLE" \
+ *        OUT=../build/csrc-tests-portable
  * Exits non-zero on the first failure. */
 #include <stdio.h>
 #include <stdlib.h>
