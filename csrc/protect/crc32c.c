@@ -4,9 +4,11 @@
  * - hardware: the CPU's CRC-32C instruction on 8-byte words (x86-64 SSE4.2
  *   `crc32q` via _mm_crc32_u64, ARMv8 `crc32cx` via __crc32cd), single bytes
  *   for the tail. The instruction has a latency of ~3 cycles and a throughput
- *   of 1 per cycle, so one dependent chain runs at ~8 bytes / 3 cycles;
- *   radrt_crc32c_x3 (and through it radrt_crc32c_blocks and the scrubber) runs
- *   three independent chains interleaved to keep the unit busy.
+ *   of 1 per cycle, so one dependent chain runs at ~8 bytes / 3 cycles; three
+ *   independent chains interleaved keep the unit busy: radrt_crc32c_x3 (and
+ *   through it radrt_crc32c_blocks and the scrubber) runs three buffers side by
+ *   side, and radrt_crc32c cuts a long stream into three stripes per round and
+ *   combines their CRCs by linearity (multiplication by x^(8 * stripe)).
  * - portable: slicing-by-8 with eight 256-entry tables, one 8-byte step per
  *   iteration, bytes assembled little-endian so it is endian-independent.
  * The hardware path is compiled in when the target has the instruction (and is
@@ -427,12 +429,58 @@ static inline uint64_t load64(const uint8_t *p) {
     memcpy(&w, p, sizeof w);
     return w;
 }
+
+/* Advances the raw (not inverted) CRC registers reg[0..2] over n bytes of a, b
+ * and c respectively; the three chains are independent, so their instructions
+ * overlap in the pipeline. */
+static inline void hw_chains3(uint32_t reg[3], const uint8_t *a, const uint8_t *b, const uint8_t *c, size_t n) {
+    uint32_t ra = reg[0], rb = reg[1], rc = reg[2];
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        ra = hw_word(ra, load64(a + i));
+        rb = hw_word(rb, load64(b + i));
+        rc = hw_word(rc, load64(c + i));
+    }
+    for (; i < n; i++) {
+        ra = hw_byte(ra, a[i]);
+        rb = hw_byte(rb, b[i]);
+        rc = hw_byte(rc, c[i]);
+    }
+    reg[0] = ra, reg[1] = rb, reg[2] = rc;
+}
+
+/* One stream is cut into rounds of three CRC32C_STRIPE-byte stripes A, B, C run
+ * as three chains (B and C from register 0) and combined by linearity:
+ * reg(A||B) = reg(A) * x^(8 * |B|) ^ reg(B from 0), products modulo the
+ * polynomial. CRC32C_STRIPE_SHIFT is x^(8 * CRC32C_STRIPE) mod P, bit-reflected
+ * (the raw register after CRC32C_STRIPE zero bytes from x^0 = 0x80000000). */
+#define CRC32C_STRIPE 8192
+#define CRC32C_STRIPE_SHIFT 0x28461564u
+
+/* a * b modulo the CRC-32C polynomial, bit-reflected (bit 31 is x^0). The
+ * loop runs over the bits of the constant a, so its length is fixed. */
+static uint32_t multmodp(uint32_t a, uint32_t b) {
+    uint32_t m = 1u << 31, p = 0;
+    for (;;) {
+        if (a & m) {
+            p ^= b;
+            if ((a & (m - 1)) == 0) return p;
+        }
+        m >>= 1;
+        b = (b >> 1) ^ (0x82F63B78u & (0u - (b & 1u)));
+    }
+}
 #endif
 
 uint32_t radrt_crc32c(uint32_t crc, const void *data, size_t n) {
 #if CRC32C_HW
     const uint8_t *p = data;
     crc = ~crc;
+    for (; n >= 3 * CRC32C_STRIPE; p += 3 * CRC32C_STRIPE, n -= 3 * CRC32C_STRIPE) {
+        uint32_t reg[3] = {crc, 0, 0};
+        hw_chains3(reg, p, p + CRC32C_STRIPE, p + 2 * CRC32C_STRIPE, CRC32C_STRIPE);
+        crc = multmodp(CRC32C_STRIPE_SHIFT, multmodp(CRC32C_STRIPE_SHIFT, reg[0]) ^ reg[1]) ^ reg[2];
+    }
     for (; n >= 8; p += 8, n -= 8) crc = hw_word(crc, load64(p));
     for (; n > 0; p++, n--) crc = hw_byte(crc, *p);
     return ~crc;
@@ -445,22 +493,9 @@ int radrt_crc32c_hw(void) { return CRC32C_HW; }
 
 void radrt_crc32c_x3(const void *a, const void *b, const void *c, size_t n, uint32_t *crcs) {
 #if CRC32C_HW
-    const uint8_t *pa = a, *pb = b, *pc = c;
-    uint32_t ca = ~0u, cb = ~0u, cc = ~0u;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        ca = hw_word(ca, load64(pa + i));
-        cb = hw_word(cb, load64(pb + i));
-        cc = hw_word(cc, load64(pc + i));
-    }
-    for (; i < n; i++) {
-        ca = hw_byte(ca, pa[i]);
-        cb = hw_byte(cb, pb[i]);
-        cc = hw_byte(cc, pc[i]);
-    }
-    crcs[0] = ~ca;
-    crcs[1] = ~cb;
-    crcs[2] = ~cc;
+    uint32_t reg[3] = {~0u, ~0u, ~0u};
+    hw_chains3(reg, a, b, c, n);
+    for (int i = 0; i < 3; i++) crcs[i] = ~reg[i];
 #else
     crcs[0] = radrt_crc32c_portable(0, a, n);
     crcs[1] = radrt_crc32c_portable(0, b, n);

@@ -86,6 +86,20 @@ static void test_paths_agree(void) {
     }
 }
 
+/* Long inputs (the hardware path splits them into interleaved stripes and
+ * combines the stripe CRCs): lengths around multiples of 8, 24 and 96 KiB. */
+static void test_long(void) {
+    const size_t lengths[] = {8191, 24575, 24576, 24577, 24576 + 8, 49152 + 13, 98304, 98304 + 7, 250001};
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        size_t n = lengths[i], offset = rnd() % 8;
+        uint8_t *buf = rand_bytes(offset + n);
+        uint32_t seed = rnd(), want = crc_bitwise(seed, buf + offset, n);
+        CHECK(radrt_crc32c(seed, buf + offset, n) == want, "long n=%zu", n);
+        CHECK(radrt_crc32c_portable(seed, buf + offset, n) == want, "long portable n=%zu", n);
+        free(buf);
+    }
+}
+
 static void test_chaining(void) {
     for (int rep = 0; rep < 200; rep++) {
         size_t n = rnd() % 5000, cut = n ? rnd() % (n + 1) : 0;
@@ -140,6 +154,7 @@ int main(void) {
     printf("crc32c hardware path: %d\n", radrt_crc32c_hw());
     test_golden();
     test_paths_agree();
+    test_long();
     test_chaining();
     test_x3();
     test_blocks();
