@@ -50,16 +50,16 @@ def main(repeats=7):
     vote_report = ffi.new("radrt_vote_report *")
     scrub_report = ffi.new("radrt_scrub_report *")
 
-    hw = "hardware" if lib.radrt_crc32c_hw() else "portable (no CRC instruction in this build)"
+    path = "hardware" if lib.radrt_crc32c_hw() else "portable build"
     cases = [
-        (f"crc32c one stream, {hw}", SIZE, lambda: lib.radrt_crc32c(0, ptr(a), SIZE)),
-        ("crc32c one stream, portable slicing-by-8", SIZE, lambda: lib.radrt_crc32c_portable(0, ptr(a), SIZE)),
-        ("crc32c_blocks 4 KiB (3 chains interleaved)", SIZE,
+        (f"radrt_crc32c one stream, {path}", SIZE, lambda: lib.radrt_crc32c(0, ptr(a), SIZE)),
+        ("radrt_crc32c_portable one stream", SIZE, lambda: lib.radrt_crc32c_portable(0, ptr(a), SIZE)),
+        (f"radrt_crc32c_blocks 4 KiB, {path}", SIZE,
          lambda: lib.radrt_crc32c_blocks(ptr(a), SIZE, BLOCK, ptr(crcs, "uint32_t *"))),
-        ("vote3, three equal copies", 3 * SIZE, lambda: lib.radrt_vote3(ptr(a), ptr(b), ptr(c), SIZE, vote_report)),
-        ("vote3_into, three equal copies", 3 * SIZE,
+        ("radrt_vote3, three equal copies", 3 * SIZE, lambda: lib.radrt_vote3(ptr(a), ptr(b), ptr(c), SIZE, vote_report)),
+        ("radrt_vote3_into, three equal copies", 3 * SIZE,
          lambda: lib.radrt_vote3_into(ptr(a), ptr(b), ptr(c), ptr(out), SIZE, vote_report)),
-        ("scrub_blocks, clean, 3 copies, 4 KiB blocks", 3 * SIZE,
+        ("radrt_scrub_blocks clean, 3 copies, 4 KiB", 3 * SIZE,
          lambda: lib.radrt_scrub_blocks(copies, 3, SIZE, BLOCK, ptr(baseline, "uint32_t *"), 0, nblocks,
                                         scrub_report)),
     ]
