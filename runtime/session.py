@@ -112,26 +112,17 @@ class InferenceSession:
 
     def run(self, output_names: Optional[Sequence[str]], input_feed: Dict[str, np.ndarray],
             run_options=None) -> List[np.ndarray]:
-        feeds = self._check_feeds(input_feed)
-        names = None if output_names is None else list(output_names)
-        with self._lock:
-            self._compile_for(feeds)
-            engine = self._engine
-            if names is not None:
-                missing = [n for n in names if n not in engine.replicas[0].outputs]
-                if missing:
-                    raise ValueError(f"output '{missing[0]}' is not an output of the model "
-                                     f"(outputs: {list(engine.replicas[0].outputs)})")
-            if engine.weights.lost_block is not None:
-                raise UncorrectableUpsetError(
-                    f"weights block {engine.weights.lost_block} (bytes from "
-                    f"{engine.weights.lost_block * engine.weights.block_size}) was hit by an upset "
-                    f"no copy can repair; reload the model")
-            armed, self._armed = self._armed, {}
-            t0 = time.perf_counter()
-            outputs = engine.run(feeds, armed)
-            self.last_latency_s = time.perf_counter() - t0
-        return [outputs[n] for n in (names or list(outputs))]
+        with self.paused_run(input_feed) as paused:
+            return paused.finish(output_names)
+
+    def paused_run(self, input_feed: Dict[str, np.ndarray]) -> "PausedRun":
+        """A run that can stop between ops and go on later (fault-injection campaigns).
+
+            with sess.paused_run(feeds) as p:
+                p.advance_to(k)              # ops 0..k-1, fault-free, done once
+                ... os.fork() ... sess.inject(...); p.finish()   # in each child
+        """
+        return PausedRun(self, self._check_feeds(input_feed))
 
     # -- protection -------------------------------------------------------------------
     @property
@@ -287,6 +278,66 @@ class InferenceSession:
                 raise ValueError(f"input '{vi.name}': shape {got} does not match the model's "
                                  f"{tuple(d if isinstance(d, int) else '?' for d in declared)}")
         self._set_compiled(Compiled(self._loaded, shapes))
+
+
+class PausedRun:
+    """One inference, stoppable between ops; holds the session's lock while open."""
+
+    def __init__(self, session: InferenceSession, feeds: Dict[str, np.ndarray]):
+        self.session = session
+        self.feeds = feeds
+        self.at = 0
+
+    def __enter__(self) -> "PausedRun":
+        s = self.session
+        s._lock.acquire()
+        try:
+            s._compile_for(self.feeds)
+            weights = s._engine.weights
+            if weights.lost_block is not None:
+                raise UncorrectableUpsetError(
+                    f"weights block {weights.lost_block} (bytes from "
+                    f"{weights.lost_block * weights.block_size}) was hit by an upset no copy can "
+                    f"repair; reload the model")
+            self.t0 = time.perf_counter()
+            s._engine.begin(self.feeds)
+        except BaseException:
+            s._lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.session._lock.release()
+
+    def advance_to(self, stop: int) -> None:
+        """Run ops [self.at, stop) now."""
+        engine = self.session._engine
+        if not self.at <= stop <= len(engine.plan.steps):
+            raise ValueError(f"cannot advance a run paused at op {self.at} to op {stop} "
+                             f"(the model has {len(engine.plan.steps)} ops)")
+        engine.advance(self.at, stop)
+        self.at = stop
+
+    def finish(self, output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
+        """Apply the armed upsets, run the remaining ops, vote/compare; return the outputs."""
+        s, engine = self.session, self.session._engine
+        names = None if output_names is None else list(output_names)
+        if names is not None:
+            missing = [n for n in names if n not in engine.replicas[0].outputs]
+            if missing:
+                raise ValueError(f"output '{missing[0]}' is not an output of the model "
+                                 f"(outputs: {list(engine.replicas[0].outputs)})")
+        armed, s._armed = s._armed, {}
+        now = armed.pop(self.at - 1, [])  # upsets whose moment is right now
+        late = sorted(k for k in armed if k < self.at) + [self.at - 1 for u in now if u.before_vote]
+        if late:
+            raise ValueError(f"an upset armed for op {late[0]} cannot land in a run already at op {self.at}")
+        for upset in now:
+            upset()
+        engine.advance(self.at, len(engine.plan.steps), armed)
+        outputs = engine.finish()
+        s.last_latency_s = time.perf_counter() - self.t0
+        return [outputs[n] for n in (names or list(outputs))]
 
 
 def _check_vote_points(vote_points: str) -> str:

@@ -21,10 +21,11 @@ reads its own weight copy (replica r reads copy r mod K). `run` then does:
 A weight upset in one copy is therefore voted out in the run it occurs and
 scrubbed right after; see README "Protection" for what stays exposed.
 
-Fault hooks: `armed` upsets (from `inject`) are applied right after a given
-step (compute: before that step's vote; activations: after it) or right after
-the inputs are copied in. With nothing armed the loop is a plain walk over
-pre-bound C calls.
+A run is `begin(feeds)`, `advance(0, n)`, `finish()`; fault-injection
+campaigns pause between `advance` calls to reuse a fault-free prefix. Armed
+upsets (from `inject`) are hooks keyed by step: applied right after that
+step's kernels (compute: before that step's vote; activations: after it).
+With nothing armed the loop is a plain walk over pre-bound C calls.
 """
 from typing import Callable, Dict, List, Optional
 
@@ -71,6 +72,7 @@ class Engine:
         self.vote_reports = ffi.new("radrt_vote_report[]", max(nsteps, 1))
         self._zero_reports = bytes(ffi.sizeof("radrt_vote_report") * max(nsteps, 1))
         self.tmr_calls = self._interleave_with_votes() if mode == "tmr" and vote_points == "every_op" else None
+        self.feeds: Dict[str, np.ndarray] = {}
 
     # -- building --------------------------------------------------------------
     def _vote_calls(self, step_index: int):
@@ -91,43 +93,83 @@ class Engine:
         return per_step
 
     # -- running ---------------------------------------------------------------
-    def run(self, feeds: Dict[str, np.ndarray], hooks: Optional[Hooks] = None) -> Dict[str, np.ndarray]:
+    # A run is begin(feeds), advance(0, n) and finish(); campaigns pause between
+    # advance() calls to reuse a fault-free prefix (see session.PausedRun).
+    def begin(self, feeds: Dict[str, np.ndarray]) -> None:
+        self.feeds = feeds
         for replica in self.active:
             for name, arr in feeds.items():
                 np.copyto(replica.inputs[name], arr)
+        ffi.memmove(self.vote_reports, self._zero_reports, len(self._zero_reports))
+
+    def advance(self, start: int, stop: int, hooks: Optional[Hooks] = None) -> None:
+        """Execute steps [start, stop) in the active replicas (tmr: with their votes)."""
+        if self.tmr_calls is not None:
+            self._advance_voting(start, stop, hooks)
+            return
+        for replica in self.active:
+            self._walk_replica(replica, start, stop, _for_replica(hooks, replica.index))
+
+    def finish(self) -> Dict[str, np.ndarray]:
         if self.mode in ("none", "scrub"):
-            self._walk_replica(self.replicas[0], hooks)
             return {n: v.copy() for n, v in self.replicas[0].outputs.items()}
         if self.mode == "dwc":
-            return self._run_dwc(feeds, hooks)
-        return self._run_tmr(feeds, hooks)
+            return self._finish_dwc()
+        return self._finish_tmr()
 
-    def _walk_replica(self, replica: Replica, hooks: Optional[Hooks]) -> None:
+    def _walk_replica(self, replica: Replica, start: int, stop: int, hooks: Optional[Hooks]) -> None:
+        calls = replica.calls
         if not hooks:
-            for fn, args in replica.calls:
+            for fn, args in calls[start:stop]:
                 fn(*args)
             return
-        for h in hooks.get(-1, ()):
-            h()
-        for i, (fn, args) in enumerate(replica.calls):
+        for i in range(start, stop):
+            fn, args = calls[i]
             fn(*args)
             for h in hooks.get(i, ()):
                 h()
 
-    def _run_dwc(self, feeds, hooks) -> Dict[str, np.ndarray]:
+    def _advance_voting(self, start: int, stop: int, hooks: Optional[Hooks]) -> None:
+        nk = len(self.replicas)
+        for i in range(start, stop):
+            calls = self.tmr_calls[i]
+            if not hooks or i not in hooks:
+                for fn, args in calls:
+                    fn(*args)
+                continue
+            for fn, args in calls[:nk]:
+                fn(*args)
+            for h in hooks[i]:
+                if h.before_vote:
+                    h()
+            for fn, args in calls[nk:]:
+                fn(*args)
+            for h in hooks[i]:
+                if not h.before_vote:
+                    h()
+
+    def _rerun(self, replicas) -> None:
+        """Run from scratch (after a repair), on the feeds of this run."""
+        ffi.memmove(self.vote_reports, self._zero_reports, len(self._zero_reports))
+        self.health["reexecutions"] += 1
+        for replica in replicas:
+            for name, arr in self.feeds.items():
+                np.copyto(replica.inputs[name], arr)
+        if self.tmr_calls is not None:
+            self._advance_voting(0, len(self.plan.steps), None)
+        else:
+            for replica in replicas:
+                self._walk_replica(replica, 0, len(self.plan.steps), None)
+
+    def _finish_dwc(self) -> Dict[str, np.ndarray]:
         r0, r1, r2 = self.replicas
-        self._walk_replica(r0, _for_replica(hooks, 0))
-        self._walk_replica(r1, _for_replica(hooks, 1))
         if all(np.array_equal(r0.outputs[n].view(np.uint8), r1.outputs[n].view(np.uint8))
                for n in r0.outputs):
             return {n: v.copy() for n, v in r0.outputs.items()}
         self.health["vote_disagreements"] += 1
         self.events.append(("VOTE_DISAGREEMENT", len(self.plan.steps), 0))
         repaired = self.scrub_weights()
-        for name, arr in feeds.items():
-            np.copyto(r2.inputs[name], arr)
-        self.health["reexecutions"] += 1
-        self._walk_replica(r2, None)
+        self._rerun([r2])
         outputs, report = self._vote_outputs()
         if report.no_majority:
             self._lost("dwc: the three runs disagree with no majority")
@@ -135,8 +177,8 @@ class Engine:
             self._count_transient()
         return outputs
 
-    def _run_tmr(self, feeds, hooks) -> Dict[str, np.ndarray]:
-        disagreed = self._tmr_pass(hooks)
+    def _finish_tmr(self) -> Dict[str, np.ndarray]:
+        disagreed = self._note_disagreements()
         outputs, final = self._vote_outputs()
         if not (disagreed or final.words_disagreeing):
             return outputs
@@ -146,11 +188,8 @@ class Engine:
             return outputs
         # A weight copy was bad (two bad copies can outvote the good one) or a vote
         # had no majority: run again, on weights that now verify.
-        self.health["reexecutions"] += 1
-        for replica in self.replicas:
-            for name, arr in feeds.items():
-                np.copyto(replica.inputs[name], arr)
-        self._tmr_pass(None)
+        self._rerun(self.replicas)
+        self._note_disagreements()
         outputs, final = self._vote_outputs()
         if final.no_majority or self._any_no_majority():
             self._lost("tmr: replicas disagree with no majority after re-execution")
@@ -163,32 +202,8 @@ class Engine:
         self.health["upsets_detected"] += 1
         self.health["upsets_corrected"] += 1
 
-    def _tmr_pass(self, hooks) -> bool:
-        """Run the three replicas; return whether any per-op vote disagreed."""
-        ffi.memmove(self.vote_reports, self._zero_reports, len(self._zero_reports))
-        if self.tmr_calls is None:
-            for r in self.replicas:
-                self._walk_replica(r, _for_replica(hooks, r.index))
-            return False
-        if hooks:
-            for h in hooks.get(-1, ()):
-                h()
-        for i, calls in enumerate(self.tmr_calls):
-            if hooks and i in hooks:
-                nk = len(self.replicas)
-                for fn, args in calls[:nk]:
-                    fn(*args)
-                for h in hooks[i]:
-                    if getattr(h, "before_vote", False):
-                        h()
-                for fn, args in calls[nk:]:
-                    fn(*args)
-                for h in hooks[i]:
-                    if not getattr(h, "before_vote", False):
-                        h()
-            else:
-                for fn, args in calls:
-                    fn(*args)
+    def _note_disagreements(self) -> bool:
+        """Count the per-op votes that disagreed; return whether any did."""
         disagreed = False
         for i in range(len(self.plan.steps)):
             rep = self.vote_reports[i]

@@ -275,3 +275,22 @@ def test_unknown_protection_and_vote_points():
         session("small_cnn", "quad")
     with pytest.raises(ValueError, match="vote_points 'sometimes'"):
         session("small_cnn", "tmr", vote_points="sometimes")
+
+
+def test_paused_run_resumes_to_the_same_bits_and_applies_upsets_at_their_moment():
+    feeds, want = golden("small_cnn")
+    sess = session("small_cnn", "tmr")
+    nsteps = len(sess.compiled.plan.steps)
+    for k in range(nsteps + 1):
+        with sess.paused_run(feeds) as p:
+            p.advance_to(k)
+            if k:
+                sess.inject("activations/r1", 0, 3, at_op=k - 1)
+            if k < nsteps:
+                sess.inject(f"compute/op{k}/r2", 0, 3)
+            assert p.finish()[0].tobytes() == want.tobytes()
+    with sess.paused_run(feeds) as p:
+        p.advance_to(2)
+        sess.inject("compute/op1/r0", 0, 3)
+        with pytest.raises(ValueError, match="cannot land in a run already at op 2"):
+            p.finish()
