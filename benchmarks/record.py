@@ -15,7 +15,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from runtime.bench import bench_model, geomean, model_bytes  # noqa: E402
+from runtime.bench import bench_model, geomean  # noqa: E402
+from runtime.zoo import model_bytes  # noqa: E402
 from runtime.zoo import LIGHT_MODELS  # noqa: E402
 
 

@@ -18,13 +18,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence
 
-import onnx
-
 from .cli import random_feeds
 from .protect import check_mode
-from .randomize import randomize_weights
 from .session import InferenceSession
-from .zoo import LIGHT_MODELS, light_model_path
+from .zoo import model_bytes
 
 WARMUP = 2
 
@@ -37,18 +34,6 @@ class BenchRow:
     ort_ms: Optional[float]
     ratio: Optional[float]  # radrt / onnxruntime
     vs_none: Optional[float]  # radrt in this mode / radrt unprotected
-
-
-def model_bytes(spec: str) -> bytes:
-    short = spec[len("light_"):] if spec.startswith("light_") else spec
-    if short in LIGHT_MODELS and not os.path.exists(spec):
-        return randomize_weights(onnx.load(light_model_path(short)), seed=0).SerializeToString()
-    try:
-        with open(spec, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise ValueError(f"model '{spec}': not a readable file ({e.strerror}) nor a light model "
-                         f"name ({', '.join(LIGHT_MODELS)})") from e
 
 
 def ort_session(data: bytes):

@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="one JSON object per model and mode")
     s.set_defaults(fn=cmd_bench)
 
+    try:
+        from fault_injection.cli import add_commands as add_fault_injection
+        add_fault_injection(sub)
+    except ImportError:  # a board install without the campaign package
+        pass
+
     s = sub.add_parser("demo", help="run a real CNN from the onnx wheel and compare with onnxruntime")
     s.add_argument("--model", default="squeezenet", help="light model name (default squeezenet)")
     s.set_defaults(fn=cmd_demo)
@@ -156,7 +162,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (RadrtError, ValueError) as e:
+    except (RadrtError, ValueError, FileNotFoundError) as e:
         print(f"radrt {args.command}: {e}", file=sys.stderr)
         return 2
 

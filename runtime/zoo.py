@@ -22,3 +22,19 @@ def light_model_path(name: str) -> str:
     if not os.path.exists(path):
         raise ValueError(f"light model '{name}': {path} is missing from the installed onnx package")
     return path
+
+
+def model_bytes(spec: str) -> bytes:
+    """The bytes of an .onnx path, or of a light model (by name) with weights re-drawn (seed 0)."""
+    short = spec[len("light_"):] if spec.startswith("light_") else spec
+    if short in LIGHT_MODELS and not os.path.exists(spec):
+        import onnx
+
+        from .randomize import randomize_weights
+        return randomize_weights(onnx.load(light_model_path(short)), seed=0).SerializeToString()
+    try:
+        with open(spec, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ValueError(f"model '{spec}': not a readable file ({e.strerror}) nor a light model "
+                         f"name ({', '.join(LIGHT_MODELS)})") from e

@@ -1,0 +1,233 @@
+"""A fault-injection campaign: golden run, fault list, execution, one SQLite database.
+
+    summary = run_campaign("squeezenet", sites=["weights", "activations", "compute"],
+                           fault_model="flip", protect="tmr", faults=500, seed=1,
+                           db="squeezenet-tmr.sqlite")
+
+1. The model (a path, a light model name whose weights are re-drawn with seed 0,
+   or `digits`, the shipped classifier) is loaded with the chosen protection;
+   inputs are the first held-out image for `digits`, else seeded random.
+2. The golden (fault-free) run gives the reference outputs and the watchdog's
+   time base.
+3. The fault list is drawn from the seed over the runtime's own fault sites
+   (`fault_injection.plan`); its size is `faults`, or Leveugle's sample size for
+   `margin` and `confidence` over the fault space.
+4. The database is created, or reopened to resume: a database of another model,
+   configuration, seed or golden output is refused before anything runs, and
+   only the faults without a row are executed (none lost, none done twice).
+5. Faults run in forked children from a shared fault-free prefix
+   (`fault_injection.executor`), locally with `workers` children at a time, or
+   on a Dask distributed cluster (`scheduler`), results streaming into the
+   database.
+
+The background scrubber is off during campaigns (its timing would make outcomes
+depend on the machine); the on-demand scrubs that a disagreement triggers are on.
+"""
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from runtime import InferenceSession
+from runtime.protect import check_mode
+from runtime.zoo import model_bytes
+
+from .executor import ForkExecutor
+from .outcome import Golden, Tolerance
+from .plan import Fault, Site, fault_space_size, faults_sha256, plan_faults
+from .stats import sample_size
+from .store import CampaignStore, InjectionRecord
+from .vocabulary import FaultModel
+
+INJECTABLE_KINDS = ("weights", "activations", "compute", "input")
+RECORD_BATCH = 32
+
+
+def resolve_model(spec: str) -> bytes:
+    if spec == "digits":
+        from .models import digits_model_path
+        return digits_model_path().read_bytes()
+    return model_bytes(spec)
+
+
+def campaign_feeds(spec: str, sess) -> Dict[str, np.ndarray]:
+    if spec == "digits":
+        from .models import load_heldout
+        images, _ = load_heldout()
+        return {sess.get_inputs()[0].name: images[:1].copy()}
+    from runtime.cli import random_feeds
+    return random_feeds(sess, seed=0)
+
+
+def check_sites(sites: Sequence[str]) -> List[str]:
+    kinds = [s.strip() for s in sites if s.strip()]
+    bad = [k for k in kinds if k not in INJECTABLE_KINDS]
+    if bad or not kinds:
+        raise ValueError(f"site kind '{bad[0] if bad else ''}': expected some of {', '.join(INJECTABLE_KINDS)}")
+    return kinds
+
+
+@dataclass
+class CampaignSetup:
+    """Everything a worker needs to reproduce the campaign's golden state."""
+    model: str
+    model_bytes: bytes
+    protect: str
+    feeds: Dict[str, np.ndarray]
+    golden_sha256: str
+    tolerance: Tolerance
+    timeout_s: float
+
+    def session(self):
+        return InferenceSession(self.model_bytes, protection=self.protect, scrub_interval_s=None)
+
+
+def prepare(model: str, sites: Sequence[str], fault_model: str, protect: str, seed: int,
+            faults: Optional[int] = None, margin: Optional[float] = None, confidence: float = 0.95,
+            tolerance: Tolerance = Tolerance(), timeout_factor: float = 20.0):
+    """Validate, load, run the golden inference and draw the fault list (nothing written yet)."""
+    kinds = check_sites(sites)
+    FaultModel.parse(fault_model)
+    check_mode(protect)
+    if (faults is None) == (margin is None):
+        raise ValueError("give either a number of faults or an error margin, not both or neither")
+    if faults is not None and (isinstance(faults, bool) or faults < 1):
+        raise ValueError(f"faults {faults}: expected a positive number of injections")
+    data = resolve_model(model)
+    sess = InferenceSession(data, protection=protect, scrub_interval_s=None)
+    feeds = campaign_feeds(model, sess)
+    outputs = sess.run(None, feeds)
+    golden = Golden(outputs)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        again = sess.run(None, feeds)
+        times.append(time.perf_counter() - t0)
+        if Golden(again).sha256 != golden.sha256:
+            raise RuntimeError(f"model '{model}': two fault-free runs differ; kernels must be deterministic")
+    sites_all = [Site(s.name, s.kind, s.nbytes, s.op_index, s.replica) for s in sess.fault_sites()
+                 if s.kind in kinds]
+    n_ops = len(sess.compiled.plan.steps)
+    space = fault_space_size(sites_all, fault_model, kinds, n_ops)
+    count = faults if faults is not None else sample_size(space, margin, confidence)
+    fault_list = plan_faults(sites_all, count, seed, fault_model, kinds, n_ops)
+    input_sha = hashlib.sha256(b"".join(np.ascontiguousarray(feeds[k]).tobytes() for k in sorted(feeds)))
+    config = {"model": model, "protect": protect, "sites": kinds, "fault_model": fault_model,
+              "faults": count, "margin": margin, "confidence": confidence, "seed": seed,
+              "fault_space": space, "faults_sha256": faults_sha256(fault_list),
+              "tolerance": {"rtol": tolerance.rtol, "atol": tolerance.atol},
+              "input_sha256": input_sha.hexdigest(), "n_ops": n_ops}
+    timeout_s = max(2.0, timeout_factor * float(np.median(times)) * 2)  # x2: a re-execution
+    setup = CampaignSetup(model, data, protect, feeds, golden.sha256, tolerance, timeout_s)
+    return setup, sess, golden, fault_list, config
+
+
+def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: str, seed: int,
+                 db: str, faults: Optional[int] = None, margin: Optional[float] = None,
+                 confidence: float = 0.95, workers: int = 1, scheduler: Optional[str] = None,
+                 prefix_reuse: bool = True, progress: Optional[Callable[[int, int], None]] = None,
+                 timeout_factor: float = 20.0) -> dict:
+    setup, sess, golden, fault_list, config = prepare(
+        model, sites, fault_model, protect, seed, faults, margin, confidence,
+        timeout_factor=timeout_factor)
+    store = CampaignStore.open(db, config=config, model_sha256=hashlib.sha256(setup.model_bytes).hexdigest(),
+                               golden_sha256=golden.sha256, seed=seed)
+    try:
+        todo_ids = set(store.pending(range(len(fault_list))))
+        todo = [f for f in fault_list if f.fault_id in todo_ids]
+        done_before = len(fault_list) - len(todo)
+        if progress:
+            progress(done_before, len(fault_list))
+        t0 = time.perf_counter()
+        if scheduler:
+            records = run_on_dask(setup, todo, scheduler)
+        else:
+            records = ForkExecutor(sess, setup.feeds, golden, setup.tolerance, workers,
+                                   setup.timeout_s, prefix_reuse).run(todo)
+        executed = store.record_stream(_counting(records, progress, done_before, len(fault_list)),
+                                       batch=RECORD_BATCH)
+        elapsed = time.perf_counter() - t0
+        return {"db": str(db), "total": store.count(), "planned": len(fault_list),
+                "executed_now": executed, "outcomes": store.outcome_counts(),
+                "injections_per_s": round(executed / elapsed, 2) if executed and elapsed > 0 else 0.0}
+    finally:
+        store.close()
+        sess.close()
+
+
+def _counting(records: Iterator[InjectionRecord], progress, done: int, total: int):
+    for record in records:
+        done += 1
+        if progress:
+            progress(done, total)
+        yield record
+
+
+# -- Dask distributed ------------------------------------------------------------------
+DASK_BATCH = 16
+_WORKER_STATE: Dict[str, tuple] = {}
+
+
+def run_on_dask(setup: CampaignSetup, faults: List[Fault], scheduler) -> Iterator[InjectionRecord]:
+    """Run faults in batches on a Dask cluster; yield records as batches complete."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError as e:
+        raise RuntimeError("--scheduler needs Dask distributed: pip install 'radrt[campaign]'") from e
+    with Client(scheduler) as client:
+        spec = client.scatter(setup, broadcast=True)
+        batches = [faults[i:i + DASK_BATCH] for i in range(0, len(faults), DASK_BATCH)]
+        futures = [client.submit(run_batch, spec, batch, pure=False) for batch in batches]
+        for future in as_completed(futures):
+            yield from future.result()
+
+
+def run_batch(setup: CampaignSetup, faults: List[Fault]) -> List[InjectionRecord]:
+    """Task body on a Dask worker: reproduce the golden state once per worker, then inject."""
+    key = setup.golden_sha256 + setup.protect
+    if key not in _WORKER_STATE:
+        sess = setup.session()
+        golden = Golden(sess.run(None, setup.feeds))
+        if golden.sha256 != setup.golden_sha256:
+            raise RuntimeError(f"worker pid {os.getpid()}: golden output differs from the "
+                               f"campaign's; mixed builds or machines in one cluster?")
+        _WORKER_STATE.clear()
+        _WORKER_STATE[key] = (sess, golden)
+    sess, golden = _WORKER_STATE[key]
+    try:
+        from distributed import get_worker
+        name = get_worker().address
+    except (ImportError, ValueError):
+        name = f"pid {os.getpid()}"
+    executor = ForkExecutor(sess, setup.feeds, golden, setup.tolerance, 1, setup.timeout_s,
+                            worker_name=name)
+    return list(executor.run(faults))
+
+
+def replay(db: str, fault_id: int):
+    """Re-run one recorded fault in this process; return (fault, stored row, new verdict)."""
+    from .executor import pause_point, run_fault_here
+    store = CampaignStore.open_existing(db)
+    try:
+        info = store.info
+        row = next((r for r in store.rows() if r["fault_id"] == fault_id), None)
+    finally:
+        store.close()
+    c = info.config
+    if not 0 <= fault_id < c["faults"]:
+        raise ValueError(f"fault id {fault_id}: the campaign in {db} has faults 0..{c['faults'] - 1}")
+    setup, sess, golden, fault_list, config = prepare(
+        c["model"], c["sites"], c["fault_model"], c["protect"], c["seed"], faults=c["faults"],
+        tolerance=Tolerance(**c["tolerance"]))
+    if golden.sha256 != info.golden_sha256 or config["faults_sha256"] != c["faults_sha256"]:
+        raise ValueError(f"{db}: this machine's golden run or fault list differs from the campaign's; "
+                         f"replay needs the same model, build and configuration")
+    fault = fault_list[fault_id]
+    with sess.paused_run(setup.feeds) as paused:
+        paused.advance_to(pause_point(fault))
+        verdict = run_fault_here(sess, paused, fault, golden, setup.tolerance)
+    sess.close()
+    return fault, row, verdict

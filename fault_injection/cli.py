@@ -1,0 +1,100 @@
+"""`radrt fi run | replay | report`: fault-injection campaigns from the command line."""
+import json
+import sys
+
+from .vocabulary import OUTCOMES
+
+
+def add_commands(sub) -> None:
+    fi = sub.add_parser("fi", help="fault-injection campaigns").add_subparsers(dest="fi_command", required=True)
+
+    s = fi.add_parser("run", help="run (or resume) a campaign into an SQLite database")
+    s.add_argument("model", help="an .onnx path, a light model name, or 'digits' (the shipped classifier)")
+    s.add_argument("--sites", default="weights,activations,compute",
+                   help="site kinds, comma-separated: weights, activations, compute, input")
+    s.add_argument("--fault-model", default="flip", help="flip, mbu:N, stuck0 or stuck1")
+    s.add_argument("--protect", default="none", help="none, scrub, dwc or tmr")
+    size = s.add_mutually_exclusive_group(required=True)
+    size.add_argument("--faults", type=int, help="number of injections")
+    size.add_argument("--margin", type=float, help="error margin in (0, 1): Leveugle sample size")
+    s.add_argument("--confidence", type=float, default=0.95, help="with --margin (default 0.95)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--db", required=True, help="campaign database (created, or resumed)")
+    s.add_argument("--workers", type=int, default=1, help="local worker processes at a time")
+    s.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    s.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    s.set_defaults(fn=cmd_run)
+
+    s = fi.add_parser("replay", help="re-run one recorded fault and compare outcomes")
+    s.add_argument("db")
+    s.add_argument("fault_id", type=int)
+    s.set_defaults(fn=cmd_replay)
+
+    s = fi.add_parser("report", help="Markdown report with plots of one or more campaigns")
+    s.add_argument("dbs", nargs="+", metavar="DB")
+    s.add_argument("--out", required=True, help="output folder")
+    s.set_defaults(fn=cmd_report)
+
+
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    bar = tqdm(unit="inj", file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+    return update
+
+
+def cmd_run(args) -> int:
+    from .campaign import run_campaign
+    progress = _progress_bar(sys.stderr.isatty() and not args.json)
+    summary = run_campaign(args.model, args.sites.split(","), args.fault_model, args.protect,
+                           args.seed, args.db, faults=args.faults, margin=args.margin,
+                           confidence=args.confidence, workers=args.workers,
+                           scheduler=args.scheduler, progress=progress)
+    if args.json:
+        print(json.dumps({"total": summary["total"], "outcomes": summary["outcomes"],
+                          "injections_per_s": summary["injections_per_s"], "db": summary["db"]}))
+        return 0
+    print(f"campaign {args.db}: {summary['total']} of {summary['planned']} injections recorded "
+          f"({summary['executed_now']} now, {summary['injections_per_s']} /s)")
+    print_outcomes(summary["outcomes"], summary["total"])
+    return 0
+
+
+def print_outcomes(counts, total: int) -> None:
+    from .stats import proportion
+    print(f"{'outcome':<14}{'count':>7}{'rate':>9}   95% interval")
+    for outcome in OUTCOMES:
+        n = counts.get(outcome, 0)
+        if total:
+            p = proportion(n, total)
+            print(f"{outcome:<14}{n:>7}{p.rate:>9.3%}   [{p.low:.3%}, {p.high:.3%}]")
+
+
+def cmd_replay(args) -> int:
+    from .campaign import replay
+    fault, row, verdict = replay(args.db, args.fault_id)
+    print(f"fault {fault.fault_id}: {fault.model} at {fault.site} byte {fault.byte_offset} bit {fault.bit}"
+          + (f", after op {fault.at_op}" if fault.at_op is not None else ""))
+    stored = row["outcome"] if row else None
+    print(f"replayed outcome: {verdict.outcome} (max |error| {verdict.max_abs_error}); "
+          f"recorded: {stored or 'not yet recorded'}")
+    if verdict.error:
+        print(f"error: {verdict.error}")
+    return 0 if stored in (None, verdict.outcome) else 1
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+    path = write_report(args.dbs, args.out)
+    print(f"wrote {path}")
+    return 0
+

@@ -1,0 +1,173 @@
+"""Executing injections: one forked child per fault, from a shared fault-free prefix.
+
+The parent process holds a session and pauses a fault-free run (the golden
+inputs) at op k, the first op a fault can change:
+- weights and input faults: k = 0 (right after the inputs are copied in);
+- compute faults at op c: k = c (the child runs op c, upsets its output in one
+  replica, then votes);
+- activations faults at time `at_op` a: k = a + 1 (the upset lands right after
+  op a).
+Faults are taken in order of k; the parent advances the paused run to each k
+once and forks one child per fault there. The child inherits the prefix's
+memory copy-on-write, injects, finishes the run, classifies the outcome and
+writes its verdict to a pipe; the parent never sees the upset. So the prefix is
+computed once for all faults (speed), every fault starts from the same
+fault-free state whatever the order (reproducible, also across Dask workers),
+and a fault that kills or stalls its child is a `crash` or `hang` of that child
+only (crash isolation). The watchdog kills a child that runs longer than
+`timeout_s` (`hang`).
+
+`prefix_reuse=False` makes every child run from op 0 (the naive baseline the
+benchmark compares against).
+"""
+import faulthandler
+import os
+import pickle
+import select
+import signal
+import time
+from dataclasses import dataclass
+from typing import Dict, Iterable, Iterator, List, Optional
+
+from runtime.errors import UncorrectableUpsetError
+
+from .outcome import Golden, Tolerance, Verdict, classify, health_delta
+from .plan import Fault
+from .store import InjectionRecord
+from .vocabulary import FaultModel
+
+
+def pause_point(fault: Fault) -> int:
+    """The first op whose execution the fault can change."""
+    if fault.kind == "compute":
+        return fault.op_index
+    if fault.kind == "activations":
+        return fault.at_op + 1
+    return 0
+
+
+def inject_fault(sess, fault: Fault) -> None:
+    """Upset every bit of the fault in the session's memory (through its C primitive)."""
+    model = FaultModel.parse(fault.model)
+    how = model.kind if model.kind in ("stuck0", "stuck1") else "flip"
+    for byte_offset, bit in model.bits(fault.byte_offset, fault.bit):
+        sess.inject(fault.site, byte_offset, bit, at_op=fault.at_op, model=how)
+
+
+def run_fault_here(sess, paused, fault: Fault, golden: Golden, tolerance: Tolerance) -> Verdict:
+    """Inject `fault` and finish the paused run in this process; classify the result."""
+    before = sess.health()
+    outputs, raised = None, None
+    try:
+        inject_fault(sess, fault)
+        outputs = paused.finish()
+    except UncorrectableUpsetError as e:
+        raised = e
+    except Exception as e:  # any other failure of the run is a crash outcome, with its text
+        raised = e
+    return classify(golden, outputs, health=health_delta(before, sess.health()), raised=raised,
+                    tolerance=tolerance)
+
+
+@dataclass
+class _Child:
+    fault: Fault
+    fd: int
+    started: float
+    deadline: float
+    data: bytes = b""
+
+
+class ForkExecutor:
+    def __init__(self, sess, feeds, golden: Golden, tolerance: Tolerance, workers: int = 1,
+                 timeout_s: float = 10.0, prefix_reuse: bool = True, worker_name: str = "local"):
+        if workers < 1:
+            raise ValueError(f"workers {workers}: expected at least 1")
+        self.sess = sess
+        self.feeds = feeds
+        self.golden = golden
+        self.tolerance = tolerance
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self.prefix_reuse = prefix_reuse
+        self.worker_name = worker_name
+        self._running: Dict[int, _Child] = {}
+
+    def run(self, faults: Iterable[Fault]) -> Iterator[InjectionRecord]:
+        """Yield one record per fault, in completion order."""
+        order = sorted(faults, key=lambda f: (pause_point(f) if self.prefix_reuse else 0, f.fault_id))
+        with self.sess.paused_run(self.feeds) as paused:
+            for fault in order:
+                if self.prefix_reuse:
+                    paused.advance_to(pause_point(fault))
+                while len(self._running) >= self.workers:
+                    yield from self._reap(block=True)
+                self._fork(paused, fault)
+                yield from self._reap(block=False)
+            while self._running:
+                yield from self._reap(block=True)
+
+    def _fork(self, paused, fault: Fault) -> None:
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            os.close(rfd)
+            faulthandler.disable()  # a crash is an outcome here, not a traceback on stderr
+            code = 0
+            try:
+                t0 = time.perf_counter()
+                verdict = run_fault_here(self.sess, paused, fault, self.golden, self.tolerance)
+                payload = pickle.dumps((verdict, time.perf_counter() - t0))
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(wfd, view):]
+            except BaseException:
+                code = 70
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        now = time.monotonic()
+        self._running[pid] = _Child(fault, rfd, now, now + self.timeout_s)
+
+    def _reap(self, block: bool) -> List[InjectionRecord]:
+        """Collect finished children (waiting for at least one when block); kill late ones."""
+        done: List[InjectionRecord] = []
+        while self._running and not done:
+            now = time.monotonic()
+            for pid, child in list(self._running.items()):
+                if now >= child.deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    done.append(self._close(pid, Verdict.hang(f"no result after {self.timeout_s:.2f} s")))
+            if done:
+                break
+            wait = max(0.0, min(c.deadline for c in self._running.values()) - now) if block else 0.0
+            by_fd = {c.fd: pid for pid, c in self._running.items()}
+            readable, _, _ = select.select(list(by_fd), [], [], wait)
+            for fd in readable:
+                pid = by_fd[fd]
+                chunk = os.read(fd, 1 << 16)
+                if chunk:
+                    self._running[pid].data += chunk
+                    continue
+                done.append(self._close(pid, None))
+            if not block:
+                break
+        return done
+
+    def _close(self, pid: int, verdict: Optional[Verdict]) -> InjectionRecord:
+        child = self._running.pop(pid)
+        os.close(child.fd)
+        _, status = os.waitpid(pid, 0)
+        duration = time.monotonic() - child.started
+        if verdict is None:
+            if child.data:
+                try:
+                    verdict, duration = pickle.loads(child.data)
+                except (pickle.UnpicklingError, EOFError, ValueError):
+                    verdict = Verdict.crash("worker died while reporting its result")
+            elif os.WIFSIGNALED(status):
+                verdict = Verdict.crash(f"worker killed by signal {os.WTERMSIG(status)} "
+                                        f"({signal.Signals(os.WTERMSIG(status)).name})")
+            else:
+                verdict = Verdict.crash(f"worker exited with code {os.WEXITSTATUS(status)} and no result")
+        return InjectionRecord(child.fault, verdict, duration, self.worker_name)

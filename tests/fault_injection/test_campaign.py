@@ -1,0 +1,165 @@
+"""Campaigns end to end: outcomes per protection, resume after kill -9, crash and hang
+isolation, Dask gives the same per-fault outcomes, bad input refused up front."""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fault_injection import executor
+from fault_injection.campaign import replay, run_campaign
+from fault_injection.store import CampaignMismatchError, CampaignStore
+
+SITES = ["weights", "activations", "compute"]
+
+
+def outcomes_by_fault(db):
+    store = CampaignStore.open_existing(db)
+    try:
+        return {r["fault_id"]: r["outcome"] for r in store.rows()}
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("model, faults", [("digits", 400), ("squeezenet", 150)])
+def test_none_shows_sdcs_and_tmr_shows_none(tmp_path, model, faults):
+    none = run_campaign(model, SITES, "flip", "none", seed=3, db=tmp_path / "none.sqlite",
+                        faults=faults, workers=2)
+    tmr = run_campaign(model, SITES, "flip", "tmr", seed=3, db=tmp_path / "tmr.sqlite",
+                       faults=faults, workers=2)
+    assert none["total"] == tmr["total"] == faults
+    assert none["outcomes"]["sdc"] + none["outcomes"]["critical_sdc"] > 0
+    assert tmr["outcomes"]["sdc"] == tmr["outcomes"]["critical_sdc"] == 0
+    assert tmr["outcomes"]["tolerable"] == 0
+    assert tmr["outcomes"]["corrected"] > 0
+    assert tmr["outcomes"]["crash"] == tmr["outcomes"]["hang"] == 0
+
+
+def test_digits_campaign_sees_critical_sdcs_unprotected(tmp_path):
+    s = run_campaign("digits", ["weights"], "mbu:2", "none", seed=1, db=tmp_path / "c.sqlite",
+                     faults=300, workers=2)
+    assert s["outcomes"]["critical_sdc"] > 0
+
+
+def test_prefix_reuse_changes_no_outcome(tmp_path):
+    a = run_campaign("digits", SITES + ["input"], "flip", "dwc", seed=9, db=tmp_path / "a.sqlite",
+                     faults=120, workers=2)
+    b = run_campaign("digits", SITES + ["input"], "flip", "dwc", seed=9, db=tmp_path / "b.sqlite",
+                     faults=120, workers=2, prefix_reuse=False)
+    assert a["outcomes"] == b["outcomes"]
+    assert outcomes_by_fault(tmp_path / "a.sqlite") == outcomes_by_fault(tmp_path / "b.sqlite")
+
+
+def test_campaign_killed_mid_way_resumes_to_exactly_n_rows(tmp_path):
+    db = tmp_path / "kill.sqlite"
+    cmd = [sys.executable, "-m", "runtime.cli", "fi", "run", "squeezenet", "--protect", "tmr",
+           "--faults", "160", "--seed", "4", "--db", str(db), "--workers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    recorded = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    recorded = conn.execute("SELECT COUNT(*) FROM injection").fetchone()[0]
+            except sqlite3.Error:
+                recorded = 0
+            if recorded >= 32:
+                break
+    assert proc.poll() is None, f"campaign ended before it could be killed: {proc.stderr.read()}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 0 < recorded < 160
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    with sqlite3.connect(db) as conn:
+        ids = [r[0] for r in conn.execute("SELECT fault_id FROM injection ORDER BY fault_id")]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert ids == list(range(160))
+    run_campaign("squeezenet", SITES, "flip", "tmr", seed=4, db=tmp_path / "whole.sqlite",
+                 faults=160, workers=2)
+    assert outcomes_by_fault(db) == outcomes_by_fault(tmp_path / "whole.sqlite")
+
+
+def test_a_fault_that_kills_or_stalls_its_worker_is_recorded_and_the_campaign_finishes(tmp_path, monkeypatch):
+    real = executor.run_fault_here
+
+    def sabotaged(sess, paused, fault, golden, tolerance):
+        if fault.fault_id == 3:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if fault.fault_id == 5:
+            time.sleep(3600)
+        return real(sess, paused, fault, golden, tolerance)
+
+    monkeypatch.setattr(executor, "run_fault_here", sabotaged)
+    s = run_campaign("digits", SITES, "flip", "tmr", seed=2, db=tmp_path / "c.sqlite", faults=12,
+                     workers=2, timeout_factor=0.0)
+    rows = outcomes_by_fault(tmp_path / "c.sqlite")
+    assert s["total"] == 12
+    assert rows[3] == "crash" and rows[5] == "hang"
+    assert all(o in ("masked", "corrected") for i, o in rows.items() if i not in (3, 5))
+    store = CampaignStore.open_existing(tmp_path / "c.sqlite")
+    errors = {r["fault_id"]: r["error"] for r in store.rows()}
+    store.close()
+    assert "SIGSEGV" in errors[3]
+
+
+def test_dask_local_cluster_gives_the_same_outcomes_as_local_workers(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        d = run_campaign("digits", SITES, "flip", "none", seed=6, db=tmp_path / "dask.sqlite",
+                         faults=100, scheduler=cluster.scheduler_address)
+    local = run_campaign("digits", SITES, "flip", "none", seed=6, db=tmp_path / "local.sqlite",
+                         faults=100, workers=2)
+    assert d["total"] == local["total"] == 100
+    assert outcomes_by_fault(tmp_path / "dask.sqlite") == outcomes_by_fault(tmp_path / "local.sqlite")
+
+
+def test_replay_reproduces_a_recorded_fault(tmp_path):
+    db = tmp_path / "r.sqlite"
+    run_campaign("digits", SITES, "flip", "none", seed=8, db=db, faults=40, workers=2)
+    rows = outcomes_by_fault(db)
+    for fault_id in (0, 7, 39):
+        fault, row, verdict = replay(str(db), fault_id)
+        assert verdict.outcome == rows[fault_id] == row["outcome"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(sites=["weights", "cache"]), "site kind 'cache'"),
+    (dict(fault_model="flop"), "fault model 'flop'"),
+    (dict(faults=None, margin=1.5), "margin"),
+    (dict(faults=None, margin=0.0), "margin"),
+    (dict(protect="quad"), "protection 'quad'"),
+])
+def test_bad_input_is_refused_before_anything_runs(tmp_path, kwargs, message):
+    args = dict(model="digits", sites=SITES, fault_model="flip", protect="none", seed=1,
+                db=tmp_path / "bad.sqlite", faults=10)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        run_campaign(**args)
+    assert not (tmp_path / "bad.sqlite").exists()
+
+
+def test_a_database_of_another_campaign_is_refused_and_untouched(tmp_path):
+    db = tmp_path / "c.sqlite"
+    run_campaign("digits", SITES, "flip", "none", seed=1, db=db, faults=20)
+    before = outcomes_by_fault(db)
+    with pytest.raises(CampaignMismatchError):
+        run_campaign("squeezenet", SITES, "flip", "none", seed=1, db=db, faults=20)
+    with pytest.raises(CampaignMismatchError):
+        run_campaign("digits", SITES, "flip", "tmr", seed=1, db=db, faults=20)
+    assert outcomes_by_fault(db) == before
+
+
+def test_cli_json_summary(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "runtime.cli", "fi", "run", "digits", "--faults", "30",
+                          "--seed", "1", "--db", str(tmp_path / "j.sqlite"), "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    import json
+    summary = json.loads(out)
+    assert summary["total"] == 30 and sum(summary["outcomes"].values()) == 30
+    assert summary["injections_per_s"] > 0
