@@ -1,9 +1,10 @@
 /* MaxPool, AveragePool (with and without count_include_pad), MaxPool with
- * Indices and the global pools against naive loops: 1-D to 3-D, strides,
- * dilations, asymmetric pads, ceil mode (windows running past the end
- * padding), interior and border columns, NaN inputs. The tap-range table is
- * built here the way runtime/ops/pool.py builds it. Buffers are exactly
- * sized (see check.h). */
+ * Indices and the global pools against naive loops: 1-D to 3-D, strides 1
+ * (the wide path), 2 and 3, dilations, asymmetric pads, ceil mode (windows
+ * running past the end padding), rows of every width around the vector
+ * size, NaN inputs. The padded plane, the divisors and the tap-range table
+ * are built here the way runtime/ops/pool.py builds them. Buffers and
+ * scratch are exactly sized (see check.h). */
 #include "check.h"
 
 #include "kernels/pool.h"
@@ -47,8 +48,8 @@ static int64_t *build_ranges(const radrt_pool_params *p, const pads3 *pads, int 
     return r;
 }
 
-static void reference(const radrt_pool_params *p, const pads3 *pads, const float *x, int is_max, double *y,
-                      int64_t *idx) {
+static void reference(const radrt_pool_params *p, const pads3 *pads, const float *x, int is_max,
+                      int count_include_pad, double *y, int64_t *idx) {
     const int64_t in_plane = prod3(p->in);
     int64_t o = 0;
     for (int64_t c = 0; c < p->planes; c++)
@@ -83,29 +84,37 @@ static void reference(const radrt_pool_params *p, const pads3 *pads, const float
                                 sum += v;
                                 count++;
                             }
-                    y[o] = is_max ? m : sum / (double)(p->count_include_pad ? padded : count);
+                    y[o] = is_max ? m : sum / (double)(count_include_pad ? padded : count);
                     idx[o] = c * in_plane + at;
                 }
 }
 
-static void run_pool(radrt_pool_params *p, const pads3 *pads, int with_nan) {
-    const size_t nx = p->planes * prod3(p->in), ny = p->planes * prod3(p->out);
+static void run_pool(radrt_pool_params *p, const pads3 *pads, int with_nan, int count_include_pad) {
+    const size_t nx = p->planes * prod3(p->in), ny = p->planes * prod3(p->out), plane = prod3(p->out);
     /* runtime/ops/pool.py rejects windows entirely in the padding except for
      * AveragePool with count_include_pad (they average to 0) */
     int empty = 0;
     int64_t *ranges = build_ranges(p, pads, &empty);
-    if (empty && !p->count_include_pad) {
+    if (empty && !count_include_pad) {
         free(ranges);
         return;
     }
-    /* columns whose every tap is inside the input, as pool.py finds them */
-    const int64_t *rw = ranges + RADRT_POOL_RANGE * (p->out[0] + p->out[1]);
-    p->w_lo = p->w_hi = p->out[2];
-    for (int64_t ow = 0; ow < p->out[2]; ow++)
-        if (rw[RADRT_POOL_RANGE * ow + 1] == 0 && rw[RADRT_POOL_RANGE * ow + 2] == p->kernel[2]) {
-            if (p->w_lo == p->out[2]) p->w_lo = ow;
-            p->w_hi = ow + 1;
-        }
+    for (int a = 0; a < 3; a++) {
+        int64_t reach = (p->out[a] - 1) * p->stride[a] + (p->kernel[a] - 1) * p->dilation[a] + 1;
+        p->pad_begin[a] = pads->pb[a];
+        p->padded[a] = p->in[a] + pads->pb[a] > reach ? p->in[a] + pads->pb[a] : reach;
+    }
+    float *divisors = exact_alloc(plane * sizeof(float));
+    const int64_t *rd = ranges, *rh = rd + RADRT_POOL_RANGE * p->out[0], *rw = rh + RADRT_POOL_RANGE * p->out[1];
+    for (int64_t od = 0, o = 0; od < p->out[0]; od++)
+        for (int64_t oh = 0; oh < p->out[1]; oh++)
+            for (int64_t ow = 0; ow < p->out[2]; ow++, o++) {
+                const int64_t *d = rd + RADRT_POOL_RANGE * od, *h = rh + RADRT_POOL_RANGE * oh,
+                              *w = rw + RADRT_POOL_RANGE * ow;
+                divisors[o] = count_include_pad ? (float)(d[3] * h[3] * w[3])
+                                                : (float)((d[2] - d[1]) * (h[2] - h[1]) * (w[2] - w[1]));
+            }
+    float *scratch = exact_alloc(radrt_pool_scratch_floats(p) * sizeof(float));
     float *x = rand_floats(nx);
     if (with_nan && nx > 0) x[rnd_int(0, (int64_t)nx - 1)] = NAN;
     float *y = poison_floats(ny), *y2 = poison_floats(ny);
@@ -119,14 +128,14 @@ static void run_pool(radrt_pool_params *p, const pads3 *pads, int with_nan) {
                  (long)p->kernel[0], (long)p->kernel[1], (long)p->kernel[2], (long)p->stride[0],
                  (long)p->stride[1], (long)p->stride[2], (long)p->dilation[0], (long)p->dilation[1],
                  (long)p->dilation[2], (long)pads->pb[0], (long)pads->pb[1], (long)pads->pb[2],
-                 (long)pads->pe[0], (long)pads->pe[1], (long)pads->pe[2], (long)p->count_include_pad);
-        reference(p, pads, x, is_max, want, want_idx);
+                 (long)pads->pe[0], (long)pads->pe[1], (long)pads->pe[2], (long)count_include_pad);
+        reference(p, pads, x, is_max, count_include_pad, want, want_idx);
         if (is_max) {
-            radrt_maxpool(x, y, ranges, p);
-            radrt_maxpool(x, y2, ranges, p);
+            radrt_maxpool(x, y, p, scratch);
+            radrt_maxpool(x, y2, p, scratch);
         } else {
-            radrt_avgpool(x, y, ranges, p);
-            radrt_avgpool(x, y2, ranges, p);
+            radrt_avgpool(x, y, divisors, p, scratch);
+            radrt_avgpool(x, y2, divisors, p, scratch);
         }
         compare_floats(label, y, want, ny, 1e-5, 1e-6);
         CHECK(memcmp(y, y2, ny * sizeof(float)) == 0, "%s: two runs differ", label);
@@ -140,7 +149,7 @@ static void run_pool(radrt_pool_params *p, const pads3 *pads, int with_nan) {
                 }
         }
     }
-    free(ranges); free(x); free(y); free(y2); free(idx); free(want_idx); free(want);
+    free(ranges); free(divisors); free(scratch); free(x); free(y); free(y2); free(idx); free(want_idx); free(want);
 }
 
 static void random_pool(void) {
@@ -161,24 +170,22 @@ static void random_pool(void) {
         p.out[a] = pool_out(p.in[a], p.kernel[a], p.stride[a], p.dilation[a], pads.pb[a], pads.pe[a], ceil_mode);
         if (p.out[a] < 1) return;
     }
-    p.count_include_pad = rnd_int(0, 1);
     p.column_major = rnd_int(0, 1);
-    run_pool(&p, &pads, rnd_int(0, 3) == 0);
+    run_pool(&p, &pads, rnd_int(0, 3) == 0, (int)rnd_int(0, 1));
 }
 
-/* Rows of every width around the interior/border split, 3x3 stride 1 and 2, ceil mode. */
+/* Rows of every width around the vector blocks (8 and 32 outputs), 3x3 strides 1 to 3, ceil mode. */
 static void edge_pools(void) {
-    for (int64_t width = 1; width <= 20; width++)
-        for (int64_t s = 1; s <= 2; s++)
+    for (int64_t width = 1; width <= 40; width++)
+        for (int64_t s = 1; s <= 3; s++)
             for (int ceil_mode = 0; ceil_mode < 2; ceil_mode++) {
-                radrt_pool_params p = {2, {1, 4, width}, {1, 0, 0}, {1, 3, 3}, {1, s, s}, {1, 1, 1}, 0, 0, 0, 0};
+                radrt_pool_params p = {2, {1, 4, width}, {1, 0, 0}, {1, 3, 3}, {1, s, s}, {1, 1, 1}, {0}, {0}, 0};
                 pads3 pads = {{0, 1, 1}, {0, 1, 0}};
                 p.out[1] = pool_out(4, 3, s, 1, 1, 1, ceil_mode);
                 p.out[2] = pool_out(width, 3, s, 1, 1, 0, ceil_mode);
                 if (p.out[1] < 1 || p.out[2] < 1) continue;
-                run_pool(&p, &pads, 0);
-                p.count_include_pad = 1;
-                run_pool(&p, &pads, 1);
+                run_pool(&p, &pads, 0, 0);
+                run_pool(&p, &pads, 1, 1);
             }
 }
 

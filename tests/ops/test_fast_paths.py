@@ -189,31 +189,39 @@ def test_expand_paths_match_onnxruntime(x_shape, target, path):
     compare(model("Expand", inputs=[("x", x)], initializers=[("s", shape)]), {"x": x}, exact=True)
 
 
-# ---- Pooling: interior columns (every tap inside) vs border columns ---------------------
+# ---- Pooling: padded plane; wide (stride 1) path vs row path (stride 2 specialised) --------
+
+def pool_path(p):
+    """The loop radrt_maxpool/radrt_avgpool picks for these params (see pool.c)."""
+    if p.stride[1] == 1 and p.stride[2] == 1:
+        return "wide"
+    return "rows stride 2" if p.stride[2] == 2 else "rows"
+
 
 POOL_CASES = [
-    # x shape, attrs, interior columns expected (lo, hi) of the output row
-    ((1, 3, 6, 10), {"kernel_shape": [3, 3]}, (0, 8)),                           # all interior
-    ((1, 3, 6, 10), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, (1, 9)),
-    ((1, 3, 6, 10), {"kernel_shape": [3, 3], "pads": [1, 2, 1, 2]}, (2, 10)),
-    ((1, 3, 6, 10), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, (1, 5)),
-    ((1, 3, 6, 10), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}, (0, 4)),  # last window past the end
-    ((1, 3, 6, 11), {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1}, (0, 5)),
-    ((1, 3, 6, 10), {"kernel_shape": [3, 3], "dilations": [2, 2], "pads": [2, 2, 2, 2]}, (2, 8)),
-    ((1, 3, 4, 2), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, (2, 2)),      # no interior column
-    ((1, 3, 4, 3), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, (1, 2)),      # exactly one
-    ((1, 2, 13), {"kernel_shape": [3], "pads": [1, 1], "strides": [1]}, (1, 12)),  # 1-D
-    ((1, 2, 4, 5, 6), {"kernel_shape": [2, 3, 3], "pads": [0, 1, 1, 1, 1, 1]}, (1, 5)),  # 3-D
+    # x shape, attrs, path; widths around the 8- and 32-output vector blocks
+    ((1, 3, 6, 10), {"kernel_shape": [3, 3]}, "wide"),
+    ((1, 3, 6, 10), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, "wide"),
+    ((1, 3, 6, 33), {"kernel_shape": [3, 3], "pads": [1, 2, 1, 2]}, "wide"),
+    ((1, 3, 6, 10), {"kernel_shape": [3, 3], "strides": [2, 1], "pads": [1, 1, 1, 1]}, "rows"),
+    ((1, 3, 6, 10), {"kernel_shape": [3, 3], "strides": [1, 2], "pads": [1, 1, 1, 1]}, "rows stride 2"),
+    ((1, 3, 6, 10), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}, "rows stride 2"),  # past the end
+    ((1, 3, 9, 35), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [0, 0, 1, 1]}, "rows stride 2"),
+    ((1, 3, 6, 11), {"kernel_shape": [2, 2], "strides": [3, 3], "ceil_mode": 1}, "rows"),
+    ((1, 3, 6, 10), {"kernel_shape": [3, 3], "dilations": [2, 2], "pads": [2, 2, 2, 2]}, "wide"),
+    ((1, 3, 4, 2), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, "wide"),  # no window fully inside
+    ((1, 2, 13), {"kernel_shape": [3], "pads": [1, 1], "strides": [1]}, "wide"),  # 1-D
+    ((1, 2, 4, 5, 6), {"kernel_shape": [2, 3, 3], "pads": [0, 1, 1, 1, 1, 1]}, "wide"),  # 3-D
+    ((1, 2, 5, 5, 9), {"kernel_shape": [2, 2, 3], "strides": [2, 1, 2]}, "rows stride 2"),
 ]
 
 
-@pytest.mark.parametrize("x_shape,attrs,interior", POOL_CASES)
+@pytest.mark.parametrize("x_shape,attrs,path", POOL_CASES)
 @pytest.mark.parametrize("op,extra", [("MaxPool", {}), ("AveragePool", {}),
                                       ("AveragePool", {"count_include_pad": 1})])
-def test_pool_interior_and_border_match_onnxruntime(x_shape, attrs, interior, op, extra):
+def test_pool_paths_match_onnxruntime(x_shape, attrs, path, op, extra):
     attrs = dict(attrs, **extra)
     _, args = invoke_args(op, attrs, [TensorInfo(x_shape, F32)], opset=19)
-    p = args[-1]
-    assert (p.w_lo, p.w_hi) == interior
+    assert pool_path(args[-2]) == path
     x = rng(len(x_shape)).standard_normal(x_shape).astype(np.float32)
     compare(model(op, inputs=[("x", x)], attrs=attrs, opset=19), {"x": x}, rtol=1e-5, atol=1e-6)
