@@ -4,9 +4,17 @@
  * a 1x1 stride-1 unpadded conv, reads X_g as a dense matrix). Bias and the
  * activation clamp are the GEMM epilogue.
  *
- * Depthwise (one input channel per group) runs direct loops instead: each
- * output plane starts at its bias and adds the taps in (kd, kh, kw) order,
- * each tap a pass over the valid output rows/columns, then is clamped. */
+ * Depthwise (one input channel per group) runs direct loops instead. Each
+ * input plane is copied into a zero-framed padded plane in scratch, so every
+ * window lies inside it and no loop tests bounds. Outputs are computed 8 at a
+ * time in vector registers: each starts at its bias, adds every tap in
+ * (kd, kh, kw) order (a padding tap adds w * 0, as the GEMM path does), is
+ * clamped and stored once. With stride 1 along H and W the output rows are
+ * computed PW (padded row length) wide, so a plane is one line whose taps
+ * sit at fixed offsets, and the extra columns are dropped when copied out;
+ * other strides go row by row (stride 2 loads two vectors and keeps the even
+ * lanes). Vectors past a line's end read zeros after the plane (slack) into
+ * lanes that are never stored. */
 #include "conv.h"
 #include "gemm.h"
 
@@ -14,74 +22,151 @@
 
 static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
 
+#define VW 8
+typedef float vf __attribute__((vector_size(VW * 4)));
+typedef int32_t vi __attribute__((vector_size(VW * 4)));
+
+static inline vf vload(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* VW values p[0], p[step], ...; sw is the step when 1 or 2, else 0 (any). */
+static inline __attribute__((always_inline)) vf load_step(const float *p, int64_t step, int sw) {
+    if (sw == 1) return vload(p);
+    if (sw == 2) return __builtin_shuffle(vload(p), vload(p + VW), (vi){0, 2, 4, 6, 8, 10, 12, 14});
+    float t[VW];
+    for (int l = 0; l < VW; l++) t[l] = p[l * step];
+    return vload(t);
+}
+
+/* max(r, lo) then min(r, hi), written as compares so NaN passes through. */
+static inline vf vclamp(vf r, float lo, float hi) {
+    vf l = (vf){0} + lo, h = (vf){0} + hi;
+    vi m = r < l;
+    r = (vf)(((vi)r & ~m) | ((vi)l & m));
+    m = r > h;
+    return (vf)(((vi)r & ~m) | ((vi)h & m));
+}
+
+/* Padded plane sizes of a depthwise conv: the input at the begin pads, room for every window. */
+static void dw_padded(const radrt_im2col *g, int64_t *padded) {
+    for (int a = 0; a < 3; a++) {
+        int64_t reach = (g->out[a] - 1) * g->stride[a] + (g->kernel[a] - 1) * g->dilation[a] + 1;
+        padded[a] = g->in[a] + g->pad[a] > reach ? g->in[a] + g->pad[a] : reach;
+    }
+}
+
+static int dw_wide(const radrt_im2col *g) { return g->stride[1] == 1 && g->stride[2] == 1; }
+
+static size_t dw_padded_floats(const radrt_im2col *g) {
+    int64_t padded[3];
+    dw_padded(g, padded);
+    return (size_t)(prod3(padded) + (g->kernel[2] - 1) * g->dilation[2] + VW * g->stride[2] + 1);
+}
+
 size_t radrt_conv_scratch_floats(const radrt_conv_params *p) {
-    if (p->mode == RADRT_CONV_DEPTHWISE) return 0;
     const radrt_im2col *g = &p->geom;
+    if (p->mode == RADRT_CONV_DEPTHWISE) {
+        int64_t padded[3];
+        dw_padded(g, padded);
+        return dw_padded_floats(g) + (dw_wide(g) ? (size_t)(g->out[1] * padded[2]) : 0);
+    }
     int64_t M = p->out_channels / p->group, K = g->channels * prod3(g->kernel);
     return radrt_sgemm_scratch_floats(M, prod3(g->out), K, p->w_packed, 0);
 }
 
-/* First and one-past-last output index o with 0 <= o*s + off < in. */
-static void valid_range(int64_t out, int64_t s, int64_t off, int64_t in, int64_t *lo, int64_t *hi) {
-    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
-    int64_t h = off < in ? (in - off + s - 1) / s : 0;
-    if (h > out) h = out;
-    if (l > h) l = h;
-    *lo = l;
-    *hi = h;
-}
+typedef struct {
+    const radrt_im2col *g;
+    int64_t PH, PW;
+    const float *w; /* this output channel's taps */
+    float bias, lo, hi;
+} dw_line_args;
 
-static void conv_depthwise(const radrt_conv_params *p, const float *x, const float *w,
-                           const float *bias, float *y) {
-    const radrt_im2col *g = &p->geom;
-    const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
-    const int64_t OD = g->out[0], OH = g->out[1], OW = g->out[2];
-    const int64_t KD = g->kernel[0], KH = g->kernel[1], KW = g->kernel[2];
-    const int64_t sw = g->stride[2], taps = KD * KH * KW;
-    const int64_t per_group = p->out_channels / p->group;
-    const int64_t in_plane = ID * IH * IW, out_plane = OD * OH * OW;
-    for (int64_t n = 0; n < p->batch; n++) {
-        for (int64_t co = 0; co < p->out_channels; co++) {
-            const float *xc = x + (n * p->in_channels + co / per_group) * in_plane;
-            float *yc = y + (n * p->out_channels + co) * out_plane;
-            const float b0 = bias ? bias[co] : 0.0f;
-            for (int64_t i = 0; i < out_plane; i++) yc[i] = b0;
-            for (int64_t kd = 0; kd < KD; kd++)
-                for (int64_t kh = 0; kh < KH; kh++)
-                    for (int64_t kw = 0; kw < KW; kw++) {
-                        const float wt = w[co * taps + (kd * KH + kh) * KW + kw];
-                        int64_t d0, d1, h0, h1, w0, w1;
-                        int64_t offd = kd * g->dilation[0] - g->pad[0];
-                        int64_t offh = kh * g->dilation[1] - g->pad[1];
-                        int64_t offw = kw * g->dilation[2] - g->pad[2];
-                        valid_range(OD, g->stride[0], offd, ID, &d0, &d1);
-                        valid_range(OH, g->stride[1], offh, IH, &h0, &h1);
-                        valid_range(OW, sw, offw, IW, &w0, &w1);
-                        for (int64_t od = d0; od < d1; od++)
-                            for (int64_t oh = h0; oh < h1; oh++) {
-                                int64_t id = od * g->stride[0] + offd, ih = oh * g->stride[1] + offh;
-                                const float *src = xc + (id * IH + ih) * IW;
-                                float *dst = yc + (od * OH + oh) * OW;
-                                if (sw == 1) {
-                                    for (int64_t ow = w0; ow < w1; ow++) dst[ow] += wt * src[ow + offw];
-                                } else {
-                                    for (int64_t ow = w0; ow < w1; ow++) dst[ow] += wt * src[ow * sw + offw];
-                                }
-                            }
-                    }
-            for (int64_t i = 0; i < out_plane; i++) {
-                float v = yc[i];
-                v = v < p->act_min ? p->act_min : v;
-                yc[i] = v > p->act_max ? p->act_max : v;
+/* out[j .. j + nv*VW) (stored up to n) from src[j * step + tap offsets]. */
+static inline __attribute__((always_inline)) void dw_vectors(const dw_line_args *a, const float *src, float *out,
+                                                             int64_t j, int64_t n, int64_t step, int nv, int sw) {
+    const radrt_im2col *g = a->g;
+    const int64_t KH = g->kernel[1], KW = g->kernel[2];
+    vf acc[4];
+    for (int v = 0; v < nv; v++) acc[v] = (vf){0} + a->bias;
+    const float *base = src + j * step;
+    for (int64_t kd = 0; kd < g->kernel[0]; kd++)
+        for (int64_t kh = 0; kh < KH; kh++) {
+            const float *row = base + (kd * g->dilation[0] * a->PH + kh * g->dilation[1]) * a->PW;
+            const float *wr = a->w + (kd * KH + kh) * KW;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                const float *t = row + kw * g->dilation[2];
+                const float wt = wr[kw];
+                for (int v = 0; v < nv; v++) acc[v] += load_step(t + v * VW * step, step, sw) * wt;
             }
         }
+    for (int v = 0; v < nv; v++) {
+        int64_t at = j + v * VW;
+        vf r = vclamp(acc[v], a->lo, a->hi);
+        if (at < n) memcpy(out + at, &r, (size_t)(n - at < VW ? n - at : VW) * sizeof(float));
     }
+}
+
+static inline __attribute__((always_inline)) void dw_line(const dw_line_args *a, const float *src, float *out,
+                                                          int64_t n, int64_t step, int sw) {
+    int64_t j = 0;
+    for (; j + 4 * VW <= n; j += 4 * VW) dw_vectors(a, src, out, j, n, step, 4, sw);
+    for (; j < n; j += VW) dw_vectors(a, src, out, j, n, step, 1, sw);
+}
+
+/* One output plane from the padded input plane. */
+static inline __attribute__((always_inline)) void dw_plane(const dw_line_args *a, const float *pad, float *y,
+                                                           float *acc, int sw) {
+    const radrt_im2col *g = a->g;
+    const int64_t OH = g->out[1], OW = g->out[2];
+    for (int64_t od = 0; od < g->out[0]; od++) {
+        const float *plane = pad + od * g->stride[0] * a->PH * a->PW;
+        if (dw_wide(g)) {
+            dw_line(a, plane, acc, OH * a->PW, 1, 1);
+            for (int64_t oh = 0; oh < OH; oh++)
+                memcpy(y + (od * OH + oh) * OW, acc + oh * a->PW, (size_t)OW * sizeof(float));
+        } else {
+            for (int64_t oh = 0; oh < OH; oh++)
+                dw_line(a, plane + oh * g->stride[1] * a->PW, y + (od * OH + oh) * OW, OW, g->stride[2], sw);
+        }
+    }
+}
+
+static void conv_depthwise(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
+                           float *scratch) {
+    const radrt_im2col *g = &p->geom;
+    const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
+    const int64_t taps = prod3(g->kernel), per_group = p->out_channels / p->group;
+    const int64_t in_plane = prod3(g->in), out_plane = prod3(g->out);
+    int64_t padded[3];
+    dw_padded(g, padded);
+    const int64_t PH = padded[1], PW = padded[2];
+    const size_t npad = dw_padded_floats(g);
+    float *pad = scratch, *acc = scratch + npad;
+    memset(pad, 0, npad * sizeof(float)); /* the frame; each plane overwrites the inside */
+    float *inside = pad + (g->pad[0] * PH + g->pad[1]) * PW + g->pad[2];
+    for (int64_t n = 0; n < p->batch; n++)
+        for (int64_t ci = 0; ci < p->in_channels; ci++) {
+            const float *xc = x + (n * p->in_channels + ci) * in_plane;
+            for (int64_t id = 0; id < ID; id++)
+                for (int64_t ih = 0; ih < IH; ih++)
+                    memcpy(inside + (id * PH + ih) * PW, xc + (id * IH + ih) * IW, (size_t)IW * sizeof(float));
+            for (int64_t co = ci * per_group; co < (ci + 1) * per_group; co++) {
+                dw_line_args a = {g, PH, PW, w + co * taps, bias ? bias[co] : 0.0f, p->act_min, p->act_max};
+                float *yc = y + (n * p->out_channels + co) * out_plane;
+                if (g->stride[2] == 1) dw_plane(&a, pad, yc, acc, 1);
+                else if (g->stride[2] == 2) dw_plane(&a, pad, yc, acc, 2);
+                else dw_plane(&a, pad, yc, acc, 0);
+            }
+        }
 }
 
 void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
                 float *scratch) {
     if (p->mode == RADRT_CONV_DEPTHWISE) {
-        conv_depthwise(p, x, w, bias, y);
+        conv_depthwise(p, x, w, bias, y, scratch);
         return;
     }
     const radrt_im2col *g = &p->geom;

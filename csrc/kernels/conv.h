@@ -35,7 +35,8 @@ typedef struct {
     float act_min, act_max; /* fused activation clamp; -inf/+inf for none */
 } radrt_conv_params;
 
-/* bias may be NULL; scratch holds radrt_conv_scratch_floats floats. */
+/* bias may be NULL; scratch holds radrt_conv_scratch_floats floats (the GEMM's
+ * packing buffers, or the depthwise padded plane). */
 void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
                 float *scratch);
 size_t radrt_conv_scratch_floats(const radrt_conv_params *p);

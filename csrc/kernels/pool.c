@@ -1,100 +1,163 @@
-/* Pooling kernels (see pool.h for the precomputed tap ranges).
+/* Pooling kernels (see pool.h for the padded plane and the index table).
  *
- * For each output row (od, oh) the kernel accumulates in the output row
- * itself: for every (kd, kh) tap inside the input it adds (or maxes) one input
- * row. Border columns use their precomputed tap range; interior columns
- * [w_lo, w_hi) take every kw tap, looping kw outside and columns inside, which
- * the compiler vectorises for stride 1. Every output sums its taps in the
- * same (kd, kh, kw) order whichever path computes it, so results are fixed.
- * Max keeps NaN: once a NaN is seen it stays. The window sum of AveragePool
- * is float32 (windows are small); global average sums in double over four
- * fixed lanes (element i goes to lane i % 4), then (l0 + l1) + (l2 + l3).
+ * MaxPool/AveragePool: each plane is copied into the padded plane in
+ * scratch, whose frame holds the identity (-inf, or 0 for sums), so a window
+ * tap outside the input changes nothing and no loop tests bounds. Outputs
+ * are computed 8 at a time in a vector register that combines every tap of
+ * their windows in (kd, kh, kw) order before one store:
+ *   - stride 1 along H and W ("wide"): the output rows are computed PW
+ *     columns wide (the padded row length), so a plane is one line of
+ *     OH * PW outputs whose taps sit at fixed offsets; the extra columns are
+ *     dropped when the rows are copied out;
+ *   - any other stride: line by output row; stride 2 loads two vectors and
+ *     keeps the even lanes, other strides gather lane by lane.
+ * Vectors past a line's end read identity values after the plane (scratch
+ * has slack_floats of them) into lanes that are never stored.
+ * Every output combines its taps in the same (kd, kh, kw) order on either
+ * path, so results are fixed; a padding tap adds 0 (exact) or maxes with
+ * -inf. AveragePool then divides by its divisor. Max keeps NaN: once a NaN
+ * is seen it stays. The window sum is float32 (windows are small); global
+ * average sums in double over four fixed lanes (element i goes to lane
+ * i % 4), then (l0 + l1) + (l2 + l3).
  */
 #include "pool.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 enum { R_BASE, R_BEGIN, R_END, R_PADDED };
 
 static inline float take_max(float m, float v) { return (v > m || v != v) ? v : m; }
 
-static inline __attribute__((always_inline)) float combine(float acc, float v, int is_max) {
-    return is_max ? take_max(acc, v) : acc + v;
+/* Output columns are computed VW at a time in registers, all taps of a
+ * window per vector; the last, partial vector of a row goes through a stage.
+ * Reads past a row's last window stay in scratch (see slack_floats). */
+#define VW 8
+typedef float vf __attribute__((vector_size(VW * 4)));
+typedef int32_t vi __attribute__((vector_size(VW * 4)));
+
+static inline vf vload(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline __attribute__((always_inline)) vf vcombine(vf acc, vf v, int is_max) {
+    if (!is_max) return acc + v;
+    vi m = (v > acc) | (v != v);
+    return (vf)(((vi)v & m) | ((vi)acc & ~m));
+}
+
+/* VW values p[0], p[sw], ...; sw is 1, 2 or (0) any. */
+static inline __attribute__((always_inline)) vf load_step(const float *p, int64_t step, int sw) {
+    if (sw == 1) return vload(p);
+    if (sw == 2) return __builtin_shuffle(vload(p), vload(p + VW), (vi){0, 2, 4, 6, 8, 10, 12, 14});
+    float t[VW];
+    for (int l = 0; l < VW; l++) t[l] = p[l * step];
+    return vload(t);
+}
+
+static int wide(const radrt_pool_params *p) { return p->stride[1] == 1 && p->stride[2] == 1; }
+
+/* Identity values after the padded plane: what the last row's vectors read past its end. */
+static int64_t slack_floats(const radrt_pool_params *p) {
+    return (p->kernel[2] - 1) * p->dilation[2] + VW * p->stride[2] + 1;
+}
+
+static size_t padded_floats(const radrt_pool_params *p) {
+    return (size_t)(p->padded[0] * p->padded[1] * p->padded[2] + slack_floats(p));
+}
+
+size_t radrt_pool_scratch_floats(const radrt_pool_params *p) {
+    return padded_floats(p) + (wide(p) ? (size_t)(p->out[1] * p->padded[2]) : 0);
+}
+
+/* out[j] for j in [j, j + nv * VW) (nv vectors; the stored part is at most n - j
+ * values) = the window combine of src[j * step + tap offsets], taps in
+ * (kd, kh, kw) order. */
+static inline __attribute__((always_inline)) void pool_vectors(const float *src, float *out, int64_t j, int64_t n,
+                                                               int64_t step, const radrt_pool_params *p, int nv,
+                                                               int sw, int is_max) {
+    const int64_t PH = p->padded[1], PW = p->padded[2];
+    vf acc[4];
+    for (int v = 0; v < nv; v++) acc[v] = (vf){0} + (is_max ? -INFINITY : 0.0f);
+    const float *base = src + j * step;
+    for (int64_t kd = 0; kd < p->kernel[0]; kd++)
+        for (int64_t kh = 0; kh < p->kernel[1]; kh++) {
+            const float *row = base + (kd * p->dilation[0] * PH + kh * p->dilation[1]) * PW;
+            for (int64_t kw = 0; kw < p->kernel[2]; kw++) {
+                const float *t = row + kw * p->dilation[2];
+                for (int v = 0; v < nv; v++) acc[v] = vcombine(acc[v], load_step(t + v * VW * step, step, sw), is_max);
+            }
+        }
+    for (int v = 0; v < nv; v++) {
+        int64_t at = j + v * VW;
+        if (at < n) memcpy(out + at, &acc[v], (size_t)(n - at < VW ? n - at : VW) * sizeof(float));
+    }
+}
+
+/* out[j] (j < n): four vectors at a time, then one. */
+static inline __attribute__((always_inline)) void pool_line(const float *src, float *out, int64_t n, int64_t step,
+                                                            const radrt_pool_params *p, int sw, int is_max) {
+    int64_t j = 0;
+    for (; j + 4 * VW <= n; j += 4 * VW) pool_vectors(src, out, j, n, step, p, 4, sw, is_max);
+    for (; j < n; j += VW) pool_vectors(src, out, j, n, step, p, 1, sw, is_max);
+}
+
+static inline __attribute__((always_inline)) void pool_plane(const float *pad, float *y, float *acc,
+                                                             const radrt_pool_params *p, int sw, int is_max) {
+    const int64_t PH = p->padded[1], PW = p->padded[2], OH = p->out[1], OW = p->out[2];
+    for (int64_t od = 0; od < p->out[0]; od++) {
+        const float *plane = pad + od * p->stride[0] * PH * PW;
+        if (wide(p)) {
+            /* stride 1: all OH rows as one line PW wide; the extra columns are dropped */
+            pool_line(plane, acc, OH * PW, 1, p, 1, is_max);
+            for (int64_t oh = 0; oh < OH; oh++)
+                memcpy(y + (od * OH + oh) * OW, acc + oh * PW, (size_t)OW * sizeof(float));
+        } else {
+            for (int64_t oh = 0; oh < OH; oh++)
+                pool_line(plane + oh * p->stride[1] * PW, y + (od * OH + oh) * OW, OW, p->stride[2], p, sw, is_max);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void pool(const float *x, float *y, const float *divisors,
+                                                       const radrt_pool_params *p, float *scratch, int is_max) {
+    const int64_t ID = p->in[0], IH = p->in[1], IW = p->in[2];
+    const int64_t PH = p->padded[1], PW = p->padded[2];
+    const int64_t in_plane = ID * IH * IW, out_plane = p->out[0] * p->out[1] * p->out[2];
+    const size_t npad = padded_floats(p);
+    float *pad = scratch, *acc = scratch + npad;
+    const float init = is_max ? -INFINITY : 0.0f;
+    for (size_t i = 0; i < npad; i++) pad[i] = init; /* the frame; each plane overwrites the inside */
+    float *inside = pad + (p->pad_begin[0] * PH + p->pad_begin[1]) * PW + p->pad_begin[2];
+    for (int64_t c = 0; c < p->planes; c++) {
+        const float *xc = x + c * in_plane;
+        for (int64_t id = 0; id < ID; id++)
+            for (int64_t ih = 0; ih < IH; ih++)
+                memcpy(inside + (id * PH + ih) * PW, xc + (id * IH + ih) * IW, (size_t)IW * sizeof(float));
+        float *yc = y + c * out_plane;
+        if (p->stride[2] == 1) pool_plane(pad, yc, acc, p, 1, is_max);
+        else if (p->stride[2] == 2) pool_plane(pad, yc, acc, p, 2, is_max);
+        else pool_plane(pad, yc, acc, p, 0, is_max);
+        if (!is_max)
+            for (int64_t i = 0; i < out_plane; i++) yc[i] = yc[i] / divisors[i];
+    }
+}
+
+void radrt_maxpool(const float *x, float *y, const radrt_pool_params *p, float *scratch) {
+    pool(x, y, NULL, p, scratch, 1);
+}
+
+void radrt_avgpool(const float *x, float *y, const float *divisors, const radrt_pool_params *p, float *scratch) {
+    pool(x, y, divisors, p, scratch, 0);
 }
 
 static const int64_t *axis_ranges(const int64_t *ranges, const radrt_pool_params *p, int axis) {
     int64_t off = 0;
     for (int a = 0; a < axis; a++) off += RADRT_POOL_RANGE * p->out[a];
     return ranges + off;
-}
-
-/* Output columns [from, to) of one row, each over its own tap range. */
-static inline __attribute__((always_inline)) void border_columns(const float *xr, float *yr, const int64_t *rw,
-                                                                 int64_t from, int64_t to, int64_t dw, int is_max) {
-    for (int64_t ow = from; ow < to; ow++) {
-        const int64_t *w = rw + RADRT_POOL_RANGE * ow;
-        float acc = yr[ow];
-        for (int64_t kw = w[R_BEGIN]; kw < w[R_END]; kw++) acc = combine(acc, xr[w[R_BASE] + kw * dw], is_max);
-        yr[ow] = acc;
-    }
-}
-
-static inline __attribute__((always_inline)) void pool_plane(const float *x, float *y, const int64_t *rd,
-                                                             const int64_t *rh, const int64_t *rw,
-                                                             const radrt_pool_params *p, int is_max) {
-    const int64_t ih_n = p->in[1], iw_n = p->in[2];
-    const int64_t oh_n = p->out[1], ow_n = p->out[2];
-    const int64_t kw_n = p->kernel[2], sw = p->stride[2];
-    const int64_t dd = p->dilation[0], dh = p->dilation[1], dw = p->dilation[2];
-    const int64_t lo = p->w_lo, hi = p->w_hi;
-    const float init = is_max ? -INFINITY : 0.0f;
-    for (int64_t od = 0; od < p->out[0]; od++) {
-        const int64_t *d = rd + RADRT_POOL_RANGE * od;
-        for (int64_t oh = 0; oh < oh_n; oh++) {
-            const int64_t *h = rh + RADRT_POOL_RANGE * oh;
-            float *yr = y + (od * oh_n + oh) * ow_n;
-            for (int64_t ow = 0; ow < ow_n; ow++) yr[ow] = init;
-            for (int64_t kd = d[R_BEGIN]; kd < d[R_END]; kd++) {
-                for (int64_t kh = h[R_BEGIN]; kh < h[R_END]; kh++) {
-                    const float *xr = x + ((d[R_BASE] + kd * dd) * ih_n + h[R_BASE] + kh * dh) * iw_n;
-                    border_columns(xr, yr, rw, 0, lo, dw, is_max);
-                    border_columns(xr, yr, rw, hi, ow_n, dw, is_max);
-                    for (int64_t kw = 0; hi > lo && kw < kw_n; kw++) {
-                        const float *xs = xr + rw[RADRT_POOL_RANGE * lo + R_BASE] + kw * dw;
-                        float *ys = yr + lo;
-                        const int64_t n = hi - lo;
-                        if (sw == 1) {
-                            for (int64_t i = 0; i < n; i++) ys[i] = combine(ys[i], xs[i], is_max);
-                        } else {
-                            for (int64_t i = 0; i < n; i++) ys[i] = combine(ys[i], xs[i * sw], is_max);
-                        }
-                    }
-                }
-            }
-            if (is_max) continue;
-            for (int64_t ow = 0; ow < ow_n; ow++) {
-                const int64_t *w = rw + RADRT_POOL_RANGE * ow;
-                const int64_t taps = p->count_include_pad
-                    ? d[R_PADDED] * h[R_PADDED] * w[R_PADDED]
-                    : (d[R_END] - d[R_BEGIN]) * (h[R_END] - h[R_BEGIN]) * (w[R_END] - w[R_BEGIN]);
-                yr[ow] = yr[ow] / (float)taps;
-            }
-        }
-    }
-}
-
-void radrt_maxpool(const float *x, float *y, const int64_t *ranges, const radrt_pool_params *p) {
-    const int64_t in_plane = p->in[0] * p->in[1] * p->in[2];
-    const int64_t out_plane = p->out[0] * p->out[1] * p->out[2];
-    const int64_t *rd = axis_ranges(ranges, p, 0), *rh = axis_ranges(ranges, p, 1), *rw = axis_ranges(ranges, p, 2);
-    for (int64_t c = 0; c < p->planes; c++) pool_plane(x + c * in_plane, y + c * out_plane, rd, rh, rw, p, 1);
-}
-
-void radrt_avgpool(const float *x, float *y, const int64_t *ranges, const radrt_pool_params *p) {
-    const int64_t in_plane = p->in[0] * p->in[1] * p->in[2];
-    const int64_t out_plane = p->out[0] * p->out[1] * p->out[2];
-    const int64_t *rd = axis_ranges(ranges, p, 0), *rh = axis_ranges(ranges, p, 1), *rw = axis_ranges(ranges, p, 2);
-    for (int64_t c = 0; c < p->planes; c++) pool_plane(x + c * in_plane, y + c * out_plane, rd, rh, rw, p, 0);
 }
 
 void radrt_maxpool_indices(const float *x, float *y, int64_t *indices, const int64_t *ranges,

@@ -1,14 +1,23 @@
 /* Pooling over float32 (N, C, spatial...) tensors.
  *
  * MaxPool/AveragePool of every spatial rank run as 3-D (D, H, W): Python pads
- * the spatial shape with leading axes of size 1. Python also precomputes, per
- * axis and output index o, a row of `ranges` (RADRT_POOL_RANGE int64 values):
+ * the spatial shape with leading axes of size 1.
+ *
+ * radrt_maxpool / radrt_avgpool copy each plane into a padded plane in
+ * scratch (padded[] sizes, the input at pad_begin[], every other position the
+ * identity: -inf for max, 0 for average), so every window lies inside it and
+ * the loops carry no bounds tests. AveragePool divides each window sum by
+ * divisors[o] (one float per output position of a plane, from Python:
+ * the count of taps inside the input, or inside the padded input with
+ * count_include_pad). Scratch: radrt_pool_scratch_floats floats.
+ *
+ * radrt_maxpool_indices uses a table instead: per axis and output index o a
+ * row of `ranges` (RADRT_POOL_RANGE int64 values):
  *   base   input position of kernel tap 0 (o * stride - pad_begin)
  *   begin  first tap inside the input
  *   end    one past the last tap inside the input
  *   padded taps inside the padded input [-pad_begin, in + pad_end)
- * so the kernels never test a position against the padding. Rows of axis 0
- * come first, then axis 1, then axis 2.
+ * Rows of axis 0 come first, then axis 1, then axis 2.
  */
 #ifndef RADRT_POOL_H
 #define RADRT_POOL_H
@@ -24,13 +33,14 @@ typedef struct {
     int64_t kernel[3];
     int64_t stride[3];
     int64_t dilation[3];
-    int64_t w_lo, w_hi;        /* w_lo <= w_hi; columns [w_lo, w_hi) have every tap in the row */
-    int64_t count_include_pad; /* AveragePool: divide by the padded tap count */
+    int64_t pad_begin[3];      /* where the input starts in the padded plane */
+    int64_t padded[3];         /* padded plane sizes: every window fits inside */
     int64_t column_major;      /* MaxPool Indices: storage_order 1 */
 } radrt_pool_params;
 
-void radrt_maxpool(const float *x, float *y, const int64_t *ranges, const radrt_pool_params *p);
-void radrt_avgpool(const float *x, float *y, const int64_t *ranges, const radrt_pool_params *p);
+size_t radrt_pool_scratch_floats(const radrt_pool_params *p);
+void radrt_maxpool(const float *x, float *y, const radrt_pool_params *p, float *scratch);
+void radrt_avgpool(const float *x, float *y, const float *divisors, const radrt_pool_params *p, float *scratch);
 /* MaxPool with its Indices output: flattened index of the (first) max in x. */
 void radrt_maxpool_indices(const float *x, float *y, int64_t *indices, const int64_t *ranges,
                            const radrt_pool_params *p);

@@ -1,9 +1,23 @@
-"""Conv (C: csrc/kernels/conv.c): GEMM with implicit im2col, a pointwise fast
-path, and direct depthwise loops. 1-D, 2-D and 3-D convolutions share one
-kernel with three spatial dims (missing leading dims have size 1).
+"""Conv (C: csrc/kernels/conv.c). 1-D, 2-D and 3-D convolutions share one kernel
+with three spatial dims (missing leading dims have size 1). Which path runs:
+
+  - depthwise (RADRT_CONV_DEPTHWISE): group > 1 and one input channel per group
+    (any channel multiplier, kernel, stride, dilation, pads): direct loops over a
+    zero-framed copy of each input plane, all taps of 8 outputs in registers;
+    stride 1 along H and W computes whole planes as one line, other strides go
+    row by row (stride 2 specialised);
+  - pointwise (RADRT_CONV_POINTWISE): every kernel size 1, every stride 1, no pads
+    (so the output has the input's spatial shape): the GEMM reads X as its dense
+    B matrix, per group;
+  - everything else (RADRT_CONV_IM2COL), e.g. a 1x1 kernel with a stride or a pad,
+    or grouped convs with more than one input channel per group: the GEMM packs
+    its B panels straight from the image (implicit im2col), per group.
+Every path gives the ONNX result; tests/ops/test_fast_paths.py runs shapes just
+inside and just outside each condition against onnxruntime.
 
 Constant weights are packed once here into the GEMM's A panels (one block per
-group); runtime weights are packed by the kernel into scratch.
+group); runtime weights are packed by the kernel into scratch. Scratch is the
+GEMM's packing buffers, or the depthwise padded plane.
 """
 import numpy as np
 

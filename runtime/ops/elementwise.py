@@ -4,7 +4,15 @@
 Broadcasting is resolved here, once: `broadcast_params` drops the output's
 size-1 dims and merges neighbouring dims whose operands broadcast the same way,
 so the C kernel sees the fewest rows possible (one flat row for same-shape or
-scalar operands, N*C rows of H*W for a per-channel operand).
+scalar operands, N*C rows of H*W for a per-channel operand). The kernel runs
+one row loop per innermost row, chosen by the operands' innermost strides:
+  - both 1 (same shape, or an operand repeating along outer dims): vv;
+  - b's 0 (b constant along the row: scalar, per-channel, last axis 1): vs;
+  - a's 0: sv;  both 0 (only a variadic op's first step): ss;
+and walks the outer dims (any broadcast pattern, up to 8 dims after merging;
+more is unsupported) with an odometer. Every combination runs the same
+per-element expression, so the result does not depend on the row kind;
+tests/ops/test_fast_paths.py covers each kind and the general case.
 """
 from typing import List, Optional, Sequence, Tuple
 

@@ -1,9 +1,18 @@
 """Pooling: MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool (C: csrc/kernels/pool.c).
 
 MaxPool/AveragePool run every spatial rank (1 to 3) as 3-D. Prepare computes
-the output shape (explicit pads with floor/ceil, or auto_pad), and per axis and
-output index the range of kernel taps that fall inside the input, so the C
-loops never test padding (see csrc/kernels/pool.h for the table layout).
+the output shape (explicit pads with floor/ceil, or auto_pad) and the padded
+plane every window fits in; the kernel copies each input plane into it (the
+frame holds -inf or 0), so its loops never test padding. Which loop runs
+(csrc/kernels/pool.c):
+  - stride 1 along H and W: whole-plane loops, one per tap (the "wide" path);
+  - any other stride: one loop per output row and tap (stride 2 specialised);
+  - MaxPool with its Indices output: a per-output loop over a table of the taps
+    inside the input (see csrc/kernels/pool.h for the layout).
+Every path combines a window's taps in the same order. AveragePool divides by
+a per-position divisor computed here (taps inside the input, or inside the
+padded input with count_include_pad). Windows lying entirely in the padding
+are rejected, except for AveragePool with count_include_pad (they give 0).
 """
 import numpy as np
 
@@ -112,13 +121,11 @@ def _pool(node, ins, kind):
                                        f"that lies entirely in the padding (pads {begin[axis]}, {end[axis]}, "
                                        f"kernel {kernel[axis]}, dilation {dilations[axis]}); expected every "
                                        f"window to cover at least one input element")
-    w = tables[2]
-    full = np.nonzero((w[:, 1] == 0) & (w[:, 2] == k3[2]))[0]
-    w_lo, w_hi = (int(full[0]), int(full[-1]) + 1) if full.size else (out3[2], out3[2])
     n, c = x.shape[:2]
+    # padded plane: the input at the begin pads, room for every window (ceil mode may run past the end pad)
+    padded = [max(in3[a] + b3[a], (out3[a] - 1) * s3[a] + (k3[a] - 1) * d3[a] + 1) for a in range(3)]
     params = dict(planes=n * c, **{"in": in3}, out=out3, kernel=k3, stride=s3, dilation=d3,
-                  w_lo=w_lo, w_hi=w_hi, count_include_pad=count_include_pad,
-                  column_major=int(node.attr("storage_order", 0)))
+                  pad_begin=b3, padded=padded, column_major=int(node.attr("storage_order", 0)))
     if params["column_major"] not in (0, 1):
         raise node_error(node, f"storage_order {params['column_major']} must be 0 or 1")
     y_shape = (n, c) + tuple(out)
@@ -126,18 +133,26 @@ def _pool(node, ins, kind):
     with_indices = kind == "max" and len(node.outputs) > 1 and bool(node.outputs[1])
     if with_indices:
         outputs.append(TensorInfo(y_shape, np.dtype(np.int64)))
-    table = np.concatenate(tables).reshape(-1)
     flops = int(np.prod(y_shape, dtype=np.int64)) * int(np.prod(kernel, dtype=np.int64))
+    from .._core import ffi, lib
+    if with_indices:
+        constants, scratch_bytes = [np.concatenate(tables).reshape(-1)], 0
+    else:
+        scratch_bytes = 4 * int(lib.radrt_pool_scratch_floats(ffi.new("radrt_pool_params *", params)))
+        # AveragePool divisor of each output position: taps inside the input (or the padded input)
+        counts = [t[:, 3] if count_include_pad else t[:, 2] - t[:, 1] for t in tables]
+        divisors = np.multiply.outer(np.multiply.outer(counts[0], counts[1]), counts[2]).astype(np.float32)
+        constants = [divisors.reshape(-1)] if kind == "avg" else []
 
     def invoke(lib, i, o, consts, scratch):
-        from .._core import ffi
         p = ffi.new("radrt_pool_params *", params)
         if with_indices:
             return lib.radrt_maxpool_indices, (i[0], o[0], o[1], consts[0], p)
-        fn = lib.radrt_maxpool if kind == "max" else lib.radrt_avgpool
-        return fn, (i[0], o[0], consts[0], p)
+        if kind == "max":
+            return lib.radrt_maxpool, (i[0], o[0], p, scratch)
+        return lib.radrt_avgpool, (i[0], o[0], consts[0], p, scratch)
 
-    return Prepared(outputs, invoke, flops=flops, constants=[table])
+    return Prepared(outputs, invoke, flops=flops, constants=constants, scratch_bytes=scratch_bytes)
 
 
 @register("MaxPool")

@@ -5,6 +5,17 @@ Transpose (permuted strides), Slice (offset and signed step strides), Expand
 stride 0 and the data axis). Every element type works: the kernel moves
 `itemsize` bytes. `strided_copy` coalesces axes and proves every address the
 kernel will form lies inside the input before anything reaches C.
+
+After coalescing (size-1 axes dropped, axes contiguous in the source merged),
+csrc/kernels/strided.c picks its inner loop from the last two source strides:
+  - last axis contiguous (Slice with step 1 on it, transposes that keep it
+    innermost, channel shuffle): one memcpy per row;
+  - last axis not contiguous but the one before is (2-D transposes such as
+    NCHW <-> NHWC, Expand of a last axis of size 1): 16x16 tiles;
+  - neither (steps other than 1 on the last axis, reversed last axis, other
+    permutations): an element loop with the source stride.
+All three copy the same bytes; tests/ops/test_fast_paths.py checks each path
+against onnxruntime for several element sizes.
 """
 from typing import Optional, Sequence
 

@@ -1,37 +1,16 @@
 """Unary activations and math, Clip and PRelu, against numpy and onnxruntime."""
 import math
+from functools import partial
 
 import numpy as np
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 import runtime
 from runtime.errors import CompileError, UnsupportedOpError
 
-NP_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int32): TensorProto.INT32,
-            np.dtype(np.float64): TensorProto.DOUBLE}
+from .oneop import model, ort_output, radrt_output
 
-
-def make_model(op, inputs, initializers=(), opset=17, node_inputs=None, **attrs):
-    names = node_inputs if node_inputs is not None else [n for n, _ in inputs] + [n for n, _ in initializers]
-    node = helper.make_node(op, names, ["y"], name="node0", **attrs)
-    graph = helper.make_graph(
-        [node], "g",
-        [helper.make_tensor_value_info(n, NP_TYPES[a.dtype], a.shape) for n, a in inputs],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(a, n) for n, a in initializers])
-    # IR 8 keeps the model loadable by the installed onnxruntime.
-    return helper.make_model(graph, ir_version=8,
-                             opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
-
-
-def run_radrt(model, feeds):
-    return runtime.InferenceSession(model).run(None, feeds)[0]
-
-
-def run_ort(model, feeds):
-    return ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+make_model = partial(model, opset=17, name="node0")
 
 
 def sample(shape=(2, 3, 5, 7), seed=0, scale=3.0):
@@ -59,9 +38,9 @@ def test_unary_matches_numpy_and_onnxruntime(op):
     if op == "Reciprocal":
         x = np.where(np.abs(x) < 0.1, np.float32(1), x).astype(np.float32)
     model = make_model(op, [("x", x)])
-    got = run_radrt(model, {"x": x})
+    got = radrt_output(model, {"x": x})
     np.testing.assert_allclose(got, NUMPY[op](x), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(got, run_ort(model, {"x": x}), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, ort_output(model, {"x": x}), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("op", sorted(NUMPY))
@@ -69,7 +48,7 @@ def test_unary_special_values(op):
     x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -0.5, 0.5, 1e30, -1e30, 2.5, -2.5], np.float32)
     with np.errstate(all="ignore"):
         want = NUMPY[op](x).astype(np.float32)
-    got = run_radrt(make_model(op, [("x", x)]), {"x": x})
+    got = radrt_output(make_model(op, [("x", x)]), {"x": x})
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, equal_nan=True)
     if op in ("Floor", "Ceil", "Neg", "Abs"):
         assert got.tobytes() == want.tobytes()  # exact, signed zeros included
@@ -77,40 +56,40 @@ def test_unary_special_values(op):
 
 def test_leaky_relu_and_hard_sigmoid_attributes():
     x = sample()
-    got = run_radrt(make_model("LeakyRelu", [("x", x)], alpha=0.2), {"x": x})
+    got = radrt_output(make_model("LeakyRelu", [("x", x)], alpha=0.2), {"x": x})
     np.testing.assert_allclose(got, np.where(x < 0, 0.2 * x, x), rtol=1e-6)
-    got = run_radrt(make_model("LeakyRelu", [("x", x)]), {"x": x})
+    got = radrt_output(make_model("LeakyRelu", [("x", x)]), {"x": x})
     np.testing.assert_allclose(got, np.where(x < 0, 0.01 * x, x), rtol=1e-6)
-    got = run_radrt(make_model("HardSigmoid", [("x", x)], alpha=0.3, beta=0.4), {"x": x})
+    got = radrt_output(make_model("HardSigmoid", [("x", x)], alpha=0.3, beta=0.4), {"x": x})
     np.testing.assert_allclose(got, np.clip(0.3 * x + 0.4, 0, 1), rtol=1e-6, atol=1e-7)
-    got = run_radrt(make_model("HardSigmoid", [("x", x)]), {"x": x})
+    got = radrt_output(make_model("HardSigmoid", [("x", x)]), {"x": x})
     np.testing.assert_allclose(got, np.clip(0.2 * x + 0.5, 0, 1), rtol=1e-6, atol=1e-7)
 
 
 def test_clip_with_constant_bounds():
     x = sample()
     lo, hi = np.array(-1.5, np.float32), np.array(2.0, np.float32)
-    got = run_radrt(make_model("Clip", [("x", x)], [("lo", lo), ("hi", hi)]), {"x": x})
+    got = radrt_output(make_model("Clip", [("x", x)], [("lo", lo), ("hi", hi)]), {"x": x})
     np.testing.assert_array_equal(got, np.clip(x, -1.5, 2.0))
     only_max = make_model("Clip", [("x", x)], [("hi", hi)], node_inputs=["x", "", "hi"])
-    np.testing.assert_array_equal(run_radrt(only_max, {"x": x}), np.minimum(x, 2.0))
+    np.testing.assert_array_equal(radrt_output(only_max, {"x": x}), np.minimum(x, 2.0))
     no_bounds = make_model("Clip", [("x", x)])
-    np.testing.assert_array_equal(run_radrt(no_bounds, {"x": x}), x)
+    np.testing.assert_array_equal(radrt_output(no_bounds, {"x": x}), x)
 
 
 def test_clip_min_greater_than_max_gives_max():
     x = sample()
     lo, hi = np.array(2.0, np.float32), np.array(1.0, np.float32)
-    got = run_radrt(make_model("Clip", [("x", x)], [("lo", lo), ("hi", hi)]), {"x": x})
+    got = radrt_output(make_model("Clip", [("x", x)], [("lo", lo), ("hi", hi)]), {"x": x})
     np.testing.assert_array_equal(got, np.full_like(x, 1.0))
 
 
 def test_clip_opset6_attributes_and_defaults():
     x = np.array([-np.inf, -3.0, 0.5, 3.0, np.inf, np.nan], np.float32)
-    got = run_radrt(make_model("Clip", [("x", x)], opset=6, min=-1.0, max=1.0), {"x": x})
+    got = radrt_output(make_model("Clip", [("x", x)], opset=6, min=-1.0, max=1.0), {"x": x})
     np.testing.assert_array_equal(got, np.array([-1, -1, 0.5, 1, 1, np.nan], np.float32))
     fmax = np.finfo(np.float32).max
-    got = run_radrt(make_model("Clip", [("x", x)], opset=6), {"x": x})
+    got = radrt_output(make_model("Clip", [("x", x)], opset=6), {"x": x})
     np.testing.assert_array_equal(got, np.array([-fmax, -3, 0.5, 3, fmax, np.nan], np.float32))
 
 
@@ -135,9 +114,9 @@ def test_prelu_broadcasts_slope(slope_shape, constant):
         model, feeds = make_model("PRelu", [("x", x)], [("slope", slope)]), {"x": x}
     else:
         model, feeds = make_model("PRelu", [("x", x), ("slope", slope)]), {"x": x, "slope": slope}
-    got = run_radrt(model, feeds)
+    got = radrt_output(model, feeds)
     np.testing.assert_allclose(got, np.where(x < 0, x * slope, x), rtol=1e-6)
-    np.testing.assert_allclose(got, run_ort(model, feeds), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got, ort_output(model, feeds), rtol=1e-5, atol=1e-6)
 
 
 def test_prelu_slope_that_does_not_broadcast_to_x_is_rejected():
@@ -180,7 +159,7 @@ def test_vectorised_transcendentals_stay_within_their_ulp_bounds(op, reference, 
     rng = np.random.default_rng(8)
     x = np.concatenate([rng.uniform(-110, 95, 100_000), rng.uniform(-1, 1, 50_000),
                         rng.uniform(-1e-3, 1e-3, 10_000)]).astype(np.float32)
-    got = run_radrt(make_model(op, [("x", x)]), {"x": x}).astype(np.float64)
+    got = radrt_output(make_model(op, [("x", x)]), {"x": x}).astype(np.float64)
     with np.errstate(over="ignore"):
         want = reference(x.astype(np.float64))
         want32 = want.astype(np.float32)

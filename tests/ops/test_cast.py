@@ -1,10 +1,12 @@
 """Cast and CastLike between float32 and the other supported element types."""
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
 
 import runtime
 from runtime.errors import UnsupportedOpError
+
+from .oneop import model
 
 ONNX_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
               np.dtype(np.float64): TensorProto.DOUBLE, np.dtype(np.int8): TensorProto.INT8,
@@ -19,14 +21,10 @@ INTEGERS = [t for t in OTHERS if np.issubdtype(t, np.integer)]
 def cast_model(x, to, like=False):
     to = np.dtype(to)
     if like:
-        node = helper.make_node("CastLike", ["x", "like"], ["y"], name="node0")
-        inits = [numpy_helper.from_array(np.zeros((1,), to), "like")]
-    else:
-        node = helper.make_node("Cast", ["x"], ["y"], name="node0", to=ONNX_TYPES[to])
-        inits = []
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", ONNX_TYPES[x.dtype], x.shape)],
-                              [helper.make_tensor_value_info("y", ONNX_TYPES[to], None)], inits)
-    return helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 21)]).SerializeToString()
+        return model("CastLike", inputs=[("x", x)], initializers=[("like", np.zeros((1,), to))], opset=21,
+                     name="node0", output_types=[ONNX_TYPES[to]])
+    return model("Cast", inputs=[("x", x)], attrs={"to": ONNX_TYPES[to]}, opset=21, name="node0",
+                 output_types=[ONNX_TYPES[to]])
 
 
 def run(x, to, like=False):
@@ -119,12 +117,10 @@ def test_cast_between_two_non_float32_types_is_unsupported():
 
 
 def test_unsupported_target_type_is_named():
-    node = helper.make_node("Cast", ["x"], ["y"], name="node0", to=TensorProto.BFLOAT16)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (2,))],
-                              [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, None)])
-    model = helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 21)])
+    m = model("Cast", inputs=[("x", np.zeros((2,), np.float32))], attrs={"to": TensorProto.BFLOAT16}, opset=21,
+              name="node0", output_types=[TensorProto.BFLOAT16])
     with pytest.raises(UnsupportedOpError, match=r"Cast node 'node0': cast to element type 16 is not supported"):
-        runtime.InferenceSession(model.SerializeToString())
+        runtime.InferenceSession(m)
 
 
 @pytest.mark.parametrize("dtype", OTHERS, ids=str)

@@ -3,36 +3,23 @@ runtime weights, determinism and validation errors."""
 import math
 
 import numpy as np
-import onnx
-import onnxruntime
 import pytest
 from hypothesis import given, settings, strategies as st
-from onnx import TensorProto, helper, numpy_helper
 
 import runtime
 from runtime.errors import CompileError, UnsupportedOpError
 
+from .oneop import model, ort_output, radrt_output
+
 
 def conv_model(x_shape, w, b=None, weights_as_input=False, **attrs):
-    inits, inputs = [], [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)]
-    names = ["x", "w"]
-    if weights_as_input:
-        inputs.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, w.shape))
-    else:
-        inits.append(numpy_helper.from_array(w, "w"))
+    """Conv of a runtime input x of x_shape; W an initializer, or a runtime input."""
+    x = ("x", np.zeros(x_shape, np.float32))  # types the graph input
+    inputs, inits = ([x, ("w", w)], []) if weights_as_input else ([x], [("w", w)])
     if b is not None:
-        inits.append(numpy_helper.from_array(b, "b"))
-        names.append("b")
-    node = helper.make_node("Conv", names, ["y"], name="conv1", **attrs)
-    graph = helper.make_graph([node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-
-
-def run_both(model, feeds):
-    ref = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    ours = runtime.InferenceSession(model.SerializeToString())
-    return ref.run(None, feeds)[0], ours.run(None, feeds)[0]
+        inits.append(("b", b))
+    return model("Conv", inputs=inputs, initializers=inits, attrs=attrs, opset=17, name="conv1",
+                 node_inputs=["x", "w"] + (["b"] if b is not None else []))
 
 
 def rand(rng, *shape):
@@ -67,7 +54,7 @@ def test_conv_matches_onnxruntime(case):
     w = rand(rng, cout_g * group, cin_g, *kernel)
     b = rand(rng, cout_g * group) if bias else None
     m = conv_model(x.shape, w, b, group=group, strides=strides, dilations=dilations, pads=pads)
-    want, got = run_both(m, {"x": x})
+    want, got = ort_output(m, {"x": x}), radrt_output(m, {"x": x})
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
@@ -76,7 +63,8 @@ def test_conv_matches_onnxruntime(case):
 def test_auto_pad(auto_pad, stride):
     rng = np.random.default_rng(1)
     x, w = rand(rng, 1, 3, 7, 8), rand(rng, 4, 3, 3, 2)
-    want, got = run_both(conv_model(x.shape, w, auto_pad=auto_pad, strides=[stride, stride]), {"x": x})
+    m = conv_model(x.shape, w, auto_pad=auto_pad, strides=[stride, stride])
+    want, got = ort_output(m, {"x": x}), radrt_output(m, {"x": x})
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
@@ -91,7 +79,7 @@ def test_layer_shapes(shape, w_shape, group, strides):
     rng = np.random.default_rng(2)
     x, w, b = rand(rng, *shape), rand(rng, *w_shape) * 0.1, rand(rng, w_shape[0])
     m = conv_model(x.shape, w, b, group=group, strides=strides, pads=[w_shape[2] // 2] * 4)
-    want, got = run_both(m, {"x": x})
+    want, got = ort_output(m, {"x": x}), radrt_output(m, {"x": x})
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
@@ -100,7 +88,7 @@ def test_runtime_weights(group, w_shape):
     rng = np.random.default_rng(3)
     x, w = rand(rng, 1, 4, 9, 9), rand(rng, *w_shape)
     m = conv_model(x.shape, w, weights_as_input=True, group=group, pads=[1, 1, 1, 1] if w_shape[2] == 3 else [0] * 4)
-    want, got = run_both(m, {"x": x, "w": w})
+    want, got = ort_output(m, {"x": x, "w": w}), radrt_output(m, {"x": x, "w": w})
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
@@ -148,7 +136,7 @@ def test_deterministic_and_nan_flows():
     rng = np.random.default_rng(5)
     x, w = rand(rng, 1, 16, 20, 20), rand(rng, 32, 16, 3, 3)
     x[0, 3, 5, 5] = np.nan
-    sess = runtime.InferenceSession(conv_model(x.shape, w, pads=[1, 1, 1, 1]).SerializeToString())
+    sess = runtime.InferenceSession(conv_model(x.shape, w, pads=[1, 1, 1, 1]))
     a, b = sess.run(None, {"x": x})[0], sess.run(None, {"x": x})[0]
     assert a.tobytes() == b.tobytes()
     assert np.isnan(a[0, :, 4:7, 4:7]).all() and not np.isnan(a[0, :, 10:, 10:]).any()

@@ -1,38 +1,28 @@
 """ConvTranspose: node semantics vs onnxruntime (hypothesis) and the onnx
 reference (output_shape, auto_pad), runtime weights, determinism, errors."""
 import numpy as np
-import onnxruntime
 import pytest
 from hypothesis import given, settings, strategies as st
-from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import runtime
 from runtime.errors import CompileError, UnsupportedOpError
 
+from .oneop import model, ort_output, radrt_output
+
 
 def ct_model(x_shape, w, b=None, weights_as_input=False, **attrs):
-    inits, inputs = [], [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)]
-    names = ["x", "w"]
-    if weights_as_input:
-        inputs.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, w.shape))
-    else:
-        inits.append(numpy_helper.from_array(w, "w"))
+    """ConvTranspose of a runtime input x of x_shape; W an initializer, or a runtime input."""
+    x = ("x", np.zeros(x_shape, np.float32))  # types the graph input
+    inputs, inits = ([x, ("w", w)], []) if weights_as_input else ([x], [("w", w)])
     if b is not None:
-        inits.append(numpy_helper.from_array(b, "b"))
-        names.append("b")
-    node = helper.make_node("ConvTranspose", names, ["y"], name="deconv1", **attrs)
-    graph = helper.make_graph([node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        inits.append(("b", b))
+    return model("ConvTranspose", inputs=inputs, initializers=inits, attrs=attrs, opset=17, name="deconv1",
+                 node_inputs=["x", "w"] + (["b"] if b is not None else []))
 
 
 def rand(rng, *shape):
     return rng.standard_normal(shape).astype(np.float32)
-
-
-def ours(model, feeds):
-    return runtime.InferenceSession(model.SerializeToString()).run(None, feeds)[0]
 
 
 @st.composite
@@ -65,9 +55,8 @@ def test_matches_onnxruntime(case):
     b = rand(rng, cout_g * group) if bias else None
     m = ct_model(x.shape, w, b, group=group, strides=strides, dilations=dilations, pads=pads,
                  output_padding=out_pad)
-    want = onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        None, {"x": x})[0]
-    np.testing.assert_allclose(ours(m, {"x": x}), want, rtol=1e-4, atol=1e-4)
+    want = ort_output(m, {"x": x})
+    np.testing.assert_allclose(radrt_output(m, {"x": x}), want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("attrs", [
@@ -82,16 +71,15 @@ def test_output_shape_and_auto_pad_match_reference(attrs):
     x, w, b = rand(rng, 1, 2, 3, 3), rand(rng, 2, 3, 3, 3), rand(rng, 3)
     m = ct_model(x.shape, w, b, **attrs)
     want = ReferenceEvaluator(m).run(None, {"x": x})[0]
-    np.testing.assert_allclose(ours(m, {"x": x}), want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(radrt_output(m, {"x": x}), want, rtol=1e-4, atol=1e-4)
 
 
 def test_runtime_weights_and_determinism():
     rng = np.random.default_rng(2)
     x, w = rand(rng, 2, 4, 5, 5), rand(rng, 4, 3, 3, 3)
     m = ct_model(x.shape, w, weights_as_input=True, group=2, strides=[2, 2], pads=[1, 1, 1, 1])
-    want = onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        None, {"x": x, "w": w})[0]
-    sess = runtime.InferenceSession(m.SerializeToString())
+    want = ort_output(m, {"x": x, "w": w})
+    sess = runtime.InferenceSession(m)
     got = sess.run(None, {"x": x, "w": w})[0]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     assert sess.run(None, {"x": x, "w": w})[0].tobytes() == got.tobytes()

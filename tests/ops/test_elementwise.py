@@ -1,43 +1,22 @@
 """Broadcasting binary ops (Add Sub Mul Div Pow) and variadic Max/Min/Sum/Mean,
 against numpy and onnxruntime."""
+from functools import partial
+
 import numpy as np
-import onnxruntime as ort
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from onnx import TensorProto, helper, numpy_helper
 
 import runtime
 from runtime.errors import CompileError, UnsupportedOpError
 from runtime.ops.elementwise import BIN_ADD, broadcast_params
 
+from .oneop import model, ort_output, radrt_output
+
+make_model = partial(model, opset=17, name="node0")
+
 BINARY = ["Add", "Sub", "Mul", "Div", "Pow"]
 VARIADIC = ["Max", "Min", "Sum", "Mean"]
-NP_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int64): TensorProto.INT64,
-            np.dtype(np.int32): TensorProto.INT32}
-
-
-def make_model(op, inputs, initializers=(), opset=17, **attrs):
-    """A one-node model; `inputs` is a list of (name, array) fed at run time."""
-    node = helper.make_node(op, [n for n, _ in inputs] + [n for n, _ in initializers], ["y"],
-                            name="node0", **attrs)
-    graph = helper.make_graph(
-        [node], "g",
-        [helper.make_tensor_value_info(n, NP_TYPES[a.dtype], a.shape) for n, a in inputs],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(a, n) for n, a in initializers])
-    # IR 8 keeps the model loadable by the installed onnxruntime.
-    return helper.make_model(graph, ir_version=8,
-                             opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
-
-
-def run_radrt(model, feeds):
-    return runtime.InferenceSession(model).run(None, feeds)[0]
-
-
-def run_ort(model, feeds):
-    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)[0]
 
 
 def operands(op, rng, *shapes):
@@ -74,7 +53,7 @@ SHAPE_PAIRS = [
 @pytest.mark.parametrize("shapes", SHAPE_PAIRS, ids=str)
 def test_binary_matches_numpy(op, shapes):
     a, b = operands(op, np.random.default_rng(0), *shapes)
-    got = run_radrt(make_model(op, [("a", a), ("b", b)]), {"a": a, "b": b})
+    got = radrt_output(make_model(op, [("a", a), ("b", b)]), {"a": a, "b": b})
     want = NUMPY[op](a, b)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
@@ -84,7 +63,7 @@ def test_binary_matches_numpy(op, shapes):
 def test_binary_with_constant_operand(op):
     rng = np.random.default_rng(1)
     x, bias = operands(op, rng, (2, 8, 5, 5), (8, 1, 1))
-    got = run_radrt(make_model(op, [("x", x)], [("bias", bias)]), {"x": x})
+    got = radrt_output(make_model(op, [("x", x)], [("bias", bias)]), {"x": x})
     np.testing.assert_allclose(got, NUMPY[op](x, bias), rtol=1e-5, atol=1e-6)
 
 
@@ -94,7 +73,7 @@ def test_binary_nan_and_inf_flow_through():
     for op in ("Add", "Sub", "Mul", "Div"):
         with np.errstate(all="ignore"):
             want = NUMPY[op](a, b)
-        np.testing.assert_array_equal(run_radrt(make_model(op, [("a", a), ("b", b)]), {"a": a, "b": b}), want)
+        np.testing.assert_array_equal(radrt_output(make_model(op, [("a", a), ("b", b)]), {"a": a, "b": b}), want)
 
 
 @st.composite
@@ -116,7 +95,7 @@ def broadcast_pair(draw):
 def test_binary_broadcast_property_vs_onnxruntime(op, shapes, seed):
     a, b = operands(op, np.random.default_rng(seed), *shapes)
     model = make_model(op, [("a", a), ("b", b)])
-    got, want = run_radrt(model, {"a": a, "b": b}), run_ort(model, {"a": a, "b": b})
+    got, want = radrt_output(model, {"a": a, "b": b}), ort_output(model, {"a": a, "b": b})
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
@@ -129,7 +108,7 @@ def test_variadic_property_vs_onnxruntime(op, count, shapes, picks, seed):
     inputs = [(f"x{k}", rng.standard_normal(shapes[picks[k]]).astype(np.float32)) for k in range(count)]
     model = make_model(op, inputs)
     feeds = dict(inputs)
-    got, want = run_radrt(model, feeds), run_ort(model, feeds)
+    got, want = radrt_output(model, feeds), ort_output(model, feeds)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
@@ -139,12 +118,12 @@ def test_variadic_broadcasts_to_a_shape_no_single_input_has():
     xs = [rng.standard_normal(s).astype(np.float32) for s in [(3, 1), (1, 4), (2, 1, 1)]]
     feeds = {f"x{k}": x for k, x in enumerate(xs)}
     inputs = list(feeds.items())
-    np.testing.assert_allclose(run_radrt(make_model("Sum", inputs), feeds), xs[0] + xs[1] + xs[2], rtol=1e-6)
-    np.testing.assert_allclose(run_radrt(make_model("Mean", inputs), feeds), (xs[0] + xs[1] + xs[2]) / 3,
+    np.testing.assert_allclose(radrt_output(make_model("Sum", inputs), feeds), xs[0] + xs[1] + xs[2], rtol=1e-6)
+    np.testing.assert_allclose(radrt_output(make_model("Mean", inputs), feeds), (xs[0] + xs[1] + xs[2]) / 3,
                                rtol=1e-6)
-    np.testing.assert_array_equal(run_radrt(make_model("Max", inputs), feeds),
+    np.testing.assert_array_equal(radrt_output(make_model("Max", inputs), feeds),
                                   np.maximum(np.maximum(xs[0], xs[1]), xs[2]))
-    np.testing.assert_array_equal(run_radrt(make_model("Min", inputs), feeds),
+    np.testing.assert_array_equal(radrt_output(make_model("Min", inputs), feeds),
                                   np.minimum(np.minimum(xs[0], xs[1]), xs[2]))
 
 
@@ -152,19 +131,19 @@ def test_variadic_broadcasts_to_a_shape_no_single_input_has():
 def test_max_min_propagate_nan(op, fn):
     a = np.array([np.nan, 1.0, 2.0, np.nan], np.float32)
     b = np.array([1.0, np.nan, 3.0, np.nan], np.float32)
-    got = run_radrt(make_model(op, [("a", a), ("b", b)]), {"a": a, "b": b})
+    got = radrt_output(make_model(op, [("a", a), ("b", b)]), {"a": a, "b": b})
     np.testing.assert_array_equal(got, fn(a, b))
 
 
 def test_single_input_variadic_is_a_copy():
     x = np.random.default_rng(3).standard_normal((2, 3)).astype(np.float32)
     for op in VARIADIC:
-        np.testing.assert_array_equal(run_radrt(make_model(op, [("x", x)]), {"x": x}), x)
+        np.testing.assert_array_equal(radrt_output(make_model(op, [("x", x)]), {"x": x}), x)
 
 
 def test_pow_with_constant_integer_exponent():
     x = np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32)
-    got = run_radrt(make_model("Pow", [("x", x)], [("e", np.array(2, np.int64))]), {"x": x})
+    got = radrt_output(make_model("Pow", [("x", x)], [("e", np.array(2, np.int64))]), {"x": x})
     np.testing.assert_allclose(got, x * x, rtol=1e-6)
 
 
@@ -172,7 +151,7 @@ def test_legacy_broadcast_attribute_aligns_at_axis():
     rng = np.random.default_rng(5)
     a = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
     b = rng.standard_normal((3, 4)).astype(np.float32)
-    got = run_radrt(make_model("Add", [("a", a), ("b", b)], opset=6, broadcast=1, axis=1), {"a": a, "b": b})
+    got = radrt_output(make_model("Add", [("a", a), ("b", b)], opset=6, broadcast=1, axis=1), {"a": a, "b": b})
     np.testing.assert_allclose(got, a + b.reshape(1, 3, 4, 1), rtol=1e-6)
 
 

@@ -1,37 +1,22 @@
 """Gemm and MatMul vs onnxruntime (hypothesis over shapes and attributes),
 constant vs runtime weights, determinism, fused clamp and validation errors."""
 import numpy as np
-import onnxruntime
 import pytest
 from hypothesis import given, settings, strategies as st
-from onnx import TensorProto, helper, numpy_helper
 
-import runtime
 from runtime.errors import CompileError, UnsupportedOpError
+
+from .oneop import assert_deterministic, compare, node_model
 
 
 def model(op, arrays, constant, **attrs):
     """One-node model; arrays named a, b, c; those in `constant` are initializers."""
-    inputs, inits, names = [], [], []
-    for name, arr in arrays.items():
-        names.append(name)
-        if name in constant:
-            inits.append(numpy_helper.from_array(arr, name))
-        else:
-            inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, arr.shape))
-    node = helper.make_node(op, names, ["y"], name="op1", **attrs)
-    graph = helper.make_graph([node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return node_model(op, list(arrays.items()), attrs=attrs, opset=17, initializers=constant, name="op1")
 
 
 def check(m, feeds):
-    want = onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-    sess = runtime.InferenceSession(m.SerializeToString())
-    got = sess.run(None, feeds)[0]
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
-    assert sess.run(None, feeds)[0].tobytes() == got.tobytes()
+    compare(m, feeds, rtol=1e-4, atol=1e-4)
+    assert_deterministic(m, feeds)
 
 
 def rand(rng, *shape):

@@ -5,8 +5,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from runtime.errors import CompileError, UnsupportedOpError
-from tests.ops.nn_util import (assert_deterministic, compare_with_ort, one_node_model, rng, run_ort,
-                               run_radrt)
+from tests.ops.oneop import (assert_node_deterministic, compare_node, node_model, rng, run_ort, run_radrt)
 from onnx import TensorProto
 
 
@@ -25,7 +24,7 @@ def pool_2d_config(draw):
 
 def _compare_or_skip_empty_window(op, x, attrs):
     try:
-        compare_with_ort(op, [("x", x)], attrs=attrs, opset=19)
+        compare_node(op, [("x", x)], attrs=attrs, opset=19)
     except CompileError as e:
         # radrt rejects windows that hold padding only (onnxruntime returns -FLT_MAX / 0 there)
         assert "entirely in the padding" in str(e)
@@ -59,7 +58,7 @@ def test_averagepool_2d_matches_onnxruntime(config, count_include_pad, seed):
 ])
 def test_pool_shapes_and_auto_pad(op, shape, attrs):
     x = rng(1).standard_normal(shape).astype(np.float32)
-    compare_with_ort(op, [("x", x)], attrs=attrs, opset=19)
+    compare_node(op, [("x", x)], attrs=attrs, opset=19)
 
 
 @pytest.mark.parametrize("storage_order", [0, 1])
@@ -69,7 +68,7 @@ def test_pool_shapes_and_auto_pad(op, shape, attrs):
 ])
 def test_maxpool_indices(shape, attrs, storage_order):
     x = rng(2).standard_normal(shape).astype(np.float32)
-    compare_with_ort("MaxPool", [("x", x)], attrs=dict(attrs, storage_order=storage_order), opset=12,
+    compare_node("MaxPool", [("x", x)], attrs=dict(attrs, storage_order=storage_order), opset=12,
                      outputs=("y", "indices"), output_types=[TensorProto.FLOAT, TensorProto.INT64])
 
 
@@ -77,7 +76,7 @@ def test_maxpool_keeps_nan_and_inf():
     x = np.zeros((1, 1, 4, 4), np.float32)
     x[0, 0, 0, 0] = np.nan
     x[0, 0, 3, 3] = np.inf
-    (y,) = run_radrt(one_node_model("MaxPool", [("x", x)], attrs=dict(kernel_shape=[2, 2], strides=[2, 2])),
+    (y,) = run_radrt(node_model("MaxPool", [("x", x)], attrs=dict(kernel_shape=[2, 2], strides=[2, 2])),
                      {"x": x})
     assert np.isnan(y[0, 0, 0, 0]) and y[0, 0, 1, 1] == np.inf and y[0, 0, 0, 1] == 0
 
@@ -86,7 +85,7 @@ def test_maxpool_keeps_nan_and_inf():
 @pytest.mark.parametrize("shape", [(2, 3, 7), (1, 5, 6, 7), (2, 2, 3, 4, 5)])
 def test_global_pool(op, shape):
     x = rng(3).standard_normal(shape).astype(np.float32)
-    compare_with_ort(op, [("x", x)])
+    compare_node(op, [("x", x)])
 
 
 @pytest.mark.parametrize("op,attrs", [
@@ -97,7 +96,7 @@ def test_global_pool(op, shape):
 ])
 def test_pool_deterministic(op, attrs):
     x = rng(4).standard_normal((2, 4, 13, 11)).astype(np.float32)
-    assert_deterministic(op, [("x", x)], attrs=attrs, opset=19)
+    assert_node_deterministic(op, [("x", x)], attrs=attrs, opset=19)
 
 
 @pytest.mark.parametrize("attrs,shape,error,match", [
@@ -113,20 +112,20 @@ def test_pool_deterministic(op, attrs):
 def test_pool_bad_inputs(attrs, shape, error, match):
     x = np.zeros(shape, np.float32)
     with pytest.raises(error, match=match):
-        run_radrt(one_node_model("MaxPool", [("x", x)], attrs=attrs), {"x": x})
+        run_radrt(node_model("MaxPool", [("x", x)], attrs=attrs), {"x": x})
 
 
 def test_pool_rejects_non_float():
     x = np.zeros((1, 1, 4, 4), np.int32)
     with pytest.raises(UnsupportedOpError, match="dtype int32, radrt kernels support float32 only"):
-        run_radrt(one_node_model("GlobalMaxPool", [("x", x)], output_types=[TensorProto.INT32]), {"x": x})
+        run_radrt(node_model("GlobalMaxPool", [("x", x)], output_types=[TensorProto.INT32]), {"x": x})
 
 
 def test_pool_window_in_padding_only_is_rejected():
     x = np.ones((1, 1, 3, 3), np.float32)
     attrs = dict(kernel_shape=[2, 2], dilations=[4, 4], pads=[1, 1, 1, 1])
     with pytest.raises(CompileError, match="entirely in the padding"):
-        run_radrt(one_node_model("MaxPool", [("x", x)], attrs=attrs, opset=19), {"x": x})
+        run_radrt(node_model("MaxPool", [("x", x)], attrs=attrs, opset=19), {"x": x})
     # with count_include_pad the window is well defined: the pads count, and sum to 0
-    m = one_node_model("AveragePool", [("x", x)], attrs=dict(attrs, count_include_pad=1), opset=19)
+    m = node_model("AveragePool", [("x", x)], attrs=dict(attrs, count_include_pad=1), opset=19)
     np.testing.assert_array_equal(run_radrt(m, {"x": x})[0], run_ort(m, {"x": x})[0])

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from runtime.errors import CompileError, UnsupportedOpError
-from tests.ops.datamove_util import (assert_deterministic, assert_same_as_ort, check_frozen_node_case,
-                                     node_case_names, one_node, run_radrt)
+from tests.ops.oneop import (assert_deterministic, check_frozen_node_case, compare, node_case_names, one_node,
+                             run_radrt)
 
 EMPTY = np.zeros(0, np.float32)
 
@@ -24,7 +24,7 @@ def test_resize_nchw_property(h, w, oh, ow, ctm, mode, nearest_mode):
     x = np.random.default_rng(2).standard_normal((1, 2, h, w)).astype(np.float32)
     sizes = np.array([1, 2, oh, ow], np.int64)
     attrs = {"mode": mode, "coordinate_transformation_mode": ctm, "nearest_mode": nearest_mode}
-    assert_same_as_ort(one_node("Resize", x, [EMPTY, EMPTY, sizes], attrs=attrs, opset=13), x,
+    compare(one_node("Resize", x, [EMPTY, EMPTY, sizes], attrs=attrs, opset=13), x,
                        exact=mode == "nearest")
 
 
@@ -32,7 +32,7 @@ def test_resize_nchw_property(h, w, oh, ow, ctm, mode, nearest_mode):
 def test_bilinear_scales_matches_ort(scales):
     x = np.random.default_rng(3).standard_normal((2, 3, 8, 8)).astype(np.float32)
     m = one_node("Resize", x, [EMPTY, np.array(scales, np.float32)], attrs={"mode": "linear"}, opset=13)
-    assert_same_as_ort(m, x, exact=False)
+    compare(m, x, exact=False)
     assert_deterministic(m, x)
 
 
@@ -58,7 +58,7 @@ def test_upsample_and_resize10_nearest(opset):
 def test_resize10_linear_matches_ort():
     x = np.random.default_rng(4).standard_normal((1, 2, 5, 7)).astype(np.float32)
     m = one_node("Resize", x, [np.array([1, 1, 2, 0.5], np.float32)], attrs={"mode": "linear"}, opset=10)
-    assert_same_as_ort(m, x, exact=False)
+    compare(m, x, exact=False)
 
 
 def test_linear_rejects_integer_input():
