@@ -209,7 +209,7 @@ def run_batch(setup: CampaignSetup, faults: List[Fault]) -> List[InjectionRecord
 
 def replay(db: str, fault_id: int):
     """Re-run one recorded fault in this process; return (fault, stored row, new verdict)."""
-    from .executor import pause_point, run_fault_here
+    from .executor import PausePoints, run_fault_here
     store = CampaignStore.open_existing(db)
     try:
         info = store.info
@@ -227,7 +227,7 @@ def replay(db: str, fault_id: int):
                          f"replay needs the same model, build and configuration")
     fault = fault_list[fault_id]
     with sess.paused_run(setup.feeds) as paused:
-        paused.advance_to(pause_point(fault))
+        paused.advance_to(PausePoints(sess.compiled.plan)(fault))
         verdict = run_fault_here(sess, paused, fault, golden, setup.tolerance)
     sess.close()
     return fault, row, verdict

@@ -1,13 +1,8 @@
 """Executing injections: one forked child per fault, from a shared fault-free prefix.
 
 The parent process holds a session and pauses a fault-free run (the golden
-inputs) at op k, the first op a fault can change:
-- weights and input faults: k = 0 (right after the inputs are copied in);
-- compute faults at op c: k = c (the child runs op c, upsets its output in one
-  replica, then votes);
-- activations faults at time `at_op` a: k = a + 1 (the upset lands right after
-  op a).
-Faults are taken in order of k; the parent advances the paused run to each k
+inputs) at op k, the first op a fault can change (`PausePoints`). Faults are
+taken in order of k; the parent advances the paused run to each k
 once and forks one child per fault there. The child inherits the prefix's
 memory copy-on-write, injects, finishes the run, classifies the outcome and
 writes its verdict to a pipe; the parent never sees the upset. So the prefix is
@@ -37,13 +32,33 @@ from .store import InjectionRecord
 from .vocabulary import FaultModel
 
 
-def pause_point(fault: Fault) -> int:
-    """The first op whose execution the fault can change."""
-    if fault.kind == "compute":
-        return fault.op_index
-    if fault.kind == "activations":
-        return fault.at_op + 1
-    return 0
+class PausePoints:
+    """The first op whose execution a fault can change, from the memory plan.
+
+    - weights and input faults: the first op that reads one of the fault's bytes
+      (no op: the end of the run; such a fault can only be masked);
+    - compute faults at op c: c (the child runs op c, upsets its output in one
+      replica, then votes);
+    - activations faults at time a: a + 1 (the upset lands right after op a).
+    """
+
+    def __init__(self, plan):
+        self.n_ops = len(plan.steps)
+        self.readers = {"weights": [], "input": []}  # (start, end, op) byte ranges read
+        for step in plan.steps:
+            for p in list(step.ins) + list(step.consts):
+                if p is not None and p.region in self.readers:
+                    self.readers[p.region].append((p.offset, p.offset + p.nbytes, step.index))
+
+    def __call__(self, fault: Fault) -> int:
+        if fault.kind == "compute":
+            return fault.op_index
+        if fault.kind == "activations":
+            return fault.at_op + 1
+        touched = [b for b, _ in FaultModel.parse(fault.model).bits(fault.byte_offset, fault.bit)]
+        lo, hi = min(touched), max(touched) + 1
+        ops = [op for start, end, op in self.readers[fault.kind] if start < hi and lo < end]
+        return min(ops, default=self.n_ops)
 
 
 def inject_fault(sess, fault: Fault) -> None:
@@ -92,14 +107,15 @@ class ForkExecutor:
         self.prefix_reuse = prefix_reuse
         self.worker_name = worker_name
         self._running: Dict[int, _Child] = {}
+        self.pause_point = PausePoints(sess.compiled.plan)
 
     def run(self, faults: Iterable[Fault]) -> Iterator[InjectionRecord]:
         """Yield one record per fault, in completion order."""
-        order = sorted(faults, key=lambda f: (pause_point(f) if self.prefix_reuse else 0, f.fault_id))
+        order = sorted(faults, key=lambda f: (self.pause_point(f) if self.prefix_reuse else 0, f.fault_id))
         with self.sess.paused_run(self.feeds) as paused:
             for fault in order:
                 if self.prefix_reuse:
-                    paused.advance_to(pause_point(fault))
+                    paused.advance_to(self.pause_point(fault))
                 while len(self._running) >= self.workers:
                     yield from self._reap(block=True)
                 self._fork(paused, fault)
