@@ -11,7 +11,9 @@ into one of four fates:
 2. view: Reshape/Flatten/Squeeze/Unsqueeze/Identity/Dropout give a new shape
    over the same bytes (an alias of their input's buffer, no copy, no step);
 3. fused: BatchNormalization that only reads the output of a Conv or Gemm with
-   constant weights is folded into that op's weights and bias; Relu or Clip
+   constant weights is folded into that op's weights and bias, and so is a Mul
+   or Add of a Conv output by a constant per-channel vector (BatchNormalization
+   written out, as in Inception v2); Relu or Clip
    that only reads the output of a Conv, ConvTranspose, Gemm or MatMul becomes
    that kernel's store-time clamp (the same compare-based clamp, so NaN still
    passes through);
@@ -180,6 +182,8 @@ class _Compiler:
                 self.make_view(node, ins)
             elif node.op_type == "BatchNormalization" and self.fuse_batchnorm(node, ins):
                 pass
+            elif node.op_type in ("Mul", "Add") and self.fuse_mul_add(node, ins):
+                pass
             elif node.op_type in ("Relu", "Clip") and self.fuse_activation(node, ins):
                 pass
             else:
@@ -253,12 +257,35 @@ class _Compiler:
     # -- fate 3: BatchNormalization folded into Conv/Gemm ----------------------
     def fuse_batchnorm(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
         prev = self.fusable_producer(node, ("Conv", "Gemm"))
-        if prev is None:
+        if prev is None or FUSED_CLIP in prev.node.attrs:
             return False
         if len([o for o in node.outputs if o]) != 1 or node.attr("training_mode", 0):
             return False
         if any(i is None or i.value is None for i in ins[1:5]):
             return False
+        scale, bias, mean, var = (i.value.astype(np.float64) for i in ins[1:5])
+        s = scale / np.sqrt(var + float(node.attr("epsilon", 1e-5)))
+        return self.fold_channel_affine(prev, node, s, bias - mean * s)
+
+    def fuse_mul_add(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
+        """Conv output times, or plus, a constant per-channel vector (BatchNorm written out)."""
+        if len(node.inputs) != 2 or any(i is None for i in ins):
+            return False
+        for k in (0, 1):
+            prev = self.fusable_producer(node, ("Conv",), k)
+            other = ins[1 - k]
+            if prev is None or FUSED_CLIP in prev.node.attrs or other.value is None:
+                continue
+            vector = _channel_vector(self.values[node.inputs[k]].shape, other.value)
+            if vector is None:
+                return False
+            if node.op_type == "Mul":
+                return self.fold_channel_affine(prev, node, vector, np.zeros_like(vector))
+            return self.fold_channel_affine(prev, node, np.ones_like(vector), vector)
+        return False
+
+    def fold_channel_affine(self, prev: Step, node: Node, s: np.ndarray, t: np.ndarray) -> bool:
+        """Make `prev` (Conv or Gemm with constant weights) compute y * s + t per output channel."""
         w_info = self.values.get(prev.inputs[1])
         if w_info is None or w_info.value is None:
             return False
@@ -266,21 +293,19 @@ class _Compiler:
         b_info = self.values.get(b_name) if b_name else None
         if b_name and (b_info is None or b_info.value is None):
             return False
-        scale, bias, mean, var = (i.value.astype(np.float64) for i in ins[1:5])
-        s = scale / np.sqrt(var + float(node.attr("epsilon", 1e-5)))
         w = w_info.value.astype(np.float64)
         if prev.node.op_type == "Conv":
             cout = w.shape[0]
-            if s.shape != (cout,):
+            if s.shape != (cout,) or t.shape != (cout,):
                 return False
             w = w * s.reshape((cout,) + (1,) * (w.ndim - 1))
             b = np.zeros(cout) if b_info is None else b_info.value.astype(np.float64)
-        else:  # Gemm: Y = alpha*A'B' + beta*C, BN over the columns of Y
+        else:  # Gemm: Y = alpha*A'B' + beta*C, scaled over the columns of Y
             if prev.node.attr("transA", 0) or w.ndim != 2:
                 return False
             beta = float(prev.node.attr("beta", 1.0))
             cols = w.shape[0] if prev.node.attr("transB", 0) else w.shape[1]
-            if s.shape != (cols,):
+            if s.shape != (cols,) or t.shape != (cols,):
                 return False
             w = w * (s.reshape(-1, 1) if prev.node.attr("transB", 0) else s.reshape(1, -1))
             if b_info is None:
@@ -289,8 +314,8 @@ class _Compiler:
                 b = beta * np.broadcast_to(b_info.value.reshape(-1).astype(np.float64), (cols,))
             else:
                 return False
-        b = (b - mean) * s + bias
-        w_name, b_name = prev.node.name + "/folded_W", prev.node.name + "/folded_B"
+        b = b * s + t
+        w_name, b_name = node.name + "/folded_W", node.name + "/folded_B"
         self.values[w_name] = TensorInfo(w.shape, np.dtype(np.float32), w.astype(np.float32))
         self.values[b_name] = TensorInfo(b.shape, np.dtype(np.float32), b.astype(np.float32))
         new_inputs = [prev.inputs[0], w_name, b_name] + prev.inputs[3:]
@@ -314,10 +339,11 @@ class _Compiler:
         self.replace_step(prev, node, prev.inputs, dict(prev.node.attrs, **{FUSED_CLIP: (lo, hi)}))
         return True
 
-    def fusable_producer(self, node: Node, op_types) -> Optional[Step]:
+    def fusable_producer(self, node: Node, op_types, input_index: int = 0) -> Optional[Step]:
         """The step whose only reader is `node` (and not a graph output), if of op_types."""
-        prev = self.producer.get(node.inputs[0])
-        if prev is None or prev.node.op_type not in op_types or self.consumers.get(node.inputs[0], 0) != 1:
+        name = node.inputs[input_index]
+        prev = self.producer.get(name)
+        if prev is None or prev.node.op_type not in op_types or self.consumers.get(name, 0) != 1:
             return None
         return prev
 
@@ -350,6 +376,17 @@ class _Compiler:
                 self.producer[name] = step
         if wanted:
             self.steps.append(step)
+
+
+def _channel_vector(out_shape: Tuple[int, ...], c: np.ndarray) -> Optional[np.ndarray]:
+    """`c` as one value per channel (axis 1) of `out_shape`, if it broadcasts only that way."""
+    if c.size == 1:
+        return np.full(out_shape[1], float(c.reshape(-1)[0])) if len(out_shape) > 1 else None
+    shape = (1,) * (len(out_shape) - c.ndim) + tuple(c.shape)
+    if c.ndim > len(out_shape) or len(out_shape) < 2 or shape[1] != out_shape[1] or \
+            any(d != 1 for i, d in enumerate(shape) if i != 1):
+        return None
+    return c.reshape(-1).astype(np.float64)
 
 
 def _constant_value(node: Node) -> np.ndarray:

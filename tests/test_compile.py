@@ -169,3 +169,29 @@ def test_relu_not_fused_when_conv_output_is_read_elsewhere():
     x = rand(1, 2, 4, 4)
     y, c = sess.run(None, {"x": x})
     np.testing.assert_array_equal(y, np.maximum(c, 0))
+
+
+@pytest.mark.parametrize("const_shape", [(4, 1, 1), (1, 4, 1, 1), (1,), ()])
+def test_per_channel_mul_and_add_fold_into_conv(const_shape):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Mul", ["c", "s"], ["m"], name="mul"),
+             helper.make_node("Add", ["t", "m"], ["a"], name="add"),
+             helper.make_node("Relu", ["a"], ["y"])]
+    data = make_model(nodes, [("x", [1, 3, 6, 6])], [("y", [1, 4, 6, 6])], [
+        ("w", rand(4, 3, 3, 3)), ("s", rand(*const_shape)), ("t", rand(*const_shape))])
+    sess = InferenceSession(data)
+    assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Conv"]
+    x = rand(1, 3, 6, 6)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], reference(data, {"x": x})[0],
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_mul_by_a_full_tensor_is_not_folded():
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Mul", ["c", "s"], ["y"])]
+    data = make_model(nodes, [("x", [1, 2, 3, 3])], [("y", [1, 2, 3, 3])],
+                      [("w", rand(2, 2, 1, 1)), ("s", rand(1, 2, 3, 3))])
+    sess = InferenceSession(data)
+    assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Conv", "Mul"]
+    x = rand(1, 2, 3, 3)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], reference(data, {"x": x})[0],
+                               rtol=1e-5, atol=1e-6)
