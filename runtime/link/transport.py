@@ -70,11 +70,17 @@ class FdStream:
 
     def __init__(self, fd: int):
         self.fd = fd
+        # Non-blocking: a pty master can be reported readable and still have nothing
+        # to read (e.g. around a hang-up of the slave), and a blocked read never returns.
+        os.set_blocking(fd, False)
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            view = view[os.write(self.fd, view):]
+            try:
+                view = view[os.write(self.fd, view):]
+            except BlockingIOError:  # pty buffer full: wait for the reader
+                select.select([], [self.fd], [], 0.1)
 
     def read(self, max_bytes: int, timeout: float) -> bytes:
         ready, _, _ = select.select([self.fd], [], [], timeout)
@@ -82,7 +88,11 @@ class FdStream:
             return b""
         try:
             return os.read(self.fd, max_bytes)
-        except OSError:  # the other side of a pty closed
+        except BlockingIOError:
+            return b""
+        except OSError:
+            # A pty master reads EIO while no one holds the slave open: wait as if idle.
+            time.sleep(timeout)
             return b""
 
     def close(self) -> None:

@@ -126,3 +126,33 @@ def test_set_protection_and_scrub(make_link):
     controller.scrub()
     assert backend.mode == "dwc" and backend.scrubs == 1
     assert controller.hk()["protection_mode"] == 2
+
+
+def test_controller_through_a_noisy_line(tmp_path):
+    from fault_injection.line import LineImpairment, SerialLine, open_endpoint
+    master, service_path = open_pty_pair()
+    service = PayloadService(FakeBackend(), ModelSlots(tmp_path / "slots"))
+    responder = Responder(FdStream(master), service)
+    responder.start()
+    runtime_end = open_transport(service_path)
+    controller_end, controller_path = open_endpoint("pty", 115200)
+    line = SerialLine(controller_end, runtime_end, LineImpairment(ber=1e-5, drop=2e-5, seed=1),
+                      LineImpairment(ber=1e-5, drop=2e-5, seed=2)).start()
+    link = PacketLink(open_transport(controller_path), parse_tm)
+    try:
+        controller = Controller(link, timeout=0.3, retries=8)
+        for _ in range(10):
+            controller.ping()
+            result = controller.infer([X])
+            np.testing.assert_array_equal(result.outputs[1], np.arange(3000))
+        assert controller.hk()["inferences_ok"] == 10
+        counters = line.counters()
+        assert sum(c["bits_flipped"] + c["bytes_dropped"] for c in counters.values()) > 0
+    finally:
+        link.close()
+        line.stop()
+        responder.stop.set()
+        responder.join()
+        controller_end.close()
+        runtime_end.close()
+        responder.stream.close()
