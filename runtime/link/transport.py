@@ -36,7 +36,8 @@ class SerialStream:
         self.port.flush()
 
     def read(self, max_bytes: int, timeout: float) -> bytes:
-        self.port.timeout = timeout
+        if self.port.timeout != timeout:  # a change reconfigures a real port: only when needed
+            self.port.timeout = timeout
         first = self.port.read(1)
         if not first:
             return b""

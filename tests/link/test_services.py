@@ -360,3 +360,17 @@ def test_chunk_past_end(bench):
     bench.call(201, 1, struct.pack(">BI", 1, 10) + bytes(32))
     tms = bench.call(201, 2, struct.pack(">BI", 1, 8) + b"abc")
     assert failure(tms[-1]) == (ErrorCode.BAD_ARGUMENT, 8)
+
+
+def test_power_cut_leaves_the_previous_model_serving(bench, tmp_path):
+    upload(bench, 0, b"model zero")
+    bench.call(8, 1, struct.pack(">HB", Function.ACTIVATE_SLOT, 0))
+    folder = tmp_path / "slots"
+    # Cut during an upload to slot 1 and during a rewrite of the active-slot record.
+    bench.call(201, 1, struct.pack(">BI", 1, 100) + bytes(32))
+    bench.call(201, 2, struct.pack(">BI", 1, 0) + b"half")
+    (folder / "active.tmp").write_text("1\n")
+    restarted = ModelSlots(folder)
+    assert restarted.active == 0 and restarted.model_bytes(0) == b"model zero"
+    assert restarted.status(1).state == SlotState.EMPTY
+    assert sorted(p.name for p in folder.iterdir()) == ["active", "slot0.onnx"]
