@@ -21,7 +21,7 @@ import binascii
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from typing import Callable, Dict, Tuple
 
 MAX_PACKET = 4096  # bytes before COBS (ICD §2)
 DEFAULT_APID = 0x0A0
@@ -185,7 +185,7 @@ class TmBuilder:
     """Builds the runtime's TM: one sequence counter, one u16 message type counter per
     (service, subtype), CDS timestamps from `clock` (Unix seconds)."""
     apid: int = DEFAULT_APID
-    clock: object = time.time
+    clock: Callable[[], float] = time.time
     sequence: SequenceCounter = field(default_factory=SequenceCounter)
     message_counters: Dict[Tuple[int, int], int] = field(default_factory=dict)
 

@@ -166,17 +166,16 @@ class PayloadService:
         """Framed events the backend raised since the last call (call it periodically)."""
         return b"".join(frame(self.event(*e)) for e in self.backend.drain_events())
 
-    def event(self, event_id: int, aux1: int = 0, aux2: int = 0) -> bytes:
+    def event(self, event_id: int, aux1: int = 0, aux2: int = 0, destination: Optional[int] = None) -> bytes:
         severity = EVENT_SEVERITY[EventId(event_id)]
         return self.tm.build(Service.EVENTS, severity, struct.pack(">HII", event_id, aux1, aux2),
-                             self.controller_id)
+                             self.controller_id if destination is None else destination)
 
     def handle(self, tc: TcPacket) -> List[bytes]:
         """One TC in, its TM packets out."""
         if tc.apid != self.apid:
             self.counters.tc_rejected += 1
             return []
-        self.controller_id = tc.source_id
         request_id = tc.request_id
         if self.authenticator is not None:
             try:
@@ -185,7 +184,8 @@ class PayloadService:
                 self.counters.auth_rejected += 1
                 return [self._packet(tc, self._failure(Verification.ACCEPTANCE_FAILURE, request_id,
                                                        exc.code, 0)),
-                        self.event(EventId.AUTH_FAILURE, tc.source_id, exc.code)]
+                        self.event(EventId.AUTH_FAILURE, tc.source_id, exc.code, destination=tc.source_id)]
+        self.controller_id = tc.source_id
         key = (tc.source_id, tc.seq_count)
         if key in self._accepted:
             self.counters.duplicates_ignored += 1
