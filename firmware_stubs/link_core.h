@@ -1,0 +1,103 @@
+/* Protocol core of the payload link (shared/icd.md), controller side, portable C11.
+ *
+ * No I/O, no malloc: every function works on caller buffers. Layers:
+ *   CRC-16/CCITT-FALSE (packet error control) and CRC-32 (zlib, result check);
+ *   COBS encode/decode and a byte-at-a-time deframer that resynchronises at 0x00
+ *   and classifies dropped frames like F Prime (INVALID_FORMAT / INVALID_SIZE /
+ *   INVALID_CHECKSUM);
+ *   CCSDS space packets with PUS-C headers: TC build (with the optional HMAC
+ *   trailer of ICD section 7), TM parse (strict: every fixed header bit checked),
+ *   TM build (for tests and emulation).
+ * Integers on the wire are big-endian (link_put/get_*).
+ */
+#ifndef LINK_CORE_H
+#define LINK_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LINK_MAX_PACKET 4096
+/* Largest COBS encoding of a LINK_MAX_PACKET packet, without the 0x00. */
+#define LINK_MAX_ENCODED (LINK_MAX_PACKET + LINK_MAX_PACKET / 254 + 1)
+#define LINK_PRIMARY_LEN 6
+#define LINK_TC_SEC_LEN 5
+#define LINK_TM_SEC_LEN 14
+#define LINK_TC_OVERHEAD (LINK_PRIMARY_LEN + LINK_TC_SEC_LEN + 2)
+#define LINK_TM_OVERHEAD (LINK_PRIMARY_LEN + LINK_TM_SEC_LEN + 2)
+#define LINK_TIMESTAMP_LEN 7
+#define LINK_AUTH_TRAILER_LEN 24
+#define LINK_PUS_VERSION 2
+#define LINK_SEQ_MODULO 16384u
+
+typedef enum {
+    LINK_OK = 0,
+    LINK_MORE_NEEDED,
+    LINK_INVALID_FORMAT,
+    LINK_INVALID_SIZE,
+    LINK_INVALID_CHECKSUM
+} link_status;
+
+void link_put_u16(uint8_t *p, uint16_t v);
+void link_put_u32(uint8_t *p, uint32_t v);
+void link_put_u64(uint8_t *p, uint64_t v);
+uint16_t link_get_u16(const uint8_t *p);
+uint32_t link_get_u32(const uint8_t *p);
+
+uint16_t link_crc16(const uint8_t *data, size_t len);
+/* zlib's CRC-32; pass 0 first, then the previous value to continue. */
+uint32_t link_crc32(uint32_t crc, const uint8_t *data, size_t len);
+
+/* Returns the encoded length (no trailing 0x00), or 0 if it does not fit `cap`. */
+size_t link_cobs_encode(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+/* LINK_OK with *out_len set, LINK_INVALID_FORMAT, or LINK_INVALID_SIZE (> cap). */
+link_status link_cobs_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len);
+/* COBS(packet) || 0x00 into out; returns the frame length, 0 if it does not fit. */
+size_t link_frame(const uint8_t *packet, size_t len, uint8_t *out, size_t cap);
+
+typedef struct {
+    uint32_t frames_ok, frames_bad_crc, frames_bad_format, frames_oversize, bytes_discarded;
+} link_counters;
+
+typedef struct {
+    uint8_t encoded[LINK_MAX_ENCODED];
+    size_t len;
+    int discarding;            /* rest of an oversize frame, up to the next 0x00 */
+    link_counters counters;
+} link_deframer;
+
+void link_deframer_init(link_deframer *d);
+/* Feeds one byte. LINK_OK: a packet with a good CRC is in packet[0..*packet_len)
+ * (packet must hold LINK_MAX_PACKET bytes). LINK_MORE_NEEDED: nothing yet. Other
+ * values: a frame was dropped (and counted). */
+link_status link_deframer_push(link_deframer *d, uint8_t byte, uint8_t *packet, size_t *packet_len);
+
+typedef struct {
+    uint16_t apid, seq_count, source_id;
+    uint8_t service, subtype, ack_flags;
+} link_tc;
+
+typedef struct {
+    const uint8_t *key;        /* NULL: no authentication trailer */
+    size_t key_len;
+    uint64_t counter;
+} link_auth;
+
+/* Builds a TC with app_data (and the trailer if auth && auth->key); returns the
+ * packet length, 0 if it would exceed cap or LINK_MAX_PACKET. */
+size_t link_build_tc(const link_tc *tc, const uint8_t *app_data, size_t app_len,
+                     const link_auth *auth, uint8_t *out, size_t cap);
+
+typedef struct {
+    uint16_t apid, seq_count, message_counter, destination_id;
+    uint8_t service, subtype;
+    uint8_t timestamp[LINK_TIMESTAMP_LEN];
+    const uint8_t *data;       /* points into the parsed packet */
+    size_t data_len;
+} link_tm;
+
+size_t link_build_tm(const link_tm *tm, uint8_t *out, size_t cap);
+/* LINK_OK, LINK_INVALID_CHECKSUM or LINK_INVALID_FORMAT (version, type, flags,
+ * length field, PUS version, time reference status). */
+link_status link_parse_tm(const uint8_t *packet, size_t len, link_tm *tm);
+
+#endif

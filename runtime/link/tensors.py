@@ -1,0 +1,176 @@
+"""Tensor chunks of TC[200,1] (input) and TM[200,3] (output), and their reassembly.
+
+Chunk layout (integers big-endian, element data little-endian C order):
+
+    request_id u32 | index u8 | dtype u8 | rank u8 | dims u32 x rank |
+    total_bytes u32 | offset u32 | data
+
+`total_bytes` = product(dims) x element size; a chunk carries bytes
+[offset, offset + len(data)) of the tensor. Chunks may arrive in any order and more
+than once (re-sends); the assembler keeps the covered byte ranges and is complete when
+they span the tensor. Dtype codes are ONNX TensorProto.DataType values.
+"""
+import struct
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from .packets import MAX_PACKET, TC_OVERHEAD, TM_OVERHEAD
+
+DTYPE_CODES: Dict[int, np.dtype] = {
+    1: np.dtype("<f4"), 2: np.dtype("u1"), 3: np.dtype("i1"),
+    6: np.dtype("<i4"), 7: np.dtype("<i8"), 10: np.dtype("<f2"),
+}
+MAX_RANK = 8
+_FIXED = struct.Struct(">IBBB")  # request_id, index, dtype, rank
+_TAIL = struct.Struct(">II")     # total_bytes, offset
+
+
+class ChunkError(ValueError):
+    """A chunk whose fields contradict each other or an earlier chunk."""
+
+
+def dtype_code(dtype) -> int:
+    dt = np.dtype(dtype).newbyteorder("<") if np.dtype(dtype).itemsize > 1 else np.dtype(dtype)
+    for code, known in DTYPE_CODES.items():
+        if known == dt:
+            return code
+    raise ValueError(f"dtype {np.dtype(dtype)} has no link code; "
+                     f"supported: {sorted(str(d) for d in DTYPE_CODES.values())}")
+
+
+@dataclass(frozen=True)
+class TensorChunk:
+    request_id: int
+    index: int
+    dtype: int
+    dims: Tuple[int, ...]
+    total_bytes: int
+    offset: int
+    data: bytes
+
+    def pack(self) -> bytes:
+        return (_FIXED.pack(self.request_id, self.index, self.dtype, len(self.dims))
+                + struct.pack(f">{len(self.dims)}I", *self.dims)
+                + _TAIL.pack(self.total_bytes, self.offset) + bytes(self.data))
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> "TensorChunk":
+        """Parses and checks a chunk; raises ChunkError."""
+        payload = bytes(payload)
+        if len(payload) < _FIXED.size:
+            raise ChunkError(f"chunk of {len(payload)} bytes, shortest header is {_FIXED.size}")
+        request_id, index, code, rank = _FIXED.unpack_from(payload)
+        header_len = _FIXED.size + 4 * rank + _TAIL.size
+        if rank > MAX_RANK:
+            raise ChunkError(f"rank {rank}, largest supported {MAX_RANK}")
+        if len(payload) < header_len:
+            raise ChunkError(f"chunk of {len(payload)} bytes, its rank-{rank} header needs {header_len}")
+        if code not in DTYPE_CODES:
+            raise ChunkError(f"dtype code {code} unknown; known {sorted(DTYPE_CODES)}")
+        dims = struct.unpack_from(f">{rank}I", payload, _FIXED.size)
+        total, offset = _TAIL.unpack_from(payload, _FIXED.size + 4 * rank)
+        data = payload[header_len:]
+        expected = int(np.prod(dims, dtype=np.int64)) * DTYPE_CODES[code].itemsize
+        if total != expected:
+            raise ChunkError(f"total_bytes {total}, dims {dims} of dtype code {code} make {expected}")
+        if offset + len(data) > total:
+            raise ChunkError(f"chunk covers bytes [{offset}, {offset + len(data)}) past total_bytes {total}")
+        return cls(request_id, index, code, tuple(dims), total, offset, data)
+
+
+def max_chunk_data(rank: int, telemetry: bool, trailer: int = 0) -> int:
+    """Largest data field of a chunk that keeps its packet within MAX_PACKET;
+    `trailer` = authentication trailer bytes (TC only)."""
+    overhead = (TM_OVERHEAD if telemetry else TC_OVERHEAD + trailer)
+    return MAX_PACKET - overhead - (_FIXED.size + 4 * rank + _TAIL.size)
+
+
+def split_tensor(request_id: int, index: int, array: np.ndarray, chunk_data: int) -> List[TensorChunk]:
+    """Cuts a tensor into chunks of at most `chunk_data` data bytes (a zero-size
+    tensor still gets one empty chunk so its dims reach the other side)."""
+    code = dtype_code(array.dtype)
+    data = np.ascontiguousarray(array, dtype=DTYPE_CODES[code]).tobytes()
+    dims = tuple(int(d) for d in array.shape)
+    offsets = range(0, max(len(data), 1), chunk_data)
+    return [TensorChunk(request_id, index, code, dims, len(data), o, data[o:o + chunk_data])
+            for o in offsets]
+
+
+class ByteRanges:
+    """The byte ranges of a `total`-byte object received so far (sorted, disjoint,
+    merged): received chunks may repeat, overlap and come in any order."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self._ranges: List[Tuple[int, int]] = []
+
+    def add(self, offset: int, length: int) -> None:
+        lo, hi = offset, offset + length
+        if hi <= lo:
+            return
+        kept = []
+        for a, b in self._ranges:
+            if b < lo or a > hi:
+                kept.append((a, b))
+            else:
+                lo, hi = min(lo, a), max(hi, b)
+        kept.append((lo, hi))
+        self._ranges = sorted(kept)
+
+    @property
+    def prefix(self) -> int:
+        """Bytes received contiguously from offset 0."""
+        return self._ranges[0][1] if self._ranges and self._ranges[0][0] == 0 else 0
+
+    @property
+    def complete(self) -> bool:
+        return self.prefix == self.total
+
+    def missing(self) -> List[Tuple[int, int]]:
+        gaps, at = [], 0
+        for a, b in self._ranges:
+            if a > at:
+                gaps.append((at, a))
+            at = b
+        if at < self.total:
+            gaps.append((at, self.total))
+        return gaps
+
+
+class TensorAssembler:
+    """Collects the chunks of one tensor; the first chunk fixes dtype, dims and size."""
+
+    def __init__(self, first: TensorChunk):
+        self.dtype, self.dims, self.total_bytes = first.dtype, first.dims, first.total_bytes
+        self._buffer = bytearray(first.total_bytes)
+        self.ranges = ByteRanges(first.total_bytes)
+        self.add(first)
+
+    def add(self, chunk: TensorChunk) -> None:
+        if (chunk.dtype, chunk.dims, chunk.total_bytes) != (self.dtype, self.dims, self.total_bytes):
+            raise ChunkError(f"chunk of tensor {chunk.index} has dtype code {chunk.dtype}, dims "
+                             f"{chunk.dims}; earlier chunks had {self.dtype}, {self.dims}")
+        self._buffer[chunk.offset:chunk.offset + len(chunk.data)] = chunk.data
+        self.ranges.add(chunk.offset, len(chunk.data))
+
+    @property
+    def complete(self) -> bool:
+        return self.ranges.complete
+
+    def array(self) -> np.ndarray:
+        if not self.complete:
+            raise ChunkError(f"tensor incomplete: missing byte ranges {self.ranges.missing()}")
+        return np.frombuffer(bytes(self._buffer), dtype=DTYPE_CODES[self.dtype]).reshape(self.dims).copy()
+
+
+def assemble(chunks: Sequence[TensorChunk]) -> Dict[int, TensorAssembler]:
+    """Groups chunks of one request by tensor index."""
+    tensors: Dict[int, TensorAssembler] = {}
+    for chunk in chunks:
+        if chunk.index in tensors:
+            tensors[chunk.index].add(chunk)
+        else:
+            tensors[chunk.index] = TensorAssembler(chunk)
+    return tensors

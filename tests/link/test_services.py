@@ -1,0 +1,376 @@
+"""PayloadService against a fake backend: verification, duplicates, results, HK,
+authentication, functions and model slots."""
+import hashlib
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from runtime.link.auth import Authenticator, CounterStore, sign
+from runtime.link.codes import (HK_U8_FIELDS, HK_U32_FIELDS, NO_ACTIVE_SLOT, ErrorCode, EventId, Function,
+                                Severity, SlotState)
+from runtime.link.framing import FrameDecoder, frame
+from runtime.link.packets import MAX_PACKET, TcPacket, parse_tm
+from runtime.link.services import DUPLICATE_WINDOW, RESULT_CACHE, PayloadService
+from runtime.link.slots import ModelSlots
+from runtime.link.tensors import TensorChunk, split_tensor
+
+from .fakes import UNCORRECTABLE, FakeBackend
+
+KEY = bytes(range(32))
+X = np.arange(6, dtype=np.float32).reshape(2, 3)
+
+
+class Bench:
+    """A service, its fake backend, and a TC sender that numbers its TCs."""
+
+    def __init__(self, tmp_path, key=None, served=True):
+        self.backend = FakeBackend(served)
+        self.slots = ModelSlots(tmp_path / "slots")
+        auth = Authenticator(key, CounterStore()) if key else None
+        self.service = PayloadService(self.backend, self.slots, authenticator=auth, clock=lambda: 0.0)
+        self.seq = 0
+        self.key = key
+        self.counter = 100
+
+    def tc(self, service, subtype, data=b"", ack=0xF, seq=None):
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        return TcPacket(service, subtype, data, apid=0x0A0, seq_count=seq, source_id=0x42, ack_flags=ack)
+
+    def send(self, tc, sign_it=True):
+        """Sends through framing, as the line would, and returns the parsed TM."""
+        if self.key and sign_it:
+            self.counter += 1
+            raw = sign(tc, self.key, self.counter)
+        else:
+            raw = tc.pack()
+        return [parse_tm(p) for p in FrameDecoder().feed(self.service.receive(frame(raw)))]
+
+    def call(self, service, subtype, data=b"", **kw):
+        return self.send(self.tc(service, subtype, data, **kw))
+
+    def put_inputs(self, request_id, array=X, index=0):
+        for chunk in split_tensor(request_id, index, array, 10):
+            assert kinds(self.call(200, 1, chunk.pack())) == [(1, 1), (1, 7)]
+
+
+def kinds(tms):
+    return [(t.service, t.subtype) for t in tms]
+
+
+def failure(tm):
+    return struct.unpack_from(">HI", tm.source_data, 4)
+
+
+@pytest.fixture
+def bench(tmp_path):
+    return Bench(tmp_path)
+
+
+@pytest.mark.parametrize("ack, expected", [
+    (0xF, [(1, 1), (17, 2), (1, 7)]), (0x9, [(1, 1), (17, 2), (1, 7)]),
+    (0x1, [(1, 1), (17, 2)]), (0x8, [(17, 2), (1, 7)]), (0x6, [(17, 2)]), (0x0, [(17, 2)])])
+def test_reports_follow_ack_flags(bench, ack, expected):
+    tms = bench.call(17, 1, ack=ack)
+    assert kinds(tms) == expected
+    tc = bench.tc(17, 1, seq=bench.seq)
+    assert all(t.source_data[:4] == tc.request_id for t in tms if t.service == 1)
+    assert all(t.destination_id == 0x42 for t in tms)
+
+
+@pytest.mark.parametrize("service, subtype, data, code", [
+    (99, 1, b"", ErrorCode.BAD_SERVICE), (17, 9, b"", ErrorCode.BAD_SUBTYPE),
+    (17, 1, b"x", ErrorCode.BAD_LENGTH), (3, 27, b"\0\2", ErrorCode.BAD_ARGUMENT),
+    (8, 1, b"\0\x09", ErrorCode.BAD_ARGUMENT), (8, 1, b"\0\1\x07", ErrorCode.BAD_ARGUMENT),
+    (201, 4, b"\x09", ErrorCode.BAD_ARGUMENT), (200, 1, b"\0\0\0\1\0\x63\0\0\0\0\0\0\0\0\0", ErrorCode.BAD_ARGUMENT)])
+def test_acceptance_failures_reported_even_without_ack(bench, service, subtype, data, code):
+    tms = bench.call(service, subtype, data, ack=0)
+    assert kinds(tms) == [(1, 2)]
+    assert failure(tms[0])[0] == code
+    assert bench.service.housekeeping()["tc_rejected"] == 1
+
+
+def test_completion_failure_reported_without_ack(bench):
+    tms = bench.call(200, 5, struct.pack(">I", 77), ack=0)
+    assert kinds(tms) == [(1, 8)]
+    assert failure(tms[0]) == (ErrorCode.UNKNOWN_REQUEST, 77)
+
+
+def test_inference_round_trip(bench):
+    bench.put_inputs(5)
+    tms = bench.call(200, 2, struct.pack(">I", 5))
+    assert kinds(tms)[0] == (1, 1) and kinds(tms)[-2:] == [(200, 4), (1, 7)]
+    chunks = [TensorChunk.unpack(t.source_data) for t in tms if (t.service, t.subtype) == (200, 3)]
+    assert all(c.request_id == 5 for c in chunks)
+    out0 = b"".join(c.data for c in chunks if c.index == 0)
+    out1 = b"".join(c.data for c in chunks if c.index == 1)
+    assert out0 == (X * 2).tobytes() and out1 == np.arange(3000, dtype="<i8").tobytes()
+    assert max(len(t.pack()) for t in tms) == MAX_PACKET  # full chunks fill a packet exactly
+    request_id, status, _latency, crc, corrected = struct.unpack(">IHIIH", tms[-2].source_data)
+    assert (request_id, status, corrected) == (5, 0, 1)
+    assert crc == zlib.crc32(out0 + out1)
+    assert bench.service.housekeeping()["inferences_ok"] == 1
+
+
+def test_duplicate_tc_reports_resent_not_executed(bench):
+    bench.put_inputs(6)
+    run = bench.tc(200, 2, struct.pack(">I", 6))
+    first = bench.send(run)
+    again = bench.send(run)
+    assert bench.backend.runs == 1
+    assert kinds(again) == [(1, 1), (200, 4), (1, 7)]  # not the output chunks: TC[200,5] gets those
+    assert again[1].source_data == first[-2].source_data
+    assert bench.service.housekeeping()["duplicates_ignored"] == 1
+
+
+def test_duplicate_window_is_64_accepted_tcs(bench):
+    ping = bench.tc(17, 1)
+    bench.send(ping)
+    for _ in range(DUPLICATE_WINDOW - 1):
+        bench.call(17, 1)
+    bench.send(ping)
+    assert bench.service.housekeeping()["duplicates_ignored"] == 1
+    bench.call(17, 1)
+    bench.call(17, 1)  # now the first ping left the window
+    bench.send(ping)
+    assert bench.service.housekeeping()["duplicates_ignored"] == 1
+
+
+def test_rejected_tc_is_not_a_duplicate(bench):
+    bad = bench.tc(17, 1, b"x")
+    assert kinds(bench.send(bad)) == [(1, 2)]
+    assert kinds(bench.send(bad)) == [(1, 2)]
+    assert bench.service.housekeeping()["duplicates_ignored"] == 0
+
+
+def test_result_cache_keeps_last_8(bench):
+    for request_id in range(RESULT_CACHE + 1):
+        bench.put_inputs(request_id)
+        bench.call(200, 2, struct.pack(">I", request_id))
+    tms = bench.call(200, 5, struct.pack(">I", 0))
+    assert failure(tms[-1]) == (ErrorCode.UNKNOWN_REQUEST, 0)
+    for request_id in range(1, RESULT_CACHE + 1):
+        tms = bench.call(200, 5, struct.pack(">I", request_id))
+        assert kinds(tms)[-2:] == [(200, 4), (1, 7)]
+        assert (200, 3) in kinds(tms)
+    assert bench.backend.runs == RESULT_CACHE + 1
+
+
+@pytest.mark.parametrize("array, code", [
+    (np.zeros((3, 2), np.float32), ErrorCode.SHAPE_MISMATCH),
+    (np.zeros((2, 3), np.int32), ErrorCode.DTYPE_MISMATCH)])
+def test_input_mismatch(bench, array, code):
+    bench.put_inputs(9, array)
+    tms = bench.call(200, 2, struct.pack(">I", 9))
+    assert kinds(tms) == [(1, 1), (1, 8)] and failure(tms[-1]) == (code, 0)
+
+
+def test_no_model(tmp_path):
+    bench = Bench(tmp_path, served=False)
+    bench.put_inputs(1)
+    assert failure(bench.call(200, 2, struct.pack(">I", 1))[-1])[0] == ErrorCode.NO_MODEL
+
+
+def test_incomplete_input(bench):
+    chunk = split_tensor(3, 0, X, 10)[1]
+    bench.call(200, 1, chunk.pack())
+    assert failure(bench.call(200, 2, struct.pack(">I", 3))[-1]) == (ErrorCode.BAD_ARGUMENT, 0)
+
+
+def test_uncorrectable_upset_fails_the_run(bench):
+    bench.put_inputs(4)
+    bench.backend.fail_next = UNCORRECTABLE
+    tms = bench.call(200, 2, struct.pack(">I", 4))
+    assert kinds(tms) == [(1, 1), (200, 4), (1, 8)]
+    assert struct.unpack(">IHIIH", tms[1].source_data)[1] == ErrorCode.UNCORRECTABLE_UPSET
+    assert failure(tms[-1])[0] == ErrorCode.UNCORRECTABLE_UPSET
+    assert bench.service.housekeeping()["inferences_failed"] == 1
+
+
+def test_housekeeping_structure_1(bench):
+    bench.call(17, 1)
+    bench.service.receive(b"\x05\x01\x02\0")  # one bad frame
+    bench.backend.counters.update(scrub_passes=3, upsets_corrected=2)
+    (hk,) = [t for t in bench.call(3, 27, b"\0\1") if t.service == 3]
+    assert hk.subtype == 25 and len(hk.source_data) == 2 + 4 * 16 + 2
+    values = struct.unpack(">H16I2B", hk.source_data)
+    fields = dict(zip(("structure",) + HK_U32_FIELDS + HK_U8_FIELDS, values))
+    assert fields["structure"] == 1
+    assert fields["frames_ok"] == 2 and fields["frames_bad_format"] == 1
+    assert fields["scrub_passes"] == 3 and fields["upsets_corrected"] == 2
+    assert fields["active_slot"] == NO_ACTIVE_SLOT and fields["protection_mode"] == 0
+    assert HK_U32_FIELDS[:3] == ("uptime_s", "inferences_ok", "inferences_failed")
+    assert HK_U32_FIELDS[-1] == "duplicates_ignored"
+
+
+def test_functions(bench):
+    bench.call(8, 1, struct.pack(">HB", Function.SET_PROTECTION, 3))
+    assert bench.backend.mode == "tmr"
+    assert bench.service.housekeeping()["protection_mode"] == 3
+    assert kinds(bench.call(8, 1, struct.pack(">H", Function.SCRUB_NOW))) == [(1, 1), (1, 7)]
+    assert bench.backend.scrubs == 1
+    bench.call(8, 1, struct.pack(">H", Function.RESET_COUNTERS))
+    hk = bench.service.housekeeping()
+    assert hk["scrub_passes"] == 0 and hk["frames_ok"] == 0 and hk["uptime_s"] == 0
+
+
+def test_other_apid_ignored(bench):
+    tc = TcPacket(17, 1, apid=0x0A1, seq_count=1, source_id=0x42)
+    assert bench.send(tc) == []
+    assert bench.service.housekeeping()["tc_rejected"] == 1
+
+
+def test_backend_events_are_sent(bench):
+    bench.backend.events.append((EventId.VOTE_DISAGREEMENT, 7, 2))
+    (event,) = [parse_tm(p) for p in FrameDecoder().feed(bench.service.poll())]
+    assert (event.service, event.subtype) == (5, Severity.LOW)
+    assert struct.unpack(">HII", event.source_data) == (EventId.VOTE_DISAGREEMENT, 7, 2)
+
+
+# -- authentication -----------------------------------------------------------------
+
+def test_authenticated_tc_accepted(tmp_path):
+    bench = Bench(tmp_path, key=KEY)
+    assert kinds(bench.call(17, 1)) == [(1, 1), (17, 2), (1, 7)]
+
+
+def test_icd_authenticated_vector(tmp_path):
+    bench = Bench(tmp_path, key=KEY)
+    vector = bytes.fromhex("18a0c002001e2f1101004200000000000000079ad337b3e10c997994061c15fe1a380fcdfe")
+    tms = [parse_tm(p) for p in FrameDecoder().feed(bench.service.receive(frame(vector)))]
+    assert kinds(tms) == [(1, 1), (17, 2), (1, 7)]
+
+
+def expect_auth_failure(bench, tms, code):
+    assert kinds(tms) == [(1, 2), (5, Severity.MEDIUM)]
+    assert failure(tms[0])[0] == code
+    assert struct.unpack(">HII", tms[1].source_data) == (EventId.AUTH_FAILURE, 0x42, code)
+    assert bench.service.housekeeping()["auth_rejected"] >= 1
+
+
+def test_wrong_mac(tmp_path):
+    bench = Bench(tmp_path, key=KEY)
+    raw = bytearray(sign(bench.tc(17, 1), bytes(32), 500))
+    tms = [parse_tm(p) for p in FrameDecoder().feed(bench.service.receive(frame(bytes(raw))))]
+    expect_auth_failure(bench, tms, ErrorCode.AUTH_FAILED)
+
+
+def test_missing_trailer(tmp_path):
+    bench = Bench(tmp_path, key=KEY)
+    expect_auth_failure(bench, bench.send(bench.tc(17, 1), sign_it=False), ErrorCode.AUTH_FAILED)
+
+
+def test_replay(tmp_path):
+    bench = Bench(tmp_path, key=KEY)
+    raw = sign(bench.tc(17, 1), KEY, 500)
+    bench.service.receive(frame(raw))
+    tms = [parse_tm(p) for p in FrameDecoder().feed(bench.service.receive(frame(raw)))]
+    expect_auth_failure(bench, tms, ErrorCode.REPLAY)
+    older = sign(bench.tc(17, 1), KEY, 499)
+    tms = [parse_tm(p) for p in FrameDecoder().feed(bench.service.receive(frame(older)))]
+    expect_auth_failure(bench, tms, ErrorCode.REPLAY)
+
+
+def test_retry_with_new_counter_is_a_duplicate(tmp_path):
+    bench = Bench(tmp_path, key=KEY)
+    ping = bench.tc(17, 1)
+    bench.send(ping)
+    assert kinds(bench.send(ping)) == [(1, 1), (17, 2), (1, 7)]
+    assert bench.service.housekeeping()["duplicates_ignored"] == 1
+
+
+# -- model slots ----------------------------------------------------------------------
+
+def upload(bench, slot, model, sha=None, chunk=1000):
+    sha = sha or hashlib.sha256(model).digest()
+    assert kinds(bench.call(201, 1, struct.pack(">BI", slot, len(model)) + sha))[-1] == (1, 7)
+    for offset in range(0, len(model), chunk):
+        assert kinds(bench.call(201, 2, struct.pack(">BI", slot, offset) + model[offset:offset + chunk]))[-1] == (1, 7)
+    return bench.call(201, 3, bytes([slot]))
+
+
+def slot_status(bench, slot):
+    (tm,) = [t for t in bench.call(201, 4, bytes([slot])) if t.service == 201]
+    assert tm.subtype == 5
+    number, state, size = struct.unpack_from(">BBI", tm.source_data)
+    return number, SlotState(state), size, tm.source_data[6:]
+
+
+def test_upload_commit_activate(bench, tmp_path):
+    model = bytes(range(256)) * 20
+    assert slot_status(bench, 1) == (1, SlotState.EMPTY, 0, bytes(32))
+    assert kinds(upload(bench, 1, model))[-1] == (1, 7)
+    assert slot_status(bench, 1) == (1, SlotState.COMMITTED, len(model), hashlib.sha256(model).digest())
+    assert (tmp_path / "slots" / "slot1.onnx").read_bytes() == model
+    tms = bench.call(8, 1, struct.pack(">HB", Function.ACTIVATE_SLOT, 1))
+    assert kinds(tms) == [(1, 1), (1, 7), (5, Severity.INFO)]
+    assert struct.unpack(">HII", tms[-1].source_data) == (EventId.MODEL_ACTIVATED, 1, 0)
+    assert bench.backend.loaded == [model]
+    assert slot_status(bench, 1)[1] == SlotState.ACTIVE
+    assert bench.service.housekeeping()["active_slot"] == 1
+    assert ModelSlots(tmp_path / "slots").active == 1  # survives a restart
+
+
+def test_upload_never_touches_active_slot(bench):
+    upload(bench, 0, b"first model")
+    bench.call(8, 1, struct.pack(">HB", Function.ACTIVATE_SLOT, 0))
+    tms = bench.call(201, 1, struct.pack(">BI", 0, 5) + bytes(32))
+    assert failure(tms[-1]) == (ErrorCode.SLOT_BUSY, 0)
+    assert bench.slots.model_bytes(0) == b"first model"
+
+
+def test_commit_hash_mismatch(bench, tmp_path):
+    tms = upload(bench, 2, b"model", sha=bytes(32))
+    assert kinds(tms) == [(1, 1), (1, 8), (5, Severity.MEDIUM)]
+    assert failure(tms[1])[0] == ErrorCode.HASH_MISMATCH
+    assert struct.unpack(">HII", tms[-1].source_data) == (EventId.MODEL_REJECTED, 2, ErrorCode.HASH_MISMATCH)
+    assert slot_status(bench, 2)[1] == SlotState.EMPTY
+    assert list((tmp_path / "slots").iterdir()) == []
+
+
+def test_commit_rejects_invalid_model(bench):
+    tms = upload(bench, 2, b"bad model")
+    assert failure(tms[1])[0] == ErrorCode.MODEL_INVALID
+    assert slot_status(bench, 2)[1] == SlotState.EMPTY
+
+
+def test_activate_needs_committed_slot(bench):
+    tms = bench.call(8, 1, struct.pack(">HB", Function.ACTIVATE_SLOT, 3))
+    assert failure(tms[1]) == (ErrorCode.BAD_ARGUMENT, 3)
+
+
+def test_upload_resumes(bench):
+    model = bytes(range(200)) * 30
+    sha = hashlib.sha256(model).digest()
+    bench.call(201, 1, struct.pack(">BI", 1, len(model)) + sha)
+    bench.call(201, 2, struct.pack(">BI", 1, 0) + model[:2500])
+    bench.call(201, 2, struct.pack(">BI", 1, 4000) + model[4000:])  # a gap 2500..4000
+    assert slot_status(bench, 1)[1:3] == (SlotState.RECEIVING, 2500)
+    bench.call(201, 1, struct.pack(">BI", 1, len(model)) + sha)  # same model: keeps progress
+    assert slot_status(bench, 1)[2] == 2500
+    assert failure(bench.call(201, 3, b"\1")[1]) == (ErrorCode.BAD_ARGUMENT, 2500)
+    bench.call(201, 2, struct.pack(">BI", 1, 2500) + model[2500:4000])
+    assert kinds(bench.call(201, 3, b"\1")) == [(1, 1), (1, 7)]
+
+
+def test_chunk_past_end(bench):
+    bench.call(201, 1, struct.pack(">BI", 1, 10) + bytes(32))
+    tms = bench.call(201, 2, struct.pack(">BI", 1, 8) + b"abc")
+    assert failure(tms[-1]) == (ErrorCode.BAD_ARGUMENT, 8)
+
+
+def test_power_cut_leaves_the_previous_model_serving(bench, tmp_path):
+    upload(bench, 0, b"model zero")
+    bench.call(8, 1, struct.pack(">HB", Function.ACTIVATE_SLOT, 0))
+    folder = tmp_path / "slots"
+    # Cut during an upload to slot 1 and during a rewrite of the active-slot record.
+    bench.call(201, 1, struct.pack(">BI", 1, 100) + bytes(32))
+    bench.call(201, 2, struct.pack(">BI", 1, 0) + b"half")
+    (folder / "active.tmp").write_text("1\n")
+    restarted = ModelSlots(folder)
+    assert restarted.active == 0 and restarted.model_bytes(0) == b"model zero"
+    assert restarted.status(1).state == SlotState.EMPTY
+    assert sorted(p.name for p in folder.iterdir()) == ["active", "slot0.onnx"]
