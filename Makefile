@@ -9,7 +9,7 @@ PIP    := $(VENV)/bin/pip
 BUILD_INPUTS := pyproject.toml setup.py runtime/_build_core.py $(wildcard csrc/*.[ch] csrc/*/*.[ch])
 STAMP  := $(VENV)/.radrt-installed
 
-.PHONY: demo test test-c test-aarch64 build clean
+.PHONY: demo test test-c test-aarch64 hil build clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ demo: $(STAMP)
 test: $(STAMP) test-c
 	$(PY) -m pytest -q
 
+# Hardware-in-the-loop scene on ptys: firmware stub <-> noisy line <-> radrt serve (tmr),
+# 200 inferences of the digits classifier with upsets injected into the runtime.
+hil: $(STAMP)
+	$(PY) -m fault_injection.hil --records 200 --ber 1e-5 --upset-rate 0.5
+
 # C kernel unit tests, natively under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-c:
 	$(MAKE) -C csrc test
@@ -38,3 +43,4 @@ test-aarch64:
 
 clean:
 	rm -rf build *.egg-info runtime/_core.* .pytest_cache .hypothesis
+	$(MAKE) -C firmware_stubs clean

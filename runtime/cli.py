@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="one JSON object per model and mode")
     s.set_defaults(fn=cmd_bench)
 
+    from .link.cli import add_commands as add_link
+    add_link(sub)
+
     try:
         from fault_injection.cli import add_commands as add_fault_injection
         add_fault_injection(sub)
@@ -162,7 +165,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (RadrtError, ValueError, FileNotFoundError) as e:
+    except (RadrtError, ValueError, OSError) as e:
         print(f"radrt {args.command}: {e}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,135 @@
+"""`radrt serve` and `radrt link ...`: the two ends of the payload link from the command line."""
+import json
+import logging
+import sys
+import zlib
+
+import numpy as np
+
+from ..protect import MODES
+from .packets import DEFAULT_APID
+from .transport import DEFAULT_BAUD
+
+
+def _int(text: str) -> int:
+    return int(text, 0)
+
+
+def add_commands(sub) -> None:
+    s = sub.add_parser("serve", help="serve inference over the payload link (ICD v1) until stopped")
+    s.add_argument("--port", required=True, help="serial port: /dev/ttyUSB0, a pty path, loop://, socket://host:port")
+    s.add_argument("--model", help="model served at boot when no slot is active")
+    s.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    s.add_argument("--protect", default="tmr", choices=MODES, help="protection mode (default tmr)")
+    s.add_argument("--slots", default="radrt-slots", help="folder of the A/B model slots (default radrt-slots)")
+    s.add_argument("--key-file", help="HMAC key (hex or raw bytes, mode 600): every TC must be authenticated")
+    s.add_argument("--counter-file", help="where the last accepted auth counter is persisted "
+                                          "(default SLOTS/auth_counter)")
+    s.add_argument("--apid", type=_int, default=DEFAULT_APID, help="APID (default 0x0A0)")
+    s.add_argument("--upset-rate", type=float, default=0.0,
+                   help="bench only: inject this many upsets per inference on average (weights, activations)")
+    s.add_argument("--upset-seed", type=int, default=0)
+    s.set_defaults(fn=cmd_serve)
+
+    link = sub.add_parser("link", help="controller side: talk to a radrt serve")
+    ops = link.add_subparsers(dest="link_command", required=True)
+    common = []
+    for name, text in (("ping", "are-you-alive round trip"), ("hk", "housekeeping report"),
+                       ("infer", "one inference"), ("upload", "upload a model into a slot (resumable)"),
+                       ("activate", "make a committed slot serve"), ("mode", "set the protection mode"),
+                       ("scrub", "one full scrub pass now"), ("slot", "status of a slot")):
+        p = ops.add_parser(name, help=text)
+        common.append(p)
+        p.set_defaults(fn=cmd_link)
+    by_name = {p.prog.split()[-1]: p for p in common}
+    by_name["infer"].add_argument("--input", action="append", default=[], metavar="[NAME=]FILE.npy",
+                                  help="inputs in model input order")
+    by_name["upload"].add_argument("model")
+    for name in ("upload", "activate", "slot"):
+        by_name[name].add_argument("--slot", type=int, required=True)
+    by_name["mode"].add_argument("mode", choices=MODES)
+    for p in common:
+        p.add_argument("--port", required=True)
+        p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+        p.add_argument("--apid", type=_int, default=DEFAULT_APID)
+        p.add_argument("--source", type=_int, default=0x42, help="PUS source ID (default 0x0042)")
+        p.add_argument("--key-file", help="HMAC key shared with the runtime")
+        p.add_argument("--counter-file", help="persisted auth counter (default: start from the clock)")
+        p.add_argument("--timeout", type=float, default=2.0, help="seconds per attempt (default 2)")
+        p.add_argument("--retries", type=int, default=3)
+        p.add_argument("--json", action="store_true")
+
+
+def cmd_serve(args) -> int:
+    from .server import serve
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s radrt serve: %(message)s", stream=sys.stderr)
+    return serve(args.port, args.model, baud=args.baud, protect=args.protect, slots_dir=args.slots,
+                 key_file=args.key_file, counter_file=args.counter_file, apid=args.apid,
+                 upset_rate=args.upset_rate, upset_seed=args.upset_seed)
+
+
+def _controller(args):
+    from .auth import CounterStore
+    from .controller import Controller
+    from .packets import parse_tm
+    from .server import read_key_file
+    from .transport import PacketLink, open_transport
+    key = read_key_file(args.key_file) if args.key_file else None
+    counter = CounterStore(args.counter_file) if args.counter_file else None
+    link = PacketLink(open_transport(args.port, args.baud), parse_tm)
+    return Controller(link, apid=args.apid, source_id=args.source, key=key, counter=counter,
+                      timeout=args.timeout, retries=args.retries)
+
+
+def cmd_link(args) -> int:
+    from .controller import CommandFailed, LinkTimeout
+    ctl = _controller(args)
+    try:
+        result = _link_op(ctl, args)
+    except (CommandFailed, LinkTimeout) as e:
+        print(f"radrt link {args.link_command}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        ctl.link.close()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _link_op(ctl, args) -> dict:
+    op = args.link_command
+    if op == "ping":
+        return {"round_trip_ms": round(ctl.ping() * 1e3, 2)}
+    if op == "hk":
+        return ctl.hk()
+    if op == "infer":
+        inputs = [np.load(item.partition("=")[2] or item, allow_pickle=False) for item in args.input]
+        if not inputs:
+            raise SystemExit("radrt link infer: give the model's inputs with --input FILE.npy (in input order)")
+        r = ctl.infer(inputs)
+        blob = b"".join(np.ascontiguousarray(o).tobytes() for o in r.outputs)
+        return {"request_id": r.request_id, "latency_us": r.latency_us,
+                "corrected_during_run": r.corrected_during_run, "resends": r.resends,
+                "crc32": f"{zlib.crc32(blob):08x}",
+                "outputs": [{"shape": list(o.shape), "dtype": str(o.dtype),
+                             "argmax": int(np.argmax(o)) if o.size else None} for o in r.outputs]}
+    if op == "upload":
+        with open(args.model, "rb") as f:
+            status = ctl.upload(args.slot, f.read())
+        return {"slot": status.slot, "state": status.state.name, "bytes": status.bytes,
+                "sha256": status.sha256.hex()}
+    if op == "slot":
+        status = ctl.slot_status(args.slot)
+        return {"slot": status.slot, "state": status.state.name, "bytes": status.bytes,
+                "sha256": status.sha256.hex()}
+    if op == "activate":
+        ctl.activate(args.slot)
+        return {"activated": args.slot}
+    if op == "mode":
+        ctl.set_protection(args.mode)
+        return {"protection": args.mode}
+    ctl.scrub()
+    return {"scrubbed": True}

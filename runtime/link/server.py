@@ -1,0 +1,167 @@
+"""`radrt serve`: the payload link served by an InferenceSession (ICD roles: runtime side).
+
+`SessionBackend` is the `PayloadBackend` of `services.PayloadService` over the real
+session: it runs inferences with the chosen protection, reports health, scrubs on
+command, validates and swaps models (the old model serves until the new one is
+built), and turns the session's events into ICD events.
+
+`serve(...)` is the loop: bytes from the port go to the service, its TM goes back,
+and events are polled between reads. SIGINT/SIGTERM set a flag that the loop checks
+between reads, so the request in hand finishes and its replies are flushed; then the
+port is closed and `serve` returns 0.
+
+Bench option: `upset_rate` injects that many upsets per inference on average
+(Poisson, seeded) into the serving session's weights and activations before each run,
+through the same primitive as campaigns: an accelerated radiation environment for HIL
+tests. Never set on a flight board.
+"""
+import logging
+import os
+import signal
+import stat
+import threading
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..session import InferenceSession
+from .auth import Authenticator, CounterStore
+from .codes import EventId
+from .packets import DEFAULT_APID
+from .services import PayloadService
+from .slots import ModelSlots
+from .transport import DEFAULT_BAUD, open_transport
+
+log = logging.getLogger("radrt.serve")
+
+_EVENT_IDS = {"UPSET_CORRECTED": EventId.UPSET_CORRECTED, "UPSET_UNCORRECTABLE": EventId.UPSET_UNCORRECTABLE,
+              "VOTE_DISAGREEMENT": EventId.VOTE_DISAGREEMENT}
+READ_CHUNK = 4096
+READ_TIMEOUT_S = 0.05
+
+
+class SessionBackend:
+    def __init__(self, protection: str = "none", upset_rate: float = 0.0, upset_seed: int = 0):
+        self.protection = protection
+        self.session: Optional[InferenceSession] = None
+        self.upset_rate = upset_rate
+        self._rng = np.random.default_rng(upset_seed)
+        self.upsets_injected = 0
+
+    # -- PayloadBackend ---------------------------------------------------------------
+    def input_specs(self) -> Optional[List[Tuple[Tuple[int, ...], np.dtype]]]:
+        if self.session is None:
+            return None
+        return [(tuple(i.shape), i.dtype) for i in self.session.get_inputs()]
+
+    def run(self, feeds: List[np.ndarray]) -> List[np.ndarray]:
+        names = [i.name for i in self.session.get_inputs()]
+        if self.upset_rate:
+            self._inject_upsets()
+        return self.session.run(None, dict(zip(names, feeds)))
+
+    def health(self) -> Dict[str, int]:
+        return self.session.health() if self.session is not None else {}
+
+    def set_protection(self, mode: str) -> None:
+        if self.session is not None:
+            self.session.set_protection(mode)
+        self.protection = mode
+
+    def scrub(self) -> None:
+        if self.session is not None and self.protection != "none":
+            self.session.scrub()
+
+    def check_model(self, model: bytes) -> None:
+        InferenceSession(model, scrub_interval_s=None).close()
+
+    def load_model(self, model: bytes) -> None:
+        new = InferenceSession(model, protection=self.protection)
+        old, self.session = self.session, new
+        if old is not None:
+            old.close()
+
+    def drain_events(self) -> List[Tuple[int, int, int]]:
+        if self.session is None:
+            return []
+        return [(_EVENT_IDS[name], int(a) & 0xFFFFFFFF, int(b) & 0xFFFFFFFF)
+                for name, a, b in self.session.drain_events() if name in _EVENT_IDS]
+
+    # -- bench: accelerated upsets ---------------------------------------------------------
+    def _inject_upsets(self) -> None:
+        sites = [s for s in self.session.fault_sites() if s.kind in ("weights", "activations")]
+        sizes = np.array([s.nbytes for s in sites], dtype=np.float64)
+        n_ops = len(self.session.compiled.plan.steps)
+        for _ in range(self._rng.poisson(self.upset_rate)):
+            site = sites[self._rng.choice(len(sites), p=sizes / sizes.sum())]
+            at_op = int(self._rng.integers(n_ops)) if site.kind == "activations" else None
+            self.session.inject(site.name, int(self._rng.integers(site.nbytes)), int(self._rng.integers(8)),
+                                at_op=at_op)
+            self.upsets_injected += 1
+
+
+def read_key_file(path: str) -> bytes:
+    """The HMAC key: refused when other users can read the file."""
+    mode = os.stat(path).st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise PermissionError(f"key file '{path}' has mode {stat.filemode(mode)}: group and others must "
+                              f"have no access (chmod 600 {path})")
+    key = Path(path).read_bytes().strip()
+    try:
+        key = bytes.fromhex(key.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        pass  # a raw binary key
+    if not key:
+        raise ValueError(f"key file '{path}' is empty")
+    return key
+
+
+def build_service(backend: SessionBackend, slots_dir: str, model_path: Optional[str], apid: int,
+                  key_file: Optional[str], counter_file: Optional[str]) -> PayloadService:
+    slots = ModelSlots(slots_dir)
+    if slots.active is not None:
+        backend.load_model(slots.model_bytes(slots.active))
+        log.info("serving slot %d from %s", slots.active, slots_dir)
+    elif model_path:
+        backend.load_model(Path(model_path).read_bytes())
+        log.info("serving %s (no active slot in %s)", model_path, slots_dir)
+    else:
+        log.warning("no model: upload one into a slot and activate it")
+    authenticator = None
+    if key_file:
+        counter = CounterStore(counter_file or os.path.join(slots_dir, "auth_counter"))
+        authenticator = Authenticator(read_key_file(key_file), counter)
+    else:
+        log.warning("no --key-file: telecommands are NOT authenticated")
+    service = PayloadService(backend, slots, apid=apid, authenticator=authenticator)
+    service.protection = backend.protection
+    return service
+
+
+def serve(port_url: str, model_path: Optional[str], *, baud: int = DEFAULT_BAUD, protect: str = "none",
+          slots_dir: str = "radrt-slots", key_file: Optional[str] = None, counter_file: Optional[str] = None,
+          apid: int = DEFAULT_APID, upset_rate: float = 0.0, upset_seed: int = 0,
+          stop: Optional[threading.Event] = None) -> int:
+    stop = stop or threading.Event()
+    backend = SessionBackend(protect, upset_rate, upset_seed)
+    service = build_service(backend, slots_dir, model_path, apid, key_file, counter_file)
+    port = open_transport(port_url, baud)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    log.info("serving on %s at %d baud, APID 0x%03X, protection %s", port_url, baud, apid, protect)
+    try:
+        while not stop.is_set():
+            data = port.read(READ_CHUNK, READ_TIMEOUT_S)
+            out = service.receive(data) if data else b""
+            out += service.poll()
+            if out:
+                port.write(out)
+    finally:
+        port.close()
+        if backend.session is not None:
+            backend.session.close()
+        log.info("stopped: %d upsets injected; health %s; frames %s", backend.upsets_injected,
+                 backend.health(), service.decoder.counters)
+    return 0
