@@ -55,7 +55,8 @@ def add_commands(sub) -> None:
         p.add_argument("--source", type=_int, default=0x42, help="PUS source ID (default 0x0042)")
         p.add_argument("--key-file", help="HMAC key shared with the runtime")
         p.add_argument("--counter-file", help="persisted auth counter (default: start from the clock)")
-        p.add_argument("--timeout", type=float, default=2.0, help="seconds per attempt (default 2)")
+        p.add_argument("--timeout", type=float, help="seconds per attempt (default: from the baud rate, "
+                                                     "twice a full frame's time + 0.2 s, at least 0.5 s)")
         p.add_argument("--retries", type=int, default=3)
         p.add_argument("--json", action="store_true")
 
@@ -70,15 +71,16 @@ def cmd_serve(args) -> int:
 
 def _controller(args):
     from .auth import CounterStore
-    from .controller import Controller
+    from .controller import Controller, reply_timeout
     from .packets import parse_tm
     from .server import read_key_file
     from .transport import PacketLink, open_transport
     key = read_key_file(args.key_file) if args.key_file else None
     counter = CounterStore(args.counter_file) if args.counter_file else None
     link = PacketLink(open_transport(args.port, args.baud), parse_tm)
+    timeout = args.timeout if args.timeout is not None else reply_timeout(args.baud)
     return Controller(link, apid=args.apid, source_id=args.source, key=key, counter=counter,
-                      timeout=args.timeout, retries=args.retries)
+                      timeout=timeout, retries=args.retries)
 
 
 def cmd_link(args) -> int:

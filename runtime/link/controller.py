@@ -35,6 +35,12 @@ DEFAULT_SOURCE_ID = 0x0042
 UPLOAD_HEADER = 5  # slot u8 + offset u32
 
 
+def reply_timeout(baud: int) -> float:
+    """A TC's reply timeout for a line rate: twice the largest frame's time on the line
+    (8N1: 10 bits a byte) plus 0.2 s of turnaround, and at least 0.5 s."""
+    return max(0.5, 2 * (MAX_PACKET + 64) * 10 / baud + 0.2)
+
+
 class LinkTimeout(Exception):
     """No completion after every retry."""
 
