@@ -65,10 +65,13 @@ def main(repeats=7):
     ]
     print(f"buffers of {SIZE // MIB} MiB, median of {repeats} runs")
     print(f"{'case':48s} {'ms':>8s} {'GB/s':>7s}")
+    rows = []
     for name, nbytes, fn in cases:
         seconds = median_seconds(fn, repeats)
+        rows.append((name, seconds * 1e3, nbytes / seconds / 1e9))
         print(f"{name:48s} {seconds * 1e3:8.2f} {nbytes / seconds / 1e9:7.2f}")
     assert vote_report.words_disagreeing == 0 and scrub_report.upsets_detected == 0
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""Write the benchmark record: `radrt bench --vs-ort` on the nine light models.
+"""Write the benchmark record: `radrt bench --vs-ort` on the nine light models, per protection mode.
 
     .venv/bin/python benchmarks/record.py [--repeat N] [--out benchmarks/light_models.md]
 
-Runs each model with radrt and onnxruntime (1 intra-op thread) interleaved, and
-writes a dated Markdown table with the machine's CPU model line, the medians,
-the ratios and their geometric mean.
+Runs each model with radrt (modes none, scrub with the background scrubber running,
+dwc, tmr) and onnxruntime (1 intra-op thread) interleaved, and writes a dated
+Markdown table with the machine's CPU model line, the medians, the ratios to
+onnxruntime and to unprotected, their geometric means, and the throughput of the
+protection primitives (CRC32C, vote, scrub).
 """
 import argparse
 import datetime
@@ -31,35 +33,63 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_features() -> str:
+    """The vector ISA the C core was built for here (-march=native), from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith(("flags", "Features"))), [])
+    except OSError:
+        return "unknown"
+    wanted = ("avx512f", "avx2", "fma", "sse4_2", "asimd", "crc32")
+    return ", ".join(w for w in wanted if w in flags) or "baseline"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--out", default=os.path.join(HERE, "light_models.md"))
     args = ap.parse_args()
     import onnxruntime
-    rows = []
+
+    from benchmarks import protect_c
+    modes = ("none", "scrub", "dwc", "tmr")
+    rows, by_mode = [], {}
     for name in LIGHT_MODELS:
-        row = bench_model(name, model_bytes(name), args.repeat, vs_ort=True)
-        print(f"{row.model:<16}{row.radrt_ms:10.2f}{row.ort_ms:10.2f}{row.ratio:8.2f}", flush=True)
+        per_mode = {r.mode: r for r in bench_model(name, model_bytes(name), args.repeat, True, modes)}
+        row = per_mode["none"]
+        by_mode[row.model] = per_mode
+        print(f"{row.model:<16}{row.radrt_ms:10.2f}{row.ort_ms:10.2f}{row.ratio:8.2f}  "
+              + " ".join(f"{m} {per_mode[m].vs_none:.2f}" for m in modes[1:]), flush=True)
         rows.append(row)
     g = geomean([r.ratio for r in rows])
+    primitives = protect_c.main()
     lines = [
         "# Benchmark record: light models, radrt vs onnxruntime",
         "",
         f"- date: {datetime.date.today().isoformat()}",
-        f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores)",
+        f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores; {cpu_features()})",
         f"- onnxruntime {onnxruntime.__version__}, 1 intra-op and 1 inter-op thread, all graph optimisations",
         f"- command: `.venv/bin/python benchmarks/record.py --repeat {args.repeat}` "
-        f"(same as `radrt bench {' '.join(LIGHT_MODELS)} --vs-ort --repeat {args.repeat}`)",
-        "- weights re-drawn with seed 0, inputs uniform [0, 1) with seed 0, batch 1, protection none",
+        f"(same as `radrt bench {' '.join(LIGHT_MODELS)} --vs-ort --protect none --protect scrub "
+        f"--protect dwc --protect tmr --repeat {args.repeat}`)",
+        "- weights re-drawn with seed 0, inputs uniform [0, 1) with seed 0, batch 1; `scrub` runs its "
+        "background scrubber (0.1 s period, 1 MiB per copy per wake-up) during the timing",
         f"- medians of {args.repeat} runs each, runs interleaved; shared machine, so read the ratios",
         "",
-        "| model | radrt ms | onnxruntime ms | ratio |",
-        "| --- | ---: | ---: | ---: |",
+        "| model | radrt ms | onnxruntime ms | ratio | scrub / none | dwc / none | tmr / none |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    lines += [f"| {r.model} | {r.radrt_ms:.2f} | {r.ort_ms:.2f} | {r.ratio:.2f} |" for r in rows]
-    lines += ["", f"Geometric mean of ratios: **{g:.2f}**; worst: {max(rows, key=lambda r: r.ratio).model} "
-              f"at {max(r.ratio for r in rows):.2f}.", ""]
+    lines += [f"| {r.model} | {r.radrt_ms:.2f} | {r.ort_ms:.2f} | {r.ratio:.2f} | "
+              + " | ".join(f"{by_mode[r.model][m].vs_none:.2f}" for m in modes[1:]) + " |" for r in rows]
+    lines += ["", f"Geometric mean of ratios radrt/onnxruntime (unprotected): **{g:.2f}**; worst: "
+              f"{max(rows, key=lambda r: r.ratio).model} at {max(r.ratio for r in rows):.2f}."]
+    for m in modes[1:]:
+        vs = [by_mode[r.model][m].vs_none for r in rows]
+        lines.append(f"Geometric mean {m} / none: **{geomean(vs):.2f}** (worst {max(vs):.2f}).")
+    lines += ["", "Protection primitives (`benchmarks/protect_c.py`, 64 MiB buffers, median of 7; "
+              "GB/s = bytes read per second):", "", "| primitive | ms | GB/s |", "| --- | ---: | ---: |"]
+    lines += [f"| {name} | {ms:.2f} | {gbs:.2f} |" for name, ms, gbs in primitives]
+    lines.append("")
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
     print(f"geometric mean {g:.2f}; wrote {args.out}")
