@@ -1,7 +1,7 @@
 """The protected executor: replicas, voting, comparison and re-execution.
 
 Each replica has its own activation arena, input copy and output region, and
-reads its own weight copy (replica r reads copy r mod K). `run` then does:
+reads its own weight copy (replica r reads copy r mod K). A run then does:
 
 - none / scrub: replica 0 computes once.
 - dwc: replicas 0 and 1 compute; their outputs are compared byte for byte.
@@ -234,10 +234,9 @@ class Engine:
         return outputs, report
 
     # -- scrubbing ---------------------------------------------------------------
-    def scrub_weights(self, first_block: int = 0, nblocks: Optional[int] = None) -> int:
-        """Scrub (all by default); account for it; return how many block-copies were repaired."""
-        w = self.weights
-        r = w.scrub(first_block, w.nblocks if nblocks is None else nblocks)
+    def scrub_weights(self) -> int:
+        """One full scrub, accounted; returns how many block-copies were repaired."""
+        r = self.weights.scrub(0, self.weights.nblocks)
         self.account_scrub(r)
         return r.upsets_corrected
 
