@@ -172,9 +172,6 @@ def _error_bars(props: Sequence[Proportion]) -> Tuple[List[float], List[float]]:
             [max(0.0, 100 * (p.high - p.rate)) for p in props])
 
 
-def _save(fig, path: Path) -> None:
-    fig.savefig(path, format="png")
-
 
 def plot_outcomes(c: Campaign, label: str, path: Path) -> None:
     props = [c.rate([o]) for o in OUTCOMES]
@@ -192,7 +189,7 @@ def plot_outcomes(c: Campaign, label: str, path: Path) -> None:
     ax.set_title(f"Outcomes: {label} ({c.total} injections; counts above bars, 95% Wilson intervals)",
                  fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, path)
+    fig.savefig(path, format="png")
 
 
 def _group_rate(per_outcome: Dict[str, int], outcomes: Sequence[str]) -> Proportion:
@@ -203,6 +200,18 @@ def _sdc_by(counts: Dict[object, Dict[str, int]]) -> Dict[object, Proportion]:
     """SDC rate per group; the group None (no op: input or link sites) is left out."""
     return {g: _group_rate(per_outcome, SDC_OUTCOMES) for g, per_outcome in counts.items()
             if g is not None and sum(per_outcome.values())}
+
+
+def _note_no_sdc(ax, props: Sequence[Proportion]) -> None:
+    """Without any SDC the bars have no height: say what the whiskers alone mean, in
+    headroom above the tallest whisker."""
+    top = max(100 * p.high for p in props)
+    if any(p.k for p in props):
+        ax.set_ylim(0, top * 1.05)
+        return
+    ax.set_ylim(0, top * 1.25)
+    ax.text(0.5, 0.97, "no SDC observed: the whiskers are the 95% upper bounds", transform=ax.transAxes,
+            ha="center", va="top", fontsize=9, bbox={"facecolor": "white", "edgecolor": "#999999"})
 
 
 def plot_layers(by_layer: Dict[int, Proportion], label: str, path: Path) -> None:
@@ -216,10 +225,10 @@ def plot_layers(by_layer: Dict[int, Proportion], label: str, path: Path) -> None
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("layer (op index; for an activations site, the op after which it was hit)")
     ax.set_ylabel("SDC rate (%)")
-    ax.set_ylim(bottom=0)
+    _note_no_sdc(ax, props)
     ax.set_title(f"SDC rate per layer: {label} (sdc + critical_sdc, 95% Wilson intervals)", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, path)
+    fig.savefig(path, format="png")
 
 
 def plot_bits(by_bit: Dict[int, Proportion], label: str, path: Path) -> None:
@@ -238,10 +247,10 @@ def plot_bits(by_bit: Dict[int, Proportion], label: str, path: Path) -> None:
     ax.set_xticks(range(0, WORD_BITS, 1), [str(b) if b % 2 == 0 or b == 31 else "" for b in range(WORD_BITS)])
     ax.set_xlabel("bit position in the float32 word (start bit of the fault)")
     ax.set_ylabel("SDC rate (%)")
-    ax.set_ylim(bottom=0)
+    _note_no_sdc(ax, props)
     ax.set_title(f"Bit-position sensitivity: {label} (sdc + critical_sdc, 95% Wilson intervals)",
                  fontsize=10, pad=16)
-    _save(fig, path)
+    fig.savefig(path, format="png")
 
 
 def plot_comparison(campaigns: Sequence[Campaign], names: Sequence[str], path: Path) -> None:
@@ -264,7 +273,7 @@ def plot_comparison(campaigns: Sequence[Campaign], names: Sequence[str], path: P
     ax.set_title("Outcomes side by side (95% Wilson intervals; legend: campaign (injections))", fontsize=10)
     ax.legend(loc="best", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, path)
+    fig.savefig(path, format="png")
 
 
 # -- sections ----------------------------------------------------------------------------
