@@ -172,7 +172,6 @@ def _error_bars(props: Sequence[Proportion]) -> Tuple[List[float], List[float]]:
             [max(0.0, 100 * (p.high - p.rate)) for p in props])
 
 
-
 def plot_outcomes(c: Campaign, label: str, path: Path) -> None:
     props = [c.rate([o]) for o in OUTCOMES]
     fig = _figure(8.0, 4.5)
