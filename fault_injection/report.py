@@ -1,0 +1,476 @@
+"""The report of fault-injection campaigns: Markdown tables and PNG plots.
+
+    write_report(["none.db", "tmr.db"], "out/")   # -> out/report.md, out/*.png
+    python -m fault_injection.report none.db tmr.db --out out/
+
+Per campaign (n = 1, 2, ... in the order given): its configuration, the outcome
+breakdown (all eight outcomes of the vocabulary, zero rows included, each with its
+95% Wilson interval), the rates per site kind, and three plots: `outcomes_<n>.png`
+(outcome rates), `layers_<n>.png` (SDC rate per op index) and `bits_<n>.png` (SDC
+rate per bit position of a float32 word). With several campaigns, a side-by-side table
+and `comparison.png`. Last, "How to read this": the outcomes' definitions, what the
+intervals mean, and the error margin each campaign's sample size achieves.
+
+"SDC" throughout is sdc + critical_sdc: every silent wrong output. A plot whose data
+is empty (no injections, no injection with an op index) is left out and the report
+says so; rates of an empty campaign read "n/a".
+
+matplotlib is imported only when plots are drawn, and only its object-oriented API
+(Figure + Agg canvas) is used: no pyplot, no global backend switch, no display.
+"""
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from .stats import Proportion, achieved_margin, normal_quantile, proportion
+from .store import CampaignInfo, CampaignMismatchError, CampaignStore
+from .vocabulary import OUTCOMES, SITE_KINDS
+
+CONFIDENCE = 0.95
+SDC_OUTCOMES = ("sdc", "critical_sdc")
+WORD_BITS = 32  # float32 word: bits 0-22 mantissa, 23-30 exponent, 31 sign
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Fixed colours per outcome, so every plot of every report reads alike.
+_OUTCOME_COLOURS = {
+    "masked": "#4c9a5a", "tolerable": "#a6d49b", "sdc": "#f0a030", "critical_sdc": "#d62728",
+    "corrected": "#3a75b0", "due": "#8c6bb1", "crash": "#555555", "hang": "#a0785a",
+}
+
+
+class ReportError(ValueError):
+    """A campaign database cannot be reported: missing, not a campaign, or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """What the report needs from one campaign database, read once."""
+    path: Path
+    info: CampaignInfo
+    outcome_counts: Dict[str, int]
+    by_kind: Dict[str, Dict[str, int]]
+    by_layer: Dict[Optional[int], Dict[str, int]]
+    by_bit: Dict[int, Dict[str, int]]
+
+    @property
+    def total(self) -> int:
+        return sum(self.outcome_counts.values())
+
+    @property
+    def protect(self) -> str:
+        return str(self.info.config.get("protect", "?"))
+
+    def rate(self, outcomes: Sequence[str]) -> Optional[Proportion]:
+        """The rate of `outcomes` among all injections; None without injections."""
+        if not self.total:
+            return None
+        return proportion(sum(self.outcome_counts[o] for o in outcomes), self.total, CONFIDENCE)
+
+
+def load_campaign(path: Union[str, Path]) -> Campaign:
+    path = Path(path)
+    expected = "expected a radrt campaign database (SQLite, written by fault_injection.store.CampaignStore)"
+    if not path.exists():
+        raise ReportError(f"campaign database '{path}' does not exist")
+    if not path.is_file():
+        raise ReportError(f"'{path}' is not a file; {expected}")
+    # Checked before SQLite opens it: opening switches the file to WAL, and an empty
+    # file would silently become an empty database.
+    with open(path, "rb") as f:
+        head = f.read(len(_SQLITE_MAGIC))
+    if not head:
+        raise ReportError(f"'{path}' is empty (0 bytes); {expected}")
+    if head != _SQLITE_MAGIC:
+        raise ReportError(f"'{path}' is not an SQLite database; {expected}")
+    try:
+        store = CampaignStore.open_existing(path)
+    except CampaignMismatchError as e:
+        raise ReportError(f"{e}; {expected}") from e
+    with store:
+        return Campaign(path, store.info, store.outcome_counts(), store.counts_by("kind"),
+                        store.counts_by("layer"), store.counts_by("bit", word_bytes=WORD_BITS // 8))
+
+
+# -- formatting --------------------------------------------------------------------------
+def format_percent(x: float) -> str:
+    """A rate in percent: two decimals, or two significant digits below 0.1%."""
+    v = 100.0 * x
+    return f"{v:.2f}%" if v == 0 or v >= 0.1 else f"{v:.2g}%"
+
+
+def format_interval(p: Optional[Proportion]) -> str:
+    return "n/a" if p is None else f"[{format_percent(p.low)}, {format_percent(p.high)}]"
+
+
+def format_rate(p: Optional[Proportion]) -> str:
+    """Rate and interval in one cell: `12.50% [9.60%, 16.13%]`."""
+    return "n/a" if p is None else f"{format_percent(p.rate)} {format_interval(p)}"
+
+
+def _cell(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence], align: Sequence[str]) -> List[str]:
+    """A Markdown table; align: 'l' or 'r' per column."""
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |",
+             "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _config_text(config: dict, key: str) -> str:
+    value = config.get(key)
+    if value is None:
+        return "not recorded"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _tolerance_text(config: dict) -> str:
+    tol = config.get("tolerance")
+    if not isinstance(tol, dict):
+        return "not recorded"
+    return f"rtol {tol.get('rtol', '?')}, atol {tol.get('atol', '?')}"
+
+
+def _injections_text(c: Campaign) -> str:
+    planned = c.info.config.get("faults")
+    if not isinstance(planned, int) or isinstance(planned, bool):
+        return f"{c.total} recorded (planned count not recorded)"
+    text = f"{c.total} recorded of {planned} planned"
+    if c.total < planned:
+        text += f" (incomplete: {planned - c.total} not run yet)"
+    return text
+
+
+def labels(campaigns: Sequence[Campaign]) -> List[str]:
+    """Column labels: the protection modes, or the file names when a mode repeats (the
+    paths as given when file names repeat too)."""
+    for candidate in ([c.protect for c in campaigns], [c.path.name for c in campaigns]):
+        if len(set(candidate)) == len(candidate):
+            return candidate
+    return [str(c.path) for c in campaigns]
+
+
+# -- plots -------------------------------------------------------------------------------
+def _figure(width: float, height: float):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ReportError("the report's plots need matplotlib: pip install 'radrt[campaign]'") from e
+    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+
+
+def _error_bars(props: Sequence[Proportion]) -> Tuple[List[float], List[float]]:
+    # Clamped at 0: the rate lies inside its Wilson interval, up to rounding.
+    return ([max(0.0, 100 * (p.rate - p.low)) for p in props],
+            [max(0.0, 100 * (p.high - p.rate)) for p in props])
+
+
+def plot_outcomes(c: Campaign, label: str, path: Path) -> None:
+    props = [c.rate([o]) for o in OUTCOMES]
+    fig = _figure(8.0, 4.5)
+    ax = fig.add_subplot()
+    x = range(len(OUTCOMES))
+    ax.bar(x, [100 * p.rate for p in props], yerr=_error_bars(props), capsize=4,
+           color=[_OUTCOME_COLOURS[o] for o in OUTCOMES], edgecolor="black", linewidth=0.5)
+    for i, p in enumerate(props):
+        ax.annotate(str(p.k), (i, 100 * p.high), xytext=(0, 3), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(list(x), list(OUTCOMES), rotation=20, ha="right")
+    ax.set_ylabel("share of injections (%)")
+    ax.set_ylim(0, min(100.0, max(100 * p.high for p in props)) * 1.12 + 0.5)
+    ax.set_title(f"Outcomes: {label} ({c.total} injections; counts above bars, 95% Wilson intervals)",
+                 fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    fig.savefig(path, format="png")
+
+
+def _group_rate(per_outcome: Dict[str, int], outcomes: Sequence[str]) -> Proportion:
+    return proportion(sum(per_outcome.get(o, 0) for o in outcomes), sum(per_outcome.values()), CONFIDENCE)
+
+
+def _sdc_by(counts: Dict[object, Dict[str, int]]) -> Dict[object, Proportion]:
+    """SDC rate per group; the group None (no op: input or link sites) is left out."""
+    return {g: _group_rate(per_outcome, SDC_OUTCOMES) for g, per_outcome in counts.items()
+            if g is not None and sum(per_outcome.values())}
+
+
+def _note_no_sdc(ax, props: Sequence[Proportion]) -> None:
+    """Without any SDC the bars have no height: say what the whiskers alone mean, in
+    headroom above the tallest whisker."""
+    top = max(100 * p.high for p in props)
+    if any(p.k for p in props):
+        ax.set_ylim(0, top * 1.05)
+        return
+    ax.set_ylim(0, top * 1.25)
+    ax.text(0.5, 0.97, "no SDC observed: the whiskers are the 95% upper bounds", transform=ax.transAxes,
+            ha="center", va="top", fontsize=9, bbox={"facecolor": "white", "edgecolor": "#999999"})
+
+
+def plot_layers(by_layer: Dict[int, Proportion], label: str, path: Path) -> None:
+    from matplotlib.ticker import MaxNLocator
+    layers = sorted(by_layer)
+    props = [by_layer[k] for k in layers]
+    fig = _figure(min(18.0, max(8.0, 0.18 * len(layers))), 4.5)
+    ax = fig.add_subplot()
+    ax.bar(layers, [100 * p.rate for p in props], yerr=_error_bars(props), capsize=2 if len(layers) > 40 else 4,
+           color=_OUTCOME_COLOURS["sdc"], edgecolor="black", linewidth=0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("layer (op index; for an activations site, the op after which it was hit)")
+    ax.set_ylabel("SDC rate (%)")
+    _note_no_sdc(ax, props)
+    ax.set_title(f"SDC rate per layer: {label} (sdc + critical_sdc, 95% Wilson intervals)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    fig.savefig(path, format="png")
+
+
+def plot_bits(by_bit: Dict[int, Proportion], label: str, path: Path) -> None:
+    bits = sorted(by_bit)
+    props = [by_bit[b] for b in bits]
+    fig = _figure(9.0, 4.5)
+    ax = fig.add_subplot()
+    for (lo, hi), name, shade in (((0, 22), "mantissa (0-22)", "#e8eef7"), ((23, 30), "exponent (23-30)", "#f7ece0"),
+                                  ((31, 31), "sign (31)", "#f2e0e0")):
+        ax.axvspan(lo - 0.5, hi + 0.5, color=shade, zorder=0)
+        ax.text((lo + hi) / 2, 1.01, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                fontsize=8)
+    ax.bar(bits, [100 * p.rate for p in props], yerr=_error_bars(props), capsize=2,
+           color=_OUTCOME_COLOURS["sdc"], edgecolor="black", linewidth=0.5, zorder=2)
+    ax.set_xlim(-0.7, WORD_BITS - 0.3)
+    ax.set_xticks(range(0, WORD_BITS, 1), [str(b) if b % 2 == 0 or b == 31 else "" for b in range(WORD_BITS)])
+    ax.set_xlabel("bit position in the float32 word (start bit of the fault)")
+    ax.set_ylabel("SDC rate (%)")
+    _note_no_sdc(ax, props)
+    ax.set_title(f"Bit-position sensitivity: {label} (sdc + critical_sdc, 95% Wilson intervals)",
+                 fontsize=10, pad=16)
+    fig.savefig(path, format="png")
+
+
+def plot_comparison(campaigns: Sequence[Campaign], names: Sequence[str], path: Path) -> None:
+    fig = _figure(9.0, 4.8)
+    ax = fig.add_subplot()
+    width = 0.8 / len(campaigns)
+    colours = ["#4878a8", "#e07b39", "#59a14f", "#b07aa1", "#9c755f", "#76b7b2", "#edc948", "#ff9da7"]
+    top = 0.0
+    for j, (c, name) in enumerate(zip(campaigns, names)):
+        if not c.total:
+            continue
+        props = [c.rate([o]) for o in OUTCOMES]
+        xs = [i - 0.4 + width * (j + 0.5) for i in range(len(OUTCOMES))]
+        ax.bar(xs, [100 * p.rate for p in props], width, yerr=_error_bars(props), capsize=2,
+               color=colours[j % len(colours)], edgecolor="black", linewidth=0.4, label=f"{name} ({c.total})")
+        top = max(top, max(100 * p.high for p in props))
+    ax.set_xticks(range(len(OUTCOMES)), list(OUTCOMES), rotation=20, ha="right")
+    ax.set_ylabel("share of injections (%)")
+    ax.set_ylim(0, min(100.0, top) * 1.08 + 0.5)
+    ax.set_title("Outcomes side by side (95% Wilson intervals; legend: campaign (injections))", fontsize=10)
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.savefig(path, format="png")
+
+
+# -- sections ----------------------------------------------------------------------------
+def _campaign_section(n: int, c: Campaign, label: str, out_dir: Path) -> List[str]:
+    cfg = c.info.config
+    lines = [f"## Campaign {n}: {label}", ""]
+    lines += _table(["setting", "value"], [
+        ("database", f"`{c.path}`"),
+        ("model", _config_text(cfg, "model")),
+        ("model SHA-256", f"`{c.info.model_sha256[:12]}`"),
+        ("protection", _config_text(cfg, "protect")),
+        ("sites", _config_text(cfg, "sites")),
+        ("fault model", _config_text(cfg, "fault_model")),
+        ("injections", _injections_text(c)),
+        ("seed", c.info.seed),
+        ("tolerance", _tolerance_text(cfg)),
+        ("code version", c.info.code_version),
+        ("created", c.info.created),
+    ], "ll")
+    lines += ["", "### Outcomes", ""]
+    rows = []
+    for o in OUTCOMES:
+        p = c.rate([o])
+        rows.append((o, c.outcome_counts[o], "n/a" if p is None else format_percent(p.rate), format_interval(p)))
+    rows.append(("total", c.total, "n/a" if not c.total else "100.00%", ""))
+    lines += _table(["outcome", "count", "rate", "95% interval"], rows, "lrrl")
+
+    lines += ["", "### Per site kind", ""]
+    kinds = [k for k in SITE_KINDS if sum(c.by_kind.get(k, {}).values())]
+    kinds += sorted(k for k in c.by_kind if k not in SITE_KINDS)
+    if kinds:
+        rows = []
+        for kind in kinds:
+            counts = c.by_kind[kind]
+            rows.append((kind, sum(counts.values()), *(format_rate(_group_rate(counts, outcomes))
+                                                       for outcomes in (SDC_OUTCOMES, ["corrected"], ["due"]))))
+        lines += _table(["site kind", "injections", "SDC (sdc + critical_sdc)", "corrected", "due"], rows, "lrlll")
+    else:
+        lines.append("No injections recorded.")
+
+    lines += ["", "### Plots", ""]
+    if not c.total:
+        lines.append("No plots: the campaign has no injections recorded yet.")
+        return lines
+    plot_outcomes(c, label, out_dir / f"outcomes_{n}.png")
+    lines += [f"![Outcome rates of campaign {n}](outcomes_{n}.png)", ""]
+    by_layer = _sdc_by(c.by_layer)
+    if by_layer:
+        plot_layers(by_layer, label, out_dir / f"layers_{n}.png")
+        lines += [f"![SDC rate per layer of campaign {n}](layers_{n}.png)", ""]
+    else:
+        lines += ["No per-layer plot: no injection is tied to an op (input or link sites only).", ""]
+    without_layer = sum(sum(v.values()) for k, v in c.by_layer.items() if k is None)
+    if by_layer and without_layer:
+        lines += [f"{without_layer} injections have no op (input or link sites) and are not in the "
+                  f"per-layer plot.", ""]
+    plot_bits(_sdc_by(c.by_bit), label, out_dir / f"bits_{n}.png")
+    lines.append(f"![SDC rate per bit position of campaign {n}](bits_{n}.png)")
+    return lines
+
+
+def _differences(campaigns: Sequence[Campaign]) -> List[str]:
+    """What makes the campaigns not like for like (besides protection)."""
+    different = []
+    for key in ("model", "sites", "fault_model", "faults"):
+        if len({repr(c.info.config.get(key)) for c in campaigns}) > 1:
+            different.append(key.replace("_", " "))
+    if len({c.info.model_sha256 for c in campaigns}) > 1:
+        different.append("model SHA-256")
+    if len({c.info.seed for c in campaigns}) > 1:
+        different.append("seed (so the fault lists differ)")
+    return different
+
+
+def _comparison_section(campaigns: Sequence[Campaign], names: Sequence[str], out_dir: Path) -> List[str]:
+    lines = ["## Comparison", ""]
+    different = _differences(campaigns)
+    if different:
+        lines += [f"Note: the campaigns differ in {', '.join(different)}; rates do not compare fault for "
+                  f"fault.", ""]
+    rows = [(o, *(format_rate(c.rate([o])) for c in campaigns)) for o in OUTCOMES]
+    rows.append(("SDC (sdc + critical_sdc)", *(format_rate(c.rate(SDC_OUTCOMES)) for c in campaigns)))
+    rows.append(("injections", *(c.total for c in campaigns)))
+    lines += _table(["outcome (rate, 95% interval)", *names], rows, "l" + "r" * len(campaigns))
+    lines.append("")
+    if any(c.total for c in campaigns):
+        plot_comparison(campaigns, names, out_dir / "comparison.png")
+        lines.append("![Outcome rates side by side](comparison.png)")
+    else:
+        lines.append("No comparison plot: no campaign has injections recorded yet.")
+    return lines
+
+
+def margin_sentence(c: Campaign, label: str) -> str:
+    """The error margin the campaign's sample size achieves (Leveugle et al. 2009,
+    worst case p = 0.5), over its fault space when the configuration records it."""
+    cfg = c.info.config
+    confidence = cfg.get("confidence", CONFIDENCE)
+    head = f"- {label}: {c.total} injections"
+    if not c.total:
+        return head + ": no margin yet."
+    space = cfg.get("fault_space")
+    if space is None:
+        margin = normal_quantile(confidence) * math.sqrt(0.25 / c.total)
+        text = f"{head} (fault space size not recorded; margin for an infinite population)"
+    else:
+        try:
+            margin = achieved_margin(c.total, space, confidence)
+        except ValueError as e:
+            raise ReportError(f"'{c.path}': fault_space {space!r} in the configuration: {e}") from e
+        text = f"{head} out of a fault space of {space} faults"
+    text += f": every rate is within ±{format_percent(margin)} of the fault space's rate at " \
+            f"{100 * confidence:g}% confidence"
+    if "margin" in cfg:
+        text += f" (planned margin ±{format_percent(cfg['margin'])})"
+    return text + "."
+
+
+def _how_to_read(campaigns: Sequence[Campaign], names: Sequence[str]) -> List[str]:
+    lines = ["## How to read this", "",
+             "Each injection flips (or forces) bits at one address of one site and runs the model once; "
+             "its result against the fault-free (golden) run is one of these outcomes:", ""]
+    lines += [f"- `{o}`: {text}" for o, text in OUTCOMES.items()]
+    lines += ["",
+              "SDC means sdc + critical_sdc: every silent wrong output. A rate is the share of a "
+              "campaign's injections with that outcome. The interval beside it is the 95% Wilson score "
+              "interval: if the campaign were repeated with fresh random faults, about 95% of such intervals "
+              "would contain the rate over the whole fault space. It stays meaningful near 0% and 100%, "
+              "where a protected runtime's rates live: 0 of n gives [0, ~3.8/n], not a zero-width "
+              "interval. Non-overlapping intervals of two campaigns mean a real difference; overlapping "
+              "ones may or may not.",
+              "",
+              "Layers are op indices of the compiled plan (for an injection into the activation arena, "
+              "the op after which it was hit). Bit positions assume float32 words starting on 4-byte "
+              "boundaries: 0-22 mantissa, 23-30 exponent, 31 sign; a multi-bit fault counts at its "
+              "start bit.",
+              "",
+              "Error margin achieved by each campaign's sample size, for any rate (worst case p = 0.5, "
+              "Leveugle et al., DATE 2009):", ""]
+    lines += [margin_sentence(c, name) for c, name in zip(campaigns, names)]
+    return lines
+
+
+def write_report(db_paths: Sequence[Union[str, Path]], out_dir: Union[str, Path]) -> Path:
+    """Write `report.md` and its PNG plots into out_dir (created if needed) for the
+    campaign databases given; returns the path of report.md."""
+    if not db_paths:
+        raise ReportError("no campaign database given; expected one or more .db files")
+    given = [Path(p) for p in db_paths]
+    seen = set()
+    for p in given:
+        key = p.resolve()
+        if key in seen:
+            raise ReportError(f"campaign database '{p}' is given twice")
+        seen.add(key)
+    campaigns = [load_campaign(p) for p in given]
+    names = labels(campaigns)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportError(f"output '{out_dir}' exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    lines = ["# radrt fault-injection report", ""]
+    lines += [f"{len(campaigns)} campaign{'s' if len(campaigns) > 1 else ''}: "
+              + ", ".join(f"{n}. {name} (`{c.path.name}`)" for n, (c, name) in enumerate(zip(campaigns, names), 1)),
+              ""]
+    for n, (c, name) in enumerate(zip(campaigns, names), 1):
+        lines += _campaign_section(n, c, name, out_dir) + [""]
+    if len(campaigns) > 1:
+        lines += _comparison_section(campaigns, names, out_dir) + [""]
+    lines += _how_to_read(campaigns, names)
+    report = out_dir / "report.md"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("databases", nargs="+", metavar="DB", help="campaign database (.db) to report")
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory for report.md and its PNG plots")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit codes: 0 written, 2 a database that cannot be reported (message on stderr)."""
+    try:
+        path = write_report(args.databases, args.out)
+    except ReportError as e:
+        print(f"report: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fault_injection.report",
+                                     description="Markdown + PNG report of fault-injection campaigns.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
