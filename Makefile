@@ -34,12 +34,12 @@ hil: $(STAMP)
 
 # C kernel unit tests, natively under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-c:
-	$(MAKE) -C csrc test
+	$(MAKE) -j2 -C csrc test
 
 # The same C tests cross-compiled for aarch64 and run under qemu (installs Debian's
 # cross gcc and qemu-user when run as root; otherwise prints the apt-get command).
 test-aarch64:
-	$(MAKE) -C csrc test-aarch64
+	$(MAKE) -j2 -C csrc test-aarch64
 
 clean:
 	rm -rf build *.egg-info runtime/_core.* .pytest_cache .hypothesis
