@@ -1,6 +1,7 @@
 """`radrt serve` and `radrt link ...`: the two ends of the payload link from the command line."""
 import json
 import logging
+import os
 import sys
 import zlib
 
@@ -55,6 +56,9 @@ def add_commands(sub) -> None:
         p.add_argument("--source", type=_int, default=0x42, help="PUS source ID (default 0x0042)")
         p.add_argument("--key-file", help="HMAC key shared with the runtime")
         p.add_argument("--counter-file", help="persisted auth counter (default: start from the clock)")
+        p.add_argument("--state-dir", default=os.path.join(os.path.expanduser("~"), ".radrt"),
+                       help="where the controller keeps its packet sequence count between calls "
+                            "(default ~/.radrt): a retried or repeated call must not reuse one")
         p.add_argument("--timeout", type=float, help="seconds per attempt (default: from the baud rate, "
                                                      "twice a full frame's time + 0.2 s, at least 0.5 s)")
         p.add_argument("--retries", type=int, default=3)
@@ -84,14 +88,22 @@ def _controller(args):
 
 
 def cmd_link(args) -> int:
+    from .auth import CounterStore
     from .controller import CommandFailed, LinkTimeout
+    from .packets import SequenceCounter
+    # The runtime treats a TC with the sequence count of one of its last 64 as a
+    # duplicate (ICD §7), so each call goes on from where the last one stopped.
+    os.makedirs(args.state_dir, exist_ok=True)
+    seq_store = CounterStore(os.path.join(args.state_dir, f"seq-{args.apid:03x}-{args.source:04x}"))
     ctl = _controller(args)
+    ctl.sequence = SequenceCounter(seq_store.value)
     try:
         result = _link_op(ctl, args)
     except (CommandFailed, LinkTimeout) as e:
         print(f"radrt link {args.link_command}: {e}", file=sys.stderr)
         return 1
     finally:
+        seq_store.store(ctl.sequence.next())
         ctl.link.close()
     if args.json:
         print(json.dumps(result))

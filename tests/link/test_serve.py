@@ -131,3 +131,37 @@ def test_authenticated_serve_accepts_signed_and_rejects_unsigned(tmp_path):
     finally:
         stop(server)
         os.close(master)
+
+
+def test_radrt_link_commands_against_radrt_serve(tmp_path):
+    from fault_injection.line import LineImpairment, SerialLine
+    a_master, a_path = open_pty_pair()
+    b_master, b_path = open_pty_pair()
+    line = SerialLine(FdStream(a_master), FdStream(b_master), LineImpairment(), LineImpairment()).start()
+    server = start_server(a_path, tmp_path / "slots", "--model", str(digits_model_path()))
+    image = load_heldout()[0][:1]
+    np.save(tmp_path / "x.npy", image)
+
+    def link(*args):
+        done = subprocess.run([sys.executable, "-m", "runtime.cli", "link", *args, "--port", b_path, "--json",
+                               "--state-dir", str(tmp_path / "state")],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        import json
+        return json.loads(done.stdout)
+
+    try:
+        assert link("ping")["round_trip_ms"] > 0
+        assert link("mode", "dwc") == {"protection": "dwc"}
+        assert link("hk")["protection_mode"] == 2
+        result = link("infer", "--input", str(tmp_path / "x.npy"))
+        want = digits_output(digits_model_path().read_bytes(), image)
+        assert result["outputs"][0]["argmax"] == int(want.argmax())
+        assert result["crc32"] == f"{zlib.crc32(want.tobytes()):08x}"
+        assert link("scrub") == {"scrubbed": True}
+        assert link("hk")["scrub_passes"] >= 1
+        assert link("slot", "--slot", "0")["state"] == "EMPTY"
+    finally:
+        code, _ = stop(server)
+        line.stop()
+    assert code == 0
