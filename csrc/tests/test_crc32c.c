@@ -17,18 +17,11 @@
 #include <string.h>
 
 #include "protect/crc32c.h"
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
+#include "check.h"
 
 static uint8_t *rand_bytes(size_t n) {
     uint8_t *p = malloc(n ? n : 1);
-    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)rnd_u32();
     return p;
 }
 
@@ -41,17 +34,6 @@ static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t n) {
     }
     return ~crc;
 }
-
-static int failures = 0;
-#define CHECK(cond, ...)                       \
-    do {                                       \
-        if (!(cond)) {                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);               \
-            printf("\n");                      \
-            failures++;                        \
-        }                                      \
-    } while (0)
 
 static void test_golden(void) {
     uint8_t zeros[32], ones[32];
@@ -74,10 +56,10 @@ static void test_golden(void) {
 static void test_paths_agree(void) {
     for (size_t n = 0; n <= 300; n++) {
         for (int rep = 0; rep < 4; rep++) {
-            size_t offset = rnd() % 16;
+            size_t offset = rnd_u32() % 16;
             uint8_t *buf = rand_bytes(offset + n);
             const uint8_t *p = buf + offset;
-            uint32_t seed = rep == 0 ? 0 : rnd();
+            uint32_t seed = rep == 0 ? 0 : rnd_u32();
             uint32_t want = crc_bitwise(seed, p, n);
             CHECK(radrt_crc32c_portable(seed, p, n) == want, "portable n=%zu off=%zu", n, offset);
             CHECK(radrt_crc32c(seed, p, n) == want, "crc32c n=%zu off=%zu", n, offset);
@@ -91,9 +73,9 @@ static void test_paths_agree(void) {
 static void test_long(void) {
     const size_t lengths[] = {8191, 24575, 24576, 24577, 24576 + 8, 49152 + 13, 98304, 98304 + 7, 250001};
     for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
-        size_t n = lengths[i], offset = rnd() % 8;
+        size_t n = lengths[i], offset = rnd_u32() % 8;
         uint8_t *buf = rand_bytes(offset + n);
-        uint32_t seed = rnd(), want = crc_bitwise(seed, buf + offset, n);
+        uint32_t seed = rnd_u32(), want = crc_bitwise(seed, buf + offset, n);
         CHECK(radrt_crc32c(seed, buf + offset, n) == want, "long n=%zu", n);
         CHECK(radrt_crc32c_portable(seed, buf + offset, n) == want, "long portable n=%zu", n);
         free(buf);
@@ -102,7 +84,7 @@ static void test_long(void) {
 
 static void test_chaining(void) {
     for (int rep = 0; rep < 200; rep++) {
-        size_t n = rnd() % 5000, cut = n ? rnd() % (n + 1) : 0;
+        size_t n = rnd_u32() % 5000, cut = n ? rnd_u32() % (n + 1) : 0;
         uint8_t *buf = rand_bytes(n);
         uint32_t whole = radrt_crc32c(0, buf, n);
         CHECK(radrt_crc32c(radrt_crc32c(0, buf, cut), buf + cut, n - cut) == whole, "chain n=%zu cut=%zu", n, cut);

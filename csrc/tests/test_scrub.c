@@ -15,25 +15,7 @@
 
 #include "protect/crc32c.h"
 #include "protect/scrub.h"
-
-static uint64_t rng_state = 0xD1B54A32D192ED03ull;
-static uint32_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-
-static int failures = 0;
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-            failures++;                                 \
-        }                                               \
-    } while (0)
+#include "check.h"
 
 typedef struct {
     size_t nbytes, block_size, nblocks;
@@ -44,7 +26,7 @@ typedef struct {
 
 static region make_region(size_t nbytes, size_t block_size, int ncopies) {
     region r = {nbytes, block_size, (nbytes + block_size - 1) / block_size, ncopies, malloc(nbytes), {0}, NULL};
-    for (size_t i = 0; i < nbytes; i++) r.clean[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < nbytes; i++) r.clean[i] = (uint8_t)rnd_u32();
     r.baseline = malloc((r.nblocks ? r.nblocks : 1) * sizeof(uint32_t));
     radrt_crc32c_blocks(r.clean, nbytes, block_size, r.baseline);
     for (int k = 0; k < ncopies; k++) {
@@ -103,7 +85,7 @@ static void test_clean(void) {
 static void test_three_copies_one_block(void) {
     for (unsigned set = 1; set < 8; set++) {
         region r = make_region(4096 + 100, 256, 3);
-        size_t block = 7, byte = rnd() % 256;
+        size_t block = 7, byte = rnd_u32() % 256;
         int nbad = 0, first = -1;
         for (int k = 0; k < 3; k++)
             if (set >> k & 1) {
@@ -231,11 +213,11 @@ static void test_ranges_and_accumulation(void) {
 /* Random flips in one copy of random regions are always corrected. */
 static void test_random_single_copy(void) {
     for (int trial = 0; trial < 300; trial++) {
-        int ncopies = 2 + (int)(rnd() % 2), bad = (int)(rnd() % (unsigned)ncopies);
-        size_t block_size = 1 + rnd() % 300, nbytes = 1 + rnd() % 3000;
+        int ncopies = 2 + (int)(rnd_u32() % 2), bad = (int)(rnd_u32() % (unsigned)ncopies);
+        size_t block_size = 1 + rnd_u32() % 300, nbytes = 1 + rnd_u32() % 3000;
         region r = make_region(nbytes, block_size, ncopies);
-        for (int f = 1 + (int)(rnd() % 10); f > 0; f--) {
-            size_t bit = rnd() % (nbytes * 8);
+        for (int f = 1 + (int)(rnd_u32() % 10); f > 0; f--) {
+            size_t bit = rnd_u32() % (nbytes * 8);
             r.copies[bad][bit / 8] ^= (uint8_t)(1u << (bit % 8));
         }
         radrt_scrub_report rep = scrub_all(&r);

@@ -13,28 +13,10 @@
 #include <string.h>
 
 #include "protect/vote.h"
-
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static uint32_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-
-static int failures = 0;
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-            failures++;                                 \
-        }                                               \
-    } while (0)
+#include "check.h"
 
 static void flip(uint8_t *p, size_t n) {
-    size_t bit = rnd() % (n * 8);
+    size_t bit = rnd_u32() % (n * 8);
     p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 }
 
@@ -67,24 +49,24 @@ enum corruption { CLEAN, ONE_REPLICA, TWO_REPLICAS_DIFFERENT_WORDS, ANYWHERE };
 static radrt_vote_report run_case(size_t n, enum corruption kind) {
     uint8_t *clean = malloc(n ? n : 1), *base[3], *rep[3], *copy[3], *want = malloc(n ? n : 1);
     size_t offset[3];
-    for (size_t i = 0; i < n; i++) clean[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < n; i++) clean[i] = (uint8_t)rnd_u32();
     for (int k = 0; k < 3; k++) {
-        offset[k] = rnd() % 8;
+        offset[k] = rnd_u32() % 8;
         base[k] = malloc(offset[k] + n + (n == 0));
         rep[k] = base[k] + offset[k];
         memcpy(rep[k], clean, n);
     }
-    int odd = (int)(rnd() % 3), other = (odd + 1 + (int)(rnd() % 2)) % 3;
+    int odd = (int)(rnd_u32() % 3), other = (odd + 1 + (int)(rnd_u32() % 2)) % 3;
     size_t nwords = (n + 7) / 8;
     if (n > 0 && kind == ONE_REPLICA)
-        for (int f = 1 + (int)(rnd() % 5); f > 0; f--) flip(rep[odd], n);
+        for (int f = 1 + (int)(rnd_u32() % 5); f > 0; f--) flip(rep[odd], n);
     if (n > 8 && kind == TWO_REPLICAS_DIFFERENT_WORDS) {
-        size_t w1 = rnd() % nwords, w2 = (w1 + 1 + rnd() % (nwords - 1)) % nwords;
+        size_t w1 = rnd_u32() % nwords, w2 = (w1 + 1 + rnd_u32() % (nwords - 1)) % nwords;
         flip(rep[odd] + 8 * w1, n - 8 * w1 < 8 ? n - 8 * w1 : 8);
         flip(rep[other] + 8 * w2, n - 8 * w2 < 8 ? n - 8 * w2 : 8);
     }
     if (n > 0 && kind == ANYWHERE)
-        for (int f = (int)(rnd() % 20); f > 0; f--) flip(rep[rnd() % 3], n);
+        for (int f = (int)(rnd_u32() % 20); f > 0; f--) flip(rep[rnd_u32() % 3], n);
 
     radrt_vote_report want_report = reference(rep, n, want);
     if (kind == ONE_REPLICA || kind == TWO_REPLICAS_DIFFERENT_WORDS || kind == CLEAN)
@@ -138,7 +120,7 @@ static void test_specific(void) {
 
 int main(void) {
     for (int trial = 0; trial < 3000; trial++) {
-        size_t n = trial < 300 ? (size_t)trial : rnd() % 2001;
+        size_t n = trial < 300 ? (size_t)trial : rnd_u32() % 2001;
         run_case(n, (enum corruption)(trial % 4));
     }
     test_specific();
