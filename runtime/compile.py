@@ -13,10 +13,12 @@ into one of four fates:
 3. fused: BatchNormalization that only reads the output of a Conv or Gemm with
    constant weights is folded into that op's weights and bias, and so is a Mul
    or Add of a Conv output by a constant per-channel vector (BatchNormalization
-   written out, as in Inception v2); Relu or Clip
-   that only reads the output of a Conv, ConvTranspose, Gemm or MatMul becomes
-   that kernel's store-time clamp (the same compare-based clamp, so NaN still
-   passes through);
+   written out, as in Inception v2); such a Mul or Add after a
+   BatchNormalization that cannot fold (it follows a Concat, as in DenseNet)
+   folds into that BatchNormalization's scale and bias; Relu or Clip that only
+   reads the output of a Conv, ConvTranspose, Gemm, MatMul or
+   BatchNormalization becomes that kernel's store-time clamp (the same
+   compare-based clamp, so NaN still passes through);
 4. kernel: everything else is a `Step`, prepared by its op in `runtime.ops`,
    which validates what the C kernel will trust.
 
@@ -34,7 +36,7 @@ from .errors import CompileError, RadrtError, UnsupportedOpError
 from .load import VIEW_OPS, LoadedModel, Node, to_nodes
 from .ops import Prepared, TensorInfo
 from .ops.activation import clip_bounds
-from .ops.gemm import FUSED_CLIP
+from .ops import FUSED_CLIP
 
 
 @dataclass
@@ -268,21 +270,34 @@ class _Compiler:
         return self.fold_channel_affine(prev, node, s, bias - mean * s)
 
     def fuse_mul_add(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
-        """Conv output times, or plus, a constant per-channel vector (BatchNorm written out)."""
+        """Conv or BatchNormalization output times, or plus, a constant per-channel vector."""
         if len(node.inputs) != 2 or any(i is None for i in ins):
             return False
         for k in (0, 1):
-            prev = self.fusable_producer(node, ("Conv",), k)
+            prev = self.fusable_producer(node, ("Conv", "BatchNormalization"), k)
             other = ins[1 - k]
             if prev is None or FUSED_CLIP in prev.node.attrs or other.value is None:
                 continue
             vector = _channel_vector(self.values[node.inputs[k]].shape, other.value)
             if vector is None:
                 return False
-            if node.op_type == "Mul":
-                return self.fold_channel_affine(prev, node, vector, np.zeros_like(vector))
-            return self.fold_channel_affine(prev, node, np.ones_like(vector), vector)
+            s, t = (vector, np.zeros_like(vector)) if node.op_type == "Mul" else (np.ones_like(vector), vector)
+            if prev.node.op_type == "BatchNormalization":
+                return self.fold_into_batchnorm(prev, node, s, t)
+            return self.fold_channel_affine(prev, node, s, t)
         return False
+
+    def fold_into_batchnorm(self, prev: Step, node: Node, s: np.ndarray, t: np.ndarray) -> bool:
+        """Make a BatchNormalization step (constant parameters) compute y * s + t per channel."""
+        params = [self.values.get(n) for n in prev.inputs[1:5]]
+        if len(params) != 4 or any(p is None or p.value is None for p in params) or s.shape != params[0].shape:
+            return False
+        scale, bias = (p.value.astype(np.float64) for p in params[:2])
+        scale_name, bias_name = node.name + "/folded_scale", node.name + "/folded_B"
+        for name, value in ((scale_name, scale * s), (bias_name, bias * s + t)):
+            self.values[name] = TensorInfo(value.shape, np.dtype(np.float32), value.astype(np.float32))
+        self.replace_step(prev, node, [prev.inputs[0], scale_name, bias_name] + prev.inputs[3:], prev.node.attrs)
+        return True
 
     def fold_channel_affine(self, prev: Step, node: Node, s: np.ndarray, t: np.ndarray) -> bool:
         """Make `prev` (Conv or Gemm with constant weights) compute y * s + t per output channel."""
@@ -324,7 +339,7 @@ class _Compiler:
         return True
 
     def fuse_activation(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
-        prev = self.fusable_producer(node, ("Conv", "ConvTranspose", "Gemm", "MatMul"))
+        prev = self.fusable_producer(node, ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization"))
         if prev is None or FUSED_CLIP in prev.node.attrs:
             return False
         if node.op_type == "Relu":

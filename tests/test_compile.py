@@ -195,3 +195,22 @@ def test_mul_by_a_full_tensor_is_not_folded():
     x = rand(1, 2, 3, 3)
     np.testing.assert_allclose(sess.run(None, {"x": x})[0], reference(data, {"x": x})[0],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_concat_batchnorm_mul_add_relu_becomes_one_batchnorm_step():
+    """DenseNet's pre-activation: BatchNormalization after a Concat, written-out scale and
+    shift, Relu: one BatchNormalization step with folded parameters and a fused clamp."""
+    c = 6
+    nodes = [helper.make_node("Concat", ["x", "x2"], ["cat"], axis=1),
+             helper.make_node("BatchNormalization", ["cat", "s", "bb", "m", "v"], ["bn"], name="bn"),
+             helper.make_node("Mul", ["bn", "k"], ["mul"], name="mul"),
+             helper.make_node("Add", ["mul", "d"], ["add"], name="add"),
+             helper.make_node("Relu", ["add"], ["y"], name="relu")]
+    data = make_model(nodes, [("x", [1, 3, 4, 4]), ("x2", [1, 3, 4, 4])], [("y", [1, c, 4, 4])], [
+        ("s", rand(c)), ("bb", rand(c)), ("m", rand(c)), ("v", np.abs(rand(c)) + 0.5),
+        ("k", rand(c, 1, 1)), ("d", rand(1, c, 1, 1))])
+    sess = InferenceSession(data)
+    assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Concat", "BatchNormalization"]
+    assert [op for op, _ in sess.compiled.graph.fused_nodes] == ["Mul", "Add", "Relu"]
+    feeds = {"x": rand(1, 3, 4, 4), "x2": rand(1, 3, 4, 4)}
+    np.testing.assert_allclose(sess.run(None, feeds)[0], reference(data, feeds)[0], rtol=1e-4, atol=1e-5)

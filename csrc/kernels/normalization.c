@@ -13,23 +13,27 @@
 #include <math.h>
 
 void radrt_batchnorm(const float *x, const float *mean, const float *s, const float *bias, float *y,
-                     size_t n, size_t c, size_t size) {
+                     size_t n, size_t c, size_t size, float lo, float hi) {
     for (size_t b = 0; b < n; b++) {
         for (size_t k = 0; k < c; k++) {
             const float *xp = x + (b * c + k) * size;
             float *yp = y + (b * c + k) * size;
             const float m = mean[k], sk = s[k], bk = bias[k];
-            for (size_t i = 0; i < size; i++) yp[i] = (xp[i] - m) * sk + bk;
+            for (size_t i = 0; i < size; i++) {
+                float v = (xp[i] - m) * sk + bk;
+                v = v < lo ? lo : v; /* compares, so NaN passes through */
+                yp[i] = v > hi ? hi : v;
+            }
         }
     }
 }
 
 void radrt_batchnorm_runtime(const float *x, const float *scale, const float *bias, const float *mean,
                              const float *var, float *y, size_t n, size_t c, size_t size, double epsilon,
-                             void *scratch) {
+                             float lo, float hi, void *scratch) {
     float *s = (float *)scratch;
     for (size_t k = 0; k < c; k++) s[k] = (float)((double)scale[k] / sqrt((double)var[k] + epsilon));
-    radrt_batchnorm(x, mean, s, bias, y, n, c, size);
+    radrt_batchnorm(x, mean, s, bias, y, n, c, size, lo, hi);
 }
 
 void radrt_layernorm(const float *x, const float *scale, const float *bias, float *y, float *mean_out,

@@ -20,6 +20,7 @@ There is one way to add an op: write `runtime/ops/NAME.py` with a
 `@register("OpType")` function and, if it needs new C, `csrc/kernels/NAME.{h,c}`.
 """
 import importlib
+import math
 import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple
@@ -106,6 +107,21 @@ def require_constant(node, info: Optional[TensorInfo], what: str) -> np.ndarray:
     if info is None or info.value is None:
         raise unsupported(node, f"{what} must be a constant (an initializer or computable at compile time)")
     return info.value
+
+
+# Attribute the compile stage sets to fuse a Relu/Clip into the op that feeds it:
+# (lo, hi), with -inf/+inf for no bound. Ops that honour it read `fused_clamp`.
+FUSED_CLIP = "_fused_clip"
+
+
+def fused_clamp(node) -> Tuple[float, float]:
+    clip = node.attr(FUSED_CLIP)
+    if clip is None:
+        return -math.inf, math.inf
+    lo, hi = (float(v) for v in clip)
+    if math.isnan(lo) or math.isnan(hi) or lo > hi:
+        raise node_error(node, f"fused clip bounds {clip} are not an interval lo <= hi")
+    return lo, hi
 
 
 def normalize_axis(node, axis: int, rank: int) -> int:

@@ -21,8 +21,8 @@ GEMM's packing buffers, or the depthwise padded plane.
 """
 import numpy as np
 
-from . import Prepared, TensorInfo, node_error, register, require_float32, unsupported
-from .gemm import FLOAT_BYTES, fused_clamp, pack_a
+from . import Prepared, TensorInfo, fused_clamp, node_error, register, require_float32, unsupported
+from .gemm import FLOAT_BYTES, pack_a
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 

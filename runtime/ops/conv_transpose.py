@@ -9,9 +9,9 @@ otherwise; without it, out = stride*(in-1) + output_padding + span - pads
 """
 import numpy as np
 
-from . import Prepared, TensorInfo, node_error, register, require_float32, unsupported
+from . import Prepared, TensorInfo, fused_clamp, node_error, register, require_float32, unsupported
 from .conv import spatial_attrs, to3
-from .gemm import FLOAT_BYTES, fused_clamp, pack_a
+from .gemm import FLOAT_BYTES, pack_a
 
 
 def _output_and_pads(node, in_sizes, kernel, strides, dilations, begin, end, auto_pad):

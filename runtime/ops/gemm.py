@@ -4,29 +4,15 @@ A constant B (the usual weight matrix) is packed at prepare time into the
 panels the micro-kernel reads, so run time packs only the activations. The
 bias/beta*C term and a fused activation clamp are the GEMM epilogue.
 
-Helpers here (`fused_clamp`, `pack_a`, `pack_b`) are shared with Conv and
+Helpers here (`pack_a`, `pack_b`) are shared with Conv and
 ConvTranspose.
 """
-import math
 
 import numpy as np
 
-from . import Prepared, TensorInfo, node_error, register, require_float32, unsupported
+from . import Prepared, TensorInfo, fused_clamp, node_error, register, require_float32, unsupported
 
-# Attribute a later compile stage sets to fuse Relu/Clip into the producer:
-# (lo, hi), with -inf/+inf for no bound.
-FUSED_CLIP = "_fused_clip"
 FLOAT_BYTES = 4
-
-
-def fused_clamp(node):
-    clip = node.attr(FUSED_CLIP)
-    if clip is None:
-        return -math.inf, math.inf
-    lo, hi = (float(v) for v in clip)
-    if math.isnan(lo) or math.isnan(hi) or lo > hi:
-        raise node_error(node, f"fused clip bounds {clip} are not an interval lo <= hi")
-    return lo, hi
 
 
 def _core():

@@ -7,8 +7,8 @@ statistics computed at run time the kernel computes it per run in scratch.
 """
 import numpy as np
 
-from . import (FLOAT32, Prepared, TensorInfo, node_error, normalize_axis, register, require_float32,
-               unsupported)
+from . import (FLOAT32, Prepared, TensorInfo, fused_clamp, node_error, normalize_axis, register,
+               require_float32, unsupported)
 
 
 def _extra_outputs(node, first: int, why: str) -> None:
@@ -37,16 +37,18 @@ def batch_normalization(node, ins):
                                    f"to match the channels of input 0 {x.shape}")
     size = int(np.prod(x.shape[2:], dtype=np.int64))
     epsilon = float(node.attr("epsilon", 1e-5))
+    lo, hi = fused_clamp(node)  # a Relu/Clip the compile stage fused into this step
     out = [TensorInfo(x.shape, x.dtype)]
     if all(i.value is not None for i in ins[1:5]):
         scale, bias, mean, var = (i.value.astype(np.float64) for i in ins[1:5])
         s = (scale / np.sqrt(var + epsilon)).astype(np.float32)
         consts = [mean.astype(np.float32), s, bias.astype(np.float32)]
-        return Prepared(out, lambda lib, i, o, k, _: (lib.radrt_batchnorm, (i[0], k[0], k[1], k[2], o[0], n, c, size)),
+        return Prepared(out, lambda lib, i, o, k, _: (lib.radrt_batchnorm,
+                                                      (i[0], k[0], k[1], k[2], o[0], n, c, size, lo, hi)),
                         flops=2 * x.size, constants=consts, unread_inputs=(1, 2, 3, 4))
     return Prepared(out, lambda lib, i, o, k, scratch: (lib.radrt_batchnorm_runtime,
                                                         (i[0], i[1], i[2], i[3], i[4], o[0], n, c, size,
-                                                         epsilon, scratch)),
+                                                         epsilon, lo, hi, scratch)),
                     flops=2 * x.size, scratch_bytes=4 * c)
 
 
