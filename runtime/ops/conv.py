@@ -72,8 +72,9 @@ def to3(values, fill):
     return [fill] * (3 - len(values)) + list(values)
 
 
-@register("Conv")
-def conv(node, ins):
+def conv_operands(node, ins, what: str):
+    """X, W and the optional bias of a (transposed) convolution, checked: float32, X of rank
+    3 to 5, W of X's rank."""
     if len(ins) < 2 or ins[0] is None or ins[1] is None:
         raise node_error(node, f"expected inputs X and W, got {len(ins)} inputs")
     x, w = ins[0], ins[1]
@@ -81,9 +82,15 @@ def conv(node, ins):
     require_float32(node, *[i for i in (x, w, bias) if i is not None])
     if x.rank not in (3, 4, 5):
         raise unsupported(node, f"input 0 has shape {x.shape}, expected rank 3, 4 or 5 "
-                                f"(1-D to 3-D convolution)")
+                                f"(1-D to 3-D {what})")
     if w.rank != x.rank:
         raise node_error(node, f"W has shape {w.shape}, expected rank {x.rank} like X {x.shape}")
+    return x, w, bias
+
+
+@register("Conv")
+def conv(node, ins):
+    x, w, bias = conv_operands(node, ins, "convolution")
     spatial = x.rank - 2
     batch, cin = x.shape[:2]
     cout = w.shape[0]

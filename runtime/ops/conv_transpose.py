@@ -9,8 +9,8 @@ otherwise; without it, out = stride*(in-1) + output_padding + span - pads
 """
 import numpy as np
 
-from . import Prepared, TensorInfo, fused_clamp, node_error, register, require_float32, unsupported
-from .conv import spatial_attrs, to3
+from . import Prepared, TensorInfo, fused_clamp, node_error, register
+from .conv import conv_operands, spatial_attrs, to3
 from .gemm import FLOAT_BYTES, pack_a
 
 
@@ -54,16 +54,7 @@ def _output_and_pads(node, in_sizes, kernel, strides, dilations, begin, end, aut
 
 @register("ConvTranspose")
 def conv_transpose(node, ins):
-    if len(ins) < 2 or ins[0] is None or ins[1] is None:
-        raise node_error(node, f"expected inputs X and W, got {len(ins)} inputs")
-    x, w = ins[0], ins[1]
-    bias = ins[2] if len(ins) > 2 else None
-    require_float32(node, *[i for i in (x, w, bias) if i is not None])
-    if x.rank not in (3, 4, 5):
-        raise unsupported(node, f"input 0 has shape {x.shape}, expected rank 3, 4 or 5 "
-                                f"(1-D to 3-D transposed convolution)")
-    if w.rank != x.rank:
-        raise node_error(node, f"W has shape {w.shape}, expected rank {x.rank} like X {x.shape}")
+    x, w, bias = conv_operands(node, ins, "transposed convolution")
     spatial = x.rank - 2
     batch, cin = x.shape[:2]
     group = int(node.attr("group", 1))
