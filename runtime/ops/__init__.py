@@ -84,12 +84,13 @@ def lookup(op_type: str) -> Optional[PrepareFn]:
 
 # ---- helpers shared by op modules -------------------------------------------
 
-def node_error(node, message: str) -> CompileError:
-    return CompileError(f"{node.op_type} node '{node.name}': {message}")
+def node_error(node, message: str, **context) -> CompileError:
+    """CompileError naming the node; `context` (attribute=, value=) travels on the error."""
+    return CompileError(f"{node.op_type} node '{node.name}': {message}", node=node.name, **context)
 
 
-def unsupported(node, message: str) -> UnsupportedOpError:
-    return UnsupportedOpError(f"{node.op_type} node '{node.name}': {message}")
+def unsupported(node, message: str, **context) -> UnsupportedOpError:
+    return UnsupportedOpError(f"{node.op_type} node '{node.name}': {message}", node=node.name, **context)
 
 
 def require_float32(node, *infos: TensorInfo) -> None:
