@@ -10,20 +10,21 @@ reference to its session and ends when the session is closed or collected.
 import threading
 import weakref
 
+from ..arguments import check_integer, check_seconds
+
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_CHUNK_BYTES = 1 << 20
+# Longest wake-up interval: a day. Much longer waits overflow Event.wait's
+# platform timeout (threading.TIMEOUT_MAX) and would end the thread silently.
+MAX_INTERVAL_S = 86400.0
 
 
 class BackgroundScrubber(threading.Thread):
     def __init__(self, session, interval_s: float, chunk_bytes: int):
         super().__init__(name="radrt-scrubber", daemon=True)
-        if interval_s <= 0:
-            raise ValueError(f"scrub interval {interval_s} s: expected a positive number of seconds")
-        if chunk_bytes <= 0:
-            raise ValueError(f"scrub chunk {chunk_bytes} bytes: expected a positive byte count")
         self._session = weakref.ref(session)
-        self.interval_s = interval_s
-        self.chunk_bytes = chunk_bytes
+        self.interval_s = check_seconds("scrub_interval_s", interval_s, MAX_INTERVAL_S)
+        self.chunk_bytes = check_integer("scrub_chunk_bytes", chunk_bytes, 1)
         self._stopped = threading.Event()
 
     def run(self) -> None:
