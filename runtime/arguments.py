@@ -17,7 +17,8 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _range_text(low: Optional[int], high: Optional[int]) -> str:
+def range_text(low: Optional[int], high: Optional[int]) -> str:
+    """'from 0 to 7', '>= 1', '<= 9' (at least one bound given)."""
     if low is not None and high is not None:
         return f"from {low} to {high}"
     if low is not None:
@@ -28,13 +29,13 @@ def _range_text(low: Optional[int], high: Optional[int]) -> str:
 def check_integer(argument: str, value: Any, low: Optional[int] = None,
                   high: Optional[int] = None, where: str = "") -> int:
     """`value` as an int if it is an integer in [low, high] (either bound optional)."""
-    bounds = "" if low is None and high is None else " " + _range_text(low, high)
+    bounds = "" if low is None and high is None else " " + range_text(low, high)
     if not is_integer(value):
         raise InvalidArgumentError(f"{where}{argument} must be an integer{bounds}, got {value!r} "
                                    f"({type(value).__name__})", argument=argument, value=value)
     v = int(value)
     if (low is not None and v < low) or (high is not None and v > high):
-        raise InvalidArgumentError(f"{where}{argument} must be {_range_text(low, high)}, got {v}",
+        raise InvalidArgumentError(f"{where}{argument} must be {range_text(low, high)}, got {v}",
                                    argument=argument, value=v)
     return v
 
