@@ -511,9 +511,10 @@ class PausedRun:
         """Run ops [self.at, stop) now."""
         engine = self.session._engine
         if not is_integer(stop) or not self.at <= stop <= len(engine.plan.steps):
-            raise InvalidArgumentError(f"cannot advance a run paused at op {self.at} to op {stop!r} "
-                                       f"(expected an int from {self.at} to {len(engine.plan.steps)}, "
-                                       f"the model's op count)", argument="stop", value=stop)
+            raise InvalidArgumentError(f"advance_to: stop {stop!r} is not an op index a run paused at op "
+                                       f"{self.at} can advance to (expected an int from {self.at} to "
+                                       f"{len(engine.plan.steps)}, the model's op count)",
+                                       argument="stop", value=stop)
         stop = int(stop)
         engine.advance(self.at, stop)
         self.at = stop
