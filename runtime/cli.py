@@ -40,13 +40,14 @@ MEMORY_ERROR_EXIT = 4  # as CompileError's MemoryBudgetError
 
 
 # -- option types: each names its option in the message ------------------------------
-def int_option(option: str, low: Optional[int] = None, high: Optional[int] = None) -> Callable[[str], int]:
-    """An argparse type: an int in [low, high] (bounds optional; `0x` prefixes accepted)."""
+def int_option(option: str, low: Optional[int] = None, high: Optional[int] = None,
+               base: int = 10) -> Callable[[str], int]:
+    """An argparse type: an int in [low, high] (bounds optional; base 0 also takes 0x, 0o, 0b)."""
     bounds = range_text(low, high)
 
     def parse(text: str) -> int:
         try:
-            value = int(text, 0)
+            value = int(text, base)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{option} must be an integer {bounds}, got {text!r}") from None
         if (low is not None and value < low) or (high is not None and value > high):

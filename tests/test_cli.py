@@ -308,3 +308,10 @@ def test_interrupt_is_one_line_with_exit_130(monkeypatch, capsys, model):
     monkeypatch.setattr(cli, "cmd_run", stop)
     code, _, err = main(capsys, "run", model)
     assert (code, one_line(err)) == (130, "radrt run: interrupted")
+
+
+def test_bench_vs_ort_without_onnxruntime_names_the_install(monkeypatch, capsys, model):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as on a board
+    code, _, err = main(capsys, "bench", model, "--vs-ort", "--repeat", "1")
+    assert code == 2
+    assert one_line(err).startswith("radrt bench: --vs-ort needs onnxruntime: pip install 'radrt[reference]'")

@@ -17,8 +17,8 @@ from ..protect import MODES
 from .packets import DEFAULT_APID
 from .transport import DEFAULT_BAUD
 
-_apid = int_option("--apid", 0, 0x7FF)  # 11 bits (CCSDS)
-_source = int_option("--source", 0, 0xFFFF)  # PUS source ID, 16 bits
+_apid = int_option("--apid", 0, 0x7FF, base=0)  # 11 bits (CCSDS)
+_source = int_option("--source", 0, 0xFFFF, base=0)  # PUS source ID, 16 bits
 _baud = int_option("--baud", 1)
 
 
