@@ -169,12 +169,15 @@ class InferenceSession:
 
     # -- onnxruntime-shaped API -------------------------------------------------
     def get_inputs(self) -> List[NodeArg]:
+        """The runtime inputs, in graph order: name, shape (ints; a symbolic dimension is its
+        name or None until compiled), onnxruntime type string and numpy dtype."""
         shapes = self._compiled.graph.values if self._compiled else {}
         return [NodeArg(vi.name, list(shapes[vi.name].shape) if vi.name in shapes else declared_shape(vi),
                         f"tensor({_TYPE_NAMES[self._input_dtypes[vi.name]]})", self._input_dtypes[vi.name])
                 for vi in self._input_protos]
 
     def get_outputs(self) -> List[NodeArg]:
+        """The graph outputs, in graph order, described as get_inputs() describes inputs."""
         out = []
         for vi in self._loaded.proto.graph.output:
             if self._compiled:
@@ -375,6 +378,7 @@ class InferenceSession:
                 self._armed.setdefault(when, []).append(upset)
 
     def close(self) -> None:
+        """Stop the background scrubber (the session still runs; scrub() still works)."""
         if self._scrubber is not None:
             self._scrubber.stop()
 
