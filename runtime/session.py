@@ -240,13 +240,14 @@ class InferenceSession:
     def set_protection(self, mode: str, vote_points: Optional[str] = None) -> None:
         """Switch protection between runs; new weight copies come from verified ones.
 
-        Raises InvalidArgumentError for an unknown mode or vote_points, and
-        UncorrectableUpsetError (the mode is left unchanged) when the scrub
+        Raises InvalidArgumentError for an unknown mode or vote_points, or while
+        upsets armed with inject() wait for the next run, and UncorrectableUpsetError (the mode is left unchanged) when the scrub
         before the switch finds a weight block no copy can repair.
         """
         check_mode(mode)
         with self._lock:
             vote_points = _check_vote_points(self._vote_points if vote_points is None else vote_points)
+            self._refuse_to_drop_armed_upsets("switching protection rebuilds the replicas they target")
             if self._engine is not None:
                 old = self._engine
                 if len(old.weights.copies) > 1:
@@ -281,6 +282,7 @@ class InferenceSession:
                 raise InvalidArgumentError("protection 'none' keeps one weight copy and no checks; "
                                            "choose scrub, dwc or tmr to scrub",
                                            argument="protection", value=self._mode)
+            self._raise_if_scrubber_failed()
             repaired = self._scrub_all()
             engine.raise_if_weights_lost()
             return repaired
@@ -406,6 +408,18 @@ class InferenceSession:
         self._compiled = compiled
         self._armed = {}
 
+    def _raise_if_scrubber_failed(self) -> None:
+        failure = self._scrubber.failure if self._scrubber is not None else None
+        if failure is not None:
+            raise RuntimeError(f"the background scrubber stopped on {type(failure).__name__}: {failure}; "
+                               f"the weights are no longer scrubbed (a radrt bug: please report it)") from failure
+
+    def _refuse_to_drop_armed_upsets(self, why: str) -> None:
+        if self._armed:
+            count = sum(len(upsets) for upsets in self._armed.values())
+            raise InvalidArgumentError(f"{count} upset(s) armed with inject() for the next run would be "
+                                       f"dropped: {why}; run once first", argument="inject", value=count)
+
     def _start_scrubber(self) -> None:
         interval_s, chunk_bytes = self._scrub_schedule
         if interval_s is not None and self._mode != "none" and self._scrubber is None:
@@ -484,6 +498,7 @@ class InferenceSession:
                 raise InvalidArgumentError(f"input '{vi.name}': shape {got} does not match the model's "
                                            f"{tuple(d if isinstance(d, int) else '?' for d in declared)}",
                                            argument="input_feed", value=got)
+        self._refuse_to_drop_armed_upsets(f"the feed's shapes {shapes} compile the model again")
         self._set_compiled(Compiled(self._loaded, shapes))
 
 
@@ -499,6 +514,7 @@ class PausedRun:
         s = self.session
         s._lock.acquire()
         try:
+            s._raise_if_scrubber_failed()
             s._compile_for(self.feeds)
             s._engine.raise_if_weights_lost()
             self.t0 = time.perf_counter()

@@ -318,3 +318,15 @@ def test_scrub_interval_bound_fits_the_platform_wait():
 
     from runtime.protect.scrubber import MAX_INTERVAL_S
     assert MAX_INTERVAL_S <= threading.TIMEOUT_MAX and math.isfinite(MAX_INTERVAL_S)
+
+
+def test_a_new_shape_does_not_silently_drop_armed_upsets():
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 3])
+    model = make_model([helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Neg", ["a"], ["y"])], [x], [y])
+    sess = InferenceSession(model, protection="tmr", scrub_interval_s=None)
+    sess.run(None, {"x": np.ones((2, 3), np.float32)})
+    sess.inject("activations/r0", 0, 6, at_op=0)
+    raises_naming(InvalidArgumentError, "inject", "(4, 3)", lambda: sess.run(None, {"x": np.ones((4, 3), np.float32)}))
+    (got,) = sess.run(None, {"x": np.ones((2, 3), np.float32)})  # the upset lands and is outvoted
+    assert (got == -1).all() and sess.health()["upsets_corrected"] == 1

@@ -8,6 +8,7 @@ scrub pass over the same lost block.
 import pytest
 
 from runtime import UncorrectableUpsetError
+from runtime.errors import InvalidArgumentError
 
 from .test_protection import golden, session, weight_site_offset
 
@@ -89,3 +90,29 @@ def test_set_protection_refuses_to_switch_from_lost_weights():
     with pytest.raises(UncorrectableUpsetError, match="weights block 0"):
         sess.set_protection("tmr")
     assert sess.protection == "dwc" and sess.health()["uncorrectable"] == 1
+
+
+def test_a_scrubber_that_dies_is_raised_by_the_next_run(monkeypatch):
+    feeds, _ = golden("small_cnn")
+    sess = session("small_cnn", "tmr", scrub_interval_s=0.001)
+
+    def broken(max_bytes):
+        raise ZeroDivisionError("boom")
+    monkeypatch.setattr(sess, "_scrub_step", broken)
+    sess._scrubber.join(timeout=30)  # the thread ends on its first wake-up
+    assert isinstance(sess._scrubber.failure, ZeroDivisionError)
+    with pytest.raises(RuntimeError, match="background scrubber stopped on ZeroDivisionError: boom"):
+        sess.run(None, feeds)
+    with pytest.raises(RuntimeError, match="background scrubber stopped"):
+        sess.scrub()
+
+
+def test_armed_upsets_are_never_dropped_silently():
+    feeds, want = golden("small_cnn")
+    sess = session("small_cnn", "tmr")
+    sess.inject("activations/r1", 0, 6, at_op=0)
+    with pytest.raises(InvalidArgumentError, match=r"1 upset\(s\) armed with inject\(\) .* switching protection"):
+        sess.set_protection("dwc")
+    assert sess.protection == "tmr"
+    assert sess.run(None, feeds)[0].tobytes() == want.tobytes()  # it lands, and is outvoted
+    sess.set_protection("dwc")
