@@ -63,7 +63,7 @@ class Engine:
                  health, events):
         if len(weights.copies) != WEIGHT_COPIES[mode]:
             raise InvalidArgumentError(f"mode {mode} needs {WEIGHT_COPIES[mode]} weight copies, "
-                             f"got {len(weights.copies)}")
+                                       f"got {len(weights.copies)}")
         self.plan = plan
         self.mode = mode
         self.weights = weights
