@@ -32,6 +32,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 import numpy as np
 
 from runtime import InferenceSession
+from runtime.errors import InvalidArgumentError
 from runtime.protect import check_mode
 from runtime.zoo import model_bytes
 
@@ -66,7 +67,7 @@ def check_sites(sites: Sequence[str]) -> List[str]:
     kinds = [s.strip() for s in sites if s.strip()]
     bad = [k for k in kinds if k not in INJECTABLE_KINDS]
     if bad or not kinds:
-        raise ValueError(f"site kind '{bad[0] if bad else ''}': expected some of {', '.join(INJECTABLE_KINDS)}")
+        raise InvalidArgumentError(f"site kind '{bad[0] if bad else ''}': expected some of {', '.join(INJECTABLE_KINDS)}")
     return kinds
 
 
@@ -93,9 +94,9 @@ def prepare(model: str, sites: Sequence[str], fault_model: str, protect: str, se
     FaultModel.parse(fault_model)
     check_mode(protect)
     if (faults is None) == (margin is None):
-        raise ValueError("give either a number of faults or an error margin, not both or neither")
+        raise InvalidArgumentError("give either a number of faults or an error margin, not both or neither")
     if faults is not None and (isinstance(faults, bool) or faults < 1):
-        raise ValueError(f"faults {faults}: expected a positive number of injections")
+        raise InvalidArgumentError(f"faults {faults}: expected a positive number of injections")
     data = resolve_model(model)
     sess = InferenceSession(data, protection=protect, scrub_interval_s=None)
     feeds = campaign_feeds(model, sess)
@@ -176,7 +177,7 @@ def run_on_dask(setup: CampaignSetup, faults: List[Fault], scheduler) -> Iterato
     try:
         from distributed import Client, as_completed
     except ImportError as e:
-        raise RuntimeError("--scheduler needs Dask distributed: pip install 'radrt[campaign]'") from e
+        raise InvalidArgumentError("--scheduler needs Dask distributed: pip install 'radrt[campaign]'") from e
     with Client(scheduler) as client:
         spec = client.scatter(setup, broadcast=True)
         batches = [faults[i:i + DASK_BATCH] for i in range(0, len(faults), DASK_BATCH)]
@@ -218,13 +219,13 @@ def replay(db: str, fault_id: int):
         store.close()
     c = info.config
     if not 0 <= fault_id < c["faults"]:
-        raise ValueError(f"fault id {fault_id}: the campaign in {db} has faults 0..{c['faults'] - 1}")
+        raise InvalidArgumentError(f"fault id {fault_id}: the campaign in {db} has faults 0..{c['faults'] - 1}")
     setup, sess, golden, fault_list, config = prepare(
         c["model"], c["sites"], c["fault_model"], c["protect"], c["seed"], faults=c["faults"],
         tolerance=Tolerance(**c["tolerance"]))
     if golden.sha256 != info.golden_sha256 or config["faults_sha256"] != c["faults_sha256"]:
-        raise ValueError(f"{db}: this machine's golden run or fault list differs from the campaign's; "
-                         f"replay needs the same model, build and configuration")
+        raise InvalidArgumentError(f"{db}: this machine's golden run or fault list differs from the campaign's; "
+                                   f"replay needs the same model, build and configuration")
     fault = fault_list[fault_id]
     with sess.paused_run(setup.feeds) as paused:
         paused.advance_to(PausePoints(sess.compiled.plan)(fault))

@@ -1,8 +1,34 @@
-"""`radrt fi run | replay | report`: fault-injection campaigns from the command line."""
+"""`radrt fi run | replay | report`: fault-injection campaigns from the command line.
+
+Errors and exit codes are runtime.cli's (one line `radrt fi CMD: message`);
+option values are checked by argparse types that name the option.
+"""
+import argparse
 import json
 import sys
 
-from .vocabulary import OUTCOMES
+from runtime.cli import float_option, int_option
+from runtime.errors import RadrtError
+from runtime.protect import MODES
+
+from .vocabulary import OUTCOMES, FaultModel
+
+
+def _sites_option(text: str) -> str:
+    from .campaign import INJECTABLE_KINDS
+    bad = [k for k in text.split(",") if k not in INJECTABLE_KINDS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"--sites: site kind {bad[0]!r} is not one of "
+                                         f"{', '.join(INJECTABLE_KINDS)} (comma-separated), got {text!r}")
+    return text
+
+
+def _fault_model_option(text: str) -> str:
+    try:
+        FaultModel.parse(text)
+    except RadrtError as e:
+        raise argparse.ArgumentTypeError(f"--fault-model: {e}") from None
+    return text
 
 
 def add_commands(sub) -> None:
@@ -10,24 +36,26 @@ def add_commands(sub) -> None:
 
     s = fi.add_parser("run", help="run (or resume) a campaign into an SQLite database")
     s.add_argument("model", help="an .onnx path, a light model name, or 'digits' (the shipped classifier)")
-    s.add_argument("--sites", default="weights,activations,compute",
+    s.add_argument("--sites", default="weights,activations,compute", type=_sites_option,
                    help="site kinds, comma-separated: weights, activations, compute, input")
-    s.add_argument("--fault-model", default="flip", help="flip, mbu:N, stuck0 or stuck1")
-    s.add_argument("--protect", default="none", help="none, scrub, dwc or tmr")
+    s.add_argument("--fault-model", default="flip", type=_fault_model_option, help="flip, mbu:N, stuck0 or stuck1")
+    s.add_argument("--protect", default="none", choices=MODES, help="none, scrub, dwc or tmr")
     size = s.add_mutually_exclusive_group(required=True)
-    size.add_argument("--faults", type=int, help="number of injections")
-    size.add_argument("--margin", type=float, help="error margin in (0, 1): Leveugle sample size")
-    s.add_argument("--confidence", type=float, default=0.95, help="with --margin (default 0.95)")
-    s.add_argument("--seed", type=int, default=0)
+    size.add_argument("--faults", type=int_option("--faults", 1), help="number of injections")
+    size.add_argument("--margin", type=float_option("--margin", 0.0, 1.0, high_open=True),
+                      help="error margin in (0, 1): Leveugle sample size")
+    s.add_argument("--confidence", type=float_option("--confidence", 0.0, 1.0, high_open=True), default=0.95,
+                   help="with --margin (default 0.95)")
+    s.add_argument("--seed", type=int_option("--seed", 0), default=0)
     s.add_argument("--db", required=True, help="campaign database (created, or resumed)")
-    s.add_argument("--workers", type=int, default=1, help="local worker processes at a time")
+    s.add_argument("--workers", type=int_option("--workers", 1), default=1, help="local worker processes at a time")
     s.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     s.add_argument("--json", action="store_true", help="print the final summary as JSON")
     s.set_defaults(fn=cmd_run)
 
     s = fi.add_parser("replay", help="re-run one recorded fault and compare outcomes")
     s.add_argument("db")
-    s.add_argument("fault_id", type=int)
+    s.add_argument("fault_id", type=int_option("fault_id", 0))
     s.set_defaults(fn=cmd_replay)
 
     s = fi.add_parser("report", help="Markdown report with plots of one or more campaigns")

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional
 
-from runtime.errors import UncorrectableUpsetError
+from runtime.errors import InvalidArgumentError, UncorrectableUpsetError
 
 from .outcome import Golden, Tolerance, Verdict, classify, health_delta
 from .plan import Fault
@@ -97,7 +97,7 @@ class ForkExecutor:
     def __init__(self, sess, feeds, golden: Golden, tolerance: Tolerance, workers: int = 1,
                  timeout_s: float = 10.0, prefix_reuse: bool = True, worker_name: str = "local"):
         if workers < 1:
-            raise ValueError(f"workers {workers}: expected at least 1")
+            raise InvalidArgumentError(f"workers {workers}: expected at least 1")
         self.sess = sess
         self.feeds = feeds
         self.golden = golden

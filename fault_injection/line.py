@@ -30,6 +30,7 @@ from typing import Optional
 
 import numpy as np
 
+from runtime.errors import InvalidArgumentError
 from runtime.link.transport import FdStream, open_pty_pair, open_transport
 
 BITS_PER_BYTE_8N1 = 10  # start bit + 8 data bits + stop bit
@@ -52,9 +53,9 @@ class LineImpairment:
                  burst_bits: int = 16, seed: int = 0):
         for name, rate in (("ber", ber), ("drop", drop), ("burst_rate", burst_rate)):
             if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{name} {rate} is not a probability in [0, 1]")
+                raise InvalidArgumentError(f"{name} {rate} is not a probability in [0, 1]")
         if burst_bits < 1:
-            raise ValueError(f"burst_bits {burst_bits}, expected >= 1")
+            raise InvalidArgumentError(f"burst_bits {burst_bits}, expected >= 1")
         self.ber, self.drop, self.burst_rate, self.burst_bits = ber, drop, burst_rate, burst_bits
         self.rng = np.random.default_rng(seed)
         self.counters = LineCounters()

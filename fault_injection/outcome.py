@@ -34,7 +34,7 @@ from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from runtime.errors import UncorrectableUpsetError
+from runtime.errors import InvalidArgumentError, UncorrectableUpsetError
 
 # Health counters whose increase means the runtime repaired something during the run.
 REPAIR_COUNTERS = ("upsets_corrected", "vote_disagreements", "reexecutions")
@@ -49,7 +49,7 @@ class Tolerance:
         for name in ("rtol", "atol"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
-                raise ValueError(f"tolerance {name} must be a finite number >= 0, got {value!r}")
+                raise InvalidArgumentError(f"tolerance {name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Golden:
     def __init__(self, outputs: Sequence[np.ndarray]):
         self.outputs: Tuple[np.ndarray, ...] = tuple(np.array(o, copy=True) for o in outputs)
         if not self.outputs:
-            raise ValueError("golden run has no outputs")
+            raise InvalidArgumentError("golden run has no outputs")
         self.is_classifier = is_classifier_output(self.outputs[0])
         self.top1: Optional[int] = top1_class(self.outputs[0]) if self.is_classifier else None
         self.sha256 = outputs_sha256(self.outputs)
@@ -133,11 +133,11 @@ def within_tolerance(golden: Sequence[np.ndarray], outputs: Sequence[np.ndarray]
 
 def _check_shapes(golden: Golden, outputs: Sequence[np.ndarray]) -> None:
     if len(outputs) != len(golden.outputs):
-        raise ValueError(f"run returned {len(outputs)} outputs, the golden run {len(golden.outputs)}")
+        raise InvalidArgumentError(f"run returned {len(outputs)} outputs, the golden run {len(golden.outputs)}")
     for i, (g, o) in enumerate(zip(golden.outputs, outputs)):
         if o.shape != g.shape or o.dtype != g.dtype:
-            raise ValueError(f"output {i}: {o.dtype} {tuple(o.shape)} does not match the golden "
-                             f"{g.dtype} {tuple(g.shape)}")
+            raise InvalidArgumentError(f"output {i}: {o.dtype} {tuple(o.shape)} does not match the golden "
+                                       f"{g.dtype} {tuple(g.shape)}")
 
 
 def classify(golden: Golden, outputs: Optional[Sequence[np.ndarray]], *,
@@ -155,7 +155,7 @@ def classify(golden: Golden, outputs: Optional[Sequence[np.ndarray]], *,
             return Verdict("due", error=f"{type(raised).__name__}: {raised}")
         return Verdict.crash(f"{type(raised).__name__}: {raised}")
     if outputs is None:
-        raise ValueError("classify needs the run's outputs or the exception it raised")
+        raise InvalidArgumentError("classify needs the run's outputs or the exception it raised")
     outputs = [np.asarray(o) for o in outputs]
     _check_shapes(golden, outputs)
     identical = all(g.tobytes() == np.ascontiguousarray(o).tobytes() for g, o in zip(golden.outputs, outputs))

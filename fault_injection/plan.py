@@ -29,6 +29,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Iterable, List, Optional, Sequence
 
+from runtime.errors import InvalidArgumentError
+
 from .vocabulary import SITE_KINDS, FaultModel
 
 
@@ -43,9 +45,9 @@ class Site:
 
     def __post_init__(self):
         if self.kind not in SITE_KINDS:
-            raise ValueError(f"site '{self.name}': kind '{self.kind}' is not one of {SITE_KINDS}")
+            raise InvalidArgumentError(f"site '{self.name}': kind '{self.kind}' is not one of {SITE_KINDS}")
         if isinstance(self.nbytes, bool) or not isinstance(self.nbytes, int) or self.nbytes < 0:
-            raise ValueError(f"site '{self.name}': nbytes must be an integer >= 0, got {self.nbytes!r}")
+            raise InvalidArgumentError(f"site '{self.name}': nbytes must be an integer >= 0, got {self.nbytes!r}")
 
     @classmethod
     def from_dict(cls, d) -> "Site":
@@ -76,7 +78,7 @@ class Fault:
         optional = ("op_index", "replica", "at_op")
         missing = [k for k in cls.__dataclass_fields__ if k not in optional and k not in d]
         if missing:
-            raise ValueError(f"fault {d.get('fault_id', '?')}: missing field '{missing[0]}'")
+            raise InvalidArgumentError(f"fault {d.get('fault_id', '?')}: missing field '{missing[0]}'")
         return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
 
     def bits(self):
@@ -102,21 +104,21 @@ def _chosen(sites: Iterable[Site], kinds: Optional[Sequence[str]], width: int) -
         kinds = sorted({s.kind for s in sites})
     for kind in kinds:
         if kind not in SITE_KINDS:
-            raise ValueError(f"site kind '{kind}' is not one of {SITE_KINDS}")
+            raise InvalidArgumentError(f"site kind '{kind}' is not one of {SITE_KINDS}")
     chosen = sorted((s for s in sites if s.kind in kinds and _starts(s, width) > 0), key=Site.sort_key)
     names = [s.sort_key() for s in chosen]
     if len(set(names)) != len(names):
-        raise ValueError("the site list names the same site (kind, name, replica, op) twice")
+        raise InvalidArgumentError("the site list names the same site (kind, name, replica, op) twice")
     if not chosen:
-        raise ValueError(f"no site of kinds {list(kinds)} has room for a {width}-bit fault")
+        raise InvalidArgumentError(f"no site of kinds {list(kinds)} has room for a {width}-bit fault")
     return chosen
 
 
 def _check_n_ops(chosen: List[Site], n_ops: Optional[int]) -> None:
     if any(s.kind == "activations" for s in chosen):
         if isinstance(n_ops, bool) or not isinstance(n_ops, int) or n_ops < 1:
-            raise ValueError(f"activations sites need n_ops (the model's op count, >= 1) for the "
-                             f"injection time point, got {n_ops!r}")
+            raise InvalidArgumentError(f"activations sites need n_ops (the model's op count, >= 1) for the "
+                                       f"injection time point, got {n_ops!r}")
 
 
 def fault_space_size(sites: Iterable[Site], model: str = "flip", kinds: Optional[Sequence[str]] = None,
@@ -133,9 +135,9 @@ def plan_faults(sites: Iterable[Site], count: int, seed: int, model: str = "flip
     """`count` distinct faults drawn uniformly over the bits of the chosen sites; see
     the module docstring."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise ValueError(f"count must be an integer >= 0, got {count!r}")
+        raise InvalidArgumentError(f"count must be an integer >= 0, got {count!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+        raise InvalidArgumentError(f"seed must be an integer, got {seed!r}")
     fault_model = FaultModel.parse(model)
     chosen = _chosen(sites, kinds, fault_model.width)
     _check_n_ops(chosen, n_ops)
@@ -146,7 +148,7 @@ def plan_faults(sites: Iterable[Site], count: int, seed: int, model: str = "flip
         ends.append(total)
     space = sum(_starts(s, fault_model.width) * (n_ops if s.kind == "activations" else 1) for s in chosen)
     if count > space:
-        raise ValueError(f"count {count} exceeds the fault space of {space} distinct faults")
+        raise InvalidArgumentError(f"count {count} exceeds the fault space of {space} distinct faults")
     faults = []
     drawn = set()
     for fault_id in range(count):

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from runtime.errors import InvalidArgumentError
+
 from .stats import Proportion, achieved_margin, normal_quantile, proportion
 from .store import CampaignInfo, CampaignMismatchError, CampaignStore
 from .vocabulary import OUTCOMES, SITE_KINDS
@@ -41,8 +43,10 @@ _OUTCOME_COLOURS = {
 }
 
 
-class ReportError(ValueError):
-    """A campaign database cannot be reported: missing, not a campaign, or inconsistent."""
+class ReportError(InvalidArgumentError):
+    """A campaign database cannot be reported: missing, not a campaign, or inconsistent.
+
+    A RadrtError (CLI exit code 2) and a ValueError."""
 
 
 @dataclass(frozen=True)

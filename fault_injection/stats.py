@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Dict, Iterable, Mapping, Tuple
 
+from runtime.errors import InvalidArgumentError
+
 
 def _check_fraction(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
     return float(value)
 
 
@@ -39,7 +41,7 @@ def sample_size_exact(population: int, margin: float = 0.01, confidence: float =
                       p: float = 0.5) -> float:
     """Leveugle's n before rounding up (see the module docstring)."""
     if isinstance(population, bool) or not isinstance(population, int) or population < 1:
-        raise ValueError(f"population (fault space size) must be an integer >= 1, got {population!r}")
+        raise InvalidArgumentError(f"population (fault space size) must be an integer >= 1, got {population!r}")
     margin = _check_fraction("margin", margin)
     p = _check_fraction("p (expected proportion)", p)
     t = normal_quantile(confidence)
@@ -57,9 +59,9 @@ def achieved_margin(n: int, population: int, confidence: float = 0.95, p: float 
     """The error margin that n injections out of a fault space of `population` give
     (Leveugle's formula solved for e); 0 when the whole space was injected."""
     if isinstance(population, bool) or not isinstance(population, int) or population < 1:
-        raise ValueError(f"population (fault space size) must be an integer >= 1, got {population!r}")
+        raise InvalidArgumentError(f"population (fault space size) must be an integer >= 1, got {population!r}")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= population:
-        raise ValueError(f"n (injections) must be an integer from 1 to the population {population}, got {n!r}")
+        raise InvalidArgumentError(f"n (injections) must be an integer from 1 to the population {population}, got {n!r}")
     p = _check_fraction("p (expected proportion)", p)
     if population == 1:
         return 0.0
@@ -85,9 +87,9 @@ class Proportion:
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> Tuple[float, float]:
     """Wilson score interval of a binomial proportion k / n (no continuity correction)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n (trials) must be an integer >= 1, got {n!r}")
+        raise InvalidArgumentError(f"n (trials) must be an integer >= 1, got {n!r}")
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= n:
-        raise ValueError(f"k (successes) must be an integer from 0 to n={n}, got {k!r}")
+        raise InvalidArgumentError(f"k (successes) must be an integer from 0 to n={n}, got {k!r}")
     z = normal_quantile(confidence)
     phat = k / n
     denom = 1.0 + z * z / n

@@ -30,6 +30,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Union
 
+from runtime.errors import InvalidArgumentError
+
 from .outcome import Verdict
 from .plan import Fault
 from .vocabulary import OUTCOMES
@@ -82,8 +84,10 @@ _GROUPS = {
 }
 
 
-class CampaignMismatchError(ValueError):
-    """The database belongs to another campaign (model, configuration, seed or golden run)."""
+class CampaignMismatchError(InvalidArgumentError):
+    """The database belongs to another campaign (model, configuration, seed or golden run).
+
+    A RadrtError (CLI exit code 2) and a ValueError."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class InjectionRecord:
     def row(self) -> tuple:
         f, v = self.fault, self.verdict
         if v.outcome not in OUTCOMES:
-            raise ValueError(f"fault {f.fault_id}: outcome '{v.outcome}' is not one of {list(OUTCOMES)}")
+            raise InvalidArgumentError(f"fault {f.fault_id}: outcome '{v.outcome}' is not one of {list(OUTCOMES)}")
         top1 = None if v.top1_changed is None else int(v.top1_changed)
         return (f.fault_id, f.site, f.kind, f.op_index, f.replica, f.at_op, f.byte_offset, f.bit,
                 f.model, v.outcome, v.max_abs_error, top1, self.duration_s, self.worker, v.error)
@@ -252,8 +256,8 @@ class CampaignStore:
             ids = [r[0] for r in rows]
             done = self._recorded(ids)
             if done:
-                raise ValueError(f"'{self.path}': fault {done[0]} is already recorded; nothing of this batch "
-                                 f"({len(rows)} records) was written") from e
+                raise InvalidArgumentError(f"'{self.path}': fault {done[0]} is already recorded; nothing of this batch "
+                                           f"({len(rows)} records) was written") from e
             raise
         except BaseException:
             self._conn.execute("ROLLBACK")
@@ -264,7 +268,7 @@ class CampaignStore:
     def record_stream(self, records: Iterable[InjectionRecord], batch: int = 256) -> int:
         """Record a stream of results in transactions of `batch` records; returns how many."""
         if batch < 1:
-            raise ValueError(f"batch must be >= 1, got {batch}")
+            raise InvalidArgumentError(f"batch must be >= 1, got {batch}")
         it = iter(records)
         total = 0
         while True:
@@ -307,9 +311,9 @@ class CampaignStore:
         """{group value: {outcome: count}} for group in kind, site, layer, bit,
         fault_model (see _GROUPS); feed it to fault_injection.stats.breakdown."""
         if group not in _GROUPS:
-            raise ValueError(f"group '{group}' is not one of {list(_GROUPS)}")
+            raise InvalidArgumentError(f"group '{group}' is not one of {list(_GROUPS)}")
         if isinstance(word_bytes, bool) or not isinstance(word_bytes, int) or word_bytes < 1:
-            raise ValueError(f"word_bytes must be an integer >= 1, got {word_bytes!r}")
+            raise InvalidArgumentError(f"word_bytes must be an integer >= 1, got {word_bytes!r}")
         q = (f"SELECT {_GROUPS[group]} AS g, outcome, COUNT(*) FROM injection "
              f"GROUP BY g, outcome ORDER BY g, outcome")
         result: Dict[object, Dict[str, int]] = {}

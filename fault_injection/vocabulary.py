@@ -17,6 +17,8 @@ Outcomes of one injection, against the fault-free (golden) run: see OUTCOMES.
 from dataclasses import dataclass
 from typing import List, Tuple
 
+from runtime.errors import InvalidArgumentError
+
 SITE_KINDS = ("weights", "activations", "compute", "input", "link")
 
 OUTCOMES = {
@@ -48,8 +50,8 @@ class FaultModel:
                 width = 0
             if 2 <= width <= 64:
                 return cls("mbu", width)
-            raise ValueError(f"fault model '{text}': mbu needs a bit count from 2 to 64, e.g. mbu:2")
-        raise ValueError(f"fault model '{text}': expected flip, mbu:N, stuck0 or stuck1")
+            raise InvalidArgumentError(f"fault model '{text}': mbu needs a bit count from 2 to 64, e.g. mbu:2")
+        raise InvalidArgumentError(f"fault model '{text}': expected flip, mbu:N, stuck0 or stuck1")
 
     def __str__(self) -> str:
         return f"mbu:{self.width}" if self.kind == "mbu" else self.kind

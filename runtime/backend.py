@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 from onnx.backend.base import Backend, BackendRep
 
+from .errors import InvalidArgumentError
 from .session import InferenceSession
 
 
@@ -25,8 +26,9 @@ class RadrtRep(BackendRep):
             if isinstance(inputs, np.ndarray):
                 inputs = [inputs]
             if len(inputs) != len(self.input_names):
-                raise ValueError(f"got {len(inputs)} inputs, the model expects {len(self.input_names)} "
-                                 f"({self.input_names})")
+                raise InvalidArgumentError(f"got {len(inputs)} inputs, the model expects "
+                                           f"{len(self.input_names)} ({self.input_names})",
+                                           argument="inputs", value=len(inputs))
             feeds = dict(zip(self.input_names, inputs))
         return tuple(self.session.run(None, feeds))
 

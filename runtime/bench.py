@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence
 
 from .cli import random_feeds
+from .errors import InvalidArgumentError
 from .protect import check_mode
 from .session import InferenceSession
 from .zoo import model_bytes
@@ -36,13 +37,32 @@ class BenchRow:
     vs_none: Optional[float]  # radrt in this mode / radrt unprotected
 
 
-def ort_session(data: bytes):
-    import onnxruntime as ort
+def ort_session(data: bytes, spec: str = "the model"):
+    """An onnxruntime session (1 thread, all optimisations) for --vs-ort.
+
+    Raises InvalidArgumentError (argument --vs-ort) when onnxruntime is not
+    installed or refuses the model, naming onnxruntime and its first message line.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise InvalidArgumentError(f"--vs-ort needs onnxruntime: pip install 'radrt[reference]' ({e})",
+                                   argument="--vs-ort") from e
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's own classes (Fail, InvalidGraph, ...) are not exported
+        raise InvalidArgumentError(f"--vs-ort: onnxruntime {ort.__version__} refuses {spec}: "
+                                   f"{type(e).__name__}: {_first_line(e)} (radrt accepts it; time it "
+                                   f"without --vs-ort)", argument="--vs-ort", value=spec) from e
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _time(fn) -> float:
@@ -57,7 +77,7 @@ def bench_model(spec: str, data: bytes, repeat: int, vs_ort: bool,
     feeds = random_feeds(next(iter(sessions.values())), seed=0)
     runners = {m: (lambda s=s: s.run(None, feeds)) for m, s in sessions.items()}
     if vs_ort:
-        ort = ort_session(data)
+        ort = ort_session(data, f"model '{spec}'")
         runners["onnxruntime"] = lambda: ort.run(None, feeds)
     times: Dict[str, List[float]] = {k: [] for k in runners}
     for _ in range(WARMUP):

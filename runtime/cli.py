@@ -1,19 +1,78 @@
-"""The `radrt` command: inspect, run, randomize-weights, demo.
+"""The `radrt` command: inspect, run, randomize-weights, bench, serve, link, fi, demo.
 
-Exit codes: 0 success, 1 a failed check (e.g. a demo mismatch), 2 bad input
-(unreadable or unsupported model, bad arguments).
+Errors: every failure prints one line `radrt CMD: message` on stderr, never a
+traceback (`radrt --debug CMD ...` adds it), and exits with its code:
+
+    0    success
+    1    a failed check: a demo mismatch, a replayed fault whose outcome differs,
+         a link command the runtime refused or that timed out
+    2    InvalidArgumentError, UnknownArgumentError: a bad option or argument
+         (argparse errors too), or a file or port that cannot be opened (OSError)
+    3    ModelLoadError, UnsupportedOpError: the model is unreadable, invalid or
+         uses what radrt does not run
+    4    CompileError, SizeOverflowError, MemoryBudgetError; and MemoryError (the
+         machine ran out of memory)
+    5    UncorrectableUpsetError: protection lost the result
+    70   internal error: any other exception is a bug in radrt (EX_SOFTWARE)
+    130  interrupted (Ctrl-C)
+
+Option values are checked by argparse types that name the option
+(`--repeat must be >= 1, got 0`).
 """
 import argparse
 import hashlib
 import json
+import math
 import os
 import sys
-from typing import Dict, List
+import traceback
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from .errors import RadrtError
+from .arguments import range_text
+from .errors import InvalidArgumentError, RadrtError
 from .protect import MODES
+
+EX_SOFTWARE = 70  # sysexits.h: internal software error
+EX_INTERRUPTED = 130
+MEMORY_ERROR_EXIT = 4  # as CompileError's MemoryBudgetError
+
+
+# -- option types: each names its option in the message ------------------------------
+def int_option(option: str, low: Optional[int] = None, high: Optional[int] = None,
+               base: int = 10) -> Callable[[str], int]:
+    """An argparse type: an int in [low, high] (bounds optional; base 0 also takes 0x, 0o, 0b)."""
+    bounds = range_text(low, high)
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, base)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be an integer {bounds}, got {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{option} must be {bounds}, got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_option(option: str, low: float, high: float, low_open: bool = True,
+                 high_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite float in the interval low..high (open or closed ends)."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        inside = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        if not math.isfinite(value) or not inside:
+            raise argparse.ArgumentTypeError(f"{option} must be a number in {interval}, got {text!r}")
+        return value
+    parse.__name__ = "number"
+    return parse
 
 
 def _parse_shape_args(items: List[str]) -> Dict[str, tuple]:
@@ -21,11 +80,15 @@ def _parse_shape_args(items: List[str]) -> Dict[str, tuple]:
     for item in items or []:
         name, sep, dims = item.partition("=")
         try:
-            if not sep:
+            if not sep or not name:
                 raise ValueError
             shapes[name] = tuple(int(d) for d in dims.split(","))
         except ValueError:
-            raise SystemExit(f"radrt: --input-shape '{item}': expected NAME=D1,D2,... with integer dims")
+            raise InvalidArgumentError(f"--input-shape {item!r}: expected NAME=D1,D2,... with integer dims",
+                                       argument="--input-shape", value=item) from None
+        if any(d < 0 for d in shapes[name]):
+            raise InvalidArgumentError(f"--input-shape {item!r}: dims must be >= 0",
+                                       argument="--input-shape", value=item)
     return shapes
 
 
@@ -49,12 +112,13 @@ def _load_feeds(items: List[str]) -> Dict[str, np.ndarray]:
     feeds = {}
     for item in items:
         name, sep, path = item.partition("=")
-        if not sep:
-            raise SystemExit(f"radrt: --input '{item}': expected NAME=FILE.npy")
+        if not sep or not name:
+            raise InvalidArgumentError(f"--input {item!r}: expected NAME=FILE.npy", argument="--input", value=item)
         try:
             feeds[name] = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as e:
-            raise SystemExit(f"radrt: --input '{item}': cannot read '{path}' as a .npy array ({e})")
+            raise InvalidArgumentError(f"--input {item!r}: cannot read '{path}' as a .npy array ({e})",
+                                       argument="--input", value=item) from e
     return feeds
 
 
@@ -112,8 +176,26 @@ def cmd_demo(args) -> int:
     return run_demo(args)
 
 
+class RadrtArgumentParser(argparse.ArgumentParser):
+    """argparse with radrt's error line: `radrt CMD: message`, exit 2, no usage block.
+
+    Subcommand parsers inherit the class, so `radrt fi run` and `radrt link ping`
+    report the same way.
+    """
+
+    def error(self, message: str):
+        head, sep, rest = message.partition(": ")
+        if sep and head.startswith("argument "):
+            option = head[len("argument "):].split("/")[0]
+            # An option type's message already names the option; argparse's own does not.
+            message = rest if rest.startswith(option) else f"{option}: {rest}"
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="radrt", description="Radiation-tolerant edge inference runtime.")
+    p = RadrtArgumentParser(prog="radrt", description="Radiation-tolerant edge inference runtime.")
+    p.add_argument("--version", action="version", version=f"radrt {package_version()}")
+    p.add_argument("--debug", action="store_true", help="on an error, print the Python traceback too")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("inspect", help="print ops, shapes, FLOPs and the memory plan of a model")
@@ -126,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model")
     s.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
                    help="an input; without any, inputs are random with --seed")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int_option("--seed", 0), default=0)
     s.add_argument("--protect", default="none", choices=MODES, help="protection mode (default none)")
     s.add_argument("--json", action="store_true", help="print outputs' shape, dtype, SHA-256 and latency as JSON")
     s.set_defaults(fn=cmd_run)
@@ -134,14 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("randomize-weights", help="re-draw every float weight at random (seeded)")
     s.add_argument("input")
     s.add_argument("output")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int_option("--seed", 0), default=0)
     s.set_defaults(fn=cmd_randomize)
 
     s = sub.add_parser("bench", help="median latency, optionally against onnxruntime (1 thread)")
     s.add_argument("models", nargs="+", metavar="MODEL", help="an .onnx path or a light model name")
     s.add_argument("--vs-ort", action="store_true", help="also time onnxruntime, interleaved")
-    s.add_argument("--repeat", type=int, default=20, help="timed runs per runtime (default 20)")
-    s.add_argument("--protect", action="append", metavar="MODE",
+    s.add_argument("--repeat", type=int_option("--repeat", 1), default=20,
+                   help="timed runs per runtime (default 20)")
+    s.add_argument("--protect", action="append", metavar="MODE", choices=MODES,
                    help="protection mode to time (none, scrub, dwc, tmr); repeatable; default none")
     s.add_argument("--json", action="store_true", help="one JSON object per model and mode")
     s.set_defaults(fn=cmd_bench)
@@ -161,13 +244,48 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("radrt")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from . import __version__
+        return f"{__version__} (not installed)"
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """'bench', 'fi run', 'link ping': the words after `radrt` that chose the command."""
+    words = [args.command] + [getattr(args, k) for k in ("fi_command", "link_command") if getattr(args, k, None)]
+    return " ".join(words)
+
+
+def report_error(args: argparse.Namespace, e: BaseException) -> int:
+    """Print the one error line for `e` (and the traceback with --debug); return the exit code."""
+    if getattr(args, "debug", False):
+        traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+    text = " ".join(str(e).split())  # one line, whatever the message held
+    if isinstance(e, RadrtError):
+        code, line = e.exit_code, text
+    elif isinstance(e, MemoryError):
+        code, line = MEMORY_ERROR_EXIT, f"out of memory (MemoryError){': ' + text if text else ''}"
+    elif isinstance(e, KeyboardInterrupt):
+        code, line = EX_INTERRUPTED, "interrupted"
+    elif isinstance(e, OSError):
+        code, line = 2, text or type(e).__name__
+    else:
+        code = EX_SOFTWARE
+        line = f"internal error: {type(e).__name__}: {text}" + ("" if getattr(args, "debug", False)
+                                                                else " (run with --debug for the traceback)")
+    print(f"radrt {command_name(args)}: {line}", file=sys.stderr)
+    return code
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (RadrtError, ValueError, OSError) as e:
-        print(f"radrt {args.command}: {e}", file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as e:  # every error ends as one line and an exit code
+        return report_error(args, e)
 
 
 if __name__ == "__main__":

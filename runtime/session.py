@@ -14,23 +14,27 @@ between runs with `set_protection`. In the protected modes a background
 scrubber checks the weight copies every `scrub_interval_s` (None: only on
 demand, with `scrub()`).
 """
+import inspect
+import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+import onnx
 
+from .arguments import check_choice, check_integer, check_seconds, is_integer
 from .compile import CompiledGraph, compile_graph, declared_shape, np_dtype, runtime_inputs
-from .errors import CompileError, UncorrectableUpsetError
+from .errors import CompileError, InvalidArgumentError, UnknownArgumentError
 from .load import LoadedModel, load_model
 from .plan import MemoryPlan, plan_memory
 from .protect import VOTE_POINTS, WEIGHT_COPIES, check_mode
 from .protect.engine import Engine
 from .protect.faults import FaultSite, fault_sites, make_upset
-from .protect.scrubber import DEFAULT_CHUNK_BYTES, DEFAULT_INTERVAL_S, BackgroundScrubber
-from .protect.weights import DEFAULT_BLOCK_SIZE, WeightCopies
+from .protect.scrubber import DEFAULT_CHUNK_BYTES, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, BackgroundScrubber
+from .protect.weights import DEFAULT_BLOCK_SIZE, WeightCopies, check_block_size
 
 HEALTH_COUNTERS = ("scrub_passes", "upsets_detected", "upsets_corrected", "uncorrectable",
                    "vote_disagreements", "reexecutions")
@@ -61,20 +65,94 @@ class Compiled:
 
 
 class InferenceSession:
-    def __init__(self, path_or_bytes, sess_options=None, providers=None,
+    """One ONNX model, compiled and planned once, run with optional SEU protection.
+
+    The onnxruntime-shaped API (`run`, `get_inputs`, `get_outputs`) plus
+    protection (`protection`, `set_protection`, `scrub`, `health`,
+    `drain_events`) and fault injection (`fault_sites`, `inject`,
+    `paused_run`). Thread-safe: one lock serialises runs, scrubs and
+    injections.
+
+    Every argument is checked when the session is made: a value radrt does not
+    understand raises `InvalidArgumentError` (a ValueError) naming the argument
+    and the value, and an unknown keyword raises `UnknownArgumentError` (a
+    TypeError), so a misspelt `protecton="tmr"` can never run unprotected.
+    """
+
+    def __init__(self, path_or_bytes,
+                 sess_options=None,
+                 providers=None,
+                 provider_options=None,
                  input_shapes: Optional[Dict[str, Sequence[int]]] = None,
-                 protection: str = "none", vote_points: str = "every_op",
+                 protection: str = "none",
+                 vote_points: str = "every_op",
                  scrub_block_size: int = DEFAULT_BLOCK_SIZE,
                  scrub_interval_s: Optional[float] = DEFAULT_INTERVAL_S,
-                 scrub_chunk_bytes: int = DEFAULT_CHUNK_BYTES, **_ignored):
+                 scrub_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                 **unknown):
+        """Load, compile and plan a model.
+
+        Args (onnxruntime's own, accepted where radrt honours them):
+            path_or_bytes: the model: a path (str or os.PathLike), its serialized
+                bytes (bytes, bytearray, memoryview) or an onnx.ModelProto.
+            sess_options: None, or an onnxruntime.SessionOptions left at its
+                defaults except intra_op_num_threads / inter_op_num_threads 0 or 1
+                (radrt runs in one thread) and use_deterministic_compute (radrt is
+                always bit-deterministic). Any other readable setting changed from
+                its default raises InvalidArgumentError: radrt would not honour it.
+                Settings made through methods (add_session_config_entry,
+                add_free_dimension_override_by_name, add_initializer,
+                register_custom_ops_library) cannot be read back: do not use them
+                (use input_shapes for free dimensions).
+            providers: None or ["CPUExecutionProvider"] (radrt runs its own C
+                kernels on the CPU); any other provider raises InvalidArgumentError.
+            provider_options: None, or one empty dict per provider (radrt has no
+                provider options).
+        Args (radrt's):
+            input_shapes: None or {input name: shape}, fixing the input's symbolic
+                dimensions at construction (shape: a sequence of ints >= 0 of the
+                input's rank; dimensions the model fixes must keep their value).
+                Without it, a model with symbolic dimensions compiles on the first
+                run() with the fed shapes.
+            protection: "none", "scrub", "dwc" or "tmr" (see runtime.protect).
+            vote_points: "every_op" or "outputs": where tmr votes.
+            scrub_block_size: bytes per CRC-checked weight block: an int, a
+                multiple of 64 from 64 to 2**30 (default 4096).
+            scrub_interval_s: seconds between background scrubber wake-ups: a
+                finite number in (0, 86400], or None for no background scrubber
+                (scrub() on demand only). Default 0.1. Used in scrub, dwc and tmr.
+            scrub_chunk_bytes: bytes of each weight copy checked per wake-up: an
+                int >= 1 (default 1 MiB).
+
+        Raises:
+            UnknownArgumentError: a keyword not listed above (also a TypeError).
+            InvalidArgumentError: an argument of the wrong type or out of range
+                (also a ValueError); its `argument` and `value` name it.
+            ModelLoadError / UnsupportedOpError: the model cannot be read or run.
+            CompileError (SizeOverflowError, MemoryBudgetError): shapes,
+                attributes or sizes do not fit together.
+        """
+        if unknown:
+            accepted = [p for p in inspect.signature(InferenceSession.__init__).parameters
+                        if p not in ("self", "path_or_bytes", "unknown")]
+            name = sorted(unknown)[0]
+            raise UnknownArgumentError(f"InferenceSession got an unknown keyword argument {name!r} "
+                                       f"(accepted: {', '.join(accepted)})", argument=name,
+                                       value=unknown[name])
+        _check_model_argument(path_or_bytes)
+        _check_ort_options("sess_options", sess_options, "SessionOptions", _HONOURED_SESSION_OPTIONS)
+        _check_providers(providers, provider_options)
+        self._mode = check_mode(protection)
+        self._vote_points = _check_vote_points(vote_points)
+        self._block_size = check_block_size(scrub_block_size)
+        if scrub_interval_s is not None:
+            scrub_interval_s = check_seconds("scrub_interval_s", scrub_interval_s, MAX_INTERVAL_S)
+        scrub_chunk_bytes = check_integer("scrub_chunk_bytes", scrub_chunk_bytes, 1)
         self._loaded = load_model(path_or_bytes)
         self._input_protos = runtime_inputs(self._loaded.proto)
         self._input_dtypes = {vi.name: np_dtype(vi.type.tensor_type.elem_type, f"input '{vi.name}'")
                               for vi in self._input_protos}
-        self._fixed_shapes = {k: tuple(v) for k, v in (input_shapes or {}).items()}
-        self._mode = check_mode(protection)
-        self._vote_points = _check_vote_points(vote_points)
-        self._block_size = scrub_block_size
+        self._fixed_shapes = _check_input_shapes(input_shapes, self._input_protos)
         self._lock = threading.RLock()
         self._health = dict.fromkeys(HEALTH_COUNTERS, 0)
         self._events: deque = deque(maxlen=256)
@@ -91,12 +169,15 @@ class InferenceSession:
 
     # -- onnxruntime-shaped API -------------------------------------------------
     def get_inputs(self) -> List[NodeArg]:
+        """The runtime inputs, in graph order: name, shape (ints; a symbolic dimension is its
+        name or None until compiled), onnxruntime type string and numpy dtype."""
         shapes = self._compiled.graph.values if self._compiled else {}
         return [NodeArg(vi.name, list(shapes[vi.name].shape) if vi.name in shapes else declared_shape(vi),
                         f"tensor({_TYPE_NAMES[self._input_dtypes[vi.name]]})", self._input_dtypes[vi.name])
                 for vi in self._input_protos]
 
     def get_outputs(self) -> List[NodeArg]:
+        """The graph outputs, in graph order, described as get_inputs() describes inputs."""
         out = []
         for vi in self._loaded.proto.graph.output:
             if self._compiled:
@@ -112,8 +193,35 @@ class InferenceSession:
 
     def run(self, output_names: Optional[Sequence[str]], input_feed: Dict[str, np.ndarray],
             run_options=None) -> List[np.ndarray]:
+        """One inference.
+
+        Args:
+            output_names: None for every graph output in graph order, or a list
+                or tuple of output names (str), in the order wanted. A bare str
+                is refused (onnxruntime takes a list: `["y"]`, not `"y"`).
+            input_feed: {input name: numpy array} with every runtime input of
+                the model, each of exactly the model's dtype (no casting) and of
+                its shape (symbolic dimensions: any size; a new shape compiles
+                again).
+            run_options: None, or an onnxruntime.RunOptions left at its defaults
+                (radrt honours none of its settings).
+
+        Returns:
+            A list of numpy arrays, owned by the caller (copies, not views of
+            radrt's memory), with the outputs' dtypes and shapes.
+
+        Raises:
+            InvalidArgumentError: output_names, input_feed or run_options is not
+                as above (names the output or input and the value).
+            UncorrectableUpsetError: protection detected an upset it could not
+                repair in this run, or earlier (a lost weight block: every run
+                raises until the model is reloaded). The outputs are lost.
+            CompileError: a new input shape does not compile.
+        """
+        names = self._check_output_names(output_names)
+        _check_ort_options("run_options", run_options, "RunOptions", {})
         with self.paused_run(input_feed) as paused:
-            return paused.finish(output_names)
+            return paused.finish(names)
 
     def paused_run(self, input_feed: Dict[str, np.ndarray]) -> "PausedRun":
         """A run that can stop between ops and go on later (fault-injection campaigns).
@@ -130,34 +238,81 @@ class InferenceSession:
         return self._mode
 
     def set_protection(self, mode: str, vote_points: Optional[str] = None) -> None:
-        """Switch protection between runs; new weight copies come from verified ones."""
+        """Switch protection between runs; new weight copies come from verified ones.
+
+        Raises InvalidArgumentError for an unknown mode or vote_points, or while
+        upsets armed with inject() wait for the next run, and UncorrectableUpsetError (the mode is left unchanged) when the scrub
+        before the switch finds a weight block no copy can repair.
+        """
         check_mode(mode)
         with self._lock:
-            self._vote_points = _check_vote_points(vote_points or self._vote_points)
+            vote_points = _check_vote_points(self._vote_points if vote_points is None else vote_points)
+            self._refuse_to_drop_armed_upsets("switching protection rebuilds the replicas they target")
             if self._engine is not None:
                 old = self._engine
                 if len(old.weights.copies) > 1:
                     self._scrub_all()
-                if old.weights.lost_block is not None:
-                    raise UncorrectableUpsetError(
-                        f"weights block {old.weights.lost_block} is uncorrectable; reload the model")
+                old.raise_if_weights_lost()
                 weights = old.weights.with_copies(WEIGHT_COPIES[mode], self._block_size)
-                self._engine = Engine(self._compiled.plan, mode, weights, self._vote_points,
+                self._engine = Engine(self._compiled.plan, mode, weights, vote_points,
                                       self._health, self._events)
                 self._armed = {}
             self._mode = mode
+            self._vote_points = vote_points
             self._start_scrubber()
 
     def scrub(self) -> int:
-        """One full scrub pass now; returns how many blocks (of any copy) it repaired."""
+        """One full scrub pass over every weight block of every copy, now.
+
+        Returns:
+            How many block-copies (CRC-32C blocks of scrub_block_size bytes, in
+            any copy) it repaired; 0 when every copy verified.
+
+        Raises:
+            InvalidArgumentError: protection is 'none' (one copy, nothing to
+                compare).
+            UncorrectableUpsetError: some weight block is lost (no copy verifies
+                and, under tmr, the vote does not either), found by this pass or
+                earlier; counted once in health()['uncorrectable'].
+            CompileError: the model has symbolic dimensions and has not run yet.
+        """
         with self._lock:
             engine = self._require_engine()
             if len(engine.weights.copies) < 2:
-                raise ValueError("protection 'none' keeps one weight copy and no checks; "
-                                 "choose scrub, dwc or tmr to scrub")
-            return self._scrub_all()
+                raise InvalidArgumentError("protection 'none' keeps one weight copy and no checks; "
+                                           "choose scrub, dwc or tmr to scrub",
+                                           argument="protection", value=self._mode)
+            self._raise_if_scrubber_failed()
+            repaired = self._scrub_all()
+            engine.raise_if_weights_lost()
+            return repaired
 
     def health(self) -> Dict[str, int]:
+        """Counters since the session was made (or reset_health), as a new dict of ints.
+
+            scrub_passes        complete passes over all weight blocks: each
+                                scrub(), the scrub before a protection switch,
+                                and each time the background scrubber's cursor
+                                wraps (passes; the repair scrubs a dwc/tmr run
+                                makes after a disagreement are not counted).
+            upsets_detected     upsets seen: weight block-copies that failed
+                                their CRC-32C (one per copy per block), plus runs
+                                in which replicas disagreed with no weight upset
+                                to blame (transient: activations, compute, input)
+                                (upsets).
+            upsets_corrected    of those, block-copies rewritten from a good copy
+                                or a verifying vote, plus transient upsets outvoted
+                                (upsets).
+            uncorrectable       weight blocks found lost (each counted once, when
+                                found; later scrubs skip it), plus runs whose
+                                replicas disagreed with no majority (upsets). Each
+                                raised UncorrectableUpsetError in the call that
+                                found it, except a loss found by the background
+                                scrubber, which the next run() raises.
+            vote_disagreements  votes (after an op, or on the outputs) where the
+                                replicas' bytes differed (votes).
+            reexecutions        runs computed again after a disagreement (runs).
+        """
         with self._lock:
             return dict(self._health)
 
@@ -174,26 +329,58 @@ class InferenceSession:
 
     # -- fault injection ---------------------------------------------------------------
     def fault_sites(self) -> List[FaultSite]:
+        """The memory an upset can hit in the current protection mode.
+
+        Returns:
+            FaultSite(name, kind, nbytes, replica, op_index) for every weight
+            copy (`weights/copy{c}`), replica arena (`activations/r{r}`), input
+            copy (`input/r{r}`) and op output (`compute/op{k}/r{r}`); nbytes in
+            bytes. See runtime.protect.faults for when each kind lands.
+
+        Raises:
+            CompileError: the model has symbolic dimensions and has not run yet.
+        """
         with self._lock:
             return fault_sites(self._require_engine())
 
     def inject(self, site_name: str, byte_offset: int, bit: int, at_op: Optional[int] = None,
                model: str = "flip") -> None:
-        """Upset one bit of a fault site (see runtime.protect.faults for when it lands)."""
+        """Upset one bit of a fault site, through C, in the bytes the kernels use.
+
+        Args:
+            site_name: a name from fault_sites(), e.g. "weights/copy1".
+            byte_offset: int, 0 <= byte_offset < the site's nbytes.
+            bit: int, 0 (least significant) to 7.
+            at_op: None for weights and input sites (weights: lands now and stays
+                until scrubbed; input: lands after the next run copies the inputs
+                in); for activations sites the op index (int, 0 to the op count
+                - 1) after which it lands in the next run; for compute sites None
+                or the site's own op index.
+            model: "flip" (invert the bit), "stuck0" or "stuck1" (force it).
+        Integers must be int or numpy integers: a bool, float or str is refused,
+        never truncated.
+
+        Raises:
+            InvalidArgumentError: an unknown site or model, an argument of the
+                wrong type or out of range (names the argument and value).
+            CompileError: the model has symbolic dimensions and has not run yet.
+        """
         with self._lock:
             engine = self._require_engine()
             sites = {s.name: s for s in fault_sites(engine)}
-            if site_name not in sites:
+            if not isinstance(site_name, str) or site_name not in sites:
                 kinds = sorted({s.name.split("/")[0] for s in sites.values()})
-                raise ValueError(f"fault site '{site_name}' does not exist in protection "
-                                 f"'{self._mode}' (site kinds: {', '.join(kinds)}; see fault_sites())")
-            when, upset = make_upset(engine, sites[site_name], int(byte_offset), int(bit), at_op, model)
+                raise InvalidArgumentError(f"fault site {site_name!r} does not exist in protection "
+                                           f"'{self._mode}' (site kinds: {', '.join(kinds)}; see "
+                                           f"fault_sites())", argument="site_name", value=site_name)
+            when, upset = make_upset(engine, sites[site_name], byte_offset, bit, at_op, model)
             if when is None:
                 upset()
             else:
                 self._armed.setdefault(when, []).append(upset)
 
     def close(self) -> None:
+        """Stop the background scrubber (the session still runs; scrub() still works)."""
         if self._scrubber is not None:
             self._scrubber.stop()
 
@@ -221,6 +408,18 @@ class InferenceSession:
         self._compiled = compiled
         self._armed = {}
 
+    def _raise_if_scrubber_failed(self) -> None:
+        failure = self._scrubber.failure if self._scrubber is not None else None
+        if failure is not None:
+            raise RuntimeError(f"the background scrubber stopped on {type(failure).__name__}: {failure}; "
+                               f"the weights are no longer scrubbed (a radrt bug: please report it)") from failure
+
+    def _refuse_to_drop_armed_upsets(self, why: str) -> None:
+        if self._armed:
+            count = sum(len(upsets) for upsets in self._armed.values())
+            raise InvalidArgumentError(f"{count} upset(s) armed with inject() for the next run would be "
+                                       f"dropped: {why}; run once first", argument="inject", value=count)
+
     def _start_scrubber(self) -> None:
         interval_s, chunk_bytes = self._scrub_schedule
         if interval_s is not None and self._mode != "none" and self._scrubber is None:
@@ -247,23 +446,44 @@ class InferenceSession:
 
     def _check_feeds(self, input_feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         if not isinstance(input_feed, dict):
-            raise ValueError(f"input_feed must be a dict of name -> numpy array, got {type(input_feed).__name__}")
+            raise InvalidArgumentError(f"input_feed must be a dict of name -> numpy array, got "
+                                       f"{type(input_feed).__name__}", argument="input_feed",
+                                       value=type(input_feed).__name__)
         expected = [vi.name for vi in self._input_protos]
         unknown = [n for n in input_feed if n not in self._input_dtypes]
         if unknown:
-            raise ValueError(f"input '{unknown[0]}' is not an input of the model (inputs: {expected})")
+            raise InvalidArgumentError(f"input {unknown[0]!r} is not an input of the model (inputs: {expected})",
+                                       argument="input_feed", value=unknown[0])
         missing = [n for n in expected if n not in input_feed]
         if missing:
-            raise ValueError(f"input '{missing[0]}' is missing from the feed (inputs: {expected})")
+            raise InvalidArgumentError(f"input '{missing[0]}' is missing from the feed (inputs: {expected})",
+                                       argument="input_feed", value=missing[0])
         feeds = {}
         for name, value in input_feed.items():
             arr = np.asarray(value)
             want = self._input_dtypes[name]
             if arr.dtype != want:
-                raise ValueError(f"input '{name}': dtype {arr.dtype} does not match the model's "
-                                 f"{want} (tensor({_TYPE_NAMES.get(want, want)}))")
+                raise InvalidArgumentError(f"input '{name}': dtype {arr.dtype} does not match the model's "
+                                           f"{want} (tensor({_TYPE_NAMES.get(want, want)}))",
+                                           argument="input_feed", value=str(arr.dtype))
             feeds[name] = arr
         return feeds
+
+    def _check_output_names(self, output_names: Any) -> Optional[List[str]]:
+        """None, or output_names as a list after checking each is a graph output name."""
+        if output_names is None:
+            return None
+        outputs = [o.name for o in self._loaded.proto.graph.output]
+        if not isinstance(output_names, (list, tuple)):
+            hint = f" (a list of names: [{output_names!r}])" if isinstance(output_names, str) else ""
+            raise InvalidArgumentError(f"output_names must be None or a list of output names{hint}, got "
+                                       f"{output_names!r} ({type(output_names).__name__})",
+                                       argument="output_names", value=output_names)
+        for name in output_names:
+            if not isinstance(name, str) or name not in outputs:
+                raise InvalidArgumentError(f"output {name!r} is not an output of the model "
+                                           f"(outputs: {outputs})", argument="output_names", value=name)
+        return list(output_names)
 
     def _compile_for(self, feeds: Dict[str, np.ndarray]) -> None:
         shapes = {n: tuple(a.shape) for n, a in feeds.items()}
@@ -275,8 +495,10 @@ class InferenceSession:
             got = shapes[vi.name]
             if len(declared) != len(got) or any(isinstance(d, int) and d != g
                                                 for d, g in zip(declared, got)):
-                raise ValueError(f"input '{vi.name}': shape {got} does not match the model's "
-                                 f"{tuple(d if isinstance(d, int) else '?' for d in declared)}")
+                raise InvalidArgumentError(f"input '{vi.name}': shape {got} does not match the model's "
+                                           f"{tuple(d if isinstance(d, int) else '?' for d in declared)}",
+                                           argument="input_feed", value=got)
+        self._refuse_to_drop_armed_upsets(f"the feed's shapes {shapes} compile the model again")
         self._set_compiled(Compiled(self._loaded, shapes))
 
 
@@ -292,13 +514,9 @@ class PausedRun:
         s = self.session
         s._lock.acquire()
         try:
+            s._raise_if_scrubber_failed()
             s._compile_for(self.feeds)
-            weights = s._engine.weights
-            if weights.lost_block is not None:
-                raise UncorrectableUpsetError(
-                    f"weights block {weights.lost_block} (bytes from "
-                    f"{weights.lost_block * weights.block_size}) was hit by an upset no copy can "
-                    f"repair; reload the model")
+            s._engine.raise_if_weights_lost()
             self.t0 = time.perf_counter()
             s._engine.begin(self.feeds)
         except BaseException:
@@ -312,26 +530,25 @@ class PausedRun:
     def advance_to(self, stop: int) -> None:
         """Run ops [self.at, stop) now."""
         engine = self.session._engine
-        if not self.at <= stop <= len(engine.plan.steps):
-            raise ValueError(f"cannot advance a run paused at op {self.at} to op {stop} "
-                             f"(the model has {len(engine.plan.steps)} ops)")
+        if not is_integer(stop) or not self.at <= stop <= len(engine.plan.steps):
+            raise InvalidArgumentError(f"advance_to: stop {stop!r} is not an op index a run paused at op "
+                                       f"{self.at} can advance to (expected an int from {self.at} to "
+                                       f"{len(engine.plan.steps)}, the model's op count)",
+                                       argument="stop", value=stop)
+        stop = int(stop)
         engine.advance(self.at, stop)
         self.at = stop
 
     def finish(self, output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
         """Apply the armed upsets, run the remaining ops, vote/compare; return the outputs."""
         s, engine = self.session, self.session._engine
-        names = None if output_names is None else list(output_names)
-        if names is not None:
-            missing = [n for n in names if n not in engine.replicas[0].outputs]
-            if missing:
-                raise ValueError(f"output '{missing[0]}' is not an output of the model "
-                                 f"(outputs: {list(engine.replicas[0].outputs)})")
+        names = s._check_output_names(output_names)
         armed, s._armed = s._armed, {}
         now = armed.pop(self.at - 1, [])  # upsets whose moment is right now
         late = sorted(k for k in armed if k < self.at) + [self.at - 1 for u in now if u.before_vote]
         if late:
-            raise ValueError(f"an upset armed for op {late[0]} cannot land in a run already at op {self.at}")
+            raise InvalidArgumentError(f"an upset armed for op {late[0]} cannot land in a run already at "
+                                       f"op {self.at}", argument="at_op", value=late[0])
         for upset in now:
             upset()
         engine.advance(self.at, len(engine.plan.steps), armed)
@@ -341,6 +558,97 @@ class PausedRun:
 
 
 def _check_vote_points(vote_points: str) -> str:
-    if vote_points not in VOTE_POINTS:
-        raise ValueError(f"vote_points '{vote_points}' is not one of {', '.join(VOTE_POINTS)}")
-    return vote_points
+    return check_choice("vote_points", vote_points, VOTE_POINTS)
+
+
+def _check_model_argument(path_or_bytes: Any) -> None:
+    if not isinstance(path_or_bytes, (str, os.PathLike, bytes, bytearray, memoryview, onnx.ModelProto)):
+        raise InvalidArgumentError(f"path_or_bytes must be a model path (str or os.PathLike), its bytes "
+                                   f"or an onnx.ModelProto, got {path_or_bytes!r} "
+                                   f"({type(path_or_bytes).__name__})", argument="path_or_bytes",
+                                   value=path_or_bytes)
+
+
+# SessionOptions settings radrt honours beyond their defaults: it runs in one
+# thread (0 means "the default", one) and is always bit-deterministic.
+_HONOURED_SESSION_OPTIONS = {"intra_op_num_threads": (0, 1), "inter_op_num_threads": (0, 1),
+                             "use_deterministic_compute": (False, True)}
+
+
+def _check_ort_options(argument: str, options: Any, type_name: str, honoured: Dict[str, tuple]) -> None:
+    """None, or an onnxruntime `type_name` whose readable settings are defaults or honoured values.
+
+    onnxruntime is not imported (it is not on the board): a fresh instance of the
+    object's own class gives the defaults.
+    """
+    if options is None:
+        return
+    cls = type(options)
+    if cls.__name__ != type_name or not cls.__module__.startswith("onnxruntime"):
+        raise InvalidArgumentError(f"{argument} must be None or an onnxruntime.{type_name}, got "
+                                   f"{options!r} ({cls.__name__})", argument=argument, value=options)
+    fresh = cls()
+    for setting in sorted(dir(fresh)):
+        default = getattr(fresh, setting)
+        if setting.startswith("_") or callable(default):
+            continue
+        value = getattr(options, setting)
+        if value == default or value in honoured.get(setting, ()):
+            continue
+        allowed = honoured.get(setting, (default,))
+        raise InvalidArgumentError(f"{argument}.{setting} = {value!r}: radrt does not honour it "
+                                   f"(accepted: {', '.join(repr(a) for a in allowed)})",
+                                   argument=f"{argument}.{setting}", value=value)
+
+
+def _check_providers(providers: Any, provider_options: Any) -> None:
+    expected = "None or ['CPUExecutionProvider'] (radrt runs its own C kernels on the CPU)"
+    if providers is not None:
+        if not isinstance(providers, (list, tuple)) or len(providers) != 1:
+            raise InvalidArgumentError(f"providers must be {expected}, got {providers!r}",
+                                       argument="providers", value=providers)
+        name = providers[0]
+        if isinstance(name, tuple) and len(name) == 2 and name[1] == {}:
+            name = name[0]  # onnxruntime's (name, options) form, with no options
+        if name != "CPUExecutionProvider":
+            raise InvalidArgumentError(f"providers must be {expected}, got {providers!r}",
+                                       argument="providers", value=providers)
+    if provider_options is not None:
+        count = 1 if providers is None else len(providers)
+        if (not isinstance(provider_options, (list, tuple)) or len(provider_options) != count
+                or any(o != {} for o in provider_options)):
+            raise InvalidArgumentError(f"provider_options must be None or [{{}}] (radrt's CPU kernels "
+                                       f"take no provider options), got {provider_options!r}",
+                                       argument="provider_options", value=provider_options)
+
+
+def _check_input_shapes(input_shapes: Any, input_protos) -> Dict[str, tuple]:
+    """{name: shape tuple} from input_shapes, each a runtime input with ints >= 0 of its rank."""
+    if input_shapes is None:
+        return {}
+    if not isinstance(input_shapes, dict):
+        raise InvalidArgumentError(f"input_shapes must be None or a dict of input name -> shape, got "
+                                   f"{input_shapes!r}", argument="input_shapes", value=input_shapes)
+    protos = {vi.name: vi for vi in input_protos}
+    fixed = {}
+    for name, shape in input_shapes.items():
+        what = f"input_shapes[{name!r}]"
+        if name not in protos:
+            raise InvalidArgumentError(f"input_shapes names {name!r}, which is not a runtime input of the "
+                                       f"model (inputs: {list(protos)})", argument="input_shapes", value=name)
+        if not isinstance(shape, (list, tuple)):
+            raise InvalidArgumentError(f"{what} must be a list or tuple of ints, got {shape!r}",
+                                       argument="input_shapes", value=shape)
+        dims = tuple(check_integer(f"{what} dimension {i}", d, 0) for i, d in enumerate(shape))
+        vi = protos[name]
+        if vi.type.tensor_type.HasField("shape"):
+            declared = declared_shape(vi)
+            # Negative declared dims are exporters' "dynamic" (-1), like symbolic ones.
+            if len(declared) != len(dims) or any(isinstance(d, int) and d >= 0 and d != g
+                                                 for d, g in zip(declared, dims)):
+                raise InvalidArgumentError(
+                    f"{what} = {dims} does not match the model's "
+                    f"{tuple(d if isinstance(d, int) and d >= 0 else '?' for d in declared)} (only "
+                    f"symbolic dimensions can be fixed)", argument="input_shapes", value=dims)
+        fixed[name] = dims
+    return fixed

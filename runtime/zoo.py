@@ -5,6 +5,8 @@ tests, benchmarks and campaigns re-draw them with `runtime.randomize`.
 """
 import os
 
+from .errors import ModelLoadError
+
 LIGHT_MODELS = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
                 "shufflenet", "squeezenet", "vgg19", "zfnet512")
 
@@ -17,10 +19,10 @@ def light_model_dir() -> str:
 def light_model_path(name: str) -> str:
     short = name[len("light_"):] if name.startswith("light_") else name
     if short not in LIGHT_MODELS:
-        raise ValueError(f"light model '{name}' is not one of {', '.join(LIGHT_MODELS)}")
+        raise ModelLoadError(f"light model '{name}' is not one of {', '.join(LIGHT_MODELS)}")
     path = os.path.join(light_model_dir(), f"light_{short}.onnx")
     if not os.path.exists(path):
-        raise ValueError(f"light model '{name}': {path} is missing from the installed onnx package")
+        raise ModelLoadError(f"light model '{name}': {path} is missing from the installed onnx package")
     return path
 
 
@@ -36,5 +38,5 @@ def model_bytes(spec: str) -> bytes:
         with open(spec, "rb") as f:
             return f.read()
     except OSError as e:
-        raise ValueError(f"model '{spec}': not a readable file ({e.strerror}) nor a light model "
-                         f"name ({', '.join(LIGHT_MODELS)})") from e
+        raise ModelLoadError(f"model '{spec}': not a readable file ({e.strerror}) nor a light model "
+                             f"name ({', '.join(LIGHT_MODELS)})") from e

@@ -4,6 +4,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from runtime import CompileError, InferenceSession
+from runtime.errors import InvalidArgumentError
 
 from .helpers import make_model, relu_chain
 
@@ -20,7 +21,7 @@ def test_run_matches_numpy_and_output_names_select():
     x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
     (y,) = sess.run(["r2"], {"x": x})
     np.testing.assert_array_equal(y, np.maximum(x, 0))
-    with pytest.raises(ValueError, match="output 'nope' is not an output"):
+    with pytest.raises(InvalidArgumentError, match="output 'nope' is not an output"):
         sess.run(["nope"], {"x": x})
 
 
@@ -38,8 +39,8 @@ def test_outputs_are_copies_not_views_of_runtime_memory():
     ({"x": np.zeros((2, 4), np.float32)}, r"input 'x': shape \(2, 4\) does not match the model's \(2, 3\)"),
     ({"x": np.zeros((2, 3, 1), np.float32)}, r"input 'x': shape \(2, 3, 1\) does not match"),
 ])
-def test_bad_feeds_raise_value_error_naming_the_input(feed, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_feeds_raise_invalid_argument_error_naming_the_input(feed, message):
+    with pytest.raises(InvalidArgumentError, match=message):
         InferenceSession(relu_chain()).run(None, feed)
 
 
@@ -64,14 +65,14 @@ def test_symbolic_dims_compile_on_first_run_and_on_new_shapes():
         x = np.full((n, 3), -1.0, np.float32)
         (y,) = sess.run(None, {"x": x})
         assert y.shape == (n, 3) and (y == 0).all()
-    with pytest.raises(ValueError, match=r"shape \(2, 5\) does not match the model's \('\?', 3\)"):
+    with pytest.raises(InvalidArgumentError, match=r"shape \(2, 5\) does not match the model's \('\?', 3\)"):
         sess.run(None, {"x": np.zeros((2, 5), np.float32)})
 
 
 def test_input_shapes_fix_symbolic_dims_at_construction():
     sess = InferenceSession(symbolic_model(), input_shapes={"x": (5, 3)})
     assert sess.get_inputs()[0].shape == [5, 3]
-    with pytest.raises(ValueError, match=r"shape \(2, 3\) does not match the model's \(5, 3\)"):
+    with pytest.raises(InvalidArgumentError, match=r"shape \(2, 3\) does not match the model's \(5, 3\)"):
         sess.run(None, {"x": np.zeros((2, 3), np.float32)})
 
 

@@ -1,4 +1,8 @@
-"""`radrt serve` and `radrt link ...`: the two ends of the payload link from the command line."""
+"""`radrt serve` and `radrt link ...`: the two ends of the payload link from the command line.
+
+Errors and exit codes are runtime.cli's; a link command the runtime refused
+or that timed out prints one line and exits 1.
+"""
 import json
 import logging
 import os
@@ -7,29 +11,31 @@ import zlib
 
 import numpy as np
 
+from ..cli import float_option, int_option
+from ..errors import InvalidArgumentError
 from ..protect import MODES
 from .packets import DEFAULT_APID
 from .transport import DEFAULT_BAUD
 
-
-def _int(text: str) -> int:
-    return int(text, 0)
+_apid = int_option("--apid", 0, 0x7FF, base=0)  # 11 bits (CCSDS)
+_source = int_option("--source", 0, 0xFFFF, base=0)  # PUS source ID, 16 bits
+_baud = int_option("--baud", 1)
 
 
 def add_commands(sub) -> None:
     s = sub.add_parser("serve", help="serve inference over the payload link (ICD v1) until stopped")
     s.add_argument("--port", required=True, help="serial port: /dev/ttyUSB0, a pty path, loop://, socket://host:port")
     s.add_argument("--model", help="model served at boot when no slot is active")
-    s.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    s.add_argument("--baud", type=_baud, default=DEFAULT_BAUD)
     s.add_argument("--protect", default="tmr", choices=MODES, help="protection mode (default tmr)")
     s.add_argument("--slots", default="radrt-slots", help="folder of the A/B model slots (default radrt-slots)")
     s.add_argument("--key-file", help="HMAC key (hex or raw bytes, mode 600): every TC must be authenticated")
     s.add_argument("--counter-file", help="where the last accepted auth counter is persisted "
                                           "(default SLOTS/auth_counter)")
-    s.add_argument("--apid", type=_int, default=DEFAULT_APID, help="APID (default 0x0A0)")
-    s.add_argument("--upset-rate", type=float, default=0.0,
+    s.add_argument("--apid", type=_apid, default=DEFAULT_APID, help="APID (default 0x0A0)")
+    s.add_argument("--upset-rate", type=float_option("--upset-rate", 0.0, 1e6, low_open=False), default=0.0,
                    help="bench only: inject this many upsets per inference on average (weights, activations)")
-    s.add_argument("--upset-seed", type=int, default=0)
+    s.add_argument("--upset-seed", type=int_option("--upset-seed", 0), default=0)
     s.set_defaults(fn=cmd_serve)
 
     link = sub.add_parser("link", help="controller side: talk to a radrt serve")
@@ -47,26 +53,28 @@ def add_commands(sub) -> None:
                                   help="inputs in model input order")
     by_name["upload"].add_argument("model")
     for name in ("upload", "activate", "slot"):
-        by_name[name].add_argument("--slot", type=int, required=True)
+        by_name[name].add_argument("--slot", type=int_option("--slot", 0, 255), required=True)
     by_name["mode"].add_argument("mode", choices=MODES)
     for p in common:
         p.add_argument("--port", required=True)
-        p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
-        p.add_argument("--apid", type=_int, default=DEFAULT_APID)
-        p.add_argument("--source", type=_int, default=0x42, help="PUS source ID (default 0x0042)")
+        p.add_argument("--baud", type=_baud, default=DEFAULT_BAUD)
+        p.add_argument("--apid", type=_apid, default=DEFAULT_APID)
+        p.add_argument("--source", type=_source, default=0x42, help="PUS source ID (default 0x0042)")
         p.add_argument("--key-file", help="HMAC key shared with the runtime")
         p.add_argument("--counter-file", help="persisted auth counter (default: start from the clock)")
         p.add_argument("--state-dir", default=os.path.join(os.path.expanduser("~"), ".radrt"),
                        help="where the controller keeps its packet sequence count between calls "
                             "(default ~/.radrt): a retried or repeated call must not reuse one")
-        p.add_argument("--timeout", type=float, help="seconds per attempt (default: from the baud rate, "
+        p.add_argument("--timeout", type=float_option("--timeout", 0.0, 3600.0), help="seconds per attempt (default: from the baud rate, "
                                                      "twice a full frame's time + 0.2 s, at least 0.5 s)")
-        p.add_argument("--retries", type=int, default=3)
+        p.add_argument("--retries", type=int_option("--retries", 0), default=3)
         p.add_argument("--json", action="store_true")
 
 
 def cmd_serve(args) -> int:
     from .server import serve
+    if args.key_file:
+        _read_key(args.key_file)  # a bad key file is a one-line error before serving
     logging.basicConfig(level=logging.INFO, format="%(asctime)s radrt serve: %(message)s", stream=sys.stderr)
     return serve(args.port, args.model, baud=args.baud, protect=args.protect, slots_dir=args.slots,
                  key_file=args.key_file, counter_file=args.counter_file, apid=args.apid,
@@ -77,14 +85,21 @@ def _controller(args):
     from .auth import CounterStore
     from .controller import Controller, reply_timeout
     from .packets import parse_tm
-    from .server import read_key_file
     from .transport import PacketLink, open_transport
-    key = read_key_file(args.key_file) if args.key_file else None
+    key = _read_key(args.key_file) if args.key_file else None
     counter = CounterStore(args.counter_file) if args.counter_file else None
     link = PacketLink(open_transport(args.port, args.baud), parse_tm)
     timeout = args.timeout if args.timeout is not None else reply_timeout(args.baud)
     return Controller(link, apid=args.apid, source_id=args.source, key=key, counter=counter,
                       timeout=timeout, retries=args.retries)
+
+
+def _read_key(path: str) -> bytes:
+    from .server import read_key_file
+    try:
+        return read_key_file(path)
+    except (OSError, ValueError) as e:
+        raise InvalidArgumentError(f"--key-file: {e}", argument="--key-file", value=path) from e
 
 
 def cmd_link(args) -> int:
@@ -120,9 +135,10 @@ def _link_op(ctl, args) -> dict:
     if op == "hk":
         return ctl.hk()
     if op == "infer":
-        inputs = [np.load(item.partition("=")[2] or item, allow_pickle=False) for item in args.input]
+        inputs = [_load_input(item) for item in args.input]
         if not inputs:
-            raise SystemExit("radrt link infer: give the model's inputs with --input FILE.npy (in input order)")
+            raise InvalidArgumentError("give the model's inputs with --input FILE.npy (in input order)",
+                                       argument="--input")
         r = ctl.infer(inputs)
         blob = b"".join(np.ascontiguousarray(o).tobytes() for o in r.outputs)
         return {"request_id": r.request_id, "latency_us": r.latency_us,
@@ -147,3 +163,12 @@ def _link_op(ctl, args) -> dict:
         return {"protection": args.mode}
     ctl.scrub()
     return {"scrubbed": True}
+
+
+def _load_input(item: str) -> np.ndarray:
+    path = item.partition("=")[2] or item
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InvalidArgumentError(f"--input {item!r}: cannot read '{path}' as a .npy array ({e})",
+                                   argument="--input", value=item) from e

@@ -214,6 +214,9 @@ class PayloadService:
                 replies.append((Service.VERIFICATION, Verification.COMPLETION_SUCCESS, request_id))
         except CommandError as exc:
             replies.append(self._failure(Verification.COMPLETION_FAILURE, request_id, exc.code, exc.detail))
+        except UncorrectableUpsetError:  # a scrub or protection switch found lost weights
+            replies.append(self._failure(Verification.COMPLETION_FAILURE, request_id,
+                                         ErrorCode.UNCORRECTABLE_UPSET, 0))
         except Exception:
             replies.append(self._failure(Verification.COMPLETION_FAILURE, request_id,
                                          ErrorCode.INTERNAL, 0))

@@ -9,6 +9,8 @@ runs a third time to vote; `tmr` computes in three replicas, each on its own
 weight copy, arena and input copy, with a bitwise majority vote after every
 op (or only at the outputs).
 """
+from ..arguments import check_choice
+
 MODES = ("none", "scrub", "dwc", "tmr")
 MODE_CODES = {"none": 0, "scrub": 1, "dwc": 2, "tmr": 3}  # ICD §5 protection_mode
 VOTE_POINTS = ("every_op", "outputs")
@@ -20,6 +22,5 @@ FIRST_PASS_REPLICAS = {"none": 1, "scrub": 1, "dwc": 2, "tmr": 3}
 
 
 def check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"protection '{mode}' is not one of {', '.join(MODES)}")
-    return mode
+    """`mode` if it is one of MODES; else InvalidArgumentError naming it."""
+    return check_choice("protection", mode, MODES)

@@ -18,6 +18,11 @@ reads its own weight copy (replica r reads copy r mod K). A run then does:
   run uses weights that verify), and a second disagreement without majority
   raises `UncorrectableUpsetError`.
 
+Any scrub that finds a weight block no copy can repair (two copies hit in one
+block under dwc/scrub, three under tmr) raises `UncorrectableUpsetError` in
+the same run: the third replica or the re-execution would read those weights
+and could agree on a wrong output. The block is counted once, when found.
+
 A weight upset in one copy is therefore voted out in the run it occurs and
 scrubbed right after; see README "Protection" for what stays exposed.
 
@@ -32,7 +37,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from .._core import ffi, lib
-from ..errors import UncorrectableUpsetError
+from ..errors import InvalidArgumentError, UncorrectableUpsetError
 from ..execute import Region, bind, replica_regions
 from ..plan import MemoryPlan
 from . import FIRST_PASS_REPLICAS, REPLICAS, WEIGHT_COPIES
@@ -57,8 +62,8 @@ class Engine:
     def __init__(self, plan: MemoryPlan, mode: str, weights: WeightCopies, vote_points: str,
                  health, events):
         if len(weights.copies) != WEIGHT_COPIES[mode]:
-            raise ValueError(f"mode {mode} needs {WEIGHT_COPIES[mode]} weight copies, "
-                             f"got {len(weights.copies)}")
+            raise InvalidArgumentError(f"mode {mode} needs {WEIGHT_COPIES[mode]} weight copies, "
+                                       f"got {len(weights.copies)}")
         self.plan = plan
         self.mode = mode
         self.weights = weights
@@ -169,6 +174,7 @@ class Engine:
         self.health["vote_disagreements"] += 1
         self.events.append(("VOTE_DISAGREEMENT", len(self.plan.steps), 0))
         repaired = self.scrub_weights()
+        self.raise_if_weights_lost()
         self._rerun([r2])
         outputs, report = self._vote_outputs()
         if report.no_majority:
@@ -183,6 +189,7 @@ class Engine:
         if not (disagreed or final.words_disagreeing):
             return outputs
         repaired = self.scrub_weights()
+        self.raise_if_weights_lost()
         if not repaired and not (final.no_majority or self._any_no_majority()):
             self._count_transient()
             return outputs
@@ -239,6 +246,11 @@ class Engine:
         r = self.weights.scrub(0, self.weights.nblocks)
         self.account_scrub(r)
         return r.upsets_corrected
+
+    def raise_if_weights_lost(self) -> None:
+        """UncorrectableUpsetError if some weight block could not be repaired (already counted)."""
+        if self.weights.lost_blocks:
+            raise UncorrectableUpsetError(self.weights.lost_message())
 
     def account_scrub(self, r) -> None:
         self.health["upsets_detected"] += r.upsets_detected

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from .._core import ffi, lib
+from ..arguments import check_choice, check_integer
+from ..errors import InvalidArgumentError
 
 INJECT_MODELS = ("flip", "stuck0", "stuck1")
 
@@ -67,13 +69,22 @@ def fault_sites(engine) -> List[FaultSite]:
 
 
 def make_upset(engine, site: FaultSite, byte_offset: int, bit: int, at_op: Optional[int], model: str):
-    """Validate an injection; return (hook index or None for 'now', Upset)."""
-    if model not in INJECT_MODELS:
-        raise ValueError(f"fault model '{model}': expected one of {', '.join(INJECT_MODELS)}")
-    if not 0 <= byte_offset < site.nbytes:
-        raise ValueError(f"site '{site.name}': byte offset {byte_offset} is outside [0, {site.nbytes})")
-    if not 0 <= bit <= 7:
-        raise ValueError(f"site '{site.name}': bit {bit} is outside 0..7")
+    """Validate an injection; return (hook index or None for 'now', Upset).
+
+    byte_offset, bit and at_op must be integers (numpy integers too; never a
+    bool, float or str: 0.5 is no op index, 1.9 no byte); byte_offset in
+    [0, site.nbytes), bit in 0..7, at_op an op index as the site kind needs.
+    Raises InvalidArgumentError naming the argument and its value.
+    """
+    where = f"site '{site.name}': "
+    check_choice("model", model, INJECT_MODELS)
+    if site.nbytes == 0:
+        raise InvalidArgumentError(f"{where}the site is empty (0 bytes); nothing to upset",
+                                   argument="site_name", value=site.name)
+    byte_offset = check_integer("byte_offset", byte_offset, 0, site.nbytes - 1, where)
+    bit = check_integer("bit", bit, 0, 7, where)
+    if at_op is not None:
+        at_op = check_integer("at_op", at_op, where=where)
     nsteps = len(engine.plan.steps)
     if site.kind == "weights":
         _no_at_op(site, at_op, "it lands now and stays until scrubbed")
@@ -85,17 +96,19 @@ def make_upset(engine, site: FaultSite, byte_offset: int, bit: int, at_op: Optio
         return -1, Upset(replica.regions["input"].ptr, byte_offset, bit, model, site.replica, False)
     if site.kind == "compute":
         if at_op not in (None, site.op_index):
-            raise ValueError(f"site '{site.name}' is op {site.op_index}'s output; at_op {at_op} "
-                             f"must be None or {site.op_index}")
+            raise InvalidArgumentError(f"{where}the site is op {site.op_index}'s output; at_op must be "
+                                       f"None or {site.op_index}, got {at_op}", argument="at_op", value=at_op)
         p = engine.plan.steps[site.op_index].outs[0]
         base = ffi.cast("uint8_t *", replica.regions[p.region].pointer(p.offset))
         return site.op_index, Upset(base, byte_offset, bit, model, site.replica, True)
-    if at_op is None or not 0 <= at_op < nsteps:
-        raise ValueError(f"site '{site.name}': at_op {at_op} must be an op index in 0..{nsteps - 1} "
-                         f"(the upset lands right after that op)")
+    if at_op is None:
+        raise InvalidArgumentError(f"{where}at_op is required: an op index from 0 to {nsteps - 1} "
+                                   f"(the upset lands right after that op)", argument="at_op", value=None)
+    check_integer("at_op", at_op, 0, nsteps - 1, where)
     return at_op, Upset(replica.regions["arena"].ptr, byte_offset, bit, model, site.replica, False)
 
 
 def _no_at_op(site: FaultSite, at_op: Optional[int], why: str) -> None:
     if at_op is not None:
-        raise ValueError(f"site '{site.name}' takes no at_op ({why}); got at_op={at_op}")
+        raise InvalidArgumentError(f"site '{site.name}' takes no at_op ({why}); got at_op={at_op}",
+                                   argument="at_op", value=at_op)

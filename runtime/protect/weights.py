@@ -10,6 +10,11 @@ verifies; otherwise the block is uncorrectable, which is reported, never
 hidden: `run()` then raises `UncorrectableUpsetError` until the model is
 reloaded.
 
+A lost (uncorrectable) block is recorded once in `lost_blocks` and left out of
+later scrubs: nothing can repair it, and counting it again on every pass would
+count scrub passes, not upsets. `ScrubResult.uncorrectable` is therefore the
+number of blocks newly found lost.
+
 Memory cost: K × weights + 4 bytes per block per baseline (0.1% at 4 KiB).
 
 `scrub_step(max_bytes)` is the incremental form (NASA cFS CS style): it checks
@@ -17,13 +22,25 @@ at most `max_bytes` of each copy from a cursor it keeps, and counts a scrub
 pass each time the cursor wraps.
 """
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Set
 
 from .._core import ffi, lib
+from ..arguments import check_integer
+from ..errors import InvalidArgumentError
 from ..execute import Region, load_weights
 from ..plan import MemoryPlan
 
 DEFAULT_BLOCK_SIZE = 4096
+MAX_BLOCK_SIZE = 1 << 30
+
+
+def check_block_size(block_size: int) -> int:
+    """`block_size` if it is a multiple of 64 bytes from 64 to 1 GiB; else InvalidArgumentError."""
+    block_size = check_integer("scrub_block_size", block_size, 64, MAX_BLOCK_SIZE)
+    if block_size % 64:
+        raise InvalidArgumentError(f"scrub_block_size must be a multiple of 64 bytes, got {block_size}",
+                                   argument="scrub_block_size", value=block_size)
+    return block_size
 
 
 @dataclass
@@ -40,8 +57,7 @@ class ScrubResult:
 
 class WeightCopies:
     def __init__(self, nbytes: int, ncopies: int, block_size: int):
-        if block_size < 64 or block_size % 64:
-            raise ValueError(f"scrub block size {block_size}: expected a multiple of 64 bytes, at least 64")
+        check_block_size(block_size)
         self.nbytes = nbytes
         self.block_size = block_size
         self.nblocks = (nbytes + block_size - 1) // block_size
@@ -49,7 +65,20 @@ class WeightCopies:
         self.baseline = ffi.new("uint32_t[]", max(self.nblocks, 1))
         self._copy_ptrs = ffi.new("uint8_t *[]", [c.ptr for c in self.copies])
         self.cursor = 0  # next block the incremental scrub checks
-        self.lost_block: Optional[int] = None  # set once a block is found uncorrectable
+        self.lost_blocks: Set[int] = set()  # blocks found uncorrectable; never scrubbed again
+
+    @property
+    def lost_block(self) -> Optional[int]:
+        """The lowest lost block, or None while every block verifies or was repaired."""
+        return min(self.lost_blocks) if self.lost_blocks else None
+
+    def lost_message(self) -> str:
+        """What `UncorrectableUpsetError` says about the lost blocks."""
+        first = self.lost_block
+        more = f" ({len(self.lost_blocks)} blocks lost)" if len(self.lost_blocks) > 1 else ""
+        return (f"weights block {first} (bytes {first * self.block_size} to "
+                f"{min((first + 1) * self.block_size, self.nbytes) - 1}){more} was hit by upsets "
+                f"that no copy can repair; reload the model")
 
     @classmethod
     def from_plan(cls, plan: MemoryPlan, ncopies: int, block_size: int) -> "WeightCopies":
@@ -69,18 +98,42 @@ class WeightCopies:
         return w
 
     def scrub(self, first_block: int, nblocks: int) -> ScrubResult:
+        """Scrub blocks [first_block, first_block + nblocks), skipping the known lost ones."""
+        end = min(first_block + nblocks, self.nblocks)
+        total = ScrubResult()
+        start = first_block
+        for lost in sorted(b for b in self.lost_blocks if first_block <= b < end) + [end]:
+            if start < lost:
+                self._scrub_range(start, lost, total)
+            start = lost + 1
+        return total
+
+    def _scrub_range(self, first_block: int, end: int, total: ScrubResult) -> None:
+        report = self._scrub_c(first_block, end - first_block)
+        total.blocks_checked += report.blocks_checked
+        total.upsets_detected += report.upsets_detected
+        total.upsets_corrected += report.upsets_corrected
+        total.uncorrectable += report.uncorrectable
+        if total.first_bad_block < 0 and report.first_bad_block >= 0:
+            total.first_bad_block, total.first_bad_copy = report.first_bad_block, report.first_bad_copy
+        if not report.uncorrectable:
+            return
+        first = report.first_uncorrectable_block
+        if total.first_uncorrectable_block < 0:
+            total.first_uncorrectable_block = first
+        self.lost_blocks.add(first)
+        if report.uncorrectable > 1:
+            # The C report names only the first lost block: find the others one block
+            # at a time (the range is clean or lost now, so this repairs nothing more).
+            self.lost_blocks.update(b for b in range(first + 1, end) if self._scrub_c(b, 1).uncorrectable)
+
+    def _scrub_c(self, first_block: int, nblocks: int):
         report = ffi.new("radrt_scrub_report *")
         report.first_bad_block = report.first_bad_copy = report.first_uncorrectable_block = -1
-        nblocks = max(0, min(nblocks, self.nblocks - first_block))
-        if nblocks:
+        if nblocks > 0:
             lib.radrt_scrub_blocks(self._copy_ptrs, len(self.copies), self.nbytes, self.block_size,
                                    self.baseline, first_block, nblocks, report)
-        r = ScrubResult(report.blocks_checked, report.upsets_detected, report.upsets_corrected,
-                        report.uncorrectable, report.first_bad_block, report.first_bad_copy,
-                        report.first_uncorrectable_block)
-        if r.uncorrectable and self.lost_block is None:
-            self.lost_block = r.first_uncorrectable_block
-        return r
+        return report
 
     def scrub_step(self, max_bytes: int) -> ScrubResult:
         nblocks = max(1, max_bytes // self.block_size)

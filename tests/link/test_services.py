@@ -190,6 +190,15 @@ def test_uncorrectable_upset_fails_the_run(bench):
     assert bench.service.housekeeping()["inferences_failed"] == 1
 
 
+def test_scrub_that_finds_lost_weights_fails_with_uncorrectable_upset(bench):
+    def scrub():
+        raise UNCORRECTABLE
+    bench.backend.scrub = scrub
+    tms = bench.call(8, 1, struct.pack(">H", Function.SCRUB_NOW))
+    assert kinds(tms) == [(1, 1), (1, 8)]
+    assert failure(tms[-1])[0] == ErrorCode.UNCORRECTABLE_UPSET
+
+
 def test_housekeeping_structure_1(bench):
     bench.call(17, 1)
     bench.service.receive(b"\x05\x01\x02\0")  # one bad frame
