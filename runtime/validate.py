@@ -296,6 +296,10 @@ def _attr_type(t: int) -> str:
     return AttributeProto.AttributeType.Name(t) if t in AttributeProto.AttributeType.values() else str(t)
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def _first_version(op_type: str, domain: str) -> Optional[int]:
     versions = [s.since_version for s in defs.get_all_schemas_with_history()
                 if s.name == op_type and s.domain == domain]
@@ -337,10 +341,12 @@ def check_node_schema(node: onnx.NodeProto, label: str, opset: int) -> None:
     names = [p.name for p in schema.inputs]
     n = len(node.input)
     if n > schema.max_input:
-        raise ModelLoadError(f"{where}: has {n} input{"s" if n != 1 else ""}, {versioned} takes at most {schema.max_input} "
+        raise ModelLoadError(f"{where}: has {_count(n, 'input')}, {versioned} takes at most "
+                             f"{schema.max_input} "
                              f"({', '.join(names)})", node=label, value=list(node.input))
     if n < schema.min_input:
-        raise ModelLoadError(f"{where}: has {n} input{"s" if n != 1 else ""}, {versioned} needs at least {schema.min_input} "
+        raise ModelLoadError(f"{where}: has {_count(n, 'input')}, {versioned} needs at least "
+                             f"{schema.min_input} "
                              f"({', '.join(names)})", node=label, value=list(node.input))
     for i, p in enumerate(schema.inputs[:n]):
         if p.option == defs.OpSchema.FormalParameterOption.Single and not node.input[i]:
@@ -352,7 +358,8 @@ def check_node_schema(node: onnx.NodeProto, label: str, opset: int) -> None:
                              node=label, attribute=missing[0])
     m = len(node.output)
     if not schema.min_output <= m <= schema.max_output:
-        raise ModelLoadError(f"{where}: has {m} output{"s" if m != 1 else ""}, {versioned} has {schema.min_output}.."
+        raise ModelLoadError(f"{where}: has {_count(m, 'output')}, {versioned} has "
+                             f"{schema.min_output}.."
                              f"{schema.max_output}", node=label, value=list(node.output))
 
 
