@@ -29,8 +29,9 @@ pre-empt with a less specific message.
 `load_external_data(proto, base_dir)` reads tensors stored in external files
 (only inside `base_dir`, only the bytes declared) before step 2.
 
-The checker's rule that main-graph inputs and outputs carry a shape is relaxed:
-a tensor without a shape is dynamic (onnxruntime runs such models).
+Two checker rules are relaxed, as onnxruntime relaxes them: main-graph inputs
+and outputs need not carry a shape (a tensor without one is dynamic), and an
+IR-3 model's initializers need not be listed as graph inputs.
 """
 import math
 import os
@@ -402,11 +403,17 @@ def run_onnx_checker(proto: onnx.ModelProto) -> None:
                if vi.type.HasField("tensor_type") and not vi.type.tensor_type.HasField("shape")]
     for vi in patched:  # the checker wants a shape field; no shape inference runs on it here
         vi.type.tensor_type.shape.SetInParent()
+    # IR 3 requires every initializer to be listed as a graph input; onnxruntime does not,
+    # and radrt's own randomize_weights writes such IR-3 models. IR 4 only drops that rule.
+    ir = model.ir_version
+    if ir == 3:
+        model.ir_version = 4
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         raise ModelLoadError(f"model is not valid ONNX (onnx checker): {str(e).strip()}") from e
     finally:
+        model.ir_version = ir
         for vi in patched:
             vi.type.tensor_type.ClearField("shape")
 
