@@ -29,8 +29,9 @@ pre-empt with a less specific message.
 `load_external_data(proto, base_dir)` reads tensors stored in external files
 (only inside `base_dir`, only the bytes declared) before step 2.
 
-Two checker rules are relaxed, as onnxruntime relaxes them: main-graph inputs
-and outputs need not carry a shape (a tensor without one is dynamic), and an
+Three checker rules are relaxed, as onnxruntime relaxes them: main-graph inputs
+and outputs need not carry a shape (a tensor without one is dynamic), outputs
+need not carry a type (they take their producer's), and an
 IR-3 model's initializers need not be listed as graph inputs. The checker sees
 the main graph's initializers without their data (step 2 checked them).
 """
@@ -392,8 +393,9 @@ def _checker_model(proto: onnx.ModelProto) -> onnx.ModelProto:
     Step 2 checked the initializers; leaving their bytes out keeps the checker's
     serialize-and-parse linear in the graph, not in the weights (a 575 MB
     model checks in milliseconds, and never hits protobuf's 2 GiB limit).
-    Main-graph inputs and outputs without a shape get an empty one: the checker
-    wants the field, and no shape inference runs here. IR 3 becomes IR 4, whose
+    Main-graph inputs and outputs without a shape get an empty one, and outputs
+    without a type a placeholder type: the checker wants the fields, and no
+    type or shape inference runs here. IR 3 becomes IR 4, whose
     only difference is that initializers need not be listed as graph inputs.
     """
     view = onnx.ModelProto()
@@ -406,6 +408,9 @@ def _checker_model(proto: onnx.ModelProto) -> onnx.ModelProto:
                 TensorProto(name=t.name, data_type=t.data_type, dims=[0]) for t in v)
         else:
             _copy_field(view.graph, f.name, v)
+    for vi in view.graph.output:
+        if not vi.HasField("type"):  # an untyped output takes its producer's type
+            vi.type.tensor_type.elem_type = TensorProto.FLOAT
     for vi in list(view.graph.input) + list(view.graph.output):
         if vi.type.HasField("tensor_type") and not vi.type.tensor_type.HasField("shape"):
             vi.type.tensor_type.shape.SetInParent()

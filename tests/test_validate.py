@@ -429,12 +429,25 @@ def test_batchnorm_fused_with_right_shapes_still_runs():
 
 # ---- valid models stay accepted -------------------------------------------------------------
 
-def test_outputs_and_inputs_without_shape_are_dynamic():
+def test_outputs_without_shape_or_type_are_accepted():
     node = helper.make_node("Relu", ["x"], ["y"], name="r")
-    model = proto([node], [("x", [2, 3])], [("y", None)])
-    (y,) = InferenceSession(model).run(None, {"x": -np.ones((2, 3), np.float32)})
-    np.testing.assert_array_equal(y, np.zeros((2, 3), np.float32))
-    assert not model.graph.output[0].type.tensor_type.HasField("shape")  # validation left it as it was
+    for out in (("y", None), helper.make_empty_tensor_value_info("y")):
+        model = proto([node], [("x", [2, 3])], [out])
+        (y,) = InferenceSession(model).run(None, {"x": -np.ones((2, 3), np.float32)})
+        np.testing.assert_array_equal(y, np.zeros((2, 3), np.float32))
+        assert not model.graph.output[0].type.tensor_type.HasField("shape")  # validation changed nothing
+
+
+def test_input_without_shape_is_valid():
+    node = helper.make_node("Relu", ["x"], ["y"], name="r")
+    model = proto([node], [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)], [("y", None)])
+    assert validate_model(model) == 17
+
+
+def test_untyped_graph_input_is_refused():
+    node = helper.make_node("Relu", ["x"], ["y"], name="r")
+    model = proto([node], [helper.make_empty_tensor_value_info("x")], [("y", None)])
+    refused(model, match="onnx checker")
 
 
 def test_every_manifest_node_test_and_light_model_validates():
