@@ -49,8 +49,26 @@ from .errors import ModelLoadError
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 _TYPED_FIELDS = ("float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data")
-_FOUR_BIT = {getattr(TensorProto, n) for n in ("INT4", "UINT4", "FLOAT4E2M1") if hasattr(TensorProto, n)}
+# Element types packed below one byte: bits per element in raw_data; in int32_data
+# the 4- and 2-bit types are packed too (2 and 4 per value), the 6-bit ones are not.
+_SUB_BYTE_BITS = {getattr(TensorProto, n): bits for n, bits in (
+    ("INT4", 4), ("UINT4", 4), ("FLOAT4E2M1", 4), ("INT2", 2), ("UINT2", 2),
+    ("FLOAT6E2M3", 6), ("FLOAT6E3M2", 6)) if hasattr(TensorProto, n)}
 _COMPLEX = {TensorProto.COMPLEX64, TensorProto.COMPLEX128}
+
+
+def _raw_bytes(data_type: int, count: int) -> int:
+    """Bytes of `count` elements in raw_data or external data (Python ints: exact)."""
+    bits = _SUB_BYTE_BITS.get(data_type) or helper.tensor_dtype_to_np_dtype(data_type).itemsize * 8
+    return -(-count * bits // 8)
+
+
+def _typed_values(data_type: int, count: int) -> int:
+    """Values `count` elements take in their typed field (float_data, int32_data, ...)."""
+    if data_type in _COMPLEX:
+        return 2 * count
+    bits = _SUB_BYTE_BITS.get(data_type, 8)
+    return -(-count * bits // 8) if bits in (2, 4) else count
 
 
 # ---- 1. versions ---------------------------------------------------------------
@@ -138,17 +156,12 @@ def check_tensor(t: TensorProto, what: str) -> None:
         if has_raw:
             raise ModelLoadError(f"{what}: STRING data cannot be raw_data, expected string_data", value=dims)
     else:
-        field = helper.tensor_dtype_to_field(t.data_type)
-        per = count * 2 if t.data_type in _COMPLEX else (count + 1) // 2 if t.data_type in _FOUR_BIT else count
+        field, per = helper.tensor_dtype_to_field(t.data_type), _typed_values(t.data_type, count)
     if used and used[0] != field:
         raise ModelLoadError(f"{what}: {name} data is in {used[0]}, expected {field} or raw_data",
                              value=dims)
     if has_raw:
-        if t.data_type in _FOUR_BIT:
-            want = (count + 1) // 2
-        else:
-            want = count * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
-        got = len(t.raw_data)
+        want, got = _raw_bytes(t.data_type, count), len(t.raw_data)
         if got != want:
             raise ModelLoadError(f"{what}: declared shape {dims} of {name} needs {want} bytes, "
                                  f"raw_data holds {got} bytes", value=dims)
@@ -233,13 +246,11 @@ def load_external_data(proto: onnx.ModelProto, base_dir: Optional[str]) -> None:
         except ValueError as e:
             raise ModelLoadError(f"{what}: external data offset/length {info} are not integers") from e
         name = _type_name(t.data_type)
-        count = math.prod(dims) if all(d >= 0 for d in dims) else -1
-        try:
-            itemsize = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
-        except (KeyError, ValueError, TypeError):
-            raise ModelLoadError(f"{what}: element type {name} cannot be stored as external data",
-                                 value=t.data_type) from None
-        want = (count + 1) // 2 if t.data_type in _FOUR_BIT else count * itemsize
+        if t.data_type in (TensorProto.UNDEFINED, TensorProto.STRING) or name == str(t.data_type) \
+                or any(d < 0 for d in dims):
+            raise ModelLoadError(f"{what}: external data of element type {name} and declared shape {dims} "
+                                 f"is not valid", value=dims)
+        want = _raw_bytes(t.data_type, math.prod(dims))
         try:
             size = os.path.getsize(path)
             if offset < 0 or offset > size:

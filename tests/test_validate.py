@@ -405,7 +405,7 @@ def bn_after(producer: str, mean_shape) -> onnx.ModelProto:
 @pytest.mark.parametrize("producer", ["Conv", "Gemm"])
 def test_batchnorm_parameter_shape_is_checked_before_folding(producer):
     err = refused(bn_after(producer, (1,)), CompileError,
-                  match=r"BatchNormalization node 'bn': input 3 \(mean\) 'm' has shape \(1,\), expected \(2,\)")
+                  match=r"BatchNormalization node 'bn': input 3 \(mean\) has shape \(1,\), expected \(2,\) .*\(value 'm'\)")
     assert (err.node, err.attribute, err.value) == ("bn", "m", (1,))
 
 
@@ -414,12 +414,12 @@ def test_batchnorm_parameter_shape_unfused():
     params = [("s", np.ones(2, np.float32)), ("b", np.zeros(2, np.float32)),
               ("m", np.zeros((2, 1), np.float32)), ("v", np.ones(2, np.float32))]
     refused(proto([bn], [("x", [1, 2, 3])], [("y", None)], params), CompileError,
-            match=r"input 3 \(mean\) 'm' has shape \(2, 1\), expected \(2,\)")
+            match=r"input 3 \(mean\) has shape \(2, 1\), expected \(2,\) .*\(value 'm'\)")
 
 
 def test_batchnorm_param_shape_shared_case():
     refused(str(shared_case("wrong_batchnorm_param_shape_when_fused")), CompileError,
-            match=r"input 3 \(mean\) 'm' has shape \(1,\), expected \(2,\)")
+            match=r"input 3 \(mean\) has shape \(1,\), expected \(2,\) .*\(value 'm'\)")
 
 
 def test_batchnorm_fused_with_right_shapes_still_runs():

@@ -42,8 +42,8 @@ def batchnorm_params(node, ins) -> Optional[Tuple[np.ndarray, np.ndarray, np.nda
     c = x.shape[1]
     for k, what in enumerate(("scale", "B", "mean", "var"), start=1):
         if tuple(ins[k].shape) != (c,):
-            raise node_error(node, f"input {k} ({what}) '{node.inputs[k]}' has shape {ins[k].shape}, "
-                                   f"expected ({c},) to match the channels of input 0 {x.shape}",
+            raise node_error(node, f"input {k} ({what}) has shape {ins[k].shape}, expected ({c},) to "
+                                   f"match the channels of input 0 {x.shape} (value '{node.inputs[k]}')",
                              attribute=node.inputs[k], value=tuple(ins[k].shape))
     if any(i.value is None for i in ins[1:5]):
         return None
