@@ -232,7 +232,7 @@ def load_external_data(proto: onnx.ModelProto, base_dir: Optional[str]) -> None:
         if base_dir is None:
             raise ModelLoadError(f"{what}: data is in external file '{location}'; load the model from "
                                  f"its file path so radrt can find that file", value=location)
-        if not location or os.path.isabs(location):
+        if not location or "\0" in location or os.path.isabs(location):
             raise ModelLoadError(f"{what}: external data location '{location}' must be a path relative "
                                  f"to the model's folder", value=location)
         root = os.path.realpath(base_dir)
@@ -311,6 +311,14 @@ def _attr_type(t: int) -> str:
     return AttributeProto.AttributeType.Name(t) if t in AttributeProto.AttributeType.values() else str(t)
 
 
+def _attr_value(a: AttributeProto):
+    """The attribute's value for an error's `value`, or None when its type is not a known one."""
+    try:
+        return helper.get_attribute_value(a)
+    except ValueError:
+        return None
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} {what}{'' if n == 1 else 's'}"
 
@@ -351,8 +359,7 @@ def check_node_schema(node: onnx.NodeProto, label: str, opset: int) -> None:
         if int(a.type) != int(spec.type):
             raise ModelLoadError(f"{where}: attribute '{a.name}' has type {_attr_type(a.type)}, "
                                  f"expected {_attr_type(int(spec.type))} ({versioned})",
-                                 node=label, attribute=a.name, value=helper.get_attribute_value(a)
-                                 if a.type else None)
+                                 node=label, attribute=a.name, value=_attr_value(a))
     names = [p.name for p in schema.inputs]
     n = len(node.input)
     if n > schema.max_input:
@@ -434,7 +441,7 @@ def run_onnx_checker(proto: onnx.ModelProto) -> None:
     """onnx.checker.check_model (no strict shape inference), relaxed as `_checker_model` says."""
     try:
         onnx.checker.check_model(_checker_model(proto))
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+    except Exception as e:  # ValidationError, or SchemaError etc. from the C++ checker: its verdict
         raise ModelLoadError(f"model is not valid ONNX (onnx checker): {str(e).strip()}") from e
 
 
