@@ -44,7 +44,7 @@ import onnx
 from google.protobuf.message import Message
 from onnx import AttributeProto, TensorProto, defs, helper
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, UnsupportedOpError
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
@@ -126,67 +126,69 @@ def _type_name(data_type: int) -> str:
         return str(data_type)
 
 
-def check_tensor(t: TensorProto, what: str) -> None:
+def check_tensor(t: TensorProto, what: str, **context) -> None:
     """Raise ModelLoadError unless `t` holds exactly the data its dims and type declare.
 
-    `what` names the tensor in messages, e.g. "initializer 'w'". Compares
-    counts only; builds no array.
+    `what` names the tensor in messages, e.g. "initializer 'w'"; `context`
+    (node=, attribute=) travels on the error. Compares counts only; builds no array.
     """
     dims = tuple(t.dims)
     name = _type_name(t.data_type)
     if t.data_type == TensorProto.UNDEFINED or name == str(t.data_type):
         raise ModelLoadError(f"{what}: element type {t.data_type} is not an ONNX tensor type "
-                             f"(TensorProto.DataType)", value=t.data_type)
+                             f"(TensorProto.DataType)", value=t.data_type, **context)
     if any(d < 0 for d in dims):
-        raise ModelLoadError(f"{what}: declared shape {dims} has a negative dimension", value=dims)
+        raise ModelLoadError(f"{what}: declared shape {dims} has a negative dimension",
+                             value=dims, **context)
     if t.HasField("segment"):
-        raise ModelLoadError(f"{what}: segmented tensors are not supported", value=dims)
+        raise UnsupportedOpError(f"{what}: segmented tensors are not supported", value=dims, **context)
     if t.data_location == TensorProto.EXTERNAL:
         raise ModelLoadError(f"{what}: its data is in an external file that was not loaded "
-                             f"(load the model from its file path)", value=dims)
+                             f"(load the model from its file path)", value=dims, **context)
     count = math.prod(dims)  # Python int: no overflow
     used = [f for f in _TYPED_FIELDS if len(getattr(t, f))]
     has_raw = t.HasField("raw_data")
     where = used + (["raw_data"] if has_raw else [])
     if len(where) > 1:
         raise ModelLoadError(f"{what}: data is in both {where[0]} and {where[1]}, expected one field",
-                             value=dims)
+                             value=dims, **context)
     if t.data_type == TensorProto.STRING:
         field, per = "string_data", count
         if has_raw:
-            raise ModelLoadError(f"{what}: STRING data cannot be raw_data, expected string_data", value=dims)
+            raise ModelLoadError(f"{what}: STRING data cannot be raw_data, expected string_data",
+                                 value=dims, **context)
     else:
         field, per = helper.tensor_dtype_to_field(t.data_type), _typed_values(t.data_type, count)
     if used and used[0] != field:
         raise ModelLoadError(f"{what}: {name} data is in {used[0]}, expected {field} or raw_data",
-                             value=dims)
+                             value=dims, **context)
     if has_raw:
         want, got = _raw_bytes(t.data_type, count), len(t.raw_data)
         if got != want:
             raise ModelLoadError(f"{what}: declared shape {dims} of {name} needs {want} bytes, "
-                                 f"raw_data holds {got} bytes", value=dims)
+                                 f"raw_data holds {got} bytes", value=dims, **context)
         return
     got = len(getattr(t, field))
     if got != per:
         raise ModelLoadError(f"{what}: declared shape {dims} of {name} needs {per} values in {field}, "
-                             f"it holds {got}", value=dims)
+                             f"it holds {got}", value=dims, **context)
 
 
 def _check_tensors(graph: onnx.GraphProto, prefix: str = "") -> None:
     for t in graph.initializer:
         check_tensor(t, f"initializer '{t.name}'")
     if len(graph.sparse_initializer):
-        raise ModelLoadError(f"graph '{graph.name}': sparse initializers "
+        raise UnsupportedOpError(f"graph '{graph.name}': sparse initializers "
                              f"('{graph.sparse_initializer[0].values.name}') are not supported")
     for i, node in enumerate(graph.node):
         label = _node_label(node, i, prefix)
         for a in node.attribute:
             what = f"{node.op_type} node '{label}' attribute '{a.name}'"
             if a.type == AttributeProto.TENSOR:
-                check_tensor(a.t, what)
+                check_tensor(a.t, what, node=label, attribute=a.name)
             elif a.type == AttributeProto.TENSORS:
                 for k, t in enumerate(a.tensors):
-                    check_tensor(t, f"{what}[{k}]")
+                    check_tensor(t, f"{what}[{k}]", node=label, attribute=a.name)
             for s in ([a.s] if a.type == AttributeProto.STRING else
                       list(a.strings) if a.type == AttributeProto.STRINGS else []):
                 try:

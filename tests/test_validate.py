@@ -290,8 +290,9 @@ def test_constant_attribute_tensor_is_checked_too():
     value.dims[:] = [5]
     node = helper.make_node("Constant", [], ["c"], name="k", value=value)
     add = helper.make_node("Add", ["x", "c"], ["y"], name="a")
-    refused(proto([node, add], [("x", [5])], [("y", [5])]),
-            match=r"Constant node 'k' attribute 'value': declared shape \(5,\) of FLOAT needs 20 bytes")
+    err = refused(proto([node, add], [("x", [5])], [("y", [5])]),
+                  match=r"Constant node 'k' attribute 'value': declared shape \(5,\) of FLOAT needs 20 bytes")
+    assert (err.node, err.attribute, err.value) == ("k", "value", (5,))
 
 
 # ---- external data -----------------------------------------------------------------------
@@ -405,7 +406,8 @@ def bn_after(producer: str, mean_shape) -> onnx.ModelProto:
 @pytest.mark.parametrize("producer", ["Conv", "Gemm"])
 def test_batchnorm_parameter_shape_is_checked_before_folding(producer):
     err = refused(bn_after(producer, (1,)), CompileError,
-                  match=r"BatchNormalization node 'bn': input 3 \(mean\) has shape \(1,\), expected \(2,\) .*\(value 'm'\)")
+                  match=r"BatchNormalization node 'bn': input 3 \(mean\) has shape \(1,\), "
+                        r"expected \(2,\) .*\(value 'm'\)")
     assert (err.node, err.attribute, err.value) == ("bn", "m", (1,))
 
 
