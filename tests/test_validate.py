@@ -468,3 +468,22 @@ def test_every_manifest_node_test_and_light_model_validates():
             refusals[name] = str(e)
     assert not refusals
     assert len(models) == len(set(read_manifest())) + len(LIGHT_MODELS)
+
+
+def test_nodes_inside_if_branches_are_checked_too():
+    bad = helper.make_node("Softmax", ["x"], ["t"], name="inner", axis="1")
+    branch = helper.make_graph([bad], "b", [], [helper.make_tensor_value_info("t", TensorProto.FLOAT, [3])])
+    node = helper.make_node("If", ["c"], ["y"], name="if", then_branch=branch, else_branch=branch)
+    err = refused(proto([node], [("x", [3])], [("y", [3])], [("c", np.array(True))]),
+                  match="Softmax node 'inner': attribute 'axis' has type STRING, expected INT")
+    assert err.node == "inner"
+
+
+def test_cli_prints_one_line_naming_the_problem(tmp_path, capsys):
+    from runtime.cli import main
+    (tmp_path / "sub").mkdir()
+    path = external_model(tmp_path / "sub", location="../w.bin")
+    assert main(["run", str(path)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("radrt run: initializer 'w': external data location '../w.bin'")
+    assert "\n" not in err and "Traceback" not in err
