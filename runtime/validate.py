@@ -38,7 +38,7 @@ the main graph's initializers without their data (step 2 checked them).
 import math
 import os
 from collections import ChainMap
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Dict, Iterator, Mapping, Optional, Tuple
 
 import onnx
 from google.protobuf.message import Message
@@ -202,18 +202,19 @@ def _check_tensors(graph: onnx.GraphProto, prefix: str = "") -> None:
 
 # ---- external data ---------------------------------------------------------------
 
-def _external_tensors(graph: onnx.GraphProto) -> Iterator[Tuple[TensorProto, str]]:
+def _external_tensors(graph: onnx.GraphProto, prefix: str = "") -> Iterator[Tuple[TensorProto, str]]:
     for t in graph.initializer:
         yield t, f"initializer '{t.name}'"
-    for node in graph.node:
+    for i, node in enumerate(graph.node):
+        label = _node_label(node, i, prefix)
         for a in node.attribute:
-            what = f"{node.op_type} node '{node.name}' attribute '{a.name}'"
+            what = f"{node.op_type} node '{label}' attribute '{a.name}'"
             if a.type == AttributeProto.TENSOR:
                 yield a.t, what
             elif a.type == AttributeProto.TENSORS:
                 yield from ((t, f"{what}[{k}]") for k, t in enumerate(a.tensors))
         for _, g in _subgraphs(node):
-            yield from _external_tensors(g)
+            yield from _external_tensors(g, f"{label}/")
 
 
 def load_external_data(proto: onnx.ModelProto, base_dir: Optional[str]) -> None:
@@ -221,8 +222,8 @@ def load_external_data(proto: onnx.ModelProto, base_dir: Optional[str]) -> None:
 
     Each file must lie inside `base_dir` (the model's folder; None when the
     model came as bytes or a ModelProto: then external data is refused) and
-    hold at least offset + length bytes; `length`, when given, must equal the
-    bytes the tensor's dims and type declare. Raises ModelLoadError naming the
+    hold the bytes the tensor's dims and type declare from `offset` on: exactly
+    `length` of them when given, else exactly the rest of the file (as onnx reads it). Raises ModelLoadError naming the
     tensor, its declared shape and the bytes found.
     """
     for t, what in _external_tensors(proto.graph):
@@ -279,7 +280,7 @@ def load_external_data(proto: onnx.ModelProto, base_dir: Optional[str]) -> None:
 
 # ---- 3. single static assignment ------------------------------------------------
 
-def check_ssa(graph: onnx.GraphProto, outer: Mapping[str, str] = None, prefix: str = "") -> None:
+def check_ssa(graph: onnx.GraphProto, outer: Optional[Mapping[str, str]] = None, prefix: str = "") -> None:
     """Raise ModelLoadError if a value name is defined twice (here or in an enclosing graph)."""
     local: Dict[str, str] = {}
     scope = ChainMap(local, outer or {})
