@@ -36,6 +36,7 @@ from .errors import CompileError, RadrtError, UnsupportedOpError
 from .load import VIEW_OPS, LoadedModel, Node, to_nodes
 from .ops import Prepared, TensorInfo
 from .ops.activation import clip_bounds
+from .ops.normalization import batchnorm_params
 from .ops import FUSED_CLIP
 
 
@@ -258,6 +259,7 @@ class _Compiler:
 
     # -- fate 3: BatchNormalization folded into Conv/Gemm ----------------------
     def fuse_batchnorm(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
+        batchnorm_params(node, ins)  # the checks of the unfused path, before any folding
         prev = self.fusable_producer(node, ("Conv", "Gemm"))
         if prev is None or FUSED_CLIP in prev.node.attrs:
             return False
@@ -439,21 +441,33 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
             raise ops.node_error(node, f"axis {node.attr('axis', 1)} is out of range for rank {x.rank}")
         return (int(np.prod(x.shape[:axis], dtype=np.int64)), int(np.prod(x.shape[axis:], dtype=np.int64)))
     if op == "Reshape":
-        target = [int(d) for d in ops.require_constant(node, ins[1] if len(ins) > 1 else None,
-                                                        "input 1 (shape)").reshape(-1)]
-        if "shape" in node.attrs and len(ins) < 2:
-            target = list(node.attrs["shape"])
+        if len(ins) < 2 and "shape" in node.attrs:  # Reshape-1: the shape is an attribute
+            target, what = [int(d) for d in node.attrs["shape"]], "attribute 'shape'"
+        else:
+            target = [int(d) for d in ops.require_constant(node, ins[1] if len(ins) > 1 else None,
+                                                            "input 1 (shape)").reshape(-1)]
+            what = f"shape input '{node.inputs[1]}'"
         allowzero = node.attr("allowzero", 0)
+        context = dict(attribute=node.inputs[1] if len(ins) > 1 else "shape", value=target)
+        negative = [d for d in target if d < -1]
+        if negative:
+            raise ops.node_error(node, f"{what} {target} has dimension {negative[0]}: only -1 (inferred) "
+                                       f"may be negative", **context)
+        if target.count(-1) > 1:
+            raise ops.node_error(node, f"{what} {target} has more than one -1", **context)
+        if allowzero and 0 in target and -1 in target:
+            raise ops.node_error(node, f"{what} {target} has both 0 and -1 with allowzero=1", **context)
+        if not allowzero and 0 in target[x.rank:]:
+            raise ops.node_error(node, f"{what} {target}: dimension {target.index(0, x.rank)} is 0 (copy the "
+                                       f"input's) but input 0 {x.shape} has rank {x.rank}", **context)
         out = [x.shape[i] if d == 0 and not allowzero else d for i, d in enumerate(target)]
-        if out.count(-1) > 1:
-            raise ops.node_error(node, f"shape {target} has more than one -1")
         if -1 in out:
-            known = int(np.prod([d for d in out if d != -1], dtype=np.int64))
+            known = int(np.prod([d for d in out if d != -1], dtype=object))  # Python ints: exact
             if known == 0 or x.size % known:
-                raise ops.node_error(node, f"cannot reshape {x.shape} to {target}")
+                raise ops.node_error(node, f"cannot reshape {x.shape} to {target}", **context)
             out[out.index(-1)] = x.size // known
-        if int(np.prod(out, dtype=np.int64)) != x.size:
-            raise ops.node_error(node, f"cannot reshape {x.shape} ({x.size} elements) to {target}")
+        if int(np.prod(out, dtype=object)) != x.size:
+            raise ops.node_error(node, f"cannot reshape {x.shape} ({x.size} elements) to {target}", **context)
         return tuple(out)
     axes = node.attr("axes")
     if axes is None and len(ins) > 1 and ins[1] is not None:

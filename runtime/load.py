@@ -2,7 +2,8 @@
 
 `load_model(path_or_bytes)` parses with the `onnx` package and returns a
 `LoadedModel`: the ModelProto, its default-domain opset, and its nodes as
-plain `Node` objects (attributes decoded to Python and numpy values). Every op
+plain `Node` objects (attributes decoded to Python and numpy values). The
+model is first checked against the ONNX spec (`runtime.validate`). Every op
 is checked against the kernel registry and the ops the compile stage folds, so
 an unsupported op fails here, naming op type, node name and opset.
 """
@@ -15,6 +16,7 @@ from onnx import helper, numpy_helper
 
 from . import ops
 from .errors import ModelLoadError, UnsupportedOpError
+from .validate import load_external_data, validate_model
 
 # Ops the compile stage handles itself: views of their input, folded from
 # shapes, or folded from constant inputs. Ops outside the kernel registry
@@ -92,20 +94,11 @@ def _read(path_or_bytes: Union[str, bytes, os.PathLike, onnx.ModelProto]) -> onn
     if not proto.graph.node and not proto.graph.output:
         raise ModelLoadError(f"{what}: parsed, but holds no graph (expected nodes and outputs); "
                              "is it an ONNX model?")
+    base = None
     if not isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         base = os.path.dirname(os.path.abspath(os.fspath(path_or_bytes)))
-        try:
-            onnx.external_data_helper.load_external_data_for_model(proto, base)
-        except OSError as e:
-            raise ModelLoadError(f"{what}: external weight data missing ({e})") from e
+    load_external_data(proto, base)
     return proto
-
-
-def default_opset(proto: onnx.ModelProto) -> int:
-    for imp in proto.opset_import:
-        if imp.domain in DEFAULT_DOMAINS:
-            return imp.version
-    return 1 if proto.ir_version < 3 else 0
 
 
 def _is_known(op_type: str, domain: str) -> bool:
@@ -134,8 +127,13 @@ def supported_ops() -> List[str]:
 
 
 def load_model(path_or_bytes) -> LoadedModel:
+    """Read, validate against the ONNX spec (runtime.validate) and check op support.
+
+    Raises ModelLoadError for an unreadable or invalid model, UnsupportedOpError
+    for a valid model that uses an op radrt does not run.
+    """
     proto = _read(path_or_bytes)
-    opset = default_opset(proto)
+    opset = validate_model(proto)
     nodes = to_nodes(proto.graph, opset)
     checked = []
     for proto_node, node in zip(proto.graph.node, nodes):

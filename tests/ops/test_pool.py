@@ -4,7 +4,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from runtime.errors import CompileError, UnsupportedOpError
+from runtime.errors import CompileError, ModelLoadError, UnsupportedOpError
 from tests.ops.oneop import (assert_node_deterministic, compare_node, node_model, rng, run_ort, run_radrt)
 from onnx import TensorProto
 
@@ -101,7 +101,7 @@ def test_pool_deterministic(op, attrs):
 
 @pytest.mark.parametrize("attrs,shape,error,match", [
     (dict(kernel_shape=[3, 3]), (1, 1, 5), CompileError, r"kernel_shape \[3, 3\] has 2 values, expected 1"),
-    (dict(), (1, 1, 5, 5), CompileError, "kernel_shape is missing"),
+    (dict(), (1, 1, 5, 5), ModelLoadError, "required attribute 'kernel_shape' is missing"),
     (dict(kernel_shape=[3, 3], strides=[0, 1]), (1, 1, 5, 5), CompileError, r"strides \[0, 1\] must all be >= 1"),
     (dict(kernel_shape=[3, 3], pads=[1, 1, 1]), (1, 1, 5, 5), CompileError, "has 3 values, expected 4"),
     (dict(kernel_shape=[3, 3], auto_pad="SAME"), (1, 1, 5, 5), CompileError, "auto_pad 'SAME' is not one of"),
