@@ -31,6 +31,7 @@ from .protect.engine import Engine
 from .protect.faults import FaultSite, fault_sites, make_upset
 from .protect.scrubber import DEFAULT_CHUNK_BYTES, DEFAULT_INTERVAL_S, BackgroundScrubber
 from .protect.weights import DEFAULT_BLOCK_SIZE, WeightCopies
+from .sizes import resolve_budget
 
 HEALTH_COUNTERS = ("scrub_passes", "upsets_detected", "upsets_corrected", "uncorrectable",
                    "vote_disagreements", "reexecutions")
@@ -55,18 +56,35 @@ class NodeArg:
 class Compiled:
     """One compiled shape signature: the graph and its memory plan."""
 
-    def __init__(self, loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence[int]]]):
-        self.graph: CompiledGraph = compile_graph(loaded, input_shapes)
-        self.plan: MemoryPlan = plan_memory(self.graph)
+    def __init__(self, loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence[int]]],
+                 max_memory_bytes: Optional[int] = None, protection: str = "none"):
+        self.graph: CompiledGraph = compile_graph(loaded, input_shapes, max_memory_bytes)
+        self.plan: MemoryPlan = plan_memory(self.graph, max_memory_bytes, protection)
 
 
 class InferenceSession:
+    """An ONNX model compiled for radrt, run like onnxruntime.InferenceSession.
+
+    Memory budget: `max_memory_bytes` (int > 0, bytes; None: 50 % of physical
+    memory, `runtime.sizes.default_max_memory_bytes()`) bounds what a compiled
+    model may need: any single tensor or scratch (checked while compiling, before
+    tables sized by it are built) and the plan's total in the protection mode
+    (weights x weight copies + (arena + input + output) x replicas, see
+    runtime.plan). Above it, compiling raises `MemoryBudgetError` (a CompileError)
+    naming the node and the bytes, before anything is allocated; so does
+    `set_protection` to a mode whose copies would not fit. A value that is not an
+    int > 0 raises InvalidArgumentError. A shape or byte count that overflows
+    int64 raises `SizeOverflowError`.
+    """
+
     def __init__(self, path_or_bytes, sess_options=None, providers=None,
                  input_shapes: Optional[Dict[str, Sequence[int]]] = None,
                  protection: str = "none", vote_points: str = "every_op",
                  scrub_block_size: int = DEFAULT_BLOCK_SIZE,
                  scrub_interval_s: Optional[float] = DEFAULT_INTERVAL_S,
-                 scrub_chunk_bytes: int = DEFAULT_CHUNK_BYTES, **_ignored):
+                 scrub_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                 max_memory_bytes: Optional[int] = None, **_ignored):
+        self._max_memory_bytes = resolve_budget(max_memory_bytes)
         self._loaded = load_model(path_or_bytes)
         self._input_protos = runtime_inputs(self._loaded.proto)
         self._input_dtypes = {vi.name: np_dtype(vi.type.tensor_type.elem_type, f"input '{vi.name}'")
@@ -84,7 +102,8 @@ class InferenceSession:
         self.last_latency_s = 0.0
         known = [self._fixed_shapes.get(vi.name, declared_shape(vi)) for vi in self._input_protos]
         if all(isinstance(d, int) for shape in known for d in shape):
-            self._set_compiled(Compiled(self._loaded, self._fixed_shapes or None))
+            self._set_compiled(Compiled(self._loaded, self._fixed_shapes or None,
+                                        self._max_memory_bytes, self._mode))
         self._scrubber: Optional[BackgroundScrubber] = None
         self._scrub_schedule = (scrub_interval_s, scrub_chunk_bytes)
         self._start_scrubber()
@@ -135,6 +154,7 @@ class InferenceSession:
         with self._lock:
             self._vote_points = _check_vote_points(vote_points or self._vote_points)
             if self._engine is not None:
+                self._compiled.plan.check_budget(mode)
                 old = self._engine
                 if len(old.weights.copies) > 1:
                     self._scrub_all()
@@ -277,7 +297,7 @@ class InferenceSession:
                                                 for d, g in zip(declared, got)):
                 raise ValueError(f"input '{vi.name}': shape {got} does not match the model's "
                                  f"{tuple(d if isinstance(d, int) else '?' for d in declared)}")
-        self._set_compiled(Compiled(self._loaded, shapes))
+        self._set_compiled(Compiled(self._loaded, shapes, self._max_memory_bytes, self._mode))
 
 
 class PausedRun:

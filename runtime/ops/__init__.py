@@ -27,6 +27,7 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
+from .. import sizes
 from ..errors import CompileError, UnsupportedOpError
 
 
@@ -38,11 +39,13 @@ class TensorInfo:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        """Element count; CompileError for a negative dim, SizeOverflowError above int64."""
+        return sizes.element_count(self.shape)
 
     @property
     def nbytes(self) -> int:
-        return self.size * np.dtype(self.dtype).itemsize
+        """Byte count; CompileError for a negative dim, SizeOverflowError above int64."""
+        return sizes.nbytes(self.shape, self.dtype)
 
     @property
     def rank(self) -> int:
@@ -123,6 +126,20 @@ def fused_clamp(node) -> Tuple[float, float]:
     if math.isnan(lo) or math.isnan(hi) or lo > hi:
         raise node_error(node, f"fused clip bounds {clip} are not an interval lo <= hi")
     return lo, hi
+
+
+def output_info(node, shape, dtype, index: int = 0) -> TensorInfo:
+    """TensorInfo of output `index`, its size checked (dims >= 0, int64, memory budget).
+    Ops call it as soon as they know an output shape, before building anything sized by it."""
+    shape = tuple(int(d) for d in shape)
+    name = node.outputs[index] if index < len(node.outputs) and node.outputs[index] else str(index)
+    sizes.check_tensor(node, shape, dtype, f"output '{name}'")
+    return TensorInfo(shape, np.dtype(dtype))
+
+
+def count(node, shape, what: str) -> int:
+    """Checked element count of `shape` (a tensor or part of one) for node."""
+    return sizes.element_count(shape, what, node)
 
 
 def normalize_axis(node, axis: int, rank: int) -> int:
