@@ -14,6 +14,7 @@ time goes through here:
     checked_int64(value, what, node)     one signed value in [INT64_MIN, INT64_MAX]
     window_output_dim(...)               conv/pool output size, range-checked
     check_tensor(node, shape, dtype, what)  count and bytes of a tensor, and the budget
+    check_table(node, entries, itemsize, what)  a compile-time table, before it is built
     check_c_fields(node, fields, what)   every int of a C argument struct fits int64
     c_scratch_floats(node, floats, what) a C scratch-size result, refused if C saw overflow
 
@@ -202,6 +203,14 @@ def check_bytes(node, count: int, what: str, budget: Optional[int] = None) -> in
 def check_tensor(node, shape: Sequence[int], dtype, what: str) -> int:
     """Bytes of a tensor an op will produce or read, checked (dims, int64, budget)."""
     return check_bytes(node, nbytes(shape, dtype, what, node), f"{what} (shape {tuple(shape)})")
+
+
+def check_table(node, entries: int, itemsize: int, what: str) -> int:
+    """Bytes of a compile-time table (pad/resize index tables, pool window rows) of
+    `entries` items, checked before it is built. A table is indexed by dims of a tensor,
+    and a tensor with one dim 0 has 0 bytes whatever its other dims: so the table is
+    checked itself, not only the tensor."""
+    return check_bytes(node, checked_mul(entries, itemsize, what=what, node=node), what)
 
 
 # ---- values handed to C ------------------------------------------------------------

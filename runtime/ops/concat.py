@@ -7,13 +7,13 @@ import numpy as np
 
 from . import (Prepared, TensorInfo, count, node_error, normalize_axis, output_info, register,
                require_constant)
-from .. import sizes
+from ..sizes import checked_add, checked_mul
 
 
 def _rows(node, shape, axis, itemsize):
     outer = count(node, shape[:axis], "outer dims")
     inner = count(node, shape[axis + 1:], "inner dims")
-    return outer, sizes.checked_mul(inner, itemsize, what="inner row bytes", node=node)
+    return outer, checked_mul(inner, itemsize, what="inner row bytes", node=node)
 
 
 @register("Concat")
@@ -34,7 +34,7 @@ def concat(node, ins):
             raise node_error(node, f"input {k} has shape {p.shape}, expected {first.shape} "
                                    f"except along axis {axis}")
     out_shape = list(first.shape)
-    out_shape[axis] = sizes.checked_add(*(p.shape[axis] for p in parts), what=f"output dim {axis}", node=node)
+    out_shape[axis] = checked_add(*(p.shape[axis] for p in parts), what=f"output dim {axis}", node=node)
     y = output_info(node, out_shape, first.dtype)
     size = np.dtype(first.dtype).itemsize
     outer, inner_bytes = _rows(node, first.shape, axis, size)

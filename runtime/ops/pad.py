@@ -129,8 +129,9 @@ def pad(node, ins):
     begin = dict(zip(axes, pads[:len(axes)]))
     end = dict(zip(axes, pads[len(axes):]))
     # The output's size is checked (int64, budget) before any table of it is built.
-    output_info(node, [padded_dim(node, a, d, begin.get(a, 0), end.get(a, 0))
-                       for a, d in enumerate(x.shape)], x.dtype)
+    out = output_info(node, [padded_dim(node, a, d, begin.get(a, 0), end.get(a, 0))
+                             for a, d in enumerate(x.shape)], x.dtype)
+    sizes.check_table(node, sum(out.shape), 8 * 2, "pad index tables")  # indices, then byte offsets
     tables: List[np.ndarray] = [pad_table(node, a, d, begin.get(a, 0), end.get(a, 0), mode)
                                 for a, d in enumerate(x.shape)]
     fill = np.asarray(value).astype(x.dtype) if mode == "constant" else None

@@ -93,14 +93,15 @@ def effective_strides(strides, out):
 
 
 def _axis_table(n, o_n, k, s, d, pb, pe):
-    """One RANGE row per output index; see csrc/kernels/pool.h."""
+    """One RANGE row per output index; see csrc/kernels/pool.h. Taps are base + d * j,
+    j < k; each row is O(1) Python-int arithmetic (a kernel of 2^40 taps is fine)."""
     rows = np.zeros((o_n, RANGE), np.int64)
     for o in range(o_n):
         base = o * s - pb
-        taps = base + d * np.arange(k)
-        inside = np.nonzero((taps >= 0) & (taps < n))[0]
-        first, last = (int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, 0)
-        rows[o] = (base, first, last, int(np.count_nonzero(taps < n + pe)))
+        first = 0 if base >= 0 else -(base // d)  # first j with base + d*j >= 0
+        last = min(k, (n - 1 - base) // d + 1) if n - 1 - base >= 0 else 0  # one past the last < n
+        padded = min(k, (n + pe - 1 - base) // d + 1) if n + pe - 1 - base >= 0 else 0
+        rows[o] = (base, first, last) + (padded,) if first < last else (base, 0, 0, padded)
     return rows
 
 
@@ -128,6 +129,18 @@ def _pool(node, ins, kind):
     out3 = [1] * lead + out
     k3, s3, d3 = [1] * lead + kernel, [1] * lead + strides, [1] * lead + dilations
     b3, e3 = [0] * lead + begin, [0] * lead + end
+    # padded plane: the input at the begin pads, room for every window (ceil mode may run past the end pad)
+    padded = [max(in3[a] + b3[a], (out3[a] - 1) * s3[a] + (k3[a] - 1) * d3[a] + 1) for a in range(3)]
+    params = dict(planes=count(node, (n, c), "input 0 planes (N * C)"), **{"in": in3}, out=out3, kernel=k3,
+                  stride=s3, dilation=d3, pad_begin=b3, padded=padded,
+                  column_major=int(node.attr("storage_order", 0)))
+    if params["column_major"] not in (0, 1):
+        raise node_error(node, f"storage_order {params['column_major']} must be 0 or 1")
+    # every window position then fits int64, so the table rows below do
+    sizes.check_c_fields(node, params, "pooling parameters")
+    sizes.check_table(node, sum(out3), RANGE * 8, "pooling window tables")
+    plane = count(node, out3, "output plane")  # AveragePool: one divisor per output of a plane
+    sizes.check_table(node, plane if kind == "avg" else 0, 4, "divisor table")
     tables = [_axis_table(in3[a], out3[a], k3[a], s3[a], d3[a], b3[a], e3[a]) for a in range(3)]
     if kind == "max" or not count_include_pad:
         for a, t in enumerate(tables):
@@ -138,13 +151,6 @@ def _pool(node, ins, kind):
                                        f"that lies entirely in the padding (pads {begin[axis]}, {end[axis]}, "
                                        f"kernel {kernel[axis]}, dilation {dilations[axis]}); expected every "
                                        f"window to cover at least one input element")
-    # padded plane: the input at the begin pads, room for every window (ceil mode may run past the end pad)
-    padded = [max(in3[a] + b3[a], (out3[a] - 1) * s3[a] + (k3[a] - 1) * d3[a] + 1) for a in range(3)]
-    params = dict(planes=count(node, (n, c), "input 0 planes (N * C)"), **{"in": in3}, out=out3, kernel=k3, stride=s3, dilation=d3,
-                  pad_begin=b3, padded=padded, column_major=int(node.attr("storage_order", 0)))
-    if params["column_major"] not in (0, 1):
-        raise node_error(node, f"storage_order {params['column_major']} must be 0 or 1")
-    sizes.check_c_fields(node, params, "pooling parameters")
     flops = count(node, y_shape, "output") * count(node, kernel, "kernel_shape")
     from .._core import ffi, lib
     if with_indices:
@@ -153,9 +159,11 @@ def _pool(node, ins, kind):
         scratch_bytes = sizes.c_scratch_floats(
             node, lib.radrt_pool_scratch_floats(ffi.new("radrt_pool_params *", params)), "padded plane scratch")
         # AveragePool divisor of each output position: taps inside the input (or the padded input)
-        counts = [t[:, 3] if count_include_pad else t[:, 2] - t[:, 1] for t in tables]
-        divisors = np.multiply.outer(np.multiply.outer(counts[0], counts[1]), counts[2]).astype(np.float32)
-        constants = [divisors.reshape(-1)] if kind == "avg" else []
+        constants = []
+        if kind == "avg":
+            counts = [t[:, 3] if count_include_pad else t[:, 2] - t[:, 1] for t in tables]
+            divisors = np.multiply.outer(np.multiply.outer(counts[0], counts[1]), counts[2]).astype(np.float32)
+            constants = [divisors.reshape(-1)]
 
     def invoke(lib, i, o, consts, scratch):
         p = ffi.new("radrt_pool_params *", params)

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import (FLOAT32, Prepared, count, node_error, output_info, register, require_constant,
                unsupported)
-from .. import sizes
+from ..sizes import check_bytes, check_table, checked_mul
 from .pad import table_copy
 from .strided import contiguous_strides, strided_copy
 
@@ -231,9 +231,11 @@ def resize(node, ins):
     if not resized:
         return strided_copy(node, x, x.shape, contiguous_strides(x.shape), unread_inputs=unread)
 
+    check_table(node, sum(out[a] for a in resized), 8, "source coordinate tables")
     coords = {a: _source_coords(ctm, out[a], x.shape[a], scale[a], roi[a] if roi else None)
               for a in resized}
     if mode == "nearest":
+        check_table(node, sum(out), 8 * 3, "nearest index tables")  # coordinates, indices, offsets
         tables = []
         for a, dim in enumerate(x.shape):
             if a not in coords:
@@ -287,7 +289,7 @@ def _separable(node, x, out, resized, coords, mode, scale, cubic_a, antialias, e
         if k < len(resized) - 1:
             buffer_floats[k % 2] = max(buffer_floats[k % 2], size)
     split = (buffer_floats[0] + 15) // 16 * 16  # keep the second buffer 64-byte aligned
-    scratch_bytes = sizes.check_bytes(node, sizes.checked_mul(4, split + buffer_floats[1], what="scratch", node=node),
+    scratch_bytes = check_bytes(node, checked_mul(4, split + buffer_floats[1], what="scratch", node=node),
                                       "scratch (intermediate passes)") if len(resized) > 1 else 0
     constants = [np.concatenate(index_parts), np.concatenate(weight_parts)]
 
