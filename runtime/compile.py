@@ -214,7 +214,9 @@ class _Compiler:
         if node.op_type == "ConstantOfShape":
             fill = node.attr("value")
             fill = np.zeros(1, np.float32) if fill is None else fill.reshape(-1)
-            return [np.full(tuple(int(d) for d in ins[0].value), fill[0], dtype=fill.dtype)]
+            shape = tuple(int(d) for d in ins[0].value)
+            sizes.check_tensor(node, shape, fill.dtype, f"output '{node.outputs[0]}'")
+            return [np.full(shape, fill[0], dtype=fill.dtype)]
         from onnx.reference import ReferenceEvaluator
         try:
             # A one-node model, so the evaluator picks the op version of the model's opset.
