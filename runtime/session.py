@@ -152,9 +152,10 @@ class InferenceSession:
         """Switch protection between runs; new weight copies come from verified ones."""
         check_mode(mode)
         with self._lock:
+            if self._compiled is not None:
+                self._compiled.plan.check_budget(mode)  # before anything changes
             self._vote_points = _check_vote_points(vote_points or self._vote_points)
             if self._engine is not None:
-                self._compiled.plan.check_budget(mode)
                 old = self._engine
                 if len(old.weights.copies) > 1:
                     self._scrub_all()
