@@ -13,6 +13,7 @@ time goes through here:
     checked_add(*terms, what=, node=)    sum of ints, result in [0, INT64_MAX]
     checked_int64(value, what, node)     one signed value in [INT64_MIN, INT64_MAX]
     window_output_dim(...)               conv/pool output size, range-checked
+    check_window_reach(...)              every address a sliding window forms fits int64
     check_tensor(node, shape, dtype, what)  count and bytes of a tensor, and the budget
     check_table(node, entries, itemsize, what)  a compile-time table, before it is built
     check_c_fields(node, fields, what)   every int of a C argument struct fits int64
@@ -149,6 +150,17 @@ def window_output_dim(size: int, pad_begin: int, pad_end: int, kernel: int, dila
     return out
 
 
+def check_window_reach(node, axis: int, size: int, pad_begin: int, pad_end: int, out: int, kernel: int,
+                       dilation: int, stride: int) -> None:
+    """A kernel forms o*stride - pad_begin + k*dilation for every output o and tap k, and
+    frames the input in size + pads: both must fit int64 (C computes them in int64_t)."""
+    checked_add(size, max(pad_begin, 0), max(pad_end, 0),
+                what=f"padded input extent of spatial axis {axis}", node=node)
+    checked_add(checked_mul(max(out - 1, 0), stride, what=f"window reach of spatial axis {axis}", node=node),
+                checked_mul(kernel - 1, dilation, what=f"window reach of spatial axis {axis}", node=node), 1,
+                what=f"window reach of spatial axis {axis}", node=node)
+
+
 # ---- memory budget ------------------------------------------------------------------
 
 def default_max_memory_bytes() -> int:
@@ -236,5 +248,7 @@ def c_scratch_floats(node, floats: int, what: str = "scratch") -> int:
     overflow checks and return SIZE_MAX when a product or sum does not fit."""
     floats = int(floats)
     if floats >= SIZE_MAX:
-        raise _overflow(node, f"{what} size (floats)", "more than int64 can count")
+        raise SizeOverflowError(f"{_where(node)}{what}: its size in floats overflows int64 (a product or "
+                                f"sum in the kernel's size arithmetic is above {INT64_MAX})",
+                                node=_name(node), attribute=what, value=floats)
     return check_bytes(node, checked_mul(floats, 4, what=f"{what} size (bytes)", node=node), what)

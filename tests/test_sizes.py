@@ -359,6 +359,13 @@ def const(values, dtype=np.int64):
      {"group": 2, "pads": [1 << 62, 0, 0, 0]}),
     ("ConvTranspose", [TensorInfo((1, 1, 3, 3), F32), TensorInfo((1, 1, 2, 2), F32)],
      {"output_shape": [I64, I64]}),
+    # small outputs, but window addresses o*stride - pad + k*dilation beyond int64
+    ("Conv", [TensorInfo((1, 1, 4, 4), F32), TensorInfo((1, 1, 1, 1), F32)],
+     {"strides": [1, I64], "pads": [0, I64 - 10, 0, I64 - 10]}),
+    ("ConvTranspose", [TensorInfo((1, 1, 3, 3), F32), TensorInfo((1, 1, 2, 2), F32)],
+     {"strides": [1, 1 << 62], "output_shape": [4, 4]}),
+    ("MaxPool", [TensorInfo((1, 1, 4, 4), F32)], {"kernel_shape": [1, 1], "strides": [1, I64],
+                                                  "pads": [0, I64 - 10, 0, I64 - 10]}),
     ("MatMul", [TensorInfo((1 << 32, 4), F32), TensorInfo((4, 1 << 32), F32)], {}),
     ("Gemm", [TensorInfo((1 << 32, 4), F32), TensorInfo((4, 1 << 32), F32)], {}),
     ("Add", [TensorInfo((1 << 32, 1), np.dtype(np.float32)), TensorInfo((1, 1 << 32), F32)], {}),

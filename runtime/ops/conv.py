@@ -109,6 +109,8 @@ def conv(node, ins):
         raise node_error(node, f"W has shape {w.shape}, expected kernel sizes >= 1")
     out, pads = conv_output(node, x.shape[2:], kernel, strides, dilations, begin, end, auto_pad)
     y = output_info(node, (batch, cout) + tuple(out), np.float32)
+    for i, size in enumerate(x.shape[2:]):
+        sizes.check_window_reach(node, i, size, begin[i], end[i], out[i], kernel[i], dilations[i], strides[i])
     lo, hi = fused_clamp(node)
 
     cin_g, cout_g = cin // group, cout // group

@@ -72,6 +72,8 @@ def conv_transpose(node, ins):
         raise node_error(node, f"W has shape {w.shape}, expected kernel sizes >= 1")
     out, pads = _output_and_pads(node, x.shape[2:], kernel, strides, dilations, begin, end, auto_pad)
     y = output_info(node, (batch, cout) + tuple(out), np.float32)
+    for i, size in enumerate(x.shape[2:]):  # input i lands at i*stride - pad + k*dilation
+        sizes.check_window_reach(node, i, out[i], pads[i], 0, size, kernel[i], dilations[i], strides[i])
     lo, hi = fused_clamp(node)
 
     cin_g = cin // group

@@ -121,6 +121,8 @@ def _pool(node, ins, kind):
     if with_indices:
         outputs.append(output_info(node, y_shape, np.int64, index=1))
     strides = effective_strides(strides, out)
+    for i, size in enumerate(x.shape[2:]):
+        sizes.check_window_reach(node, i, size, begin[i], end[i], out[i], kernel[i], dilations[i], strides[i])
     count_include_pad = int(node.attr("count_include_pad", 0)) if kind == "avg" else 0
     if count_include_pad not in (0, 1):
         raise node_error(node, f"count_include_pad {count_include_pad} must be 0 or 1")
