@@ -16,6 +16,13 @@ everything the C kernel will trust, and returns a `Prepared`:
   (NULL when 0): kernels never allocate;
 - `flops`: multiply-adds count twice; used by `radrt inspect`.
 
+Sizes: every element, byte and scratch count is computed with `runtime.sizes`
+(Python ints, range-checked against int64; `np.prod` on a shape silently
+wraps), and an op makes each output's `TensorInfo` with `output_info` as soon
+as it knows the shape, before it builds a table or scratch sized by it: that
+checks the dims, int64 and the memory budget (SizeOverflowError,
+MemoryBudgetError naming the node and the output).
+
 There is one way to add an op: write `runtime/ops/NAME.py` with a
 `@register("OpType")` function and, if it needs new C, `csrc/kernels/NAME.{h,c}`.
 """
