@@ -7,7 +7,8 @@ this module computes on Python integers, which never overflow, and range-checks
 each result. Everything that multiplies or adds dimensions at compile and plan
 time goes through here:
 
-    element_count(shape, what, node)     product of dims, dims >= 0
+    element_count(shape, what, node)     product of dims, dims >= 0 (and of the dims other
+                                         than 0, so strides fit even in an empty tensor)
     nbytes(shape, dtype, what, node)     element_count * itemsize
     checked_mul(*factors, what=, node=)  product of ints, result in [0, INT64_MAX]
     checked_add(*terms, what=, node=)    sum of ints, result in [0, INT64_MAX]
@@ -114,22 +115,31 @@ def element_count(shape: Sequence[int], what: str = "tensor", node=None) -> int:
         raise CompileError(f"{_where(node)}{what}: shape {tuple(dims)} has negative dimension "
                            f"{negative[0]}, expected dimensions >= 0", node=_name(node),
                            attribute=what, value=tuple(dims))
-    count = 1
-    for d in dims:
-        count *= d
+    count = _span(dims)
     if count > INT64_MAX:
         raise _overflow(node, f"the element count of {what} (shape {tuple(dims)})", count)
-    return count
+    return count if 0 not in dims else 0
+
+
+def _span(dims) -> int:
+    """Product of the dims other than 0: the largest stride of the shape, which must fit
+    int64 even when a 0 dim makes the tensor empty (numpy refuses such a shape too)."""
+    out = 1
+    for d in dims:
+        out *= d or 1
+    return out
 
 
 def nbytes(shape: Sequence[int], dtype, what: str = "tensor", node=None) -> int:
-    """Bytes of a tensor of `shape` and `dtype`, in [0, INT64_MAX]."""
+    """Bytes of a tensor of `shape` and `dtype`, in [0, INT64_MAX]. Also the byte span of
+    its dims other than 0 (its largest byte stride) must fit int64."""
     count = element_count(shape, what, node)
-    total = count * np.dtype(dtype).itemsize
-    if total > INT64_MAX:
+    itemsize = np.dtype(dtype).itemsize
+    span = _span(shape) * itemsize
+    if span > INT64_MAX:
         raise _overflow(node, f"the byte size of {what} (shape {tuple(shape)}, "
-                              f"{np.dtype(dtype).name})", total)
-    return total
+                              f"{np.dtype(dtype).name})", span)
+    return count * itemsize
 
 
 def window_output_dim(size: int, pad_begin: int, pad_end: int, kernel: int, dilation: int,

@@ -70,12 +70,13 @@ dims = st.one_of(st.integers(0, 8), st.integers(0, 1 << 33), st.integers(1 << 60
 @given(st.lists(dims, max_size=6), st.sampled_from([np.int8, np.float16, np.float32, np.float64]))
 def test_counts_match_big_integers(shape, dtype):
     exact = math.prod(shape)
-    if exact > I64:
+    span = math.prod(d or 1 for d in shape)  # the largest stride, also of an empty tensor
+    if span > I64:
         with pytest.raises(SizeOverflowError):
             sizes.element_count(shape)
         return
     assert sizes.element_count(shape) == exact
-    if exact * np.dtype(dtype).itemsize > I64:
+    if span * np.dtype(dtype).itemsize > I64:
         with pytest.raises(SizeOverflowError):
             sizes.nbytes(shape, dtype)
     else:
@@ -130,6 +131,17 @@ def test_c_size_helpers_match_big_integers(a, b):
         return r if a >= 0 and b >= 0 and r <= I64 else -1
     assert lib.radrt_size_mul(a, b) == ref(a * b)
     assert lib.radrt_size_add(a, b) == ref(a + b)
+
+
+def test_empty_tensors_with_huge_dims_are_refused():
+    """(0, 2^62) has no element, yet its stride 2^62 floats overflows, and numpy refuses
+    such an array ('array is too big'): so does the helper."""
+    assert sizes.element_count((0, 1 << 62)) == 0
+    with pytest.raises(SizeOverflowError):
+        sizes.nbytes((0, 1 << 62), np.float32)
+    with pytest.raises(SizeOverflowError):
+        sizes.element_count((1 << 62, 0, 4))
+    assert sizes.nbytes((0, 1 << 20), np.float32) == 0
 
 
 def test_negative_dims_are_compile_errors_not_overflows():
