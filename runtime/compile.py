@@ -447,7 +447,8 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
         axis = axis + x.rank if axis < 0 else axis  # range [-rank, rank]
         if not 0 <= axis <= x.rank:
             raise ops.node_error(node, f"axis {node.attr('axis', 1)} is out of range for rank {x.rank}")
-        return (sizes.element_count(x.shape[:axis], "input", node), sizes.element_count(x.shape[axis:], "input", node))
+        return (sizes.element_count(x.shape[:axis], "input", node),
+                sizes.element_count(x.shape[axis:], "input", node))
     if op == "Reshape":
         target = [int(d) for d in ops.require_constant(node, ins[1] if len(ins) > 1 else None,
                                                         "input 1 (shape)").reshape(-1)]

@@ -26,7 +26,7 @@ def _pack(matrix: np.ndarray, kind: str) -> np.ndarray:
     ffi, lib = _core()
     m = np.ascontiguousarray(matrix, dtype=np.float32)
     rows, cols = m.shape
-    floats = lib.radrt_gemm_packed_a_floats(rows, cols) if kind == "a" else lib.radrt_gemm_packed_b_floats(rows, cols)
+    floats = (lib.radrt_gemm_packed_a_floats if kind == "a" else lib.radrt_gemm_packed_b_floats)(rows, cols)
     out = np.zeros(sizes.c_scratch_floats(None, floats, f"packed {kind.upper()} matrix") // 4, np.float32)
     if kind == "a":
         lib.radrt_gemm_pack_a(ffi.from_buffer("float[]", m), cols, 1, rows, cols,

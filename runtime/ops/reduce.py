@@ -95,9 +95,10 @@ def _reduce(node, ins):
         p = ffi.new("radrt_reduce_params *", dict(params, op=getattr(lib, "RADRT_REDUCE_" + op_name)))
         return lib.radrt_reduce, (i[0], o[0], p, scratch)
 
-    return Prepared([y], invoke, flops=2 * x.size,
-                    scratch_bytes=sizes.check_bytes(node, sizes.checked_mul(8, out_count, what="scratch", node=node),
-                                                    "scratch (one double per output)"), unread_inputs=(1,) if len(ins) > 1 else ())
+    scratch_bytes = sizes.check_bytes(node, sizes.checked_mul(8, out_count, what="scratch", node=node),
+                                      "scratch (one double per output)")
+    return Prepared([y], invoke, flops=2 * x.size, scratch_bytes=scratch_bytes,
+                    unread_inputs=(1,) if len(ins) > 1 else ())
 
 
 for _op in REDUCE_OPS:
