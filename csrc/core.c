@@ -27,3 +27,15 @@ void radrt_set_bit(void *base, size_t byte_offset, int bit, int value) {
     uint8_t mask = (uint8_t)(1u << (bit & 7));
     *b = (uint8_t)(value ? (*b | mask) : (*b & (uint8_t)~mask));
 }
+
+int64_t radrt_size_mul(int64_t a, int64_t b) {
+    int64_t r;
+    if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r)) return -1;
+    return r;
+}
+
+int64_t radrt_size_add(int64_t a, int64_t b) {
+    int64_t r;
+    if (a < 0 || b < 0 || __builtin_add_overflow(a, b, &r)) return -1;
+    return r;
+}

@@ -19,6 +19,15 @@
 void *radrt_region_alloc(size_t nbytes);
 void radrt_region_free(void *p);
 
+/* Checked size arithmetic for the kernels' own scratch-size functions: the
+ * product / sum of two sizes, or -1 when an operand is negative (an earlier
+ * overflow, or a size that is not one) or the result overflows int64. -1
+ * propagates, so a chain of them is checked once at its end. Python computes
+ * every other size (runtime/sizes.py); these keep C from trusting a size it
+ * computed itself. */
+int64_t radrt_size_mul(int64_t a, int64_t b);
+int64_t radrt_size_add(int64_t a, int64_t b);
+
 /* Copy n bytes (graph outputs that alias inputs or constants). */
 void radrt_copy(const void *src, void *dst, size_t nbytes);
 

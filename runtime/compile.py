@@ -31,7 +31,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from . import ops
+from . import ops, sizes
 from .errors import CompileError, RadrtError, UnsupportedOpError
 from .load import VIEW_OPS, LoadedModel, Node, to_nodes
 from .ops import Prepared, TensorInfo
@@ -93,7 +93,8 @@ def runtime_inputs(proto: onnx.ModelProto) -> List[onnx.ValueInfoProto]:
 
 
 def compile_graph(loaded: LoadedModel,
-                  input_shapes: Optional[Dict[str, Sequence[int]]] = None) -> CompiledGraph:
+                  input_shapes: Optional[Dict[str, Sequence[int]]] = None,
+                  max_memory_bytes: Optional[int] = None) -> CompiledGraph:
     graph = loaded.proto.graph
     input_shapes = dict(input_shapes or {})
     values: Dict[str, TensorInfo] = {}
@@ -118,7 +119,8 @@ def compile_graph(loaded: LoadedModel,
                            f"of the model (expected some of {inputs})")
 
     c = _Compiler(loaded.opset, values, _consumer_counts(graph))
-    c.walk(loaded.nodes)
+    with sizes.memory_budget(sizes.resolve_budget(max_memory_bytes)):  # see runtime.sizes
+        c.walk(loaded.nodes)
     outputs = [o.name for o in graph.output]
     for name in outputs:
         if name not in c.values:
@@ -213,7 +215,9 @@ class _Compiler:
         if node.op_type == "ConstantOfShape":
             fill = node.attr("value")
             fill = np.zeros(1, np.float32) if fill is None else fill.reshape(-1)
-            return [np.full(tuple(int(d) for d in ins[0].value), fill[0], dtype=fill.dtype)]
+            shape = tuple(int(d) for d in ins[0].value)
+            sizes.check_tensor(node, shape, fill.dtype, f"output '{node.outputs[0]}'")
+            return [np.full(shape, fill[0], dtype=fill.dtype)]
         from onnx.reference import ReferenceEvaluator
         try:
             # A one-node model, so the evaluator picks the op version of the model's opset.
@@ -380,7 +384,13 @@ class _Compiler:
             raise UnsupportedOpError(
                 f"op {node.op_type} (node '{node.name}', opset {self.opset}) has no radrt kernel "
                 f"and its inputs are not all constant, so it cannot be folded at compile time")
+        for name, info in zip(node.inputs, ins):  # dims >= 0, sizes in int64 and the budget
+            if info is not None:
+                sizes.check_tensor(node, info.shape, info.dtype, f"input '{name}'")
         prepared = prepare(node, ins)
+        for name, info in zip(node.outputs, prepared.outputs):
+            sizes.check_tensor(node, info.shape, info.dtype, f"output '{name}'")
+        sizes.check_bytes(node, prepared.scratch_bytes, "scratch")
         wanted = [o for o in node.outputs if o]
         if len(node.outputs) > len(prepared.outputs) and any(node.outputs[len(prepared.outputs):]):
             raise UnsupportedOpError(f"{node.op_type} node '{node.name}': output "
@@ -439,7 +449,8 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
         axis = axis + x.rank if axis < 0 else axis  # range [-rank, rank]
         if not 0 <= axis <= x.rank:
             raise ops.node_error(node, f"axis {node.attr('axis', 1)} is out of range for rank {x.rank}")
-        return (int(np.prod(x.shape[:axis], dtype=np.int64)), int(np.prod(x.shape[axis:], dtype=np.int64)))
+        return (sizes.element_count(x.shape[:axis], "input", node),
+                sizes.element_count(x.shape[axis:], "input", node))
     if op == "Reshape":
         if len(ins) < 2 and "shape" in node.attrs:  # Reshape-1: the shape is an attribute
             target, what = [int(d) for d in node.attrs["shape"]], "attribute 'shape'"
@@ -462,11 +473,11 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
                                        f"input's) but input 0 {x.shape} has rank {x.rank}", **context)
         out = [x.shape[i] if d == 0 and not allowzero else d for i, d in enumerate(target)]
         if -1 in out:
-            known = int(np.prod([d for d in out if d != -1], dtype=object))  # Python ints: exact
+            known = sizes.element_count([d for d in out if d != -1], "input 1 (shape)", node)
             if known == 0 or x.size % known:
                 raise ops.node_error(node, f"cannot reshape {x.shape} to {target}", **context)
             out[out.index(-1)] = x.size // known
-        if int(np.prod(out, dtype=object)) != x.size:
+        if sizes.element_count(out, "input 1 (shape)", node) != x.size:
             raise ops.node_error(node, f"cannot reshape {x.shape} ({x.size} elements) to {target}", **context)
         return tuple(out)
     axes = node.attr("axes")

@@ -15,15 +15,28 @@ no already-placed buffer that is alive at the same time (alive = from the step
 that writes it to the last step that reads it, through views). Cost is
 O(n^2) in buffers, paid once. `arena_unshared_bytes` is what the arena would be
 without reuse, so `radrt inspect` can say what reuse saved.
+
+Memory budget: the plan knows every byte before the first allocation. Each
+buffer is sized with runtime.sizes (int64-checked); `plan_memory` then refuses
+with `MemoryBudgetError`, before anything is allocated, a plan whose total
+for the protection mode is above `max_memory_bytes`:
+
+    weights * WEIGHT_COPIES[mode] + (arena + input + output) * REPLICAS[mode]
+
+(scratch lives in the arena). `MemoryPlan.check_budget(mode)` repeats the
+check when the session switches protection mode.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from . import sizes
 from .compile import CompiledGraph, Step
+from .errors import MemoryBudgetError
 from .load import Node
 from .ops import Prepared, TensorInfo
+from .protect import REPLICAS, WEIGHT_COPIES
 
 ALIGN = 64
 REGIONS = ("weights", "input", "output", "arena")
@@ -59,6 +72,30 @@ class MemoryPlan:
     outputs: List[Tuple[str, Placement, TensorInfo]]
     steps: List[PlannedStep]
     arena_unshared_bytes: int
+    max_memory_bytes: Optional[int] = None  # None: not checked (a plan built outside a session)
+    largest: Tuple[str, str, int] = ("", "", 0)  # (node, buffer, bytes) of the largest buffer
+
+    def total_bytes(self, mode: str) -> int:
+        """Bytes the regions need in protection `mode` (weight copies and replicas)."""
+        r = self.region_bytes
+        return (r["weights"] * WEIGHT_COPIES[mode]
+                + (r["arena"] + r["input"] + r["output"]) * REPLICAS[mode])
+
+    def check_budget(self, mode: str) -> None:
+        """MemoryBudgetError when total_bytes(mode) is above max_memory_bytes."""
+        total = self.total_bytes(mode)
+        if self.max_memory_bytes is None or total <= self.max_memory_bytes:
+            return
+        r = self.region_bytes
+        node, buffer, nbytes = self.largest
+        owner = f"node '{node}'" if node else "the graph"
+        raise MemoryBudgetError(
+            f"the memory plan needs {total} bytes in protection '{mode}' (weights {r['weights']} "
+            f"x {WEIGHT_COPIES[mode]} copies, arena {r['arena']} + input {r['input']} + output "
+            f"{r['output']} x {REPLICAS[mode]} replicas), above the memory budget of "
+            f"{self.max_memory_bytes} bytes (max_memory_bytes); largest buffer: '{buffer}' of "
+            f"{owner}, {nbytes} bytes", node=node or None, attribute="max_memory_bytes",
+            value=total)
 
 
 def _copy_step(src: str, dst: str, info: TensorInfo) -> Step:
@@ -68,7 +105,11 @@ def _copy_step(src: str, dst: str, info: TensorInfo) -> Step:
     return Step(Node("Copy", f"copy_to_output/{dst}", [src], [dst]), [src], [dst], prepared)
 
 
-def plan_memory(g: CompiledGraph) -> MemoryPlan:
+def plan_memory(g: CompiledGraph, max_memory_bytes: Optional[int] = None,
+                protection: str = "none") -> MemoryPlan:
+    """The memory plan of `g`; MemoryBudgetError if it needs more than max_memory_bytes
+    in `protection` mode (None: the default share of physical memory, runtime.sizes)."""
+    budget = sizes.resolve_budget(max_memory_bytes)
     values = dict(g.values)
     alias = dict(g.alias)
     steps = list(g.steps)
@@ -112,8 +153,16 @@ def plan_memory(g: CompiledGraph) -> MemoryPlan:
         placement[name] = p
         return p
 
-    inputs = [(n, place_linear("input", n, values[n].nbytes), values[n]) for n in g.inputs]
-    outputs = [(n, place_linear("output", b, values[b].nbytes), values[n])
+    producers = {o: s.node.name for i, s in enumerate(steps) for o in s.outputs + [f"#scratch{i}"] if o}
+
+    def nbytes(name: str) -> int:
+        info = values[name]
+        producer = producers.get(name)
+        return sizes.check_bytes(producer, sizes.nbytes(info.shape, info.dtype, f"tensor '{name}'", producer),
+                                 f"tensor '{name}' (shape {tuple(info.shape)})", budget)
+
+    inputs = [(n, place_linear("input", n, nbytes(n)), values[n]) for n in g.inputs]
+    outputs = [(n, place_linear("output", b, nbytes(b)), values[n])
                for n, b in output_bases.items()]
 
     weights = []
@@ -132,7 +181,8 @@ def plan_memory(g: CompiledGraph) -> MemoryPlan:
             values[key] = TensorInfo((s.prepared.scratch_bytes,), np.dtype(np.uint8))
             first[key] = last[key] = i
     arena = [b for b in first if b not in placement]
-    unshared = sum(_align(max(values[b].nbytes, 1)) for b in arena)
+    arena_bytes = {b: nbytes(b) for b in arena}
+    unshared = sum(_align(max(n, 1)) for n in arena_bytes.values())
     for name, p in _greedy_arena(arena, values, first, last).items():
         placement[name] = p
     region_bytes["arena"] = max((p.offset + _align(max(p.nbytes, 1)) for p in placement.values()
@@ -151,7 +201,12 @@ def plan_memory(g: CompiledGraph) -> MemoryPlan:
             consts.append(placement[key])
         scratch = placement.get(f"#scratch{i}") if s.prepared.scratch_bytes else None
         planned.append(PlannedStep(i, s.node, s.prepared, ins, outs, consts, scratch))
-    return MemoryPlan(region_bytes, weights, inputs, outputs, planned, unshared)
+    buffers = [(p.nbytes, name) for name, p in placement.items()]
+    size, largest = max(buffers, default=(0, ""))
+    plan = MemoryPlan(region_bytes, weights, inputs, outputs, planned, unshared, budget,
+                      (producers.get(largest, ""), largest, size))
+    plan.check_budget(protection)
+    return plan
 
 
 def _greedy_arena(names, values, first, last) -> Dict[str, Placement]:

@@ -35,6 +35,7 @@ from .protect.engine import Engine
 from .protect.faults import FaultSite, fault_sites, make_upset
 from .protect.scrubber import DEFAULT_CHUNK_BYTES, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, BackgroundScrubber
 from .protect.weights import DEFAULT_BLOCK_SIZE, WeightCopies, check_block_size
+from .sizes import resolve_budget
 
 HEALTH_COUNTERS = ("scrub_passes", "upsets_detected", "upsets_corrected", "uncorrectable",
                    "vote_disagreements", "reexecutions")
@@ -59,9 +60,10 @@ class NodeArg:
 class Compiled:
     """One compiled shape signature: the graph and its memory plan."""
 
-    def __init__(self, loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence[int]]]):
-        self.graph: CompiledGraph = compile_graph(loaded, input_shapes)
-        self.plan: MemoryPlan = plan_memory(self.graph)
+    def __init__(self, loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence[int]]],
+                 max_memory_bytes: Optional[int] = None, protection: str = "none"):
+        self.graph: CompiledGraph = compile_graph(loaded, input_shapes, max_memory_bytes)
+        self.plan: MemoryPlan = plan_memory(self.graph, max_memory_bytes, protection)
 
 
 class InferenceSession:
@@ -89,6 +91,7 @@ class InferenceSession:
                  scrub_block_size: int = DEFAULT_BLOCK_SIZE,
                  scrub_interval_s: Optional[float] = DEFAULT_INTERVAL_S,
                  scrub_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                 max_memory_bytes: Optional[int] = None,
                  **unknown):
         """Load, compile and plan a model.
 
@@ -123,6 +126,15 @@ class InferenceSession:
                 (scrub() on demand only). Default 0.1. Used in scrub, dwc and tmr.
             scrub_chunk_bytes: bytes of each weight copy checked per wake-up: an
                 int >= 1 (default 1 MiB).
+            max_memory_bytes: the memory budget in bytes, an int > 0 (None: 50 %
+                of physical memory, `runtime.sizes.default_max_memory_bytes()`).
+                It bounds any single tensor, scratch or compile-time table (checked
+                while compiling, before a table sized by it is built) and the plan's
+                total in the protection mode (weights x weight copies + (arena +
+                input + output) x replicas, see runtime.plan); above it compiling,
+                or set_protection to a mode whose copies would not fit, raises
+                MemoryBudgetError naming the node and the bytes, before anything
+                is allocated.
 
         Raises:
             UnknownArgumentError: a keyword not listed above (also a TypeError).
@@ -148,6 +160,7 @@ class InferenceSession:
         if scrub_interval_s is not None:
             scrub_interval_s = check_seconds("scrub_interval_s", scrub_interval_s, MAX_INTERVAL_S)
         scrub_chunk_bytes = check_integer("scrub_chunk_bytes", scrub_chunk_bytes, 1)
+        self._max_memory_bytes = resolve_budget(max_memory_bytes)
         self._loaded = load_model(path_or_bytes)
         self._input_protos = runtime_inputs(self._loaded.proto)
         self._input_dtypes = {vi.name: np_dtype(vi.type.tensor_type.elem_type, f"input '{vi.name}'")
@@ -162,7 +175,8 @@ class InferenceSession:
         self.last_latency_s = 0.0
         known = [self._fixed_shapes.get(vi.name, declared_shape(vi)) for vi in self._input_protos]
         if all(isinstance(d, int) for shape in known for d in shape):
-            self._set_compiled(Compiled(self._loaded, self._fixed_shapes or None))
+            self._set_compiled(Compiled(self._loaded, self._fixed_shapes or None,
+                                        self._max_memory_bytes, self._mode))
         self._scrubber: Optional[BackgroundScrubber] = None
         self._scrub_schedule = (scrub_interval_s, scrub_chunk_bytes)
         self._start_scrubber()
@@ -246,6 +260,8 @@ class InferenceSession:
         """
         check_mode(mode)
         with self._lock:
+            if self._compiled is not None:
+                self._compiled.plan.check_budget(mode)  # before anything changes
             vote_points = _check_vote_points(self._vote_points if vote_points is None else vote_points)
             self._refuse_to_drop_armed_upsets("switching protection rebuilds the replicas they target")
             if self._engine is not None:
@@ -499,7 +515,7 @@ class InferenceSession:
                                            f"{tuple(d if isinstance(d, int) else '?' for d in declared)}",
                                            argument="input_feed", value=got)
         self._refuse_to_drop_armed_upsets(f"the feed's shapes {shapes} compile the model again")
-        self._set_compiled(Compiled(self._loaded, shapes))
+        self._set_compiled(Compiled(self._loaded, shapes, self._max_memory_bytes, self._mode))
 
 
 class PausedRun:

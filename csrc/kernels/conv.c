@@ -17,6 +17,7 @@
  * lanes that are never stored. */
 #include "conv.h"
 #include "gemm.h"
+#include "../core.h"
 
 #include <string.h>
 
@@ -53,17 +54,24 @@ static inline vf vclamp(vf r, float lo, float hi) {
 /* Padded plane sizes of a depthwise conv: the input at the begin pads, room for every window. */
 static void dw_padded(const radrt_im2col *g, int64_t *padded) {
     for (int a = 0; a < 3; a++) {
-        int64_t reach = (g->out[a] - 1) * g->stride[a] + (g->kernel[a] - 1) * g->dilation[a] + 1;
-        padded[a] = g->in[a] + g->pad[a] > reach ? g->in[a] + g->pad[a] : reach;
+        int64_t reach = radrt_size_add(radrt_size_add(radrt_size_mul(g->out[a] - 1, g->stride[a]),
+                                                      radrt_size_mul(g->kernel[a] - 1, g->dilation[a])), 1);
+        int64_t inside = radrt_size_add(g->in[a], g->pad[a]);
+        padded[a] = reach < 0 || inside < 0 ? -1 : inside > reach ? inside : reach;
     }
 }
 
 static int dw_wide(const radrt_im2col *g) { return g->stride[1] == 1 && g->stride[2] == 1; }
 
-static size_t dw_padded_floats(const radrt_im2col *g) {
+/* Sizes below are computed with radrt_size_mul/add: -1 when they overflow int64. */
+static int64_t checked_prod3(const int64_t *v) { return radrt_size_mul(radrt_size_mul(v[0], v[1]), v[2]); }
+
+static int64_t dw_padded_floats(const radrt_im2col *g) {
     int64_t padded[3];
     dw_padded(g, padded);
-    return (size_t)(prod3(padded) + (g->kernel[2] - 1) * g->dilation[2] + VW * g->stride[2] + 1);
+    int64_t slack = radrt_size_add(radrt_size_add(radrt_size_mul(g->kernel[2] - 1, g->dilation[2]),
+                                                  radrt_size_mul(VW, g->stride[2])), 1);
+    return radrt_size_add(checked_prod3(padded), slack);
 }
 
 size_t radrt_conv_scratch_floats(const radrt_conv_params *p) {
@@ -71,10 +79,12 @@ size_t radrt_conv_scratch_floats(const radrt_conv_params *p) {
     if (p->mode == RADRT_CONV_DEPTHWISE) {
         int64_t padded[3];
         dw_padded(g, padded);
-        return dw_padded_floats(g) + (dw_wide(g) ? (size_t)(g->out[1] * padded[2]) : 0);
+        int64_t n = radrt_size_add(dw_padded_floats(g), dw_wide(g) ? radrt_size_mul(g->out[1], padded[2]) : 0);
+        return n < 0 ? SIZE_MAX : (size_t)n;
     }
-    int64_t M = p->out_channels / p->group, K = g->channels * prod3(g->kernel);
-    return radrt_sgemm_scratch_floats(M, prod3(g->out), K, p->w_packed, 0);
+    int64_t M = p->group > 0 ? p->out_channels / p->group : -1;
+    int64_t K = radrt_size_mul(g->channels, checked_prod3(g->kernel));
+    return radrt_sgemm_scratch_floats(M, checked_prod3(g->out), K, p->w_packed, 0);
 }
 
 typedef struct {
@@ -143,7 +153,7 @@ static void conv_depthwise(const radrt_conv_params *p, const float *x, const flo
     int64_t padded[3];
     dw_padded(g, padded);
     const int64_t PH = padded[1], PW = padded[2];
-    const size_t npad = dw_padded_floats(g);
+    const size_t npad = (size_t)dw_padded_floats(g); /* checked by radrt_conv_scratch_floats */
     float *pad = scratch, *acc = scratch + npad;
     memset(pad, 0, npad * sizeof(float)); /* the frame; each plane overwrites the inside */
     float *inside = pad + (g->pad[0] * PH + g->pad[1]) * PW + g->pad[2];

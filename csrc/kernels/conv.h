@@ -36,7 +36,8 @@ typedef struct {
 } radrt_conv_params;
 
 /* bias may be NULL; scratch holds radrt_conv_scratch_floats floats (the GEMM's
- * packing buffers, or the depthwise padded plane). */
+ * packing buffers, or the depthwise padded plane); SIZE_MAX when that count
+ * overflows int64. */
 void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
                 float *scratch);
 size_t radrt_conv_scratch_floats(const radrt_conv_params *p);

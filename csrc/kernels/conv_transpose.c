@@ -7,6 +7,7 @@
 #include "conv_transpose.h"
 
 #include "gemm.h"
+#include "../core.h"
 
 static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
 
@@ -24,9 +25,18 @@ static int64_t col_rows(const radrt_conv_transpose_params *p) {
     return p->out_channels / p->group * prod3(p->kernel);
 }
 
+/* SIZE_MAX when a size overflows int64 (radrt_size_mul/add give -1). */
 size_t radrt_conv_transpose_scratch_floats(const radrt_conv_transpose_params *p) {
-    int64_t M = col_rows(p), N = prod3(p->in), K = p->in_channels / p->group;
-    return (size_t)(M * N) + radrt_sgemm_scratch_floats(M, N, K, p->w_packed, 0);
+    if (p->group < 1) return SIZE_MAX;
+    int64_t M = radrt_size_mul(p->out_channels / p->group,
+                               radrt_size_mul(radrt_size_mul(p->kernel[0], p->kernel[1]), p->kernel[2]));
+    int64_t N = radrt_size_mul(radrt_size_mul(p->in[0], p->in[1]), p->in[2]);
+    int64_t K = p->in_channels / p->group;
+    size_t gemm = radrt_sgemm_scratch_floats(M, N, K, p->w_packed, 0);
+    int64_t col = radrt_size_mul(M, N);
+    if (col < 0 || gemm == SIZE_MAX || gemm > (size_t)INT64_MAX) return SIZE_MAX;
+    int64_t n = radrt_size_add(col, (int64_t)gemm);
+    return n < 0 ? SIZE_MAX : (size_t)n;
 }
 
 static void col2im(const radrt_conv_transpose_params *p, const float *col, const float *bias, float *y) {

@@ -19,6 +19,7 @@ typedef struct {
 
 void radrt_conv_transpose(const radrt_conv_transpose_params *p, const float *x, const float *w,
                           const float *bias, float *y, float *scratch);
+/* Scratch floats (column buffer + GEMM packing); SIZE_MAX when that overflows int64. */
 size_t radrt_conv_transpose_scratch_floats(const radrt_conv_transpose_params *p);
 
 #endif

@@ -10,6 +10,7 @@ int64_t radrt_gather(const void *data, const void *indices, int64_t index_is_int
     const char *src = (const char *)data;
     char *d = (char *)out;
     int64_t bad = 0;
+    if (outer < 0 || axis_dim < 0 || inner_bytes < 0 || n_indices < 0) return -1;
     for (int64_t o = 0; o < outer; o++) {
         const char *row = src + o * axis_dim * inner_bytes;
         for (int64_t j = 0; j < n_indices; j++, d += inner_bytes) {

@@ -21,6 +21,7 @@
  * change its operation sequence.
  */
 #include "gemm.h"
+#include "../core.h"
 
 #include <string.h>
 
@@ -283,13 +284,16 @@ static void pack_b_im2col(const radrt_im2col *g, const float *x, int64_t k0, int
     }
 }
 
-size_t radrt_gemm_packed_a_floats(int64_t M, int64_t K) {
-    return (size_t)((M + MR - 1) / MR) * MR * (size_t)(K > 0 ? K : 1);
+/* Size functions return SIZE_MAX when a size is negative or overflows int64. */
+static size_t packed_floats(int64_t rows, int64_t K, int64_t R) {
+    if (rows < 0 || K < 0 || rows > INT64_MAX - R) return SIZE_MAX;
+    int64_t n = radrt_size_mul(radrt_size_mul((rows + R - 1) / R, R), K > 0 ? K : 1);
+    return n < 0 ? SIZE_MAX : (size_t)n;
 }
 
-size_t radrt_gemm_packed_b_floats(int64_t K, int64_t N) {
-    return (size_t)((N + NR - 1) / NR) * NR * (size_t)(K > 0 ? K : 1);
-}
+size_t radrt_gemm_packed_a_floats(int64_t M, int64_t K) { return packed_floats(M, K, MR); }
+
+size_t radrt_gemm_packed_b_floats(int64_t K, int64_t N) { return packed_floats(N, K, NR); }
 
 void radrt_gemm_pack_a(const float *a, int64_t rs, int64_t cs, int64_t M, int64_t K, float *dst) {
     pack_a_block(a, rs, cs, 0, M, 0, K, dst);
@@ -300,6 +304,7 @@ void radrt_gemm_pack_b(const float *b, int64_t rs, int64_t cs, int64_t K, int64_
 }
 
 size_t radrt_sgemm_scratch_floats(int64_t M, int64_t N, int64_t K, int a_packed, int b_packed) {
+    if (M < 0 || N < 0 || K < 0) return SIZE_MAX;
     int64_t kc = min64(K, KC);
     size_t n = 0;
     if (!a_packed) n += (size_t)((min64(M, MC) + MR - 1) / MR) * MR * kc;

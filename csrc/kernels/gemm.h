@@ -36,13 +36,15 @@ typedef struct {
     int packed;
 } radrt_operand;
 
-/* Floats of a pre-packed A (M x K) / B (K x N). */
+/* Floats of a pre-packed A (M x K) / B (K x N); SIZE_MAX for a negative or
+ * overflowing size (as for every *_scratch_floats function). */
 size_t radrt_gemm_packed_a_floats(int64_t M, int64_t K);
 size_t radrt_gemm_packed_b_floats(int64_t K, int64_t N);
 void radrt_gemm_pack_a(const float *a, int64_t rs, int64_t cs, int64_t M, int64_t K, float *dst);
 void radrt_gemm_pack_b(const float *b, int64_t rs, int64_t cs, int64_t K, int64_t N, float *dst);
 
-/* Scratch floats radrt_sgemm needs for these shapes and operand kinds. */
+/* Scratch floats radrt_sgemm needs for these shapes and operand kinds (SIZE_MAX
+ * for negative sizes). */
 size_t radrt_sgemm_scratch_floats(int64_t M, int64_t N, int64_t K, int a_packed, int b_packed);
 
 /* C = epilogue(A * B). b_conv, when not NULL, replaces b (B is its im2col of

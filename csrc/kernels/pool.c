@@ -21,6 +21,7 @@
  * i % 4), then (l0 + l1) + (l2 + l3).
  */
 #include "pool.h"
+#include "../core.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -60,17 +61,22 @@ static inline __attribute__((always_inline)) vf load_step(const float *p, int64_
 
 static int wide(const radrt_pool_params *p) { return p->stride[1] == 1 && p->stride[2] == 1; }
 
-/* Identity values after the padded plane: what the last row's vectors read past its end. */
+/* Identity values after the padded plane: what the last row's vectors read past its end.
+ * Sizes are computed with radrt_size_mul/add (-1 on overflow). */
 static int64_t slack_floats(const radrt_pool_params *p) {
-    return (p->kernel[2] - 1) * p->dilation[2] + VW * p->stride[2] + 1;
+    return radrt_size_add(radrt_size_add(radrt_size_mul(p->kernel[2] - 1, p->dilation[2]),
+                                         radrt_size_mul(VW, p->stride[2])), 1);
 }
 
-static size_t padded_floats(const radrt_pool_params *p) {
-    return (size_t)(p->padded[0] * p->padded[1] * p->padded[2] + slack_floats(p));
+static int64_t padded_floats(const radrt_pool_params *p) {
+    return radrt_size_add(radrt_size_mul(radrt_size_mul(p->padded[0], p->padded[1]), p->padded[2]),
+                          slack_floats(p));
 }
 
+/* SIZE_MAX when the size overflows int64 (the caller refuses the op). */
 size_t radrt_pool_scratch_floats(const radrt_pool_params *p) {
-    return padded_floats(p) + (wide(p) ? (size_t)(p->out[1] * p->padded[2]) : 0);
+    int64_t n = radrt_size_add(padded_floats(p), wide(p) ? radrt_size_mul(p->out[1], p->padded[2]) : 0);
+    return n < 0 ? SIZE_MAX : (size_t)n;
 }
 
 /* out[j] for j in [j, j + nv * VW) (nv vectors; the stored part is at most n - j
@@ -127,7 +133,7 @@ static inline __attribute__((always_inline)) void pool(const float *x, float *y,
     const int64_t ID = p->in[0], IH = p->in[1], IW = p->in[2];
     const int64_t PH = p->padded[1], PW = p->padded[2];
     const int64_t in_plane = ID * IH * IW, out_plane = p->out[0] * p->out[1] * p->out[2];
-    const size_t npad = padded_floats(p);
+    const size_t npad = (size_t)padded_floats(p); /* checked by radrt_pool_scratch_floats */
     float *pad = scratch, *acc = scratch + npad;
     const float init = is_max ? -INFINITY : 0.0f;
     for (size_t i = 0; i < npad; i++) pad[i] = init; /* the frame; each plane overwrites the inside */

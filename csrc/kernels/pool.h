@@ -9,7 +9,8 @@
  * the loops carry no bounds tests. AveragePool divides each window sum by
  * divisors[o] (one float per output position of a plane, from Python:
  * the count of taps inside the input, or inside the padded input with
- * count_include_pad). Scratch: radrt_pool_scratch_floats floats.
+ * count_include_pad). Scratch: radrt_pool_scratch_floats floats (SIZE_MAX when
+ * that count overflows int64: the op is refused).
  *
  * radrt_maxpool_indices uses a table instead: per axis and output index o a
  * row of `ranges` (RADRT_POOL_RANGE int64 values):

@@ -16,6 +16,13 @@ everything the C kernel will trust, and returns a `Prepared`:
   (NULL when 0): kernels never allocate;
 - `flops`: multiply-adds count twice; used by `radrt inspect`.
 
+Sizes: every element, byte and scratch count is computed with `runtime.sizes`
+(Python ints, range-checked against int64; `np.prod` on a shape silently
+wraps), and an op makes each output's `TensorInfo` with `output_info` as soon
+as it knows the shape, before it builds a table or scratch sized by it: that
+checks the dims, int64 and the memory budget (SizeOverflowError,
+MemoryBudgetError naming the node and the output).
+
 There is one way to add an op: write `runtime/ops/NAME.py` with a
 `@register("OpType")` function and, if it needs new C, `csrc/kernels/NAME.{h,c}`.
 """
@@ -27,6 +34,7 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
+from .. import sizes
 from ..errors import CompileError, UnsupportedOpError
 
 
@@ -38,11 +46,13 @@ class TensorInfo:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        """Element count; CompileError for a negative dim, SizeOverflowError above int64."""
+        return sizes.element_count(self.shape)
 
     @property
     def nbytes(self) -> int:
-        return self.size * np.dtype(self.dtype).itemsize
+        """Byte count; CompileError for a negative dim, SizeOverflowError above int64."""
+        return sizes.nbytes(self.shape, self.dtype)
 
     @property
     def rank(self) -> int:
@@ -123,6 +133,20 @@ def fused_clamp(node) -> Tuple[float, float]:
     if math.isnan(lo) or math.isnan(hi) or lo > hi:
         raise node_error(node, f"fused clip bounds {clip} are not an interval lo <= hi")
     return lo, hi
+
+
+def output_info(node, shape, dtype, index: int = 0) -> TensorInfo:
+    """TensorInfo of output `index`, its size checked (dims >= 0, int64, memory budget).
+    Ops call it as soon as they know an output shape, before building anything sized by it."""
+    shape = tuple(int(d) for d in shape)
+    name = node.outputs[index] if index < len(node.outputs) and node.outputs[index] else str(index)
+    sizes.check_tensor(node, shape, dtype, f"output '{name}'")
+    return TensorInfo(shape, np.dtype(dtype))
+
+
+def count(node, shape, what: str) -> int:
+    """Checked element count of `shape` (a tensor or part of one) for node."""
+    return sizes.element_count(shape, what, node)
 
 
 def normalize_axis(node, axis: int, rank: int) -> int:

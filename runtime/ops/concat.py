@@ -5,13 +5,15 @@ element type works and the CNN channel concat is one memcpy per input.
 """
 import numpy as np
 
-from . import Prepared, TensorInfo, node_error, normalize_axis, register, require_constant
+from . import (Prepared, TensorInfo, count, node_error, normalize_axis, output_info, register,
+               require_constant)
+from ..sizes import checked_add, checked_mul
 
 
-def _rows(shape, axis, itemsize):
-    outer = int(np.prod(shape[:axis], dtype=np.int64))
-    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
-    return outer, inner * itemsize
+def _rows(node, shape, axis, itemsize):
+    outer = count(node, shape[:axis], "outer dims")
+    inner = count(node, shape[axis + 1:], "inner dims")
+    return outer, checked_mul(inner, itemsize, what="inner row bytes", node=node)
 
 
 @register("Concat")
@@ -32,9 +34,10 @@ def concat(node, ins):
             raise node_error(node, f"input {k} has shape {p.shape}, expected {first.shape} "
                                    f"except along axis {axis}")
     out_shape = list(first.shape)
-    out_shape[axis] = sum(p.shape[axis] for p in parts)
+    out_shape[axis] = checked_add(*(p.shape[axis] for p in parts), what=f"output dim {axis}", node=node)
+    y = output_info(node, out_shape, first.dtype)
     size = np.dtype(first.dtype).itemsize
-    outer, inner_bytes = _rows(first.shape, axis, size)
+    outer, inner_bytes = _rows(node, first.shape, axis, size)
     blocks = [p.shape[axis] * inner_bytes for p in parts]
     present = [k for k, i in enumerate(ins) if i is not None]
 
@@ -44,7 +47,7 @@ def concat(node, ins):
         block_bytes = ffi.new("int64_t[]", blocks)
         return lib.radrt_concat, (srcs, block_bytes, len(blocks), outer, o[0])
 
-    return Prepared([TensorInfo(tuple(out_shape), first.dtype)], invoke)
+    return Prepared([y], invoke)
 
 
 @register("Split")
@@ -69,7 +72,7 @@ def split(node, ins):
     if len(sizes) != nout or any(s < 0 for s in sizes) or sum(sizes) != dim:
         raise node_error(node, f"split sizes {sizes} must be {nout} non-negative values "
                                f"summing to {dim} (axis {axis} of input shape {x.shape})")
-    outer, inner_bytes = _rows(x.shape, axis, np.dtype(x.dtype).itemsize)
+    outer, inner_bytes = _rows(node, x.shape, axis, np.dtype(x.dtype).itemsize)
     blocks = [s * inner_bytes for s in sizes]
     outs = [TensorInfo(tuple(x.shape[:axis]) + (s,) + tuple(x.shape[axis + 1:]), x.dtype) for s in sizes]
 

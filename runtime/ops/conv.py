@@ -21,8 +21,10 @@ GEMM's packing buffers, or the depthwise padded plane.
 """
 import numpy as np
 
-from . import Prepared, TensorInfo, fused_clamp, node_error, register, require_float32, unsupported
-from .gemm import FLOAT_BYTES, pack_a
+from . import (Prepared, count, fused_clamp, node_error, output_info, register,
+               require_float32, unsupported)
+from .gemm import pack_a
+from .. import sizes
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 
@@ -106,11 +108,14 @@ def conv(node, ins):
     if any(k < 1 for k in kernel):
         raise node_error(node, f"W has shape {w.shape}, expected kernel sizes >= 1")
     out, pads = conv_output(node, x.shape[2:], kernel, strides, dilations, begin, end, auto_pad)
+    y = output_info(node, (batch, cout) + tuple(out), np.float32)
+    for i, size in enumerate(x.shape[2:]):
+        sizes.check_window_reach(node, i, size, begin[i], end[i], out[i], kernel[i], dilations[i], strides[i])
     lo, hi = fused_clamp(node)
 
     cin_g, cout_g = cin // group, cout // group
-    k_size = cin_g * int(np.prod(kernel))
-    out_size = int(np.prod(out))
+    k_size = sizes.checked_mul(cin_g, count(node, kernel, "kernel"), what="GEMM inner size K", node=node)
+    out_size = count(node, out, "output spatial extent")
     from .._core import ffi, lib
     if group > 1 and cin_g == 1:
         mode = lib.RADRT_CONV_DEPTHWISE
@@ -132,7 +137,8 @@ def conv(node, ins):
                   geom=dict(channels=cin_g, **{"in": to3(x.shape[2:], 1)}, out=to3(out, 1),
                             kernel=to3(kernel, 1), stride=to3(strides, 1), pad=to3(pads, 0),
                             dilation=to3(dilations, 1)))
-    scratch = int(lib.radrt_conv_scratch_floats(ffi.new("radrt_conv_params *", fields))) * FLOAT_BYTES
+    sizes.check_c_fields(node, fields, "convolution parameters")
+    scratch = sizes.c_scratch_floats(node, lib.radrt_conv_scratch_floats(ffi.new("radrt_conv_params *", fields)))
 
     def invoke(lib, i, o, consts, scratch_ptr):
         p = ffi.new("radrt_conv_params *", fields)
@@ -140,9 +146,8 @@ def conv(node, ins):
         bp = i[2] if bias is not None else ffi.NULL
         return lib.radrt_conv, (p, i[0], wp, bp, o[0], scratch_ptr)
 
-    y_shape = (batch, cout) + tuple(out)
     flops = 2 * batch * cout * out_size * k_size + (batch * cout * out_size if bias is not None else 0)
-    return Prepared([TensorInfo(y_shape, np.dtype(np.float32))], invoke, flops=flops,
+    return Prepared([y], invoke, flops=flops,
                     constants=constants, scratch_bytes=scratch,
                     unread_inputs=(1,) if w_packed else ())
 

@@ -9,9 +9,10 @@ otherwise; without it, out = stride*(in-1) + output_padding + span - pads
 """
 import numpy as np
 
-from . import Prepared, TensorInfo, fused_clamp, node_error, register
+from . import Prepared, count, fused_clamp, node_error, output_info, register
 from .conv import conv_operands, spatial_attrs, to3
-from .gemm import FLOAT_BYTES, pack_a
+from .gemm import pack_a
+from .. import sizes
 
 
 def _output_and_pads(node, in_sizes, kernel, strides, dilations, begin, end, auto_pad):
@@ -70,10 +71,13 @@ def conv_transpose(node, ins):
     if any(k < 1 for k in kernel):
         raise node_error(node, f"W has shape {w.shape}, expected kernel sizes >= 1")
     out, pads = _output_and_pads(node, x.shape[2:], kernel, strides, dilations, begin, end, auto_pad)
+    y = output_info(node, (batch, cout) + tuple(out), np.float32)
+    for i, size in enumerate(x.shape[2:]):  # input i lands at i*stride - pad + k*dilation
+        sizes.check_window_reach(node, i, out[i], pads[i], 0, size, kernel[i], dilations[i], strides[i])
     lo, hi = fused_clamp(node)
 
     cin_g = cin // group
-    rows = cout_g * int(np.prod(kernel))
+    rows = sizes.checked_mul(cout_g, count(node, kernel, "kernel"), what="column rows", node=node)
     w_packed = w.value is not None
     constants, w_group_floats = [], 0
     if w_packed:
@@ -87,8 +91,9 @@ def conv_transpose(node, ins):
                   dilation=to3(dilations, 1), w_packed=int(w_packed), w_group_floats=w_group_floats,
                   act_min=lo, act_max=hi, **{"in": to3(x.shape[2:], 1)})
     from .._core import ffi, lib
-    scratch = int(lib.radrt_conv_transpose_scratch_floats(
-        ffi.new("radrt_conv_transpose_params *", fields))) * FLOAT_BYTES
+    sizes.check_c_fields(node, fields, "transposed convolution parameters")
+    scratch = sizes.c_scratch_floats(node, lib.radrt_conv_transpose_scratch_floats(
+        ffi.new("radrt_conv_transpose_params *", fields)))
 
     def invoke(lib, i, o, consts, scratch_ptr):
         p = ffi.new("radrt_conv_transpose_params *", fields)
@@ -96,8 +101,8 @@ def conv_transpose(node, ins):
         bp = i[2] if bias is not None else ffi.NULL
         return lib.radrt_conv_transpose, (p, i[0], wp, bp, o[0], scratch_ptr)
 
-    in_size = int(np.prod(x.shape[2:]))
+    in_size = count(node, x.shape[2:], "input spatial extent")
     flops = 2 * batch * group * rows * in_size * cin_g
-    return Prepared([TensorInfo((batch, cout) + tuple(out), np.dtype(np.float32))], invoke, flops=flops,
+    return Prepared([y], invoke, flops=flops,
                     constants=constants, scratch_bytes=scratch,
                     unread_inputs=(1,) if w_packed else ())

@@ -18,7 +18,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import FLOAT32, Prepared, TensorInfo, node_error, register, require_float32, unsupported
+from . import (FLOAT32, Prepared, TensorInfo, count, node_error, output_info, register, require_float32,
+               unsupported)
 
 MAX_DIMS = 8  # RADRT_MAX_DIMS in csrc/core.h
 
@@ -111,13 +112,14 @@ def binary(node, ins):
         require_float32(node, a, b)
     b_shape = _legacy_broadcast(node, a, b) if node.opset < 7 else b.shape
     out = broadcast_shape(node, [a.shape, b_shape])
+    y = output_info(node, out, FLOAT32)
     params = broadcast_params(node, BINARY_OPS[node.op_type], out, a.shape, b_shape)
-    n = int(np.prod(out, dtype=np.int64))
+    n = count(node, out, "output")
 
     def invoke(lib, i, o, c, scratch):
         return lib.radrt_binary, (params, i[0], c[0] if exponent is not None else i[1], o[0])
 
-    return Prepared([TensorInfo(out, FLOAT32)], invoke, flops=n,
+    return Prepared([y], invoke, flops=n,
                     constants=[exponent] if exponent is not None else [],
                     unread_inputs=(1,) if exponent is not None else ())
 
@@ -128,10 +130,11 @@ def variadic(node, ins):
         raise node_error(node, "expected 1 or more inputs, none omitted")
     require_float32(node, *ins)
     out = broadcast_shape(node, [i.shape for i in ins])
-    n = int(np.prod(out, dtype=np.int64))
+    y = output_info(node, out, FLOAT32)
+    n = count(node, out, "output")
     if len(ins) == 1:  # a copy; Mean of one input is that input
         nbytes = ins[0].nbytes
-        return Prepared([TensorInfo(out, FLOAT32)],
+        return Prepared([y],
                         lambda lib, i, o, c, scratch: (lib.radrt_copy, (i[0], o[0], nbytes)))
     from .._core import ffi
     op = VARIADIC_OPS[node.op_type]
@@ -145,4 +148,4 @@ def variadic(node, ins):
         inputs = ffi.new("const float *[]", [ffi.cast("const float *", p) for p in i])
         return lib.radrt_variadic, (steps, inputs, len(i), o[0], n, divisor)
 
-    return Prepared([TensorInfo(out, FLOAT32)], invoke, flops=n * len(ins))
+    return Prepared([y], invoke, flops=n * len(ins))

@@ -8,7 +8,7 @@ after the call, so the run fails loudly instead of returning a wrong result.
 """
 import numpy as np
 
-from . import Prepared, TensorInfo, node_error, normalize_axis, register
+from . import Prepared, count, node_error, normalize_axis, output_info, register
 from ..errors import RadrtError
 
 
@@ -31,11 +31,15 @@ def gather(node, ins):
         if bad.any():
             raise node_error(node, f"index {int(indices.value[bad].reshape(-1)[0])} is out of range "
                                    f"for axis {axis} of size {dim} (data shape {data.shape})")
-    out_shape = tuple(data.shape[:axis]) + tuple(indices.shape) + tuple(data.shape[axis + 1:])
-    outer = int(np.prod(data.shape[:axis], dtype=np.int64))
-    inner_bytes = int(np.prod(data.shape[axis + 1:], dtype=np.int64)) * np.dtype(data.dtype).itemsize
+    # Every count below is checked (dims >= 0, int64): the kernel memsets and copies
+    # inner_bytes per index and must never see a negative or wrapped length.
+    count(node, data.shape, "input 0 (data)")
+    out = output_info(node, tuple(data.shape[:axis]) + tuple(indices.shape) + tuple(data.shape[axis + 1:]),
+                      data.dtype)
+    outer = count(node, data.shape[:axis], "input 0 (data) outer dims")
+    inner_bytes = count(node, data.shape[axis + 1:], "input 0 (data) inner dims") * np.dtype(data.dtype).itemsize
     is64 = int(np.dtype(indices.dtype) == np.dtype(np.int64))
-    args_tail = (outer, dim, inner_bytes, indices.size)
+    args_tail = (outer, dim, inner_bytes, count(node, indices.shape, "input 1 (indices)"))
     runtime_indices = indices.value is None
 
     def invoke(lib, i, o, consts, scratch):
@@ -46,10 +50,12 @@ def gather(node, ins):
 
         def checked(*a):
             bad = kernel(*a)
+            if bad < 0:  # sizes are checked above, so the kernel's own guard never fires
+                raise node_error(node, f"internal: the Gather kernel refused sizes {args_tail}")
             if bad:
                 raise GatherIndexError(f"Gather node '{node.name}': {bad} of {indices.size} runtime "
                                        f"indices are out of range for axis {axis} of size {dim} "
                                        f"(expected values in [{-dim}, {dim - 1}])")
         return checked, args
 
-    return Prepared([TensorInfo(out_shape, data.dtype)], invoke)
+    return Prepared([out], invoke)

@@ -10,7 +10,9 @@ ConvTranspose.
 
 import numpy as np
 
-from . import Prepared, TensorInfo, fused_clamp, node_error, register, require_float32, unsupported
+from . import (Prepared, count, fused_clamp, node_error, output_info, register,
+               require_float32, unsupported)
+from .. import sizes
 
 FLOAT_BYTES = 4
 
@@ -24,12 +26,12 @@ def _pack(matrix: np.ndarray, kind: str) -> np.ndarray:
     ffi, lib = _core()
     m = np.ascontiguousarray(matrix, dtype=np.float32)
     rows, cols = m.shape
+    floats = (lib.radrt_gemm_packed_a_floats if kind == "a" else lib.radrt_gemm_packed_b_floats)(rows, cols)
+    out = np.zeros(sizes.c_scratch_floats(None, floats, f"packed {kind.upper()} matrix") // 4, np.float32)
     if kind == "a":
-        out = np.zeros(lib.radrt_gemm_packed_a_floats(rows, cols), np.float32)
         lib.radrt_gemm_pack_a(ffi.from_buffer("float[]", m), cols, 1, rows, cols,
                               ffi.from_buffer("float[]", out))
     else:
-        out = np.zeros(lib.radrt_gemm_packed_b_floats(rows, cols), np.float32)
         lib.radrt_gemm_pack_b(ffi.from_buffer("float[]", m), cols, 1, rows, cols,
                               ffi.from_buffer("float[]", out))
     return out
@@ -45,9 +47,12 @@ def pack_b(matrix: np.ndarray) -> np.ndarray:
     return _pack(matrix, "b")
 
 
-def _scratch_floats(m, n, k, a_packed, b_packed) -> int:
+def _scratch_bytes(node, m, n, k, a_packed, b_packed) -> int:
     _, lib = _core()
-    return int(lib.radrt_sgemm_scratch_floats(m, n, k, int(a_packed), int(b_packed)))
+    for what, v in (("M", m), ("N", n), ("K", k)):
+        sizes.checked_count(v, f"GEMM size {what}", node)
+    return sizes.c_scratch_floats(node, lib.radrt_sgemm_scratch_floats(m, n, k, int(a_packed), int(b_packed)),
+                                  "GEMM packing scratch")
 
 
 def _matmul_prepared(node, out_shape, m, n, k, batch_a, batch_b, a_strides, b_info, bias,
@@ -59,6 +64,7 @@ def _matmul_prepared(node, out_shape, m, n, k, batch_a, batch_b, a_strides, b_in
     its matrices when constant (packed here); bias: None or (input index,
     rs, cs) of the epilogue bias, which has the same offset in every batch.
     """
+    out = output_info(node, out_shape, np.float32)
     lo, hi = fused_clamp(node)
     batch = len(batch_a)
     constants, unread = [], ()
@@ -74,7 +80,7 @@ def _matmul_prepared(node, out_shape, m, n, k, batch_a, batch_b, a_strides, b_in
         batch_b = [distinct[off] * stride for off in batch_b]
         unread = (1,)
     b_packed = b_matrices is not None and batch > 0
-    scratch = _scratch_floats(m, n, k, False, b_packed) * FLOAT_BYTES
+    scratch = _scratch_bytes(node, m, n, k, False, b_packed)
     a_rs, a_cs = a_strides
     bias_input, bias_rs, bias_cs = bias if bias is not None else (None, 0, 0)
     offsets = (np.asarray(batch_a, np.int64), np.asarray(batch_b, np.int64))
@@ -96,7 +102,7 @@ def _matmul_prepared(node, out_shape, m, n, k, batch_a, batch_b, a_strides, b_in
         return lib.radrt_matmul, (p, ins[0], b_ptr, c_ptr, outs[0], scratch_ptr)
 
     flops = 2 * batch * m * n * k + extra_flops
-    return Prepared([TensorInfo(tuple(out_shape), np.dtype(np.float32))], invoke, flops=flops,
+    return Prepared([out], invoke, flops=flops,
                     constants=constants, scratch_bytes=scratch, unread_inputs=unread)
 
 
@@ -169,11 +175,15 @@ def matmul(node, ins):
         out_shape = out_shape[:-2] + (n,)
     if b.rank == 1:
         out_shape = out_shape[:-1]
+    output_info(node, out_shape, np.float32)
+    # Two int64 offsets per product, built below: bounded by the budget too.
+    sizes.check_bytes(node, sizes.checked_mul(16, count(node, batch_shape, "batch dims"),
+                                              what="batch offset tables", node=node), "batch offset tables")
 
     def offsets(shape):
         """Element offset of each batch's matrix in an operand of this shape."""
-        count = int(np.prod(shape[:-2], dtype=np.int64))
-        idx = np.arange(count, dtype=np.int64).reshape(shape[:-2]) * (shape[-2] * shape[-1])
+        idx = np.arange(count(node, shape[:-2], "batch dims"), dtype=np.int64).reshape(shape[:-2]) \
+            * (shape[-2] * shape[-1])
         return np.broadcast_to(idx, batch_shape).reshape(-1).tolist()
 
     batch_a, batch_b = offsets(a_shape), offsets(b_shape)

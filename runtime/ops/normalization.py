@@ -9,7 +9,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from . import (FLOAT32, Prepared, TensorInfo, fused_clamp, node_error, normalize_axis, register,
+from . import (FLOAT32, Prepared, TensorInfo, count, fused_clamp, node_error, normalize_axis, register,
                require_float32, unsupported)
 
 
@@ -55,7 +55,7 @@ def batch_normalization(node, ins):
     params = batchnorm_params(node, ins)
     x = ins[0]
     n, c = x.shape[:2]
-    size = int(np.prod(x.shape[2:], dtype=np.int64))
+    size = count(node, x.shape[2:], "input 0 spatial extent")
     epsilon = float(node.attr("epsilon", 1e-5))
     lo, hi = fused_clamp(node)  # a Relu/Clip the compile stage fused into this step
     out = [TensorInfo(x.shape, x.dtype)]
@@ -84,7 +84,7 @@ def _affine(node, info, index, what, norm_shape):
                                f"broadcasts to the normalised shape {norm_shape}")
     if info.value is not None:
         return np.ascontiguousarray(np.broadcast_to(info.value, norm_shape), np.float32)
-    if info.size != int(np.prod(norm_shape, dtype=np.int64)):
+    if info.size != count(node, norm_shape, "normalised shape"):
         raise unsupported(node, f"input {index} ({what}) of shape {info.shape} is computed at run time; "
                                 f"broadcasting it to {norm_shape} needs it to be a constant")
     return None
@@ -102,8 +102,8 @@ def layer_normalization(node, ins):
     epsilon = float(node.attr("epsilon", 1e-5))
     stash_type = int(node.attr("stash_type", 1))
     norm_shape = tuple(x.shape[axis:])
-    rows = int(np.prod(x.shape[:axis], dtype=np.int64))
-    length = int(np.prod(norm_shape, dtype=np.int64))
+    rows = count(node, x.shape[:axis], "outer dims")
+    length = count(node, norm_shape, "normalised shape")
     if length == 0:
         raise unsupported(node, f"input 0 has shape {x.shape}: normalising over an empty extent is not supported")
     if stash_type != 1 and any(node.outputs[1:3]):
@@ -149,7 +149,7 @@ def lrn(node, ins):
     bias = float(node.attr("bias", 1.0))
     before, after = (size - 1) // 2, size // 2  # floor and ceil of (size - 1) / 2
     n, c = x.shape[:2]
-    plane = int(np.prod(x.shape[2:], dtype=np.int64))
+    plane = count(node, x.shape[2:], "input 0 spatial extent")
     return Prepared([TensorInfo(x.shape, x.dtype)],
                     lambda lib, i, o, k, s: (lib.radrt_lrn, (i[0], o[0], n, c, plane, before, after,
                                                               alpha / size, beta, bias)),

@@ -11,8 +11,9 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from . import (Prepared, TensorInfo, node_error, normalize_axis, register, require_constant,
-               unsupported)
+from . import (Prepared, TensorInfo, node_error, normalize_axis, output_info, register,
+               require_constant, unsupported)
+from .. import sizes
 from .strided import contiguous_strides
 
 MAX_DIMS = 8  # RADRT_MAX_DIMS in core.h
@@ -36,7 +37,7 @@ def table_copy(node, src: TensorInfo, tables: Sequence[np.ndarray], fill: Option
     where any table entry is -1."""
     if len(tables) > MAX_DIMS:
         raise unsupported(node, f"input rank {len(tables)} is above the supported {MAX_DIMS}")
-    out_shape = tuple(len(t) for t in tables)
+    out = output_info(node, tuple(len(t) for t in tables), src.dtype)
     size = np.dtype(src.dtype).itemsize
     tables = [np.asarray(t, np.int64) for t in tables] or [np.zeros(1, np.int64)]
     for axis, (t, dim) in enumerate(zip(tables, src.shape or (1,))):
@@ -45,6 +46,7 @@ def table_copy(node, src: TensorInfo, tables: Sequence[np.ndarray], fill: Option
     if fill is None and any((t < 0).any() for t in tables):
         raise node_error(node, "internal: padding positions without a fill value")
     strides = contiguous_strides(src.shape) if src.shape else [1]
+    sizes.nbytes(src.shape, src.dtype, "input 0", node)  # so every offset below fits int64
     offsets = [np.where(t < 0, -1, t * s * size) for t, s in zip(tables, strides)]
     starts = np.cumsum([0] + [len(t) for t in offsets[:-1]]).tolist()
     run = _longest_run(offsets[-1], size) if len(offsets[-1]) else (0, 0)
@@ -59,16 +61,25 @@ def table_copy(node, src: TensorInfo, tables: Sequence[np.ndarray], fill: Option
         params = ffi.new("radrt_table_copy_t *", args)
         return lib.radrt_table_copy, (ins[0], outs[0], consts[0], consts[1], params)
 
-    return Prepared([TensorInfo(out_shape, src.dtype)], invoke, constants=constants,
-                    unread_inputs=tuple(unread_inputs))
+    return Prepared([out], invoke, constants=constants, unread_inputs=tuple(unread_inputs))
+
+
+def padded_dim(node, axis: int, dim: int, begin: int, end: int) -> int:
+    """Output length of one axis: dim + begin + end (negative pads crop), checked."""
+    lo, hi = max(0, -begin), dim - max(0, -end)
+    if hi < lo:
+        raise node_error(node, f"pads ({begin}, {end}) crop more than the {dim} elements of axis {axis}",
+                         attribute="pads", value=(begin, end))
+    return sizes.checked_add(hi - lo, max(0, begin), max(0, end),
+                             what=f"output dim {axis} (input {dim} + pads {begin}, {end})", node=node)
 
 
 def pad_table(node, axis: int, dim: int, begin: int, end: int, mode: str) -> np.ndarray:
+    """Source index of every output position of one axis (-1: the constant); its length is
+    the axis's output dim, which the caller has checked against the budget."""
     lo, hi = max(0, -begin), dim - max(0, -end)
-    if hi < lo:
-        raise node_error(node, f"pads ({begin}, {end}) crop more than the {dim} elements of axis {axis}")
     kept = hi - lo
-    i = np.arange(kept + max(0, begin) + max(0, end), dtype=np.int64) - max(0, begin)
+    i = np.arange(padded_dim(node, axis, dim, begin, end), dtype=np.int64) - max(0, begin)
     inside = (i >= 0) & (i < kept)
     if mode == "constant":
         return np.where(inside, lo + i, -1)
@@ -117,6 +128,10 @@ def pad(node, ins):
                                f"(begin and end for each of axes {axes}, input shape {x.shape})")
     begin = dict(zip(axes, pads[:len(axes)]))
     end = dict(zip(axes, pads[len(axes):]))
+    # The output's size is checked (int64, budget) before any table of it is built.
+    out = output_info(node, [padded_dim(node, a, d, begin.get(a, 0), end.get(a, 0))
+                             for a, d in enumerate(x.shape)], x.dtype)
+    sizes.check_table(node, sum(out.shape), 8 * 2, "pad index tables")  # indices, then byte offsets
     tables: List[np.ndarray] = [pad_table(node, a, d, begin.get(a, 0), end.get(a, 0), mode)
                                 for a, d in enumerate(x.shape)]
     fill = np.asarray(value).astype(x.dtype) if mode == "constant" else None

@@ -16,7 +16,9 @@ are rejected, except for AveragePool with count_include_pad (they give 0).
 """
 import numpy as np
 
-from . import (Prepared, TensorInfo, node_error, register, require_float32, unsupported)
+from . import (Prepared, TensorInfo, count, node_error, output_info, register, require_float32,
+               unsupported)
+from .. import sizes
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 RANGE = 4  # int64 values per table row: base, begin, end, padded (RADRT_POOL_RANGE)
@@ -77,21 +79,29 @@ def pool_geometry(node, x: TensorInfo):
         if span < 0 or o < 1:
             raise node_error(node, f"kernel extent {extent} (kernel {k}, dilation {d}) on spatial axis {i} "
                                    f"is larger than the padded input ({n} + pads {pb}, {pe})")
-        out.append(int(o))
+        out.append(sizes.checked_count(o, f"output dim {i} (spatial axis {i})", node))
         begin.append(pb)
         end.append(pe)
     return kernel, strides, dilations, begin, end, out
 
 
+def effective_strides(strides, out):
+    """A stride only moves from one output index to the next: along an axis with one
+    output it is never applied, so it is 1 there (a stride of 2^63-1 stays out of the
+    kernel's address arithmetic)."""
+    return [s if o > 1 else 1 for s, o in zip(strides, out)]
+
+
 def _axis_table(n, o_n, k, s, d, pb, pe):
-    """One RANGE row per output index; see csrc/kernels/pool.h."""
+    """One RANGE row per output index; see csrc/kernels/pool.h. Taps are base + d * j,
+    j < k; each row is O(1) Python-int arithmetic (a kernel of 2^40 taps is fine)."""
     rows = np.zeros((o_n, RANGE), np.int64)
     for o in range(o_n):
         base = o * s - pb
-        taps = base + d * np.arange(k)
-        inside = np.nonzero((taps >= 0) & (taps < n))[0]
-        first, last = (int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, 0)
-        rows[o] = (base, first, last, int(np.count_nonzero(taps < n + pe)))
+        first = 0 if base >= 0 else -(base // d)  # first j with base + d*j >= 0
+        last = min(k, (n - 1 - base) // d + 1) if n - 1 - base >= 0 else 0  # one past the last < n
+        padded = min(k, (n + pe - 1 - base) // d + 1) if n + pe - 1 - base >= 0 else 0
+        rows[o] = (base, first, last) + (padded,) if first < last else (base, 0, 0, padded)
     return rows
 
 
@@ -103,6 +113,16 @@ def _pool(node, ins, kind):
     if x.rank > 5:
         raise unsupported(node, f"input 0 has shape {x.shape}: radrt pools 1 to 3 spatial axes, not {x.rank - 2}")
     kernel, strides, dilations, begin, end, out = pool_geometry(node, x)
+    n, c = x.shape[:2]
+    y_shape = (n, c) + tuple(out)
+    # Outputs are checked (int64, budget) before any table sized by them is built.
+    outputs = [output_info(node, y_shape, x.dtype)]
+    with_indices = kind == "max" and len(node.outputs) > 1 and bool(node.outputs[1])
+    if with_indices:
+        outputs.append(output_info(node, y_shape, np.int64, index=1))
+    strides = effective_strides(strides, out)
+    for i, size in enumerate(x.shape[2:]):
+        sizes.check_window_reach(node, i, size, begin[i], end[i], out[i], kernel[i], dilations[i], strides[i])
     count_include_pad = int(node.attr("count_include_pad", 0)) if kind == "avg" else 0
     if count_include_pad not in (0, 1):
         raise node_error(node, f"count_include_pad {count_include_pad} must be 0 or 1")
@@ -111,6 +131,18 @@ def _pool(node, ins, kind):
     out3 = [1] * lead + out
     k3, s3, d3 = [1] * lead + kernel, [1] * lead + strides, [1] * lead + dilations
     b3, e3 = [0] * lead + begin, [0] * lead + end
+    # padded plane: the input at the begin pads, room for every window (ceil mode may run past the end pad)
+    padded = [max(in3[a] + b3[a], (out3[a] - 1) * s3[a] + (k3[a] - 1) * d3[a] + 1) for a in range(3)]
+    params = dict(planes=count(node, (n, c), "input 0 planes (N * C)"), **{"in": in3}, out=out3, kernel=k3,
+                  stride=s3, dilation=d3, pad_begin=b3, padded=padded,
+                  column_major=int(node.attr("storage_order", 0)))
+    if params["column_major"] not in (0, 1):
+        raise node_error(node, f"storage_order {params['column_major']} must be 0 or 1")
+    # every window position then fits int64, so the table rows below do
+    sizes.check_c_fields(node, params, "pooling parameters")
+    sizes.check_table(node, sum(out3), RANGE * 8, "pooling window tables")
+    plane = count(node, out3, "output plane")  # AveragePool: one divisor per output of a plane
+    sizes.check_table(node, plane if kind == "avg" else 0, 4, "divisor table")
     tables = [_axis_table(in3[a], out3[a], k3[a], s3[a], d3[a], b3[a], e3[a]) for a in range(3)]
     if kind == "max" or not count_include_pad:
         for a, t in enumerate(tables):
@@ -121,28 +153,19 @@ def _pool(node, ins, kind):
                                        f"that lies entirely in the padding (pads {begin[axis]}, {end[axis]}, "
                                        f"kernel {kernel[axis]}, dilation {dilations[axis]}); expected every "
                                        f"window to cover at least one input element")
-    n, c = x.shape[:2]
-    # padded plane: the input at the begin pads, room for every window (ceil mode may run past the end pad)
-    padded = [max(in3[a] + b3[a], (out3[a] - 1) * s3[a] + (k3[a] - 1) * d3[a] + 1) for a in range(3)]
-    params = dict(planes=n * c, **{"in": in3}, out=out3, kernel=k3, stride=s3, dilation=d3,
-                  pad_begin=b3, padded=padded, column_major=int(node.attr("storage_order", 0)))
-    if params["column_major"] not in (0, 1):
-        raise node_error(node, f"storage_order {params['column_major']} must be 0 or 1")
-    y_shape = (n, c) + tuple(out)
-    outputs = [TensorInfo(y_shape, x.dtype)]
-    with_indices = kind == "max" and len(node.outputs) > 1 and bool(node.outputs[1])
-    if with_indices:
-        outputs.append(TensorInfo(y_shape, np.dtype(np.int64)))
-    flops = int(np.prod(y_shape, dtype=np.int64)) * int(np.prod(kernel, dtype=np.int64))
+    flops = count(node, y_shape, "output") * count(node, kernel, "kernel_shape")
     from .._core import ffi, lib
     if with_indices:
         constants, scratch_bytes = [np.concatenate(tables).reshape(-1)], 0
     else:
-        scratch_bytes = 4 * int(lib.radrt_pool_scratch_floats(ffi.new("radrt_pool_params *", params)))
+        scratch_bytes = sizes.c_scratch_floats(
+            node, lib.radrt_pool_scratch_floats(ffi.new("radrt_pool_params *", params)), "padded plane scratch")
         # AveragePool divisor of each output position: taps inside the input (or the padded input)
-        counts = [t[:, 3] if count_include_pad else t[:, 2] - t[:, 1] for t in tables]
-        divisors = np.multiply.outer(np.multiply.outer(counts[0], counts[1]), counts[2]).astype(np.float32)
-        constants = [divisors.reshape(-1)] if kind == "avg" else []
+        constants = []
+        if kind == "avg":
+            counts = [t[:, 3] if count_include_pad else t[:, 2] - t[:, 1] for t in tables]
+            divisors = np.multiply.outer(np.multiply.outer(counts[0], counts[1]), counts[2]).astype(np.float32)
+            constants = [divisors.reshape(-1)]
 
     def invoke(lib, i, o, consts, scratch):
         p = ffi.new("radrt_pool_params *", params)
@@ -170,11 +193,11 @@ def _global_pool(node, ins, fn_name):
     require_float32(node, x)
     if x.rank < 3:
         raise node_error(node, f"input 0 has shape {x.shape}, expected rank >= 3 (N, C, spatial...)")
-    planes = x.shape[0] * x.shape[1]
-    size = int(np.prod(x.shape[2:], dtype=np.int64))
+    planes = count(node, x.shape[:2], "input 0 planes (N * C)")
+    size = count(node, x.shape[2:], "input 0 spatial extent")
     if size == 0:
         raise unsupported(node, f"input 0 has shape {x.shape}: pooling an empty spatial extent is not supported")
-    out = TensorInfo(x.shape[:2] + (1,) * (x.rank - 2), x.dtype)
+    out = output_info(node, x.shape[:2] + (1,) * (x.rank - 2), x.dtype)
     return Prepared([out], lambda lib, i, o, c, s: (getattr(lib, fn_name), (i[0], o[0], planes, size)),
                     flops=x.size)
 

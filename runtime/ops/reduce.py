@@ -9,8 +9,9 @@ Accumulation is in double, in row-major order of the reduced positions.
 """
 import numpy as np
 
-from . import (Prepared, TensorInfo, node_error, normalize_axis, register, require_constant,
-               require_float32, unsupported)
+from . import (Prepared, count, node_error, normalize_axis, output_info, register,
+               require_constant, require_float32, unsupported)
+from .. import sizes
 
 MAX_DIMS = 8  # RADRT_MAX_DIMS
 
@@ -81,9 +82,11 @@ def _reduce(node, ins):
         out_shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     else:
         out_shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    y = output_info(node, out_shape, x.dtype)
+    count(node, x.shape, "input 0")  # so every merged dim below fits int64
     runs, strides = merged_dims(x.shape, axes)
-    out_count = int(np.prod(out_shape, dtype=np.int64))
-    reduce_count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    out_count = count(node, out_shape, "output")
+    reduce_count = count(node, [x.shape[a] for a in axes], "reduced dims")
     params = dict(ndims=len(runs), dims=[s for s, _ in runs], out_stride=strides,
                   out_count=out_count, reduce_count=reduce_count)
 
@@ -92,8 +95,10 @@ def _reduce(node, ins):
         p = ffi.new("radrt_reduce_params *", dict(params, op=getattr(lib, "RADRT_REDUCE_" + op_name)))
         return lib.radrt_reduce, (i[0], o[0], p, scratch)
 
-    return Prepared([TensorInfo(out_shape, x.dtype)], invoke, flops=2 * x.size,
-                    scratch_bytes=8 * out_count, unread_inputs=(1,) if len(ins) > 1 else ())
+    scratch_bytes = sizes.check_bytes(node, sizes.checked_mul(8, out_count, what="scratch", node=node),
+                                      "scratch (one double per output)")
+    return Prepared([y], invoke, flops=2 * x.size, scratch_bytes=scratch_bytes,
+                    unread_inputs=(1,) if len(ins) > 1 else ())
 
 
 for _op in REDUCE_OPS:

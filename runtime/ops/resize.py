@@ -19,8 +19,9 @@ from typing import List, Optional
 
 import numpy as np
 
-from . import (FLOAT32, Prepared, TensorInfo, node_error, register, require_constant,
+from . import (FLOAT32, Prepared, count, node_error, output_info, register, require_constant,
                unsupported)
+from ..sizes import check_bytes, check_table, checked_mul
 from .pad import table_copy
 from .strided import contiguous_strides, strided_copy
 
@@ -178,9 +179,10 @@ def resize(node, ins):
     out = list(x.shape)
     if scales is not None:
         scales = np.asarray(scales).reshape(-1)
-        if len(scales) != len(axes) or not np.all(np.asarray(scales, np.float64) > 0):
+        if len(scales) != len(axes) or not np.all(np.asarray(scales, np.float64) > 0) \
+                or not np.all(np.isfinite(np.asarray(scales, np.float64))):
             raise node_error(node, f"scales {scales.tolist()} must be {len(axes)} positive values "
-                                   f"(one per resized axis of input shape {x.shape})")
+                                   f"(finite; one per resized axis of input shape {x.shape})")
         for a, s in zip(axes, scales):
             scale[a] = float(s)
             out[a] = int(np.float64(s) * x.shape[a])
@@ -217,8 +219,10 @@ def resize(node, ins):
                      or (math.isclose(roi[a][0], 0.0) and math.isclose(roi[a][1], 1.0))))
 
     unread = tuple(range(1, len(ins)))
+    # The output is checked (int64, budget) before the coordinate and tap tables sized by it.
+    y = output_info(node, out, x.dtype)
     if 0 in out:
-        return Prepared([TensorInfo(tuple(out), x.dtype)],
+        return Prepared([y],
                         lambda lib, i, o, c, s: (lib.radrt_copy, (i[0], o[0], 0)), unread_inputs=unread)
     resized = [a for a in axes if not identity(a)]
     for a in resized:
@@ -227,9 +231,11 @@ def resize(node, ins):
     if not resized:
         return strided_copy(node, x, x.shape, contiguous_strides(x.shape), unread_inputs=unread)
 
+    check_table(node, sum(out[a] for a in resized), 8, "source coordinate tables")
     coords = {a: _source_coords(ctm, out[a], x.shape[a], scale[a], roi[a] if roi else None)
               for a in resized}
     if mode == "nearest":
+        check_table(node, sum(out), 8 * 3, "nearest index tables")  # coordinates, indices, offsets
         tables = []
         for a, dim in enumerate(x.shape):
             if a not in coords:
@@ -261,8 +267,8 @@ def _separable(node, x, out, resized, coords, mode, scale, cubic_a, antialias, e
         xs, outside = coords[a]
         idx, w = _taps(xs, mode, scale[a], x.shape[a], cubic_a, antialias, exclude_outside)
         taps = idx.shape[1]
-        outer = int(np.prod(shape[:a], dtype=np.int64))
-        inner = int(np.prod(shape[a + 1:], dtype=np.int64))
+        outer = count(node, shape[:a], "outer dims")
+        inner = count(node, shape[a + 1:], "inner dims")
         table = used
         index_parts.append(idx.reshape(-1).astype(np.int64))
         weight_parts.append(w.reshape(-1).astype(np.float32))
@@ -276,14 +282,15 @@ def _separable(node, x, out, resized, coords, mode, scale, cubic_a, antialias, e
         shape[a] = out[a]
         passes.append(dict(outer=outer, in_len=x.shape[a], out_len=out[a], inner=inner, taps=taps,
                            table=table, flags=flags,
-                           fin_outer=int(np.prod(out[:a], dtype=np.int64)),
-                           fin_inner=int(np.prod(out[a + 1:], dtype=np.int64))))
-        size = int(np.prod(shape, dtype=np.int64))
+                           fin_outer=count(node, out[:a], "output outer dims"),
+                           fin_inner=count(node, out[a + 1:], "output inner dims")))
+        size = count(node, shape, "intermediate pass")
         flops += 2 * taps * size
         if k < len(resized) - 1:
             buffer_floats[k % 2] = max(buffer_floats[k % 2], size)
     split = (buffer_floats[0] + 15) // 16 * 16  # keep the second buffer 64-byte aligned
-    scratch_bytes = 4 * (split + buffer_floats[1]) if len(resized) > 1 else 0
+    scratch_bytes = check_bytes(node, checked_mul(4, split + buffer_floats[1], what="scratch", node=node),
+                                      "scratch (intermediate passes)") if len(resized) > 1 else 0
     constants = [np.concatenate(index_parts), np.concatenate(weight_parts)]
 
     def invoke(lib, ins, outs, consts, scratch):
@@ -292,5 +299,5 @@ def _separable(node, x, out, resized, coords, mode, scale, cubic_a, antialias, e
         return lib.radrt_resize_separable, (ins[0], outs[0], scratch, split, table, len(passes),
                                             consts[0], consts[1], extrapolation)
 
-    return Prepared([TensorInfo(tuple(out), x.dtype)], invoke, flops=flops, constants=constants,
+    return Prepared([output_info(node, out, x.dtype)], invoke, flops=flops, constants=constants,
                     scratch_bytes=scratch_bytes, unread_inputs=unread)

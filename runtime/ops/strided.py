@@ -21,8 +21,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import (Prepared, TensorInfo, node_error, normalize_axis, register, require_constant,
-               unsupported)
+from . import (Prepared, TensorInfo, node_error, normalize_axis, output_info, register,
+               require_constant, unsupported)
+from .. import sizes
 
 COPY_MAX_DIMS = 16  # RADRT_COPY_MAX_DIMS in strided.h
 
@@ -45,6 +46,7 @@ def strided_copy(node, src: TensorInfo, out_shape: Sequence[int], strides: Seque
     (strides in elements, any sign)."""
     out_shape = tuple(int(d) for d in out_shape)
     size = int(np.dtype(src.dtype).itemsize)
+    out = output_info(node, out_shape, src.dtype)
     if 0 not in out_shape:
         lo = offset + sum(min(0, (n - 1) * s) for n, s in zip(out_shape, strides))
         hi = offset + sum(max(0, (n - 1) * s) for n, s in zip(out_shape, strides))
@@ -55,9 +57,10 @@ def strided_copy(node, src: TensorInfo, out_shape: Sequence[int], strides: Seque
     if len(dims) > COPY_MAX_DIMS:
         raise unsupported(node, f"output {out_shape} needs {len(dims)} strided axes, radrt "
                                 f"supports at most {COPY_MAX_DIMS}")
-    args = dict(ndim=len(dims), itemsize=size, src_offset=offset * size,
-                shape=[n for n, _ in dims], src_stride=[s * size for _, s in dims])
-    out = TensorInfo(out_shape, src.dtype)
+    # Offsets and strides lie inside the input (checked above), so in bytes they fit int64.
+    args = sizes.check_c_fields(node, dict(ndim=len(dims), itemsize=size, src_offset=offset * size,
+                                           shape=[n for n, _ in dims],
+                                           src_stride=[s * size for _, s in dims]))
 
     def invoke(lib, ins, outs, consts, scratch):
         from .._core import ffi
@@ -146,6 +149,9 @@ def expand(node, ins):
     ts = (1,) * (rank - len(shape)) + tuple(shape)
     out_shape = []
     for a, (d, t) in enumerate(zip(xs, ts)):
+        if t < 0:
+            raise node_error(node, f"shape {tuple(shape)} has negative dimension {t} (axis {a}), "
+                                   f"expected dimensions >= 0", attribute="shape", value=tuple(shape))
         if d != t and d != 1 and t != 1:
             raise node_error(node, f"input shape {x.shape} cannot be broadcast to {tuple(shape)} "
                                    f"(axis {a}: {d} vs {t})")
@@ -164,9 +170,11 @@ def tile(node, ins):
                                f"(one per axis of input shape {x.shape})")
     # Output axis a of size r*d is the pair (repeat r, stride 0; data d, stride s).
     shape, strides = [], []
+    out = output_info(node, [sizes.checked_mul(r, d, what=f"output dim {a} (repeats {r} x {d})", node=node)
+                             for a, (r, d) in enumerate(zip(repeats, x.shape))], x.dtype)
     for r, d, s in zip(repeats, x.shape, contiguous_strides(x.shape)):
         shape += [r, d]
         strides += [0, s]
     prepared = strided_copy(node, x, shape, strides, unread_inputs=(1,))
-    prepared.outputs = [TensorInfo(tuple(r * d for r, d in zip(repeats, x.shape)), x.dtype)]
+    prepared.outputs = [out]
     return prepared
