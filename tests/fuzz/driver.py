@@ -29,6 +29,9 @@ signal or died without a result), hang (the watchdog fired, or the parent
 killed it after --timeout + 5 s). harness_error: the generator failed (a bug
 here, reported and counted as a finding so it gets fixed).
 
+glibc's checking malloc (libc_malloc_debug.so, MALLOC_CHECK_=3) is preloaded
+when present: the driver re-executes itself with it unless --no-malloc-check.
+
 Output in DIR: log/<outcome>.jsonl (one line per model), summary.json and
 summary.txt (counts by outcome, error class, op, mutation; findings by
 signature = outcome, exception type or signal, innermost frame in runtime/),
@@ -142,7 +145,27 @@ def _runtime_frame(frames) -> str:
     return "outside-runtime"
 
 
-def run_one(seed: int, cfg: Config) -> dict:
+_markers = None  # the child's stack file: '@stage NAME' / '@step K OP 'NAME'' lines
+
+
+def _mark(line: str) -> None:
+    if _markers is not None:
+        _markers.write(line + "\n")
+        _markers.flush()
+
+
+def _run_stepwise(sess, feeds) -> None:
+    """run(), one plan step at a time through the public paused_run() API, marking each
+    step first, so that a crash or hang names the kernel (diagnostic re-runs only)."""
+    with sess.paused_run(feeds) as paused:
+        for k, step in enumerate(sess.compiled.plan.steps):
+            _mark(f"@step {k} {step.node.op_type} '{step.node.name}'")
+            paused.advance_to(k + 1)
+        _mark("@step finish")
+        paused.finish()
+
+
+def run_one(seed: int, cfg: Config, diagnose: bool = False) -> dict:
     """Everything a child does for one model; returns the result dict."""
     t0 = time.monotonic()
     res = {"seed": seed, "stage": "generate"}
@@ -163,6 +186,7 @@ def run_one(seed: int, cfg: Config) -> dict:
         if res["stage"] != "generate":
             peaks[res["stage"]] = _status_kib("VmHWM") * 1024 - rss0
         res["stage"] = name
+        _mark(f"@stage {name}")
 
     feed_bytes, sess = 0, None
     try:
@@ -178,7 +202,10 @@ def run_one(seed: int, cfg: Config) -> dict:
             res["outcome"] = "ok_unfed"
         else:
             stage("run")
-            sess.run(None, feeds)
+            if diagnose:
+                _run_stepwise(sess, feeds)
+            else:
+                sess.run(None, feeds)
             res["outcome"] = "ok"
         stage("close")
         sess.close()
@@ -201,16 +228,17 @@ def run_one(seed: int, cfg: Config) -> dict:
     return res
 
 
-def _child(seed: int, cfg: Config, wfd: int) -> None:
+def _child(seed: int, cfg: Config, wfd: int, diagnose: bool) -> None:
+    global _markers
     code = 0
     try:
         warnings.simplefilter("ignore")  # numpy overflow warnings on extreme values: noise here
-        fh = open(cfg.tmp / f"{seed}.stack", "w")
+        fh = _markers = open(cfg.tmp / f"{seed}.stack", "w")
         faulthandler.enable(file=fh)
         faulthandler.dump_traceback_later(cfg.timeout, exit=True, file=fh)
         vm = _status_kib("VmSize") * 1024
         resource.setrlimit(resource.RLIMIT_AS, (vm + cfg.mem_cap, vm + cfg.mem_cap))
-        res = run_one(seed, cfg)
+        res = run_one(seed, cfg, diagnose)
         faulthandler.cancel_dump_traceback_later()
         os.write(wfd, (json.dumps(res) + "\n").encode())
     except BaseException:
@@ -229,12 +257,12 @@ class Running:
         self.killed = False
 
 
-def _spawn(seed: int, cfg: Config) -> Running:
+def _spawn(seed: int, cfg: Config, diagnose: bool = False) -> Running:
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(rfd)
-        _child(seed, cfg, wfd)
+        _child(seed, cfg, wfd, diagnose)
     os.close(wfd)
     return Running(seed, pid, rfd, time.monotonic() + cfg.timeout + 5)
 
@@ -245,7 +273,8 @@ def _stack_frame(path: Path) -> str:
         text = path.read_text(errors="replace")
     except OSError:
         return "no-stack"
-    frames = re.findall(r'File "([^"]+)", line \d+ in (\S+)', text.split("\n\n")[0])
+    blocks = [b for b in text.split("\n\n") if 'File "' in b]  # first: the crashing thread
+    frames = re.findall(r'File "([^"]+)", line \d+ in (\S+)', blocks[0] if blocks else "")
     return _runtime_frame(list(reversed(frames)))  # faulthandler lists the innermost first
 
 
@@ -263,8 +292,32 @@ def _finish(r: Running, status: int, cfg: Config) -> dict:
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
             what = signal.Signals(sig).name if sig else f"exit{os.WEXITSTATUS(status)}"
             res.update(outcome="crash", exc_type=what, frame=_stack_frame(stack))
+        stages = re.findall(r"^@stage (\S+)", text, re.M)
+        steps = re.findall(r"^@step (.*)$", text, re.M)
+        res["stage"] = stages[-1] if stages else "start"
+        if steps:
+            res["step"] = steps[-1]
         res["stack"] = text[-1500:]
     stack.unlink(missing_ok=True)
+    return res
+
+
+def _diagnose(res: dict, cfg: Config) -> dict:
+    """Re-runs a model that crashed or hung in run() step by step, to name the kernel."""
+    r = _spawn(res["seed"], cfg, diagnose=True)
+    while True:
+        pid, status = os.waitpid(r.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > r.deadline and not r.killed:
+            os.kill(r.pid, signal.SIGKILL)
+            r.killed = True
+        time.sleep(0.05)
+    r.data = os.read(r.rfd, 1 << 16)
+    os.close(r.rfd)
+    again = _finish(r, status, cfg)
+    step = again.get("step", "")
+    res["step"] = step if again["outcome"] == res["outcome"] else f"not reproduced stepwise ({again['outcome']})"
     return res
 
 
@@ -276,7 +329,11 @@ def signature(res: dict) -> str:
         return o
     if o == "over_budget":
         return f"over_budget@{res.get('over_stage')}"
-    return f"{o}:{res.get('exc_type')}@{res.get('frame')}"
+    sig = f"{o}:{res.get('exc_type')}@{res.get('frame')}"
+    step = res.get("step", "").split()
+    if len(step) >= 2:  # '@step K OP NAME': the kernel it died in
+        sig += f"[{step[1]}]"
+    return sig
 
 
 def warm_up(n: int = 200) -> None:
@@ -318,7 +375,10 @@ def run_seeds(seeds, cfg: Config, workers: int, sink) -> None:
                 os.close(fd)
                 del running[fd]
                 _, status = os.waitpid(r.pid, 0)
-                sink(_finish(r, status, cfg))
+                res = _finish(r, status, cfg)
+                if res["outcome"] in ("crash", "hang") and res.get("stage") == "run":
+                    res = _diagnose(res, cfg)
+                sink(res)
         now = time.monotonic()
         for r in running.values():
             if now > r.deadline and not r.killed:
@@ -414,6 +474,22 @@ class Report:
         return summary
 
 
+MALLOC_DEBUG = "/usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0"
+
+
+def _reexec_with_malloc_check() -> None:
+    """Re-runs this command with glibc's checking malloc: every heap block gets a guard byte
+    that free() verifies, so a kernel writing past its buffer aborts in the child that did it
+    (a plain heap often survives one overflow and fails much later, or never)."""
+    lib = os.environ.get("RADRT_FUZZ_MALLOC_DEBUG", MALLOC_DEBUG)
+    if os.environ.get("MALLOC_CHECK_") == "3" or not os.path.exists(lib):
+        return
+    env = dict(os.environ, MALLOC_CHECK_="3",
+               LD_PRELOAD=" ".join(filter(None, [os.environ.get("LD_PRELOAD"), lib])))
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "tests.fuzz.driver"] + sys.argv[1:], env)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.fuzz.driver", description=__doc__.split("\n")[0])
     p.add_argument("--models", type=int, default=1000, help="models to run (ids SEED .. SEED+N-1)")
@@ -430,8 +506,12 @@ def main(argv=None) -> int:
     p.add_argument("--inject-crash", type=int, action="append", default=[], help=argparse.SUPPRESS)
     p.add_argument("--inject-hang", type=int, action="append", default=[], help=argparse.SUPPRESS)
     p.add_argument("--inject-alloc", type=int, action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--no-malloc-check", action="store_true",
+                   help="do not re-run under glibc's checking malloc (libc_malloc_debug)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if not args.no_malloc_check and argv is None:
+        _reexec_with_malloc_check()
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else \
         list(range(args.seed, args.seed + args.models))
     out = Path(args.out)

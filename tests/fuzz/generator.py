@@ -766,6 +766,8 @@ def m_elem_type(rng, model):
 
 def m_opset(rng, model):
     r = rng.random()
+    if not model.opset_import:
+        model.opset_import.append(helper.make_opsetid("", 18))
     if r < 0.45:
         v = rng.randint(0, 25) if rng.random() < 0.9 else rng.choice([99, 2**31, -1])
         model.opset_import[0].version = v
