@@ -584,7 +584,10 @@ def m_attr_extreme(rng, model):
             cands.setdefault(name, t)
     if not cands:
         return f"attr_extreme:{node.op_type}:none"
-    name = rng.choice(sorted(cands))
+    # Shape-arithmetic attributes first: that is where sizes are computed.
+    spatial = sorted(c for c in cands if c in ("strides", "pads", "dilations", "kernel_shape",
+                                                "output_padding", "output_shape", "axis", "axes"))
+    name = rng.choice(spatial if spatial and rng.random() < 0.6 else sorted(cands))
     t = cands[name]
     existing = next((a for a in node.attribute if a.name == name), None)
     if t == A.INT:
@@ -940,8 +943,8 @@ def m_float_values(rng, model):
 
 
 MUTATIONS: List[Tuple[Callable, int]] = [
-    (m_attr_extreme, 8), (m_attr_wrong_type, 3), (m_attr_unknown, 2), (m_input_count, 3),
-    (m_input_shape, 4), (m_init_shape, 2), (m_int_values, 8), (m_init_data, 2),
+    (m_attr_extreme, 10), (m_attr_wrong_type, 3), (m_attr_unknown, 2), (m_input_count, 3),
+    (m_input_shape, 4), (m_init_shape, 1), (m_int_values, 8), (m_init_data, 1),
     (m_elem_type, 2), (m_opset, 3), (m_duplicate, 2), (m_edges, 2), (m_subgraph, 2),
     (m_op_swap, 3), (m_domain, 1), (m_constant_node, 2), (m_float_values, 2),
 ]
