@@ -228,10 +228,12 @@ def run_one(seed: int, cfg: Config, diagnose: bool = False) -> dict:
         res.update(outcome="memory_error", **_exc_result(e))
     except BaseException as e:  # anything else escaping radrt is a finding
         res.update(outcome="other_exception", **_exc_result(e))
+    failed_at = res["stage"]
     del sess
     gc.collect()
     ctypes.CDLL(None).malloc_trim(0)
     stage("freed")
+    res["stage"] = failed_at if res["outcome"] != "ok" else "freed"
     limit = cfg.budget + feed_bytes + cfg.slack
     res["peak_mib"] = round(max(peaks.values()) / MiB, 1)
     res["seconds"] = round(time.monotonic() - t0, 3)
@@ -314,6 +316,10 @@ def _finish(r: Running, status: int, cfg: Config) -> dict:
         if steps:
             res["step"] = steps[-1]
         res["stack"] = text[-1500:]
+        try:
+            res["meta"] = generate(r.seed)[1]
+        except Exception:  # the child reported it already as a harness error, if it got that far
+            pass
     stack.unlink(missing_ok=True)
     return res
 
