@@ -16,10 +16,16 @@ cannot abort model k+1 and get blamed on it). A child, for model id `seed`:
    left out when radrt refuses it with a TypeError), feeds random inputs of the
    declared dtypes and shapes (symbolic or negative dims fed as 2; a feed above
    --max-feed-elements is the user's memory, not radrt's, so the run is
-   skipped), runs once, frees the session and calls malloc_trim(0) (glibc
-   walks the heap there, so an overflow past a C allocation aborts in this
-   child, not later);
-3. writes one JSON result line to a pipe and _exit()s.
+   skipped), runs once, frees the session and calls malloc_trim(0), so that
+   a heap overflow is caught by glibc's checks in this child (see below);
+3. writes one JSON result line to a pipe and _exit()s. It marks each stage
+   ('@stage load|feed|run|close') in its stack file, so a crash names its stage.
+
+Before forking, the parent runs 200 valid models itself (warm_up) and freezes
+the gc, so each child starts with every cache filled and copies few pages.
+A model that crashes or hangs in run() is re-run once step by step through
+the public paused_run() API, marking each plan step, so the finding names the
+kernel it died in (signature suffix [OpType]).
 
 Outcomes. ok, ok_unfed (loaded, feed too large to make) and radrt_error (an
 instance of runtime.errors.RadrtError) are fine. Findings: other_exception
@@ -31,6 +37,9 @@ here, reported and counted as a finding so it gets fixed).
 
 glibc's checking malloc (libc_malloc_debug.so, MALLOC_CHECK_=3) is preloaded
 when present: the driver re-executes itself with it unless --no-malloc-check.
+It puts a guard byte after every heap block and checks it in free(): a kernel
+writing past its region aborts (SIGABRT) when the session is freed, where a
+plain heap usually survives a single run.
 
 Output in DIR: log/<outcome>.jsonl (one line per model), summary.json and
 summary.txt (counts by outcome, error class, op, mutation; findings by
