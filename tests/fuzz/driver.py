@@ -419,6 +419,8 @@ def run_seeds(seeds, cfg: Config, workers: int, sink) -> None:
 
 REPRO_PY = '''# Fuzz finding {sig}: seed {seed}. Run: python repro.py (radrt installed; from any folder).
 # Regenerate the model: python -m tests.fuzz.driver --seeds {seed} --out /tmp/fz (in the radrt repo)
+# Heap overflows abort reliably under glibc's checking malloc:
+#   LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0 MALLOC_CHECK_=3 python repro.py
 import os, numpy as np, runtime
 here = os.path.dirname(os.path.abspath(__file__))
 sess = runtime.InferenceSession(os.path.join(here, "model.onnx"))
