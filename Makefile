@@ -9,7 +9,7 @@ PIP    := $(VENV)/bin/pip
 BUILD_INPUTS := pyproject.toml setup.py runtime/_build_core.py $(wildcard csrc/*.[ch] csrc/*/*.[ch])
 STAMP  := $(VENV)/.radrt-installed
 
-.PHONY: demo test test-c test-aarch64 hil build clean
+.PHONY: demo test test-c test-aarch64 hil fuzz build clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ test: $(STAMP) test-c
 # 200 inferences of the digits classifier with upsets injected into the runtime.
 hil: $(STAMP)
 	$(PY) -m fault_injection.hil --records 200 --ber 1e-5 --upset-rate 0.5
+
+# Structure fuzzer (issue 9): FUZZ_MODELS mutated/extreme models, each in a forked child;
+# fails on any crash, hang, allocation above the budget or non-RadrtError exception.
+# Logs, summary and one repro per finding go to FUZZ_OUT.
+FUZZ_MODELS  ?= 100000
+FUZZ_SEED    ?= 0
+FUZZ_WORKERS ?= 2
+FUZZ_OUT     ?= build/fuzz
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz.driver --models $(FUZZ_MODELS) --seed $(FUZZ_SEED) --workers $(FUZZ_WORKERS) --out $(FUZZ_OUT)
 
 # C kernel unit tests, natively under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-c:
