@@ -22,7 +22,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .compile import CompiledGraph, compile_graph, declared_shape, np_dtype, runtime_inputs
+from .compile import (CompiledGraph, check_passes, compile_graph, declared_shape, is_fixed, np_dtype,
+                      runtime_inputs, shape_matches)
 from .errors import CompileError, UncorrectableUpsetError
 from .load import LoadedModel, load_model
 from .plan import MemoryPlan, plan_memory
@@ -55,8 +56,9 @@ class NodeArg:
 class Compiled:
     """One compiled shape signature: the graph and its memory plan."""
 
-    def __init__(self, loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence[int]]]):
-        self.graph: CompiledGraph = compile_graph(loaded, input_shapes)
+    def __init__(self, loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence[int]]],
+                 disabled_passes: Sequence[str] = ()):
+        self.graph: CompiledGraph = compile_graph(loaded, input_shapes, disabled_passes)
         self.plan: MemoryPlan = plan_memory(self.graph)
 
 
@@ -66,7 +68,9 @@ class InferenceSession:
                  protection: str = "none", vote_points: str = "every_op",
                  scrub_block_size: int = DEFAULT_BLOCK_SIZE,
                  scrub_interval_s: Optional[float] = DEFAULT_INTERVAL_S,
-                 scrub_chunk_bytes: int = DEFAULT_CHUNK_BYTES, **_ignored):
+                 scrub_chunk_bytes: int = DEFAULT_CHUNK_BYTES, disabled_passes: Sequence[str] = (),
+                 **_ignored):
+        self._disabled_passes = check_passes(disabled_passes)  # compile passes off (runtime.compile.PASSES)
         self._loaded = load_model(path_or_bytes)
         self._input_protos = runtime_inputs(self._loaded.proto)
         self._input_dtypes = {vi.name: np_dtype(vi.type.tensor_type.elem_type, f"input '{vi.name}'")
@@ -83,8 +87,8 @@ class InferenceSession:
         self._engine: Optional[Engine] = None
         self.last_latency_s = 0.0
         known = [self._fixed_shapes.get(vi.name, declared_shape(vi)) for vi in self._input_protos]
-        if all(isinstance(d, int) for shape in known for d in shape):
-            self._set_compiled(Compiled(self._loaded, self._fixed_shapes or None))
+        if all(is_fixed(shape) for shape in known):
+            self._set_compiled(Compiled(self._loaded, self._fixed_shapes or None, self._disabled_passes))
         self._scrubber: Optional[BackgroundScrubber] = None
         self._scrub_schedule = (scrub_interval_s, scrub_chunk_bytes)
         self._start_scrubber()
@@ -271,13 +275,12 @@ class InferenceSession:
                 self._compiled.graph.values[n].shape == s for n, s in shapes.items()):
             return
         for vi in self._input_protos:
-            declared = list(self._fixed_shapes.get(vi.name, declared_shape(vi)))
+            declared = self._fixed_shapes.get(vi.name, declared_shape(vi))
             got = shapes[vi.name]
-            if len(declared) != len(got) or any(isinstance(d, int) and d != g
-                                                for d, g in zip(declared, got)):
+            if not shape_matches(declared, got):
                 raise ValueError(f"input '{vi.name}': shape {got} does not match the model's "
                                  f"{tuple(d if isinstance(d, int) else '?' for d in declared)}")
-        self._set_compiled(Compiled(self._loaded, shapes))
+        self._set_compiled(Compiled(self._loaded, shapes, self._disabled_passes))
 
 
 class PausedRun:

@@ -17,8 +17,13 @@ def _extra_outputs(node, first: int, why: str) -> None:
         raise unsupported(node, f"output '{extra[0]}' is not supported: {why}")
 
 
-@register("BatchNormalization")
-def batch_normalization(node, ins):
+def batchnorm_params(node, ins):
+    """The inference checks of a BatchNormalization node, shared by its kernel and by the
+    compile stage's fusions: X of rank >= 2 (N, C, ...) and scale, B, mean, var each of
+    shape exactly (C,), all float32. Returns (X, [scale, B, mean, var], epsilon).
+    Raises UnsupportedOpError for training_mode=1, spatial=0 or a training-only output,
+    CompileError for a missing input or a parameter of another shape (numpy broadcasting
+    a (1,) or (C, 1) parameter is not the spec)."""
     if int(node.attr("training_mode", 0)):
         raise unsupported(node, "training_mode=1 is not supported (radrt runs inference only)")
     if not int(node.attr("spatial", 1)):
@@ -30,13 +35,20 @@ def batch_normalization(node, ins):
     require_float32(node, *ins[:5])
     if x.rank < 2:
         raise node_error(node, f"input 0 has shape {x.shape}, expected rank >= 2 (N, C, ...)")
-    n, c = x.shape[:2]
+    c = x.shape[1]
     for k, what in enumerate(("scale", "B", "mean", "var"), start=1):
         if tuple(ins[k].shape) != (c,):
             raise node_error(node, f"input {k} ({what}) has shape {ins[k].shape}, expected ({c},) "
-                                   f"to match the channels of input 0 {x.shape}")
+                                   f"to match the channels of input 0 {x.shape}", attribute=what,
+                             value=tuple(ins[k].shape))
+    return x, list(ins[1:5]), float(node.attr("epsilon", 1e-5))
+
+
+@register("BatchNormalization")
+def batch_normalization(node, ins):
+    x, _, epsilon = batchnorm_params(node, ins)
+    n, c = x.shape[:2]
     size = int(np.prod(x.shape[2:], dtype=np.int64))
-    epsilon = float(node.attr("epsilon", 1e-5))
     lo, hi = fused_clamp(node)  # a Relu/Clip the compile stage fused into this step
     out = [TensorInfo(x.shape, x.dtype)]
     if all(i.value is not None for i in ins[1:5]):
