@@ -116,21 +116,13 @@ def declared_shape(vi: onnx.ValueInfoProto) -> Optional[List]:
     """The shape a graph input (or output) declares; the one place that decides which
     dims are dynamic, as onnxruntime does. A list with an int per fixed dim and, per
     dynamic dim, its dim_param string or None (a dim with neither dim_value nor
-    dim_param, or dim_value -1 as exporters write it); None when the value has no
-    shape at all (dynamic of any rank). Raises CompileError for a dim_value below -1."""
+    dim_param, or a negative dim_value: exporters write -1); None when the value has
+    no shape at all (dynamic of any rank, not a scalar)."""
     tensor_type = vi.type.tensor_type
     if not tensor_type.HasField("shape"):
         return None
-    shape: List = []
-    for i, d in enumerate(tensor_type.shape.dim):
-        if d.HasField("dim_value") and d.dim_value >= 0:
-            shape.append(int(d.dim_value))
-        elif d.HasField("dim_value") and d.dim_value != -1:
-            raise CompileError(f"'{vi.name}': dimension {i} is {d.dim_value}, expected a size >= 0 "
-                               f"or -1 (dynamic)", value=int(d.dim_value))
-        else:
-            shape.append(d.dim_param or None)
-    return shape
+    return [int(d.dim_value) if d.HasField("dim_value") and d.dim_value >= 0 else (d.dim_param or None)
+            for d in tensor_type.shape.dim]
 
 
 def is_fixed(shape: Optional[Sequence]) -> bool:
