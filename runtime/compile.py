@@ -65,6 +65,7 @@ PARAMETER_INPUTS = {
     "Unsqueeze": (1,), "ReduceL1": (1,), "ReduceL2": (1,), "ReduceLogSum": (1,),
     "ReduceLogSumExp": (1,), "ReduceMax": (1,), "ReduceMean": (1,), "ReduceMin": (1,),
     "ReduceProd": (1,), "ReduceSum": (1,), "ReduceSumSquare": (1,),
+    "LayerNormalization": (1, 2),  # a Scale or B that broadcasts must be a constant
 }
 _GRAPH_OUTPUT = ("", -1)  # a reader entry: the value is a graph output
 _SUBGRAPH = (None, -1)  # a reader entry: read inside a subgraph

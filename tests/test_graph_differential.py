@@ -29,7 +29,7 @@ from runtime.compile import PASSES
 ort = pytest.importorskip("onnxruntime")
 ort.set_default_logger_severity(3)
 
-SETTINGS = settings(max_examples=600, deadline=None, derandomize=True, database=None,
+SETTINGS = settings(max_examples=1500, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 
 
@@ -50,8 +50,8 @@ class GraphBuilder:
         return f"{prefix}{self.count}"
 
     def data(self, shape, positive=False):
-        a = self.rng.standard_normal(shape).astype(np.float32)
-        return (np.abs(a) + 0.5).astype(np.float32) if positive else a
+        a = np.asarray(self.rng.standard_normal(shape), np.float32)
+        return np.asarray(np.abs(a) + 0.5, np.float32) if positive else a
 
     def operand(self, shape, positive=False, fed=None):
         """A new operand of `shape`: an initializer, or (one time in four) a fed input."""
@@ -247,11 +247,76 @@ def matmul(g, x, shape):
     return g.node("MatMul", [x, g.operand((shape[-1], p))], shape[:-1] + (p,))
 
 
+def conv_transpose(g, x, shape):
+    n, c, h, w = shape
+    k, stride = pick(g.draw, [1, 2, 3]), pick(g.draw, [1, 2])
+    cout = pick(g.draw, [1, 2, 3])
+    inputs = [x, g.operand((c, cout, k, k))] + ([g.operand((cout,))] if g.draw(st.booleans()) else [])
+    out = (n, cout, stride * (h - 1) + k, stride * (w - 1) + k)
+    return g.node("ConvTranspose", inputs, out, strides=[stride, stride])
+
+
+def more_unary(g, x, shape):
+    op = pick(g.draw, ["Tanh", "Exp", "LeakyRelu", "Neg", "Abs", "HardSwish", "Identity", "Dropout"])
+    if op == "HardSwish" and g.opset < 14:
+        return None
+    if op == "Exp":
+        x = g.node("Tanh", [x], shape)  # keeps Exp's result O(1)
+    return g.node(op, [x], shape)
+
+
+def sub_div(g, x, shape):
+    op = pick(g.draw, ["Sub", "Div"])
+    other = pick(g.draw, [(), (shape[-1],), shape])
+    operand = g.operand(other, positive=(op == "Div"))
+    inputs = [x, operand] if op == "Div" or g.draw(st.booleans()) else [operand, x]
+    return g.node(op, inputs, shape)
+
+
+def global_pool(g, x, shape):
+    return g.node(pick(g.draw, ["GlobalAveragePool", "GlobalMaxPool"]), [x], shape[:2] + (1, 1))
+
+
+def reduce_mean(g, x, shape):
+    axis = pick(g.draw, list(range(1, len(shape))))
+    out = tuple(1 if i == axis else d for i, d in enumerate(shape))
+    if g.opset >= 18:
+        return g.node("ReduceMean", [x, g.const(np.array([axis], np.int64))], out, keepdims=1)
+    return g.node("ReduceMean", [x], out, axes=[axis], keepdims=1)
+
+
+def unsqueeze_squeeze(g, x, shape):
+    """Unsqueeze then Squeeze at one axis: views (axes an attribute before opset 13, an input after)."""
+    axis = pick(g.draw, [0, len(shape)])
+    mid_shape = shape[:axis] + (1,) + shape[axis:]
+    if g.opset >= 13:
+        mid = g.node("Unsqueeze", [x, g.const(np.array([axis], np.int64))], mid_shape)
+        return g.node("Squeeze", [mid, g.const(np.array([axis], np.int64))], shape)
+    mid = g.node("Unsqueeze", [x], mid_shape, axes=[axis])
+    return g.node("Squeeze", [mid], shape, axes=[axis])
+
+
+def split_concat(g, x, shape):
+    """Split along the last axis in two, then Concat the halves back in the other order."""
+    last = len(shape) - 1
+    if shape[last] < 2:
+        return None
+    first = shape[last] // 2
+    sizes = [first, shape[last] - first]
+    a, b = g.fresh(), g.fresh()
+    if g.opset >= 13:
+        g.nodes.append(helper.make_node("Split", [x, g.const(np.array(sizes, np.int64))], [a, b], axis=last))
+    else:
+        g.nodes.append(helper.make_node("Split", [x], [a, b], axis=last, split=sizes))
+    return g.node("Concat", [b, a], shape, axis=last)
+
+
 OPS_4D = [conv, conv, batchnorm, binary, binary, unary, clip, pool, concat, transpose, softmax, pad, slice_,
-          reshape, cast_pair]
+          reshape, cast_pair, conv_transpose, more_unary, sub_div, global_pool, reduce_mean, unsqueeze_squeeze,
+          split_concat]
 OPS_2D = [gemm, gemm, matmul, batchnorm, binary, unary, clip, concat, transpose, softmax, slice_, reshape,
-          cast_pair]
-OPS_ANY = [binary, unary, clip, transpose, cast_pair]
+          cast_pair, more_unary, sub_div, reduce_mean, unsqueeze_squeeze, split_concat]
+OPS_ANY = [binary, unary, clip, transpose, cast_pair, more_unary, sub_div]
 FUSABLE = [batchnorm, binary, binary, unary, clip]
 
 
@@ -266,6 +331,7 @@ def graphs(draw):
     seed = draw(st.integers(0, 2 ** 32 - 1))
     g = GraphBuilder(draw, np.random.default_rng(seed))
     opset = draw(st.integers(11, 21))
+    g.opset = opset
     if draw(st.booleans()):
         shape = (draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(3, 6)),
                  draw(st.integers(3, 6)))
