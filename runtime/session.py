@@ -96,7 +96,8 @@ class InferenceSession:
     # -- onnxruntime-shaped API -------------------------------------------------
     def get_inputs(self) -> List[NodeArg]:
         shapes = self._compiled.graph.values if self._compiled else {}
-        return [NodeArg(vi.name, list(shapes[vi.name].shape) if vi.name in shapes else declared_shape(vi),
+        # No declared shape (any rank) shows as [], as onnxruntime shows it.
+        return [NodeArg(vi.name, list(shapes[vi.name].shape) if vi.name in shapes else declared_shape(vi) or [],
                         f"tensor({_TYPE_NAMES[self._input_dtypes[vi.name]]})", self._input_dtypes[vi.name])
                 for vi in self._input_protos]
 
@@ -107,7 +108,7 @@ class InferenceSession:
                 info = self._compiled.graph.values[vi.name]
                 shape, dtype = list(info.shape), info.dtype
             else:
-                shape, dtype = declared_shape(vi), np_dtype(vi.type.tensor_type.elem_type, vi.name)
+                shape, dtype = declared_shape(vi) or [], np_dtype(vi.type.tensor_type.elem_type, vi.name)
             out.append(NodeArg(vi.name, shape, f"tensor({_TYPE_NAMES[np.dtype(dtype)]})", np.dtype(dtype)))
         return out
 
