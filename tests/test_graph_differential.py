@@ -18,7 +18,6 @@ changes float32 rounding by a few ulps per op, and the values stay O(1)-O(10).
 Deterministic: a fixed example count, derandomized, no example database.
 """
 import numpy as np
-import onnx
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from onnx import TensorProto, helper, numpy_helper
@@ -327,9 +326,9 @@ FUSABLE = [batchnorm, binary, binary, unary, clip]
 
 
 def constant_input(g, shape):
-    """A constant subgraph's result: an op on an initializer (folded at compile time)."""
-    k = g.const(g.data(shape))
-    return k
+    """An initializer of `shape` as the next op's data input: with its other operands
+    constant too, the op folds at compile time (fold_constants on) or runs (off)."""
+    return g.const(g.data(shape))
 
 
 @st.composite
