@@ -1,43 +1,74 @@
-"""Stage 2, compile: fix shapes, fold constants, fold BatchNormalization, make views.
+"""Stage 2, compile: fix shapes, then rewrite the graph in named, switchable passes.
 
-`compile_graph(loaded, input_shapes)` walks the nodes in order with every
-value's shape and dtype known (input shapes are fixed here) and sorts each node
-into one of four fates:
+`compile_graph(loaded, input_shapes, disabled_passes)` walks the nodes in order
+with every value's shape and dtype known (input shapes are fixed here) and
+gives each node one fate: a constant, a view, absorbed into the step that
+feeds it, or a kernel `Step` prepared by its op in `runtime.ops` (which
+validates what the C kernel will trust). Steps whose outputs nobody reads are
+dropped. The result is a `CompiledGraph`.
 
-1. folded: Shape/Size of a value with a known shape, Constant,
-   ConstantOfShape, and any node whose inputs are all constants are evaluated
-   now with numpy (onnx's reference evaluator for the general case); `If` with
-   a constant condition is replaced by the chosen branch;
-2. view: Reshape/Flatten/Squeeze/Unsqueeze/Identity/Dropout give a new shape
-   over the same bytes (an alias of their input's buffer, no copy, no step);
-3. fused: BatchNormalization that only reads the output of a Conv or Gemm with
-   constant weights is folded into that op's weights and bias, and so is a Mul
-   or Add of a Conv output by a constant per-channel vector (BatchNormalization
-   written out, as in Inception v2); such a Mul or Add after a
-   BatchNormalization that cannot fold (it follows a Concat, as in DenseNet)
-   folds into that BatchNormalization's scale and bias; Relu or Clip that only
-   reads the output of a Conv, ConvTranspose, Gemm, MatMul or
-   BatchNormalization becomes that kernel's store-time clamp (the same
-   compare-based clamp, so NaN still passes through);
-4. kernel: everything else is a `Step`, prepared by its op in `runtime.ops`,
-   which validates what the C kernel will trust.
+The rewrites are the passes in `PASSES`, in the order they are tried on a node.
+Each can be switched off (`disabled_passes=`, also on `InferenceSession`) and
+the graph still runs with the same results; each states its legality rule in
+its docstring (`_Compiler.<pass name>`), and tests/test_graph_differential.py
+checks random graphs with every pass on, all off and each one off:
 
-Steps whose outputs nobody reads are dropped. The result is a `CompiledGraph`.
+- fold_constants: a node whose inputs are all constants is computed now, with
+  radrt's own kernel (a one-step graph planned and run by the C core: fold time
+  and run time are one code path, so a model gives the same answer whichever
+  operands happen to be constant);
+- views: Reshape/Flatten/Squeeze/Unsqueeze/Identity/Dropout alias their
+  input's buffer (no copy, no step); off, each becomes a copy step;
+- fuse_batchnorm: BatchNormalization into the Conv or Gemm that feeds it;
+- fuse_mul_add: Mul/Add by a constant per-channel vector into the Conv, Gemm
+  or BatchNormalization that feeds it;
+- fuse_activation: Relu/Clip into the Conv, ConvTranspose, Gemm, MatMul or
+  BatchNormalization that feeds it, as that kernel's store-time clamp (the same
+  compare-based clamp, so NaN still passes through).
+
+Not passes, because radrt has no kernel that could run them instead: Constant,
+ConstantOfShape, Shape and Size of a known shape, `If` with a constant
+condition (replaced by its branch) and the fold-only ops (load.FOLD_ONLY_OPS),
+which are evaluated here always; the fold-only ops and the few nodes whose
+kernel declines their element types (UnsupportedOpError from its prepare, so
+the same node on run-time inputs is refused too) use onnx's reference
+evaluator: there is no run-time path for its numerics to disagree with.
+
+Names the stage makes up (of unnamed nodes, of nodes repeating a name, of
+folded tensors) come from `_Names`: never equal to a name in the model or to
+each other, by construction.
 """
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 from . import ops, sizes
-from .errors import CompileError, RadrtError, UnsupportedOpError
+from .errors import CompileError, InvalidArgumentError, RadrtError, UnsupportedOpError
 from .load import VIEW_OPS, LoadedModel, Node, to_nodes
-from .ops import Prepared, TensorInfo
+from .ops import FLOAT32, Prepared, TensorInfo
 from .ops.activation import clip_bounds
 from .ops.normalization import batchnorm_params
 from .ops import FUSED_CLIP
+
+PASSES = ("fold_constants", "views", "fuse_batchnorm", "fuse_mul_add", "fuse_activation")
+
+# Inputs that kernels read at compile time (ops.require_constant), by op type.
+# With fold_constants off, a constant that a node reads there stays a constant.
+PARAMETER_INPUTS = {
+    "Clip": (1, 2), "Pad": (1, 2, 3), "Resize": (1, 2, 3), "Upsample": (1,), "Split": (1,),
+    "Slice": (1, 2, 3, 4), "Expand": (1,), "Tile": (1,), "Reshape": (1,), "Squeeze": (1,),
+    "Unsqueeze": (1,), "ReduceL1": (1,), "ReduceL2": (1,), "ReduceLogSum": (1,),
+    "ReduceLogSumExp": (1,), "ReduceMax": (1,), "ReduceMean": (1,), "ReduceMin": (1,),
+    "ReduceProd": (1,), "ReduceSum": (1,), "ReduceSumSquare": (1,),
+    "LayerNormalization": (1, 2),  # a Scale or B that broadcasts must be a constant
+}
+_GRAPH_OUTPUT = ("", -1)  # a reader entry: the value is a graph output
+_SUBGRAPH = (None, -1)  # a reader entry: read inside a subgraph
 
 
 @dataclass
@@ -58,6 +89,7 @@ class CompiledGraph:
     steps: List[Step]
     folded_nodes: int = 0
     fused_nodes: List[Tuple[str, str]] = field(default_factory=list)  # (op_type, node name)
+    disabled_passes: FrozenSet[str] = frozenset()
 
     def base(self, name: str) -> str:
         return self.alias.get(name, name)
@@ -81,10 +113,30 @@ def np_dtype(elem_type: int, what: str) -> np.dtype:
     return np.dtype(_ONNX_TO_NP[elem_type])
 
 
-def declared_shape(vi: onnx.ValueInfoProto) -> List:
-    """The input's shape as the model declares it: ints, dim_param strings or None."""
-    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-            for d in vi.type.tensor_type.shape.dim]
+def declared_shape(vi: onnx.ValueInfoProto) -> Optional[List]:
+    """The shape a graph input (or output) declares; the one place that decides which
+    dims are dynamic, as onnxruntime does. A list with an int per fixed dim and, per
+    dynamic dim, its dim_param string or None (a dim with neither dim_value nor
+    dim_param, or a negative dim_value: exporters write -1); None when the value has
+    no shape at all (dynamic of any rank, not a scalar)."""
+    tensor_type = vi.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        return None
+    return [int(d.dim_value) if d.HasField("dim_value") and d.dim_value >= 0 else (d.dim_param or None)
+            for d in tensor_type.shape.dim]
+
+
+def is_fixed(shape: Optional[Sequence]) -> bool:
+    """True when a `declared_shape` fixes every dim (and the rank)."""
+    return shape is not None and all(isinstance(d, int) for d in shape)
+
+
+def shape_matches(declared: Optional[Sequence], shape: Sequence[int]) -> bool:
+    """True when `shape` (of a feed) fits a `declared_shape`: same rank, same fixed dims."""
+    if declared is None:
+        return True
+    return len(declared) == len(shape) and all(not isinstance(d, int) or d == g
+                                               for d, g in zip(declared, shape))
 
 
 def runtime_inputs(proto: onnx.ModelProto) -> List[onnx.ValueInfoProto]:
@@ -92,9 +144,31 @@ def runtime_inputs(proto: onnx.ModelProto) -> List[onnx.ValueInfoProto]:
     return [vi for vi in proto.graph.input if vi.name not in inits]
 
 
-def compile_graph(loaded: LoadedModel,
-                  input_shapes: Optional[Dict[str, Sequence[int]]] = None,
+def check_passes(disabled_passes) -> FrozenSet[str]:
+    """`disabled_passes` as a set of names from PASSES; InvalidArgumentError otherwise."""
+    if isinstance(disabled_passes, (str, bytes)) or not isinstance(disabled_passes, Iterable):
+        raise InvalidArgumentError(f"disabled_passes: expected a sequence of pass names (known passes: "
+                                   f"{', '.join(PASSES)}), got {disabled_passes!r}",
+                                   argument="disabled_passes", value=disabled_passes)
+    names = list(disabled_passes)
+    for name in names:
+        if not isinstance(name, str) or name not in PASSES:
+            raise InvalidArgumentError(f"disabled_passes: unknown pass {name!r}; known passes: "
+                                       f"{', '.join(PASSES)}", argument="disabled_passes", value=name)
+    return frozenset(names)
+
+
+def compile_graph(loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence[int]]] = None,
+                  disabled_passes: Sequence[str] = (),
                   max_memory_bytes: Optional[int] = None) -> CompiledGraph:
+    """Compile `loaded` for fixed input shapes (`input_shapes` by input name, else the
+    declared shapes) with every pass of PASSES on except `disabled_passes`, every
+    tensor, scratch and compile-time table checked against `max_memory_bytes`
+    (runtime.sizes; None: the default budget).
+    Raises CompileError (shapes, attributes; SizeOverflowError, MemoryBudgetError),
+    UnsupportedOpError (ops, types radrt does not run), InvalidArgumentError (an
+    unknown pass name, a budget that is not an int > 0)."""
+    disabled = check_passes(disabled_passes)
     graph = loaded.proto.graph
     input_shapes = dict(input_shapes or {})
     values: Dict[str, TensorInfo] = {}
@@ -108,17 +182,18 @@ def compile_graph(loaded: LoadedModel,
         shape = input_shapes.pop(vi.name, None)
         if shape is None:
             shape = declared_shape(vi)
-            unknown = [i for i, d in enumerate(shape) if not isinstance(d, int)]
-            if unknown:
-                raise CompileError(f"{what}: dimension {unknown[0]} of {tuple(shape)} is not fixed; "
-                                   f"give input_shapes={{'{vi.name}': (...)}} or feed the input")
+            if not is_fixed(shape):
+                where = "its rank" if shape is None else \
+                    f"dimension {[isinstance(d, int) for d in shape].index(False)} of {tuple(shape)}"
+                raise CompileError(f"{what}: {where} is not fixed; give input_shapes={{'{vi.name}': (...)}} "
+                                   f"or feed the input")
         values[vi.name] = TensorInfo(tuple(int(d) for d in shape), dtype)
         inputs.append(vi.name)
     if input_shapes:
         raise CompileError(f"input_shapes names {sorted(input_shapes)}, which are not runtime inputs "
                            f"of the model (expected some of {inputs})")
 
-    c = _Compiler(loaded.opset, values, _consumer_counts(graph))
+    c = _Compiler(loaded.opset, values, _readers(graph), _Names(loaded.proto), disabled)
     with sizes.memory_budget(sizes.resolve_budget(max_memory_bytes)):  # see runtime.sizes
         c.walk(loaded.nodes)
     outputs = [o.name for o in graph.output]
@@ -127,22 +202,23 @@ def compile_graph(loaded: LoadedModel,
             raise CompileError(f"graph output '{name}' is produced by no node, input or initializer")
     steps = _drop_dead_steps(c.steps, c.alias, outputs)
     return CompiledGraph(loaded.opset, inputs, outputs, c.values, c.alias, steps,
-                         c.folded, c.fused)
+                         c.folded, c.fused, disabled)
 
 
-def _consumer_counts(graph: onnx.GraphProto) -> Dict[str, int]:
-    counts: Dict[str, int] = {}
+def _readers(graph: onnx.GraphProto) -> Dict[str, List[Tuple[Optional[str], int]]]:
+    """Every read of each value: (op type, input index), _SUBGRAPH or _GRAPH_OUTPUT."""
+    readers: Dict[str, List[Tuple[Optional[str], int]]] = {}
     for n in graph.node:
-        for i in n.input:
-            counts[i] = counts.get(i, 0) + 1
+        for k, i in enumerate(n.input):
+            readers.setdefault(i, []).append((n.op_type, k))
         for a in n.attribute:  # values read from inside subgraphs count too
             for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else []):
                 for sn in g.node:
                     for i in sn.input:
-                        counts[i] = counts.get(i, 0) + 1
+                        readers.setdefault(i, []).append(_SUBGRAPH)
     for o in graph.output:
-        counts[o.name] = counts.get(o.name, 0) + 1
-    return counts
+        readers.setdefault(o.name, []).append(_GRAPH_OUTPUT)
+    return readers
 
 
 def _drop_dead_steps(steps: List[Step], alias: Dict[str, str], outputs: List[str]) -> List[Step]:
@@ -155,16 +231,117 @@ def _drop_dead_steps(steps: List[Step], alias: Dict[str, str], outputs: List[str
     return kept[::-1]
 
 
+class _Names:
+    """Node and tensor names the compile stage makes up, unique by construction.
+
+    `taken` starts as every name in the model (values, initializers, node names,
+    in subgraphs too). `fresh(base)` returns base, or base#2, base#3, ... the
+    first not taken, and takes it. A node keeps its explicit name the first time
+    the name is seen; an unnamed node (load named it OpType_index) or a node
+    repeating a name gets a fresh one, so no two steps and no two folded tensors
+    share a name."""
+
+    def __init__(self, proto: onnx.ModelProto):
+        self.taken = set()
+        self.node_names = set()
+
+        def scan(g: onnx.GraphProto) -> None:
+            self.taken.update(v.name for v in (*g.input, *g.output, *g.value_info))
+            self.taken.update(t.name for t in g.initializer)
+            for n in g.node:
+                self.taken.update(n.input)
+                self.taken.update(n.output)
+                if n.name:
+                    self.taken.add(n.name)
+                for a in n.attribute:
+                    for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                        scan(sub)
+
+        scan(proto.graph)
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.taken:
+            k += 1
+            name = f"{base}#{k}"
+        self.taken.add(name)
+        return name
+
+    def node(self, node: Node) -> Node:
+        explicit = node.proto is not None and bool(node.proto.name)
+        if explicit and node.name not in self.node_names:
+            self.node_names.add(node.name)
+            return node
+        name = self.fresh(node.name)
+        self.node_names.add(name)
+        return dataclasses.replace(node, name=name)
+
+
+def channel_vector(out_shape: Sequence[int], operand: np.ndarray) -> Optional[np.ndarray]:
+    """The legality rule of every per-channel fusion (BatchNormalization, Mul, Add, a
+    Gemm's C): `operand`, applied elementwise to a value of shape `out_shape` whose
+    channel axis is 1 (N, C, ... for Conv and BatchNormalization; the columns of a Gemm's
+    (M, N) output), is one value per channel only if broadcasting it leaves `out_shape`
+    unchanged (no higher rank, no bigger dim) and every dim of it, aligned to the right,
+    is 1 except the channel dim. Returns that (C,) float64 vector, or None (no fusion)."""
+    out_shape = tuple(out_shape)
+    operand = np.asarray(operand)
+    if len(out_shape) < 2 or operand.ndim > len(out_shape):
+        return None
+    shape = (1,) * (len(out_shape) - operand.ndim) + tuple(operand.shape)
+    if any(d != 1 for i, d in enumerate(shape) if i != 1) or shape[1] not in (1, out_shape[1]):
+        return None
+    return np.broadcast_to(operand.reshape(-1).astype(np.float64), (out_shape[1],)).copy()
+
+
+def _outputs_of(node: Node, prepared: Prepared) -> List[str]:
+    """The node's outputs the prepared kernel writes; UnsupportedOpError for a wanted output
+    it does not write."""
+    n = len(prepared.outputs)
+    if len(node.outputs) > n and any(node.outputs[n:]):
+        raise UnsupportedOpError(f"{node.op_type} node '{node.name}': output {n} "
+                                 f"('{node.outputs[n]}') is not supported")
+    return list(node.outputs[:n])
+
+
+def run_one_step(opset: int, node: Node, ins: List[Optional[TensorInfo]],
+                 prepared: Prepared) -> List[Optional[np.ndarray]]:
+    """Run one prepared kernel on constant inputs with the C core, as a one-step graph
+    planned and bound like any model; returns one array per node output (None when
+    omitted). This is how constants fold: the kernel that would run them at run time."""
+    from .execute import Region, bind, load_weights, replica_regions, run_steps
+    from .plan import plan_memory
+    outs = _outputs_of(node, prepared)
+    values = {n: i for n, i in zip(node.inputs, ins) if n}
+    values.update({n: i for n, i in zip(outs, prepared.outputs) if n})
+    wanted = [o for o in outs if o]
+    step = Step(node, list(node.inputs), outs, prepared)
+    plan = plan_memory(CompiledGraph(opset, [], wanted, values, {}, [step]))
+    weights = Region(f"fold/{node.name}/weights", plan.region_bytes["weights"])
+    load_weights(plan, weights)
+    regions = replica_regions(plan, weights, 0)
+    run_steps(bind(plan, regions))
+    got = {n: regions["output"].array(p, info.dtype, info.shape).copy() for n, p, info in plan.outputs}
+    return [got.get(o) if o else None for o in outs]
+
+
 class _Compiler:
-    def __init__(self, opset: int, values: Dict[str, TensorInfo], consumers: Dict[str, int]):
+    def __init__(self, opset: int, values: Dict[str, TensorInfo],
+                 readers: Dict[str, List[Tuple[Optional[str], int]]], names: _Names,
+                 disabled: FrozenSet[str]):
         self.opset = opset
         self.values = values
-        self.consumers = consumers
+        self.readers = readers
+        self.names = names
+        self.disabled = disabled
         self.alias: Dict[str, str] = {}
         self.steps: List[Step] = []
         self.producer: Dict[str, Step] = {}
         self.folded = 0
         self.fused: List[Tuple[str, str]] = []
+
+    def on(self, pass_name: str) -> bool:
+        return pass_name not in self.disabled
 
     def info(self, node: Node, name: str) -> Optional[TensorInfo]:
         if not name:
@@ -176,25 +353,27 @@ class _Compiler:
 
     def walk(self, nodes: List[Node]) -> None:
         for node in nodes:
+            node = self.names.node(node)
             ins = [self.info(node, n) for n in node.inputs]
-            if node.op_type == "If":
+            op = node.op_type
+            if op == "If":
                 self.inline_if(node, ins)
-            elif node.op_type in ("Shape", "Size") and ins[0] is not None:
+            elif op in ("Shape", "Size") and ins[0] is not None:
                 self.set_constant(node, [_fold_shape(node, ins[0])])
-            elif self.all_constant(node, ins):
-                self.set_constant(node, self.fold(node, ins))
-            elif node.op_type in VIEW_OPS:
-                self.make_view(node, ins)
-            elif node.op_type == "BatchNormalization" and self.fuse_batchnorm(node, ins):
+            elif self.all_constant(node, ins) and self.fold_constants(node, ins):
                 pass
-            elif node.op_type in ("Mul", "Add") and self.fuse_mul_add(node, ins):
+            elif op in VIEW_OPS:
+                self.views(node, ins)
+            elif op == "BatchNormalization" and self.on("fuse_batchnorm") and self.fuse_batchnorm(node, ins):
                 pass
-            elif node.op_type in ("Relu", "Clip") and self.fuse_activation(node, ins):
+            elif op in ("Mul", "Add") and self.on("fuse_mul_add") and self.fuse_mul_add(node, ins):
+                pass
+            elif op in ("Relu", "Clip") and self.on("fuse_activation") and self.fuse_activation(node, ins):
                 pass
             else:
                 self.add_step(node, ins)
 
-    # -- fate 1: folded ------------------------------------------------------
+    # -- fold_constants ------------------------------------------------------------
     @staticmethod
     def all_constant(node: Node, ins: List[Optional[TensorInfo]]) -> bool:
         if node.op_type in ("RandomNormal", "RandomUniform", "RandomNormalLike",
@@ -202,35 +381,86 @@ class _Compiler:
             return False
         return all(i is None or i.value is not None for i in ins)
 
-    def set_constant(self, node: Node, arrays: List[np.ndarray]) -> None:
+    def set_constant(self, node: Node, arrays: List[Optional[np.ndarray]]) -> None:
         self.folded += 1
         for name, arr in zip(node.outputs, arrays):
-            if name:
+            if name and arr is not None:
                 arr = np.asarray(arr)
                 self.values[name] = TensorInfo(tuple(arr.shape), arr.dtype, arr)
 
-    def fold(self, node: Node, ins: List[Optional[TensorInfo]]) -> List[np.ndarray]:
-        if node.op_type == "Constant":
-            return [_constant_value(node)]
-        if node.op_type == "ConstantOfShape":
+    def fold_constants(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
+        """Pass fold_constants: compute a node whose inputs are all constants now; True
+        when it did (its outputs are constants from then on).
+
+        Legality: the value is computed by the kernel that would compute it at run time
+        (`run_one_step`), so folding never changes a result. Constant, ConstantOfShape,
+        views of constants (a constant reshaped) and ops without a kernel fold whether
+        the pass is on or off (see the module docstring). Off, a node with a kernel
+        becomes a step, unless it must stay a constant: an output that is not float32
+        (shape and index arithmetic, read by kernels at compile time) or one that a
+        reader takes at a compile-time parameter input (PARAMETER_INPUTS, a node
+        without a kernel, a subgraph)."""
+        op = node.op_type
+        if op == "Constant":
+            self.set_constant(node, [_constant_value(node)])
+            return True
+        if op == "ConstantOfShape":
             fill = node.attr("value")
             fill = np.zeros(1, np.float32) if fill is None else fill.reshape(-1)
             shape = tuple(int(d) for d in ins[0].value)
             sizes.check_tensor(node, shape, fill.dtype, f"output '{node.outputs[0]}'")
-            return [np.full(shape, fill[0], dtype=fill.dtype)]
+            self.set_constant(node, [np.full(shape, fill[0], dtype=fill.dtype)])
+            return True
+        if op in VIEW_OPS:
+            self.make_view(node, ins)
+            self.folded += 1
+            return True
+        prepare = ops.lookup(op)
+        prepared = None
+        if prepare is not None:
+            try:
+                prepared = self.prepare(node, ins, prepare)
+            except UnsupportedOpError:
+                prepared = None  # the kernel declines these types: no run-time path either
+        if prepared is None:
+            self.set_constant(node, self.fold_reference(node, ins))
+            return True
+        if not self.on("fold_constants") and self.may_run_as_step(node, prepared):
+            return False
+        self.set_constant(node, run_one_step(self.opset, node, ins, prepared))
+        return True
+
+    def may_run_as_step(self, node: Node, prepared: Prepared) -> bool:
+        """With fold_constants off: may this constant-input node run as a kernel step?"""
+        for name, info in zip(_outputs_of(node, prepared), prepared.outputs):
+            if not name:
+                continue
+            if np.dtype(info.dtype) != FLOAT32:
+                return False
+            for op, k in self.readers.get(name, []):
+                if (op, k) == _GRAPH_OUTPUT:
+                    continue
+                if op is None or (ops.lookup(op) is None and op not in VIEW_OPS) \
+                        or k in PARAMETER_INPUTS.get(op, ()):
+                    return False
+        return True
+
+    def fold_reference(self, node: Node, ins: List[Optional[TensorInfo]]) -> List[np.ndarray]:
+        """A node radrt has no kernel for (or whose kernel declines its types), evaluated
+        with onnx's reference evaluator at the model's opset."""
         from onnx.reference import ReferenceEvaluator
         try:
-            # A one-node model, so the evaluator picks the op version of the model's opset.
             graph = helper.make_graph(
                 [node.proto], "fold", [helper.make_empty_tensor_value_info(n) for n in node.inputs if n],
                 [helper.make_empty_tensor_value_info(n) for n in node.outputs if n])
             ref = ReferenceEvaluator(helper.make_model(
                 graph, opset_imports=[helper.make_opsetid("", self.opset)]))
             feeds = {n: i.value for n, i in zip(node.inputs, ins) if n}
-            return list(ref.run(None, feeds))
+            results = iter(ref.run(None, feeds))
+            return [next(results) if n else None for n in node.outputs]
         except Exception as e:
             raise CompileError(f"{node.op_type} node '{node.name}' (opset {self.opset}): constant "
-                               f"folding failed: {e}") from e
+                               f"folding failed: {e}", node=node.name) from e
 
     def inline_if(self, node: Node, ins: List[Optional[TensorInfo]]) -> None:
         if ins[0] is None or ins[0].value is None:
@@ -246,7 +476,7 @@ class _Compiler:
             self.alias_or_copy(out, inner.name, self.values[inner.name].shape)
         self.folded += 1
 
-    # -- fate 2: views --------------------------------------------------------
+    # -- views -----------------------------------------------------------------------
     def alias_or_copy(self, out: str, src: str, shape: Tuple[int, ...]) -> None:
         info = self.values[src]
         if info.value is not None:
@@ -261,30 +491,66 @@ class _Compiler:
             self.values[node.outputs[1]] = TensorInfo(shape, np.dtype(bool), np.ones(shape, bool))
         self.alias_or_copy(node.outputs[0], node.inputs[0], shape)
 
-    # -- fate 3: BatchNormalization folded into Conv/Gemm ----------------------
+    def views(self, node: Node, ins: List[Optional[TensorInfo]]) -> None:
+        """Pass views: Reshape/Flatten/Squeeze/Unsqueeze/Identity/Dropout (inference) as
+        a new shape over the input's buffer, no step.
+
+        Legality: each of these ops keeps the elements in row-major order and only
+        changes the shape, so the output's bytes are the input's bytes; a view is
+        never written (steps write their own outputs only). Off: the op becomes a
+        copy step (radrt_copy of the bytes) into a buffer of its own."""
+        if self.on("views"):
+            self.make_view(node, ins)
+            return
+        shape = _view_shape(node, ins)
+        if node.op_type == "Dropout" and len(node.outputs) > 1 and node.outputs[1]:
+            self.values[node.outputs[1]] = TensorInfo(shape, np.dtype(bool), np.ones(shape, bool))
+        nbytes = ins[0].nbytes
+        prepared = Prepared([TensorInfo(shape, ins[0].dtype)],
+                            lambda lib, i, o, c, scratch: (lib.radrt_copy, (i[0], o[0], nbytes)),
+                            unread_inputs=tuple(range(1, len(node.inputs))))
+        copy = dataclasses.replace(node, outputs=node.outputs[:1])
+        self.append_step(copy, prepared)
+
+    # -- fusions ---------------------------------------------------------------------
     def fuse_batchnorm(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
-        batchnorm_params(node, ins)  # the checks of the unfused path, before any folding
+        """Pass fuse_batchnorm: BatchNormalization folded into the weights and bias of the
+        Conv or Gemm that feeds it; True when it did.
+
+        Legality: the producer is a Conv or Gemm step with constant weights (and bias),
+        no fused clamp yet, whose output only this node reads (not a graph output);
+        the BatchNormalization's parameters are constants, each of shape (C,) with C
+        its input's channels (`batchnorm_params`: any other shape is a CompileError,
+        not a refused fusion); then y = x * s + t per channel, with the channel rule of
+        `channel_vector` (for Gemm: the columns of Y)."""
+        _, params, epsilon = batchnorm_params(node, ins)
         prev = self.fusable_producer(node, ("Conv", "Gemm"))
-        if prev is None or FUSED_CLIP in prev.node.attrs:
+        if prev is None or FUSED_CLIP in prev.node.attrs or any(p.value is None for p in params):
             return False
-        if len([o for o in node.outputs if o]) != 1 or node.attr("training_mode", 0):
-            return False
-        if any(i is None or i.value is None for i in ins[1:5]):
-            return False
-        scale, bias, mean, var = (i.value.astype(np.float64) for i in ins[1:5])
-        s = scale / np.sqrt(var + float(node.attr("epsilon", 1e-5)))
+        scale, bias, mean, var = (p.value.astype(np.float64) for p in params)
+        s = scale / np.sqrt(var + epsilon)
         return self.fold_channel_affine(prev, node, s, bias - mean * s)
 
     def fuse_mul_add(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
-        """Conv or BatchNormalization output times, or plus, a constant per-channel vector."""
+        """Pass fuse_mul_add: Mul or Add of a constant and the output of a Conv, Gemm or
+        BatchNormalization step, folded into that step's weights and bias (Conv, Gemm)
+        or scale and bias (BatchNormalization); True when it did.
+
+        Legality: the producer's output is read by this node only (not a graph output);
+        the other operand is a float32 constant that is one value per output channel
+        by `channel_vector` (the Mul/Add output keeps the producer's shape and rank);
+        the producer's weights and bias (Conv, Gemm) or statistics (BatchNormalization)
+        are constants and it has no fused clamp yet."""
         if len(node.inputs) != 2 or any(i is None for i in ins):
             return False
         for k in (0, 1):
-            prev = self.fusable_producer(node, ("Conv", "BatchNormalization"), k)
+            prev = self.fusable_producer(node, ("Conv", "Gemm", "BatchNormalization"), k)
             other = ins[1 - k]
             if prev is None or FUSED_CLIP in prev.node.attrs or other.value is None:
                 continue
-            vector = _channel_vector(self.values[node.inputs[k]].shape, other.value)
+            if np.dtype(other.dtype) != FLOAT32:
+                return False
+            vector = channel_vector(ins[k].shape, other.value)
             if vector is None:
                 return False
             s, t = (vector, np.zeros_like(vector)) if node.op_type == "Mul" else (np.ones_like(vector), vector)
@@ -299,14 +565,17 @@ class _Compiler:
         if len(params) != 4 or any(p is None or p.value is None for p in params) or s.shape != params[0].shape:
             return False
         scale, bias = (p.value.astype(np.float64) for p in params[:2])
-        scale_name, bias_name = node.name + "/folded_scale", node.name + "/folded_B"
+        scale_name = self.names.fresh(node.name + "/folded_scale")
+        bias_name = self.names.fresh(node.name + "/folded_B")
         for name, value in ((scale_name, scale * s), (bias_name, bias * s + t)):
             self.values[name] = TensorInfo(value.shape, np.dtype(np.float32), value.astype(np.float32))
         self.replace_step(prev, node, [prev.inputs[0], scale_name, bias_name] + prev.inputs[3:], prev.node.attrs)
         return True
 
     def fold_channel_affine(self, prev: Step, node: Node, s: np.ndarray, t: np.ndarray) -> bool:
-        """Make `prev` (Conv or Gemm with constant weights) compute y * s + t per output channel."""
+        """Make `prev` (Conv or Gemm with constant weights) compute y * s + t per output
+        channel (s, t of shape (C,)); False when its weights or bias are not constants or
+        a Gemm's C is not per column."""
         w_info = self.values.get(prev.inputs[1])
         if w_info is None or w_info.value is None:
             return False
@@ -315,28 +584,26 @@ class _Compiler:
         if b_name and (b_info is None or b_info.value is None):
             return False
         w = w_info.value.astype(np.float64)
+        out_shape = self.values[prev.outputs[0]].shape
+        cout = out_shape[1]
+        if s.shape != (cout,) or t.shape != (cout,):
+            return False
         if prev.node.op_type == "Conv":
-            cout = w.shape[0]
-            if s.shape != (cout,) or t.shape != (cout,):
-                return False
             w = w * s.reshape((cout,) + (1,) * (w.ndim - 1))
             b = np.zeros(cout) if b_info is None else b_info.value.astype(np.float64)
         else:  # Gemm: Y = alpha*A'B' + beta*C, scaled over the columns of Y
-            if prev.node.attr("transA", 0) or w.ndim != 2:
-                return False
-            beta = float(prev.node.attr("beta", 1.0))
-            cols = w.shape[0] if prev.node.attr("transB", 0) else w.shape[1]
-            if s.shape != (cols,) or t.shape != (cols,):
+            if w.ndim != 2:
                 return False
             w = w * (s.reshape(-1, 1) if prev.node.attr("transB", 0) else s.reshape(1, -1))
-            if b_info is None:
-                b = np.zeros(cols)
-            elif b_info.value.size in (1, cols):
-                b = beta * np.broadcast_to(b_info.value.reshape(-1).astype(np.float64), (cols,))
-            else:
-                return False
+            b = np.zeros(cout)
+            if b_info is not None:
+                column = channel_vector(out_shape, b_info.value)
+                if column is None:
+                    return False  # e.g. C of shape (M, 1): per row, not per column
+                b = float(prev.node.attr("beta", 1.0)) * column
         b = b * s + t
-        w_name, b_name = node.name + "/folded_W", node.name + "/folded_B"
+        w_name = self.names.fresh(node.name + "/folded_W")
+        b_name = self.names.fresh(node.name + "/folded_B")
         self.values[w_name] = TensorInfo(w.shape, np.dtype(np.float32), w.astype(np.float32))
         self.values[b_name] = TensorInfo(b.shape, np.dtype(np.float32), b.astype(np.float32))
         new_inputs = [prev.inputs[0], w_name, b_name] + prev.inputs[3:]
@@ -345,6 +612,14 @@ class _Compiler:
         return True
 
     def fuse_activation(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
+        """Pass fuse_activation: Relu or Clip as the store-time clamp of the Conv,
+        ConvTranspose, Gemm, MatMul or BatchNormalization step that feeds it; True when
+        it did.
+
+        Legality: the producer's output is read by this node only (not a graph output),
+        the producer has no clamp yet, and the Clip bounds are constant scalars with
+        lo <= hi (else the Clip step reports them); the kernels clamp with the same
+        compares as the Clip kernel, so NaN passes through both."""
         prev = self.fusable_producer(node, ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization"))
         if prev is None or FUSED_CLIP in prev.node.attrs:
             return False
@@ -364,7 +639,7 @@ class _Compiler:
         """The step whose only reader is `node` (and not a graph output), if of op_types."""
         name = node.inputs[input_index]
         prev = self.producer.get(name)
-        if prev is None or prev.node.op_type not in op_types or self.consumers.get(name, 0) != 1:
+        if prev is None or prev.node.op_type not in op_types or len(self.readers.get(name, ())) != 1:
             return None
         return prev
 
@@ -377,43 +652,36 @@ class _Compiler:
         self.add_step(fused, [self.values[n] if n else None for n in inputs])
         self.fused.append((absorbed.op_type, absorbed.name))
 
-    # -- fate 4: kernel steps -----------------------------------------------------
+    # -- kernel steps ------------------------------------------------------------------
     def add_step(self, node: Node, ins: List[Optional[TensorInfo]]) -> None:
         prepare = ops.lookup(node.op_type)
         if prepare is None:
             raise UnsupportedOpError(
                 f"op {node.op_type} (node '{node.name}', opset {self.opset}) has no radrt kernel "
                 f"and its inputs are not all constant, so it cannot be folded at compile time")
-        for name, info in zip(node.inputs, ins):  # dims >= 0, sizes in int64 and the budget
+        self.append_step(node, self.prepare(node, ins, prepare))
+
+    @staticmethod
+    def prepare(node: Node, ins: List[Optional[TensorInfo]], prepare) -> Prepared:
+        """`prepare(node, ins)` with every input, output and scratch size checked: dims >= 0,
+        counts within int64, each within the memory budget (runtime.sizes)."""
+        for name, info in zip(node.inputs, ins):
             if info is not None:
                 sizes.check_tensor(node, info.shape, info.dtype, f"input '{name}'")
         prepared = prepare(node, ins)
         for name, info in zip(node.outputs, prepared.outputs):
             sizes.check_tensor(node, info.shape, info.dtype, f"output '{name}'")
         sizes.check_bytes(node, prepared.scratch_bytes, "scratch")
-        wanted = [o for o in node.outputs if o]
-        if len(node.outputs) > len(prepared.outputs) and any(node.outputs[len(prepared.outputs):]):
-            raise UnsupportedOpError(f"{node.op_type} node '{node.name}': output "
-                                     f"{len(prepared.outputs)} ('{node.outputs[len(prepared.outputs)]}') "
-                                     f"is not supported")
-        step = Step(node, list(node.inputs), list(node.outputs[:len(prepared.outputs)]), prepared)
+        return prepared
+
+    def append_step(self, node: Node, prepared: Prepared) -> None:
+        step = Step(node, list(node.inputs), _outputs_of(node, prepared), prepared)
         for name, info in zip(step.outputs, prepared.outputs):
             if name:
                 self.values[name] = info
                 self.producer[name] = step
-        if wanted:
+        if any(step.outputs):
             self.steps.append(step)
-
-
-def _channel_vector(out_shape: Tuple[int, ...], c: np.ndarray) -> Optional[np.ndarray]:
-    """`c` as one value per channel (axis 1) of `out_shape`, if it broadcasts only that way."""
-    if c.size == 1:
-        return np.full(out_shape[1], float(c.reshape(-1)[0])) if len(out_shape) > 1 else None
-    shape = (1,) * (len(out_shape) - c.ndim) + tuple(c.shape)
-    if c.ndim > len(out_shape) or len(out_shape) < 2 or shape[1] != out_shape[1] or \
-            any(d != 1 for i, d in enumerate(shape) if i != 1):
-        return None
-    return c.reshape(-1).astype(np.float64)
 
 
 def _constant_value(node: Node) -> np.ndarray:

@@ -26,7 +26,8 @@ import numpy as np
 import onnx
 
 from .arguments import check_choice, check_integer, check_seconds, is_integer
-from .compile import CompiledGraph, compile_graph, declared_shape, np_dtype, runtime_inputs
+from .compile import (CompiledGraph, check_passes, compile_graph, declared_shape, is_fixed, np_dtype,
+                      runtime_inputs, shape_matches)
 from .errors import CompileError, InvalidArgumentError, UnknownArgumentError
 from .load import LoadedModel, load_model
 from .plan import MemoryPlan, plan_memory
@@ -61,8 +62,9 @@ class Compiled:
     """One compiled shape signature: the graph and its memory plan."""
 
     def __init__(self, loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence[int]]],
-                 max_memory_bytes: Optional[int] = None, protection: str = "none"):
-        self.graph: CompiledGraph = compile_graph(loaded, input_shapes, max_memory_bytes)
+                 max_memory_bytes: Optional[int] = None, protection: str = "none",
+                 disabled_passes: Sequence[str] = ()):
+        self.graph: CompiledGraph = compile_graph(loaded, input_shapes, disabled_passes, max_memory_bytes)
         self.plan: MemoryPlan = plan_memory(self.graph, max_memory_bytes, protection)
 
 
@@ -92,6 +94,7 @@ class InferenceSession:
                  scrub_interval_s: Optional[float] = DEFAULT_INTERVAL_S,
                  scrub_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                  max_memory_bytes: Optional[int] = None,
+                 disabled_passes: Sequence[str] = (),
                  **unknown):
         """Load, compile and plan a model.
 
@@ -135,6 +138,9 @@ class InferenceSession:
                 or set_protection to a mode whose copies would not fit, raises
                 MemoryBudgetError naming the node and the bytes, before anything
                 is allocated.
+            disabled_passes: names from runtime.compile.PASSES to switch off
+                (default: none; every pass is proven result-preserving, this is for
+                testing and for isolating a suspected compile bug).
 
         Raises:
             UnknownArgumentError: a keyword not listed above (also a TypeError).
@@ -161,6 +167,7 @@ class InferenceSession:
             scrub_interval_s = check_seconds("scrub_interval_s", scrub_interval_s, MAX_INTERVAL_S)
         scrub_chunk_bytes = check_integer("scrub_chunk_bytes", scrub_chunk_bytes, 1)
         self._max_memory_bytes = resolve_budget(max_memory_bytes)
+        self._disabled_passes = check_passes(disabled_passes)  # compile passes off (runtime.compile.PASSES)
         self._loaded = load_model(path_or_bytes)
         self._input_protos = runtime_inputs(self._loaded.proto)
         self._input_dtypes = {vi.name: np_dtype(vi.type.tensor_type.elem_type, f"input '{vi.name}'")
@@ -174,9 +181,8 @@ class InferenceSession:
         self._engine: Optional[Engine] = None
         self.last_latency_s = 0.0
         known = [self._fixed_shapes.get(vi.name, declared_shape(vi)) for vi in self._input_protos]
-        if all(isinstance(d, int) for shape in known for d in shape):
-            self._set_compiled(Compiled(self._loaded, self._fixed_shapes or None,
-                                        self._max_memory_bytes, self._mode))
+        if all(is_fixed(shape) for shape in known):
+            self._set_compiled(self._compile(self._fixed_shapes or None))
         self._scrubber: Optional[BackgroundScrubber] = None
         self._scrub_schedule = (scrub_interval_s, scrub_chunk_bytes)
         self._start_scrubber()
@@ -186,7 +192,8 @@ class InferenceSession:
         """The runtime inputs, in graph order: name, shape (ints; a symbolic dimension is its
         name or None until compiled), onnxruntime type string and numpy dtype."""
         shapes = self._compiled.graph.values if self._compiled else {}
-        return [NodeArg(vi.name, list(shapes[vi.name].shape) if vi.name in shapes else declared_shape(vi),
+        # No declared shape (any rank) shows as [], as onnxruntime shows it.
+        return [NodeArg(vi.name, list(shapes[vi.name].shape) if vi.name in shapes else declared_shape(vi) or [],
                         f"tensor({_TYPE_NAMES[self._input_dtypes[vi.name]]})", self._input_dtypes[vi.name])
                 for vi in self._input_protos]
 
@@ -198,7 +205,7 @@ class InferenceSession:
                 info = self._compiled.graph.values[vi.name]
                 shape, dtype = list(info.shape), info.dtype
             else:
-                shape, dtype = declared_shape(vi), np_dtype(vi.type.tensor_type.elem_type, vi.name)
+                shape, dtype = declared_shape(vi) or [], np_dtype(vi.type.tensor_type.elem_type, vi.name)
             out.append(NodeArg(vi.name, shape, f"tensor({_TYPE_NAMES[np.dtype(dtype)]})", np.dtype(dtype)))
         return out
 
@@ -507,15 +514,17 @@ class InferenceSession:
                 self._compiled.graph.values[n].shape == s for n, s in shapes.items()):
             return
         for vi in self._input_protos:
-            declared = list(self._fixed_shapes.get(vi.name, declared_shape(vi)))
+            declared = self._fixed_shapes.get(vi.name, declared_shape(vi))
             got = shapes[vi.name]
-            if len(declared) != len(got) or any(isinstance(d, int) and d != g
-                                                for d, g in zip(declared, got)):
+            if not shape_matches(declared, got):
                 raise InvalidArgumentError(f"input '{vi.name}': shape {got} does not match the model's "
                                            f"{tuple(d if isinstance(d, int) else '?' for d in declared)}",
                                            argument="input_feed", value=got)
         self._refuse_to_drop_armed_upsets(f"the feed's shapes {shapes} compile the model again")
-        self._set_compiled(Compiled(self._loaded, shapes, self._max_memory_bytes, self._mode))
+        self._set_compiled(self._compile(shapes))
+
+    def _compile(self, input_shapes: Optional[Dict[str, Sequence[int]]]) -> Compiled:
+        return Compiled(self._loaded, input_shapes, self._max_memory_bytes, self._mode, self._disabled_passes)
 
 
 class PausedRun:
@@ -656,15 +665,11 @@ def _check_input_shapes(input_shapes: Any, input_protos) -> Dict[str, tuple]:
             raise InvalidArgumentError(f"{what} must be a list or tuple of ints, got {shape!r}",
                                        argument="input_shapes", value=shape)
         dims = tuple(check_integer(f"{what} dimension {i}", d, 0) for i, d in enumerate(shape))
-        vi = protos[name]
-        if vi.type.tensor_type.HasField("shape"):
-            declared = declared_shape(vi)
-            # Negative declared dims are exporters' "dynamic" (-1), like symbolic ones.
-            if len(declared) != len(dims) or any(isinstance(d, int) and d >= 0 and d != g
-                                                 for d, g in zip(declared, dims)):
-                raise InvalidArgumentError(
-                    f"{what} = {dims} does not match the model's "
-                    f"{tuple(d if isinstance(d, int) and d >= 0 else '?' for d in declared)} (only "
-                    f"symbolic dimensions can be fixed)", argument="input_shapes", value=dims)
+        declared = declared_shape(protos[name])
+        if not shape_matches(declared, dims):
+            raise InvalidArgumentError(
+                f"{what} = {dims} does not match the model's "
+                f"{tuple(d if isinstance(d, int) else '?' for d in declared)} (only "
+                f"symbolic dimensions can be fixed)", argument="input_shapes", value=dims)
         fixed[name] = dims
     return fixed

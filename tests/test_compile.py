@@ -214,3 +214,191 @@ def test_concat_batchnorm_mul_add_relu_becomes_one_batchnorm_step():
     assert [op for op, _ in sess.compiled.graph.fused_nodes] == ["Mul", "Add", "Relu"]
     feeds = {"x": rand(1, 3, 4, 4), "x2": rand(1, 3, 4, 4)}
     np.testing.assert_allclose(sess.run(None, feeds)[0], reference(data, feeds)[0], rtol=1e-4, atol=1e-5)
+
+
+# -- named passes -----------------------------------------------------------------------
+
+def test_every_pass_can_be_switched_off_and_results_stay():
+    """Conv -> BN -> Mul -> Relu -> Reshape, plus a constant Cast chain: each pass off
+    leaves the graph runnable with the same result; the steps show which pass ran."""
+    from runtime.compile import PASSES
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["bn"], name="bn"),
+             helper.make_node("Mul", ["bn", "k"], ["mul"], name="mul"),
+             helper.make_node("Relu", ["mul"], ["r"], name="relu"),
+             helper.make_node("Neg", ["t"], ["tn"], name="neg_const"),
+             helper.make_node("Add", ["r", "tn"], ["a"], name="add_runtime"),
+             helper.make_node("Reshape", ["a", "shape"], ["y"], name="flat")]
+    data = make_model(nodes, [("x", [1, 2, 3, 3])], [("y", [1, 27])], [
+        ("w", rand(3, 2, 1, 1)), ("s", rand(3)), ("bb", rand(3)), ("m", rand(3)),
+        ("v", np.abs(rand(3)) + 0.5), ("k", rand(1, 3, 1, 1)), ("t", rand(1, 3, 3, 3)),
+        ("shape", np.array([1, -1], np.int64))])
+    x = rand(1, 2, 3, 3)
+    want = reference(data, {"x": x})[0]
+    expected_steps = {
+        (): ["Conv", "Add"],
+        ("fold_constants",): ["Conv", "Neg", "Add"],
+        ("views",): ["Conv", "Add", "Reshape"],
+        ("fuse_batchnorm",): ["Conv", "BatchNormalization", "Add"],  # Mul and Relu fold into the BN
+        ("fuse_mul_add",): ["Conv", "Mul", "Relu", "Add"],  # a Mul step takes no clamp
+        ("fuse_activation",): ["Conv", "Relu", "Add"],
+        PASSES: ["Conv", "BatchNormalization", "Mul", "Relu", "Neg", "Add", "Reshape"],
+    }
+    for disabled, steps in expected_steps.items():
+        sess = InferenceSession(data, disabled_passes=disabled)
+        assert [s.node.op_type for s in sess.compiled.plan.steps] == steps, disabled
+        np.testing.assert_allclose(sess.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad, match", [(("fold",), "unknown pass 'fold'"), ("views", "sequence of pass names"),
+                                        ((1,), "unknown pass 1"), (None, "sequence of pass names")])
+def test_unknown_pass_is_an_invalid_argument(bad, match):
+    from runtime.errors import InvalidArgumentError
+    with pytest.raises(InvalidArgumentError, match=match) as e:
+        InferenceSession(make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", [2])], [("y", [2])]),
+                         disabled_passes=bad)
+    assert e.value.argument == "disabled_passes"
+    assert "fold_constants" in str(e.value)  # names the known passes
+
+
+def test_fold_off_keeps_shape_arithmetic_and_parameters_constant():
+    # Concat of float constants feeding Resize's scales must stay a constant with folding off.
+    nodes = [helper.make_node("Concat", ["one", "two"], ["scales"], axis=0),
+             helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest")]
+    data = make_model(nodes, [("x", [1, 1, 2, 2])], [("y", [1, 1, 4, 4])], [
+        ("one", np.ones(2, np.float32)), ("two", np.full(2, 2.0, np.float32))])
+    sess = InferenceSession(data, disabled_passes=("fold_constants",))
+    assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Resize"]
+    x = rand(1, 1, 2, 2)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], reference(data, {"x": x})[0])
+
+
+# -- per-channel legality (E06a, P21a) --------------------------------------------------
+
+@pytest.mark.parametrize("const_shape, fuses", [
+    ((1, 1, 1, 1, 1), False), ((1, 1, 1, 1), True), ((2, 1, 1), True), ((1, 2, 1, 1), True),
+    ((3,), False), ((1, 1, 3, 1), False), ((), True)])
+def test_add_fuses_into_conv_only_when_per_channel_and_shape_preserving(const_shape, fuses):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Add", ["c", "k"], ["y"])]
+    data = make_model(nodes, [("x", [1, 2, 3, 3])], [("y", None)],
+                      [("w", rand(2, 2, 1, 1)), ("k", rand(*const_shape))])
+    sess = InferenceSession(data)
+    assert len(sess.compiled.plan.steps) == (1 if fuses else 2)
+    x = rand(1, 2, 3, 3)
+    got, want = sess.run(None, {"x": x})[0], reference(data, {"x": x})[0]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("c_shape, fuses", [((3, 1), False), ((1, 3), True), ((3,), True), ((3, 3), False),
+                                            ((), True)])
+def test_batchnorm_fuses_into_gemm_only_with_a_per_column_c(c_shape, fuses):
+    nodes = [helper.make_node("Gemm", ["a", "b", "c"], ["g"], beta=2.0),
+             helper.make_node("BatchNormalization", ["g", "s", "bb", "m", "v"], ["y"])]
+    data = make_model(nodes, [("a", [3, 4])], [("y", [3, 3])], [
+        ("b", rand(4, 3)), ("c", rand(*c_shape)), ("s", rand(3)), ("bb", rand(3)), ("m", rand(3)),
+        ("v", np.abs(rand(3)) + 0.5)])
+    sess = InferenceSession(data)
+    assert len(sess.compiled.plan.steps) == (1 if fuses else 2)
+    a = rand(3, 4)
+    np.testing.assert_allclose(sess.run(None, {"a": a})[0], reference(data, {"a": a})[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("disabled", [(), ("fuse_batchnorm",)])
+def test_batchnorm_parameters_of_the_wrong_shape_are_a_compile_error(disabled):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["y"], name="bn")]
+    data = make_model(nodes, [("x", [1, 2, 3, 3])], [("y", [1, 2, 3, 3])], [
+        ("w", rand(2, 2, 1, 1)), ("s", rand(1)), ("bb", rand(2)), ("m", rand(2)), ("v", np.ones(2, np.float32))])
+    with pytest.raises(CompileError, match=r"BatchNormalization node 'bn': input 1 \(scale\) has shape \(1,\), "
+                                           r"expected \(2,\)"):
+        InferenceSession(data, disabled_passes=disabled)
+
+
+# -- unique names (E26b) ----------------------------------------------------------------
+
+def test_made_up_names_never_collide_with_model_names():
+    """Two Conv -> BN branches: one BN unnamed (load names it BatchNormalization_3), the
+    other explicitly named BatchNormalization_3, and a value named like a folded tensor."""
+    def branch(i, bn_name):
+        return [helper.make_node("Conv", ["x", f"w{i}"], [f"c{i}"], name=f"conv{i}"),
+                helper.make_node("BatchNormalization", ["c" + str(i), f"s{i}", f"b{i}", f"m{i}", f"v{i}"],
+                                 [f"y{i}"], name=bn_name)]
+    nodes = branch(0, "BatchNormalization_3")[:1] + branch(1, "") [:1] + \
+        [branch(0, "BatchNormalization_3")[1], branch(1, "")[1]]
+    nodes.append(helper.make_node("Identity", ["y1"], ["BatchNormalization_3/folded_B"], name="id"))
+    inits = []
+    for i in range(2):
+        inits += [(f"w{i}", rand(3, 2, 1, 1)), (f"s{i}", rand(3)), (f"b{i}", rand(3)), (f"m{i}", rand(3)),
+                  (f"v{i}", np.abs(rand(3)) + 0.5)]
+    data = make_model(nodes, [("x", [1, 2, 3, 3])], [("y0", None), ("BatchNormalization_3/folded_B", None)],
+                      inits)
+    sess = InferenceSession(data)
+    names = [s.node.name for s in sess.compiled.plan.steps]
+    assert len(names) == len(set(names))
+    x = rand(1, 2, 3, 3)
+    for got, want in zip(sess.run(None, {"x": x}), reference(data, {"x": x})):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+# -- fold time == run time (F1_13, F3, F4) -----------------------------------------------
+
+@pytest.mark.parametrize("op, attrs, opset", [
+    ("BatchNormalization", {}, 9), ("BatchNormalization", {}, 13), ("BatchNormalization", {}, 15),
+    ("Cast", {"to": TensorProto.INT8}, 17), ("Cast", {"to": TensorProto.UINT8}, 17),
+    ("ConvTranspose", {"strides": [2, 2], "output_shape": [6, 6]}, 13),
+    ("Softmax", {"axis": 1}, 11), ("Softmax", {"axis": 1}, 13),
+])
+def test_folded_node_equals_the_same_node_at_run_time(op, attrs, opset):
+    t = (rand(1, 3, 3, 3, scale=200.0) if op == "Cast" else rand(1, 3, 3, 3))
+    extra = {"BatchNormalization": [("s", rand(3)), ("bb", rand(3)), ("m", rand(3)), ("v", np.abs(rand(3)) + 0.5)],
+             "ConvTranspose": [("w", rand(3, 1, 3, 3))]}.get(op, [])
+    node_inputs = ["t"] + [n for n, _ in extra]
+    nodes = [helper.make_node(op, node_inputs, ["u"], **attrs)]
+    if op == "Cast":
+        nodes.append(helper.make_node("Cast", ["u"], ["uf"], to=TensorProto.FLOAT))
+    out = nodes[-1].output[0]
+    nodes.append(helper.make_node("Add", [out, "x"], ["y"]))
+    y_shape = (1, 1, 6, 6) if op == "ConvTranspose" else (1, 3, 3, 3)
+    folded = make_model(nodes, [("x", y_shape)], [("y", None)], [("t", t)] + extra, opset=opset)
+    fed = make_model(nodes, [("x", y_shape), ("t", t.shape)], [("y", None)], extra, opset=opset)
+    x = rand(*y_shape)
+    sess = InferenceSession(folded)
+    assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Add"]  # the rest folded
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], InferenceSession(fed).run(None, {"x": x, "t": t})[0])
+
+
+# -- dynamic dims ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("declared", [[-1, 3, -1, -1], ["batch", 3, None, None], None])
+def test_dynamic_input_dims_accept_any_size(declared):
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, None)
+    if declared is not None:
+        x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["?" if d is None else d for d in declared])
+        for d, want in zip(x_info.type.tensor_type.shape.dim, declared):
+            if want is None:
+                d.Clear()  # neither dim_value nor dim_param
+    data = make_model([helper.make_node("Relu", ["x"], ["y"])], [x_info], [("y", None)])
+    sess = InferenceSession(data)
+    for shape in ([1, 3, 48, 192], [2, 3, 5, 7]):
+        x = rand(*shape)
+        np.testing.assert_array_equal(sess.run(None, {"x": x})[0], np.maximum(x, 0))
+    if declared is None:  # any rank, not a scalar
+        x = rand(2, 3)
+        np.testing.assert_array_equal(sess.run(None, {"x": x})[0], np.maximum(x, 0))
+    else:
+        with pytest.raises(ValueError, match="does not match"):
+            sess.run(None, {"x": rand(1, 4, 2, 2)})
+
+
+# -- strides that only ever multiply index 0 ------------------------------------------------
+
+@pytest.mark.parametrize("k, group, pads", [(1, 1, 0), (3, 1, 0), (3, 1, 1), (3, 2, 1), (1, 2, 0)])
+@pytest.mark.parametrize("strides", [[1, 2 ** 63 - 1], [2 ** 63 - 1, 2 ** 63 - 1], [2, 2 ** 62]])
+def test_conv_with_huge_strides_on_single_output_axes_matches_onnxruntime(k, group, pads, strides):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], strides=strides, pads=[pads] * 4, group=group)]
+    data = make_model(nodes, [("x", [1, 2, 5, 7])], [("y", None)], [("w", rand(4, 2 // group, k, k))])
+    x = rand(1, 2, 5, 7)
+    got, want = InferenceSession(data).run(None, {"x": x})[0], reference(data, {"x": x})[0]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -219,6 +219,9 @@ typedef struct {
     int64_t od, oh, ow, len, off;
 } im2col_run;
 
+/* ceil(a / b) for a >= 0, b >= 1, without forming a + b - 1 (b may be near INT64_MAX). */
+static inline int64_t ceil_div_pos(int64_t a, int64_t b) { return a / b + (a % b != 0); }
+
 /* Rows [k0, k0+kc), columns [j0, j0+nc) of the implicit im2col of x. */
 static void pack_b_im2col(const radrt_im2col *g, const float *x, int64_t k0, int64_t kc, int64_t j0,
                           int64_t nc, float *dst) {
@@ -256,8 +259,8 @@ static void pack_b_im2col(const radrt_im2col *g, const float *x, int64_t k0, int
                 const float *src = x + ((ch * ID + id) * IH + ih) * IW;
                 int64_t iw0 = run->ow * sw - g->pad[2] + kw * g->dilation[2];
                 /* columns j in [lo, hi) read 0 <= iw0 + j*sw < IW */
-                int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
-                int64_t hi = iw0 < IW ? (IW - iw0 + sw - 1) / sw : 0;
+                int64_t lo = iw0 >= 0 ? 0 : ceil_div_pos(-iw0, sw);
+                int64_t hi = iw0 < IW ? ceil_div_pos(IW - iw0, sw) : 0;
                 if (lo > run->len) lo = run->len;
                 if (hi > run->len) hi = run->len;
                 if (hi < lo) hi = lo;

@@ -180,6 +180,15 @@ static void edge_convs(void) {
                                            {1, 1, 1}},
                               RADRT_CONV_POINTWISE, 0, 0, -INFINITY, INFINITY};
     run_conv(&wide, 1, "wide pointwise");
+    /* a valid stride of INT64_MAX along an axis with one output: the implicit im2col's
+     * column bounds must not form IW - iw0 + stride - 1 */
+    for (int64_t k = 1; k <= 3; k += 2)
+        for (int64_t pad = 0; pad <= 1; pad++) {
+            radrt_conv_params huge = {1, 2, 3, 1, {2, {1, 5, 7}, {1, 5 + 2 * pad - k + 1, 1}, {1, k, k},
+                                                   {1, 1, INT64_MAX}, {0, pad, pad}, {1, 1, 1}},
+                                      RADRT_CONV_IM2COL, 0, 0, -INFINITY, INFINITY};
+            run_conv(&huge, 1, "stride INT64_MAX im2col");
+        }
 }
 
 /* ---- ConvTranspose --------------------------------------------------------- */

@@ -1,7 +1,11 @@
 """Cast and CastLike between float32 and the other supported element types
 (C: csrc/kernels/cast.c, which documents the semantics: float -> integer
 truncates toward zero, saturates, and maps NaN to 0). A cast to the same type
-is a copy; casts between two non-float32 types are not supported."""
+is a copy; casts between two non-float32 types are not supported.
+
+Out of range (e.g. 300.0 -> int8), where the ONNX spec leaves the result undefined,
+radrt saturates (127), whether the input is fed or constant: constant folding runs
+this same kernel (runtime.compile.run_one_step). onnxruntime wraps instead (44)."""
 import numpy as np
 from onnx import helper
 

@@ -69,6 +69,18 @@ def conv_output(node, in_sizes, kernel, strides, dilations, begin, end, auto_pad
     return out, pads
 
 
+def unused_steps_to_one(positions, kernel, strides, dilations):
+    """Strides along an axis with one position (output positions for Conv and pooling,
+    input positions for ConvTranspose) and dilations of a size-1 kernel axis are only
+    ever multiplied by index 0, so any value gives the same result: make them 1, so
+    no kernel arithmetic (stride * index, scratch sizes, vector lanes) sees a valid
+    but huge value such as 2^63-1. Every other stride or dilation is at most the
+    padded input size (the output size check bounds it)."""
+    strides = [1 if n == 1 else s for n, s in zip(positions, strides)]
+    dilations = [1 if k == 1 else d for k, d in zip(kernel, dilations)]
+    return strides, dilations
+
+
 def to3(values, fill):
     """Spatial values as 3 (D, H, W) values, leading ones filled."""
     return [fill] * (3 - len(values)) + list(values)
@@ -111,6 +123,7 @@ def conv(node, ins):
     y = output_info(node, (batch, cout) + tuple(out), np.float32)
     for i, size in enumerate(x.shape[2:]):
         sizes.check_window_reach(node, i, size, begin[i], end[i], out[i], kernel[i], dilations[i], strides[i])
+    strides, dilations = unused_steps_to_one(out, kernel, strides, dilations)
     lo, hi = fused_clamp(node)
 
     cin_g, cout_g = cin // group, cout // group

@@ -1,16 +1,17 @@
 """ConvTranspose (C: csrc/kernels/conv_transpose.c): GEMM into a column
 buffer in scratch, then col2im. 1-D to 3-D share one kernel.
 
-Output size and begin pads follow the ONNX spec: with output_shape (and no
-explicit pads) the total padding stride*(in-1) + output_padding + span - out
-is split with the larger half at the end for SAME_UPPER and at the begin
-otherwise; without it, out = stride*(in-1) + output_padding + span - pads
+Output size and begin pads follow the ONNX spec: with output_shape the total
+padding stride*(in-1) + output_padding + span - out is split with the larger
+half at the end for SAME_UPPER and at the begin otherwise, and explicit pads
+are ignored (the spec: "If output_shape is specified pads values are
+ignored"; onnxruntime agrees); without it, out = stride*(in-1) + output_padding + span - pads
 (SAME_*: out = in*stride).
 """
 import numpy as np
 
-from . import Prepared, count, fused_clamp, node_error, output_info, register
-from .conv import conv_operands, spatial_attrs, to3
+from . import Prepared, count, fused_clamp, node_error, output_info, register, unsupported
+from .conv import conv_operands, spatial_attrs, to3, unused_steps_to_one
 from .gemm import pack_a
 from .. import sizes
 
@@ -34,10 +35,20 @@ def _output_and_pads(node, in_sizes, kernel, strides, dilations, begin, end, aut
         if len(output_shape) != spatial or any(o < 1 for o in output_shape):
             raise node_error(node, f"output_shape {node.attr('output_shape')} invalid: expected "
                                    f"{spatial} spatial sizes >= 1")
-        if "pads" in node.attrs and auto_pad == "NOTSET":
-            return output_shape, begin
         totals = [f - o for f, o in zip(full, output_shape)]
-        pads = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in totals]
+        if any(-t >= s for t, s in zip(totals, strides)):
+            raise node_error(node, f"output_shape {node.attr('output_shape')} is inconsistent with input "
+                                   f"sizes {list(in_sizes)}, kernel {kernel} and strides {strides}: expected "
+                                   f"at most {[f + s - 1 for f, s in zip(full, strides)]}",
+                             attribute="output_shape", value=list(node.attr("output_shape")))
+        if any(t < 0 for t in totals) and auto_pad != "NOTSET":
+            raise unsupported(node, f"output_shape {node.attr('output_shape')} is larger than the full "
+                                    f"output {full}: with auto_pad {auto_pad} the split of a negative "
+                                    f"padding is not defined (onnxruntime and the onnx reference disagree)",
+                              attribute="output_shape", value=list(node.attr("output_shape")))
+        # A negative total (output up to stride-1 larger than full) extends the end only,
+        # as onnxruntime and the onnx reference do.
+        pads = [max(0, t // 2 if auto_pad == "SAME_UPPER" else t - t // 2) for t in totals]
         return output_shape, pads
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         out = [n * s for n, s in zip(in_sizes, strides)]
@@ -74,6 +85,7 @@ def conv_transpose(node, ins):
     y = output_info(node, (batch, cout) + tuple(out), np.float32)
     for i, size in enumerate(x.shape[2:]):  # input i lands at i*stride - pad + k*dilation
         sizes.check_window_reach(node, i, out[i], pads[i], 0, size, kernel[i], dilations[i], strides[i])
+    strides, dilations = unused_steps_to_one(x.shape[2:], kernel, strides, dilations)
     lo, hi = fused_clamp(node)
 
     cin_g = cin // group

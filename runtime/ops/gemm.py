@@ -10,8 +10,7 @@ ConvTranspose.
 
 import numpy as np
 
-from . import (Prepared, count, fused_clamp, node_error, output_info, register,
-               require_float32, unsupported)
+from . import Prepared, count, fused_clamp, node_error, output_info, register, require_float32
 from .. import sizes
 
 FLOAT_BYTES = 4

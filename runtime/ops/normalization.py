@@ -5,8 +5,6 @@ this kernel runs the rest. With constant statistics, prepare computes the
 per-channel multiplier scale / sqrt(var + epsilon) in double once; with
 statistics computed at run time the kernel computes it per run in scratch.
 """
-from typing import Optional, Tuple
-
 import numpy as np
 
 from . import (FLOAT32, Prepared, TensorInfo, count, fused_clamp, node_error, normalize_axis, register,
@@ -19,15 +17,14 @@ def _extra_outputs(node, first: int, why: str) -> None:
         raise unsupported(node, f"output '{extra[0]}' is not supported: {why}")
 
 
-def batchnorm_params(node, ins) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Check a BatchNormalization node's inputs; its (scale, B, mean, var) as float64 arrays.
-
-    ins: TensorInfo per input, (X (N, C, ...), scale, B, mean, var), each float32,
-    the four parameters of shape (C,). Returns None when a parameter is computed
-    at run time. Raises CompileError (wrong count, rank or shape) or
-    UnsupportedOpError (training mode, spatial=0, dtype). Every path that runs or
-    folds a BatchNormalization (its kernel, fusion into Conv/Gemm) calls this first.
-    """
+def batchnorm_params(node, ins):
+    """The inference checks of a BatchNormalization node, shared by its kernel and by the
+    compile stage's fusions (and constant folding, which goes through the kernel's
+    prepare): X of rank >= 2 (N, C, ...) and scale, B, mean, var each of shape exactly
+    (C,), all float32. Returns (X, [scale, B, mean, var], epsilon).
+    Raises UnsupportedOpError for training_mode=1, spatial=0 or a training-only output,
+    CompileError for a missing input or a parameter of another shape (numpy broadcasting
+    a (1,) or (C, 1) parameter is not the spec)."""
     if int(node.attr("training_mode", 0)):
         raise unsupported(node, "training_mode=1 is not supported (radrt runs inference only)")
     if not int(node.attr("spatial", 1)):
@@ -45,22 +42,18 @@ def batchnorm_params(node, ins) -> Optional[Tuple[np.ndarray, np.ndarray, np.nda
             raise node_error(node, f"input {k} ({what}) has shape {ins[k].shape}, expected ({c},) to "
                                    f"match the channels of input 0 {x.shape} (value '{node.inputs[k]}')",
                              attribute=node.inputs[k], value=tuple(ins[k].shape))
-    if any(i.value is None for i in ins[1:5]):
-        return None
-    return tuple(i.value.astype(np.float64) for i in ins[1:5])
+    return x, list(ins[1:5]), float(node.attr("epsilon", 1e-5))
 
 
 @register("BatchNormalization")
 def batch_normalization(node, ins):
-    params = batchnorm_params(node, ins)
-    x = ins[0]
+    x, _, epsilon = batchnorm_params(node, ins)
     n, c = x.shape[:2]
     size = count(node, x.shape[2:], "input 0 spatial extent")
-    epsilon = float(node.attr("epsilon", 1e-5))
     lo, hi = fused_clamp(node)  # a Relu/Clip the compile stage fused into this step
     out = [TensorInfo(x.shape, x.dtype)]
-    if params is not None:
-        scale, bias, mean, var = params
+    if all(i.value is not None for i in ins[1:5]):
+        scale, bias, mean, var = (i.value.astype(np.float64) for i in ins[1:5])
         s = (scale / np.sqrt(var + epsilon)).astype(np.float32)
         consts = [mean.astype(np.float32), s, bias.astype(np.float32)]
         return Prepared(out, lambda lib, i, o, k, _: (lib.radrt_batchnorm,

@@ -49,7 +49,7 @@ def _source_coords(ctm: str, out_len: int, in_len: int, scale: float, roi):
         x = x + roi[0] * (in_len - 1)
         outside = (x < 0) | (x > in_len - 1)
     elif ctm == "pytorch_half_pixel":
-        x = np.full(out_len, -0.5) if out_width == 1 else (y + 0.5) / scale - 0.5
+        x = np.zeros(out_len) if out_len == 1 else (y + 0.5) / scale - 0.5  # spec: length_resized
     elif ctm == "half_pixel":
         x = (y + 0.5) / scale - 0.5
     elif ctm == "half_pixel_symmetric":

@@ -61,7 +61,7 @@ def test_matches_onnxruntime(case):
 
 @pytest.mark.parametrize("attrs", [
     {"strides": [3, 2], "output_shape": [10, 8]},
-    {"strides": [2, 2], "output_shape": [9, 9], "auto_pad": "SAME_UPPER"},
+    {"strides": [2, 2], "output_shape": [6, 6], "auto_pad": "SAME_UPPER"},
     {"strides": [2, 2], "auto_pad": "SAME_UPPER"},
     {"strides": [2, 3], "auto_pad": "SAME_LOWER"},
     {"strides": [2, 2], "auto_pad": "VALID", "output_padding": [1, 0]},
@@ -72,6 +72,18 @@ def test_output_shape_and_auto_pad_match_reference(attrs):
     m = ct_model(x.shape, w, b, **attrs)
     want = ReferenceEvaluator(m).run(None, {"x": x})[0]
     np.testing.assert_allclose(radrt_output(m, {"x": x}), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("attrs", [
+    {"strides": [2, 2], "output_shape": [6, 6], "pads": [0, 0, 0, 0]},  # E16: pads are ignored
+    {"strides": [2, 2], "output_shape": [5, 6], "pads": [1, 0, 2, 1]},
+    {"strides": [3, 2], "output_shape": [10, 8]},  # full 9x7: one more at the end
+])
+def test_output_shape_computes_pads_like_onnxruntime(attrs):
+    rng = np.random.default_rng(3)
+    x, w = rand(rng, 1, 2, 3, 3), rand(rng, 2, 3, 3, 3)
+    m = ct_model(x.shape, w, **attrs)
+    np.testing.assert_allclose(radrt_output(m, {"x": x}), ort_output(m, {"x": x}), rtol=1e-4, atol=1e-5)
 
 
 def test_runtime_weights_and_determinism():
@@ -111,6 +123,11 @@ def test_fused_clip():
     ((1, 2, 4, 4), (2, 2, 3, 3), {"output_padding": [2, 0], "strides": [2, 2]}, CompileError, "output_padding"),
     ((1, 2, 1, 1), (2, 2, 1, 1), {"pads": [1, 1, 1, 1]}, CompileError, "expected >= 1"),
     ((1, 2, 4, 4), (2, 2, 3, 3), {"output_shape": [5]}, CompileError, "output_shape"),
+    # full output 7x7; onnxruntime refuses 9x9 too ("output_shape is inconsistent")
+    ((1, 2, 3, 3), (2, 2, 3, 3), {"output_shape": [9, 9], "strides": [2, 2]}, CompileError,
+     "inconsistent"),
+    ((1, 2, 3, 3), (2, 2, 3, 3), {"output_shape": [8, 8], "strides": [2, 2], "auto_pad": "SAME_UPPER"},
+     UnsupportedOpError, "negative padding"),
     ((1, 2, 4), (2, 2, 3, 3), {}, CompileError, "expected rank 3"),
     ((1, 2), (2, 2), {}, UnsupportedOpError, "expected rank 3, 4 or 5"),
 ])
