@@ -98,11 +98,30 @@ class MemoryPlan:
             value=total)
 
 
-def _copy_step(src: str, dst: str, info: TensorInfo) -> Step:
+# Buffers the plan adds (output copies, per-step scratch, kernel constants) are keyed by
+# tuples: a model's value names are strings, and any string is a valid name, so no
+# model value can ever share a key with them.
+def _output_copy_key(name: str) -> tuple:
+    return ("output copy", name)
+
+
+def _scratch_key(step: int) -> tuple:
+    return ("scratch", step)
+
+
+def _const_key(step: int, j: int) -> tuple:
+    return ("constant", step, j)
+
+
+def _label(key) -> str:
+    return key if isinstance(key, str) else "/".join(str(k) for k in key)
+
+
+def _copy_step(src: str, dst: tuple, info: TensorInfo) -> Step:
     nbytes = info.nbytes
     prepared = Prepared([TensorInfo(info.shape, info.dtype)],
                         lambda lib, ins, outs, consts, scratch: (lib.radrt_copy, (ins[0], outs[0], nbytes)))
-    return Step(Node("Copy", f"copy_to_output/{dst}", [src], [dst]), [src], [dst], prepared)
+    return Step(Node("Copy", f"copy_to_output/{dst[1]}", [src], [dst]), [src], [dst], prepared)
 
 
 def plan_memory(g: CompiledGraph, max_memory_bytes: Optional[int] = None,
@@ -125,7 +144,7 @@ def plan_memory(g: CompiledGraph, max_memory_bytes: Optional[int] = None,
             claimed.add(base)
             output_bases[name] = base
         else:
-            copy_name = f"{name}#output"
+            copy_name = _output_copy_key(name)
             values[copy_name] = TensorInfo(values[name].shape, values[name].dtype)
             steps.append(_copy_step(name, copy_name, values[name]))
             output_bases[name] = copy_name
@@ -153,13 +172,13 @@ def plan_memory(g: CompiledGraph, max_memory_bytes: Optional[int] = None,
         placement[name] = p
         return p
 
-    producers = {o: s.node.name for i, s in enumerate(steps) for o in s.outputs + [f"#scratch{i}"] if o}
+    producers = {o: s.node.name for i, s in enumerate(steps) for o in s.outputs + [_scratch_key(i)] if o}
 
     def nbytes(name: str) -> int:
         info = values[name]
         producer = producers.get(name)
-        return sizes.check_bytes(producer, sizes.nbytes(info.shape, info.dtype, f"tensor '{name}'", producer),
-                                 f"tensor '{name}' (shape {tuple(info.shape)})", budget)
+        return sizes.check_bytes(producer, sizes.nbytes(info.shape, info.dtype, f"tensor '{_label(name)}'", producer),
+                                 f"tensor '{_label(name)}' (shape {tuple(info.shape)})", budget)
 
     inputs = [(n, place_linear("input", n, nbytes(n)), values[n]) for n in g.inputs]
     outputs = [(n, place_linear("output", b, nbytes(b)), values[n])
@@ -177,7 +196,7 @@ def plan_memory(g: CompiledGraph, max_memory_bytes: Optional[int] = None,
 
     for i, s in enumerate(steps):
         if s.prepared.scratch_bytes:
-            key = f"#scratch{i}"
+            key = _scratch_key(i)
             values[key] = TensorInfo((s.prepared.scratch_bytes,), np.dtype(np.uint8))
             first[key] = last[key] = i
     arena = [b for b in first if b not in placement]
@@ -196,15 +215,15 @@ def plan_memory(g: CompiledGraph, max_memory_bytes: Optional[int] = None,
         consts = []
         for j, arr in enumerate(s.prepared.constants):
             arr = np.ascontiguousarray(arr)
-            key = f"{s.node.name}/const{j}"
+            key = _const_key(i, j)
             weights.append((key, place_linear("weights", key, arr.nbytes), arr))
             consts.append(placement[key])
-        scratch = placement.get(f"#scratch{i}") if s.prepared.scratch_bytes else None
+        scratch = placement.get(_scratch_key(i)) if s.prepared.scratch_bytes else None
         planned.append(PlannedStep(i, s.node, s.prepared, ins, outs, consts, scratch))
-    buffers = [(p.nbytes, name) for name, p in placement.items()]
-    size, largest = max(buffers, default=(0, ""))
+    largest = max(placement, key=lambda name: placement[name].nbytes, default="")
+    size = placement[largest].nbytes if largest != "" else 0
     plan = MemoryPlan(region_bytes, weights, inputs, outputs, planned, unshared, budget,
-                      (producers.get(largest, ""), largest, size))
+                      (producers.get(largest, ""), _label(largest), size))
     plan.check_budget(protection)
     return plan
 

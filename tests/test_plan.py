@@ -81,3 +81,27 @@ def test_output_that_is_an_input_or_a_second_view_gets_a_copy():
     np.testing.assert_array_equal(r, np.maximum(x, 0))
     np.testing.assert_array_equal(r2, np.maximum(x, 0).reshape(3, 2))
     assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Relu", "Copy", "Copy"]
+
+
+def test_model_value_names_never_meet_the_plans_own_buffers():
+    """The plan's own buffers (kernel constants, scratch, output copies) are keyed apart from
+    model values: a value named like one of them ('conv/const0', '#scratch0', 'y#output')
+    keeps its own bytes. Before, 'conv/const0' read the Conv's packed weights (error 1.37)."""
+    import onnxruntime as ort
+    rng = np.random.default_rng(0)
+    w = ("w", rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    odd = [(name, rng.standard_normal((1, 4, 1, 1)).astype(np.float32))
+           for name in ("conv/const0", "conv/const1", "#scratch0", "y#output")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c", "conv/const0"], ["a0"], name="add0"),
+             helper.make_node("Mul", ["a0", "conv/const1"], ["a1"], name="mul1"),
+             helper.make_node("Add", ["a1", "#scratch0"], ["a2"], name="add2"),
+             helper.make_node("Sub", ["a2", "y#output"], ["y"], name="sub3")]
+    model = make_model(nodes, [("x", [1, 3, 8, 8])], [("y", [1, 4, 8, 8])], [w] + odd)
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    for disabled in ((), ("fuse_mul_add",)):
+        (got,) = InferenceSession(model, disabled_passes=disabled).run(None, {"x": x})
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        (want,) = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
