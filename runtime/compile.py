@@ -107,7 +107,9 @@ _ONNX_TO_NP = {
 
 def np_dtype(elem_type: int, what: str) -> np.dtype:
     if elem_type not in _ONNX_TO_NP:
-        raise UnsupportedOpError(f"{what}: element type {onnx.TensorProto.DataType.Name(elem_type)} "
+        known = elem_type in onnx.TensorProto.DataType.values()
+        name = onnx.TensorProto.DataType.Name(elem_type) if known else f"{elem_type} (not an ONNX type)"
+        raise UnsupportedOpError(f"{what}: element type {name} "
                                  f"is not supported (supported: float, double, float16, int8/16/32/64, "
                                  f"uint8/16/32/64, bool)")
     return np.dtype(_ONNX_TO_NP[elem_type])

@@ -402,3 +402,24 @@ def test_conv_with_huge_strides_on_single_output_axes_matches_onnxruntime(k, gro
     got, want = InferenceSession(data).run(None, {"x": x})[0], reference(data, {"x": x})[0]
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("node, extra", [
+    (helper.make_node("Split", ["x"], ["y", "z"], axis=0), []),
+    (helper.make_node("ReduceL1", ["x"], ["y"], axes=[0]), []),
+    (helper.make_node("Softmax", ["x"], ["y"], axis=0), []),
+    (helper.make_node("Concat", ["x", "x"], ["y"], axis=0), []),
+    (helper.make_node("Gather", ["x", "i"], ["y"], axis=0), [("i", np.array([0], np.int64))]),
+    (helper.make_node("Slice", ["x", "s", "e"], ["y"]),
+     [("s", np.array([0], np.int64)), ("e", np.array([1], np.int64))]),
+])
+def test_an_axis_of_a_scalar_is_a_compile_error(node, extra):
+    """A scalar (rank 0) has no axis 0: each op names the node and the axis (the structure
+    fuzzer found IndexError escaping from Split, ReduceL1 and Slice)."""
+    outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in node.output]
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [])],
+                              outputs, [numpy_helper.from_array(v, n) for n, v in extra])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    with pytest.raises(CompileError, match=r"axis 0 is out of range for rank 0 \(a scalar has no axes\)|"
+                                           r"input 0 \(data\) is a scalar, expected rank >= 1"):
+        InferenceSession(model.SerializeToString())

@@ -82,7 +82,6 @@ def test_driver_passes_valid_models(tmp_path):
     assert s["by_outcome"] == {"ok": 4} and code == 0, out
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9: fixes landing on other branches")
 def test_fuzz_models(tmp_path):
     code, s, out = run_driver(tmp_path, "--models", str(FUZZ_TEST_MODELS), "--seed", "0",
                               "--workers", "2", "--timeout", "10", timeout=1800)

@@ -369,8 +369,6 @@ def const(values, dtype=np.int64):
     ("Conv", [TensorInfo((1, 1, 4, 4), F32), TensorInfo((1, 1, 1, 1), F32)], {"pads": [0, 0, 0, I64]}),
     ("Conv", [TensorInfo((1, 2, 4, 4), F32), TensorInfo((2, 1, 1, 1), F32)],
      {"group": 2, "pads": [1 << 62, 0, 0, 0]}),
-    ("ConvTranspose", [TensorInfo((1, 1, 3, 3), F32), TensorInfo((1, 1, 2, 2), F32)],
-     {"output_shape": [I64, I64]}),
     # small outputs, but window addresses o*stride - pad + k*dilation beyond int64
     ("Conv", [TensorInfo((1, 1, 4, 4), F32), TensorInfo((1, 1, 1, 1), F32)],
      {"strides": [1, I64], "pads": [0, I64 - 10, 0, I64 - 10]}),
@@ -386,6 +384,16 @@ def test_op_size_overflow_is_refused_by_name(op_type, ins, attrs):
     with pytest.raises(SizeOverflowError) as info:
         prepare(op_type, ins, attrs, opset=18 if op_type == "Pad" else 17)
     assert info.value.node == f"{op_type.lower()}1"
+
+
+def test_conv_transpose_output_shape_beyond_its_reach_is_refused_by_name():
+    """output_shape [2^63-1, 2^63-1] for a 3x3 input and 2x2 kernel: the spec's pads would be
+    negative (the output reaches at most 4x4), refused before any size is computed."""
+    with pytest.raises(CompileError, match=r"output_shape \[9223372036854775807, 9223372036854775807\] is "
+                                           r"inconsistent .* expected at most \[4, 4\]") as info:
+        prepare("ConvTranspose", [TensorInfo((1, 1, 3, 3), F32), TensorInfo((1, 1, 2, 2), F32)],
+                {"output_shape": [I64, I64]}, opset=17)
+    assert info.value.node == "convtranspose1"
 
 
 def test_resize_infinite_scale_is_a_compile_error():

@@ -150,9 +150,12 @@ def count(node, shape, what: str) -> int:
 
 
 def normalize_axis(node, axis: int, rank: int) -> int:
-    if not -rank <= axis < max(rank, 1):
-        raise node_error(node, f"axis {axis} is out of range for rank {rank}")
-    return axis % max(rank, 1)
+    """`axis` in [-rank, rank) as an index in [0, rank); CompileError otherwise (a scalar,
+    rank 0, has no axis at all)."""
+    if not -rank <= axis < rank:
+        why = " (a scalar has no axes)" if rank == 0 else f", expected {-rank} <= axis < {rank}"
+        raise node_error(node, f"axis {axis} is out of range for rank {rank}{why}", value=axis)
+    return axis % rank
 
 
 def _import_all() -> None:

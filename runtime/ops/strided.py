@@ -110,7 +110,7 @@ def slice_(node, ins):
         opt = lambda k: ins[k] if len(ins) > k else None  # noqa: E731
         axes = _ints(node, opt(3), "input 3 (axes)") if opt(3) is not None else None
         steps = _ints(node, opt(4), "input 4 (steps)") if opt(4) is not None else [1] * len(starts)
-    axes = list(range(len(starts))) if axes is None else [normalize_axis(node, int(a), x.rank) for a in axes]
+    axes = [normalize_axis(node, int(a), x.rank) for a in (range(len(starts)) if axes is None else axes)]
     if not len(starts) == len(ends) == len(axes) == len(steps):
         raise node_error(node, f"starts {starts}, ends {ends}, axes {axes} and steps {steps} "
                                f"must have the same length")
