@@ -409,7 +409,7 @@ class _Compiler:
         if op == "ConstantOfShape":
             fill = node.attr("value")
             fill = np.zeros(1, np.float32) if fill is None else fill.reshape(-1)
-            shape = tuple(int(d) for d in ins[0].value)
+            shape = tuple(ops.require_ints(node, ins[0], "input 0 (shape)"))
             sizes.check_tensor(node, shape, fill.dtype, f"output '{node.outputs[0]}'")
             self.set_constant(node, [np.full(shape, fill[0], dtype=fill.dtype)])
             return True
@@ -725,8 +725,7 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
         if len(ins) < 2 and "shape" in node.attrs:  # Reshape-1: the shape is an attribute
             target, what = [int(d) for d in node.attrs["shape"]], "attribute 'shape'"
         else:
-            target = [int(d) for d in ops.require_constant(node, ins[1] if len(ins) > 1 else None,
-                                                            "input 1 (shape)").reshape(-1)]
+            target = ops.require_ints(node, ins[1] if len(ins) > 1 else None, "input 1 (shape)")
             what = f"shape input '{node.inputs[1]}'"
         allowzero = node.attr("allowzero", 0)
         context = dict(attribute=node.inputs[1] if len(ins) > 1 else "shape", value=target)
@@ -752,7 +751,7 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
         return tuple(out)
     axes = node.attr("axes")
     if axes is None and len(ins) > 1 and ins[1] is not None:
-        axes = ops.require_constant(node, ins[1], "input 1 (axes)").reshape(-1).tolist()
+        axes = ops.require_ints(node, ins[1], "input 1 (axes)")
     if op == "Squeeze":
         if axes is None:
             return tuple(d for d in x.shape if d != 1)

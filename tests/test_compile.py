@@ -423,3 +423,37 @@ def test_an_axis_of_a_scalar_is_a_compile_error(node, extra):
     with pytest.raises(CompileError, match=r"axis 0 is out of range for rank 0 \(a scalar has no axes\)|"
                                            r"input 0 \(data\) is a scalar, expected rank >= 1"):
         InferenceSession(model.SerializeToString())
+
+
+@pytest.mark.parametrize("op, inputs, value, opset", [
+    ("Reshape", ["x", "p"], [2.0, 2.0], 13),
+    ("Squeeze", ["x", "p"], [0.0], 13),
+    ("Unsqueeze", ["x", "p"], [0.5], 13),
+    ("Split", ["x", "p"], [2.0, 2.0], 13),
+    ("Tile", ["x", "p"], [np.inf, 1.0], 13),
+    ("Expand", ["x", "p"], [np.nan, 4.0], 13),
+    ("ReduceSum", ["x", "p"], [0.0], 13),
+    ("Pad", ["x", "p"], [0.0, 0.0, 1.0, 1.0], 13),
+    ("Slice", ["x", "p", "p"], [0.0], 13),
+    ("Resize", ["x", "", "", "p"], [4.0, 4.0], 13),
+])
+def test_an_integer_parameter_given_as_float_is_a_compile_error(op, inputs, value, opset):
+    """Shape, axes, pads, sizes, split, repeats, starts: the spec types them int64; a float
+    (or NaN, inf) is refused naming the input, never truncated or let through to int()."""
+    x = numpy_helper.from_array(np.ones((1, 4), np.float32), "x")
+    p = numpy_helper.from_array(np.array(value, np.float32), "p")
+    node = helper.make_node(op, inputs, ["y"], name="n1")
+    graph = helper.make_graph([node], "g", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [x, p])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+    with pytest.raises(CompileError, match=rf"{op} node 'n1': input \d \(\w+\) has dtype float32, expected int64"):
+        InferenceSession(model.SerializeToString())
+
+
+def test_constant_of_shape_needs_a_vector():
+    node = helper.make_node("ConstantOfShape", ["s"], ["y"], name="n1")
+    graph = helper.make_graph([node], "g", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.array(3, np.int64), "s")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    with pytest.raises(CompileError, match=r"input 0 \(shape\) has shape \(\), expected a 1-D tensor"):
+        InferenceSession(model.SerializeToString())

@@ -120,6 +120,19 @@ def require_constant(node, info: Optional[TensorInfo], what: str) -> np.ndarray:
     return info.value
 
 
+def require_ints(node, info: Optional[TensorInfo], what: str) -> List[int]:
+    """A constant integer vector input (shape, axes, pads, starts, sizes, split, repeats):
+    its values as Python ints. The spec types these inputs int64 (some int32) and 1-D;
+    a float, NaN or a tensor of another rank is a CompileError, never truncated."""
+    value = require_constant(node, info, what)
+    if not np.issubdtype(value.dtype, np.integer):
+        raise node_error(node, f"{what} has dtype {value.dtype.name}, expected int64 (or int32)",
+                         value=value.dtype.name)
+    if value.ndim != 1:
+        raise node_error(node, f"{what} has shape {value.shape}, expected a 1-D tensor", value=value.shape)
+    return [int(v) for v in value]
+
+
 # Attribute the compile stage sets to fuse a Relu/Clip into the op that feeds it:
 # (lo, hi), with -inf/+inf for no bound. Ops that honour it read `fused_clamp`.
 FUSED_CLIP = "_fused_clip"

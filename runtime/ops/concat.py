@@ -6,7 +6,7 @@ element type works and the CNN channel concat is one memcpy per input.
 import numpy as np
 
 from . import (Prepared, TensorInfo, count, node_error, normalize_axis, output_info, register,
-               require_constant)
+               require_ints)
 from ..sizes import checked_add, checked_mul
 
 
@@ -58,7 +58,7 @@ def split(node, ins):
     nout = len(node.outputs)
     sizes = node.attr("split")
     if len(ins) > 1 and ins[1] is not None:
-        sizes = require_constant(node, ins[1], "input 1 (split)").reshape(-1).tolist()
+        sizes = require_ints(node, ins[1], "input 1 (split)")
     if sizes is None:
         num = int(node.attr("num_outputs", nout))
         if num != nout:

@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from . import (Prepared, TensorInfo, node_error, normalize_axis, output_info, register,
-               require_constant, unsupported)
+               require_constant, require_ints, unsupported)
 from .. import sizes
 from .strided import contiguous_strides
 
@@ -111,14 +111,13 @@ def pad(node, ins):
         value = float(node.attr("value", 0.0))
         axes = list(range(x.rank))
     else:
-        pads = [int(v) for v in require_constant(node, opt(1), "input 1 (pads)").reshape(-1)]
+        pads = require_ints(node, opt(1), "input 1 (pads)")
         cv = opt(2)
         value = 0 if cv is None else require_constant(node, cv, "input 2 (constant_value)").reshape(-1)
         if cv is not None and value.size != 1:
             raise node_error(node, f"input 2 (constant_value) has {value.size} elements, expected 1")
         if opt(3) is not None:
-            axes = [normalize_axis(node, int(a), x.rank)
-                    for a in require_constant(node, opt(3), "input 3 (axes)").reshape(-1)]
+            axes = [normalize_axis(node, a, x.rank) for a in require_ints(node, opt(3), "input 3 (axes)")]
         else:
             axes = list(range(x.rank))
     if len(set(axes)) != len(axes):

@@ -7,10 +7,8 @@ is the op applied to a single element (x for sum, x*x for ReduceSumSquare,
 |x| for L1/L2, log x for ReduceLogSum), as the ONNX reference does.
 Accumulation is in double, in row-major order of the reduced positions.
 """
-import numpy as np
-
 from . import (Prepared, count, node_error, normalize_axis, output_info, register,
-               require_constant, require_float32, unsupported)
+               require_ints, require_float32, unsupported)
 from .. import sizes
 
 MAX_DIMS = 8  # RADRT_MAX_DIMS
@@ -34,10 +32,7 @@ def reduced_axes(node, ins, rank):
     """The sorted set of axes to reduce."""
     axes = node.attr("axes")
     if axes is None and len(ins) > 1 and ins[1] is not None:
-        axes = require_constant(node, ins[1], "input 1 (axes)")
-        if axes.dtype != np.int64:
-            raise node_error(node, f"input 1 (axes) has dtype {axes.dtype.name}, expected int64")
-        axes = axes.reshape(-1).tolist()
+        axes = require_ints(node, ins[1], "input 1 (axes)")
     axes = [int(a) for a in (axes or [])]
     if not axes:
         return () if int(node.attr("noop_with_empty_axes", 0)) else tuple(range(rank))

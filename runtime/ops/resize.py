@@ -19,7 +19,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from . import (FLOAT32, Prepared, count, node_error, output_info, register, require_constant,
+from . import (FLOAT32, Prepared, count, node_error, output_info, register, require_constant, require_ints,
                unsupported)
 from ..sizes import check_bytes, check_table, checked_mul
 from .pad import table_copy
@@ -187,7 +187,7 @@ def resize(node, ins):
             scale[a] = float(s)
             out[a] = int(np.float64(s) * x.shape[a])
     else:
-        sizes = [int(v) for v in np.asarray(sizes).reshape(-1)]
+        sizes = require_ints(node, ins[3], "input 3 (sizes)")
         if len(sizes) != len(axes) or any(v < 0 for v in sizes):
             raise node_error(node, f"sizes {sizes} must be {len(axes)} non-negative values "
                                    f"(one per resized axis of input shape {x.shape})")

@@ -17,12 +17,12 @@ csrc/kernels/strided.c picks its inner loop from the last two source strides:
 All three copy the same bytes; tests/ops/test_fast_paths.py checks each path
 against onnxruntime for several element sizes.
 """
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from . import (Prepared, TensorInfo, node_error, normalize_axis, output_info, register,
-               require_constant, unsupported)
+               require_ints, unsupported)
 from .. import sizes
 
 COPY_MAX_DIMS = 16  # RADRT_COPY_MAX_DIMS in strided.h
@@ -90,13 +90,6 @@ def transpose(node, ins):
     return strided_copy(node, x, [x.shape[p] for p in perm], [strides[p] for p in perm])
 
 
-def _ints(node, info: Optional[TensorInfo], what: str):
-    value = require_constant(node, info, what)
-    if not np.issubdtype(value.dtype, np.integer):
-        raise node_error(node, f"{what} has dtype {value.dtype.name}, expected int32 or int64")
-    return [int(v) for v in value.reshape(-1)]
-
-
 @register("Slice")
 def slice_(node, ins):
     x = ins[0]
@@ -105,11 +98,11 @@ def slice_(node, ins):
         axes = node.attr("axes")
         steps = [1] * len(starts)
     else:
-        starts = _ints(node, ins[1], "input 1 (starts)")
-        ends = _ints(node, ins[2], "input 2 (ends)")
+        starts = require_ints(node, ins[1], "input 1 (starts)")
+        ends = require_ints(node, ins[2], "input 2 (ends)")
         opt = lambda k: ins[k] if len(ins) > k else None  # noqa: E731
-        axes = _ints(node, opt(3), "input 3 (axes)") if opt(3) is not None else None
-        steps = _ints(node, opt(4), "input 4 (steps)") if opt(4) is not None else [1] * len(starts)
+        axes = require_ints(node, opt(3), "input 3 (axes)") if opt(3) is not None else None
+        steps = require_ints(node, opt(4), "input 4 (steps)") if opt(4) is not None else [1] * len(starts)
     axes = [normalize_axis(node, int(a), x.rank) for a in (range(len(starts)) if axes is None else axes)]
     if not len(starts) == len(ends) == len(axes) == len(steps):
         raise node_error(node, f"starts {starts}, ends {ends}, axes {axes} and steps {steps} "
@@ -143,7 +136,7 @@ def slice_(node, ins):
 @register("Expand")
 def expand(node, ins):
     x = ins[0]
-    shape = _ints(node, ins[1] if len(ins) > 1 else None, "input 1 (shape)")
+    shape = require_ints(node, ins[1] if len(ins) > 1 else None, "input 1 (shape)")
     rank = max(x.rank, len(shape))
     xs = (1,) * (rank - x.rank) + tuple(x.shape)
     ts = (1,) * (rank - len(shape)) + tuple(shape)
@@ -164,7 +157,7 @@ def expand(node, ins):
 @register("Tile")
 def tile(node, ins):
     x = ins[0]
-    repeats = _ints(node, ins[1] if len(ins) > 1 else None, "input 1 (repeats)")
+    repeats = require_ints(node, ins[1] if len(ins) > 1 else None, "input 1 (repeats)")
     if len(repeats) != x.rank or any(r < 0 for r in repeats):
         raise node_error(node, f"repeats {repeats} must be {x.rank} non-negative values "
                                f"(one per axis of input shape {x.shape})")
