@@ -220,7 +220,7 @@ def plan_memory(g: CompiledGraph, max_memory_bytes: Optional[int] = None,
             consts.append(placement[key])
         scratch = placement.get(_scratch_key(i)) if s.prepared.scratch_bytes else None
         planned.append(PlannedStep(i, s.node, s.prepared, ins, outs, consts, scratch))
-    largest = max(placement, key=lambda name: placement[name].nbytes, default="")
+    largest = max(placement, key=lambda name: (placement[name].nbytes, _label(name)), default="")
     size = placement[largest].nbytes if largest != "" else 0
     plan = MemoryPlan(region_bytes, weights, inputs, outputs, planned, unshared, budget,
                       (producers.get(largest, ""), _label(largest), size))
