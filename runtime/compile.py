@@ -285,7 +285,9 @@ def channel_vector(out_shape: Sequence[int], operand: np.ndarray) -> Optional[np
     channel axis is 1 (N, C, ... for Conv and BatchNormalization; the columns of a Gemm's
     (M, N) output), is one value per channel only if broadcasting it leaves `out_shape`
     unchanged (no higher rank, no bigger dim) and every dim of it, aligned to the right,
-    is 1 except the channel dim. Returns that (C,) float64 vector, or None (no fusion)."""
+    is 1 except the channel dim, and every value is finite (folding inf or NaN into weights
+    turns 0 * inf into NaN where the unfused graph gives +-inf). Returns that (C,) float64
+    vector, or None (no fusion)."""
     out_shape = tuple(out_shape)
     operand = np.asarray(operand)
     if len(out_shape) < 2 or operand.ndim > len(out_shape):
@@ -293,7 +295,18 @@ def channel_vector(out_shape: Sequence[int], operand: np.ndarray) -> Optional[np
     shape = (1,) * (len(out_shape) - operand.ndim) + tuple(operand.shape)
     if any(d != 1 for i, d in enumerate(shape) if i != 1) or shape[1] not in (1, out_shape[1]):
         return None
-    return np.broadcast_to(operand.reshape(-1).astype(np.float64), (out_shape[1],)).copy()
+    vector = operand.reshape(-1).astype(np.float64)
+    if not np.all(np.isfinite(vector)):
+        return None
+    return np.broadcast_to(vector, (out_shape[1],)).copy()
+
+
+def finite_fold(*arrays: np.ndarray) -> bool:
+    """The value side of the per-channel legality rule: a fold may replace parameters only
+    when every input to it and every folded float32 result is finite (a BatchNormalization
+    with var + epsilon == 0, or w * s overflowing float32, would put inf into weights that
+    multiply zeros: NaN where the unfused graph is finite or +-inf)."""
+    return all(np.all(np.isfinite(a)) for a in arrays)
 
 
 def _outputs_of(node: Node, prepared: Prepared) -> List[str]:
@@ -530,7 +543,10 @@ class _Compiler:
         if prev is None or FUSED_CLIP in prev.node.attrs or any(p.value is None for p in params):
             return False
         scale, bias, mean, var = (p.value.astype(np.float64) for p in params)
-        s = scale / np.sqrt(var + epsilon)
+        if not finite_fold(scale, bias, mean, var):
+            return False
+        with np.errstate(all="ignore"):  # var + epsilon <= 0: s is inf or NaN, refused below
+            s = scale / np.sqrt(var + epsilon)
         return self.fold_channel_affine(prev, node, s, bias - mean * s)
 
     def fuse_mul_add(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
@@ -569,7 +585,10 @@ class _Compiler:
         scale, bias = (p.value.astype(np.float64) for p in params[:2])
         scale_name = self.names.fresh(node.name + "/folded_scale")
         bias_name = self.names.fresh(node.name + "/folded_B")
-        for name, value in ((scale_name, scale * s), (bias_name, bias * s + t)):
+        new_scale, new_bias = (scale * s).astype(np.float32), (bias * s + t).astype(np.float32)
+        if not finite_fold(scale, bias, s, t, new_scale, new_bias):
+            return False
+        for name, value in ((scale_name, new_scale), (bias_name, new_bias)):
             self.values[name] = TensorInfo(value.shape, np.dtype(np.float32), value.astype(np.float32))
         self.replace_step(prev, node, [prev.inputs[0], scale_name, bias_name] + prev.inputs[3:], prev.node.attrs)
         return True
@@ -604,6 +623,9 @@ class _Compiler:
                     return False  # e.g. C of shape (M, 1): per row, not per column
                 b = float(prev.node.attr("beta", 1.0)) * column
         b = b * s + t
+        if not finite_fold(w_info.value, s, t, b, w.astype(np.float32), b.astype(np.float32)) \
+                or (b_info is not None and not finite_fold(b_info.value)):
+            return False
         w_name = self.names.fresh(node.name + "/folded_W")
         b_name = self.names.fresh(node.name + "/folded_B")
         self.values[w_name] = TensorInfo(w.shape, np.dtype(np.float32), w.astype(np.float32))

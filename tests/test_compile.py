@@ -457,3 +457,73 @@ def test_constant_of_shape_needs_a_vector():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     with pytest.raises(CompileError, match=r"input 0 \(shape\) has shape \(\), expected a 1-D tensor"):
         InferenceSession(model.SerializeToString())
+
+
+# -- non-finite per-channel parameters are never folded (red team row 1) ---------------
+
+def _unoptimized_ort(data, feeds):
+    """onnxruntime without its graph optimizations (its own Conv+Mul fusion makes 0*inf NaN)."""
+    ort = pytest.importorskip("onnxruntime")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def _conv_then(op_nodes, inits):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"])] + op_nodes
+    return make_model(nodes, [("x", [1, 2, 1, 3])], [("y", None)],
+                      [("w", np.array([[[[1.0]], [[0.0]]], [[[0.0]], [[1.0]]]], np.float32))] + inits)
+
+
+@pytest.mark.parametrize("op", ["Mul", "Add"])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_mul_add_constant_is_not_folded(op, bad):
+    data = _conv_then([helper.make_node(op, ["c", "k"], ["y"])],
+                      [("k", np.array([bad, 1.0], np.float32).reshape(2, 1, 1))])
+    x = np.array([0.0, 1.0, -1.0, 2.0, 0.0, 3.0], np.float32).reshape(1, 2, 1, 3)
+    sess = InferenceSession(data)
+    assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Conv", op]
+    got = sess.run(None, {"x": x})[0]
+    off = InferenceSession(data, disabled_passes=["fuse_mul_add"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, off)
+    np.testing.assert_array_equal(got, _unoptimized_ort(data, {"x": x})[0])
+
+
+@pytest.mark.parametrize("field, value", [("s", np.inf), ("bb", np.inf), ("m", np.nan), ("v", -1.0),
+                                          ("v", np.inf)])
+def test_non_finite_batchnorm_is_not_folded(field, value):
+    params = {"s": np.ones(2, np.float32), "bb": np.zeros(2, np.float32), "m": np.zeros(2, np.float32),
+              "v": np.ones(2, np.float32)}
+    params[field][0] = value
+    data = _conv_then([helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["y"],
+                                        epsilon=0.0)], list(params.items()))
+    x = np.array([0.0, 1.0, -1.0, 2.0, 0.0, 3.0], np.float32).reshape(1, 2, 1, 3)
+    sess = InferenceSession(data)
+    assert [s.node.op_type for s in sess.compiled.plan.steps] == ["Conv", "BatchNormalization"]
+    got = sess.run(None, {"x": x})[0]
+    off = InferenceSession(data, disabled_passes=["fuse_batchnorm"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, off)
+
+
+def test_folded_weights_overflowing_float32_are_not_folded():
+    data = _conv_then([helper.make_node("Mul", ["c", "k"], ["y"])],
+                      [("k", np.array([1e30, 1.0], np.float32).reshape(2, 1, 1))])
+    x = np.array([0.0, 1.0, -1.0, 2.0, 0.0, 3.0], np.float32).reshape(1, 2, 1, 3) * 1e10
+    sess = InferenceSession(data)
+    got = sess.run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, InferenceSession(data, disabled_passes=["fuse_mul_add"]).run(
+        None, {"x": x})[0])
+
+
+@pytest.mark.parametrize("opset", [6, 11, 13])
+def test_clip_without_bounds_maps_inf_to_the_float32_range(opset):
+    if opset == 6:
+        node = helper.make_node("Clip", ["x"], ["y"])
+    else:
+        node = helper.make_node("Clip", ["x", "", ""], ["y"])
+    data = make_model([node], [("x", [4])], [("y", [4])], opset=opset)
+    x = np.array([np.inf, -np.inf, np.nan, 1.0], np.float32)
+    got = InferenceSession(data).run(None, {"x": x})[0]
+    big = np.finfo(np.float32).max
+    np.testing.assert_array_equal(got, np.array([big, -big, np.nan, 1.0], np.float32))
+    np.testing.assert_array_equal(got, reference(data, {"x": x})[0])

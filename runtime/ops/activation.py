@@ -62,11 +62,13 @@ def _clip_bound(node, ins, index: int, what: str, default: float) -> float:
 
 
 def clip_bounds(node, ins):
-    """(lo, hi) of a Clip node; the compile stage uses it to fuse Clip into Conv/Gemm."""
+    """(lo, hi) of a Clip node; the compile stage uses it to fuse Clip into Conv/Gemm.
+
+    An absent bound is the float32 range (the spec's numeric_limits lowest()/max(), every
+    opset), so Clip maps +-inf to +-FLT_MAX and passes NaN through, as onnxruntime does."""
     if node.opset < 11:
-        # Clip-6 defaults to the float32 range, so it maps +-inf to +-FLT_MAX.
         return float(node.attr("min", -FLT_MAX)), float(node.attr("max", FLT_MAX))
-    return (_clip_bound(node, ins, 1, "min", -np.inf), _clip_bound(node, ins, 2, "max", np.inf))
+    return (_clip_bound(node, ins, 1, "min", -FLT_MAX), _clip_bound(node, ins, 2, "max", FLT_MAX))
 
 
 @register("Clip")
