@@ -29,10 +29,14 @@ checks random graphs with every pass on, all off and each one off:
 Not passes, because radrt has no kernel that could run them instead: Constant,
 ConstantOfShape, Shape and Size of a known shape, `If` with a constant
 condition (replaced by its branch) and the fold-only ops (load.FOLD_ONLY_OPS),
-which are evaluated here always; the fold-only ops and the few nodes whose
-kernel declines their element types (UnsupportedOpError from its prepare, so
-the same node on run-time inputs is refused too) use onnx's reference
-evaluator: there is no run-time path for its numerics to disagree with.
+which are evaluated here always. The fold-only ops go through
+runtime.fold_only: output sizes bounded and budget-checked before evaluating,
+Range, OneHot, ArgMax and ArgMin computed by radrt's own spec numerics, the
+rest by onnx's reference evaluator (checked against onnxruntime in
+tests/test_fold_only.py). The few nodes whose kernel declines their element
+types (UnsupportedOpError from its prepare, so the same node on run-time
+inputs is refused too) use the reference evaluator: there is no run-time path
+for its numerics to disagree with.
 
 Names the stage makes up (of unnamed nodes, of nodes repeating a name, of
 folded tensors) come from `_Names`: never equal to a name in the model or to
@@ -47,9 +51,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from . import ops, sizes
+from . import fold_only, ops, sizes
 from .errors import CompileError, InvalidArgumentError, RadrtError, UnsupportedOpError
-from .load import VIEW_OPS, LoadedModel, Node, to_nodes
+from .load import FOLD_ONLY_OPS, VIEW_OPS, LoadedModel, Node, to_nodes
 from .ops import FLOAT32, Prepared, TensorInfo
 from .ops.activation import clip_bounds
 from .ops.normalization import batchnorm_params
@@ -437,6 +441,9 @@ class _Compiler:
                 prepared = self.prepare(node, ins, prepare)
             except UnsupportedOpError:
                 prepared = None  # the kernel declines these types: no run-time path either
+        if prepared is None and op in FOLD_ONLY_OPS:
+            self.set_constant(node, fold_only.fold(node, ins, lambda: self.fold_reference(node, ins)))
+            return True
         if prepared is None:
             self.set_constant(node, self.fold_reference(node, ins))
             return True
