@@ -33,7 +33,9 @@ POLICIES = ("stretch", "not_larger", "not_smaller")
 
 
 def _source_coords(ctm: str, out_len: int, in_len: int, scale: float, roi):
-    """x_original of every output position and, for tf_crop_and_resize, which are outside."""
+    """x_original (float64, shape (out_len,)) of every output position and, for
+    tf_crop_and_resize, which are outside; `roi` is (start, end) of this axis as an array
+    of the roi input's element type."""
     y = np.arange(out_len, dtype=np.float64)
     out_width = scale * in_len  # the reference uses the unrounded output width
     outside = None
@@ -42,11 +44,17 @@ def _source_coords(ctm: str, out_len: int, in_len: int, scale: float, roi):
     elif ctm == "asymmetric":
         x = y / scale
     elif ctm == "tf_crop_and_resize":
+        # roi[1] - roi[0] and roi[0] * (in_len - 1) in the roi's own element type, the rest
+        # in float64, as the reference does: a float32 roi of (0.2, 0.9) then maps output 4
+        # of 7 over 4 rows to exactly 2.0, where all-float64 arithmetic on the widened
+        # float32 values gives 1.99999995 and nearest_mode floor picks row 1.
+        t = roi.dtype.type
+        span = t(roi[1] - roi[0])
         if out_width == 1:
-            x = np.full(out_len, (roi[1] - roi[0]) * (in_len - 1) / 2)
+            x = np.full(out_len, np.float64(span * t(in_len - 1) / t(2)))
         else:
-            x = y * (roi[1] - roi[0]) * (in_len - 1) / (out_width - 1)
-        x = x + roi[0] * (in_len - 1)
+            x = y * np.float64(span) * (in_len - 1) / (out_width - 1)
+        x = x + np.float64(t(roi[0] * t(in_len - 1)))
         outside = (x < 0) | (x > in_len - 1)
     elif ctm == "pytorch_half_pixel":
         x = np.zeros(out_len) if out_len == 1 else (y + 0.5) / scale - 0.5  # spec: length_resized
@@ -203,12 +211,14 @@ def resize(node, ins):
     if ctm != "tf_crop_and_resize":
         roi = None  # only tf_crop_and_resize reads the roi
     if roi is not None:
-        roi = np.asarray(roi, np.float64).reshape(-1)
+        roi = np.asarray(roi).reshape(-1)
+        if roi.dtype.kind != "f":
+            raise node_error(node, f"roi has dtype {roi.dtype.name}, expected a float type")
         if len(roi) != 2 * len(axes):
             raise node_error(node, f"roi has {len(roi)} values, expected {2 * len(axes)}")
-        full = [[0.0, 1.0] for _ in range(rank)]
+        full = [np.array([0.0, 1.0], roi.dtype) for _ in range(rank)]
         for k, a in enumerate(axes):
-            full[a] = [roi[k], roi[len(axes) + k]]
+            full[a] = np.array([roi[k], roi[len(axes) + k]], roi.dtype)
         roi = full
     elif ctm == "tf_crop_and_resize":
         raise node_error(node, "coordinate_transformation_mode tf_crop_and_resize needs input 1 (roi)")

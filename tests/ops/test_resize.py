@@ -81,3 +81,61 @@ def test_resize_errors():
     with pytest.raises(UnsupportedOpError, match="coordinate_transformation_mode 'bogus' is not supported"):
         run_radrt(one_node("Resize", x, [EMPTY, scales], attrs={"coordinate_transformation_mode": "bogus"},
                            opset=13), x)
+
+
+# -- coordinates: every coordinate_transformation_mode x nearest_mode vs the reference --
+# Nearest indices are exact, so a coordinate computed one rounding away from an integer
+# (or a .5) shows as a different row (red team row 2: tf_crop_and_resize with a float32
+# roi whose span is computed in float64 gave 1.99999995 for 2.0, and floor picked row 1).
+
+def _reference(m, x):
+    from onnx.reference import ReferenceEvaluator
+    return ReferenceEvaluator(m).run(None, {"x": x})[0]
+
+
+# tf_half_pixel_for_nn is not in the reference evaluator (and onnxruntime computes it in
+# float32, so it differs from the real-number formula near ties); radrt computes it in
+# float64 like every other mode.
+ALL_CTM = ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "half_pixel_symmetric",
+           "tf_crop_and_resize"]
+ALL_NEAREST = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]
+
+
+@pytest.mark.parametrize("ctm", ALL_CTM)
+@pytest.mark.parametrize("nearest_mode", ALL_NEAREST)
+def test_nearest_coordinates_match_the_reference_on_every_mode(ctm, nearest_mode):
+    attrs = {"mode": "nearest", "coordinate_transformation_mode": ctm, "nearest_mode": nearest_mode}
+    rois = [np.array([0, 0, 0.2, 0.1, 1, 1, 0.9, 0.8], np.float32),
+            np.array([0, 0, 0.1, 0.3, 1, 1, 0.7, 0.6], np.float32),
+            np.array([0, 0, -0.25, 0.4, 1, 1, 1.25, 0.6], np.float32)]
+    checked = 0
+    for h, w in [(4, 5), (3, 7), (6, 6), (5, 3)]:
+        x = np.arange(h * w, dtype=np.float32).reshape(1, 1, h, w)
+        for oh, ow in [(7, 3), (9, 10), (2, 13), (12, 6), (1, 5)]:
+            if ctm == "pytorch_half_pixel" and 1 in (oh, ow):
+                continue  # the reference uses -0.5 there, the spec (and radrt, onnxruntime) 0
+            roi = rois[checked % len(rois)] if ctm == "tf_crop_and_resize" else EMPTY
+            sizes = np.array([1, 1, oh, ow], np.int64)
+            m = one_node("Resize", x, [roi, EMPTY, sizes], attrs=attrs, opset=19)
+            np.testing.assert_array_equal(run_radrt(m, x)[0], _reference(m, x), err_msg=f"{h, w, oh, ow}")
+            checked += 1
+        for scales in ([1, 1, 1.75, 0.6], [1, 1, 2.5, 1 / 3], [1, 1, 0.3, 1.4]):
+            if ctm == "pytorch_half_pixel" and 1 in (int(np.float32(s) * d) for s, d in zip(scales, x.shape)):
+                continue
+            roi = rois[checked % len(rois)] if ctm == "tf_crop_and_resize" else EMPTY
+            m = one_node("Resize", x, [roi, np.array(scales, np.float32)], attrs=attrs, opset=19)
+            np.testing.assert_array_equal(run_radrt(m, x)[0], _reference(m, x), err_msg=f"{h, w, scales}")
+            checked += 1
+    assert checked > 15
+
+
+@pytest.mark.parametrize("roi_dtype", [np.float32, np.float64])
+def test_tf_crop_and_resize_floor_lands_on_the_exact_row(roi_dtype):
+    x = np.arange(20, dtype=np.float32).reshape(1, 1, 4, 5)
+    roi = np.array([0, 0, 0.2, 0.1, 1, 1, 0.9, 0.8], roi_dtype)
+    attrs = {"mode": "nearest", "coordinate_transformation_mode": "tf_crop_and_resize", "nearest_mode": "floor"}
+    m = one_node("Resize", x, [roi, EMPTY, np.array([1, 1, 7, 3], np.int64)], attrs=attrs, opset=19)
+    got = run_radrt(m, x)[0]
+    np.testing.assert_array_equal(got, _reference(m, x))
+    if roi_dtype == np.float32:  # 0.9f - 0.2f rounds to 0.7f: x_original of row 4 is 2.0
+        np.testing.assert_array_equal(got[0, 0, 4], [10, 11, 13])
