@@ -527,3 +527,29 @@ def test_clip_without_bounds_maps_inf_to_the_float32_range(opset):
     big = np.finfo(np.float32).max
     np.testing.assert_array_equal(got, np.array([big, -big, np.nan, 1.0], np.float32))
     np.testing.assert_array_equal(got, reference(data, {"x": x})[0])
+
+
+# -- spec-undefined results: the documented choice, fed and constant alike (row 30) -----
+
+def _fed_and_const(node, x, out_type, opset=13):
+    vi = helper.make_tensor_value_info
+    fed = helper.make_graph([node], "fed", [vi("x", TensorProto.FLOAT, list(x.shape))], [vi("y", out_type, None)])
+    const = helper.make_graph([node], "const", [], [vi("y", out_type, None)], [numpy_helper.from_array(x, "x")])
+    make = lambda g: helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],  # noqa: E731
+                                       ir_version=8).SerializeToString()
+    return (InferenceSession(make(fed)).run(None, {"x": x})[0], InferenceSession(make(const)).run(None, {})[0])
+
+
+@pytest.mark.parametrize("op, expected", [("ReduceMean", np.nan), ("ReduceSum", 0.0), ("ReduceMax", -np.inf),
+                                          ("ReduceMin", np.inf), ("ReduceProd", 1.0)])
+def test_reduce_over_an_empty_axis_gives_the_documented_value(op, expected):
+    node = helper.make_node(op, ["x"], ["y"], axes=[1])
+    for got in _fed_and_const(node, np.zeros((2, 0, 3), np.float32), TensorProto.FLOAT, opset=11):
+        np.testing.assert_array_equal(got, np.full((2, 1, 3), expected, np.float32))
+
+
+def test_float_to_int_cast_saturates_as_documented():
+    node = helper.make_node("Cast", ["x"], ["y"], to=TensorProto.INT8)
+    x = np.array([300, -300, np.nan, np.inf, -np.inf, -2.7], np.float32)
+    for got in _fed_and_const(node, x, TensorProto.INT8):
+        np.testing.assert_array_equal(got, np.array([127, -128, 0, 127, -128, -2], np.int8))

@@ -4,8 +4,9 @@ truncates toward zero, saturates, and maps NaN to 0). A cast to the same type
 is a copy; casts between two non-float32 types are not supported.
 
 Out of range (e.g. 300.0 -> int8), where the ONNX spec leaves the result undefined,
-radrt saturates (127), whether the input is fed or constant: constant folding runs
-this same kernel (runtime.compile.run_one_step). onnxruntime wraps instead (44)."""
+radrt saturates (127; +-inf to the type's max/min; NaN to 0), whether the input is fed
+or constant: constant folding runs this same kernel (runtime.compile.run_one_step).
+onnxruntime wraps instead (44; NaN and inf to INT_MIN for int32)."""
 import numpy as np
 from onnx import helper
 

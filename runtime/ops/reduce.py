@@ -6,6 +6,11 @@ axis, unless noop_with_empty_axes=1: then nothing is reduced and each output
 is the op applied to a single element (x for sum, x*x for ReduceSumSquare,
 |x| for L1/L2, log x for ReduceLogSum), as the ONNX reference does.
 Accumulation is in double, in row-major order of the reduced positions.
+
+Reducing an empty axis (a dim of 0): ReduceSum/SumSquare/L1/L2 give 0, ReduceProd 1,
+ReduceMax -inf, ReduceMin +inf, ReduceLogSum and ReduceLogSumExp -inf, as the spec
+defines them on an empty set. ReduceMean, which the spec leaves undefined there, gives
+NaN (0/0: the mean of no values; onnxruntime gives 0), fed or constant alike.
 """
 from . import (Prepared, count, node_error, normalize_axis, output_info, register,
                require_ints, require_float32, unsupported)
