@@ -228,18 +228,43 @@ def plan_memory(g: CompiledGraph, max_memory_bytes: Optional[int] = None,
     return plan
 
 
+INDEXED_LIFETIME = 64  # steps: a buffer living longer is found by a scan of the long-lived
+
+
+def _overlapping(placed, live_at, long_lived, f_b: int, l_b: int):
+    """The placed buffers whose lifetime meets [f_b, l_b], the same set as a scan of every
+    placed buffer: the short-lived ones from the per-step index (`live_at`), the
+    long-lived ones by a scan of those only. In a chain a step has a few live buffers,
+    so placing n buffers is linear instead of quadratic; a long query scans all."""
+    def meets(p):
+        return not (p[3] < f_b or l_b < p[2])
+    if l_b - f_b >= INDEXED_LIFETIME:
+        return [p for p in placed if meets(p)]
+    seen = set()
+    for t in range(f_b, l_b + 1):
+        seen.update(live_at.get(t, ()))
+    return [placed[k] for k in seen] + [placed[k] for k in long_lived if meets(placed[k])]
+
+
 def _greedy_arena(names, values, first, last) -> Dict[str, Placement]:
     order = sorted(names, key=lambda b: (-values[b].nbytes, first[b]))
     placed: List[Tuple[int, int, int, int, str]] = []  # offset, end, first, last, name
+    live_at: Dict[int, List[int]] = {}  # step -> indices into placed of short-lived buffers
+    long_lived: List[int] = []  # indices into placed of buffers living > INDEXED_LIFETIME steps
     out = {}
     for b in order:
         size = _align(max(values[b].nbytes, 1))
-        busy = sorted((o, e) for o, e, f, l, _ in placed if not (l < first[b] or last[b] < f))
+        busy = sorted((o, e) for o, e, f, l, _ in _overlapping(placed, live_at, long_lived, first[b], last[b]))
         offset = 0
         for o, e in busy:
             if offset + size <= o:
                 break
             offset = max(offset, e)
         placed.append((offset, offset + size, first[b], last[b], b))
+        if last[b] - first[b] >= INDEXED_LIFETIME:
+            long_lived.append(len(placed) - 1)
+        else:
+            for t in range(first[b], last[b] + 1):
+                live_at.setdefault(t, []).append(len(placed) - 1)
         out[b] = Placement("arena", offset, values[b].nbytes)
     return out
