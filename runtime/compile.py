@@ -592,7 +592,8 @@ class _Compiler:
         scale, bias = (p.value.astype(np.float64) for p in params[:2])
         scale_name = self.names.fresh(node.name + "/folded_scale")
         bias_name = self.names.fresh(node.name + "/folded_B")
-        new_scale, new_bias = (scale * s).astype(np.float32), (bias * s + t).astype(np.float32)
+        with np.errstate(over="ignore"):  # a float32 overflow is inf, refused next
+            new_scale, new_bias = (scale * s).astype(np.float32), (bias * s + t).astype(np.float32)
         if not finite_fold(scale, bias, s, t, new_scale, new_bias):
             return False
         for name, value in ((scale_name, new_scale), (bias_name, new_bias)):
@@ -630,8 +631,9 @@ class _Compiler:
                     return False  # e.g. C of shape (M, 1): per row, not per column
                 b = float(prev.node.attr("beta", 1.0)) * column
         b = b * s + t
-        if not finite_fold(w_info.value, s, t, b, w.astype(np.float32), b.astype(np.float32)) \
-                or (b_info is not None and not finite_fold(b_info.value)):
+        with np.errstate(over="ignore"):  # a float32 overflow is inf, refused next
+            w32, b32 = w.astype(np.float32), b.astype(np.float32)
+        if not finite_fold(w_info.value, s, t, w32, b32) or (b_info is not None and not finite_fold(b_info.value)):
             return False
         w_name = self.names.fresh(node.name + "/folded_W")
         b_name = self.names.fresh(node.name + "/folded_B")
