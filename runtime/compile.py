@@ -755,7 +755,9 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
     if op == "Squeeze":
         if axes is None:
             return tuple(d for d in x.shape if d != 1)
-        axes = {ops.normalize_axis(node, a, x.rank) for a in axes}
+        given, axes = list(axes), [ops.normalize_axis(node, a, x.rank) for a in axes]
+        if len(set(axes)) != len(axes):
+            raise ops.node_error(node, f"axes {given} name the same axis twice (rank {x.rank})", value=given)
         bad = [a for a in axes if x.shape[a] != 1]
         if bad:
             raise ops.node_error(node, f"cannot squeeze axis {bad[0]} of shape {x.shape}: size is not 1")
@@ -764,7 +766,10 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
         if axes is None:
             raise ops.node_error(node, "axes are missing")
         rank = x.rank + len(axes)
-        axes = sorted(ops.normalize_axis(node, a, rank) for a in axes)
+        given, axes = list(axes), sorted(ops.normalize_axis(node, a, rank) for a in axes)
+        if len(set(axes)) != len(axes):
+            raise ops.node_error(node, f"axes {given} name the same axis twice (output rank {rank})",
+                                 value=given)
         out = list(x.shape)
         for a in axes:
             out.insert(a, 1)
