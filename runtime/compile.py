@@ -755,9 +755,8 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
     if op == "Squeeze":
         if axes is None:
             return tuple(d for d in x.shape if d != 1)
-        given, axes = list(axes), [ops.normalize_axis(node, a, x.rank) for a in axes]
-        if len(set(axes)) != len(axes):
-            raise ops.node_error(node, f"axes {given} name the same axis twice (rank {x.rank})", value=given)
+        # a repeated axis squeezes once: the spec does not forbid it and onnxruntime accepts it
+        axes = {ops.normalize_axis(node, a, x.rank) for a in axes}
         bad = [a for a in axes if x.shape[a] != 1]
         if bad:
             raise ops.node_error(node, f"cannot squeeze axis {bad[0]} of shape {x.shape}: size is not 1")

@@ -381,6 +381,10 @@ def check_node_schema(node: onnx.NodeProto, label: str, opset: int) -> None:
     if missing:
         raise ModelLoadError(f"{where}: required attribute '{missing[0]}' is missing ({versioned})",
                              node=label, attribute=missing[0])
+    if op == "Constant" and len(given) != 1:  # every Constant attribute is one form of its value
+        raise ModelLoadError(f"{where}: has {_count(len(given), 'value attribute')} "
+                             f"({', '.join(sorted(given)) or 'none'}), expected exactly one of "
+                             f"{', '.join(sorted(schema.attributes))}", node=label, value=sorted(given))
     m = len(node.output)
     if not schema.min_output <= m <= schema.max_output:
         raise ModelLoadError(f"{where}: has {_count(m, 'output')}, {versioned} has "
