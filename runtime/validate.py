@@ -15,9 +15,20 @@ raises `ModelLoadError` naming the node, attribute, value or tensor and the rule
 4. schemas: each default-domain node against `onnx.defs.get_schema(op, opset)`:
    the op exists at that opset, every attribute is known and has exactly the
    schema's type (never coerced), required attributes are present, and the
-   input and output counts fit the schema of that opset.
+   input and output counts fit the schema of that opset; a Constant has exactly
+   one value attribute.
 5. `onnx.checker.check_model` (without `full_check`) for everything else the
    spec says (topological order, value infos, metadata, functions).
+6. graph inputs and outputs are tensors (a sequence, map or optional is named:
+   UnsupportedOpError), then element types, in node order, also inside If/Loop
+   bodies: each value's type comes from its declaration, initializer or
+   producer (the schema's output type variable, Cast's `to`, Constant's value,
+   an If's branch outputs; unknown otherwise, and then not checked). A node
+   input of known type must be one its schema's type constraint allows, inputs
+   sharing a type variable must agree (Slice starts/ends: Tind), declared
+   output, value_info and input-default types must be the produced ones, and
+   both If branches return as many values as the node has outputs, even when
+   the condition is a constant. Only element types: no shapes are inferred.
 
 Shapes are not inferred here. onnx's strict shape inference (`full_check`)
 accepts every model of the conformance manifest and the light models, but the
@@ -573,7 +584,11 @@ def _check_types(graph: onnx.GraphProto, opset: int, outer: Mapping[str, str], p
         if t:
             local[vi.name] = t
     for t in graph.initializer:
-        local[t.name] = _tensor_type(t.data_type)
+        got = _tensor_type(t.data_type)
+        if local.get(t.name, got) != got:
+            raise ModelLoadError(f"graph '{graph.name}' input '{t.name}' is declared {local[t.name]} but its "
+                                 f"initializer (default value) is {got}", value=t.name)
+        local[t.name] = got
     for i, node in enumerate(graph.node):
         label = _node_label(node, i, prefix)
         for _, g in _subgraphs(node):
@@ -587,11 +602,12 @@ def _check_types(graph: onnx.GraphProto, opset: int, outer: Mapping[str, str], p
         for name, t in zip(node.output, outs):
             if name and t:
                 local[name] = t
-    for vi in graph.output:
-        want, got = _declared(vi), types.get(vi.name)
-        if want and got and want != got:
-            raise ModelLoadError(f"graph '{graph.name}' output '{vi.name}' is declared {want} but "
-                                 f"is produced as {got}", value=vi.name)
+    for kind, values in (("output", graph.output), ("value_info", graph.value_info)):
+        for vi in values:
+            want, got = _declared(vi), types.get(vi.name)
+            if want and got and want != got:
+                raise ModelLoadError(f"graph '{graph.name}' {kind} '{vi.name}' is declared {want} but "
+                                     f"is produced as {got}", value=vi.name)
     return local
 
 

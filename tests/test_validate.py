@@ -678,3 +678,15 @@ def test_graph_input_that_is_not_a_tensor_names_its_type(make, name):
     node = helper.make_node("Identity", ["x"], ["y"], name="i")
     refused(proto([node], [make()], [helper.make_empty_tensor_value_info("y")]), UnsupportedOpError,
             match=rf"graph input 'x' has type {name}; radrt runs only tensor inputs and outputs")
+
+
+def test_value_info_and_input_default_types_must_match_too():
+    node = helper.make_node("Relu", ["x"], ["h"], name="r")
+    model = proto([node, helper.make_node("Neg", ["h"], ["y"], name="n")], [("x", [2])], [("y", None)])
+    model.graph.value_info.append(helper.make_tensor_value_info("h", TensorProto.INT64, [2]))
+    refused(model, match=r"value_info 'h' is declared tensor\(int64\) but is produced as tensor\(float\)")
+    assert ort_refuses(model, {"x": np.ones(2, np.float32)})
+    model = proto([helper.make_node("Add", ["x", "b"], ["y"], name="a")], [("x", [2]), ("b", [2])], [("y", None)],
+                  [("b", np.ones(2, np.int64))])
+    refused(model, match=r"input 'b' is declared tensor\(float\) but its initializer \(default value\) is "
+                         r"tensor\(int64\)")
