@@ -786,6 +786,7 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
     if op == "Squeeze":
         if axes is None:
             return tuple(d for d in x.shape if d != 1)
+        # a repeated axis squeezes once: the spec does not forbid it and onnxruntime accepts it
         axes = {ops.normalize_axis(node, a, x.rank) for a in axes}
         bad = [a for a in axes if x.shape[a] != 1]
         if bad:
@@ -795,7 +796,10 @@ def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
         if axes is None:
             raise ops.node_error(node, "axes are missing")
         rank = x.rank + len(axes)
-        axes = sorted(ops.normalize_axis(node, a, rank) for a in axes)
+        given, axes = list(axes), sorted(ops.normalize_axis(node, a, rank) for a in axes)
+        if len(set(axes)) != len(axes):
+            raise ops.node_error(node, f"axes {given} name the same axis twice (output rank {rank})",
+                                 value=given)
         out = list(x.shape)
         for a in axes:
             out.insert(a, 1)

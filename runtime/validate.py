@@ -15,9 +15,20 @@ raises `ModelLoadError` naming the node, attribute, value or tensor and the rule
 4. schemas: each default-domain node against `onnx.defs.get_schema(op, opset)`:
    the op exists at that opset, every attribute is known and has exactly the
    schema's type (never coerced), required attributes are present, and the
-   input and output counts fit the schema of that opset.
+   input and output counts fit the schema of that opset; a Constant has exactly
+   one value attribute.
 5. `onnx.checker.check_model` (without `full_check`) for everything else the
    spec says (topological order, value infos, metadata, functions).
+6. graph inputs and outputs are tensors (a sequence, map or optional is named:
+   UnsupportedOpError), then element types, in node order, also inside If/Loop
+   bodies: each value's type comes from its declaration, initializer or
+   producer (the schema's output type variable, Cast's `to`, Constant's value,
+   an If's branch outputs; unknown otherwise, and then not checked). A node
+   input of known type must be one its schema's type constraint allows, inputs
+   sharing a type variable must agree (Slice starts/ends: Tind), declared
+   output, value_info and input-default types must be the produced ones, and
+   both If branches return as many values as the node has outputs, even when
+   the condition is a constant. Only element types: no shapes are inferred.
 
 Shapes are not inferred here. onnx's strict shape inference (`full_check`)
 accepts every model of the conformance manifest and the light models, but the
@@ -381,6 +392,10 @@ def check_node_schema(node: onnx.NodeProto, label: str, opset: int) -> None:
     if missing:
         raise ModelLoadError(f"{where}: required attribute '{missing[0]}' is missing ({versioned})",
                              node=label, attribute=missing[0])
+    if op == "Constant" and len(given) != 1:  # every Constant attribute is one form of its value
+        raise ModelLoadError(f"{where}: has {_count(len(given), 'value attribute')} "
+                             f"({', '.join(sorted(given)) or 'none'}), expected exactly one of "
+                             f"{', '.join(sorted(schema.attributes))}", node=label, value=sorted(given))
     m = len(node.output)
     if not schema.min_output <= m <= schema.max_output:
         raise ModelLoadError(f"{where}: has {_count(m, 'output')}, {versioned} has "
@@ -448,6 +463,182 @@ def run_onnx_checker(proto: onnx.ModelProto) -> None:
         raise ModelLoadError(f"model is not valid ONNX (onnx checker): {str(e).strip()}") from e
 
 
+# ---- 6. element types -------------------------------------------------------------
+
+def _tensor_type(elem_type: int) -> str:
+    """'tensor(float)' etc., as schema type strings spell an element type."""
+    return f"tensor({_type_name(elem_type).lower()})"
+
+
+def _declared(vi: onnx.ValueInfoProto) -> Optional[str]:
+    """The declared tensor type string of a value info, None when it declares none."""
+    if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+        return _tensor_type(vi.type.tensor_type.elem_type)
+    return None
+
+
+def _type_string(tp: onnx.TypeProto) -> str:
+    """A TypeProto as ONNX writes it: tensor(float), seq(tensor(float)), map(int64,tensor(float))..."""
+    kind = tp.WhichOneof("value")
+    if kind in ("tensor_type", "sparse_tensor_type"):
+        name = _type_name(getattr(tp, kind).elem_type).lower()
+        return f"{'tensor' if kind == 'tensor_type' else 'sparse_tensor'}({name})"
+    if kind == "sequence_type":
+        return f"seq({_type_string(tp.sequence_type.elem_type)})"
+    if kind == "optional_type":
+        return f"optional({_type_string(tp.optional_type.elem_type)})"
+    if kind == "map_type":
+        return f"map({_type_name(tp.map_type.key_type).lower()},{_type_string(tp.map_type.value_type)})"
+    return "no type"
+
+
+def check_graph_io(graph: onnx.GraphProto) -> None:
+    """Main-graph inputs and outputs must be tensors (or carry no type, outputs only).
+
+    Raises UnsupportedOpError naming the value and its type (a sequence, map,
+    optional or sparse tensor is valid ONNX that radrt does not run).
+    """
+    for kind, values in (("input", graph.input), ("output", graph.output)):
+        for vi in values:
+            which = vi.type.WhichOneof("value")
+            if which == "tensor_type" or (kind == "output" and which is None):
+                continue
+            raise UnsupportedOpError(f"graph {kind} '{vi.name}' has type {_type_string(vi.type)}; "
+                                     f"radrt runs only tensor inputs and outputs", value=vi.name)
+
+
+def _check_node_types(node: onnx.NodeProto, label: str, opset: int, types: Mapping[str, str]) -> list:
+    """Check the known input types of one default-domain node against its schema's type
+    constraints; return its output types (a type string, or None when unknown).
+
+    An input whose type is known must be one of the types its formal parameter
+    allows, and all inputs bound to one type variable must have the same type.
+    """
+    schema = defs.get_schema(node.op_type, opset, "")
+    where = f"{node.op_type} node '{label}'"
+    versioned = f"{node.op_type}-{schema.since_version}"
+    allowed = {c.type_param_str: list(c.allowed_type_strs) for c in schema.type_constraints}
+    bound: Dict[str, Tuple[str, str]] = {}  # type variable -> (type, which input bound it)
+    for i, name in enumerate(node.input):
+        if not name or name not in types or not schema.inputs:
+            continue
+        param = schema.inputs[min(i, len(schema.inputs) - 1)]
+        got, ts = types[name], param.type_str
+        which = f"input {i} ({param.name}) '{name}'"
+        choices = allowed.get(ts, [ts])
+        if got not in choices:
+            raise ModelLoadError(f"{where}: {which} has type {got}, {versioned} allows "
+                                 f"{' or '.join(choices)}" + (f" (type variable {ts})" if ts in allowed else ""),
+                                 node=label, attribute=param.name, value=got)
+        variadic_mixed = (param.option == defs.OpSchema.FormalParameterOption.Variadic
+                          and not param.is_homogeneous)
+        if ts in allowed and not variadic_mixed:
+            first = bound.setdefault(ts, (got, which))
+            if first[0] != got:
+                raise ModelLoadError(f"{where}: {first[1]} has type {first[0]} but {which} has type {got}; "
+                                     f"{versioned} binds both to type variable {ts}, they must be the same",
+                                     node=label, attribute=param.name, value=got)
+    outs = []
+    for j, _ in enumerate(node.output):
+        if not schema.outputs:
+            outs.append(None)
+            continue
+        ts = schema.outputs[min(j, len(schema.outputs) - 1)].type_str
+        if ts not in allowed:
+            outs.append(ts)
+        elif ts in bound:
+            outs.append(bound[ts][0])
+        elif len(allowed[ts]) == 1:
+            outs.append(allowed[ts][0])
+        else:
+            outs.append(None)
+    if node.op_type == "Cast" or node.op_type == "Constant" or node.op_type == "ConstantOfShape":
+        outs = [_constant_like_type(node, types)] * len(node.output)
+    return outs
+
+
+def _constant_like_type(node: onnx.NodeProto, types: Mapping[str, str]) -> Optional[str]:
+    attrs = {a.name: a for a in node.attribute}
+    if node.op_type == "Cast":
+        return _tensor_type(attrs["to"].i) if "to" in attrs else None
+    if node.op_type == "ConstantOfShape":
+        return _tensor_type(attrs["value"].t.data_type) if "value" in attrs else "tensor(float)"
+    for key, a in attrs.items():  # Constant: its one value attribute
+        if key == "value":
+            return _tensor_type(a.t.data_type)
+        if key in ("value_float", "value_floats"):
+            return "tensor(float)"
+        if key in ("value_int", "value_ints"):
+            return "tensor(int64)"
+        if key in ("value_string", "value_strings"):
+            return "tensor(string)"
+    return None
+
+
+def _check_types(graph: onnx.GraphProto, opset: int, outer: Mapping[str, str], prefix: str = "") -> Dict[str, str]:
+    """Propagate element types through `graph` in node order, checking each node."""
+    local: Dict[str, str] = {}
+    types = ChainMap(local, dict(outer))
+    for vi in graph.input:
+        t = _declared(vi)
+        if t:
+            local[vi.name] = t
+    for t in graph.initializer:
+        got = _tensor_type(t.data_type)
+        if local.get(t.name, got) != got:
+            raise ModelLoadError(f"graph '{graph.name}' input '{t.name}' is declared {local[t.name]} but its "
+                                 f"initializer (default value) is {got}", value=t.name)
+        local[t.name] = got
+    for i, node in enumerate(graph.node):
+        label = _node_label(node, i, prefix)
+        for _, g in _subgraphs(node):
+            _check_types(g, opset, types, f"{label}/")
+        if node.domain not in DEFAULT_DOMAINS:
+            continue
+        if node.op_type == "If":
+            outs = _if_types(node, label)
+        else:
+            outs = _check_node_types(node, label, opset, types)
+        for name, t in zip(node.output, outs):
+            if name and t:
+                local[name] = t
+    for kind, values in (("output", graph.output), ("value_info", graph.value_info)):
+        for vi in values:
+            want, got = _declared(vi), types.get(vi.name)
+            if want and got and want != got:
+                raise ModelLoadError(f"graph '{graph.name}' {kind} '{vi.name}' is declared {want} but "
+                                     f"is produced as {got}", value=vi.name)
+    return local
+
+
+def _if_types(node: onnx.NodeProto, label: str) -> list:
+    """If: both branches (taken or not) return as many values as the node has outputs, with
+    the same declared types; the node's output types are the branches' declared ones."""
+    branches = {a.name: a.g for a in node.attribute if a.type == AttributeProto.GRAPH}
+    outs: list = [None] * len(node.output)
+    for key in ("then_branch", "else_branch"):
+        g = branches.get(key)
+        if g is None:
+            continue
+        if len(g.output) != len(node.output):
+            raise ModelLoadError(f"If node '{label}': {key} returns {_count(len(g.output), 'value')} "
+                                 f"but the node has {_count(len(node.output), 'output')}",
+                                 node=label, attribute=key, value=len(g.output))
+        for j, vi in enumerate(g.output):
+            t = _declared(vi)
+            if t and outs[j] and outs[j] != t:
+                raise ModelLoadError(f"If node '{label}': output {j} is {outs[j]} in then_branch but "
+                                     f"{t} in else_branch", node=label, attribute=key, value=t)
+            outs[j] = outs[j] or t
+    return outs
+
+
+def check_types(proto: onnx.ModelProto, opset: int) -> None:
+    """Step 6: element types against the op schemas' type constraints; declared output
+    types against the produced ones; If branches' output counts. Raises ModelLoadError."""
+    _check_types(proto.graph, opset, {})
+
+
 def validate_model(proto: onnx.ModelProto) -> int:
     """Check `proto` against the ONNX spec; return its default-domain opset.
 
@@ -459,4 +650,6 @@ def validate_model(proto: onnx.ModelProto) -> int:
     check_ssa(proto.graph)
     _check_schemas(proto.graph, opset)
     run_onnx_checker(proto)
+    check_graph_io(proto.graph)
+    check_types(proto, opset)
     return opset

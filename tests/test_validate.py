@@ -487,3 +487,206 @@ def test_cli_prints_one_line_naming_the_problem(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("radrt run: initializer 'w': external data location '../w.bin'")
     assert "\n" not in err and "Traceback" not in err
+
+
+# ---- invalid models that used to run (red team rows 5-10, 31) -----------------------------------
+
+def ort_refuses(model: onnx.ModelProto, feeds) -> bool:
+    import onnxruntime as ort
+    try:
+        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    except Exception:  # onnxruntime's own exception classes: any refusal counts
+        return True
+    return False
+
+
+def test_declared_output_type_must_match_the_producer():
+    node = helper.make_node("Relu", ["x"], ["y"], name="r")
+    model = proto([node], [("x", [2, 3])], [helper.make_tensor_value_info("y", TensorProto.INT32, [2, 3])])
+    refused(model, match=r"output 'y' is declared tensor\(int32\) but is produced as tensor\(float\)")
+    assert ort_refuses(model, {"x": np.ones((2, 3), np.float32)})
+
+
+def _i(a, name):
+    return (name, a)
+
+
+TYPE_CASES = {
+    "reshape_float_shape": ("Reshape", {}, [1, 3], [_i(np.array([3, 1], np.float32), "s")], None,
+                            r"input 1 \(shape\) 's' has type tensor\(float\), Reshape-14 allows tensor\(int64\)"),
+    "slice_int32_starts_int64_ends": ("Slice", {}, [1, 3], [_i(np.array([0], np.int32), "a"),
+                                                           _i(np.array([2], np.int64), "b")], None,
+                                      r"input 1 \(starts\) 'a' has type tensor\(int32\) but input 2 \(ends\) 'b' "
+                                      r"has type tensor\(int64\); Slice-13 binds both to type variable Tind"),
+    "tile_int32_repeats": ("Tile", {}, [1, 3], [_i(np.array([2, 1], np.int32), "r")], None,
+                           r"input 1 \(repeats\) 'r' has type tensor\(int32\), Tile-13 allows tensor\(int64\)"),
+    "pad_int32_pads": ("Pad", {}, [1, 3], [_i(np.array([0, 1, 0, 1], np.int32), "p")], None,
+                       r"input 1 \(pads\) 'p' has type tensor\(int32\), Pad-13 allows tensor\(int64\)"),
+    "pad_int64_constant_value": ("Pad", {}, [1, 3], [_i(np.array([0, 1, 0, 1], np.int64), "p"),
+                                                    _i(np.array(7, np.int64), "v")], None,
+                                 r"input 0 \(data\) 'x' has type tensor\(float\) but input 2 \(constant_value\) "
+                                 r"'v' has type tensor\(int64\)"),
+    "resize_int64_scales": ("Resize", {}, [1, 1, 1, 3], [_i(np.array([1, 1, 1, 2], np.int64), "s")],
+                            ["x", "", "s"],
+                            r"input 2 \(scales\) 's' has type tensor\(int64\), Resize-13 allows tensor\(float\)"),
+    "add_float_int64": ("Add", {}, [1, 3], [_i(np.array([1, 2, 3], np.int64), "c")], None,
+                        r"input 0 \(A\) 'x' has type tensor\(float\) but input 1 \(B\) 'c' has type tensor\(int64\)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TYPE_CASES))
+def test_input_types_outside_the_schema_constraints_are_refused(case):
+    op, attrs, shape, inits, inputs, match = TYPE_CASES[case]
+    model = one_node(op, attrs, shape, inits, inputs=inputs)
+    err = refused(model, match=rf"{op} node 'n': {match}")
+    assert err.node == "n"
+    assert ort_refuses(model, {"x": np.ones(shape, np.float32)})
+
+
+def test_types_within_the_constraints_still_run():
+    x = np.array([[1.5, -2, 3]], np.float32)
+    pow_int = one_node("Pow", {}, [1, 3], [("e", np.array([2, 1, 1], np.int64))])  # T and T1 differ: valid
+    (y,) = InferenceSession(pow_int).run(None, {"x": x})
+    np.testing.assert_array_equal(y, [[2.25, -2, 3]])
+    slice32 = one_node("Slice", {}, [1, 3], [("a", np.array([1], np.int32)), ("b", np.array([3], np.int32)),
+                                             ("ax", np.array([1], np.int32))])
+    (y,) = InferenceSession(slice32).run(None, {"x": x})
+    np.testing.assert_array_equal(y, [[-2, 3]])
+    shape = proto([helper.make_node("Shape", ["x"], ["y"], name="s")], [("x", [1, 3])],
+                  [helper.make_tensor_value_info("y", TensorProto.INT64, [2])])
+    (y,) = InferenceSession(shape).run(None, {"x": x})
+    np.testing.assert_array_equal(y, [1, 3])
+    cast = proto([helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.INT32)], [("x", [1, 3])],
+                 [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 3])])
+    (y,) = InferenceSession(cast).run(None, {"x": x})
+    assert y.dtype == np.int32
+
+
+def if_model(then_outputs: int, else_outputs: int, cond: bool) -> onnx.ModelProto:
+    def branch(name, n):
+        ops = ["Relu" if name == "t" else "Neg"] + ["Abs"] * (n - 1)
+        nodes = [helper.make_node(ops[k], ["x"], [f"{name}{k}"]) for k in range(n)]
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(f"{name}{k}", TensorProto.FLOAT, None)
+                                                   for k in range(n)])
+    node = helper.make_node("If", ["c"], ["y"], name="if", then_branch=branch("t", then_outputs),
+                            else_branch=branch("e", else_outputs))
+    return proto([node], [("x", [2, 3])], [("y", None)], [("c", np.array(cond))])
+
+
+@pytest.mark.parametrize("cond", [True, False])
+def test_if_branches_both_need_the_node_output_count(cond):
+    err = refused(if_model(2, 1, cond) if cond else if_model(1, 2, cond),
+                  match=r"If node 'if': (then|else)_branch returns 2 values but the node has 1 output")
+    assert err.node == "if"
+    assert ort_refuses(if_model(2, 1, cond), {"x": np.ones((2, 3), np.float32)})
+    (y,) = InferenceSession(if_model(1, 1, cond)).run(None, {"x": -np.ones((2, 3), np.float32)})
+    np.testing.assert_array_equal(y, np.zeros((2, 3)) if cond else np.ones((2, 3)))  # Relu or Neg of -1
+
+
+def test_if_branch_not_taken_is_type_checked():
+    bad = helper.make_node("Reshape", ["x", "s"], ["t"], name="inner")
+    s = helper.make_node("Constant", [], ["s"], name="k", value=numpy_helper.from_array(np.array([6.0], np.float32)))
+    else_b = helper.make_graph([s, bad], "e", [], [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)])
+    then_b = helper.make_graph([helper.make_node("Relu", ["x"], ["u"])], "t", [],
+                               [helper.make_tensor_value_info("u", TensorProto.FLOAT, None)])
+    node = helper.make_node("If", ["c"], ["y"], name="if", then_branch=then_b, else_branch=else_b)
+    refused(proto([node], [("x", [2, 3])], [("y", None)], [("c", np.array(True))]),
+            match=r"Reshape node 'inner': input 1 \(shape\) 's' has type tensor\(float\)")
+
+
+@pytest.mark.parametrize("axes", [[0, 0], [1, -3]])
+def test_unsqueeze_repeated_axes_are_refused(axes):
+    model = one_node("Unsqueeze", {}, [2, 3], [("a", np.array(axes, np.int64))])
+    err = refused(model, CompileError,
+                  match=rf"Unsqueeze node 'n': axes \[{axes[0]}, {axes[1]}\] name the same axis twice")
+    assert err.node == "n"
+    assert ort_refuses(model, {"x": np.ones((2, 3), np.float32)})
+    attr = one_node("Unsqueeze", {"axes": axes}, [2, 3], opset=11)  # axes as an attribute
+    refused(attr, CompileError, match="name the same axis twice")
+
+
+def test_squeeze_repeated_axes_squeeze_once_as_onnxruntime_does():
+    """The Squeeze spec does not forbid a repeated axis (Unsqueeze's does); onnxruntime runs it."""
+    import onnxruntime as ort
+    model = one_node("Squeeze", {}, [1, 2, 1], [("a", np.array([0, -3, 2], np.int64))])
+    x = np.arange(2, dtype=np.float32).reshape(1, 2, 1)
+    (want,) = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    (got,) = InferenceSession(model).run(None, {"x": x})
+    assert got.shape == want.shape == (2,)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("opset", [7, 9])
+def test_upsample_scales_below_one_are_refused(opset):
+    scales = [1, 1, 0.5, 1.5]
+    if opset == 7:
+        model = one_node("Upsample", {"scales": scales}, [1, 1, 4, 4], opset=7)
+    else:
+        model = one_node("Upsample", {}, [1, 1, 4, 4], [("s", np.array(scales, np.float32))], opset=9)
+    err = refused(model, CompileError, match=r"Upsample node 'n': scales \[1\.0, 1\.0, 0\.5, 1\.5\] must all be >= 1")
+    assert err.node == "n"
+    ok = one_node("Upsample", {"scales": [1.0, 1.0, 2.0, 1.0]}, [1, 1, 2, 2], opset=7)
+    (y,) = InferenceSession(ok).run(None, {"x": np.arange(4, dtype=np.float32).reshape(1, 1, 2, 2)})
+    np.testing.assert_array_equal(y[0, 0], [[0, 1], [0, 1], [2, 3], [2, 3]])
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+@pytest.mark.parametrize("auto_pad", ["SAME_LOWER", "SAME_UPPER"])
+def test_pool_same_padding_that_would_be_negative_is_refused(op, auto_pad):
+    model = one_node(op, {"kernel_shape": [3, 2], "strides": [2, 3], "auto_pad": auto_pad}, [1, 1, 5, 6])
+    err = refused(model, CompileError, match=rf"{op} node 'n': auto_pad {auto_pad} on spatial axis 1 .* needs a "
+                                             r"total pad of -1; pads must be non-negative")
+    assert err.node == "n"
+    assert ort_refuses(model, {"x": np.ones((1, 1, 5, 6), np.float32)})
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_LOWER", "SAME_UPPER"])
+@pytest.mark.parametrize("k, s, n", [(1, 2, 6), (2, 3, 6), (1, 3, 6), (2, 5, 6), (1, 6, 6), (1, 7, 8), (2, 8, 8)])
+def test_conv_same_padding_that_would_be_negative(auto_pad, k, s, n):
+    """Where onnxruntime computes these (as radrt: no padding) they run and match; where it
+    shifts the windows (and disagrees with the ONNX reference) they are refused."""
+    import onnxruntime as ort
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="n", auto_pad=auto_pad, strides=[1, s])
+    model = proto([node], [("x", [1, 1, 1, n])], [("y", None)], [("w", np.ones((1, 1, 1, k), np.float32))])
+    x = ((np.arange(n, dtype=np.float32) + 1) ** 2).reshape(1, 1, 1, n)
+    need = (-(-n // s) - 1) * s + k - n
+    if need < (-2 if auto_pad == "SAME_UPPER" else -3):
+        refused(model, CompileError, match=rf"Conv node 'n': spatial dim 1: auto_pad {auto_pad} .* needs a total "
+                                           rf"pad of {need}")
+        return
+    (want,) = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    (got,) = InferenceSession(model).run(None, {"x": x})
+    np.testing.assert_array_equal(got, want)
+
+
+def test_constant_with_two_value_attributes_is_refused():
+    node = helper.make_node("Constant", [], ["y"], name="k", value_floats=[1.0, 2.0], value_float=2.0)
+    err = refused(proto([node], [], [("y", None)]),
+                  match=r"Constant node 'k': has 2 value attributes \(value_float, value_floats\), expected "
+                        r"exactly one of")
+    assert err.node == "k"
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: helper.make_tensor_sequence_value_info("x", TensorProto.FLOAT, None), r"seq\(tensor\(float\)\)"),
+    (lambda: helper.make_value_info("x", helper.make_optional_type_proto(
+        helper.make_tensor_type_proto(TensorProto.FLOAT, [2]))), r"optional\(tensor\(float\)\)"),
+    (lambda: helper.make_value_info("x", helper.make_map_type_proto(
+        TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, [2]))), r"map\(int64,tensor\(float\)\)"),
+])
+def test_graph_input_that_is_not_a_tensor_names_its_type(make, name):
+    node = helper.make_node("Identity", ["x"], ["y"], name="i")
+    refused(proto([node], [make()], [helper.make_empty_tensor_value_info("y")]), UnsupportedOpError,
+            match=rf"graph input 'x' has type {name}; radrt runs only tensor inputs and outputs")
+
+
+def test_value_info_and_input_default_types_must_match_too():
+    node = helper.make_node("Relu", ["x"], ["h"], name="r")
+    model = proto([node, helper.make_node("Neg", ["h"], ["y"], name="n")], [("x", [2])], [("y", None)])
+    model.graph.value_info.append(helper.make_tensor_value_info("h", TensorProto.INT64, [2]))
+    refused(model, match=r"value_info 'h' is declared tensor\(int64\) but is produced as tensor\(float\)")
+    assert ort_refuses(model, {"x": np.ones(2, np.float32)})
+    model = proto([helper.make_node("Add", ["x", "b"], ["y"], name="a")], [("x", [2]), ("b", [2])], [("y", None)],
+                  [("b", np.ones(2, np.int64))])
+    refused(model, match=r"input 'b' is declared tensor\(float\) but its initializer \(default value\) is "
+                         r"tensor\(int64\)")

@@ -55,7 +55,17 @@ def conv_output(node, in_sizes, kernel, strides, dilations, begin, end, auto_pad
         span = (kernel[i] - 1) * dilations[i] + 1
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
             o = -(-size // strides[i])
-            total = max(0, (o - 1) * strides[i] + span - size)
+            need = (o - 1) * strides[i] + span - size
+            # A negative need leaves the last input elements outside every window; radrt
+            # then pads nothing, as the ONNX reference does. onnxruntime agrees down to
+            # -2 (SAME_UPPER) / -3 (SAME_LOWER) and shifts the windows below that:
+            # ambiguous, refused.
+            if need < (-2 if auto_pad == "SAME_UPPER" else -3):
+                raise node_error(node, f"spatial dim {i}: auto_pad {auto_pad} with input size {size}, "
+                                       f"kernel extent {span} and stride {strides[i]} needs a total pad "
+                                       f"of {need}; pads must be non-negative and implementations "
+                                       f"disagree on this case", attribute="auto_pad", value=need)
+            total = max(0, need)
             b = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
         elif auto_pad == "VALID":
             o, b = (size - span) // strides[i] + 1, 0

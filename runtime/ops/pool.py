@@ -72,7 +72,11 @@ def pool_geometry(node, x: TensorInfo):
             pb, pe = 0, 0
         else:
             o = -(-n // s)
-            total = max((o - 1) * s + extent - n, 0)
+            total = (o - 1) * s + extent - n
+            if total < 0:  # as onnxruntime: "padding values must be non-negative"
+                raise node_error(node, f"auto_pad {auto_pad} on spatial axis {i} (input size {n}, kernel "
+                                       f"extent {extent}, stride {s}) needs a total pad of {total}; "
+                                       f"pads must be non-negative", attribute="auto_pad", value=total)
             small = total // 2
             pb, pe = (small, total - small) if auto_pad == "SAME_UPPER" else (total - small, small)
             span = n + total - extent

@@ -191,6 +191,9 @@ def resize(node, ins):
                 or not np.all(np.isfinite(np.asarray(scales, np.float64))):
             raise node_error(node, f"scales {scales.tolist()} must be {len(axes)} positive values "
                                    f"(finite; one per resized axis of input shape {x.shape})")
+        if node.op_type == "Upsample" and np.any(np.asarray(scales, np.float64) < 1):
+            raise node_error(node, f"scales {scales.tolist()} must all be >= 1 (Upsample only enlarges; "
+                                   f"use Resize to shrink)", value=scales.tolist())
         for a, s in zip(axes, scales):
             scale[a] = float(s)
             out[a] = int(np.float64(s) * x.shape[a])

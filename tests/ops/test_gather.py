@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from runtime.errors import CompileError
+from runtime.errors import CompileError, ModelLoadError
 from runtime.ops.gather import GatherIndexError
 from tests.ops.oneop import (assert_deterministic, compare, one_node, run_radrt)
 
@@ -45,5 +45,7 @@ def test_gather_runtime_index_out_of_range_raises(bad):
 def test_gather_bad_index_dtype():
     x = np.zeros((3,), np.float32)
     m = one_node("Gather", x, [np.array([0.0], np.float32)])
-    with pytest.raises(CompileError, match="input 1 \\(indices\\) has dtype float32, expected int32 or int64"):
+    # the schema's Tind refuses it at load; compile checks it again (dtype float32, expected int32 or int64)
+    with pytest.raises(ModelLoadError, match=r"input 1 \(indices\) 'c0' has type tensor\(float\), Gather-13 allows "
+                                             r"tensor\(int32\) or tensor\(int64\)"):
         run_radrt(m, x)

@@ -116,8 +116,11 @@ def test_pool_bad_inputs(attrs, shape, error, match):
 
 
 def test_pool_rejects_non_float():
+    x = np.zeros((1, 1, 4, 4), np.float64)  # valid ONNX (int32 is not: the load stage refuses it)
+    with pytest.raises(UnsupportedOpError, match="dtype float64, radrt kernels support float32 only"):
+        run_radrt(node_model("GlobalMaxPool", [("x", x)], output_types=[TensorProto.DOUBLE]), {"x": x})
     x = np.zeros((1, 1, 4, 4), np.int32)
-    with pytest.raises(UnsupportedOpError, match="dtype int32, radrt kernels support float32 only"):
+    with pytest.raises(ModelLoadError, match=r"input 0 \(X\) 'x' has type tensor\(int32\), GlobalMaxPool-1 allows"):
         run_radrt(node_model("GlobalMaxPool", [("x", x)], output_types=[TensorProto.INT32]), {"x": x})
 
 
