@@ -488,8 +488,11 @@ class _Compiler:
         if ins[0] is None or ins[0].value is None:
             raise UnsupportedOpError(f"op If (node '{node.name}', opset {self.opset}): only a "
                                      f"condition known at compile time is supported")
-        branch = node.attr("then_branch") if bool(np.asarray(ins[0].value).reshape(-1)[0]) \
-            else node.attr("else_branch")
+        cond = np.asarray(ins[0].value)
+        if cond.size != 1:
+            raise ops.node_error(node, f"input 0 (cond) has shape {cond.shape}, expected a single element",
+                                 attribute="cond", value=cond.shape)
+        branch = node.attr("then_branch") if bool(cond.reshape(-1)[0]) else node.attr("else_branch")
         for t in branch.initializer:
             arr = numpy_helper.to_array(t)
             self.values[t.name] = TensorInfo(tuple(arr.shape), arr.dtype, arr)

@@ -556,3 +556,18 @@ def test_float_to_int_cast_saturates_as_documented():
     x = np.array([300, -300, np.nan, np.inf, -np.inf, -2.7], np.float32)
     for got in _fed_and_const(node, x, TensorProto.INT8):
         np.testing.assert_array_equal(got, np.array([127, -128, 0, 127, -128, -2], np.int8))
+
+
+@pytest.mark.parametrize("cond", [np.zeros((0,), bool), np.array([True, False])])
+def test_if_condition_must_be_one_element(cond):
+    """The structure fuzzer's 100,000-model run found an empty constant condition escaping
+    as IndexError."""
+    branch = lambda v: helper.make_graph(  # noqa: E731
+        [helper.make_node("Constant", [], ["o"], value_float=v)], "b", [],
+        [helper.make_tensor_value_info("o", TensorProto.FLOAT, None)])
+    node = helper.make_node("If", ["c"], ["y"], name="if1", then_branch=branch(1.0), else_branch=branch(0.0))
+    graph = helper.make_graph([node], "g", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(cond, "c")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    with pytest.raises(CompileError, match=r"If node 'if1': input 0 \(cond\) has shape .*, expected a single"):
+        InferenceSession(model.SerializeToString())
