@@ -74,6 +74,15 @@ def _ids():
     return [f"{op}-{i}" for i, (op, *_rest) in enumerate(CASES)]
 
 
+def _out_type(op, inputs):
+    """The element type the op's schema gives its first output (declared outputs must match)."""
+    if op in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or"):
+        return TP.BOOL
+    if op == "Range":
+        return ELEM[np.asarray(inputs[0]).dtype]
+    return TP.FLOAT
+
+
 def _models(op, attrs, inputs, out_types, opset):
     names = [f"i{k}" for k in range(len(inputs))]
     outs = [f"o{k}" for k in range(len(out_types))]
@@ -114,7 +123,7 @@ def test_fold_only_op_matches_onnxruntime(case):
 ])
 def test_fold_only_output_is_budget_checked_before_it_is_computed(op, inputs, budget):
     attrs = {"axis": -1} if op == "OneHot" else {}
-    _, const, _ = _models(op, attrs, inputs, [TP.FLOAT], 18)
+    _, const, _ = _models(op, attrs, inputs, [_out_type(op, inputs)], 18)
     with pytest.raises(MemoryBudgetError, match="node 'n'"):
         InferenceSession(const, max_memory_bytes=budget)
 
@@ -128,7 +137,7 @@ def test_fold_only_output_is_budget_checked_before_it_is_computed(op, inputs, bu
     ("Equal", [np.zeros(3, np.float32), np.zeros(2, np.float32)], "do not broadcast"),
 ])
 def test_invalid_fold_only_values_are_compile_errors(op, inputs, match):
-    out_types = [TP.FLOAT, TP.INT64] if op == "TopK" else [TP.FLOAT]
+    out_types = [TP.FLOAT, TP.INT64] if op == "TopK" else [_out_type(op, inputs)]
     _, const, _ = _models(op, {}, inputs, out_types, 18)
     with pytest.raises(CompileError, match=match):
         InferenceSession(const)
