@@ -34,7 +34,8 @@ from .plan import MemoryPlan, plan_memory
 from .protect import VOTE_POINTS, WEIGHT_COPIES, check_mode
 from .protect.engine import Engine
 from .protect.faults import FaultSite, fault_sites, make_upset
-from .protect.scrubber import DEFAULT_CHUNK_BYTES, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, BackgroundScrubber
+from .protect.scrubber import (DEFAULT_CHUNK_BYTES, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S,
+                               BackgroundScrubber)
 from .protect.weights import DEFAULT_BLOCK_SIZE, WeightCopies, check_block_size
 from .sizes import resolve_budget
 
@@ -125,7 +126,8 @@ class InferenceSession:
             scrub_block_size: bytes per CRC-checked weight block: an int, a
                 multiple of 64 from 64 to 2**30 (default 4096).
             scrub_interval_s: seconds between background scrubber wake-ups: a
-                finite number in (0, 86400], or None for no background scrubber
+                finite number in [0.001, 86400] (a shorter interval would spin the
+                thread, each wake-up taking the session's lock), or None for no background scrubber
                 (scrub() on demand only). Default 0.1. Used in scrub, dwc and tmr.
             scrub_chunk_bytes: bytes of each weight copy checked per wake-up: an
                 int >= 1 (default 1 MiB).
@@ -164,16 +166,21 @@ class InferenceSession:
         self._vote_points = _check_vote_points(vote_points)
         self._block_size = check_block_size(scrub_block_size)
         if scrub_interval_s is not None:
-            scrub_interval_s = check_seconds("scrub_interval_s", scrub_interval_s, MAX_INTERVAL_S)
+            scrub_interval_s = check_seconds("scrub_interval_s", scrub_interval_s, MAX_INTERVAL_S,
+                                             MIN_INTERVAL_S)
         scrub_chunk_bytes = check_integer("scrub_chunk_bytes", scrub_chunk_bytes, 1)
         self._max_memory_bytes = resolve_budget(max_memory_bytes)
         self._disabled_passes = check_passes(disabled_passes)  # compile passes off (runtime.compile.PASSES)
-        self._loaded = load_model(path_or_bytes)
+        self._loaded = load_model(path_or_bytes, self._max_memory_bytes)
         self._input_protos = runtime_inputs(self._loaded.proto)
         self._input_dtypes = {vi.name: np_dtype(vi.type.tensor_type.elem_type, f"input '{vi.name}'")
                               for vi in self._input_protos}
         self._fixed_shapes = _check_input_shapes(input_shapes, self._input_protos)
         self._lock = threading.RLock()
+        # The open paused run, if any. The lock is re-entrant (a forked child of a
+        # campaign injects into its parent's paused run), so this is what stops the
+        # same thread from running again over the arena a paused run still uses.
+        self._paused: Optional["PausedRun"] = None
         self._health = dict.fromkeys(HEALTH_COUNTERS, 0)
         self._events: deque = deque(maxlen=256)
         self._armed: Dict[int, list] = {}
@@ -250,6 +257,14 @@ class InferenceSession:
             with sess.paused_run(feeds) as p:
                 p.advance_to(k)              # ops 0..k-1, fault-free, done once
                 ... os.fork() ... sess.inject(...); p.finish()   # in each child
+
+        Use it only as a context manager: it holds the session's lock from
+        `with` to the end of the block (other threads wait). While it is open,
+        run(), another paused_run() and set_protection() on the same thread
+        raise InvalidArgumentError (they would overwrite the paused run's
+        memory); inject(), scrub(), health() and fault_sites() are allowed.
+        advance_to() and finish() outside the `with` block raise
+        InvalidArgumentError.
         """
         return PausedRun(self, self._check_feeds(input_feed))
 
@@ -267,6 +282,7 @@ class InferenceSession:
         """
         check_mode(mode)
         with self._lock:
+            self._refuse_while_paused("set_protection")
             if self._compiled is not None:
                 self._compiled.plan.check_budget(mode)  # before anything changes
             vote_points = _check_vote_points(self._vote_points if vote_points is None else vote_points)
@@ -437,6 +453,14 @@ class InferenceSession:
             raise RuntimeError(f"the background scrubber stopped on {type(failure).__name__}: {failure}; "
                                f"the weights are no longer scrubbed (a radrt bug: please report it)") from failure
 
+    def _refuse_while_paused(self, what: str) -> None:
+        """Holding the lock: refuse `what` if this thread has a paused run open."""
+        paused = self._paused
+        if paused is not None:
+            raise InvalidArgumentError(f"{what}: a paused run is in progress on this session (opened by "
+                                       f"paused_run(), paused at op {paused.at}); leave its `with` block "
+                                       f"first", argument="paused_run", value=paused.at)
+
     def _refuse_to_drop_armed_upsets(self, why: str) -> None:
         if self._armed:
             count = sum(len(upsets) for upsets in self._armed.values())
@@ -528,17 +552,20 @@ class InferenceSession:
 
 
 class PausedRun:
-    """One inference, stoppable between ops; holds the session's lock while open."""
+    """One inference, stoppable between ops; holds the session's lock while open
+    (between __enter__ and __exit__; the session's `_paused` is this run then)."""
 
     def __init__(self, session: InferenceSession, feeds: Dict[str, np.ndarray]):
         self.session = session
         self.feeds = feeds
         self.at = 0
+        self._open = False
 
     def __enter__(self) -> "PausedRun":
         s = self.session
         s._lock.acquire()
         try:
+            s._refuse_while_paused("run()/paused_run()")
             s._raise_if_scrubber_failed()
             s._compile_for(self.feeds)
             s._engine.raise_if_weights_lost()
@@ -547,13 +574,24 @@ class PausedRun:
         except BaseException:
             s._lock.release()
             raise
+        self._open = True
+        s._paused = self
         return self
 
     def __exit__(self, *exc) -> None:
+        self._open = False
+        self.session._paused = None
         self.session._lock.release()
 
+    def _require_open(self, what: str) -> None:
+        if not self._open:
+            raise InvalidArgumentError(f"{what}: the paused run is not open; use paused_run as a context "
+                                       f"manager: `with sess.paused_run(feeds) as p: p.{what}(...)`",
+                                       argument="paused_run", value=what)
+
     def advance_to(self, stop: int) -> None:
-        """Run ops [self.at, stop) now."""
+        """Run ops [self.at, stop) now (inside the `with` block only)."""
+        self._require_open("advance_to")
         engine = self.session._engine
         if not is_integer(stop) or not self.at <= stop <= len(engine.plan.steps):
             raise InvalidArgumentError(f"advance_to: stop {stop!r} is not an op index a run paused at op "
@@ -565,7 +603,9 @@ class PausedRun:
         self.at = stop
 
     def finish(self, output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
-        """Apply the armed upsets, run the remaining ops, vote/compare; return the outputs."""
+        """Apply the armed upsets, run the remaining ops, vote/compare; return the outputs
+        (inside the `with` block only)."""
+        self._require_open("finish")
         s, engine = self.session, self.session._engine
         names = s._check_output_names(output_names)
         armed, s._armed = s._armed, {}
