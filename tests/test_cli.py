@@ -248,6 +248,38 @@ def test_fi_run_options(capsys, tmp_path, extra, line):
     assert not (tmp_path / "c.db").exists()
 
 
+@pytest.mark.parametrize("extra, line", [
+    (["--db", "/nonexistent/dir/x.db"],
+     "radrt fi run: --db: folder '/nonexistent/dir' of '/nonexistent/dir/x.db' does not exist"),
+    (["--db", "{tmp}"], "radrt fi run: --db: '{tmp}' is a directory, expected a database file path"),
+    (["--db", "{tmp}/c.db", "--scheduler", "notaurl"],
+     "radrt fi run: --scheduler: address 'notaurl' has no valid HOST:PORT (port 1 to 65535)"),
+    (["--db", "{tmp}/c.db", "--scheduler", "tcp://10.0.0.5"],
+     "radrt fi run: --scheduler: address 'tcp://10.0.0.5' has no valid HOST:PORT"),
+    (["--db", "{tmp}/c.db", "--scheduler", "tcp://10.0.0.5:99999"],
+     "radrt fi run: --scheduler: address 'tcp://10.0.0.5:99999' has no valid HOST:PORT"),
+    (["--db", "{tmp}/c.db", "--scheduler", "udp://10.0.0.5:8786"],
+     "radrt fi run: --scheduler: protocol 'udp' of 'udp://10.0.0.5:8786' is not one of tcp, tls"),
+])
+def test_fi_run_db_and_scheduler_are_checked_before_the_campaign(capsys, tmp_path, extra, line):
+    """Red team rows 18, 19: these were internal errors (sqlite3/Dask exceptions), exit 70."""
+    code, _, err = main(capsys, "fi", "run", "digits", "--faults", "5",
+                        *[a.replace("{tmp}", str(tmp_path)) for a in extra])
+    assert code == 2 and one_line(err).startswith(line.replace("{tmp}", str(tmp_path))), err
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_fi_database_that_cannot_be_opened_is_exit_2(capsys, tmp_path):
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not sqlite" * 100)
+    code, _, err = main(capsys, "fi", "report", bad, "--out", tmp_path / "r")
+    assert (code, one_line(err)) == (2, f"radrt fi report: '{bad}' is not an SQLite database; expected a "
+                                        f"radrt campaign database (SQLite, written by "
+                                        f"fault_injection.store.CampaignStore)")
+    code, _, err = main(capsys, "fi", "replay", bad, "0")
+    assert code == 2 and one_line(err).startswith(f"radrt fi replay: campaign database '{bad}': cannot open it"), err
+
+
 def test_fi_errors_from_the_commands(capsys, tmp_path):
     code, _, err = main(capsys, "fi", "report", tmp_path / "nope.db", "--out", tmp_path / "r")
     assert (code, one_line(err)) == (2, f"radrt fi report: campaign database '{tmp_path / 'nope.db'}' does not exist")
