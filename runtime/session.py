@@ -122,7 +122,9 @@ class InferenceSession:
                 Without it, a model with symbolic dimensions compiles on the first
                 run() with the fed shapes.
             protection: "none", "scrub", "dwc" or "tmr" (see runtime.protect).
-            vote_points: "every_op" or "outputs": where tmr votes.
+            vote_points: "every_op" or "outputs": where tmr votes. Accepted in
+                every mode and kept for a later set_protection("tmr"); the other
+                modes do not vote, so there it changes nothing.
             scrub_block_size: bytes per CRC-checked weight block: an int, a
                 multiple of 64 from 64 to 2**30 (default 4096).
             scrub_interval_s: seconds between background scrubber wake-ups: a
@@ -132,7 +134,10 @@ class InferenceSession:
             scrub_chunk_bytes: bytes of each weight copy checked per wake-up: an
                 int >= 1 (default 1 MiB).
             max_memory_bytes: the memory budget in bytes, an int > 0 (None: 50 %
-                of physical memory, `runtime.sizes.default_max_memory_bytes()`).
+                of physical memory, `runtime.sizes.default_max_memory_bytes()`;
+                a budget above physical memory is accepted, and then bounds
+                nothing the machine could give). A model file larger than it
+                raises ModelLoadError before it is read.
                 It bounds any single tensor, scratch or compile-time table (checked
                 while compiling, before a table sized by it is built) and the plan's
                 total in the protection mode (weights x weight copies + (arena +
