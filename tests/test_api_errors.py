@@ -409,3 +409,35 @@ def test_a_model_file_larger_than_the_budget_is_refused_before_reading(tmp_path)
     assert str(info.value) == (f"model file '{path}': {size} bytes, more than the memory budget of "
                                f"{size - 1} bytes (max_memory_bytes)")
     assert InferenceSession(path, max_memory_bytes=1 << 20).get_inputs()[0].name == "x"
+
+
+# -- runtime.backend (red team rows 22, 25) ------------------------------------------------------
+def test_backend_run_node_runs_one_node():
+    from runtime import backend
+    x = np.array([[-1.0, 2.0, -3.0]], np.float32)
+    (y,) = backend.run_node(helper.make_node("Relu", ["x"], ["y"]), [x])
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    (s,) = backend.run_node(helper.make_node("Add", ["a", "b"], ["s"]), [x, x], opset_version=13)
+    np.testing.assert_array_equal(s, x + x)
+    (y,) = backend.run_node(helper.make_node("Relu", ["x"], ["y"]), [x], outputs_info=[(np.float32, (1, 3))])
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
+def test_backend_refuses_other_devices_wrong_counts_and_unknown_keywords():
+    from runtime import backend
+    from runtime.errors import ModelLoadError
+    x = np.ones((2, 3), np.float32)
+    model = onnx.load_from_string(relu_chain())
+    relu = helper.make_node("Relu", ["x"], ["y"])
+    assert not backend.supports_device("CUDA") and backend.supports_device("CPU")
+    raises_naming(InvalidArgumentError, "device", "'CUDA'", lambda: backend.prepare(model, device="CUDA"))
+    raises_naming(InvalidArgumentError, "device", "'CUDA'", lambda: backend.run_node(relu, [x], device="CUDA"))
+    raises_naming(UnknownArgumentError, "foo", "foo", lambda: backend.prepare(model).run([x], foo=1))
+    raises_naming(UnknownArgumentError, "foo", "foo", lambda: backend.run_node(relu, [x], foo=1))
+    raises_naming(InvalidArgumentError, "inputs", "2", lambda: backend.run_node(relu, [x, x]))
+    with pytest.raises(ModelLoadError, match="output 'y' cannot be inferred; give outputs_info"):
+        backend.run_node(helper.make_node("NoSuchOp", ["x"], ["y"]), [x])
+    broken = onnx.load_from_string(relu_chain())
+    broken.graph.node[0].input[0] = "nowhere"
+    with pytest.raises(ModelLoadError, match="onnx's checker refuses it"):
+        backend.prepare(broken)
