@@ -225,7 +225,7 @@ class InferenceSession:
         return self._loaded.proto.metadata_props
 
     def run(self, output_names: Optional[Sequence[str]], input_feed: Dict[str, np.ndarray],
-            run_options=None) -> List[np.ndarray]:
+            run_options=None, **unknown) -> List[np.ndarray]:
         """One inference.
 
         Args:
@@ -251,6 +251,7 @@ class InferenceSession:
                 raises until the model is reloaded). The outputs are lost.
             CompileError: a new input shape does not compile.
         """
+        _refuse_unknown_keywords(InferenceSession.run, unknown)
         names = self._check_output_names(output_names)
         _check_ort_options("run_options", run_options, "RunOptions", {})
         with self.paused_run(input_feed) as paused:
@@ -278,13 +279,14 @@ class InferenceSession:
     def protection(self) -> str:
         return self._mode
 
-    def set_protection(self, mode: str, vote_points: Optional[str] = None) -> None:
+    def set_protection(self, mode: str, vote_points: Optional[str] = None, **unknown) -> None:
         """Switch protection between runs; new weight copies come from verified ones.
 
         Raises InvalidArgumentError for an unknown mode or vote_points, or while
         upsets armed with inject() wait for the next run, and UncorrectableUpsetError (the mode is left unchanged) when the scrub
         before the switch finds a weight block no copy can repair.
         """
+        _refuse_unknown_keywords(InferenceSession.set_protection, unknown)
         check_mode(mode)
         with self._lock:
             self._refuse_while_paused("set_protection")
@@ -305,7 +307,7 @@ class InferenceSession:
             self._vote_points = vote_points
             self._start_scrubber()
 
-    def scrub(self) -> int:
+    def scrub(self, **unknown) -> int:
         """One full scrub pass over every weight block of every copy, now.
 
         Returns:
@@ -320,6 +322,7 @@ class InferenceSession:
                 earlier; counted once in health()['uncorrectable'].
             CompileError: the model has symbolic dimensions and has not run yet.
         """
+        _refuse_unknown_keywords(InferenceSession.scrub, unknown)
         with self._lock:
             engine = self._require_engine()
             if len(engine.weights.copies) < 2:
@@ -388,7 +391,7 @@ class InferenceSession:
             return fault_sites(self._require_engine())
 
     def inject(self, site_name: str, byte_offset: int, bit: int, at_op: Optional[int] = None,
-               model: str = "flip") -> None:
+               model: str = "flip", **unknown) -> None:
         """Upset one bit of a fault site, through C, in the bytes the kernels use.
 
         Args:
@@ -409,6 +412,7 @@ class InferenceSession:
                 wrong type or out of range (names the argument and value).
             CompileError: the model has symbolic dimensions and has not run yet.
         """
+        _refuse_unknown_keywords(InferenceSession.inject, unknown)
         with self._lock:
             engine = self._require_engine()
             sites = {s.name: s for s in fault_sites(engine)}
@@ -625,6 +629,17 @@ class PausedRun:
         outputs = engine.finish()
         s.last_latency_s = time.perf_counter() - self.t0
         return [outputs[n] for n in (names or list(outputs))]
+
+
+def _refuse_unknown_keywords(method, unknown: Dict[str, Any]) -> None:
+    """UnknownArgumentError (a TypeError) naming the first unknown keyword of `method`
+    and the ones it accepts, as InferenceSession() does: a misspelt keyword never runs."""
+    if unknown:
+        accepted = [p for p in inspect.signature(method).parameters if p not in ("self", "unknown")]
+        name = sorted(unknown)[0]
+        raise UnknownArgumentError(f"{method.__qualname__} got an unknown keyword argument {name!r} "
+                                   f"(accepted: {', '.join(accepted) or 'none'})", argument=name,
+                                   value=unknown[name])
 
 
 def _check_vote_points(vote_points: str) -> str:

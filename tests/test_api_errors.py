@@ -441,3 +441,16 @@ def test_backend_refuses_other_devices_wrong_counts_and_unknown_keywords():
     broken.graph.node[0].input[0] = "nowhere"
     with pytest.raises(ModelLoadError, match="onnx's checker refuses it"):
         backend.prepare(broken)
+
+
+def test_methods_refuse_unknown_keywords_like_the_constructor():
+    """Red team row 23: these were plain TypeErrors without argument/value."""
+    sess = InferenceSession(conv_relu(), protection="tmr", scrub_interval_s=None)
+    feeds = {"x": np.ones((1, 3, 8, 8), np.float32)}
+    for call, name in ((lambda: sess.run(None, feeds, foo=1), "foo"),
+                       (lambda: sess.set_protection("tmr", votepoints="outputs"), "votepoints"),
+                       (lambda: sess.inject("weights/copy0", 0, 0, at=1), "at"),
+                       (lambda: sess.scrub(full=True), "full")):
+        e = raises_naming(UnknownArgumentError, name, name, call)
+        assert isinstance(e, TypeError) and "accepted:" in str(e)
+    assert sess.health()["upsets_detected"] == 0 and sess.protection == "tmr"
