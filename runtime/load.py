@@ -80,7 +80,7 @@ def _read_file(what: str, path: Union[str, os.PathLike], max_bytes: int) -> byte
     The file is opened non-blocking (a FIFO must not hang the open) and checked
     with fstat on the open descriptor: a device (/dev/zero), FIFO, socket or
     directory, or a file larger than max_bytes, raises ModelLoadError before
-    anything is read; at most max_bytes + 1 bytes are ever read (a file that
+    anything is read; at most its size + 1 bytes are ever read (a file that
     grows meanwhile is refused too)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -100,15 +100,15 @@ def _read_file(what: str, path: Union[str, os.PathLike], max_bytes: int) -> byte
                                  f"{max_bytes} bytes (max_memory_bytes)")
         with os.fdopen(fd, "rb") as f:
             fd = None  # closed by f
-            data = f.read(max_bytes + 1)
+            data = f.read(st.st_size + 1)  # read(n) allocates n bytes up front: never more
     except OSError as e:
         raise ModelLoadError(f"{what}: cannot read it ({e.strerror})") from e
     finally:
         if fd is not None:
             os.close(fd)
-    if len(data) > max_bytes:
-        raise ModelLoadError(f"{what}: more than the memory budget of {max_bytes} bytes "
-                             f"(max_memory_bytes); it grew while being read")
+    if len(data) > st.st_size:
+        raise ModelLoadError(f"{what}: it grew while being read (more than the {st.st_size} bytes "
+                             f"it had when opened)")
     return data
 
 
