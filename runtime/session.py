@@ -128,21 +128,22 @@ class InferenceSession:
             scrub_block_size: bytes per CRC-checked weight block: an int, a
                 multiple of 64 from 64 to 2**30 (default 4096).
             scrub_interval_s: seconds between background scrubber wake-ups: a
-                finite number in [0.001, 86400] (a shorter interval would spin the
-                thread, each wake-up taking the session's lock), or None for no background scrubber
-                (scrub() on demand only). Default 0.1. Used in scrub, dwc and tmr.
+                finite number in [0.001, 86400] (a shorter interval would spin
+                the thread, each wake-up taking the session's lock), or None for
+                no background scrubber (scrub() on demand only). Default 0.1.
+                Used in scrub, dwc and tmr.
             scrub_chunk_bytes: bytes of each weight copy checked per wake-up: an
                 int >= 1 (default 1 MiB).
             max_memory_bytes: the memory budget in bytes, an int > 0 (None: 50 %
                 of physical memory, `runtime.sizes.default_max_memory_bytes()`;
                 a budget above physical memory is accepted, and then bounds
                 nothing the machine could give). A model file larger than it
-                raises ModelLoadError before it is read.
-                It bounds any single tensor, scratch or compile-time table (checked
-                while compiling, before a table sized by it is built) and the plan's
-                total in the protection mode (weights x weight copies + (arena +
-                input + output) x replicas, see runtime.plan); above it compiling,
-                or set_protection to a mode whose copies would not fit, raises
+                raises ModelLoadError before it is read. It bounds any single
+                tensor, scratch or compile-time table (checked while compiling,
+                before a table sized by it is built) and the plan's total in the
+                protection mode (weights x weight copies + (arena + input +
+                output) x replicas, see runtime.plan); above it compiling, or
+                set_protection to a mode whose copies would not fit, raises
                 MemoryBudgetError naming the node and the bytes, before anything
                 is allocated.
             disabled_passes: names from runtime.compile.PASSES to switch off
