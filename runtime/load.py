@@ -74,7 +74,7 @@ def to_nodes(graph: onnx.GraphProto, opset: int, prefix: str = "") -> List[Node]
     return nodes
 
 
-def _read_file(what: str, path: Union[str, os.PathLike], max_bytes: int) -> bytes:
+def read_model_file(what: str, path: Union[str, os.PathLike], max_bytes: int) -> bytes:
     """The bytes of a regular file of at most max_bytes, read with a bound.
 
     The file is opened non-blocking (a FIFO must not hang the open) and checked
@@ -122,7 +122,7 @@ def _read(path_or_bytes: Union[str, bytes, os.PathLike, onnx.ModelProto],
         what, data = "model bytes", bytes(path_or_bytes)
     else:
         what = f"model file '{os.fspath(path_or_bytes)}'"
-        data = _read_file(what, path_or_bytes, default_max_memory_bytes() if max_bytes is None else max_bytes)
+        data = read_model_file(what, path_or_bytes, default_max_memory_bytes() if max_bytes is None else max_bytes)
     if not data:
         raise ModelLoadError(f"{what}: empty, expected a serialized ONNX ModelProto")
     try:

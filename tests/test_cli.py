@@ -410,3 +410,18 @@ def test_bench_vs_ort_without_onnxruntime_names_the_install(monkeypatch, capsys,
     code, _, err = main(capsys, "bench", model, "--vs-ort", "--repeat", "1")
     assert code == 2
     assert one_line(err).startswith("radrt bench: --vs-ort needs onnxruntime: pip install 'radrt[reference]'")
+
+
+def test_a_device_or_fifo_given_as_a_model_path_is_refused_by_every_command(capsys, tmp_path):
+    """Red team row 15's siblings: bench and fi run read the model through runtime.zoo."""
+    import os
+    fifo = tmp_path / "m.fifo"
+    os.mkfifo(fifo)
+    for argv in (["run", fifo], ["bench", fifo], ["fi", "run", fifo, "--faults", "3", "--db", tmp_path / "c.db"]):
+        code, _, err = main(capsys, *argv)
+        assert code == 3 and one_line(err).endswith(f"'{fifo}': is a FIFO, expected a regular file holding a "
+                                                    f"serialized ONNX ModelProto"), err
+    if Path("/dev/zero").exists():
+        code, _, err = main(capsys, "bench", "/dev/zero")
+        assert (code, one_line(err)) == (3, "radrt bench: model '/dev/zero': is a character device, expected a "
+                                            "regular file holding a serialized ONNX ModelProto")
