@@ -131,6 +131,8 @@ def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: st
                  confidence: float = 0.95, workers: int = 1, scheduler: Optional[str] = None,
                  prefix_reuse: bool = True, progress: Optional[Callable[[int, int], None]] = None,
                  timeout_factor: float = 20.0) -> dict:
+    if scheduler is not None:
+        check_scheduler_address(scheduler)  # before the golden run and the database
     setup, sess, golden, fault_list, config = prepare(
         model, sites, fault_model, protect, seed, faults, margin, confidence,
         timeout_factor=timeout_factor)
@@ -172,13 +174,49 @@ DASK_BATCH = 16
 _WORKER_STATE: Dict[str, tuple] = {}
 
 
+# Dask's comm protocols (distributed.comm.registry); every one but inproc takes HOST:PORT.
+SCHEDULER_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
+
+
+def check_scheduler_address(text) -> str:
+    """A Dask scheduler address [PROTOCOL://]HOST:PORT (protocol tcp by default;
+    inproc://NAME in-process), checked without importing Dask; else InvalidArgumentError."""
+    if not isinstance(text, str):
+        raise InvalidArgumentError(f"scheduler {text!r}: expected an address string", argument="scheduler",
+                                   value=text)
+    protocol, sep, location = text.partition("://")
+    if not sep:
+        protocol, location = "tcp", text
+    expected = (f"expected [PROTOCOL://]HOST:PORT such as tcp://10.0.0.5:8786 "
+                f"(PROTOCOL: {', '.join(SCHEDULER_PROTOCOLS)})")
+    if protocol not in SCHEDULER_PROTOCOLS:
+        raise InvalidArgumentError(f"protocol {protocol!r} of {text!r} is not one of {', '.join(SCHEDULER_PROTOCOLS)}",
+                                   argument="scheduler", value=text)
+    if protocol == "inproc":
+        if not location:
+            raise InvalidArgumentError(f"{text!r} names no in-process scheduler; {expected}",
+                                       argument="scheduler", value=text)
+        return text
+    host, colon, port = location.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise InvalidArgumentError(f"address {text!r} has no valid HOST:PORT (port 1 to 65535); {expected}",
+                                   argument="scheduler", value=text)
+    return text
+
+
 def run_on_dask(setup: CampaignSetup, faults: List[Fault], scheduler) -> Iterator[InjectionRecord]:
     """Run faults in batches on a Dask cluster; yield records as batches complete."""
     try:
         from distributed import Client, as_completed
     except ImportError as e:
         raise InvalidArgumentError("--scheduler needs Dask distributed: pip install 'radrt[campaign]'") from e
-    with Client(scheduler) as client:
+    try:
+        client = Client(scheduler)
+    except ValueError as e:  # a malformed address ("missing port number in address ...")
+        raise InvalidArgumentError(f"--scheduler {scheduler!r}: not a Dask scheduler address ({e}); "
+                                   f"expected [PROTOCOL://]HOST:PORT", argument="scheduler",
+                                   value=scheduler) from e
+    with client:
         spec = client.scatter(setup, broadcast=True)
         batches = [faults[i:i + DASK_BATCH] for i in range(0, len(faults), DASK_BATCH)]
         futures = [client.submit(run_batch, spec, batch, pure=False) for batch in batches]

@@ -6,6 +6,7 @@ option values are checked by argparse types that name the option.
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from runtime.cli import float_option, int_option
 from runtime.errors import RadrtError
@@ -31,6 +32,26 @@ def _fault_model_option(text: str) -> str:
     return text
 
 
+def _db_option(text: str) -> str:
+    """--db: a database file to create or resume; its folder must exist (checked before
+    the golden run, so a typo fails at once, not after the campaign's setup)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"--db: '{text}' is a directory, expected a database file path")
+    folder = path.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"--db: folder '{folder}' of '{text}' does not exist")
+    return text
+
+
+def _scheduler_option(text: str) -> str:
+    from .campaign import check_scheduler_address
+    try:
+        return check_scheduler_address(text)
+    except RadrtError as e:
+        raise argparse.ArgumentTypeError(f"--scheduler: {e}") from None
+
+
 def add_commands(sub) -> None:
     fi = sub.add_parser("fi", help="fault-injection campaigns").add_subparsers(dest="fi_command", required=True)
 
@@ -47,9 +68,10 @@ def add_commands(sub) -> None:
     s.add_argument("--confidence", type=float_option("--confidence", 0.0, 1.0, high_open=True), default=0.95,
                    help="with --margin (default 0.95)")
     s.add_argument("--seed", type=int_option("--seed", 0), default=0)
-    s.add_argument("--db", required=True, help="campaign database (created, or resumed)")
+    s.add_argument("--db", required=True, type=_db_option, help="campaign database (created, or resumed)")
     s.add_argument("--workers", type=int_option("--workers", 1), default=1, help="local worker processes at a time")
-    s.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    s.add_argument("--scheduler", type=_scheduler_option,
+                   help="Dask scheduler address [PROTOCOL://]HOST:PORT, e.g. tcp://10.0.0.5:8786")
     s.add_argument("--json", action="store_true", help="print the final summary as JSON")
     s.set_defaults(fn=cmd_run)
 

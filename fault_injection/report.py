@@ -390,7 +390,8 @@ def margin_sentence(c: Campaign, label: str) -> str:
         text = f"{head} out of a fault space of {space} faults"
     text += f": every rate is within ±{format_percent(margin)} of the fault space's rate at " \
             f"{100 * confidence:g}% confidence"
-    if "margin" in cfg:
+    # A --faults campaign records margin None: it planned a count, not a margin.
+    if cfg.get("margin") is not None:
         text += f" (planned margin ±{format_percent(cfg['margin'])})"
     return text + "."
 

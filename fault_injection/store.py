@@ -141,9 +141,18 @@ def code_version() -> str:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    """Open (or create) the database; one that cannot be opened (missing folder, a
+    directory, no permission, not SQLite) is InvalidArgumentError naming the path."""
+    conn = None
+    try:
+        conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.DatabaseError as e:  # OperationalError ("unable to open"), "not a database"
+        if conn is not None:
+            conn.close()
+        raise InvalidArgumentError(f"campaign database '{path}': cannot open it ({e})",
+                                   argument="db", value=str(path)) from e
     return conn
 
 

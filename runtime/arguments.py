@@ -40,11 +40,15 @@ def check_integer(argument: str, value: Any, low: Optional[int] = None,
     return v
 
 
-def check_seconds(argument: str, value: Any, high: float) -> float:
-    """`value` as a float if it is a finite number of seconds in (0, high]."""
+def check_seconds(argument: str, value: Any, high: float, low: Optional[float] = None) -> float:
+    """`value` as a float if it is a finite number of seconds in (0, high], or in
+    [low, high] when `low` is given."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not ok or not math.isfinite(float(value)) or not 0 < float(value) <= high:
-        raise InvalidArgumentError(f"{argument} must be a finite number of seconds in (0, {high:g}] "
+    in_range = ok and math.isfinite(float(value)) and (
+        0 < float(value) <= high if low is None else low <= float(value) <= high)
+    if not in_range:
+        bounds = f"(0, {high:g}]" if low is None else f"[{low:g}, {high:g}]"
+        raise InvalidArgumentError(f"{argument} must be a finite number of seconds in {bounds} "
                                    f"(or None), got {value!r}", argument=argument, value=value)
     return float(value)
 

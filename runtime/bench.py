@@ -48,7 +48,11 @@ def ort_session(data: bytes, spec: str = "the model"):
     except ImportError as e:
         raise InvalidArgumentError(f"--vs-ort needs onnxruntime: pip install 'radrt[reference]' ({e})",
                                    argument="--vs-ort") from e
+    # Fatal only (4): onnxruntime logs a refused model at error level (3) in colour on
+    # several lines; radrt reports the refusal in its one line below.
+    ort.set_default_logger_severity(4)
     so = ort.SessionOptions()
+    so.log_severity_level = 4
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

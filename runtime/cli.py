@@ -36,6 +36,7 @@ from .protect import MODES
 
 EX_SOFTWARE = 70  # sysexits.h: internal software error
 EX_INTERRUPTED = 130
+MAX_BENCH_REPEAT = 10000  # timed runs per runtime: bounds a typo (99999999999) to minutes
 MEMORY_ERROR_EXIT = 4  # as CompileError's MemoryBudgetError
 
 
@@ -55,6 +56,14 @@ def int_option(option: str, low: Optional[int] = None, high: Optional[int] = Non
         return value
     parse.__name__ = "integer"
     return parse
+
+
+def _repeat_option(text: str) -> int:
+    """bench --repeat: an int >= 1 (that message first, as documented), at most MAX_BENCH_REPEAT."""
+    value = int_option("--repeat", 1)(text)
+    if value > MAX_BENCH_REPEAT:
+        raise argparse.ArgumentTypeError(f"--repeat must be <= {MAX_BENCH_REPEAT}, got {value}")
+    return value
 
 
 def float_option(option: str, low: float, high: float, low_open: bool = True,
@@ -79,6 +88,10 @@ def _parse_shape_args(items: List[str]) -> Dict[str, tuple]:
     shapes = {}
     for item in items or []:
         name, sep, dims = item.partition("=")
+        if sep and name in shapes:
+            raise InvalidArgumentError(f"--input-shape {item!r}: input '{name}' is given twice (also "
+                                       f"{name}={','.join(map(str, shapes[name]))}); give each input once",
+                                       argument="--input-shape", value=item)
         try:
             if not sep or not name:
                 raise ValueError
@@ -114,6 +127,9 @@ def _load_feeds(items: List[str]) -> Dict[str, np.ndarray]:
         name, sep, path = item.partition("=")
         if not sep or not name:
             raise InvalidArgumentError(f"--input {item!r}: expected NAME=FILE.npy", argument="--input", value=item)
+        if name in feeds:
+            raise InvalidArgumentError(f"--input {item!r}: input '{name}' is given twice; give each input once",
+                                       argument="--input", value=item)
         try:
             feeds[name] = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as e:
@@ -131,15 +147,27 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from .errors import GatherIndexError
     from .session import InferenceSession
     sess = InferenceSession(args.model, protection=args.protect)
+    # The declared symbolic dims, before the run fixes them (random_feeds sets each to 1).
+    symbolic = {vi.name: [d for d in vi.shape if not isinstance(d, int)] for vi in sess.get_inputs()}
     feeds = _load_feeds(args.input) if args.input else random_feeds(sess, args.seed)
-    outputs = sess.run(None, feeds)
+    try:
+        outputs = sess.run(None, feeds)
+    except GatherIndexError as e:
+        if args.input:
+            raise
+        raise GatherIndexError(f"{e}; the inputs were drawn at random (integers in [0, 10), seed "
+                               f"{args.seed}): give index inputs with --input NAME=FILE.npy",
+                               node=e.node, attribute=e.attribute, value=e.value) from e
     names = [o.name for o in sess.get_outputs()]
     if args.json:
         print(json.dumps({
             "model": args.model,
             "protection": args.protect,
+            "inputs": [{"name": n, "shape": list(x.shape), "dtype": str(x.dtype),
+                        "random": not args.input} for n, x in feeds.items()],
             "latency_ms": round(sess.last_latency_s * 1e3, 3),
             "health": sess.health(),
             "outputs": [{"name": n, "shape": list(y.shape), "dtype": str(y.dtype),
@@ -147,6 +175,12 @@ def cmd_run(args) -> int:
                         for n, y in zip(names, outputs)],
         }))
     else:
+        for n, x in feeds.items():
+            how = "from --input" if args.input else f"random (seed {args.seed})"
+            dims = symbolic.get(n)
+            if dims and not args.input:
+                how += f", symbolic dims {', '.join(map(repr, dims))} set to 1"
+            print(f"input {n}: {x.dtype} {tuple(x.shape)} {how}")
         for n, y in zip(names, outputs):
             flat = y.reshape(-1)
             extra = f", argmax {int(flat.argmax())}" if y.dtype.kind == "f" and flat.size else ""
@@ -207,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run a model once")
     s.add_argument("model")
     s.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
-                   help="an input; without any, inputs are random with --seed")
+                   help="an input; without any, inputs are random with --seed (floats in [0, 1), "
+                        "integers in [0, 10), symbolic dims 1)")
     s.add_argument("--seed", type=int_option("--seed", 0), default=0)
     s.add_argument("--protect", default="none", choices=MODES, help="protection mode (default none)")
     s.add_argument("--json", action="store_true", help="print outputs' shape, dtype, SHA-256 and latency as JSON")
@@ -222,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="median latency, optionally against onnxruntime (1 thread)")
     s.add_argument("models", nargs="+", metavar="MODEL", help="an .onnx path or a light model name")
     s.add_argument("--vs-ort", action="store_true", help="also time onnxruntime, interleaved")
-    s.add_argument("--repeat", type=int_option("--repeat", 1), default=20,
-                   help="timed runs per runtime (default 20)")
+    s.add_argument("--repeat", type=_repeat_option, default=20,
+                   help=f"timed runs per runtime, 1 to {MAX_BENCH_REPEAT} (default 20)")
     s.add_argument("--protect", action="append", metavar="MODE", choices=MODES,
                    help="protection mode to time (none, scrub, dwc, tmr); repeatable; default none")
     s.add_argument("--json", action="store_true", help="one JSON object per model and mode")

@@ -14,6 +14,7 @@ Class              exit code (radrt CLI)  raised by
 RadrtError                 1              (base; never raised bare)
 InvalidArgumentError       2              an API/CLI argument radrt does not understand
   UnknownArgumentError     2              an unknown keyword argument (also a TypeError)
+  GatherIndexError         2              run: a fed index (Gather) outside its axis (also an IndexError)
 ModelLoadError             3              load: unreadable, corrupt or invalid model
   UnsupportedOpError       3              load/compile: valid ONNX radrt does not run
 CompileError               4              compile/plan: shapes, attributes, sizes do not fit
@@ -47,6 +48,11 @@ class InvalidArgumentError(RadrtError, ValueError):
 
 class UnknownArgumentError(InvalidArgumentError, TypeError):
     """A keyword argument radrt does not know (a misspelling must not lower protection)."""
+
+
+class GatherIndexError(InvalidArgumentError, IndexError):
+    """A run-time index of a Gather, computed from the fed inputs, is outside the gathered
+    axis: the caller's data is wrong, not the model (no wrong value is returned)."""
 
 
 class ModelLoadError(RadrtError):

@@ -8,14 +8,16 @@ is checked against the kernel registry and the ops the compile stage folds, so
 an unsupported op fails here, naming op type, node name and opset.
 """
 import os
+import stat
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import onnx
 from onnx import helper, numpy_helper
 
 from . import ops
 from .errors import ModelLoadError, UnsupportedOpError
+from .sizes import default_max_memory_bytes
 from .validate import load_external_data, validate_model
 
 # Ops the compile stage handles itself: views of their input, folded from
@@ -72,18 +74,55 @@ def to_nodes(graph: onnx.GraphProto, opset: int, prefix: str = "") -> List[Node]
     return nodes
 
 
-def _read(path_or_bytes: Union[str, bytes, os.PathLike, onnx.ModelProto]) -> onnx.ModelProto:
+def read_model_file(what: str, path: Union[str, os.PathLike], max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most max_bytes, read with a bound.
+
+    The file is opened non-blocking (a FIFO must not hang the open) and checked
+    with fstat on the open descriptor: a device (/dev/zero), FIFO, socket or
+    directory, or a file larger than max_bytes, raises ModelLoadError before
+    anything is read; at most its size + 1 bytes are ever read (a file that
+    grows meanwhile is refused too)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise ModelLoadError(f"{what}: cannot read it ({e.strerror})") from e
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                    else "a character device" if stat.S_ISCHR(st.st_mode)
+                    else "a block device" if stat.S_ISBLK(st.st_mode)
+                    else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+            raise ModelLoadError(f"{what}: is {kind}, expected a regular file holding a serialized "
+                                 f"ONNX ModelProto")
+        if st.st_size > max_bytes:
+            raise ModelLoadError(f"{what}: {st.st_size} bytes, more than the memory budget of "
+                                 f"{max_bytes} bytes (max_memory_bytes)")
+        with os.fdopen(fd, "rb") as f:
+            fd = None  # closed by f
+            data = f.read(st.st_size + 1)  # read(n) allocates n bytes up front: never more
+    except OSError as e:
+        raise ModelLoadError(f"{what}: cannot read it ({e.strerror})") from e
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if len(data) > st.st_size:
+        raise ModelLoadError(f"{what}: it grew while being read (more than the {st.st_size} bytes "
+                             f"it had when opened)")
+    return data
+
+
+def _read(path_or_bytes: Union[str, bytes, os.PathLike, onnx.ModelProto],
+          max_bytes: Optional[int] = None) -> onnx.ModelProto:
+    """Parse the model; a path must name a regular file of at most max_bytes
+    (None: the default memory budget, runtime.sizes.default_max_memory_bytes())."""
     if isinstance(path_or_bytes, onnx.ModelProto):
         return path_or_bytes
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         what, data = "model bytes", bytes(path_or_bytes)
     else:
         what = f"model file '{os.fspath(path_or_bytes)}'"
-        try:
-            with open(path_or_bytes, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise ModelLoadError(f"{what}: cannot read it ({e.strerror})") from e
+        data = read_model_file(what, path_or_bytes, default_max_memory_bytes() if max_bytes is None else max_bytes)
     if not data:
         raise ModelLoadError(f"{what}: empty, expected a serialized ONNX ModelProto")
     try:
@@ -126,13 +165,15 @@ def supported_ops() -> List[str]:
     return sorted(set(ops.REGISTRY) | VIEW_OPS | COMPILE_TIME_OPS)
 
 
-def load_model(path_or_bytes) -> LoadedModel:
+def load_model(path_or_bytes, max_bytes: Optional[int] = None) -> LoadedModel:
     """Read, validate against the ONNX spec (runtime.validate) and check op support.
+
+    max_bytes bounds a model file's size (None: the default memory budget).
 
     Raises ModelLoadError for an unreadable or invalid model, UnsupportedOpError
     for a valid model that uses an op radrt does not run.
     """
-    proto = _read(path_or_bytes)
+    proto = _read(path_or_bytes, max_bytes)
     opset = validate_model(proto)
     nodes = to_nodes(proto.graph, opset)
     checked = []

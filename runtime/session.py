@@ -34,7 +34,8 @@ from .plan import MemoryPlan, plan_memory
 from .protect import VOTE_POINTS, WEIGHT_COPIES, check_mode
 from .protect.engine import Engine
 from .protect.faults import FaultSite, fault_sites, make_upset
-from .protect.scrubber import DEFAULT_CHUNK_BYTES, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, BackgroundScrubber
+from .protect.scrubber import (DEFAULT_CHUNK_BYTES, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S,
+                               BackgroundScrubber)
 from .protect.weights import DEFAULT_BLOCK_SIZE, WeightCopies, check_block_size
 from .sizes import resolve_budget
 
@@ -121,21 +122,28 @@ class InferenceSession:
                 Without it, a model with symbolic dimensions compiles on the first
                 run() with the fed shapes.
             protection: "none", "scrub", "dwc" or "tmr" (see runtime.protect).
-            vote_points: "every_op" or "outputs": where tmr votes.
+            vote_points: "every_op" or "outputs": where tmr votes. Accepted in
+                every mode and kept for a later set_protection("tmr"); the other
+                modes do not vote, so there it changes nothing.
             scrub_block_size: bytes per CRC-checked weight block: an int, a
                 multiple of 64 from 64 to 2**30 (default 4096).
             scrub_interval_s: seconds between background scrubber wake-ups: a
-                finite number in (0, 86400], or None for no background scrubber
-                (scrub() on demand only). Default 0.1. Used in scrub, dwc and tmr.
+                finite number in [0.001, 86400] (a shorter interval would spin
+                the thread, each wake-up taking the session's lock), or None for
+                no background scrubber (scrub() on demand only). Default 0.1.
+                Used in scrub, dwc and tmr.
             scrub_chunk_bytes: bytes of each weight copy checked per wake-up: an
                 int >= 1 (default 1 MiB).
             max_memory_bytes: the memory budget in bytes, an int > 0 (None: 50 %
-                of physical memory, `runtime.sizes.default_max_memory_bytes()`).
-                It bounds any single tensor, scratch or compile-time table (checked
-                while compiling, before a table sized by it is built) and the plan's
-                total in the protection mode (weights x weight copies + (arena +
-                input + output) x replicas, see runtime.plan); above it compiling,
-                or set_protection to a mode whose copies would not fit, raises
+                of physical memory, `runtime.sizes.default_max_memory_bytes()`;
+                a budget above physical memory is accepted, and then bounds
+                nothing the machine could give). A model file larger than it
+                raises ModelLoadError before it is read. It bounds any single
+                tensor, scratch or compile-time table (checked while compiling,
+                before a table sized by it is built) and the plan's total in the
+                protection mode (weights x weight copies + (arena + input +
+                output) x replicas, see runtime.plan); above it compiling, or
+                set_protection to a mode whose copies would not fit, raises
                 MemoryBudgetError naming the node and the bytes, before anything
                 is allocated.
             disabled_passes: names from runtime.compile.PASSES to switch off
@@ -164,16 +172,21 @@ class InferenceSession:
         self._vote_points = _check_vote_points(vote_points)
         self._block_size = check_block_size(scrub_block_size)
         if scrub_interval_s is not None:
-            scrub_interval_s = check_seconds("scrub_interval_s", scrub_interval_s, MAX_INTERVAL_S)
+            scrub_interval_s = check_seconds("scrub_interval_s", scrub_interval_s, MAX_INTERVAL_S,
+                                             MIN_INTERVAL_S)
         scrub_chunk_bytes = check_integer("scrub_chunk_bytes", scrub_chunk_bytes, 1)
         self._max_memory_bytes = resolve_budget(max_memory_bytes)
         self._disabled_passes = check_passes(disabled_passes)  # compile passes off (runtime.compile.PASSES)
-        self._loaded = load_model(path_or_bytes)
+        self._loaded = load_model(path_or_bytes, self._max_memory_bytes)
         self._input_protos = runtime_inputs(self._loaded.proto)
         self._input_dtypes = {vi.name: np_dtype(vi.type.tensor_type.elem_type, f"input '{vi.name}'")
                               for vi in self._input_protos}
         self._fixed_shapes = _check_input_shapes(input_shapes, self._input_protos)
         self._lock = threading.RLock()
+        # The open paused run, if any. The lock is re-entrant (a forked child of a
+        # campaign injects into its parent's paused run), so this is what stops the
+        # same thread from running again over the arena a paused run still uses.
+        self._paused: Optional["PausedRun"] = None
         self._health = dict.fromkeys(HEALTH_COUNTERS, 0)
         self._events: deque = deque(maxlen=256)
         self._armed: Dict[int, list] = {}
@@ -213,7 +226,7 @@ class InferenceSession:
         return self._loaded.proto.metadata_props
 
     def run(self, output_names: Optional[Sequence[str]], input_feed: Dict[str, np.ndarray],
-            run_options=None) -> List[np.ndarray]:
+            run_options=None, **unknown) -> List[np.ndarray]:
         """One inference.
 
         Args:
@@ -239,6 +252,7 @@ class InferenceSession:
                 raises until the model is reloaded). The outputs are lost.
             CompileError: a new input shape does not compile.
         """
+        _refuse_unknown_keywords(InferenceSession.run, unknown)
         names = self._check_output_names(output_names)
         _check_ort_options("run_options", run_options, "RunOptions", {})
         with self.paused_run(input_feed) as paused:
@@ -250,6 +264,14 @@ class InferenceSession:
             with sess.paused_run(feeds) as p:
                 p.advance_to(k)              # ops 0..k-1, fault-free, done once
                 ... os.fork() ... sess.inject(...); p.finish()   # in each child
+
+        Use it only as a context manager: it holds the session's lock from
+        `with` to the end of the block (other threads wait). While it is open,
+        run(), another paused_run() and set_protection() on the same thread
+        raise InvalidArgumentError (they would overwrite the paused run's
+        memory); inject(), scrub(), health() and fault_sites() are allowed.
+        advance_to() and finish() outside the `with` block raise
+        InvalidArgumentError.
         """
         return PausedRun(self, self._check_feeds(input_feed))
 
@@ -258,15 +280,17 @@ class InferenceSession:
     def protection(self) -> str:
         return self._mode
 
-    def set_protection(self, mode: str, vote_points: Optional[str] = None) -> None:
+    def set_protection(self, mode: str, vote_points: Optional[str] = None, **unknown) -> None:
         """Switch protection between runs; new weight copies come from verified ones.
 
         Raises InvalidArgumentError for an unknown mode or vote_points, or while
         upsets armed with inject() wait for the next run, and UncorrectableUpsetError (the mode is left unchanged) when the scrub
         before the switch finds a weight block no copy can repair.
         """
+        _refuse_unknown_keywords(InferenceSession.set_protection, unknown)
         check_mode(mode)
         with self._lock:
+            self._refuse_while_paused("set_protection")
             if self._compiled is not None:
                 self._compiled.plan.check_budget(mode)  # before anything changes
             vote_points = _check_vote_points(self._vote_points if vote_points is None else vote_points)
@@ -284,7 +308,7 @@ class InferenceSession:
             self._vote_points = vote_points
             self._start_scrubber()
 
-    def scrub(self) -> int:
+    def scrub(self, **unknown) -> int:
         """One full scrub pass over every weight block of every copy, now.
 
         Returns:
@@ -299,6 +323,7 @@ class InferenceSession:
                 earlier; counted once in health()['uncorrectable'].
             CompileError: the model has symbolic dimensions and has not run yet.
         """
+        _refuse_unknown_keywords(InferenceSession.scrub, unknown)
         with self._lock:
             engine = self._require_engine()
             if len(engine.weights.copies) < 2:
@@ -367,7 +392,7 @@ class InferenceSession:
             return fault_sites(self._require_engine())
 
     def inject(self, site_name: str, byte_offset: int, bit: int, at_op: Optional[int] = None,
-               model: str = "flip") -> None:
+               model: str = "flip", **unknown) -> None:
         """Upset one bit of a fault site, through C, in the bytes the kernels use.
 
         Args:
@@ -388,6 +413,7 @@ class InferenceSession:
                 wrong type or out of range (names the argument and value).
             CompileError: the model has symbolic dimensions and has not run yet.
         """
+        _refuse_unknown_keywords(InferenceSession.inject, unknown)
         with self._lock:
             engine = self._require_engine()
             sites = {s.name: s for s in fault_sites(engine)}
@@ -436,6 +462,14 @@ class InferenceSession:
         if failure is not None:
             raise RuntimeError(f"the background scrubber stopped on {type(failure).__name__}: {failure}; "
                                f"the weights are no longer scrubbed (a radrt bug: please report it)") from failure
+
+    def _refuse_while_paused(self, what: str) -> None:
+        """Holding the lock: refuse `what` if this thread has a paused run open."""
+        paused = self._paused
+        if paused is not None:
+            raise InvalidArgumentError(f"{what}: a paused run is in progress on this session (opened by "
+                                       f"paused_run(), paused at op {paused.at}); leave its `with` block "
+                                       f"first", argument="paused_run", value=paused.at)
 
     def _refuse_to_drop_armed_upsets(self, why: str) -> None:
         if self._armed:
@@ -528,17 +562,20 @@ class InferenceSession:
 
 
 class PausedRun:
-    """One inference, stoppable between ops; holds the session's lock while open."""
+    """One inference, stoppable between ops; holds the session's lock while open
+    (between __enter__ and __exit__; the session's `_paused` is this run then)."""
 
     def __init__(self, session: InferenceSession, feeds: Dict[str, np.ndarray]):
         self.session = session
         self.feeds = feeds
         self.at = 0
+        self._open = False
 
     def __enter__(self) -> "PausedRun":
         s = self.session
         s._lock.acquire()
         try:
+            s._refuse_while_paused("run()/paused_run()")
             s._raise_if_scrubber_failed()
             s._compile_for(self.feeds)
             s._engine.raise_if_weights_lost()
@@ -547,13 +584,24 @@ class PausedRun:
         except BaseException:
             s._lock.release()
             raise
+        self._open = True
+        s._paused = self
         return self
 
     def __exit__(self, *exc) -> None:
+        self._open = False
+        self.session._paused = None
         self.session._lock.release()
 
+    def _require_open(self, what: str) -> None:
+        if not self._open:
+            raise InvalidArgumentError(f"{what}: the paused run is not open; use paused_run as a context "
+                                       f"manager: `with sess.paused_run(feeds) as p: p.{what}(...)`",
+                                       argument="paused_run", value=what)
+
     def advance_to(self, stop: int) -> None:
-        """Run ops [self.at, stop) now."""
+        """Run ops [self.at, stop) now (inside the `with` block only)."""
+        self._require_open("advance_to")
         engine = self.session._engine
         if not is_integer(stop) or not self.at <= stop <= len(engine.plan.steps):
             raise InvalidArgumentError(f"advance_to: stop {stop!r} is not an op index a run paused at op "
@@ -565,7 +613,9 @@ class PausedRun:
         self.at = stop
 
     def finish(self, output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
-        """Apply the armed upsets, run the remaining ops, vote/compare; return the outputs."""
+        """Apply the armed upsets, run the remaining ops, vote/compare; return the outputs
+        (inside the `with` block only)."""
+        self._require_open("finish")
         s, engine = self.session, self.session._engine
         names = s._check_output_names(output_names)
         armed, s._armed = s._armed, {}
@@ -580,6 +630,17 @@ class PausedRun:
         outputs = engine.finish()
         s.last_latency_s = time.perf_counter() - self.t0
         return [outputs[n] for n in (names or list(outputs))]
+
+
+def _refuse_unknown_keywords(method, unknown: Dict[str, Any]) -> None:
+    """UnknownArgumentError (a TypeError) naming the first unknown keyword of `method`
+    and the ones it accepts, as InferenceSession() does: a misspelt keyword never runs."""
+    if unknown:
+        accepted = [p for p in inspect.signature(method).parameters if p not in ("self", "unknown")]
+        name = sorted(unknown)[0]
+        raise UnknownArgumentError(f"{method.__qualname__} got an unknown keyword argument {name!r} "
+                                   f"(accepted: {', '.join(accepted) or 'none'})", argument=name,
+                                   value=unknown[name])
 
 
 def _check_vote_points(vote_points: str) -> str:

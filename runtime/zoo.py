@@ -35,8 +35,11 @@ def model_bytes(spec: str) -> bytes:
         from .randomize import randomize_weights
         return randomize_weights(onnx.load(light_model_path(short)), seed=0).SerializeToString()
     try:
-        with open(spec, "rb") as f:
-            return f.read()
+        os.stat(spec)
     except OSError as e:
         raise ModelLoadError(f"model '{spec}': not a readable file ({e.strerror}) nor a light model "
                              f"name ({', '.join(LIGHT_MODELS)})") from e
+    from .load import read_model_file
+    from .sizes import default_max_memory_bytes
+    # A regular file within the default budget, read with a bound (not /dev/zero, not a FIFO).
+    return read_model_file(f"model '{spec}'", spec, default_max_memory_bytes())

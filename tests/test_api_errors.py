@@ -16,7 +16,7 @@ from onnx import helper
 
 import runtime
 from runtime import InferenceSession
-from runtime.errors import InvalidArgumentError, RadrtError, UnknownArgumentError
+from runtime.errors import InvalidArgumentError, ModelLoadError, RadrtError, UnknownArgumentError
 
 from .helpers import make_model, relu_chain
 
@@ -85,6 +85,9 @@ def test_model_argument_accepts_path_bytes_pathlike_and_modelproto(tmp_path):
     ("scrub_interval_s", float("inf"), "inf"),
     ("scrub_interval_s", -1.0, "-1.0"),
     ("scrub_interval_s", 0, "0"),
+    ("scrub_interval_s", 5e-324, "5e-324"),  # a wake-up every few ns spins the scrubber
+    ("scrub_interval_s", 1e-9, "1e-09"),
+    ("scrub_interval_s", 0.000999, "0.000999"),
     ("scrub_interval_s", 1e12, "1000000000000.0"),
     ("scrub_interval_s", "fast", "'fast'"),
     ("scrub_interval_s", True, "True"),
@@ -98,7 +101,7 @@ def test_session_arguments_of_the_wrong_type_or_range(argument, value, shown):
                   lambda: InferenceSession(relu_chain(), **{argument: value}))
 
 
-@pytest.mark.parametrize("value", [None, 0.5, 2, 86400.0, np.float32(0.25)])
+@pytest.mark.parametrize("value", [None, 0.001, 0.5, 2, 86400.0, np.float32(0.25)])
 def test_valid_scrub_intervals(value):
     sess = InferenceSession(relu_chain(), protection="tmr", scrub_interval_s=value)
     assert (sess._scrubber is None) == (value is None)
@@ -330,3 +333,124 @@ def test_a_new_shape_does_not_silently_drop_armed_upsets():
     raises_naming(InvalidArgumentError, "inject", "(4, 3)", lambda: sess.run(None, {"x": np.ones((4, 3), np.float32)}))
     (got,) = sess.run(None, {"x": np.ones((2, 3), np.float32)})  # the upset lands and is outvoted
     assert (got == -1).all() and sess.health()["upsets_corrected"] == 1
+
+
+# -- paused runs (red team rows 4, 21) ------------------------------------------------------
+def sigmoid_tanh_mul() -> bytes:
+    """x (2,4) -> Sigmoid -> Tanh -> Mul w -> y: three ops."""
+    w = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    nodes = [helper.make_node("Sigmoid", ["x"], ["a"]), helper.make_node("Tanh", ["a"], ["b"]),
+             helper.make_node("Mul", ["b", "w"], ["y"])]
+    return make_model(nodes, [("x", [2, 4])], [("y", [2, 4])], [("w", w)])
+
+
+@pytest.mark.parametrize("mode", ["none", "tmr"])
+def test_nothing_runs_over_an_open_paused_run_on_the_same_thread(mode):
+    """A nested run() overwrote the paused run's arena and finish() returned its values."""
+    sess = InferenceSession(sigmoid_tanh_mul(), protection=mode, scrub_interval_s=None)
+    x1 = np.random.default_rng(2).standard_normal((2, 4)).astype(np.float32)
+    x2 = x1 + 5
+    (good,) = sess.run(None, {"x": x1})
+    with sess.paused_run({"x": x1}) as p:
+        p.advance_to(2)
+        for nested in (lambda: sess.run(None, {"x": x2}),
+                       lambda: sess.paused_run({"x": x2}).__enter__(),
+                       lambda: sess.set_protection("dwc")):
+            e = raises_naming(InvalidArgumentError, "paused_run", "2", nested)
+            assert "a paused run is in progress" in str(e)
+        sess.health(), sess.fault_sites()  # reads are allowed
+        (got,) = p.finish()
+    np.testing.assert_array_equal(got, good)
+    assert sess.protection == mode
+    (again,) = sess.run(None, {"x": x2})  # the block is left: runs again
+    np.testing.assert_array_equal(again, InferenceSession(sigmoid_tanh_mul()).run(None, {"x": x2})[0])
+
+
+def test_paused_run_outside_its_with_block_is_refused():
+    sess = InferenceSession(sigmoid_tanh_mul(), scrub_interval_s=None)
+    feeds = {"x": np.ones((2, 4), np.float32)}
+    p = sess.paused_run(feeds)
+    for call, what in ((lambda: p.finish(), "finish"), (lambda: p.advance_to(1), "advance_to")):
+        e = raises_naming(InvalidArgumentError, "paused_run", what, call)
+        assert "context manager" in str(e)
+    with p:
+        p.advance_to(1)
+    raises_naming(InvalidArgumentError, "paused_run", "finish", lambda: p.finish())
+    assert sess.run(None, feeds)[0].shape == (2, 4)  # the lock was released
+
+
+# -- model files (red team row 15) --------------------------------------------------------------
+@pytest.mark.parametrize("path, kind", [("/dev/zero", "a character device"), ("/dev/urandom", "a character device")])
+def test_a_device_is_refused_before_reading(path, kind):
+    if not Path(path).exists():
+        pytest.skip(f"{path} does not exist here")
+    with pytest.raises(ModelLoadError) as info:
+        InferenceSession(path)
+    assert str(info.value) == (f"model file '{path}': is {kind}, expected a regular file holding a "
+                               f"serialized ONNX ModelProto")
+
+
+def test_a_fifo_or_directory_is_refused_without_blocking(tmp_path):
+    import os
+    fifo = tmp_path / "model.fifo"
+    os.mkfifo(fifo)  # no writer: a blocking open would hang forever
+    with pytest.raises(ModelLoadError, match="is a FIFO, expected a regular file"):
+        InferenceSession(str(fifo))
+    with pytest.raises(ModelLoadError, match="is a directory, expected a regular file"):
+        InferenceSession(tmp_path)
+
+
+def test_a_model_file_larger_than_the_budget_is_refused_before_reading(tmp_path):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(conv_relu())
+    size = path.stat().st_size
+    with pytest.raises(ModelLoadError) as info:
+        InferenceSession(path, max_memory_bytes=size - 1)
+    assert str(info.value) == (f"model file '{path}': {size} bytes, more than the memory budget of "
+                               f"{size - 1} bytes (max_memory_bytes)")
+    assert InferenceSession(path, max_memory_bytes=1 << 20).get_inputs()[0].name == "x"
+
+
+# -- runtime.backend (red team rows 22, 25) ------------------------------------------------------
+def test_backend_run_node_runs_one_node():
+    from runtime import backend
+    x = np.array([[-1.0, 2.0, -3.0]], np.float32)
+    (y,) = backend.run_node(helper.make_node("Relu", ["x"], ["y"]), [x])
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    (s,) = backend.run_node(helper.make_node("Add", ["a", "b"], ["s"]), [x, x], opset_version=13)
+    np.testing.assert_array_equal(s, x + x)
+    (y,) = backend.run_node(helper.make_node("Relu", ["x"], ["y"]), [x], outputs_info=[(np.float32, (1, 3))])
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
+def test_backend_refuses_other_devices_wrong_counts_and_unknown_keywords():
+    from runtime import backend
+    from runtime.errors import ModelLoadError
+    x = np.ones((2, 3), np.float32)
+    model = onnx.load_from_string(relu_chain())
+    relu = helper.make_node("Relu", ["x"], ["y"])
+    assert not backend.supports_device("CUDA") and backend.supports_device("CPU")
+    raises_naming(InvalidArgumentError, "device", "'CUDA'", lambda: backend.prepare(model, device="CUDA"))
+    raises_naming(InvalidArgumentError, "device", "'CUDA'", lambda: backend.run_node(relu, [x], device="CUDA"))
+    raises_naming(UnknownArgumentError, "foo", "foo", lambda: backend.prepare(model).run([x], foo=1))
+    raises_naming(UnknownArgumentError, "foo", "foo", lambda: backend.run_node(relu, [x], foo=1))
+    raises_naming(InvalidArgumentError, "inputs", "2", lambda: backend.run_node(relu, [x, x]))
+    with pytest.raises(ModelLoadError, match="output 'y' cannot be inferred; give outputs_info"):
+        backend.run_node(helper.make_node("NoSuchOp", ["x"], ["y"]), [x])
+    broken = onnx.load_from_string(relu_chain())
+    broken.graph.node[0].input[0] = "nowhere"
+    with pytest.raises(ModelLoadError, match="onnx's checker refuses it"):
+        backend.prepare(broken)
+
+
+def test_methods_refuse_unknown_keywords_like_the_constructor():
+    """Red team row 23: these were plain TypeErrors without argument/value."""
+    sess = InferenceSession(conv_relu(), protection="tmr", scrub_interval_s=None)
+    feeds = {"x": np.ones((1, 3, 8, 8), np.float32)}
+    for call, name in ((lambda: sess.run(None, feeds, foo=1), "foo"),
+                       (lambda: sess.set_protection("tmr", votepoints="outputs"), "votepoints"),
+                       (lambda: sess.inject("weights/copy0", 0, 0, at=1), "at"),
+                       (lambda: sess.scrub(full=True), "full")):
+        e = raises_naming(UnknownArgumentError, name, name, call)
+        assert isinstance(e, TypeError) and "accepted:" in str(e)
+    assert sess.health()["upsets_detected"] == 0 and sess.protection == "tmr"

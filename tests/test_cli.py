@@ -5,6 +5,7 @@ cases in ../shared/cases/trust/models/unclear_cli_messages, and through
 main(argv) with capsys for every error path of runtime/cli.py,
 fault_injection/cli.py and runtime/link/cli.py.
 """
+import json
 import os
 import subprocess
 import sys
@@ -229,6 +230,71 @@ def test_readme_commands_still_work(capsys, model, tmp_path):
     assert code == 0 and out.count('"mode"') == 2
 
 
+# -- red team rows 20, 27, 29 ------------------------------------------------------------------
+def gather_fed_indices(tmp_path) -> Path:
+    """data (3, 2) constant, Gather axis 0 with a fed int64 index input i (2,)."""
+    nodes = [helper.make_node("Gather", ["d", "i"], ["y"], name="g")]
+    i = helper.make_tensor_value_info("i", TensorProto.INT64, [2])
+    path = tmp_path / "gather.onnx"
+    path.write_bytes(make_model(nodes, [i], [("y", [2, 2])], [("d", np.arange(6, dtype=np.float32).reshape(3, 2))]))
+    return path
+
+
+def test_gather_index_out_of_range_is_an_invalid_argument_exit_2(capsys, tmp_path):
+    from runtime.errors import GatherIndexError
+    assert issubclass(GatherIndexError, InvalidArgumentError) and issubclass(GatherIndexError, IndexError)
+    assert GatherIndexError.exit_code == 2 and "GatherIndexError" in runtime.errors.__doc__
+    path = gather_fed_indices(tmp_path)
+    np.save(tmp_path / "i.npy", np.array([0, 7], np.int64))
+    code, _, err = main(capsys, "run", path, "--input", f"i={tmp_path / 'i.npy'}")
+    assert (code, one_line(err)) == (2, "radrt run: Gather node 'g': 1 of 2 runtime indices are out of range "
+                                        "for axis 0 of size 3 (expected values in [-3, 2])")
+    # random inputs: integers in [0, 10) with seed 0 -> out of range for size 3; the line says why
+    code, _, err = main(capsys, "run", path)
+    line = one_line(err)
+    assert code == 2 and line.endswith("; the inputs were drawn at random (integers in [0, 10), seed 0): "
+                                       "give index inputs with --input NAME=FILE.npy"), line
+    np.save(tmp_path / "ok.npy", np.array([2, -3], np.int64))
+    code, out, _ = main(capsys, "run", path, "--input", f"i={tmp_path / 'ok.npy'}")
+    assert code == 0 and "y: float32 (2, 2)" in out and "input i: int64 (2,) from --input" in out
+
+
+def test_run_on_a_symbolic_model_says_which_shape_it_drew(capsys, tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+    path = tmp_path / "dyn.onnx"
+    path.write_bytes(make_model([helper.make_node("Relu", ["x"], ["y"])], [x], [y]))
+    code, out, err = main(capsys, "run", path)
+    assert (code, err) == (0, "") and "input x: float32 (1, 3) random (seed 0), symbolic dims 'N' set to 1" in out
+    code, out, _ = main(capsys, "run", path, "--json")
+    assert json.loads(out)["inputs"] == [{"name": "x", "shape": [1, 3], "dtype": "float32", "random": True}]
+
+
+def test_an_input_given_twice_is_refused(capsys, model, tmp_path):
+    np.save(tmp_path / "a.npy", np.ones((2, 3), np.float32))
+    np.save(tmp_path / "b.npy", np.zeros((2, 3), np.float32))
+    code, _, err = main(capsys, "run", model, "--input", f"x={tmp_path / 'a.npy'}", "--input", f"x={tmp_path / 'b.npy'}")
+    assert (code, one_line(err)) == (2, f"radrt run: --input 'x={tmp_path / 'b.npy'}': input 'x' is given twice; "
+                                        f"give each input once")
+    code, _, err = main(capsys, "inspect", model, "--input-shape", "x=2,3", "--input-shape", "x=5,3")
+    assert (code, one_line(err)) == (2, "radrt inspect: --input-shape 'x=5,3': input 'x' is given twice "
+                                        "(also x=2,3); give each input once")
+
+
+def test_bench_repeat_has_an_upper_bound(capsys, model):
+    code, _, err = main(capsys, "bench", model, "--repeat", "99999999999999999999")
+    assert (code, one_line(err)) == (2, "radrt bench: --repeat must be <= 10000, got 99999999999999999999")
+
+
+def test_bench_vs_ort_refusal_is_one_line_without_onnxruntime_log(tmp_path):
+    """LRN size 2: onnxruntime refuses it and used to print its coloured log on stderr first."""
+    nodes = [helper.make_node("LRN", ["x"], ["y"], size=2)]
+    path = tmp_path / "lrn2.onnx"
+    path.write_bytes(make_model(nodes, [("x", [1, 4, 3, 3])], [("y", [1, 4, 3, 3])], opset=13))
+    code, _, err = radrt("bench", path, "--vs-ort", "--repeat", "1")
+    assert code == 2 and one_line(err).startswith(f"radrt bench: --vs-ort: onnxruntime ")
+
+
 # -- fault_injection/cli.py -----------------------------------------------------------------
 @pytest.mark.parametrize("extra, line", [
     (["--faults", "0"], "radrt fi run: --faults must be >= 1, got 0"),
@@ -246,6 +312,38 @@ def test_fi_run_options(capsys, tmp_path, extra, line):
     code, _, err = main(capsys, "fi", "run", "digits", "--db", tmp_path / "c.db", *extra)
     assert code == 2 and one_line(err).startswith(line)
     assert not (tmp_path / "c.db").exists()
+
+
+@pytest.mark.parametrize("extra, line", [
+    (["--db", "/nonexistent/dir/x.db"],
+     "radrt fi run: --db: folder '/nonexistent/dir' of '/nonexistent/dir/x.db' does not exist"),
+    (["--db", "{tmp}"], "radrt fi run: --db: '{tmp}' is a directory, expected a database file path"),
+    (["--db", "{tmp}/c.db", "--scheduler", "notaurl"],
+     "radrt fi run: --scheduler: address 'notaurl' has no valid HOST:PORT (port 1 to 65535)"),
+    (["--db", "{tmp}/c.db", "--scheduler", "tcp://10.0.0.5"],
+     "radrt fi run: --scheduler: address 'tcp://10.0.0.5' has no valid HOST:PORT"),
+    (["--db", "{tmp}/c.db", "--scheduler", "tcp://10.0.0.5:99999"],
+     "radrt fi run: --scheduler: address 'tcp://10.0.0.5:99999' has no valid HOST:PORT"),
+    (["--db", "{tmp}/c.db", "--scheduler", "udp://10.0.0.5:8786"],
+     "radrt fi run: --scheduler: protocol 'udp' of 'udp://10.0.0.5:8786' is not one of tcp, tls"),
+])
+def test_fi_run_db_and_scheduler_are_checked_before_the_campaign(capsys, tmp_path, extra, line):
+    """Red team rows 18, 19: these were internal errors (sqlite3/Dask exceptions), exit 70."""
+    code, _, err = main(capsys, "fi", "run", "digits", "--faults", "5",
+                        *[a.replace("{tmp}", str(tmp_path)) for a in extra])
+    assert code == 2 and one_line(err).startswith(line.replace("{tmp}", str(tmp_path))), err
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_fi_database_that_cannot_be_opened_is_exit_2(capsys, tmp_path):
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not sqlite" * 100)
+    code, _, err = main(capsys, "fi", "report", bad, "--out", tmp_path / "r")
+    assert (code, one_line(err)) == (2, f"radrt fi report: '{bad}' is not an SQLite database; expected a "
+                                        f"radrt campaign database (SQLite, written by "
+                                        f"fault_injection.store.CampaignStore)")
+    code, _, err = main(capsys, "fi", "replay", bad, "0")
+    assert code == 2 and one_line(err).startswith(f"radrt fi replay: campaign database '{bad}': cannot open it"), err
 
 
 def test_fi_errors_from_the_commands(capsys, tmp_path):
@@ -312,3 +410,18 @@ def test_bench_vs_ort_without_onnxruntime_names_the_install(monkeypatch, capsys,
     code, _, err = main(capsys, "bench", model, "--vs-ort", "--repeat", "1")
     assert code == 2
     assert one_line(err).startswith("radrt bench: --vs-ort needs onnxruntime: pip install 'radrt[reference]'")
+
+
+def test_a_device_or_fifo_given_as_a_model_path_is_refused_by_every_command(capsys, tmp_path):
+    """Red team row 15's siblings: bench and fi run read the model through runtime.zoo."""
+    import os
+    fifo = tmp_path / "m.fifo"
+    os.mkfifo(fifo)
+    for argv in (["run", fifo], ["bench", fifo], ["fi", "run", fifo, "--faults", "3", "--db", tmp_path / "c.db"]):
+        code, _, err = main(capsys, *argv)
+        assert code == 3 and one_line(err).endswith(f"'{fifo}': is a FIFO, expected a regular file holding a "
+                                                    f"serialized ONNX ModelProto"), err
+    if Path("/dev/zero").exists():
+        code, _, err = main(capsys, "bench", "/dev/zero")
+        assert (code, one_line(err)) == (3, "radrt bench: model '/dev/zero': is a character device, expected a "
+                                            "regular file holding a serialized ONNX ModelProto")

@@ -9,11 +9,7 @@ after the call, so the run fails loudly instead of returning a wrong result.
 import numpy as np
 
 from . import Prepared, count, node_error, normalize_axis, output_info, register
-from ..errors import RadrtError
-
-
-class GatherIndexError(RadrtError, IndexError):
-    """A runtime index of a Gather is outside the gathered axis."""
+from ..errors import GatherIndexError  # noqa: F401  (raised below; defined with its exit code in errors.py)
 
 
 @register("Gather")
@@ -55,7 +51,8 @@ def gather(node, ins):
             if bad:
                 raise GatherIndexError(f"Gather node '{node.name}': {bad} of {indices.size} runtime "
                                        f"indices are out of range for axis {axis} of size {dim} "
-                                       f"(expected values in [{-dim}, {dim - 1}])")
+                                       f"(expected values in [{-dim}, {dim - 1}])", node=node.name,
+                                       attribute="input 1 (indices)", value=bad)
         return checked, args
 
     return Prepared([out], invoke)

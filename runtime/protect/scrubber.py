@@ -21,13 +21,16 @@ DEFAULT_CHUNK_BYTES = 1 << 20
 # Longest wake-up interval: a day. Much longer waits overflow Event.wait's
 # platform timeout (threading.TIMEOUT_MAX) and would end the thread silently.
 MAX_INTERVAL_S = 86400.0
+# Shortest wake-up interval: a millisecond. Each wake-up takes the session's
+# lock, so a shorter interval would spin the thread and starve run().
+MIN_INTERVAL_S = 1e-3
 
 
 class BackgroundScrubber(threading.Thread):
     def __init__(self, session, interval_s: float, chunk_bytes: int):
         super().__init__(name="radrt-scrubber", daemon=True)
         self._session = weakref.ref(session)
-        self.interval_s = check_seconds("scrub_interval_s", interval_s, MAX_INTERVAL_S)
+        self.interval_s = check_seconds("scrub_interval_s", interval_s, MAX_INTERVAL_S, MIN_INTERVAL_S)
         self.chunk_bytes = check_integer("scrub_chunk_bytes", chunk_bytes, 1)
         self._stopped = threading.Event()
         self.failure: Optional[BaseException] = None

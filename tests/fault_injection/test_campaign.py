@@ -163,3 +163,24 @@ def test_cli_json_summary(tmp_path):
     summary = json.loads(out)
     assert summary["total"] == 30 and sum(summary["outcomes"].values()) == 30
     assert summary["injections_per_s"] > 0
+
+
+@pytest.mark.parametrize("address", ["notaurl", "tcp://10.0.0.5", "tcp://h:0", "udp://h:1", "inproc://", ""])
+def test_a_malformed_scheduler_address_is_refused_before_anything_runs(tmp_path, address):
+    from runtime.errors import InvalidArgumentError
+    with pytest.raises(InvalidArgumentError) as info:
+        run_campaign("digits", SITES, "flip", "none", seed=0, db=tmp_path / "c.db", faults=5, scheduler=address)
+    assert info.value.argument == "scheduler" and repr(address) in str(info.value)
+    assert not (tmp_path / "c.db").exists()
+
+
+@pytest.mark.parametrize("address", ["tcp://10.0.0.5:8786", "10.0.0.5:8786", "tls://[::1]:8786", "inproc://x"])
+def test_well_formed_scheduler_addresses_pass_the_check(address):
+    from fault_injection.campaign import check_scheduler_address
+    assert check_scheduler_address(address) == address
+
+
+def test_a_database_that_cannot_be_opened_is_an_invalid_argument(tmp_path):
+    from runtime.errors import InvalidArgumentError
+    with pytest.raises(InvalidArgumentError, match=f"campaign database '{tmp_path}': cannot open it"):
+        run_campaign("digits", SITES, "flip", "none", seed=0, db=tmp_path, faults=5)
