@@ -1,6 +1,6 @@
 """Stage 2, compile: fix shapes, then rewrite the graph in named, switchable passes.
 
-`compile_graph(loaded, input_shapes, disabled_passes)` walks the nodes in order
+`compile_graph(loaded, input_shapes, disabled_passes, max_memory_bytes)` walks the nodes in order
 with every value's shape and dtype known (input shapes are fixed here) and
 gives each node one fate: a constant, a view, absorbed into the step that
 feeds it, or a kernel `Step` prepared by its op in `runtime.ops` (which
@@ -217,14 +217,24 @@ def _readers(graph: onnx.GraphProto) -> Dict[str, List[Tuple[Optional[str], int]
     for n in graph.node:
         for k, i in enumerate(n.input):
             readers.setdefault(i, []).append((n.op_type, k))
-        for a in n.attribute:  # values read from inside subgraphs count too
-            for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else []):
-                for sn in g.node:
-                    for i in sn.input:
-                        readers.setdefault(i, []).append(_SUBGRAPH)
+        for name in _subgraph_reads(n):  # values read from inside subgraphs count too
+            readers.setdefault(name, []).append(_SUBGRAPH)
     for o in graph.output:
         readers.setdefault(o.name, []).append(_GRAPH_OUTPUT)
     return readers
+
+
+def _subgraph_reads(node: onnx.NodeProto) -> List[str]:
+    """Every name read inside the node's subgraphs, at any depth (node inputs and
+    subgraph outputs, which may name an outer value directly)."""
+    names = []
+    for a in node.attribute:
+        for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+            for sn in g.node:
+                names.extend(i for i in sn.input if i)
+                names.extend(_subgraph_reads(sn))
+            names.extend(o.name for o in g.output)
+    return names
 
 
 def _drop_dead_steps(steps: List[Step], alias: Dict[str, str], outputs: List[str]) -> List[Step]:

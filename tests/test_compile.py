@@ -571,3 +571,36 @@ def test_if_condition_must_be_one_element(cond):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     with pytest.raises(CompileError, match=r"If node 'if1': input 0 \(cond\) has shape .*, expected a single"):
         InferenceSession(model.SerializeToString())
+
+
+def test_a_value_read_only_inside_a_nested_subgraph_is_not_fused_away():
+    """A Conv output read by a Clip and, two If levels down, by an Abs: the Clip must not
+    fuse into the Conv (its output would vanish under the nested read). The 100,000-model
+    fuzz run found this as a KeyError in the plan."""
+    import onnxruntime as ort
+
+    def branch(op, name):
+        return helper.make_graph([helper.make_node(op, ["c"], [name])], f"b_{name}", [],
+                                 [helper.make_tensor_value_info(name, TensorProto.FLOAT, None)])
+
+    inner = helper.make_node("If", ["k"], ["i"], then_branch=branch("Abs", "t"), else_branch=branch("Neg", "e"))
+    wrap = lambda n: helper.make_graph([inner], f"w{n}", [],  # noqa: E731
+                                       [helper.make_tensor_value_info("i", TensorProto.FLOAT, None)])
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("If", ["k"], ["y1"], then_branch=wrap(1), else_branch=wrap(2)),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["y2"])]
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array(rng.standard_normal((2, 1, 1, 1)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array(True), "k"),
+             numpy_helper.from_array(np.float32(0.0), "lo"), numpy_helper.from_array(np.float32(0.5), "hi")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 2])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y1", "y2")],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)], ir_version=8).SerializeToString()
+    x = rng.standard_normal((1, 1, 2, 2)).astype(np.float32)
+    got = InferenceSession(model).run(None, {"x": x})
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    want = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

@@ -30,7 +30,7 @@ kernel it died in (signature suffix [OpType]).
 Outcomes. ok, ok_unfed (loaded, feed too large to make) and radrt_error (an
 instance of runtime.errors.RadrtError) are fine. Findings: other_exception
 (any other exception), memory_error (MemoryError), over_budget (the child's
-peak RSS grew more than budget + feed bytes + --slack-mb), crash (killed by a
+peak RSS grew more than budget + feed and returned output bytes + --slack-mb), crash (killed by a
 signal or died without a result), hang (the watchdog fired, or the parent
 killed it after --timeout + 5 s). harness_error: the generator failed (a bug
 here, reported and counted as a finding so it gets fixed).
@@ -227,7 +227,9 @@ def run_one(seed: int, cfg: Config, diagnose: bool = False) -> dict:
             if diagnose:
                 _run_stepwise(sess, feeds)
             else:
-                sess.run(None, feeds)
+                # The returned outputs are copies the caller owns (the output region is
+                # reused by the next run): like the feeds, they are outside the budget.
+                feed_bytes += sum(o.nbytes for o in sess.run(None, feeds))
             res["outcome"] = "ok"
         stage("close")
         sess.close()
