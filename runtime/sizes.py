@@ -37,6 +37,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
+from .arguments import check_integer
 from .errors import CompileError, InvalidArgumentError, MemoryBudgetError, SizeOverflowError
 
 INT64_MIN = -(1 << 63)
@@ -185,16 +186,11 @@ def default_max_memory_bytes() -> int:
 
 
 def resolve_budget(max_memory_bytes) -> int:
-    """The budget in bytes: an int > 0, or None for the default share of physical memory."""
+    """The budget in bytes: an int > 0, or None for the default share of physical memory
+    (DEFAULT_BUDGET_SHARE); InvalidArgumentError otherwise."""
     if max_memory_bytes is None:
         return default_max_memory_bytes()
-    if isinstance(max_memory_bytes, (bool, np.bool_)) or not isinstance(max_memory_bytes, (int, np.integer)) \
-            or int(max_memory_bytes) <= 0:
-        raise InvalidArgumentError(f"max_memory_bytes is {max_memory_bytes!r}, expected an int > 0 "
-                                   f"(bytes) or None (default: {int(DEFAULT_BUDGET_SHARE * 100)}% "
-                                   f"of physical memory)", argument="max_memory_bytes",
-                                   value=max_memory_bytes)
-    return int(max_memory_bytes)
+    return check_integer("max_memory_bytes", max_memory_bytes, 1)
 
 
 @contextlib.contextmanager
