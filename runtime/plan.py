@@ -21,7 +21,7 @@ buffer is sized with runtime.sizes (int64-checked); `plan_memory` then refuses
 with `MemoryBudgetError`, before anything is allocated, a plan whose total
 for the protection mode is above `max_memory_bytes`:
 
-    weights * WEIGHT_COPIES[mode] + (arena + input + output) * REPLICAS[mode]
+    weights * weight_copies + (arena + input + output) * replicas   (protect/modes.py)
 
 (scratch lives in the arena). `MemoryPlan.check_budget(mode)` repeats the
 check when the session switches protection mode.
@@ -36,7 +36,7 @@ from .compile import CompiledGraph, Step
 from .errors import MemoryBudgetError
 from .load import Node
 from .ops import Prepared, TensorInfo
-from .protect import REPLICAS, WEIGHT_COPIES
+from .protect import mode as protection_mode
 
 ALIGN = 64
 REGIONS = ("weights", "input", "output", "arena")
@@ -77,22 +77,22 @@ class MemoryPlan:
 
     def total_bytes(self, mode: str) -> int:
         """Bytes the regions need in protection `mode` (weight copies and replicas)."""
-        r = self.region_bytes
-        return (r["weights"] * WEIGHT_COPIES[mode]
-                + (r["arena"] + r["input"] + r["output"]) * REPLICAS[mode])
+        r, m = self.region_bytes, protection_mode(mode)
+        return (r["weights"] * m.weight_copies
+                + (r["arena"] + r["input"] + r["output"]) * m.replicas)
 
     def check_budget(self, mode: str) -> None:
         """MemoryBudgetError when total_bytes(mode) is above max_memory_bytes."""
         total = self.total_bytes(mode)
         if self.max_memory_bytes is None or total <= self.max_memory_bytes:
             return
-        r = self.region_bytes
+        r, m = self.region_bytes, protection_mode(mode)
         node, buffer, nbytes = self.largest
         owner = f"node '{node}'" if node else "the graph"
         raise MemoryBudgetError(
             f"the memory plan needs {total} bytes in protection '{mode}' (weights {r['weights']} "
-            f"x {WEIGHT_COPIES[mode]} copies, arena {r['arena']} + input {r['input']} + output "
-            f"{r['output']} x {REPLICAS[mode]} replicas), above the memory budget of "
+            f"x {m.weight_copies} copies, arena {r['arena']} + input {r['input']} + output "
+            f"{r['output']} x {m.replicas} replicas), above the memory budget of "
             f"{self.max_memory_bytes} bytes (max_memory_bytes); largest buffer: '{buffer}' of "
             f"{owner}, {nbytes} bytes", node=node or None, attribute="max_memory_bytes",
             value=total)

@@ -31,16 +31,15 @@ from .compile import (CompiledGraph, check_passes, compile_graph, declared_shape
 from .errors import CompileError, InvalidArgumentError, UnknownArgumentError
 from .load import LoadedModel, load_model
 from .plan import MemoryPlan, plan_memory
-from .protect import VOTE_POINTS, WEIGHT_COPIES, check_mode
-from .protect.engine import Engine
+from .protect import HEALTH_COUNTERS as _HEALTH, VOTE_POINTS, check_mode, mode as protection_mode
+from .protect.engine import Engine, make_engine
 from .protect.faults import FaultSite, fault_sites, make_upset
 from .protect.scrubber import (DEFAULT_CHUNK_BYTES, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S,
                                BackgroundScrubber)
 from .protect.weights import DEFAULT_BLOCK_SIZE, WeightCopies, check_block_size
 from .sizes import resolve_budget
 
-HEALTH_COUNTERS = ("scrub_passes", "upsets_detected", "upsets_corrected", "uncorrectable",
-                   "vote_disagreements", "reexecutions")
+HEALTH_COUNTERS = tuple(name for name, _ in _HEALTH)  # runtime.protect.modes
 
 _TYPE_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
                np.dtype(np.float16): "float16", np.dtype(np.int8): "int8",
@@ -121,7 +120,8 @@ class InferenceSession:
                 input's rank; dimensions the model fixes must keep their value).
                 Without it, a model with symbolic dimensions compiles on the first
                 run() with the fed shapes.
-            protection: "none", "scrub", "dwc" or "tmr" (see runtime.protect).
+            protection: "none", "scrub", "dwc", "tmr" or "abft" (what each covers
+                and costs: runtime.protect.modes, README "Protection").
             vote_points: "every_op" or "outputs": where tmr votes. Accepted in
                 every mode and kept for a later set_protection("tmr"); the other
                 modes do not vote, so there it changes nothing.
@@ -300,8 +300,8 @@ class InferenceSession:
                 if len(old.weights.copies) > 1:
                     self._scrub_all()
                 old.raise_if_weights_lost()
-                weights = old.weights.with_copies(WEIGHT_COPIES[mode], self._block_size)
-                self._engine = Engine(self._compiled.plan, mode, weights, vote_points,
+                weights = old.weights.with_copies(protection_mode(mode).weight_copies, self._block_size)
+                self._engine = make_engine(self._compiled.plan, mode, weights, vote_points,
                                       self._health, self._events)
                 self._armed = {}
             self._mode = mode
@@ -336,31 +336,10 @@ class InferenceSession:
             return repaired
 
     def health(self) -> Dict[str, int]:
-        """Counters since the session was made (or reset_health), as a new dict of ints.
-
-            scrub_passes        complete passes over all weight blocks: each
-                                scrub(), the scrub before a protection switch,
-                                and each time the background scrubber's cursor
-                                wraps (passes; the repair scrubs a dwc/tmr run
-                                makes after a disagreement are not counted).
-            upsets_detected     upsets seen: weight block-copies that failed
-                                their CRC-32C (one per copy per block), plus runs
-                                in which replicas disagreed with no weight upset
-                                to blame (transient: activations, compute, input)
-                                (upsets).
-            upsets_corrected    of those, block-copies rewritten from a good copy
-                                or a verifying vote, plus transient upsets outvoted
-                                (upsets).
-            uncorrectable       weight blocks found lost (each counted once, when
-                                found; later scrubs skip it), plus runs whose
-                                replicas disagreed with no majority (upsets). Each
-                                raised UncorrectableUpsetError in the call that
-                                found it, except a loss found by the background
-                                scrubber, which the next run() raises.
-            vote_disagreements  votes (after an op, or on the outputs) where the
-                                replicas' bytes differed (votes).
-            reexecutions        runs computed again after a disagreement (runs).
-        """
+        """Counters since the session was made (or reset_health), as a new dict of ints,
+        named and defined in runtime.protect.modes.HEALTH_COUNTERS (scrub_passes,
+        upsets_detected, upsets_corrected, uncorrectable, vote_disagreements,
+        reexecutions, checksum_mismatches, ops_reexecuted)."""
         with self._lock:
             return dict(self._health)
 
@@ -451,8 +430,8 @@ class InferenceSession:
         return self._engine
 
     def _set_compiled(self, compiled: Compiled) -> None:
-        weights = WeightCopies.from_plan(compiled.plan, WEIGHT_COPIES[self._mode], self._block_size)
-        self._engine = Engine(compiled.plan, self._mode, weights, self._vote_points,
+        weights = WeightCopies.from_plan(compiled.plan, protection_mode(self._mode).weight_copies, self._block_size)
+        self._engine = make_engine(compiled.plan, self._mode, weights, self._vote_points,
                               self._health, self._events)
         self._compiled = compiled
         self._armed = {}

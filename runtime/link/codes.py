@@ -4,6 +4,7 @@ Each error code and event is documented where it is defined with its cause, as c
 does in its `*_events.h`: an operator reading a TM[1,2] or TM[5,x] looks it up here.
 """
 from enum import IntEnum
+from ..protect.modes import MODES as _PROTECTION_MODES
 
 
 class Service(IntEnum):
@@ -95,6 +96,9 @@ class EventId(IntEnum):
     AUTH_FAILURE = 6
     """Medium. Cause: a TC failed authentication. aux1 source ID, aux2 error code
     (AUTH_FAILED or REPLAY)."""
+    CHECKSUM_MISMATCH = 8
+    """Low. Cause: an abft check failed (GEMM checksum, duplicated op, chained tensor
+    checksum) and the op was re-executed. aux1 op index, aux2 0."""
 
 
 EVENT_SEVERITY = {
@@ -104,6 +108,7 @@ EVENT_SEVERITY = {
     EventId.MODEL_ACTIVATED: Severity.INFO,
     EventId.MODEL_REJECTED: Severity.MEDIUM,
     EventId.AUTH_FAILURE: Severity.MEDIUM,
+    EventId.CHECKSUM_MISMATCH: Severity.LOW,
 }
 
 
@@ -117,7 +122,7 @@ class Function(IntEnum):
 
 # Protection mode codes of HK and SET_PROTECTION (ICD §5): index = wire code. Later
 # modes take the next codes.
-PROTECTION_MODES = ("none", "scrub", "dwc", "tmr")
+PROTECTION_MODES = _PROTECTION_MODES  # runtime.protect.modes, ordered by code
 
 
 class SlotState(IntEnum):

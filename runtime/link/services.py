@@ -30,6 +30,7 @@ from typing import Callable, Dict, List, Optional, Protocol, Tuple
 import numpy as np
 
 from ..errors import UncorrectableUpsetError
+from ..protect.modes import HEALTH_NAMES
 from .auth import AuthError, Authenticator
 from .codes import (ACK_ACCEPTANCE, ACK_COMPLETION, EVENT_SEVERITY, HK_STRUCTURE_ID, HK_U8_FIELDS,
                     HK_U32_FIELDS, NO_ACTIVE_SLOT, PROTECTION_MODES, CommandError, ErrorCode,
@@ -44,8 +45,8 @@ DUPLICATE_WINDOW = 64
 RESULT_CACHE = 8
 STAGED_REQUESTS = 4
 MAX_INPUT_BYTES = 64 << 20
-HEALTH_FIELDS = ("scrub_passes", "upsets_detected", "upsets_corrected", "uncorrectable",
-                 "vote_disagreements", "reexecutions")
+# The protection counters of HK structure 1 (ICD §5), named as runtime.protect.modes defines them.
+HEALTH_FIELDS = tuple(name for name in HK_U32_FIELDS if name in HEALTH_NAMES)
 
 
 class PayloadBackend(Protocol):

@@ -40,7 +40,7 @@ from .._core import ffi, lib
 from ..errors import InvalidArgumentError, UncorrectableUpsetError
 from ..execute import Region, bind, replica_regions
 from ..plan import MemoryPlan
-from . import FIRST_PASS_REPLICAS, REPLICAS, WEIGHT_COPIES
+from .modes import mode as protection_mode
 from .weights import WeightCopies
 
 # Hooks by step index, and -1 for "after the inputs are copied in".
@@ -61,8 +61,9 @@ class Replica:
 class Engine:
     def __init__(self, plan: MemoryPlan, mode: str, weights: WeightCopies, vote_points: str,
                  health, events):
-        if len(weights.copies) != WEIGHT_COPIES[mode]:
-            raise InvalidArgumentError(f"mode {mode} needs {WEIGHT_COPIES[mode]} weight copies, "
+        record = protection_mode(mode)
+        if len(weights.copies) != record.weight_copies:
+            raise InvalidArgumentError(f"mode {mode} needs {record.weight_copies} weight copies, "
                                        f"got {len(weights.copies)}")
         self.plan = plan
         self.mode = mode
@@ -71,8 +72,8 @@ class Engine:
         self.health = health
         self.events = events
         self.replicas = [Replica(r, plan, weights.copies[r % len(weights.copies)])
-                         for r in range(REPLICAS[mode])]
-        self.active = self.replicas[:FIRST_PASS_REPLICAS[mode]]
+                         for r in range(record.replicas)]
+        self.active = self.replicas[:record.first_pass_replicas]
         nsteps = len(plan.steps)
         self.vote_reports = ffi.new("radrt_vote_report[]", max(nsteps, 1))
         self._zero_reports = bytes(ffi.sizeof("radrt_vote_report") * max(nsteps, 1))
@@ -116,7 +117,7 @@ class Engine:
             self._walk_replica(replica, start, stop, _for_replica(hooks, replica.index))
 
     def finish(self) -> Dict[str, np.ndarray]:
-        if self.mode in ("none", "scrub"):
+        if len(self.active) == 1:
             return {n: v.copy() for n, v in self.replicas[0].outputs.items()}
         if self.mode == "dwc":
             return self._finish_dwc()
@@ -282,3 +283,11 @@ def _for_replica(hooks: Optional[Hooks], replica: int) -> Optional[Hooks]:
         if mine:
             picked[i] = mine
     return picked or None
+
+
+def make_engine(plan: MemoryPlan, mode: str, weights: WeightCopies, vote_points: str, health, events) -> Engine:
+    """The executor of protection `mode`: AbftEngine for abft, Engine for the others."""
+    if mode == "abft":
+        from .abft import AbftEngine  # imports this module
+        return AbftEngine(plan, mode, weights, vote_points, health, events)
+    return Engine(plan, mode, weights, vote_points, health, events)

@@ -54,7 +54,8 @@ class Upset:
 def fault_sites(engine) -> List[FaultSite]:
     sites = []
     for c, region in enumerate(engine.weights.copies):
-        replica = None if engine.mode == "scrub" and c > 0 else c  # scrub's copy 1: the mirror
+        # With one compute replica (scrub, abft), copy 1 is the golden mirror no replica reads.
+        replica = None if len(engine.replicas) == 1 and c > 0 else c
         sites.append(FaultSite(f"weights/copy{c}", "weights", region.nbytes, replica, None))
     for replica in engine.active:
         r = replica.index
