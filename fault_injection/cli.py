@@ -60,7 +60,7 @@ def add_commands(sub) -> None:
     s.add_argument("--sites", default="weights,activations,compute", type=_sites_option,
                    help="site kinds, comma-separated: weights, activations, compute, input")
     s.add_argument("--fault-model", default="flip", type=_fault_model_option, help="flip, mbu:N, stuck0 or stuck1")
-    s.add_argument("--protect", default="none", choices=MODES, help="none, scrub, dwc or tmr")
+    s.add_argument("--protect", default="none", choices=MODES, help="protection mode: " + ", ".join(MODES))
     size = s.add_mutually_exclusive_group(required=True)
     size.add_argument("--faults", type=int_option("--faults", 1), help="number of injections")
     size.add_argument("--margin", type=float_option("--margin", 0.0, 1.0, high_open=True),

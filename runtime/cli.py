@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--repeat", type=_repeat_option, default=20,
                    help=f"timed runs per runtime, 1 to {MAX_BENCH_REPEAT} (default 20)")
     s.add_argument("--protect", action="append", metavar="MODE", choices=MODES,
-                   help="protection mode to time (none, scrub, dwc, tmr); repeatable; default none")
+                   help="protection mode to time (" + ", ".join(MODES) + "); repeatable; default none")
     s.add_argument("--json", action="store_true", help="one JSON object per model and mode")
     s.set_defaults(fn=cmd_bench)
 

@@ -328,7 +328,7 @@ class InferenceSession:
             engine = self._require_engine()
             if len(engine.weights.copies) < 2:
                 raise InvalidArgumentError("protection 'none' keeps one weight copy and no checks; "
-                                           "choose scrub, dwc or tmr to scrub",
+                                           "choose a mode that keeps a golden copy (scrub, dwc, tmr, abft) to scrub",
                                            argument="protection", value=self._mode)
             self._raise_if_scrubber_failed()
             repaired = self._scrub_all()
