@@ -6,7 +6,9 @@ as the baseline. A scrub of a block (C: csrc/protect/scrub.c) checks every
 copy against the baseline; a copy that fails is rewritten from a copy that
 verifies, so the golden source is always verified before it is used. When no
 copy verifies, three copies are voted bitwise and the vote is kept only if it
-verifies; otherwise the block is uncorrectable, which is reported, never
+verifies; failing that, the block is rebuilt from the memory plan's arrays of the
+model's weights (every session holds them) and kept if it verifies; otherwise the
+block is uncorrectable, which is reported, never
 hidden: `run()` then raises `UncorrectableUpsetError` until the model is
 reloaded.
 
@@ -66,6 +68,10 @@ class WeightCopies:
         self._copy_ptrs = ffi.new("uint8_t *[]", [c.ptr for c in self.copies])
         self.cursor = 0  # next block the incremental scrub checks
         self.lost_blocks: Set[int] = set()  # blocks found uncorrectable; never scrubbed again
+        # The last-resort source: the memory plan's own arrays of the model's weights (held by
+        # every session), laid out as the region. Used only for a block no copy verifies, and
+        # only if it verifies against the baseline CRC itself.
+        self.plan: Optional[MemoryPlan] = None
 
     @property
     def lost_block(self) -> Optional[int]:
@@ -87,6 +93,7 @@ class WeightCopies:
         lib.radrt_crc32c_blocks(w.copies[0].ptr, w.nbytes, block_size, w.baseline)
         for c in w.copies[1:]:
             lib.radrt_copy(w.copies[0].ptr, c.ptr, w.nbytes)
+        w.plan = plan
         return w
 
     def with_copies(self, ncopies: int, block_size: int) -> "WeightCopies":
@@ -95,6 +102,7 @@ class WeightCopies:
         for c in w.copies:
             lib.radrt_copy(self.copies[0].ptr, c.ptr, self.nbytes)
         lib.radrt_crc32c_blocks(w.copies[0].ptr, w.nbytes, block_size, w.baseline)
+        w.plan = self.plan
         return w
 
     def scrub(self, first_block: int, nblocks: int) -> ScrubResult:
@@ -121,11 +129,36 @@ class WeightCopies:
         first = report.first_uncorrectable_block
         if total.first_uncorrectable_block < 0:
             total.first_uncorrectable_block = first
-        self.lost_blocks.add(first)
+        lost = {first}
         if report.uncorrectable > 1:
             # The C report names only the first lost block: find the others one block
             # at a time (the range is clean or lost now, so this repairs nothing more).
-            self.lost_blocks.update(b for b in range(first + 1, end) if self._scrub_c(b, 1).uncorrectable)
+            lost.update(b for b in range(first + 1, end) if self._scrub_c(b, 1).uncorrectable)
+        restored = self._restore_from_plan(lost)
+        total.uncorrectable -= len(restored)
+        total.upsets_corrected += len(restored) * len(self.copies)
+        if len(restored) == len(lost):
+            total.first_uncorrectable_block = -1
+        self.lost_blocks.update(lost - restored)
+
+    def _restore_from_plan(self, blocks: Set[int]) -> Set[int]:
+        """Blocks rewritten in every copy from the plan's arrays, where those verify."""
+        if self.plan is None or not blocks:
+            return set()
+        image = Region("weights/golden-image", self.nbytes)
+        load_weights(self.plan, image)
+        restored = set()
+        crc = ffi.new("uint32_t[]", 1)
+        for b in sorted(blocks):
+            start = b * self.block_size
+            n = min(self.block_size, self.nbytes - start)
+            lib.radrt_crc32c_blocks(image.ptr + start, n, self.block_size, crc)
+            if crc[0] != self.baseline[b]:
+                continue
+            for c in self.copies:
+                lib.radrt_copy(image.ptr + start, c.ptr + start, n)
+            restored.add(b)
+        return restored
 
     def _scrub_c(self, first_block: int, nblocks: int):
         report = ffi.new("radrt_scrub_report *")

@@ -126,6 +126,8 @@ def test_set_protection_and_scrub(make_link):
     controller.scrub()
     assert backend.mode == "dwc" and backend.scrubs == 1
     assert controller.hk()["protection_mode"] == 2
+    controller.set_protection("abft")
+    assert backend.mode == "abft" and controller.hk()["protection_mode"] == 4
 
 
 def test_controller_through_a_noisy_line(tmp_path):

@@ -31,6 +31,16 @@ def test_hil_200_inferences_over_a_noisy_line_with_upsets_are_all_right():
     assert s["server_exit"] == 0
 
 
+@needs_cc
+def test_radrt_serve_protects_with_abft_through_the_link():
+    """`radrt serve --protect abft` (ICD v2 mode code 4) over the HIL line, with upsets."""
+    s = run_hil(records=60, ber=1e-5, upset_rate=0.5, baud=115200, protect="abft", seed=4)
+    assert s["passed"], s
+    assert s["records_ok"] == 60 and s["sdc"] == 0 and s["run_failed"] == 0
+    assert s["upsets_injected"] > 10 and s["uncorrectable"] == 0
+    assert s["server_exit"] == 0
+
+
 def start_server(port, slots, *extra):
     return subprocess.Popen([sys.executable, "-m", "runtime.cli", "serve", "--port", port, "--slots", str(slots),
                              "--protect", "tmr", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -135,6 +135,19 @@ def weight_site_offset(sess, copy):
     return f"weights/copy{copy}", placement.offset + 5
 
 
+def spoil_source(sess, offset):
+    """Flip a bit of the last-resort source (the plan's array holding weights byte `offset`)
+    so that a block hit in every copy is lost, not rebuilt from the model."""
+    plan = sess.compiled.plan
+    for k, (name, p, arr) in enumerate(plan.weights):
+        if p.offset <= offset < p.offset + p.nbytes:
+            arr = np.array(arr, copy=True)
+            arr.reshape(-1).view(np.uint8)[offset - p.offset] ^= 0x10
+            plan.weights[k] = (name, p, arr)
+            return
+    raise AssertionError(f"no weight array holds byte {offset}")
+
+
 def test_scrub_repairs_the_working_copy_and_the_mirror():
     feeds, want = golden("small_cnn")
     sess = session("small_cnn", "scrub")
@@ -149,12 +162,24 @@ def test_scrub_repairs_the_working_copy_and_the_mirror():
     assert h["upsets_detected"] == 2 and h["upsets_corrected"] == 2 and h["scrub_passes"] == 2
 
 
-def test_scrub_with_both_copies_hit_in_one_block_is_reported_uncorrectable():
+def test_scrub_with_both_copies_hit_in_one_block_rebuilds_it_from_the_model():
+    feeds, want = golden("small_cnn")
+    sess = session("small_cnn", "scrub")
+    for copy in (0, 1):
+        site, offset = weight_site_offset(sess, copy)
+        sess.inject(site, offset, copy)
+    assert sess.scrub() == 2  # both block-copies rewritten from the plan's verified arrays
+    assert sess.run(None, feeds)[0].tobytes() == want.tobytes()
+    assert sess.health()["uncorrectable"] == 0
+
+
+def test_scrub_with_both_copies_and_the_model_source_hit_is_reported_uncorrectable():
     feeds, _ = golden("small_cnn")
     sess = session("small_cnn", "scrub")
     for copy in (0, 1):
         site, offset = weight_site_offset(sess, copy)
         sess.inject(site, offset, copy)
+    spoil_source(sess, offset)
     with pytest.raises(UncorrectableUpsetError, match="weights block 0"):
         sess.scrub()  # the call that found the loss raises
     assert sess.health()["uncorrectable"] == 1
@@ -182,6 +207,7 @@ def test_tmr_all_three_copies_hit_the_same_bit_is_uncorrectable_not_hidden():
     for copy in (0, 1, 2):
         site, offset = weight_site_offset(sess, copy)
         sess.inject(site, offset, 2)
+    spoil_source(sess, offset)
     with pytest.raises(UncorrectableUpsetError, match="weights block 0"):
         sess.scrub()
     with pytest.raises(UncorrectableUpsetError):

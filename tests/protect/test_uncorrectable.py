@@ -10,14 +10,16 @@ import pytest
 from runtime import UncorrectableUpsetError
 from runtime.errors import InvalidArgumentError
 
-from .test_protection import golden, session, weight_site_offset
+from .test_protection import golden, session, spoil_source, weight_site_offset
 
 
 def hit(sess, copies_bits):
-    """Flip `bit` of the first Conv's weight byte in each listed copy."""
+    """Flip `bit` of the first Conv's weight byte in each listed copy, and the model's own
+    array of it (the last-resort source), so the block is lost."""
     for copy, bit in copies_bits:
         site, offset = weight_site_offset(sess, copy)
         sess.inject(site, offset, bit)
+    spoil_source(sess, offset)
 
 
 def test_dwc_both_copies_hit_in_one_block_raises_in_that_run():
@@ -75,6 +77,8 @@ def test_distinct_lost_blocks_are_each_counted():
     for copy in (0, 1):
         for block in (1, 4, 7):
             sess.inject(f"weights/copy{copy}", block * 64 + 9, copy)
+    for block in (1, 4, 7):
+        spoil_source(sess, block * 64 + 9)
     with pytest.raises(UncorrectableUpsetError, match=r"weights block 1 .*\(3 blocks lost\)"):
         sess.scrub()
     assert weights.lost_blocks == {1, 4, 7}
