@@ -13,8 +13,8 @@ Decision order for a run that returned or raised:
    so its result must not be used, whatever it is).
 2. Output bit-identical to the golden run (every output, byte for byte, so -0.0 vs
    0.0 and NaN payloads count as differences): `corrected` when the health counters
-   show a repair during the run (upsets_corrected, vote_disagreements or
-   reexecutions went up), else `masked`.
+   show a repair during the run (one of runtime.protect.modes.REPAIR_COUNTERS went
+   up), else `masked`.
 3. `critical_sdc`: the model is a classifier (its first output has shape (1, K) or
    (1, K, 1, 1) with K >= 2, float) and the top-1 class changed. The top-1 class is
    the argmax (first index on ties); an output with a NaN has no class, so NaN where
@@ -35,10 +35,7 @@ from typing import Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from runtime.errors import InvalidArgumentError, UncorrectableUpsetError
-
-# Health counters whose increase means the runtime repaired something during the run.
-REPAIR_COUNTERS = ("upsets_corrected", "vote_disagreements", "reexecutions")
-
+from runtime.protect.modes import REPAIR_COUNTERS  # health counters whose increase means a repair
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -50,7 +47,6 @@ class Tolerance:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
                 raise InvalidArgumentError(f"tolerance {name} must be a finite number >= 0, got {value!r}")
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -67,7 +63,6 @@ class Verdict:
     def hang(cls, error: str = "") -> "Verdict":
         return cls("hang", error=error or None)
 
-
 class Golden:
     """The fault-free outputs (copied), with what every classification needs precomputed."""
 
@@ -79,7 +74,6 @@ class Golden:
         self.top1: Optional[int] = top1_class(self.outputs[0]) if self.is_classifier else None
         self.sha256 = outputs_sha256(self.outputs)
 
-
 def outputs_sha256(outputs: Sequence[np.ndarray]) -> str:
     """SHA-256 over each output's dtype, shape and bytes (C order), in order."""
     h = hashlib.sha256()
@@ -89,13 +83,11 @@ def outputs_sha256(outputs: Sequence[np.ndarray]) -> str:
         h.update(arr.tobytes())
     return h.hexdigest()
 
-
 def is_classifier_output(arr: np.ndarray) -> bool:
     """A batch of one score vector: shape (1, K) or (1, K, 1, 1), K >= 2, floating point."""
     shape = tuple(arr.shape)
     return (np.issubdtype(arr.dtype, np.floating) and len(shape) in (2, 4) and shape[0] == 1
             and shape[1] >= 2 and all(d == 1 for d in shape[2:]))
-
 
 def top1_class(arr: np.ndarray) -> Optional[int]:
     """Argmax of a classifier output (first index on ties); None when it holds a NaN."""
@@ -104,11 +96,9 @@ def top1_class(arr: np.ndarray) -> Optional[int]:
         return None
     return int(np.argmax(flat))
 
-
 def health_delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict:
     """after - before for every counter in `after` (a counter missing before counts from 0)."""
     return {k: int(v) - int(before.get(k, 0)) for k, v in after.items()}
-
 
 def max_abs_error(golden: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> float:
     """Largest |out - golden| over all elements; positions equal bit for bit, or both
@@ -125,11 +115,9 @@ def max_abs_error(golden: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -
         worst = max(worst, float(diff.max()))
     return worst
 
-
 def within_tolerance(golden: Sequence[np.ndarray], outputs: Sequence[np.ndarray], tolerance: Tolerance) -> bool:
     return all(bool(np.isclose(o, g, rtol=tolerance.rtol, atol=tolerance.atol, equal_nan=True).all())
                for g, o in zip(golden, outputs))
-
 
 def _check_shapes(golden: Golden, outputs: Sequence[np.ndarray]) -> None:
     if len(outputs) != len(golden.outputs):
@@ -138,7 +126,6 @@ def _check_shapes(golden: Golden, outputs: Sequence[np.ndarray]) -> None:
         if o.shape != g.shape or o.dtype != g.dtype:
             raise InvalidArgumentError(f"output {i}: {o.dtype} {tuple(o.shape)} does not match the golden "
                                        f"{g.dtype} {tuple(g.shape)}")
-
 
 def classify(golden: Golden, outputs: Optional[Sequence[np.ndarray]], *,
              health: Optional[Mapping[str, int]] = None, raised: Optional[BaseException] = None,

@@ -4,7 +4,7 @@ execution with bitwise voting, ABFT checks, fault sites and the injection primit
 What each mode is (name, ICD code, weight copies, replicas, checks, coverage) is one
 record in `modes.py`; everything else reads it from there.
 """
-from .modes import (BY_NAME, EVENTS, HEALTH_COUNTERS, HEALTH_NAMES, MODES, VOTE_POINTS,
+from .modes import (BY_NAME, EVENTS, HEALTH_COUNTERS, HEALTH_NAMES, MODES, REPAIR_COUNTERS, VOTE_POINTS,
                     ProtectionMode, by_code, mode)
 
 

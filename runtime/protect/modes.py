@@ -107,6 +107,9 @@ HEALTH_COUNTERS: Tuple[Tuple[str, str], ...] = (
     ("ops_reexecuted", "single ops computed again by abft after a failed check (ops)"),
 )
 HEALTH_NAMES: Tuple[str, ...] = tuple(n for n, _ in HEALTH_COUNTERS)
+# The counters whose increase during a run means protection repaired something in it.
+REPAIR_COUNTERS: Tuple[str, ...] = ("upsets_corrected", "vote_disagreements", "reexecutions",
+                                    "checksum_mismatches", "ops_reexecuted")
 
 # Events protection reports (ICD v2 §9): name -> (event id, severity, aux1, aux2).
 EVENTS: Dict[str, Tuple[int, str, str, str]] = {
