@@ -86,3 +86,10 @@ int radrt_seal_equal(const radrt_sealed *a, const radrt_sealed *b, int64_t n) {
         if (a[k].seal->sum != b[k].seal->sum || a[k].seal->wsum != b[k].seal->wsum) return 0;
     return 1;
 }
+
+int radrt_seal_sums_match(const radrt_sealed *a, int64_t na, const radrt_sealed *b, int64_t nb) {
+    uint64_t sa = 0, sb = 0;
+    for (int64_t k = 0; k < na; k++) sa += a[k].seal->sum;
+    for (int64_t k = 0; k < nb; k++) sb += b[k].seal->sum;
+    return sa == sb;
+}

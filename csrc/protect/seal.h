@@ -44,6 +44,11 @@ void radrt_seal_all(const radrt_sealed *t, int64_t n);
 /* 1 when every seal slot of a equals the one of b (same n), else 0. */
 int radrt_seal_equal(const radrt_sealed *a, const radrt_sealed *b, int64_t n);
 
+/* 1 when the plain sums of a's seals and of b's seals add up to the same value (mod 2^64):
+ * the invariant of an op whose output words are its input words, moved (Concat,
+ * Transpose, Split, a copy), else 0. */
+int radrt_seal_sums_match(const radrt_sealed *a, int64_t na, const radrt_sealed *b, int64_t nb);
+
 /* Index of the first buffer whose seal no longer matches, or -1 (consumer side). */
 int64_t radrt_seal_verify(const radrt_sealed *t, int64_t n);
 

@@ -8,6 +8,10 @@ Per step, in order (built once into `AbftStep`s, so a run is a loop of C calls):
   from the golden weights (csrc/kernels/gemm.h, Huang & Abraham 1984). A failure
   is `exceeded`; a product with inf/NaN cannot be checked and is run again and
   compared instead.
+- data movement whose output words are its input words, moved (Concat, Transpose,
+  Split and the plan's output copies, elements of 4 or 8 bytes) runs once: the
+  plain sums of its output seals must add up to those of its verified inputs (an
+  invariant, no second run).
 - every other step runs twice; its output seals (csrc/protect/seal.h) after the
   first and the second run must be equal (duplicate and compare).
 - chaining: after a step ran, the seals of every buffer it read (activations,
@@ -42,6 +46,9 @@ from .._core import ffi, lib
 from ..errors import UncorrectableUpsetError
 from .engine import Engine, Hooks
 
+# Ops whose output words are exactly their input words, moved (checked by sums, not run twice).
+PERMUTATIONS = ("Concat", "Transpose", "Split", "Copy")
+
 # lambda of the GEMM round-off threshold (csrc/kernels/gemm.h): tol = lambda * u * (...).
 ABFT_LAMBDA = 8.0
 
@@ -59,10 +66,12 @@ class _Sealed:
 
 
 class AbftStep:
-    def __init__(self, index: int, call, ck, verify: _Sealed, outs: _Sealed, first: _Sealed):
+    def __init__(self, index: int, call, ck, permutation: bool, verify: _Sealed, outs: _Sealed,
+                 first: _Sealed):
         self.index = index
         self.fn, self.args = call
-        self.ck = ck            # radrt_abft * for GEMM steps, else None (duplicate and compare)
+        self.ck = ck            # radrt_abft * for GEMM steps, else None
+        self.permutation = permutation  # checked by the sums invariant; else duplicate and compare
         self.verify = verify    # buffers the step read, with their producers' seals
         self.outs = outs        # the step's outputs and their seal slots
         self.first = first      # the same outputs, with the slots of the first run's seals
@@ -115,11 +124,12 @@ class AbftEngine(Engine):
                 reads = [p for p in reads if p.region != "weights"]
             verify = _Sealed([(ptr(p), p.nbytes, current[p]) for p in reads])
             outs = [p for p in step.outs if p is not None and p.nbytes]
+            permutation = ck is None and _is_permutation(step)
             out_slots = [new_slot() for _ in outs]
-            first_slots = [new_slot() for _ in outs] if ck is None else []
+            first_slots = [new_slot() for _ in outs] if ck is None and not permutation else []
             for p, slot in zip(outs, out_slots):
                 current[p] = slot
-            self.steps.append(AbftStep(step.index, call, ck, verify,
+            self.steps.append(AbftStep(step.index, call, ck, permutation, verify,
                                        _Sealed([(ptr(p), p.nbytes, s) for p, s in zip(outs, out_slots)]),
                                        _Sealed([(ptr(p), p.nbytes, s) for p, s in zip(outs, first_slots)])))
         self._output_seals = {n: current[p] for n, p, _ in plan.outputs}
@@ -175,6 +185,8 @@ class AbftEngine(Engine):
             hs = hooks.get(i) if hooks else None
             if s.ck is not None:
                 self._run_gemm(s, hs)
+            elif s.permutation:
+                self._run_permutation(s, hs)
             else:
                 self._run_duplicated(s, hs)
             if hs:
@@ -192,6 +204,14 @@ class AbftEngine(Engine):
         if ck.exceeded or ck.nonfinite:
             self._recover(s, "checksum" if ck.exceeded else "nonfinite")
         self._verify_inputs(s)
+
+    def _run_permutation(self, s: AbftStep, hooks) -> None:
+        s.fn(*s.args)
+        _apply_compute(hooks)
+        lib.radrt_seal_all(s.outs.array, s.outs.n)
+        self._verify_inputs(s)  # first: the invariant compares with the inputs' seals
+        if not lib.radrt_seal_sums_match(s.outs.array, s.outs.n, s.verify.array, s.verify.n):
+            self._recover(s, "invariant")
 
     def _run_duplicated(self, s: AbftStep, hooks) -> None:
         s.fn(*s.args)
@@ -244,6 +264,13 @@ class AbftEngine(Engine):
             self._mismatch(s.index)
             self._lost(f"op {s.index}: the ABFT checksum failed again after re-execution")
         self._mismatch(s.index)
+        if s.permutation:
+            s.fn(*s.args)
+            lib.radrt_seal_all(s.outs.array, s.outs.n)
+            if not lib.radrt_seal_sums_match(s.outs.array, s.outs.n, s.verify.array, s.verify.n):
+                self._lost(f"op {s.index}: the moved data still does not add up after re-execution")
+            self._count_corrected(repaired)
+            return
         s.fn(*s.args)
         lib.radrt_seal_all(s.first.array, s.first.n)
         s.fn(*s.args)
@@ -282,6 +309,15 @@ class AbftEngine(Engine):
                     self._rerun_whole(len(self.steps))
                     return self.finish()
         return outputs
+
+
+def _is_permutation(step) -> bool:
+    """True for a step whose output words are its input words moved (elements of 4 or 8
+    bytes, so whole 32-bit words move); their plain sums then agree."""
+    if step.node.op_type not in PERMUTATIONS or step.consts or step.scratch is not None:
+        return False
+    infos = step.prepared.outputs
+    return bool(infos) and all(np.dtype(i.dtype).itemsize in (4, 8) for i in infos)
 
 
 def _apply_compute(hooks) -> None:
