@@ -3,18 +3,19 @@
 1. Conformance and speed: latency medians of both runtimes (runs interleaved),
    their ratio, the largest difference and whether top-1 agrees.
 2. An upset: one bit of the first convolution's weights (an exponent bit) is
-   flipped in an unprotected session and in a `tmr` session; the table shows
-   the unprotected output corrupted next to the `tmr` output corrected, with
-   the health counters.
+   flipped in an unprotected session and in `abft` and `tmr` sessions; the table
+   shows the unprotected output corrupted next to the protected outputs
+   corrected, with the health counters and each mode's latency relative to
+   `none` (runs interleaved, medians).
 3. A small fault-injection campaign on the shipped digits classifier: the same
-   300 single-bit flips (weights, activations, compute) under `none` and `tmr`,
-   outcomes side by side (databases in a temporary folder).
+   300 single-bit flips (weights, activations, compute, input) under `none`,
+   `abft` and `tmr`, outcomes side by side (databases in a temporary folder).
 4. The payload link end to end on ptys (no hardware): the firmware stub sends
    held-out digits over an emulated noisy UART (BER 1e-5, 115200 baud) to
    `radrt serve` (tmr) while upsets are injected into the runtime; every result
    is checked against the fault-free one.
-Exit code 1 when radrt disagrees with onnxruntime, `tmr` fails to correct, the
-`tmr` campaign shows a silent data corruption, or a link result is wrong.
+Exit code 1 when radrt disagrees with onnxruntime, `abft` or `tmr` fails to
+correct, their campaigns show a silent data corruption, or a link result is wrong.
 """
 import statistics
 import time
@@ -104,8 +105,11 @@ def link_scene(records: int = 100) -> bool:
     return bool(s["passed"]) and s["sdc"] == 0
 
 
+PROTECTED = ("abft", "tmr")
+
+
 def campaign_scene(faults: int = 300) -> bool:
-    """`none` vs `tmr` on the digits classifier; True when tmr shows no SDC."""
+    """`none` vs the protected modes on the digits classifier; True when they show no SDC."""
     import tempfile
 
     try:
@@ -115,32 +119,42 @@ def campaign_scene(faults: int = 300) -> bool:
         print("\n(fault-injection campaign skipped: the fault_injection package is not installed)")
         return True
     print()
-    print(f"a campaign: {faults} single-bit flips in weights, activations and compute of the digits "
-          f"classifier (seed 1)")
+    print(f"a campaign: {faults} single-bit flips in weights, activations, compute and input of the "
+          f"digits classifier (seed 1)")
     results = {}
+    modes = ("none",) + PROTECTED
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in ("none", "tmr"):
-            results[mode] = run_campaign("digits", ["weights", "activations", "compute"], "flip", mode,
-                                         seed=1, db=f"{tmp}/{mode}.sqlite", faults=faults, workers=2)
-    print(f"{'outcome':<14}{'none':>8}{'tmr':>8}")
+        for mode in modes:
+            results[mode] = run_campaign("digits", ["weights", "activations", "compute", "input"], "flip",
+                                         mode, seed=1, db=f"{tmp}/{mode}.sqlite", faults=faults, workers=2)
+    print(f"{'outcome':<14}" + "".join(f"{m:>8}" for m in modes))
     for outcome in OUTCOMES:
-        print(f"{outcome:<14}{results['none']['outcomes'][outcome]:>8}{results['tmr']['outcomes'][outcome]:>8}")
-    print(f"{'injections/s':<14}{results['none']['injections_per_s']:>8.0f}{results['tmr']['injections_per_s']:>8.0f}")
-    tmr = results["tmr"]["outcomes"]
-    return tmr["sdc"] == tmr["critical_sdc"] == 0
+        print(f"{outcome:<14}" + "".join(f"{results[m]['outcomes'][outcome]:>8}" for m in modes))
+    print(f"{'injections/s':<14}" + "".join(f"{results[m]['injections_per_s']:>8.0f}" for m in modes))
+    return all(results[m]["outcomes"]["sdc"] == results[m]["outcomes"]["critical_sdc"] == 0 for m in PROTECTED)
 
 
 def upset_scene(data: bytes, feeds, golden) -> bool:
-    """Flip one weight's exponent bit in `none` and in `tmr`; show what each returns."""
+    """Flip one weight's exponent bit in `none`, `abft` and `tmr`; show what each returns
+    and what each costs."""
     probe = InferenceSession(data, protection="none", scrub_interval_s=None)
     offset = _critical_weight_byte(probe, feeds, golden)
+    sessions = {"none": probe}
+    sessions.update({m: InferenceSession(data, protection=m, scrub_interval_s=None) for m in PROTECTED})
+    times = {m: [] for m in sessions}
+    for _ in range(REPEATS):  # interleaved, fault-free
+        for mode, sess in sessions.items():
+            t0 = time.perf_counter()
+            sess.run(None, feeds)
+            times[mode].append(time.perf_counter() - t0)
+    base = statistics.median(times["none"])
     print()
     print(f"an upset: bit 6 (a float32 exponent bit) of weights byte {offset}, the first weight "
           f"found whose upset changes the unprotected top-1 class")
-    print(f"{'protection':<12}{'output':<16}{'top-1':>6}{'max |error|':>14}   health")
+    print(f"{'protection':<12}{'cost':>6}  {'output':<16}{'top-1':>6}{'max |error|':>14}   health")
     corrected = True
-    for mode in ("none", "tmr"):
-        sess = probe if mode == "none" else InferenceSession(data, protection=mode, scrub_interval_s=None)
+    for mode, sess in sessions.items():
+        cost = statistics.median(times[mode]) / base
         sess.inject("weights/copy0", offset, 6)
         (y,) = sess.run(None, feeds)
         exact = y.tobytes() == golden.tobytes()
@@ -148,9 +162,9 @@ def upset_scene(data: bytes, feeds, golden) -> bool:
         err = float(np.max(np.abs(y.astype(np.float64) - golden))) if finite else float("inf")
         verdict = "bit-identical" if exact else ("CORRUPTED" if finite else "NaN/Inf")
         counters = ", ".join(f"{k}={v}" for k, v in sess.health().items() if v) or "all zero"
-        print(f"{mode:<12}{verdict:<16}{int(np.nan_to_num(y).argmax()):>6}{err:>14.3g}   {counters}")
-        if mode == "tmr":
-            corrected = exact
+        print(f"{mode:<12}{cost:>5.2f}x  {verdict:<16}{int(np.nan_to_num(y).argmax()):>6}{err:>14.3g}   {counters}")
+        if mode in PROTECTED:
+            corrected = corrected and exact
         sess.close()
     return corrected
 
