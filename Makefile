@@ -42,9 +42,11 @@ FUZZ_OUT     ?= build/fuzz
 fuzz: $(STAMP)
 	$(PY) -m tests.fuzz.driver --models $(FUZZ_MODELS) --seed $(FUZZ_SEED) --workers $(FUZZ_WORKERS) --out $(FUZZ_OUT)
 
-# C kernel unit tests, natively under AddressSanitizer and UndefinedBehaviorSanitizer.
+# C kernel unit tests, natively under AddressSanitizer and UndefinedBehaviorSanitizer,
+# then built for baseline x86-64 without AVX (the kernels' generic 4-lane paths).
 test-c:
 	$(MAKE) -j2 -C csrc test
+	$(MAKE) -j2 -C csrc test-portable
 
 # The same C tests cross-compiled for aarch64 and run under qemu (installs Debian's
 # cross gcc and qemu-user when run as root; otherwise prints the apt-get command).

@@ -174,7 +174,7 @@ static void conv_depthwise(const radrt_conv_params *p, const float *x, const flo
 }
 
 void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
-                float *scratch) {
+                float *scratch, radrt_abft *ck) {
     if (p->mode == RADRT_CONV_DEPTHWISE) {
         conv_depthwise(p, x, w, bias, y, scratch);
         return;
@@ -190,10 +190,26 @@ void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, cons
             radrt_operand b = {xg, in_size, 1, 0};
             radrt_epilogue ep = {1.0f, 1.0f, bias ? bias + gi * M : NULL, 1, 0, p->act_min, p->act_max};
             float *yg = y + (n * p->out_channels + gi * M) * out_size;
+            /* ABFT: this group's view of the checksums; results are added back. */
+            radrt_abft view, *v = NULL;
+            if (ck) {
+                view = *ck;
+                view.wsum = ck->wsum + gi * K;
+                view.wabs = ck->wabs + gi * K;
+                view.bias_sum = ck->bias_sum ? ck->bias_sum + gi : NULL;
+                view.bias_abs = ck->bias_abs ? ck->bias_abs + gi : NULL;
+                v = &view;
+            }
             if (p->mode == RADRT_CONV_POINTWISE)
-                radrt_sgemm(M, out_size, K, &a, &b, NULL, NULL, yg, out_size, &ep, scratch);
+                radrt_sgemm(M, out_size, K, &a, &b, NULL, NULL, yg, out_size, &ep, scratch, v);
             else
-                radrt_sgemm(M, out_size, K, &a, &b, g, xg, yg, out_size, &ep, scratch);
+                radrt_sgemm(M, out_size, K, &a, &b, g, xg, yg, out_size, &ep, scratch, v);
+            if (ck) {
+                ck->checked = view.checked;
+                ck->exceeded = view.exceeded;
+                ck->nonfinite = view.nonfinite;
+                ck->worst = view.worst;
+            }
         }
     }
 }

@@ -37,9 +37,17 @@ typedef struct {
 
 /* bias may be NULL; scratch holds radrt_conv_scratch_floats floats (the GEMM's
  * packing buffers, or the depthwise padded plane); SIZE_MAX when that count
- * overflows int64. */
+ * overflows int64.
+ * ck: NULL, or (IM2COL and POINTWISE modes; DEPTHWISE ignores it) a radrt_abft
+ * (gemm.h) with side RADRT_ABFT_COLUMNS: wsum/wabs hold group * K floats (group g
+ * at g * K, K = channels * prod(kernel)), bias_sum/bias_abs one float per group
+ * (sum over the group's output channels of bias) or NULL without bias, work
+ * radrt_abft_work_floats(out_channels / group, prod(out), COLUMNS) floats. One
+ * checksum per output position, per image and group, all added to *ck. The
+ * struct is declared in gemm.h, which includes this header: hence the tag. */
+struct radrt_abft_s;
 void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
-                float *scratch);
+                float *scratch, struct radrt_abft_s *ck);
 size_t radrt_conv_scratch_floats(const radrt_conv_params *p);
 
 #endif

@@ -87,7 +87,7 @@ void radrt_conv_transpose(const radrt_conv_transpose_params *p, const float *x, 
             radrt_operand a = p->w_packed ? (radrt_operand){w + g * p->w_group_floats, 0, 0, 1}
                                           : (radrt_operand){w + g * K * M, 1, M, 0};
             radrt_operand b = {x + (n * p->in_channels + g * K) * N, N, 1, 0};
-            radrt_sgemm(M, N, K, &a, &b, NULL, NULL, col, N, &ep, gemm_scratch);
+            radrt_sgemm(M, N, K, &a, &b, NULL, NULL, col, N, &ep, gemm_scratch, NULL);
             col2im(p, col, bias ? bias + g * cout_g : NULL, y + (n * p->out_channels + g * cout_g) * out_size);
         }
     }

@@ -19,10 +19,23 @@
  * the first block stores its sum, later blocks add theirs to C, the last one
  * applies the epilogue. Which kernel instance computes an element does not
  * change its operation sequence.
+ *
+ * ABFT (gemm.h): with a radrt_abft, the last K block runs a micro-kernel
+ * instance that also sums the pre-clamp results r of its tile: COLUMNS as
+ * vector adds over the tile's rows, then its valid lanes into work (observed,
+ * obs_abs per column); ROWS as a horizontal sum of each row's valid columns.
+ * The expected sums are dot products of wsum/wabs with the packed panels the
+ * micro-kernel reads: COLUMNS for each B block right after it is packed (or
+ * the pre-packed panels), ROWS for each A block of the first column block.
+ * After the loops every checksum is compared with its tolerance. The unchecked
+ * kernel instances are unchanged; the checked ones compute C with the same
+ * operations, so C is the same bits with or without checking.
  */
 #include "gemm.h"
 #include "../core.h"
 
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
 #if defined(__AVX512F__)
@@ -60,6 +73,8 @@ static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
 static inline vf vsplat(float s) { return (vf){0} + s; }
 
+static inline vf vabs(vf r) { return (vf)((vi)r & 0x7fffffff); }
+
 /* max(r, lo) then min(r, hi), written as compares so NaN passes through. */
 static inline vf vclamp(vf r, vf lo, vf hi) {
     vi m = r < lo;
@@ -78,11 +93,20 @@ typedef struct {
     int first, last;            /* first / last K block */
     const radrt_epilogue *ep;
     const float *bias;          /* bias at the tile's (0, 0), or NULL */
+    /* ABFT observed sums at the tile's column (COLUMNS) or row (ROWS) 0;
+     * written by the checked instances in the last K block only */
+    float *obs, *obs_abs;
 } tile_store;
 
-/* One MR x NR tile (mr rows, nr <= nv*VW columns valid) over kc values of k. */
+/* Which checksums a micro-kernel instance accumulates. */
+#define CK_NONE 0
+#define CK_COLUMNS 1
+#define CK_ROWS 2
+
+/* One MR x NR tile (mr rows, nr <= nv*VW columns valid) over kc values of k;
+ * ck (CK_*) selects the checksum sums of the last K block. */
 static inline __attribute__((always_inline)) void micro_body(
-    const int mr, const int nv, int64_t kc, const float *restrict a, const float *restrict b,
+    const int mr, const int nv, const int ck, int64_t kc, const float *restrict a, const float *restrict b,
     float *restrict c, int64_t ldc, int64_t nr, const tile_store *ts) {
     vf acc[MR][NV];
     for (int i = 0; i < mr; i++)
@@ -97,9 +121,14 @@ static inline __attribute__((always_inline)) void micro_body(
     }
     const radrt_epilogue *ep = ts->ep;
     const int full = nr == nv * VW;
+    const int sums = ck != CK_NONE && ts->last;
+    vf csum[NV], cabs[NV]; /* CK_COLUMNS: per-column sums over the tile's rows */
+    if (ck == CK_COLUMNS)
+        for (int v = 0; v < nv; v++) csum[v] = cabs[v] = (vf){0};
     for (int i = 0; i < mr; i++) {
         float *crow = c + i * ldc;
-        float stage[NV * VW], bstage[NV * VW];
+        float stage[NV * VW], bstage[NV * VW], pre[NV * VW];
+        vf rsum = {0}, rabs = {0}; /* CK_ROWS: this row's sums, full tiles */
         if (!full) {
             memset(stage, 0, sizeof stage);
             memset(bstage, 0, sizeof bstage);
@@ -120,22 +149,68 @@ static inline __attribute__((always_inline)) void micro_body(
                               : full ? vload(brow + v * VW) : vload(bstage + v * VW);
                     r = r + bias * ep->beta;
                 }
+                if (ck == CK_COLUMNS && sums) {
+                    csum[v] += r;
+                    cabs[v] += vabs(r);
+                } else if (ck == CK_ROWS && sums) {
+                    if (full) {
+                        rsum += r;
+                        rabs += vabs(r);
+                    } else {
+                        vstore(pre + v * VW, r);
+                    }
+                }
                 r = vclamp(r, vsplat(ep->act_min), vsplat(ep->act_max));
             }
             if (full) vstore(crow + v * VW, r);
             else vstore(stage + v * VW, r);
         }
         if (!full) memcpy(crow, stage, nr * sizeof(float));
+        if (ck == CK_ROWS && sums) {
+            float s = 0.0f, sa = 0.0f;
+            if (full) {
+                for (int l = 0; l < VW; l++) {
+                    s += rsum[l];
+                    sa += rabs[l];
+                }
+            } else {
+                for (int64_t j = 0; j < nr; j++) {
+                    s += pre[j];
+                    sa += fabsf(pre[j]);
+                }
+            }
+            ts->obs[i] += s;
+            ts->obs_abs[i] += sa;
+        }
+    }
+    if (ck == CK_COLUMNS && sums) {
+        float t[NV * VW] = {0}, ta[NV * VW] = {0};
+        for (int v = 0; v < nv; v++) {
+            vstore(t + v * VW, csum[v]);
+            vstore(ta + v * VW, cabs[v]);
+        }
+        for (int64_t j = 0; j < nr; j++) {
+            ts->obs[j] += t[j];
+            ts->obs_abs[j] += ta[j];
+        }
     }
 }
 
 typedef void (*micro_fn)(int64_t, const float *, const float *, float *, int64_t, int64_t,
                          const tile_store *);
 
-#define MICRO(m, v)                                                                      \
-    static void micro_##m##_##v(int64_t kc, const float *a, const float *b, float *c,    \
-                                int64_t ldc, int64_t nr, const tile_store *ts) {         \
-        micro_body(m, v, kc, a, b, c, ldc, nr, ts);                                      \
+#define MICRO(m, v)                                                                        \
+    static void micro_##m##_##v(int64_t kc, const float *a, const float *b, float *c,      \
+                                int64_t ldc, int64_t nr, const tile_store *ts) {           \
+        micro_body(m, v, CK_NONE, kc, a, b, c, ldc, nr, ts);                               \
+    }                                                                                      \
+    static void microc_##m##_##v(int64_t kc, const float *a, const float *b, float *c,     \
+                                 int64_t ldc, int64_t nr, const tile_store *ts) {          \
+        micro_body(m, v, CK_COLUMNS, kc, a, b, c, ldc, nr, ts);                            \
+    }                                                                                      \
+    static void micror_##m##_##v(int64_t kc, const float *a, const float *b, float *c,     \
+                                 int64_t ldc, int64_t nr, const tile_store *ts) {          \
+        micro_body(m, v, CK_ROWS, kc, a, b, c, ldc, nr, ts);                               \
     }
 #define MICRO_ROWS(v) MICRO(1, v) MICRO(2, v) MICRO(3, v) MICRO(4, v)
 MICRO_ROWS(1)
@@ -161,20 +236,20 @@ MICRO_ROWS8(3)
 #endif
 
 #if MR == 4
-#define ROW_TABLE(v) {micro_1_##v, micro_2_##v, micro_3_##v, micro_4_##v}
+#define ROW_TABLE(p, v) {p##_1_##v, p##_2_##v, p##_3_##v, p##_4_##v}
 #elif MR == 6
-#define ROW_TABLE(v) {micro_1_##v, micro_2_##v, micro_3_##v, micro_4_##v, micro_5_##v, micro_6_##v}
+#define ROW_TABLE(p, v) {p##_1_##v, p##_2_##v, p##_3_##v, p##_4_##v, p##_5_##v, p##_6_##v}
 #else
-#define ROW_TABLE(v)                                                                       \
-    {micro_1_##v, micro_2_##v, micro_3_##v, micro_4_##v, micro_5_##v, micro_6_##v, micro_7_##v, \
-     micro_8_##v}
+#define ROW_TABLE(p, v) {p##_1_##v, p##_2_##v, p##_3_##v, p##_4_##v, p##_5_##v, p##_6_##v, p##_7_##v, p##_8_##v}
 #endif
 
+/* [CK_*][vectors - 1][rows - 1] */
 #if NV == 2
-static const micro_fn MICRO_TABLE[NV][MR] = {ROW_TABLE(1), ROW_TABLE(2)};
+#define NV_TABLE(p) {ROW_TABLE(p, 1), ROW_TABLE(p, 2)}
 #else
-static const micro_fn MICRO_TABLE[NV][MR] = {ROW_TABLE(1), ROW_TABLE(2), ROW_TABLE(3)};
+#define NV_TABLE(p) {ROW_TABLE(p, 1), ROW_TABLE(p, 2), ROW_TABLE(p, 3)}
 #endif
+static const micro_fn MICRO_TABLE[3][NV][MR] = {NV_TABLE(micro), NV_TABLE(microc), NV_TABLE(micror)};
 
 /* ---- packing ------------------------------------------------------------- */
 
@@ -315,16 +390,127 @@ size_t radrt_sgemm_scratch_floats(int64_t M, int64_t N, int64_t K, int a_packed,
     return n;
 }
 
+/* ---- ABFT expected sums and comparison ----------------------------------- */
+
+size_t radrt_abft_work_floats(int64_t M, int64_t N, int side) {
+    int64_t n = side == RADRT_ABFT_COLUMNS ? N : side == RADRT_ABFT_ROWS ? M : -1;
+    if (M < 0 || N < 0 || n < 0 || n > INT64_MAX / 4) return SIZE_MAX;
+    return (size_t)(4 * n);
+}
+
+/* COLUMNS: e[j] += sum_k wsum[k] B[k][j], m[j] += sum_k wabs[k] |B[k][j]| for
+ * the nc columns of one packed B block (kc rows, panel stride b_ps). */
+static void abft_expect_columns(const float *bp, int64_t b_ps, int64_t kc, int64_t nc, const float *wsum,
+                                const float *wabs, float *e, float *m) {
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+        const float *panel = bp + (jr / NR) * b_ps;
+        vf es[NV], ms[NV];
+        for (int v = 0; v < NV; v++) es[v] = ms[v] = (vf){0};
+        for (int64_t k = 0; k < kc; k++) {
+            const float ws = wsum[k], wa = wabs[k];
+            for (int v = 0; v < NV; v++) {
+                vf bv = vload(panel + k * NR + v * VW);
+                es[v] += bv * ws;
+                ms[v] += vabs(bv) * wa;
+            }
+        }
+        float t[NR], ta[NR];
+        for (int v = 0; v < NV; v++) {
+            vstore(t + v * VW, es[v]);
+            vstore(ta + v * VW, ms[v]);
+        }
+        int64_t nr = min64(NR, nc - jr);
+        for (int64_t j = 0; j < nr; j++) {
+            e[jr + j] += t[j];
+            m[jr + j] += ta[j];
+        }
+    }
+}
+
+/* ROWS: e[i] += sum_k A[i][k] wsum[k], m[i] += sum_k |A[i][k]| wabs[k] for the
+ * mc rows of one packed A block (kc columns, panel stride a_ps). */
+static void abft_expect_rows(const float *ap, int64_t a_ps, int64_t kc, int64_t mc, const float *wsum,
+                             const float *wabs, float *e, float *m) {
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+        const float *panel = ap + (ir / MR) * a_ps;
+        float es[MR] = {0}, ms[MR] = {0};
+        for (int64_t k = 0; k < kc; k++) {
+            const float ws = wsum[k], wa = wabs[k];
+            for (int i = 0; i < MR; i++) {
+                es[i] += panel[k * MR + i] * ws;
+                ms[i] += fabsf(panel[k * MR + i]) * wa;
+            }
+        }
+        int64_t mr = min64(MR, mc - ir);
+        for (int64_t i = 0; i < mr; i++) {
+            e[ir + i] += es[i];
+            m[ir + i] += ms[i];
+        }
+    }
+}
+
+/* Compares the n checksums in work (expected, mag, observed, obs_abs; terms
+ * values summed into each observed) and adds the verdicts to ck. */
+static void abft_compare(radrt_abft *ck, int64_t n, int64_t K, int64_t terms, const radrt_epilogue *ep) {
+    const float *e = ck->work, *m = e + n, *o = m + n, *oa = o + n;
+    const double alpha = ep->alpha, beta = ep->beta;
+    const double bsum = ep->bias && ck->bias_sum ? ck->bias_sum[0] : 0.0;
+    const double babs = ep->bias && ck->bias_abs ? ck->bias_abs[0] : 0.0;
+    const double u = 0x1p-24, lam = ck->lambda;
+    const double cm = 2.0 * sqrt((double)K + 2.0), co = sqrt((double)terms + 1.0);
+    const double floor_ = (double)FLT_MIN * ((double)K + 1.0);
+    double worst = ck->worst;
+    int64_t checked = 0, exceeded = 0, nonfinite = 0;
+    for (int64_t t = 0; t < n; t++) {
+        double expected = alpha * e[t] + beta * bsum;
+        double mag = fabs(alpha) * m[t] + fabs(beta) * babs;
+        double observed = o[t], tol = lam * u * (cm * mag + co * oa[t]) + floor_;
+        if (!isfinite(expected) || !isfinite(mag)) {
+            nonfinite++; /* an Inf/NaN in the weights or the input: nothing to compare with */
+            continue;
+        }
+        if (!isfinite(observed) || !isfinite(tol)) {
+            /* Finite inputs of magnitude mag give |r| sums near mag at most. */
+            if (mag < FLT_MAX / 4) {
+                checked++;
+                exceeded++;
+            } else {
+                nonfinite++;
+            }
+            continue;
+        }
+        double q = fabs(observed - expected) / tol;
+        checked++;
+        if (!(q <= 1.0)) exceeded++;
+        if (q > worst) worst = q;
+    }
+    ck->checked += checked;
+    ck->exceeded += exceeded;
+    ck->nonfinite += nonfinite;
+    ck->worst = (float)worst;
+}
+
 /* ---- driver ----------------------------------------------------------------- */
 
 void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const radrt_operand *b,
                  const radrt_im2col *b_conv, const float *b_conv_x,
-                 float *c, int64_t ldc, const radrt_epilogue *ep, float *scratch) {
+                 float *c, int64_t ldc, const radrt_epilogue *ep, float *scratch, radrt_abft *ck) {
     if (M <= 0 || N <= 0) return;
     const int b_packed = !b_conv && b->packed;
     float *a_buf = scratch;
     float *b_buf = scratch;
     if (!a->packed) b_buf += (size_t)((min64(M, MC) + MR - 1) / MR) * MR * min64(K, KC);
+    /* ABFT: kind of checked kernel, and work = expected, mag, observed, obs_abs. */
+    const int ck_kind = !ck ? CK_NONE : ck->side == RADRT_ABFT_ROWS ? CK_ROWS : CK_COLUMNS;
+    const int64_t ck_n = ck_kind == CK_ROWS ? M : N;
+    float *ck_e = NULL, *ck_m = NULL, *ck_o = NULL, *ck_oa = NULL;
+    if (ck) {
+        ck_e = ck->work;
+        ck_m = ck_e + ck_n;
+        ck_o = ck_m + ck_n;
+        ck_oa = ck_o + ck_n;
+        memset(ck_e, 0, (size_t)(4 * ck_n) * sizeof(float));
+    }
     /* K == 0 still runs one (empty) block so the epilogue writes C. */
     const int64_t kblocks = K > 0 ? (K + KC - 1) / KC : 1;
     for (int64_t jc = 0; jc < N; jc += NC) {
@@ -342,6 +528,10 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                 bp = b_buf;
                 b_ps = kc * NR;
             }
+            if (ck_kind == CK_COLUMNS)
+                abft_expect_columns(bp, b_ps, kc, nc, ck->wsum + pc, ck->wabs + pc, ck_e + jc, ck_m + jc);
+            const int last = kb == kblocks - 1;
+            const micro_fn(*table)[MR] = MICRO_TABLE[last ? ck_kind : CK_NONE];
             for (int64_t ic = 0; ic < M; ic += MC) {
                 int64_t mc = min64(MC, M - ic);
                 const float *ap;
@@ -354,7 +544,10 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                     ap = a_buf;
                     a_ps = kc * MR;
                 }
-                tile_store ts = {kb == 0, kb == kblocks - 1, ep, NULL};
+                /* A is packed again for every column block: the first one is checked. */
+                if (ck_kind == CK_ROWS && jc == 0)
+                    abft_expect_rows(ap, a_ps, kc, mc, ck->wsum + pc, ck->wabs + pc, ck_e + ic, ck_m + ic);
+                tile_store ts = {kb == 0, last, ep, NULL, NULL, NULL};
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int64_t nr = min64(NR, nc - jr);
                     int nv = (int)((nr + VW - 1) / VW);
@@ -363,11 +556,18 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                         int64_t mr = min64(MR, mc - ir);
                         int64_t i = ic + ir, j = jc + jr;
                         ts.bias = ep->bias ? ep->bias + i * ep->bias_rs + j * ep->bias_cs : NULL;
-                        MICRO_TABLE[nv - 1][mr - 1](kc, ap + (ir / MR) * a_ps, bpanel, c + i * ldc + j,
-                                                     ldc, nr, &ts);
+                        if (ck_kind == CK_COLUMNS) {
+                            ts.obs = ck_o + j;
+                            ts.obs_abs = ck_oa + j;
+                        } else if (ck_kind == CK_ROWS) {
+                            ts.obs = ck_o + i;
+                            ts.obs_abs = ck_oa + i;
+                        }
+                        table[nv - 1][mr - 1](kc, ap + (ir / MR) * a_ps, bpanel, c + i * ldc + j, ldc, nr, &ts);
                     }
                 }
             }
         }
     }
+    if (ck) abft_compare(ck, ck_n, K, ck_kind == CK_ROWS ? N : M, ep);
 }

@@ -43,15 +43,92 @@ size_t radrt_gemm_packed_b_floats(int64_t K, int64_t N);
 void radrt_gemm_pack_a(const float *a, int64_t rs, int64_t cs, int64_t M, int64_t K, float *dst);
 void radrt_gemm_pack_b(const float *b, int64_t rs, int64_t cs, int64_t K, int64_t N, float *dst);
 
+/* ---- ABFT: checksums fused into the product (optional, ck = NULL: off) ------
+ *
+ * Algorithm-based fault tolerance (Huang & Abraham, IEEE Trans. Comput. 1984),
+ * fused into the packing and the micro-kernel store as in FT-BLAS (Zhai et
+ * al., ICS'21). One operand is the constant weight matrix W; the caller gives
+ * its golden checksum vector (computed in float64 from the golden weights and
+ * rounded to float32):
+ *   COLUMNS (W = A, M x K): wsum[k] = sum_i A[i][k], one checksum per column j
+ *   ROWS    (W = B, K x N): wsum[k] = sum_j B[k][j], one checksum per row i
+ * and wabs the same sums of |W|. Let r = alpha * AB + beta * bias be C before
+ * the activation clamp. radrt_sgemm computes, for COLUMNS (ROWS swaps i, j):
+ *   observed_j = sum_i r_ij        obs_abs_j = sum_i |r_ij|      (in the store
+ *                                  of the last K block, float32, rows in order)
+ *   expected_j = alpha * sum_k wsum[k] B[k][j] + beta * bias_sum
+ *   mag_j      = |alpha| * sum_k wabs[k] |B[k][j]| + |beta| * bias_abs
+ *                (from the packed B panels right after packing: what the
+ *                micro-kernel reads; ROWS from the packed A panels of the first
+ *                column block)
+ *   tol_j      = lambda * u * (2 sqrt(K + 2) mag_j + sqrt(n + 1) obs_abs_j)
+ *                + FLT_MIN * (K + 1),   u = 2^-24,
+ * n being the number of terms of one checksum (COLUMNS: M, ROWS: N), and
+ * counts |observed_j - expected_j| > tol_j as exceeded.
+ *
+ * Where tol comes from: observed and expected are two float32 evaluations of
+ * the same exact sum; each of the two length-(K+2) dot products (K products,
+ * alpha, bias, the float32 rounding of wsum) errs by at most gamma_{K+2} mag_j,
+ * and summing the n values r_ij adds at most gamma_n obs_abs_j, with the
+ * deterministic gamma_n = n u / (1 - n u) (Higham, Accuracy and Stability of
+ * Numerical Algorithms, 2nd ed. 2002, sec. 3.1). Rounding errors behave as
+ * independent zero-mean variables in practice, and Higham & Mary (SIAM J. Sci.
+ * Comput. 41(5), 2019) bound them by gamma~_n(lambda) = lambda sqrt(n) u with
+ * probability at least 1 - 2 exp(-lambda^2 / 2) (1 - u)^n: that is the bound
+ * above. lambda is the caller's (the engine's) choice: larger means fewer false
+ * alarms and a larger smallest detectable error; tests/ops/test_abft_kernels.py
+ * and csrc/tests/test_abft.c report the worst clean |observed - expected| / tol.
+ * The FLT_MIN term absorbs underflow (each product may lose up to FLT_MIN/2).
+ *
+ * An upset in the packed weights, in B as packed (not before packing), in the
+ * accumulators or in the partial sums of C kept between K blocks changes
+ * observed but not expected.
+ *
+ * Non-finite values: a checksum whose expected or mag is not finite (an Inf or
+ * NaN in the weights or in B) cannot be compared: it counts as nonfinite, not
+ * as checked. A checksum with finite expected and mag < FLT_MAX / 4 whose
+ * observed (or obs_abs) is not finite counts as checked and exceeded: finite
+ * inputs of that magnitude cannot produce it, an upset can (an exponent flip). */
+/* A is the constant (weight) operand: one checksum per column j of C */
+#define RADRT_ABFT_COLUMNS 0
+/* B is the constant (weight) operand: one checksum per row i of C */
+#define RADRT_ABFT_ROWS 1
+
+typedef struct radrt_abft_s {
+    int side;
+    const float *wsum; /* K floats (see above) */
+    const float *wabs; /* K floats */
+    /* Sum along the checksum direction of the epilogue bias term (COLUMNS:
+     * sum_i bias[i*rs + j*cs], the same for every j; ROWS: sum_j ..., the same
+     * for every i), from the golden bias, and the same sum of |bias|. Pointers
+     * so that a grouped Conv can give one value per group: radrt_sgemm reads
+     * bias_sum[0], radrt_conv gives group g the view bias_sum + g. NULL: 0. */
+    const float *bias_sum;
+    const float *bias_abs;
+    float lambda;      /* threshold scale, see above */
+    float *work;       /* radrt_abft_work_floats(M, N, side) floats, owned by the caller */
+    /* Results, accumulated over every radrt_sgemm call made with this struct (a
+     * Conv makes one per image and group); the caller zeroes them. */
+    int64_t checked;   /* checksums compared */
+    int64_t exceeded;  /* |observed - expected| > tol */
+    int64_t nonfinite; /* observed, expected or tol not finite: not compared */
+    float worst;       /* max over compared checksums of |observed - expected| / tol */
+} radrt_abft;
+
+/* Floats of radrt_abft.work for one radrt_sgemm of an M x N product (4 per
+ * checksum); SIZE_MAX for a negative size, an unknown side or on overflow. */
+size_t radrt_abft_work_floats(int64_t M, int64_t N, int side);
+
 /* Scratch floats radrt_sgemm needs for these shapes and operand kinds (SIZE_MAX
  * for negative sizes). */
 size_t radrt_sgemm_scratch_floats(int64_t M, int64_t N, int64_t K, int a_packed, int b_packed);
 
 /* C = epilogue(A * B). b_conv, when not NULL, replaces b (B is its im2col of
- * the image b_conv_x). */
+ * the image b_conv_x). ck: NULL, or the ABFT checksums to compute and compare
+ * (results added to *ck; with ck the unchecked results are unchanged, bit for bit). */
 void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const radrt_operand *b,
                  const radrt_im2col *b_conv, const float *b_conv_x,
-                 float *c, int64_t ldc, const radrt_epilogue *ep, float *scratch);
+                 float *c, int64_t ldc, const radrt_epilogue *ep, float *scratch, radrt_abft *ck);
 
 /* Sizes of the micro-kernel (they depend on the target ISA). */
 int radrt_gemm_mr(void);

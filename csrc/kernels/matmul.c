@@ -4,12 +4,12 @@
 #include "matmul.h"
 
 void radrt_matmul(const radrt_matmul_params *p, const float *a, const float *b, const float *bias, float *y,
-                  float *scratch) {
+                  float *scratch, radrt_abft *ck) {
     radrt_epilogue ep = p->ep;
     ep.bias = bias;
     for (int64_t i = 0; i < p->batch; i++) {
         radrt_operand ao = {a + p->a_offsets[i], p->a_rs, p->a_cs, 0};
         radrt_operand bo = {b + p->b_offsets[i], p->b_rs, p->b_cs, p->b_packed};
-        radrt_sgemm(p->M, p->N, p->K, &ao, &bo, NULL, NULL, y + i * p->M * p->N, p->N, &ep, scratch);
+        radrt_sgemm(p->M, p->N, p->K, &ao, &bo, NULL, NULL, y + i * p->M * p->N, p->N, &ep, scratch, ck);
     }
 }

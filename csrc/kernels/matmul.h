@@ -17,7 +17,10 @@ typedef struct {
     radrt_epilogue ep;
 } radrt_matmul_params;
 
+/* ck: NULL, or a radrt_abft (gemm.h) given to every product's radrt_sgemm:
+ * only when every product has the same constant B (side ROWS) or the same
+ * constant A (side COLUMNS); work holds radrt_abft_work_floats(M, N, side). */
 void radrt_matmul(const radrt_matmul_params *p, const float *a, const float *b, const float *bias, float *y,
-                  float *scratch);
+                  float *scratch, radrt_abft *ck);
 
 #endif

@@ -68,8 +68,8 @@ static void run_conv(radrt_conv_params *p, int with_bias, const char *what) {
     float *scratch = exact_alloc(ns * sizeof(float));
     float *y = poison_floats(ny), *y2 = poison_floats(ny);
     double *want = exact_alloc(ny * sizeof(double));
-    radrt_conv(p, x, wk, bias, y, scratch);
-    radrt_conv(p, x, wk, bias, y2, scratch);
+    radrt_conv(p, x, wk, bias, y, scratch, NULL);
+    radrt_conv(p, x, wk, bias, y2, scratch, NULL);
     conv_reference(p, x, w, bias, want);
     char label[256];
     snprintf(label, sizeof label,

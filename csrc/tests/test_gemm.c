@@ -46,8 +46,8 @@ static int check_gemm(int64_t M, int64_t N, int64_t K, int a_packed, int b_packe
     }
     float *scratch = malloc((radrt_sgemm_scratch_floats(M, N, K, a_packed, b_packed) + 1) * sizeof(float));
     radrt_epilogue ep = {1.5f, 0.5f, bias, 1, 0, lo, hi};
-    radrt_sgemm(M, N, K, &a, &b, NULL, NULL, C, N, &ep, scratch);
-    radrt_sgemm(M, N, K, &a, &b, NULL, NULL, C2, N, &ep, scratch);
+    radrt_sgemm(M, N, K, &a, &b, NULL, NULL, C, N, &ep, scratch, NULL);
+    radrt_sgemm(M, N, K, &a, &b, NULL, NULL, C2, N, &ep, scratch, NULL);
     int bad = memcmp(C, C2, M * N * sizeof(float)) != 0;
     if (bad) printf("gemm %ld %ld %ld: not deterministic\n", (long)M, (long)N, (long)K);
     for (int64_t i = 0; i < M && !bad; i++)

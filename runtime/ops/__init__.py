@@ -14,7 +14,11 @@ everything the C kernel will trust, and returns a `Prepared`:
   the kernel, copied into the weights region), `scratch` points to
   `Prepared.scratch_bytes` of arena memory that lives for this step only
   (NULL when 0): kernels never allocate;
-- `flops`: multiply-adds count twice; used by `radrt inspect`.
+- `flops`: multiply-adds count twice; used by `radrt inspect`;
+- `abft`: for Conv, Gemm and MatMul with constant weights, the `AbftSpec` of
+  the checksums fused into the GEMM (csrc/kernels/gemm.h); the invoke then
+  takes a keyword `abft=` (a cffi `radrt_abft *`, see `abft_struct`, or None
+  for the unchecked call). None for every other op and case.
 
 Sizes: every element, byte and scratch count is computed with `runtime.sizes`
 (Python ints, range-checked against int64; `np.prod` on a shape silently
@@ -59,6 +63,65 @@ class TensorInfo:
         return len(self.shape)
 
 
+# Threshold scale lambda of the ABFT tolerance (csrc/kernels/gemm.h): the engine's
+# choice, this is radrt's recommendation. Clean products measured by
+# csrc/tests/test_abft.c: worst |observed - expected| / tol 0.056 on random data
+# (random, constant input, cancelling weights, scaled 1e-3 and 1e3), 0.77 when both
+# operands are constant (systematic rounding, growing as sqrt(K) / (4 lambda)).
+ABFT_LAMBDA = 4.0
+
+
+@dataclass(frozen=True)
+class AbftSpec:
+    """The ABFT checksums of one Conv/Gemm/MatMul step (csrc/kernels/gemm.h).
+
+    side: lib.RADRT_ABFT_COLUMNS (Conv: the weights are A, one checksum per
+    output position and image and group) or lib.RADRT_ABFT_ROWS (Gemm/MatMul:
+    the constant B, one checksum per output row and product).
+    K: inner GEMM size; groups: GEMM groups (Conv group, else 1).
+    wsum, wabs: indices into Prepared.constants of float32 arrays of groups*K
+    values (group g at g*K): the sums along the checksum direction of the final
+    constant weights the kernel packs and of their absolute values, computed in
+    float64 and rounded; they live in the weights region like the packed weights.
+    bias_sum, bias_abs: per group, the golden sum of the bias term along the
+    checksum direction and of its |.|, as floats (0.0 without bias).
+    work_floats: floats of the caller-owned work buffer.
+    checksums: checksums one invoke compares when the data are finite: after one
+    clean call, radrt_abft.checked == checksums and exceeded == 0.
+    """
+    side: int
+    K: int
+    groups: int
+    wsum: int
+    wabs: int
+    bias_sum: Tuple[float, ...]
+    bias_abs: Tuple[float, ...]
+    work_floats: int
+    checksums: int
+
+
+def weight_checksums(mats: np.ndarray, axis: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(wsum, wabs) float32 of a stack of weight matrices (groups, rows, cols) summed
+    over `axis` (1: over rows, one value per column; 2: over columns), in float64."""
+    w = np.asarray(mats, np.float64)
+    return (w.sum(axis=axis).astype(np.float32).reshape(-1),
+            np.abs(w).sum(axis=axis).astype(np.float32).reshape(-1))
+
+
+def abft_struct(ffi, spec: AbftSpec, consts, lam: float = ABFT_LAMBDA):
+    """A zeroed cffi `radrt_abft *` for `spec`, reading wsum/wabs through the step's
+    constant pointers `consts`, and the objects it points to (keep them alive as long
+    as the struct). The results (checked, exceeded, nonfinite, worst) accumulate over
+    calls; zero them between runs."""
+    bias_sum = ffi.new("float[]", list(spec.bias_sum))
+    bias_abs = ffi.new("float[]", list(spec.bias_abs))
+    work = ffi.new("float[]", max(spec.work_floats, 1))
+    ck = ffi.new("radrt_abft *", dict(side=spec.side, wsum=ffi.cast("const float *", consts[spec.wsum]),
+                                      wabs=ffi.cast("const float *", consts[spec.wabs]),
+                                      bias_sum=bias_sum, bias_abs=bias_abs, work=work, **{"lambda": lam}))
+    return ck, (bias_sum, bias_abs, work)
+
+
 @dataclass
 class Prepared:
     outputs: List[TensorInfo]
@@ -69,6 +132,7 @@ class Prepared:
     # Indices of node inputs the kernel does not read (their data may be
     # dropped from the weights region when nothing else reads them).
     unread_inputs: Tuple[int, ...] = ()
+    abft: Optional[AbftSpec] = None
 
 
 PrepareFn = Callable[..., Prepared]

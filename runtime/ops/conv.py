@@ -18,11 +18,16 @@ inside and just outside each condition against onnxruntime.
 Constant weights are packed once here into the GEMM's A panels (one block per
 group); runtime weights are packed by the kernel into scratch. Scratch is the
 GEMM's packing buffers, or the depthwise padded plane.
+
+ABFT (csrc/kernels/gemm.h): with constant weights and a constant or absent bias,
+the IM2COL and POINTWISE paths get an AbftSpec of side COLUMNS: the weights'
+column sums per group (constants 1 and 2) and the per-group bias sums. The
+depthwise path and runtime weights get none (the engine checks them otherwise).
 """
 import numpy as np
 
-from . import (Prepared, count, fused_clamp, node_error, output_info, register,
-               require_float32, unsupported)
+from . import (AbftSpec, Prepared, count, fused_clamp, node_error, output_info, register,
+               require_float32, unsupported, weight_checksums)
 from .gemm import pack_a
 from .. import sizes
 
@@ -148,12 +153,24 @@ def conv(node, ins):
     else:
         mode = lib.RADRT_CONV_IM2COL
     w_packed = mode != lib.RADRT_CONV_DEPTHWISE and w.value is not None
-    constants, w_group_floats = [], 0
+    constants, w_group_floats, abft = [], 0, None
     if w_packed:
         mats = np.asarray(w.value, np.float32).reshape(group, cout_g, k_size)
         packed = [pack_a(m) for m in mats]
         w_group_floats = packed[0].size
         constants = [np.concatenate(packed)]
+        if bias is None or bias.value is not None:
+            constants.extend(weight_checksums(mats, axis=1))
+            bias_sum, bias_abs = [0.0] * group, [0.0] * group
+            if bias is not None:
+                b = np.asarray(bias.value, np.float64).reshape(group, cout_g)
+                bias_sum = [float(np.float32(v)) for v in b.sum(axis=1)]
+                bias_abs = [float(np.float32(v)) for v in np.abs(b).sum(axis=1)]
+            work = sizes.c_scratch_floats(node, lib.radrt_abft_work_floats(cout_g, out_size, lib.RADRT_ABFT_COLUMNS),
+                                          "ABFT work") // 4
+            abft = AbftSpec(side=lib.RADRT_ABFT_COLUMNS, K=k_size, groups=group, wsum=1, wabs=2,
+                            bias_sum=tuple(bias_sum), bias_abs=tuple(bias_abs), work_floats=work,
+                            checksums=batch * group * out_size)
 
     fields = dict(batch=batch, in_channels=cin, out_channels=cout, group=group, mode=mode,
                   w_packed=int(w_packed), w_group_floats=w_group_floats, act_min=lo, act_max=hi,
@@ -163,14 +180,14 @@ def conv(node, ins):
     sizes.check_c_fields(node, fields, "convolution parameters")
     scratch = sizes.c_scratch_floats(node, lib.radrt_conv_scratch_floats(ffi.new("radrt_conv_params *", fields)))
 
-    def invoke(lib, i, o, consts, scratch_ptr):
+    def invoke(lib, i, o, consts, scratch_ptr, abft=None):
         p = ffi.new("radrt_conv_params *", fields)
         wp = consts[0] if w_packed else i[1]
         bp = i[2] if bias is not None else ffi.NULL
-        return lib.radrt_conv, (p, i[0], wp, bp, o[0], scratch_ptr)
+        return lib.radrt_conv, (p, i[0], wp, bp, o[0], scratch_ptr, ffi.NULL if abft is None else abft)
 
     flops = 2 * batch * cout * out_size * k_size + (batch * cout * out_size if bias is not None else 0)
     return Prepared([y], invoke, flops=flops,
                     constants=constants, scratch_bytes=scratch,
-                    unread_inputs=(1,) if w_packed else ())
+                    unread_inputs=(1,) if w_packed else (), abft=abft)
 

@@ -6,11 +6,18 @@ bias/beta*C term and a fused activation clamp are the GEMM epilogue.
 
 Helpers here (`pack_a`, `pack_b`) are shared with Conv and
 ConvTranspose.
+
+ABFT (csrc/kernels/gemm.h): when every product reads the same constant B and
+the bias is absent or constant with the same sum along every row, the step
+gets an AbftSpec of side ROWS: B's row sums (constants 1 and 2) and the bias
+row sum. Otherwise (runtime B, several distinct B matrices, a runtime or
+non-uniform bias) none.
 """
 
 import numpy as np
 
-from . import Prepared, count, fused_clamp, node_error, output_info, register, require_float32
+from . import (AbftSpec, Prepared, count, fused_clamp, node_error, output_info, register, require_float32,
+               weight_checksums)
 from .. import sizes
 
 FLOAT_BYTES = 4
@@ -54,19 +61,32 @@ def _scratch_bytes(node, m, n, k, a_packed, b_packed) -> int:
                                   "GEMM packing scratch")
 
 
+def _abft_bias_sums(bias_value, bias_rs, m, n):
+    """(sum, sum of |.|) along each row of the (m, n) broadcast bias as float32-rounded
+    floats, or None when rows differ in sum (or there is no constant value)."""
+    if bias_value is None:
+        return None
+    full = np.broadcast_to(np.asarray(bias_value, np.float64), (m, n))
+    sums, abs_sums = full.sum(axis=1), np.abs(full).sum(axis=1)
+    if bias_rs != 0 and not (np.all(sums == sums[0]) and np.all(abs_sums == abs_sums[0])):
+        return None
+    return float(np.float32(sums[0])), float(np.float32(abs_sums[0]))
+
+
 def _matmul_prepared(node, out_shape, m, n, k, batch_a, batch_b, a_strides, b_info, bias,
-                     alpha, beta, extra_flops=0):
+                     alpha, beta, extra_flops=0, bias_value=None):
     """Prepared for `batch` products Y[i] = epilogue(A[batch_a[i]] @ B[batch_b[i]]).
 
     batch_a/batch_b: element offsets of each product's A and B; a_strides:
     (rs, cs) of A; b_info: the B TensorInfo with (rs, cs) for a runtime B, or
     its matrices when constant (packed here); bias: None or (input index,
-    rs, cs) of the epilogue bias, which has the same offset in every batch.
+    rs, cs) of the epilogue bias, which has the same offset in every batch;
+    bias_value: the bias's constant value (None for a runtime bias).
     """
     out = output_info(node, out_shape, np.float32)
     lo, hi = fused_clamp(node)
     batch = len(batch_a)
-    constants, unread = [], ()
+    constants, unread, b_single = [], (), None
     b_matrices, b_rs, b_cs = b_info
     if b_matrices is not None and batch:
         # One packed copy per distinct B matrix, in order of first use.
@@ -76,6 +96,7 @@ def _matmul_prepared(node, out_shape, m, n, k, batch_a, batch_b, a_strides, b_in
         packed = [pack_b(b_matrices(off)) for off in distinct]
         stride = packed[0].size
         constants = [np.concatenate(packed)]
+        b_single = b_matrices(batch_b[0]) if len(distinct) == 1 else None
         batch_b = [distinct[off] * stride for off in batch_b]
         unread = (1,)
     b_packed = b_matrices is not None and batch > 0
@@ -84,9 +105,18 @@ def _matmul_prepared(node, out_shape, m, n, k, batch_a, batch_b, a_strides, b_in
     bias_input, bias_rs, bias_cs = bias if bias is not None else (None, 0, 0)
     offsets = (np.asarray(batch_a, np.int64), np.asarray(batch_b, np.int64))
 
+    abft = None
+    bias_sums = (0.0, 0.0) if bias is None else _abft_bias_sums(bias_value, bias_rs, m, n)
+    if b_packed and b_single is not None and bias_sums is not None:
+        _, lib = _core()
+        constants.extend(weight_checksums(np.asarray(b_single, np.float32)[None], axis=2))
+        work = sizes.c_scratch_floats(node, lib.radrt_abft_work_floats(m, n, lib.RADRT_ABFT_ROWS), "ABFT work") // 4
+        abft = AbftSpec(side=lib.RADRT_ABFT_ROWS, K=k, groups=1, wsum=1, wabs=2, bias_sum=(bias_sums[0],),
+                        bias_abs=(bias_sums[1],), work_floats=work, checksums=batch * m)
+
     arrays = []  # the C offset arrays, made once and shared by every binding
 
-    def invoke(lib, ins, outs, consts, scratch_ptr):
+    def invoke(lib, ins, outs, consts, scratch_ptr, abft=None):
         ffi, _ = _core()
         if not arrays:
             arrays.extend(ffi.new("int64_t[]", o.tolist() or [0]) for o in offsets)
@@ -98,11 +128,12 @@ def _matmul_prepared(node, out_shape, m, n, k, batch_a, batch_b, a_strides, b_in
                     act_min=lo, act_max=hi)))
         b_ptr = consts[0] if b_packed else ins[1]
         c_ptr = ins[bias_input] if bias_input is not None else ffi.NULL
-        return lib.radrt_matmul, (p, ins[0], b_ptr, c_ptr, outs[0], scratch_ptr)
+        return lib.radrt_matmul, (p, ins[0], b_ptr, c_ptr, outs[0], scratch_ptr,
+                                  ffi.NULL if abft is None else abft)
 
     flops = 2 * batch * m * n * k + extra_flops
     return Prepared([out], invoke, flops=flops,
-                    constants=constants, scratch_bytes=scratch, unread_inputs=unread)
+                    constants=constants, scratch_bytes=scratch, unread_inputs=unread, abft=abft)
 
 
 @register("Gemm")
@@ -144,7 +175,7 @@ def gemm(node, ins):
             raise node_error(node, f"input 2 (C) has shape {c.shape}, expected one that broadcasts "
                                    f"unidirectionally to ({m}, {n})") from None
     prepared = _matmul_prepared(node, (m, n), m, n, k, [0], [0], a_strides, b_info, bias,
-                                alpha, beta)
+                                alpha, beta, bias_value=c.value if bias is not None else None)
     if c is not None and bias is None:
         prepared.unread_inputs = tuple(prepared.unread_inputs) + (2,)
     return prepared
