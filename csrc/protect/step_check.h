@@ -8,8 +8,8 @@
  *   RADRT_STEP_NONFINITE   a GEMM product with inf/NaN: its checksums cannot be compared
  *   RADRT_STEP_BAD_INPUT   a buffer the step read no longer matches its producer's seal
  * A bad input wins over the others (it may be their cause). */
-#ifndef RADRT_ABFT_CHECK_H
-#define RADRT_ABFT_CHECK_H
+#ifndef RADRT_STEP_CHECK_H
+#define RADRT_STEP_CHECK_H
 #include <stdint.h>
 
 #include "seal.h"

@@ -1,5 +1,5 @@
-/* abft step checks: see abft.h. */
-#include "abft.h"
+/* abft step checks: see step_check.h. */
+#include "step_check.h"
 
 int radrt_abft_after_twice(const radrt_sealed *outs, const radrt_sealed *first, int64_t nouts,
                            const radrt_sealed *reads, int64_t nreads) {
