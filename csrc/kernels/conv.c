@@ -198,6 +198,7 @@ void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, cons
                 view.wabs = ck->wabs + gi * K;
                 view.bias_sum = ck->bias_sum ? ck->bias_sum + gi : NULL;
                 view.bias_abs = ck->bias_abs ? ck->bias_abs + gi : NULL;
+                view.seal_base = ck->seal_base + (n * p->out_channels + gi * M) * out_size;
                 v = &view;
             }
             if (p->mode == RADRT_CONV_POINTWISE)

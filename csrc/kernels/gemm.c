@@ -62,6 +62,8 @@
 
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
+typedef uint32_t vw __attribute__((vector_size(VW * 4)));
+typedef uint64_t vq __attribute__((vector_size(VW * 8)));
 
 static inline vf vload(const float *p) {
     vf v;
@@ -96,6 +98,10 @@ typedef struct {
     /* ABFT observed sums at the tile's column (COLUMNS) or row (ROWS) 0;
      * written by the checked instances in the last K block only */
     float *obs, *obs_abs;
+    /* The output seal (sum, wsum; NULL: none) and the element index of the
+     * tile's (0, 0) in the sealed tensor: checked instances, last K block. */
+    uint64_t *seal;
+    int64_t index;
 } tile_store;
 
 /* Which checksums a micro-kernel instance accumulates. */
@@ -125,6 +131,10 @@ static inline __attribute__((always_inline)) void micro_body(
     vf csum[NV], cabs[NV]; /* CK_COLUMNS: per-column sums over the tile's rows */
     if (ck == CK_COLUMNS)
         for (int v = 0; v < nv; v++) csum[v] = cabs[v] = (vf){0};
+    /* The seal of the stored words (seal.h), per lane: words and index-weighted words. */
+    const int sealing = sums && ts->seal;
+    vq seal_sum = {0}, seal_wsum = {0}, lane;
+    for (int l = 0; l < VW; l++) lane[l] = (uint64_t)l + 1;
     for (int i = 0; i < mr; i++) {
         float *crow = c + i * ldc;
         float stage[NV * VW], bstage[NV * VW], pre[NV * VW];
@@ -161,6 +171,15 @@ static inline __attribute__((always_inline)) void micro_body(
                     }
                 }
                 r = vclamp(r, vsplat(ep->act_min), vsplat(ep->act_max));
+                if (sealing) {
+                    vw bits = (vw)r;
+                    if (!full)
+                        for (int l = 0; l < VW; l++)
+                            if (v * VW + l >= nr) bits[l] = 0;
+                    vq q = __builtin_convertvector(bits, vq);
+                    seal_sum += q;
+                    seal_wsum += q * (lane + (uint64_t)(ts->index + i * ldc + v * VW));
+                }
             }
             if (full) vstore(crow + v * VW, r);
             else vstore(stage + v * VW, r);
@@ -182,6 +201,15 @@ static inline __attribute__((always_inline)) void micro_body(
             ts->obs[i] += s;
             ts->obs_abs[i] += sa;
         }
+    }
+    if (sealing) {
+        uint64_t s0 = 0, s1 = 0;
+        for (int l = 0; l < VW; l++) {
+            s0 += seal_sum[l];
+            s1 += seal_wsum[l];
+        }
+        ts->seal[0] += s0;
+        ts->seal[1] += s1;
     }
     if (ck == CK_COLUMNS && sums) {
         float t[NV * VW] = {0}, ta[NV * VW] = {0};
@@ -547,7 +575,7 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                 /* A is packed again for every column block: the first one is checked. */
                 if (ck_kind == CK_ROWS && jc == 0)
                     abft_expect_rows(ap, a_ps, kc, mc, ck->wsum + pc, ck->wabs + pc, ck_e + ic, ck_m + ic);
-                tile_store ts = {kb == 0, last, ep, NULL, NULL, NULL};
+                tile_store ts = {kb == 0, last, ep, NULL, NULL, NULL, ck ? ck->seal : NULL, 0};
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int64_t nr = min64(NR, nc - jr);
                     int nv = (int)((nr + VW - 1) / VW);
@@ -563,6 +591,7 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                             ts.obs = ck_o + i;
                             ts.obs_abs = ck_oa + i;
                         }
+                        if (ck) ts.index = ck->seal_base + i * ldc + j;
                         table[nv - 1][mr - 1](kc, ap + (ir / MR) * a_ps, bpanel, c + i * ldc + j, ldc, nr, &ts);
                     }
                 }

@@ -113,6 +113,14 @@ typedef struct radrt_abft_s {
     int64_t exceeded;  /* |observed - expected| > tol */
     int64_t nonfinite; /* observed, expected or tol not finite: not compared */
     float worst;       /* max over compared checksums of |observed - expected| / tol */
+    /* The chained seal of the product's output (csrc/protect/seal.h: two uint64, sum
+     * and index-weighted sum of the stored 32-bit words), accumulated from the values
+     * the micro-kernel stores, in its registers, so no upset between the store and
+     * the seal goes unseen; NULL: none. seal_base is the element index of C[0][0]
+     * within the sealed tensor (a Conv sets it per image and group). The caller
+     * zeroes seal[0..1] before the op. */
+    uint64_t *seal;
+    int64_t seal_base;
 } radrt_abft;
 
 /* Floats of radrt_abft.work for one radrt_sgemm of an M x N product (4 per

@@ -12,6 +12,7 @@
 #define RADRT_STEP_CHECK_H
 #include <stdint.h>
 
+#include "../kernels/gemm.h" /* radrt_abft */
 #include "seal.h"
 
 #define RADRT_STEP_OK 0
@@ -27,5 +28,13 @@ int radrt_abft_after_twice(const radrt_sealed *outs, const radrt_sealed *first, 
 /* A step that moves words (Concat, Transpose, Split, a copy): the plain sums of
  * its output seals must equal those of the buffers it read. */
 int radrt_abft_after_moved(const radrt_sealed *outs, int64_t nouts, const radrt_sealed *reads, int64_t nreads);
+
+/* A GEMM step (Conv, Gemm, MatMul) whose kernel compared its fused checksums into *ck
+ * (and, when ck->seal is set, sealed its output as it stored it: outs are then not read). */
+int radrt_abft_after_gemm(const radrt_abft *ck, const radrt_sealed *outs, int64_t nouts,
+                          const radrt_sealed *reads, int64_t nreads);
+
+/* Zero the results and the output seal of *ck before its step runs. */
+void radrt_abft_reset(radrt_abft *ck);
 
 #endif

@@ -232,7 +232,7 @@ def test_a_compute_upset_counts_a_mismatch_an_event_and_one_op_re_executed(digit
     x = images[3][None]
     golden = sess.run(None, feeds(sess, x))[0]
     sites = [s for s in sess.fault_sites() if s.kind == "compute"]
-    duplicated = [s for s in sites if getattr(sess._engine.steps[s.op_index], "ck", None) is None]
+    duplicated = [s for s in sites if sess._engine.steps[s.op_index].kind == "twice"]
     site = duplicated[0]
     sess.reset_health()
     sess.drain_events()
@@ -335,8 +335,8 @@ def test_every_op_kind_of_a_mixed_model_corrects_high_bit_compute_upsets_exactly
     x = np.random.default_rng(11).random((1, 3, 6, 6), dtype=np.float32)
     golden = ref.run(None, {"x": x})[0]
     assert same_bits(sess.run(None, {"x": x})[0], golden)
-    kinds = {("gemm" if s.ck is not None else "sums" if s.permutation else "twice") for s in sess._engine.steps}
-    assert {"sums", "twice"} <= kinds
+    kinds = {s.kind for s in sess._engine.steps}
+    assert kinds == {"gemm", "moved", "twice"}
     compute = [s for s in sess.fault_sites() if s.kind == "compute"]
     assert len(compute) == len(sess._engine.steps)
     for site in compute:
