@@ -199,6 +199,8 @@ void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, cons
                 view.bias_sum = ck->bias_sum ? ck->bias_sum + gi : NULL;
                 view.bias_abs = ck->bias_abs ? ck->bias_abs + gi : NULL;
                 view.seal_base = ck->seal_base + (n * p->out_channels + gi * M) * out_size;
+                view.wseal = n == 0 ? ck->wseal : NULL; /* the weights are sealed once, with image 0 */
+                view.wseal_base = ck->wseal_base + gi * p->w_group_floats;
                 v = &view;
             }
             if (p->mode == RADRT_CONV_POINTWISE)

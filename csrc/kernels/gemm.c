@@ -33,6 +33,7 @@
  */
 #include "gemm.h"
 #include "../core.h"
+#include "../protect/seal.h"
 
 #include <float.h>
 #include <math.h>
@@ -556,6 +557,13 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                 bp = b_buf;
                 b_ps = kc * NR;
             }
+            /* ROWS: the pre-packed weights B of this block, sealed once (first row block). */
+            if (ck_kind == CK_ROWS && ck->wseal && b_packed)
+                for (int64_t q = 0; q < nc; q += NR) {
+                    int64_t off = ((jc + q) / NR) * K * NR + pc * NR;
+                    radrt_seal_add((radrt_seal *)ck->wseal, b->data + off, (size_t)(kc * NR) * sizeof(float),
+                                   (uint64_t)(ck->wseal_base + off));
+                }
             if (ck_kind == CK_COLUMNS)
                 abft_expect_columns(bp, b_ps, kc, nc, ck->wsum + pc, ck->wabs + pc, ck_e + jc, ck_m + jc);
             const int last = kb == kblocks - 1;
@@ -567,6 +575,13 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                 if (a->packed) {
                     ap = a->data + (ic / MR) * K * MR + pc * MR;
                     a_ps = K * MR;
+                    /* COLUMNS: the pre-packed weights A of this block, sealed once (first column block). */
+                    if (ck_kind == CK_COLUMNS && ck->wseal && jc == 0)
+                        for (int64_t p = 0; p < mc; p += MR) {
+                            int64_t off = ((ic + p) / MR) * K * MR + pc * MR;
+                            radrt_seal_add((radrt_seal *)ck->wseal, a->data + off,
+                                           (size_t)(kc * MR) * sizeof(float), (uint64_t)(ck->wseal_base + off));
+                        }
                 } else {
                     pack_a_block(a->data, a->rs, a->cs, ic, mc, pc, kc, a_buf);
                     ap = a_buf;

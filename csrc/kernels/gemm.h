@@ -121,6 +121,16 @@ typedef struct radrt_abft_s {
      * zeroes seal[0..1] before the op. */
     uint64_t *seal;
     int64_t seal_base;
+    /* The seal of the pre-packed weight operand as the product reads it (COLUMNS: A,
+     * ROWS: B; seal.h layout), accumulated block by block right before the
+     * micro-kernel reads each block (so the block is then in cache): the caller
+     * compares it with the seal of the golden packed weights, so an upset of any
+     * weight bit is caught at use, exactly, whatever its size. NULL: not sealed (a
+     * weight operand that is not pre-packed is never sealed). wseal_base is the word
+     * index of the operand's first float in the sealed buffer (a grouped Conv sets
+     * it per group). The caller zeroes wseal[0..1] before the op. */
+    uint64_t *wseal;
+    int64_t wseal_base;
 } radrt_abft;
 
 /* Floats of radrt_abft.work for one radrt_sgemm of an M x N product (4 per

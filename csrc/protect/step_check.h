@@ -30,9 +30,11 @@ int radrt_abft_after_twice(const radrt_sealed *outs, const radrt_sealed *first, 
 int radrt_abft_after_moved(const radrt_sealed *outs, int64_t nouts, const radrt_sealed *reads, int64_t nreads);
 
 /* A GEMM step (Conv, Gemm, MatMul) whose kernel compared its fused checksums into *ck
- * (and, when ck->seal is set, sealed its output as it stored it: outs are then not read). */
+ * (and, when ck->seal is set, sealed its output as it stored it: outs are then not read;
+ * when ck->wseal is set, sealed its packed weights as it read them: they must equal
+ * golden_weights, else RADRT_STEP_FAILED). */
 int radrt_abft_after_gemm(const radrt_abft *ck, const radrt_sealed *outs, int64_t nouts,
-                          const radrt_sealed *reads, int64_t nreads);
+                          const radrt_sealed *reads, int64_t nreads, const radrt_seal *golden_weights);
 
 /* Zero the results and the output seal of *ck before its step runs. */
 void radrt_abft_reset(radrt_abft *ck);

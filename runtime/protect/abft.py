@@ -67,7 +67,8 @@ class _Sealed:
 
 
 class AbftStep:
-    def __init__(self, index: int, kind: str, call, ck, reads: _Sealed, outs: _Sealed, first: _Sealed):
+    def __init__(self, index: int, kind: str, call, ck, reads: _Sealed, outs: _Sealed, first: _Sealed,
+                 golden_weights=None):
         self.index = index
         self.kind = kind          # "gemm", "moved" or "twice"
         self.fn, self.args = call
@@ -76,7 +77,8 @@ class AbftStep:
         self.outs = outs          # the step's outputs and their seal slots
         self.first = first        # "twice": the same outputs, with the first run's seals
         if kind == "gemm":
-            self.after = (lib.radrt_abft_after_gemm, (ck, outs.array, outs.n, reads.array, reads.n))
+            self.after = (lib.radrt_abft_after_gemm, (ck, outs.array, outs.n, reads.array, reads.n,
+                                                      golden_weights))
         elif kind == "moved":
             self.after = (lib.radrt_abft_after_moved, (outs.array, outs.n, reads.array, reads.n))
         else:
@@ -117,23 +119,30 @@ class AbftEngine(Engine):
             out_slots = [new_slot() for _ in outs]
             reads = [p for p in step.ins if p is not None and p.nbytes]
             spec = step.prepared.abft
+            # Weights are verified at use, exactly (a checksum threshold alone lets the upset
+            # of a low mantissa bit through: measured, 0.7 % of digits' weight upsets). A
+            # GEMM seals its packed weights block by block as it reads them (ck.wseal).
+            consts = [p for p in step.consts if p.nbytes]
+            golden_weights = None
             if spec is not None:
                 kind = "gemm"
                 ck, keep = abft_struct(ffi, spec, [ptr(p) for p in step.consts])
                 self._keep.append(keep)
                 ck.seal = ffi.cast("uint64_t *", out_slots[0]) if len(outs) == 1 else ffi.NULL
+                packed = step.consts[0]  # the pre-packed weight operand (ops: constants[0])
+                ck.wseal = ffi.cast("uint64_t *", new_slot())
+                golden_weights = current[packed]
+                consts = [p for p in consts if p != packed]
                 call = step.prepared.invoke(lib, *self._pointers(step, ptr), abft=ck)
             else:
                 kind = "moved" if _moves_words(step) else "twice"
                 ck = None
-            # Weights are verified at use, exactly: a checksum threshold alone lets an
-            # upset of a low mantissa bit through (measured: 0.7 % of digits' weight upsets).
-            reads += [p for p in step.consts if p.nbytes]
+            reads += consts
             first = [new_slot() for _ in outs] if kind == "twice" else []
             self.steps.append(AbftStep(
                 step.index, kind, call, ck, _Sealed([(ptr(p), p.nbytes, current[p]) for p in reads]),
                 _Sealed([(ptr(p), p.nbytes, s) for p, s in zip(outs, out_slots)]),
-                _Sealed([(ptr(p), p.nbytes, s) for p, s in zip(outs, first)])))
+                _Sealed([(ptr(p), p.nbytes, s) for p, s in zip(outs, first)]), golden_weights))
             for p, slot in zip(outs, out_slots):
                 current[p] = slot
         self._output_seals = {n: current[p] for n, p, _ in plan.outputs}
