@@ -22,8 +22,9 @@
  *
  * ABFT (gemm.h): with a radrt_abft, the last K block runs a micro-kernel
  * instance that also sums the pre-clamp results r of its tile: COLUMNS as
- * vector adds over the tile's rows, then its valid lanes into work (observed,
- * obs_abs per column); ROWS as a horizontal sum of each row's valid columns.
+ * vector adds over the tile's rows, then its valid lanes into work (observed
+ * per column); ROWS as a horizontal sum of each row's valid columns. The same
+ * checked instances seal the words they stored (seal.h), read back from L1.
  * The expected sums are dot products of wsum/wabs with the packed panels the
  * micro-kernel reads: COLUMNS for each B block right after it is packed (or
  * the pre-packed panels), ROWS for each A block of the first column block.
@@ -98,11 +99,12 @@ typedef struct {
     const float *bias;          /* bias at the tile's (0, 0), or NULL */
     /* ABFT observed sums at the tile's column (COLUMNS) or row (ROWS) 0;
      * written by the checked instances in the last K block only */
-    float *obs, *obs_abs;
+    float *obs;
     /* The output seal (sum, wsum; NULL: none) and the element index of the
      * tile's (0, 0) in the sealed tensor: checked instances, last K block. */
     uint64_t *seal;
     int64_t index;
+    vq *seal_acc; /* [2]: per-lane sum and weighted sum, reduced into seal by the driver */
 } tile_store;
 
 /* Which checksums a micro-kernel instance accumulates. */
@@ -129,17 +131,14 @@ static inline __attribute__((always_inline)) void micro_body(
     const radrt_epilogue *ep = ts->ep;
     const int full = nr == nv * VW;
     const int sums = ck != CK_NONE && ts->last;
-    vf csum[NV], cabs[NV]; /* CK_COLUMNS: per-column sums over the tile's rows */
+    vf csum[NV]; /* CK_COLUMNS: per-column sums over the tile's rows */
     if (ck == CK_COLUMNS)
-        for (int v = 0; v < nv; v++) csum[v] = cabs[v] = (vf){0};
-    /* The seal of the stored words (seal.h), per lane: words and index-weighted words. */
+        for (int v = 0; v < nv; v++) csum[v] = (vf){0};
     const int sealing = sums && ts->seal;
-    vq seal_sum = {0}, seal_wsum = {0}, lane;
-    for (int l = 0; l < VW; l++) lane[l] = (uint64_t)l + 1;
     for (int i = 0; i < mr; i++) {
         float *crow = c + i * ldc;
         float stage[NV * VW], bstage[NV * VW], pre[NV * VW];
-        vf rsum = {0}, rabs = {0}; /* CK_ROWS: this row's sums, full tiles */
+        vf rsum = {0}; /* CK_ROWS: this row's sum, full tiles */
         if (!full) {
             memset(stage, 0, sizeof stage);
             memset(bstage, 0, sizeof bstage);
@@ -162,65 +161,69 @@ static inline __attribute__((always_inline)) void micro_body(
                 }
                 if (ck == CK_COLUMNS && sums) {
                     csum[v] += r;
-                    cabs[v] += vabs(r);
                 } else if (ck == CK_ROWS && sums) {
                     if (full) {
                         rsum += r;
-                        rabs += vabs(r);
                     } else {
                         vstore(pre + v * VW, r);
                     }
                 }
                 r = vclamp(r, vsplat(ep->act_min), vsplat(ep->act_max));
-                if (sealing) {
-                    vw bits = (vw)r;
-                    if (!full)
-                        for (int l = 0; l < VW; l++)
-                            if (v * VW + l >= nr) bits[l] = 0;
-                    vq q = __builtin_convertvector(bits, vq);
-                    seal_sum += q;
-                    seal_wsum += q * (lane + (uint64_t)(ts->index + i * ldc + v * VW));
-                }
             }
             if (full) vstore(crow + v * VW, r);
             else vstore(stage + v * VW, r);
         }
         if (!full) memcpy(crow, stage, nr * sizeof(float));
         if (ck == CK_ROWS && sums) {
-            float s = 0.0f, sa = 0.0f;
+            float s = 0.0f;
             if (full) {
-                for (int l = 0; l < VW; l++) {
-                    s += rsum[l];
-                    sa += rabs[l];
-                }
+                for (int l = 0; l < VW; l++) s += rsum[l];
             } else {
-                for (int64_t j = 0; j < nr; j++) {
-                    s += pre[j];
-                    sa += fabsf(pre[j]);
-                }
+                for (int64_t j = 0; j < nr; j++) s += pre[j];
             }
             ts->obs[i] += s;
-            ts->obs_abs[i] += sa;
         }
     }
     if (sealing) {
-        uint64_t s0 = 0, s1 = 0;
-        for (int l = 0; l < VW; l++) {
-            s0 += seal_sum[l];
-            s1 += seal_wsum[l];
+        /* The seal of the words just stored (seal.h), read back from L1 right after the
+         * stores (the accumulators are dead by now, so no register is spilled). Per
+         * vector column v, A[v] sums the words lane by lane and R[v] adds A[v] before
+         * each row (Fletcher's running sum), so sum_i i * w_i = (mr - 1) A - R: no
+         * multiply per word. Word (i, v, l) has index ts->index + i ldc + v VW + l and
+         * weight index + 1; the per-lane totals go to ts->seal_acc (reduced once per
+         * product). */
+        vq sa[NV], sr[NV];
+        for (int v = 0; v < nv; v++) sa[v] = sr[v] = (vq){0};
+        for (int i = 0; i < mr; i++) {
+            const float *crow = c + i * ldc;
+            float stage[NV * VW];
+            if (!full) {
+                memset(stage, 0, sizeof stage);
+                memcpy(stage, crow, nr * sizeof(float));
+                crow = stage;
+            }
+            for (int v = 0; v < nv; v++) {
+                vw bits;
+                memcpy(&bits, crow + v * VW, sizeof bits);
+                sr[v] += sa[v];
+                sa[v] += __builtin_convertvector(bits, vq);
+            }
         }
-        ts->seal[0] += s0;
-        ts->seal[1] += s1;
+        vq lane;
+        for (int l = 0; l < VW; l++) lane[l] = (uint64_t)l + 1;
+        for (int v = 0; v < nv; v++) {
+            ts->seal_acc[0] += sa[v];
+            ts->seal_acc[1] += sa[v] * (lane + (uint64_t)(ts->index + v * VW)) +
+                               ((uint64_t)(mr - 1) * sa[v] - sr[v]) * (uint64_t)ldc;
+        }
     }
     if (ck == CK_COLUMNS && sums) {
-        float t[NV * VW] = {0}, ta[NV * VW] = {0};
-        for (int v = 0; v < nv; v++) {
-            vstore(t + v * VW, csum[v]);
-            vstore(ta + v * VW, cabs[v]);
-        }
-        for (int64_t j = 0; j < nr; j++) {
-            ts->obs[j] += t[j];
-            ts->obs_abs[j] += ta[j];
+        if (full) {
+            for (int v = 0; v < nv; v++) vstore(ts->obs + v * VW, vload(ts->obs + v * VW) + csum[v]);
+        } else {
+            float t[NV * VW] = {0};
+            for (int v = 0; v < nv; v++) vstore(t + v * VW, csum[v]);
+            for (int64_t j = 0; j < nr; j++) ts->obs[j] += t[j];
         }
     }
 }
@@ -423,8 +426,8 @@ size_t radrt_sgemm_scratch_floats(int64_t M, int64_t N, int64_t K, int a_packed,
 
 size_t radrt_abft_work_floats(int64_t M, int64_t N, int side) {
     int64_t n = side == RADRT_ABFT_COLUMNS ? N : side == RADRT_ABFT_ROWS ? M : -1;
-    if (M < 0 || N < 0 || n < 0 || n > INT64_MAX / 4) return SIZE_MAX;
-    return (size_t)(4 * n);
+    if (M < 0 || N < 0 || n < 0 || n > INT64_MAX / 3) return SIZE_MAX;
+    return (size_t)(3 * n);
 }
 
 /* COLUMNS: e[j] += sum_k wsum[k] B[k][j], m[j] += sum_k wabs[k] |B[k][j]| for
@@ -478,41 +481,77 @@ static void abft_expect_rows(const float *ap, int64_t a_ps, int64_t kc, int64_t 
     }
 }
 
-/* Compares the n checksums in work (expected, mag, observed, obs_abs; terms
- * values summed into each observed) and adds the verdicts to ck. */
+/* One checksum compared in double precision: the exact rule, used for every
+ * checksum of a vector block in which some lane is not plainly within tolerance. */
+static void abft_compare_one(double expected, double mag, double observed, double lam_u, double cmo,
+                             double floor_, int64_t *checked, int64_t *exceeded, int64_t *nonfinite,
+                             double *worst) {
+    double tol = lam_u * cmo * mag + floor_;
+    if (!isfinite(expected) || !isfinite(mag)) {
+        (*nonfinite)++; /* an Inf/NaN in the weights or the input: nothing to compare with */
+        return;
+    }
+    if (!isfinite(observed) || !isfinite(tol)) {
+        /* Finite inputs of magnitude mag give |r| sums near mag at most. */
+        if (mag < FLT_MAX / 4) {
+            (*checked)++;
+            (*exceeded)++;
+        } else {
+            (*nonfinite)++;
+        }
+        return;
+    }
+    double q = fabs(observed - expected) / tol;
+    (*checked)++;
+    if (!(q <= 1.0)) (*exceeded)++;
+    if (q > *worst) *worst = q;
+}
+
+/* Compares the n checksums in work (expected, mag, observed; terms values
+ * summed into each observed) and adds the verdicts to ck. VW checksums at
+ * a time in float32 vectors; a block where some lane is not finite or not within
+ * half the tolerance (so float32 evaluation of tol cannot decide it) is decided
+ * lane by lane in double precision by abft_compare_one. */
 static void abft_compare(radrt_abft *ck, int64_t n, int64_t K, int64_t terms, const radrt_epilogue *ep) {
-    const float *e = ck->work, *m = e + n, *o = m + n, *oa = o + n;
+    const float *e = ck->work, *m = e + n, *o = m + n;
     const double alpha = ep->alpha, beta = ep->beta;
     const double bsum = ep->bias && ck->bias_sum ? ck->bias_sum[0] : 0.0;
     const double babs = ep->bias && ck->bias_abs ? ck->bias_abs[0] : 0.0;
-    const double u = 0x1p-24, lam = ck->lambda;
-    const double cm = 2.0 * sqrt((double)K + 2.0), co = sqrt((double)terms + 1.0);
+    const double u = 0x1p-24, lam_u = ck->lambda * u;
+    const double cmo = 2.0 * sqrt((double)K + 2.0) + sqrt((double)terms + 1.0);
     const double floor_ = (double)FLT_MIN * ((double)K + 1.0);
     double worst = ck->worst;
     int64_t checked = 0, exceeded = 0, nonfinite = 0;
-    for (int64_t t = 0; t < n; t++) {
-        double expected = alpha * e[t] + beta * bsum;
-        double mag = fabs(alpha) * m[t] + fabs(beta) * babs;
-        double observed = o[t], tol = lam * u * (cm * mag + co * oa[t]) + floor_;
-        if (!isfinite(expected) || !isfinite(mag)) {
-            nonfinite++; /* an Inf/NaN in the weights or the input: nothing to compare with */
+    const vf va = vsplat((float)alpha), vb = vsplat((float)(beta * bsum));
+    const vf vma = vsplat((float)fabs(alpha)), vmb = vsplat((float)(fabs(beta) * babs));
+    const vf vlm = vsplat((float)(lam_u * cmo)), vfl = vsplat((float)floor_);
+    const vf vhalf = vsplat(0.5f), vbig = vsplat(FLT_MAX / 4);
+    vf vworst = (vf){0};
+    int64_t t = 0;
+    for (; t + VW <= n; t += VW) {
+        vf expected = va * vload(e + t) + vb, mag = vma * vload(m + t) + vmb;
+        vf diff = vabs(vload(o + t) - expected);
+        vf tol = vlm * mag + vfl;
+        /* plainly within: diff <= tol / 2 with finite, moderate values (false for NaN) */
+        vi ok = (diff <= tol * vhalf) & (mag < vbig) & (tol < vbig);
+        int all = 1;
+        for (int l = 0; l < VW; l++) all &= ok[l] != 0;
+        if (all) {
+            vf q = diff / tol;
+            vi gt = q > vworst;
+            vworst = (vf)(((vi)q & gt) | ((vi)vworst & ~gt));
+            checked += VW;
             continue;
         }
-        if (!isfinite(observed) || !isfinite(tol)) {
-            /* Finite inputs of magnitude mag give |r| sums near mag at most. */
-            if (mag < FLT_MAX / 4) {
-                checked++;
-                exceeded++;
-            } else {
-                nonfinite++;
-            }
-            continue;
-        }
-        double q = fabs(observed - expected) / tol;
-        checked++;
-        if (!(q <= 1.0)) exceeded++;
-        if (q > worst) worst = q;
+        for (int l = 0; l < VW; l++)
+            abft_compare_one(alpha * e[t + l] + beta * bsum, fabs(alpha) * m[t + l] + fabs(beta) * babs, o[t + l],
+                             lam_u, cmo, floor_, &checked, &exceeded, &nonfinite, &worst);
     }
+    for (; t < n; t++)
+        abft_compare_one(alpha * e[t] + beta * bsum, fabs(alpha) * m[t] + fabs(beta) * babs, o[t], lam_u, cmo,
+                         floor_, &checked, &exceeded, &nonfinite, &worst);
+    for (int l = 0; l < VW; l++)
+        if (vworst[l] > worst) worst = vworst[l];
     ck->checked += checked;
     ck->exceeded += exceeded;
     ck->nonfinite += nonfinite;
@@ -529,17 +568,17 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
     float *a_buf = scratch;
     float *b_buf = scratch;
     if (!a->packed) b_buf += (size_t)((min64(M, MC) + MR - 1) / MR) * MR * min64(K, KC);
-    /* ABFT: kind of checked kernel, and work = expected, mag, observed, obs_abs. */
+    /* ABFT: kind of checked kernel, and work = expected, mag, observed. */
     const int ck_kind = !ck ? CK_NONE : ck->side == RADRT_ABFT_ROWS ? CK_ROWS : CK_COLUMNS;
     const int64_t ck_n = ck_kind == CK_ROWS ? M : N;
-    float *ck_e = NULL, *ck_m = NULL, *ck_o = NULL, *ck_oa = NULL;
+    float *ck_e = NULL, *ck_m = NULL, *ck_o = NULL;
     if (ck) {
         ck_e = ck->work;
         ck_m = ck_e + ck_n;
         ck_o = ck_m + ck_n;
-        ck_oa = ck_o + ck_n;
-        memset(ck_e, 0, (size_t)(4 * ck_n) * sizeof(float));
+        memset(ck_e, 0, (size_t)(3 * ck_n) * sizeof(float));
     }
+    vq seal_acc[2] = {{0}, {0}}; /* the output seal, per lane (see micro_body) */
     /* K == 0 still runs one (empty) block so the epilogue writes C. */
     const int64_t kblocks = K > 0 ? (K + KC - 1) / KC : 1;
     for (int64_t jc = 0; jc < N; jc += NC) {
@@ -590,7 +629,7 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                 /* A is packed again for every column block: the first one is checked. */
                 if (ck_kind == CK_ROWS && jc == 0)
                     abft_expect_rows(ap, a_ps, kc, mc, ck->wsum + pc, ck->wabs + pc, ck_e + ic, ck_m + ic);
-                tile_store ts = {kb == 0, last, ep, NULL, NULL, NULL, ck ? ck->seal : NULL, 0};
+                tile_store ts = {kb == 0, last, ep, NULL, NULL, ck ? ck->seal : NULL, 0, seal_acc};
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int64_t nr = min64(NR, nc - jr);
                     int nv = (int)((nr + VW - 1) / VW);
@@ -601,10 +640,8 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                         ts.bias = ep->bias ? ep->bias + i * ep->bias_rs + j * ep->bias_cs : NULL;
                         if (ck_kind == CK_COLUMNS) {
                             ts.obs = ck_o + j;
-                            ts.obs_abs = ck_oa + j;
                         } else if (ck_kind == CK_ROWS) {
                             ts.obs = ck_o + i;
-                            ts.obs_abs = ck_oa + i;
                         }
                         if (ck) ts.index = ck->seal_base + i * ldc + j;
                         table[nv - 1][mr - 1](kc, ap + (ir / MR) * a_ps, bpanel, c + i * ldc + j, ldc, nr, &ts);
@@ -614,4 +651,9 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
         }
     }
     if (ck) abft_compare(ck, ck_n, K, ck_kind == CK_ROWS ? N : M, ep);
+    if (ck && ck->seal)
+        for (int l = 0; l < VW; l++) {
+            ck->seal[0] += seal_acc[0][l];
+            ck->seal[1] += seal_acc[1][l];
+        }
 }

@@ -54,14 +54,13 @@ void radrt_gemm_pack_b(const float *b, int64_t rs, int64_t cs, int64_t K, int64_
  *   ROWS    (W = B, K x N): wsum[k] = sum_j B[k][j], one checksum per row i
  * and wabs the same sums of |W|. Let r = alpha * AB + beta * bias be C before
  * the activation clamp. radrt_sgemm computes, for COLUMNS (ROWS swaps i, j):
- *   observed_j = sum_i r_ij        obs_abs_j = sum_i |r_ij|      (in the store
- *                                  of the last K block, float32, rows in order)
+ *   observed_j = sum_i r_ij        (in the store of the last K block, float32)
  *   expected_j = alpha * sum_k wsum[k] B[k][j] + beta * bias_sum
  *   mag_j      = |alpha| * sum_k wabs[k] |B[k][j]| + |beta| * bias_abs
  *                (from the packed B panels right after packing: what the
  *                micro-kernel reads; ROWS from the packed A panels of the first
  *                column block)
- *   tol_j      = lambda * u * (2 sqrt(K + 2) mag_j + sqrt(n + 1) obs_abs_j)
+ *   tol_j      = lambda * u * (2 sqrt(K + 2) + sqrt(n + 1)) mag_j
  *                + FLT_MIN * (K + 1),   u = 2^-24,
  * n being the number of terms of one checksum (COLUMNS: M, ROWS: N), and
  * counts |observed_j - expected_j| > tol_j as exceeded.
@@ -69,7 +68,9 @@ void radrt_gemm_pack_b(const float *b, int64_t rs, int64_t cs, int64_t K, int64_
  * Where tol comes from: observed and expected are two float32 evaluations of
  * the same exact sum; each of the two length-(K+2) dot products (K products,
  * alpha, bias, the float32 rounding of wsum) errs by at most gamma_{K+2} mag_j,
- * and summing the n values r_ij adds at most gamma_n obs_abs_j, with the
+ * and summing the n values r_ij adds at most gamma_n sum_i |r_ij| <= gamma_n mag_j
+ * (|r_ij| <= |alpha| sum_k |A_ik B_kj| + |beta bias_i|, up to rounding; bounding
+ * by mag spares the micro-kernel a sum of |r| per stored vector), with the
  * deterministic gamma_n = n u / (1 - n u) (Higham, Accuracy and Stability of
  * Numerical Algorithms, 2nd ed. 2002, sec. 3.1). Rounding errors behave as
  * independent zero-mean variables in practice, and Higham & Mary (SIAM J. Sci.
@@ -87,7 +88,7 @@ void radrt_gemm_pack_b(const float *b, int64_t rs, int64_t cs, int64_t K, int64_
  * Non-finite values: a checksum whose expected or mag is not finite (an Inf or
  * NaN in the weights or in B) cannot be compared: it counts as nonfinite, not
  * as checked. A checksum with finite expected and mag < FLT_MAX / 4 whose
- * observed (or obs_abs) is not finite counts as checked and exceeded: finite
+ * observed is not finite counts as checked and exceeded: finite
  * inputs of that magnitude cannot produce it, an upset can (an exponent flip). */
 /* A is the constant (weight) operand: one checksum per column j of C */
 #define RADRT_ABFT_COLUMNS 0
@@ -133,7 +134,7 @@ typedef struct radrt_abft_s {
     int64_t wseal_base;
 } radrt_abft;
 
-/* Floats of radrt_abft.work for one radrt_sgemm of an M x N product (4 per
+/* Floats of radrt_abft.work for one radrt_sgemm of an M x N product (3 per
  * checksum); SIZE_MAX for a negative size, an unknown side or on overflow. */
 size_t radrt_abft_work_floats(int64_t M, int64_t N, int side);
 
