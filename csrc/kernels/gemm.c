@@ -596,13 +596,6 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                 bp = b_buf;
                 b_ps = kc * NR;
             }
-            /* ROWS: the pre-packed weights B of this block, sealed once (first row block). */
-            if (ck_kind == CK_ROWS && ck->wseal && b_packed)
-                for (int64_t q = 0; q < nc; q += NR) {
-                    int64_t off = ((jc + q) / NR) * K * NR + pc * NR;
-                    radrt_seal_add((radrt_seal *)ck->wseal, b->data + off, (size_t)(kc * NR) * sizeof(float),
-                                   (uint64_t)(ck->wseal_base + off));
-                }
             if (ck_kind == CK_COLUMNS)
                 abft_expect_columns(bp, b_ps, kc, nc, ck->wsum + pc, ck->wabs + pc, ck_e + jc, ck_m + jc);
             const int last = kb == kblocks - 1;
@@ -614,13 +607,6 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                 if (a->packed) {
                     ap = a->data + (ic / MR) * K * MR + pc * MR;
                     a_ps = K * MR;
-                    /* COLUMNS: the pre-packed weights A of this block, sealed once (first column block). */
-                    if (ck_kind == CK_COLUMNS && ck->wseal && jc == 0)
-                        for (int64_t p = 0; p < mc; p += MR) {
-                            int64_t off = ((ic + p) / MR) * K * MR + pc * MR;
-                            radrt_seal_add((radrt_seal *)ck->wseal, a->data + off,
-                                           (size_t)(kc * MR) * sizeof(float), (uint64_t)(ck->wseal_base + off));
-                        }
                 } else {
                     pack_a_block(a->data, a->rs, a->cs, ic, mc, pc, kc, a_buf);
                     ap = a_buf;
@@ -634,6 +620,7 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                     int64_t nr = min64(NR, nc - jr);
                     int nv = (int)((nr + VW - 1) / VW);
                     const float *bpanel = bp + (jr / NR) * b_ps;
+
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t mr = min64(MR, mc - ir);
                         int64_t i = ic + ir, j = jc + jr;
@@ -646,7 +633,22 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                         if (ck) ts.index = ck->seal_base + i * ldc + j;
                         table[nv - 1][mr - 1](kc, ap + (ir / MR) * a_ps, bpanel, c + i * ldc + j, ldc, nr, &ts);
                     }
+                    /* ROWS: the pre-packed weights B, sealed panel by panel right after the
+                     * first row block read them (from L1/L2 then: the weights stream from
+                     * memory once, under the micro-kernel, as without the check). An upset
+                     * between that read and this seal makes the seal differ: detected too. */
+                    if (ck_kind == CK_ROWS && ck->wseal && b_packed && ic == 0)
+                        radrt_seal_add((radrt_seal *)ck->wseal, bpanel, (size_t)(kc * NR) * sizeof(float),
+                                       (uint64_t)(ck->wseal_base + (bpanel - b->data)));
                 }
+                /* COLUMNS: the pre-packed weights A of this block, sealed once (first column
+                 * block), right after the block's tiles read them (in L2 then). */
+                if (ck_kind == CK_COLUMNS && ck->wseal && a->packed && jc == 0)
+                    for (int64_t p = 0; p < mc; p += MR) {
+                        int64_t off = ((ic + p) / MR) * K * MR + pc * MR;
+                        radrt_seal_add((radrt_seal *)ck->wseal, a->data + off, (size_t)(kc * MR) * sizeof(float),
+                                       (uint64_t)(ck->wseal_base + off));
+                    }
             }
         }
     }
