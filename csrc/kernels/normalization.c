@@ -5,7 +5,8 @@
  * the mean of squared deviations (two passes), both accumulated in double in
  * element order, and normalises in double before rounding to float32.
  * LRN accumulates the squares of its channel window in float32 in the output
- * plane, channels in ascending order, then y = x / (bias + a * sum)^beta.
+ * plane, channels in ascending order, then y = x / (bias + a * sum)^beta (beta 0.75
+ * as sqrt(t) * sqrt(sqrt(t)), vectorised; other betas with powf).
  * All orders are fixed, so results are the same on every run.
  */
 #include "normalization.h"
@@ -74,7 +75,16 @@ void radrt_lrn(const float *x, float *y, size_t n, size_t c, size_t size, size_t
                 const float *xj = xb + j * size;
                 for (size_t i = 0; i < size; i++) yp[i] += xj[i] * xj[i];
             }
-            for (size_t i = 0; i < size; i++) yp[i] = xp[i] / powf(bias + alpha_over_size * yp[i], beta);
+            if (beta == 0.75f) {
+                /* t^0.75 = sqrt(t) * sqrt(sqrt(t)): vectorised square roots instead of a
+                 * powf call per element (the beta of AlexNet, ZFNet and GoogLeNet). */
+                for (size_t i = 0; i < size; i++) {
+                    float t = bias + alpha_over_size * yp[i], r = sqrtf(t);
+                    yp[i] = xp[i] / (r * sqrtf(r));
+                }
+            } else {
+                for (size_t i = 0; i < size; i++) yp[i] = xp[i] / powf(bias + alpha_over_size * yp[i], beta);
+            }
         }
     }
 }

@@ -1,40 +1,38 @@
-/* Seals (see seal.h). The loop reads 16 words per step into two 8-lane
- * vectors of 64-bit integers (GCC vector extensions: AVX-512 on x86-64 with
- * -march=native, two NEON registers per vector on aarch64, scalar elsewhere),
- * accumulating per lane the words and a running sum of them (no multiply);
- * lanes are combined at the end. The tail (fewer than 16 words, and a partial last word) goes
+/* Seals (see seal.h). The loop reads 16 words per step as one 8-lane vector of
+ * 64-bit integers (GCC vector extensions: AVX-512 on x86-64 with -march=native,
+ * NEON registers on aarch64, scalar elsewhere), accumulating per lane the words
+ * and a running sum of them (no multiply); lanes are combined at the end. The tail (fewer than 16 words, and a partial last word) goes
  * through the scalar loop. Memory-bound: one read of the buffer. */
 #include "seal.h"
 
 #include <string.h>
 
 typedef uint64_t v8u __attribute__((vector_size(64)));
-typedef uint32_t v8w __attribute__((vector_size(32)));
 
 static void seal_words(radrt_seal *seal, const uint8_t *p, size_t nbytes, uint64_t index0) {
-    /* Per lane, A accumulates the words and B adds A before each step (Fletcher's
-     * running sum), so after T steps B = SUM_t (T - 1 - t) w_t and
-     * SUM_t t w_t = (T - 1) A - B: the index weighting costs two adds, no multiply.
-     * Word i = 16 t + l (lanes 0-7 of lo, 8-15 of hi). */
+    /* 64 bytes per step, read as 8 lanes of 64 bits: lane l holds word 2l in its low
+     * half and word 2l + 1 in its high half, split by a mask and a shift (no widening
+     * shuffle). Per half, A accumulates the words and R adds A before each step
+     * (Fletcher's running sum), so after T steps SUM_t t w_t = (T - 1) A - R: the
+     * index weighting costs adds only. Word i = 16 t + 2 l (+ 1). */
     size_t nwords = nbytes / 4, steps = nwords / 16, i = steps * 16;
-    v8u a_lo = {0}, a_hi = {0}, b_lo = {0}, b_hi = {0};
+    v8u a_lo = {0}, a_hi = {0}, r_lo = {0}, r_hi = {0};
     for (size_t t = 0; t < steps; t++) {
-        v8w a, b;
-        memcpy(&a, p + 64 * t, 32);
-        memcpy(&b, p + 64 * t + 32, 32);
-        b_lo += a_lo;
-        b_hi += a_hi;
-        a_lo += __builtin_convertvector(a, v8u);
-        a_hi += __builtin_convertvector(b, v8u);
+        v8u q;
+        memcpy(&q, p + 64 * t, 64);
+        r_lo += a_lo;
+        r_hi += a_hi;
+        a_lo += q & 0xffffffffu;
+        a_hi += q >> 32;
     }
     uint64_t sum = 0, wsum = 0;
     for (int l = 0; l < 8; l++) {
-        /* SUM_t (16 t + l + 1 + index0) w = 16 (SUM_t t w) + (l + 1 + index0) A */
-        uint64_t tw_lo = (steps ? (uint64_t)(steps - 1) * a_lo[l] - b_lo[l] : 0);
-        uint64_t tw_hi = (steps ? (uint64_t)(steps - 1) * a_hi[l] - b_hi[l] : 0);
+        /* SUM_t (16 t + 2 l + 1 + index0) w = 16 (SUM_t t w) + (2 l + 1 + index0) A, and + 1 for hi */
+        uint64_t tw_lo = steps ? (uint64_t)(steps - 1) * a_lo[l] - r_lo[l] : 0;
+        uint64_t tw_hi = steps ? (uint64_t)(steps - 1) * a_hi[l] - r_hi[l] : 0;
         sum += a_lo[l] + a_hi[l];
-        wsum += 16 * tw_lo + (uint64_t)(l + 1 + index0) * a_lo[l];
-        wsum += 16 * tw_hi + (uint64_t)(l + 9 + index0) * a_hi[l];
+        wsum += 16 * tw_lo + (uint64_t)(2 * l + 1 + index0) * a_lo[l];
+        wsum += 16 * tw_hi + (uint64_t)(2 * l + 2 + index0) * a_hi[l];
     }
     for (; i < nwords; i++) {
         uint32_t w;
