@@ -87,3 +87,25 @@ def test_fi_replay_of_a_recorded_fault_gives_its_outcome(campaigns):
         assert out.startswith(f"fault {fault_id}: flip at ")
         replayed, recorded = re.search(r"replayed outcome: (\w+) .*recorded: (\w+)", out).groups()
         assert replayed == recorded and replayed in OUTCOMES
+
+
+def test_abft_campaign_run_report_replay_through_the_cli(tmp_path):
+    """`fi run --protect abft` then report and replay, as a reliability engineer chains them:
+    no sdc, and every replayed fault gives its recorded outcome."""
+    code, out, err = radrt("fi", "run", "digits", "--sites", "weights,activations,compute,input",
+                           "--fault-model", "flip", "--protect", "abft", "--faults", "60", "--seed", "2",
+                           "--db", "a.db", "--json", cwd=tmp_path)
+    assert (code, err) == (0, ""), err
+    summary = json.loads(out)
+    assert summary["total"] == 60
+    assert summary["outcomes"]["sdc"] == summary["outcomes"]["critical_sdc"] == 0
+    assert summary["outcomes"]["corrected"] > 0
+    code, out, err = radrt("fi", "report", "a.db", "--out", "rep", cwd=tmp_path)
+    assert (code, err) == (0, ""), err
+    counts = outcome_table((tmp_path / "rep" / "report.md").read_text(), "## Campaign 1: abft")
+    assert counts == {**{o: summary["outcomes"].get(o, 0) for o in OUTCOMES}, "total": 60}
+    for fault_id in (0, 30, 59):
+        code, out, err = radrt("fi", "replay", "a.db", fault_id, cwd=tmp_path)
+        assert (code, err) == (0, ""), err
+        replayed, recorded = re.search(r"replayed outcome: (\w+) .*recorded: (\w+)", out).groups()
+        assert replayed == recorded
