@@ -48,6 +48,7 @@ def main(repeats=7):
     baseline = crcs.copy()
     copies = ffi.new("uint8_t *[3]", [ptr(a), ptr(b), ptr(c)])
     vote_report = ffi.new("radrt_vote_report *")
+    seal = ffi.new("radrt_seal *")
     scrub_report = ffi.new("radrt_scrub_report *")
 
     path = "hardware" if lib.radrt_crc32c_hw() else "portable build"
@@ -56,6 +57,7 @@ def main(repeats=7):
         ("radrt_crc32c_portable one stream", SIZE, lambda: lib.radrt_crc32c_portable(0, ptr(a), SIZE)),
         (f"radrt_crc32c_blocks 4 KiB, {path}", SIZE,
          lambda: lib.radrt_crc32c_blocks(ptr(a), SIZE, BLOCK, ptr(crcs, "uint32_t *"))),
+        ("radrt_seal_add (abft's chained seal)", SIZE, lambda: lib.radrt_seal_add(seal, ptr(a), SIZE, 0)),
         ("radrt_vote3, three equal copies", 3 * SIZE, lambda: lib.radrt_vote3(ptr(a), ptr(b), ptr(c), SIZE, vote_report)),
         ("radrt_vote3_into, three equal copies", 3 * SIZE,
          lambda: lib.radrt_vote3_into(ptr(a), ptr(b), ptr(c), ptr(out), SIZE, vote_report)),

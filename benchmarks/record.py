@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/record.py [--repeat N] [--out benchmarks/light_models.md]
 
 Runs each model with radrt (modes none, scrub with the background scrubber running,
-dwc, tmr) and onnxruntime (1 intra-op thread) interleaved, and writes a dated
+dwc, tmr, abft) and onnxruntime (1 intra-op thread) interleaved, and writes a dated
 Markdown table with the machine's CPU model line, the medians, the ratios to
-onnxruntime and to unprotected, their geometric means, and the throughput of the
-protection primitives (CRC32C, vote, scrub).
+onnxruntime and to unprotected, their geometric means, the memory each mode holds
+(planned regions, and the resident-set growth of making and running a session),
+and the throughput of the protection primitives (CRC32C, seal, vote, scrub).
 """
 import argparse
 import datetime
@@ -18,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from runtime.bench import bench_model, geomean  # noqa: E402
+from runtime.protect.modes import MODES  # noqa: E402
 from runtime.zoo import model_bytes  # noqa: E402
 from runtime.zoo import LIGHT_MODELS  # noqa: E402
 
@@ -44,6 +46,34 @@ def cpu_features() -> str:
     return ", ".join(w for w in wanted if w in flags) or "baseline"
 
 
+MEMORY_PROBE = """
+import resource, sys
+from runtime.zoo import model_bytes
+from runtime.cli import random_feeds
+from runtime.session import InferenceSession
+data = model_bytes(sys.argv[1])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+sess = InferenceSession(data, protection=sys.argv[2], scrub_interval_s=None)
+sess.run(None, random_feeds(sess, seed=0))
+plan = sess.compiled.plan
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(plan.region_bytes["weights"], plan.total_bytes(sys.argv[2]), (peak - base) * 1024)
+"""
+
+
+def memory_rows(name: str):
+    """Per mode, in a fresh interpreter each: planned region bytes (weights x copies + arenas x
+    replicas) and the peak resident-set growth of making the session and running it once (MiB)."""
+    import subprocess
+    rows, weights = {}, 0.0
+    for mode in MODES:
+        out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, name, mode], capture_output=True, text=True,
+                             check=True, cwd=os.path.dirname(HERE)).stdout.split()
+        weights = int(out[0]) / 2**20
+        rows[mode] = (int(out[1]) / 2**20, int(out[2]) / 2**20)
+    return weights, rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
@@ -52,7 +82,7 @@ def main() -> int:
     import onnxruntime
 
     from benchmarks import protect_c
-    modes = ("none", "scrub", "dwc", "tmr")
+    modes = ("none", "scrub", "dwc", "tmr", "abft")
     rows, by_mode = [], {}
     for name in LIGHT_MODELS:
         per_mode = {r.mode: r for r in bench_model(name, model_bytes(name), args.repeat, True, modes)}
@@ -71,13 +101,13 @@ def main() -> int:
         f"- onnxruntime {onnxruntime.__version__}, 1 intra-op and 1 inter-op thread, all graph optimisations",
         f"- command: `.venv/bin/python benchmarks/record.py --repeat {args.repeat}` "
         f"(same as `radrt bench {' '.join(LIGHT_MODELS)} --vs-ort --protect none --protect scrub "
-        f"--protect dwc --protect tmr --repeat {args.repeat}`)",
+        f"--protect dwc --protect tmr --protect abft --repeat {args.repeat}`)",
         "- weights re-drawn with seed 0, inputs uniform [0, 1) with seed 0, batch 1; `scrub` runs its "
         "background scrubber (0.1 s period, 1 MiB per copy per wake-up) during the timing",
         f"- medians of {args.repeat} runs each, runs interleaved; shared machine, so read the ratios",
         "",
-        "| model | radrt ms | onnxruntime ms | ratio | scrub / none | dwc / none | tmr / none |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | radrt ms | onnxruntime ms | ratio | scrub / none | dwc / none | tmr / none | abft / none |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [f"| {r.model} | {r.radrt_ms:.2f} | {r.ort_ms:.2f} | {r.ratio:.2f} | "
               + " | ".join(f"{by_mode[r.model][m].vs_none:.2f}" for m in modes[1:]) + " |" for r in rows]
@@ -86,6 +116,14 @@ def main() -> int:
     for m in modes[1:]:
         vs = [by_mode[r.model][m].vs_none for r in rows]
         lines.append(f"Geometric mean {m} / none: **{geomean(vs):.2f}** (worst {max(vs):.2f}).")
+    lines += ["", "Memory per mode (MiB): planned regions (weights x copies + (arena + input + output) x "
+              "replicas) / peak resident-set growth of making the session and running it once, in a fresh "
+              "interpreter (includes loading and compiling the model, and the plan's own arrays of the "
+              "weights, 1 x weights in every mode):", "",
+              "| model | weights | " + " | ".join(MODES) + " |", "| --- | ---: | " + " | ".join("---:" for _ in MODES) + " |"]
+    for r in rows:
+        weights, mem = memory_rows(r.model)
+        lines.append(f"| {r.model} | {weights:.1f} | " + " | ".join(f"{mem[m][0]:.1f} / {mem[m][1]:.1f}" for m in MODES) + " |")
     lines += ["", "Protection primitives (`benchmarks/protect_c.py`, 64 MiB buffers, median of 7; "
               "GB/s = bytes read per second):", "", "| primitive | ms | GB/s |", "| --- | ---: | ---: |"]
     lines += [f"| {name} | {ms:.2f} | {gbs:.2f} |" for name, ms, gbs in primitives]
