@@ -22,9 +22,9 @@ checks random graphs with every pass on, all off and each one off:
 - fuse_batchnorm: BatchNormalization into the Conv or Gemm that feeds it;
 - fuse_mul_add: Mul/Add by a constant per-channel vector into the Conv, Gemm
   or BatchNormalization that feeds it;
-- fuse_activation: Relu/Clip into the Conv, ConvTranspose, Gemm, MatMul or
-  BatchNormalization that feeds it, as that kernel's store-time clamp (the same
-  compare-based clamp, so NaN still passes through).
+- fuse_activation: Relu/Clip into the Conv, ConvTranspose, Gemm, MatMul,
+  BatchNormalization, Add, Sub, Mul or Sum that feeds it, as that kernel's
+  store-time clamp (the same compare-based clamp, so NaN still passes through).
 
 Not passes, because radrt has no kernel that could run them instead: Constant,
 ConstantOfShape, Shape and Size of a known shape, `If` with a constant
@@ -659,16 +659,19 @@ class _Compiler:
 
     def fuse_activation(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
         """Pass fuse_activation: Relu or Clip as the store-time clamp of the Conv,
-        ConvTranspose, Gemm, MatMul or BatchNormalization step that feeds it; True when
-        it did.
+        ConvTranspose, Gemm, MatMul, BatchNormalization, Add, Sub, Mul or Sum (of two or
+        more inputs) step that feeds it; True when it did.
 
         Legality: the producer's output is read by this node only (not a graph output),
         the producer has no clamp yet, and the Clip bounds are constant scalars with
         lo <= hi (else the Clip step reports them); the kernels clamp with the same
         compares as the Clip kernel, so NaN passes through both."""
-        prev = self.fusable_producer(node, ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization"))
+        prev = self.fusable_producer(node, ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization",
+                                            "Add", "Sub", "Mul", "Sum"))
         if prev is None or FUSED_CLIP in prev.node.attrs:
             return False
+        if prev.node.op_type == "Sum" and len(prev.inputs) < 2:
+            return False  # a one-input Sum is a copy step, with no clamp
         if node.op_type == "Relu":
             lo, hi = 0.0, float("inf")
         else:

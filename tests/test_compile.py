@@ -240,7 +240,7 @@ def test_every_pass_can_be_switched_off_and_results_stay():
         ("fold_constants",): ["Conv", "Neg", "Add"],
         ("views",): ["Conv", "Add", "Reshape"],
         ("fuse_batchnorm",): ["Conv", "BatchNormalization", "Add"],  # Mul and Relu fold into the BN
-        ("fuse_mul_add",): ["Conv", "Mul", "Relu", "Add"],  # a Mul step takes no clamp
+        ("fuse_mul_add",): ["Conv", "Mul", "Add"],  # the Relu becomes the Mul step's clamp
         ("fuse_activation",): ["Conv", "Relu", "Add"],
         PASSES: ["Conv", "BatchNormalization", "Mul", "Relu", "Neg", "Add", "Reshape"],
     }
@@ -604,3 +604,20 @@ def test_a_value_read_only_inside_a_nested_subgraph_is_not_fused_away():
     want = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"]).run(None, {"x": x})
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "Sum"])
+def test_relu_and_clip_fuse_into_elementwise_steps_with_nan_passing(op):
+    """Add/Sub/Mul/Sum -> Relu: one step; the clamp is the Clip kernel's (NaN passes), so the
+    fused result equals the unfused one bit for bit, and onnxruntime's."""
+    nodes = [helper.make_node(op, ["a", "b"], ["s"]), helper.make_node("Relu", ["s"], ["y"])]
+    data = make_model(nodes, [("a", [2, 3, 4]), ("b", [3, 1])], [("y", [2, 3, 4])], [])
+    a, b = rand(2, 3, 4), rand(3, 1)
+    a[0, 0, :2] = np.nan
+    sess = InferenceSession(data)
+    assert [s.node.op_type for s in sess.compiled.plan.steps] == [op]
+    unfused = InferenceSession(data, disabled_passes=("fuse_activation",))
+    got = sess.run(None, {"a": a, "b": b})[0]
+    assert got.tobytes() == unfused.run(None, {"a": a, "b": b})[0].tobytes()
+    np.testing.assert_allclose(got, reference(data, {"a": a, "b": b})[0], rtol=1e-6, equal_nan=True)
+    assert np.isnan(got[0, 0, :2]).all() and (np.nan_to_num(got) >= 0).all()

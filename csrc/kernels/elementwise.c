@@ -6,7 +6,8 @@
  * common cases cost nothing per element: same shape and scalar operands
  * collapse to a single row, a per-channel operand (1,C,1,1) against (N,C,H,W)
  * to N*C rows of H*W with a constant b. The op is chosen once per call.
- * Max/Min propagate NaN like numpy (a NaN operand gives NaN). */
+ * Max/Min propagate NaN like numpy (a NaN operand gives NaN). A fused Relu/Clip
+ * (compile pass fuse_activation) clamps each row right after it is computed. */
 #include <math.h>
 
 #include "elementwise.h"
@@ -39,6 +40,15 @@ ROW_LOOPS(prelu, x < 0.0f ? x * z : x)
 
 typedef void (*row_fn)(const float *, const float *, float *, size_t);
 
+/* The fused activation clamp, as the Clip kernel computes it (NaN passes). */
+static void clamp_row(float *y, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) {
+        float v = y[i];
+        v = v < lo ? lo : v;
+        y[i] = v > hi ? hi : v;
+    }
+}
+
 #define ROW_KINDS(NAME) {NAME##_vv, NAME##_vs, NAME##_sv, NAME##_ss}
 
 /* Indexed [op][kind], kind = 2 * (a_stride == 0) + (b_stride == 0). */
@@ -56,10 +66,12 @@ void radrt_binary(const radrt_bcast_t *p, const float *a, const float *b, float 
     for (int d = 0; d < last; d++) rows *= (size_t)p->shape[d];
     if (row == 0 || rows == 0) return;
 
+    const int clamp = p->act_min > -INFINITY || p->act_max < INFINITY;
     int64_t idx[RADRT_MAX_DIMS] = {0};
     const float *pa = a, *pb = b;
     for (size_t r = 0; r < rows; r++) {
         f(pa, pb, y + r * row, row);
+        if (clamp) clamp_row(y + r * row, row, p->act_min, p->act_max);
         /* Advance the odometer over dims [0, last): innermost outer dim first. */
         for (int d = last - 1; d >= 0; d--) {
             pa += p->a_stride[d];

@@ -29,6 +29,10 @@ typedef struct {
     int64_t shape[RADRT_MAX_DIMS];
     int64_t a_stride[RADRT_MAX_DIMS];
     int64_t b_stride[RADRT_MAX_DIMS];
+    /* Fused activation: y = min(max(y, act_min), act_max) with compares (NaN passes),
+     * applied per row right after it is computed; -inf/+inf for none (Python sets
+     * them on every radrt_bcast_t: zeroed fields would clamp to 0). */
+    float act_min, act_max;
 } radrt_bcast_t;
 
 void radrt_binary(const radrt_bcast_t *p, const float *a, const float *b, float *y);

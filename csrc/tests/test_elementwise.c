@@ -39,6 +39,8 @@ static void make_params(radrt_bcast_t *p, int op, const int64_t *out, const int6
     }
     if (!n) size[0] = 1, abc[0] = bbc[0] = 0, n = 1;
     memset(p, 0, sizeof *p);
+    p->act_min = -INFINITY;
+    p->act_max = INFINITY;
     p->op = op;
     p->ndim = n;
     int64_t run_a = 1, run_b = 1;

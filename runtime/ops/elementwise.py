@@ -18,8 +18,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import (FLOAT32, Prepared, TensorInfo, count, node_error, output_info, register, require_float32,
-               unsupported)
+from . import (FLOAT32, Prepared, TensorInfo, count, fused_clamp, node_error, output_info, register,
+               require_float32, unsupported)
 
 MAX_DIMS = 8  # RADRT_MAX_DIMS in csrc/core.h
 
@@ -64,6 +64,7 @@ def broadcast_params(node, op: int, out: Tuple[int, ...], a: Tuple[int, ...], b:
         raise unsupported(node, f"broadcasting {a} with {b} needs {len(dims)} dims after merging, "
                                 f"radrt supports at most {MAX_DIMS}")
     p = ffi.new("radrt_bcast_t *")
+    p.act_min, p.act_max = -np.inf, np.inf  # no clamp; binary/variadic set a fused one
     p.op = op
     p.ndim = len(dims)
     run_a = run_b = 1
@@ -114,6 +115,7 @@ def binary(node, ins):
     out = broadcast_shape(node, [a.shape, b_shape])
     y = output_info(node, out, FLOAT32)
     params = broadcast_params(node, BINARY_OPS[node.op_type], out, a.shape, b_shape)
+    params.act_min, params.act_max = fused_clamp(node)
     n = count(node, out, "output")
 
     def invoke(lib, i, o, c, scratch):
@@ -142,6 +144,7 @@ def variadic(node, ins):
     steps[0] = broadcast_params(node, op, out, ins[0].shape, ins[1].shape)[0]
     for k in range(2, len(ins)):
         steps[k - 1] = broadcast_params(node, op, out, out, ins[k].shape)[0]
+    steps[len(ins) - 2].act_min, steps[len(ins) - 2].act_max = fused_clamp(node)  # the final step only
     divisor = float(len(ins)) if node.op_type == "Mean" else 1.0
 
     def invoke(lib, i, o, c, scratch):
