@@ -7,9 +7,10 @@ after the kernel (csrc/protect/step_check.h):
 - "gemm": Conv, Gemm and MatMul with constant weights (`Prepared.abft`). The kernel
   runs once with a `radrt_abft` record: the packed GEMM compares, per column (or row)
   of the product, the checksum of what it stored with the one predicted from the
-  golden weights (csrc/kernels/gemm.h; Huang & Abraham 1984), and seals its output
-  from the values it stores, in registers. A product with inf/NaN cannot be compared:
-  it is run again and the two outputs' seals compared instead.
+  golden weights (csrc/kernels/gemm.h; Huang & Abraham 1984), seals its output tile
+  by tile right after storing it (read back from L1), and seals its packed weights as
+  its tiles read them (compared with their golden seal). A product with inf/NaN
+  cannot be compared: it is run again and the two outputs' seals compared instead.
 - "moved": Concat, Transpose, Split and the plan's output copies (elements of 4 or 8
   bytes): run once; the plain sums of the output seals must equal those of the
   inputs (an invariant: the output words are the input words, moved).
@@ -34,8 +35,10 @@ run is executed again from the caller's inputs (`reexecutions`); a second failur
 raises.
 
 Fault injection: a `compute` upset at a step lands right after its (last) kernel
-call, before the step's checks: for "gemm" steps after the in-register seal, so it
-stands for an upset of the stored output, caught by the next reader.
+call, before the step's checks: for "gemm" steps after the GEMM sealed its output, so
+it stands for an upset of the stored output, caught by the next reader (an error in
+the GEMM's arithmetic itself is the checksums' part: csrc/tests/test_abft.c,
+benchmarks/abft_threshold.py).
 """
 from typing import Dict, List, Optional
 
