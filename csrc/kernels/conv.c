@@ -14,11 +14,43 @@
  * sit at fixed offsets, and the extra columns are dropped when copied out;
  * other strides go row by row (stride 2 loads two vectors and keeps the even
  * lanes). Vectors past a line's end read zeros after the plane (slack) into
- * lanes that are never stored. */
+ * lanes that are never stored.
+ *
+ * ABFT of the depthwise path (ck, side RADRT_ABFT_DEPTHWISE; Huang & Abraham's
+ * checksum applied per output plane). For one image and output channel with taps
+ * w_t, the pre-clamp outputs r_p = bias + sum_t w_t xpad[p*stride + t*dilation]
+ * (xpad the padded plane, p over the n_out output positions) satisfy
+ *   sum_p r_p = sum_t w_t S(t) + n_out bias,   S(t) = sum_p xpad[p*stride + t*dilation].
+ * observed: the checked kernel instances add the pre-clamp vectors acc they
+ * computed (lanes that are stored only: past a line's end and, in the wide stride-1
+ * layout, the columns past the output width are masked), up to 4 vectors in float32,
+ * then into a float64 vector per channel (so constant planes do not accumulate a
+ * systematic float32 error over thousands of outputs).
+ * expected and mag: S(t) and A(t) (the same sums of |xpad|) for every tap, computed
+ * once per input plane (shared by its channel multiplier outputs) in float64 by
+ * dw_window_sums: per column block, a running sum down the rows of one stride
+ * residue class gives, from two snapshots, each tap row's window sums (sum over the
+ * output rows); along depth the planes of each tap's lattice add up; along a row a
+ * prefix sum per stride residue gives each tap column's window. That is one pass over
+ * the padded plane (vector float64 adds) plus O(taps + kernel rows * padded width),
+ * instead of the n_out * taps products of the convolution.
+ * expected = sum_t w_t S(t) + n_out bias, mag = sum_t |w_t| A(t) + n_out |bias|, and
+ * radrt_abft_check_one (gemm.h: the GEMM's tolerance) with K = taps (products summed
+ * into one output: an FMA chain from the bias) and n = n_out (outputs summed into one
+ * checksum). The expected side is float64 here, so the bound's second dot-product
+ * term is spare margin.
+ * The output seal (ck->seal) is read back from each output plane right after it was
+ * stored (in cache); in the wide layout the rows go through the acc line in scratch
+ * first, an unchecked window of one plane's compute time (the checksum covers acc in
+ * registers, the seal covers y from its copy on).
+ * The checked instances compute acc with the same operations as the unchecked ones:
+ * y is the same bits with or without ck. */
 #include "conv.h"
 #include "gemm.h"
 #include "../core.h"
+#include "../protect/seal.h"
 
+#include <math.h>
 #include <string.h>
 
 static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
@@ -26,6 +58,8 @@ static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
 #define VW 8
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
+typedef double vd __attribute__((vector_size(VW * 8)));
+typedef int64_t vl __attribute__((vector_size(VW * 8)));
 
 static inline vf vload(const float *p) {
     vf v;
@@ -92,11 +126,15 @@ typedef struct {
     int64_t PH, PW;
     const float *w; /* this output channel's taps */
     float bias, lo, hi;
+    /* checked wide lines: PW + VW lane masks, -1 where (index mod PW) < out width */
+    const int32_t *colmask;
 } dw_line_args;
 
-/* out[j .. j + nv*VW) (stored up to n) from src[j * step + tap offsets]. */
-static inline __attribute__((always_inline)) void dw_vectors(const dw_line_args *a, const float *src, float *out,
-                                                             int64_t j, int64_t n, int64_t step, int nv, int sw) {
+/* out[j .. j + nv*VW) (stored up to n) from src[j * step + tap offsets]. ck (a
+ * constant): also return the sum of the pre-clamp vectors over the stored lanes. */
+static inline __attribute__((always_inline)) vf dw_vectors(const dw_line_args *a, const float *src, float *out,
+                                                           int64_t j, int64_t n, int64_t step, int nv, int sw,
+                                                           const int ck) {
     const radrt_im2col *g = a->g;
     const int64_t KH = g->kernel[1], KW = g->kernel[2];
     vf acc[4];
@@ -112,40 +150,179 @@ static inline __attribute__((always_inline)) void dw_vectors(const dw_line_args 
                 for (int v = 0; v < nv; v++) acc[v] += load_step(t + v * VW * step, step, sw) * wt;
             }
         }
+    vf osum = {0};
+    int64_t col = ck && a->colmask ? j % a->PW : 0;
     for (int v = 0; v < nv; v++) {
         int64_t at = j + v * VW;
+        if (ck && at < n) {
+            vi m = (vi){0} - 1;
+            if (n - at < VW) m = (vi){0, 1, 2, 3, 4, 5, 6, 7} < ((vi){0} + (int32_t)(n - at));
+            if (a->colmask) {
+                vi cm;
+                memcpy(&cm, a->colmask + col, sizeof cm);
+                m &= cm;
+                for (col += VW; col >= a->PW;) col -= a->PW;
+            }
+            osum += (vf)((vi)acc[v] & m);
+        }
         vf r = vclamp(acc[v], a->lo, a->hi);
         if (at < n) memcpy(out + at, &r, (size_t)(n - at < VW ? n - at : VW) * sizeof(float));
     }
+    return osum;
 }
 
-static inline __attribute__((always_inline)) void dw_line(const dw_line_args *a, const float *src, float *out,
-                                                          int64_t n, int64_t step, int sw) {
+static inline __attribute__((always_inline)) vd dw_line(const dw_line_args *a, const float *src, float *out,
+                                                        int64_t n, int64_t step, int sw, const int ck) {
+    vd osum = {0};
     int64_t j = 0;
-    for (; j + 4 * VW <= n; j += 4 * VW) dw_vectors(a, src, out, j, n, step, 4, sw);
-    for (; j < n; j += VW) dw_vectors(a, src, out, j, n, step, 1, sw);
+    for (; j + 4 * VW <= n; j += 4 * VW) {
+        vf s = dw_vectors(a, src, out, j, n, step, 4, sw, ck);
+        if (ck) osum += __builtin_convertvector(s, vd);
+    }
+    for (; j < n; j += VW) {
+        vf s = dw_vectors(a, src, out, j, n, step, 1, sw, ck);
+        if (ck) osum += __builtin_convertvector(s, vd);
+    }
+    return osum;
 }
 
-/* One output plane from the padded input plane. */
-static inline __attribute__((always_inline)) void dw_plane(const dw_line_args *a, const float *pad, float *y,
-                                                           float *acc, int sw) {
+/* One output plane from the padded input plane. ck (a constant): return the sum of
+ * its pre-clamp outputs, and add each stored od-plane to *seal (when not NULL), its
+ * first element having index `index`. */
+static inline __attribute__((always_inline)) double dw_plane(const dw_line_args *a, const float *pad, float *y,
+                                                             float *acc, int sw, const int ck, radrt_seal *seal,
+                                                             int64_t index) {
     const radrt_im2col *g = a->g;
     const int64_t OH = g->out[1], OW = g->out[2];
+    vd osum = {0};
     for (int64_t od = 0; od < g->out[0]; od++) {
         const float *plane = pad + od * g->stride[0] * a->PH * a->PW;
         if (dw_wide(g)) {
-            dw_line(a, plane, acc, OH * a->PW, 1, 1);
+            vd s = dw_line(a, plane, acc, OH * a->PW, 1, 1, ck);
+            if (ck) osum += s;
             for (int64_t oh = 0; oh < OH; oh++)
                 memcpy(y + (od * OH + oh) * OW, acc + oh * a->PW, (size_t)OW * sizeof(float));
         } else {
-            for (int64_t oh = 0; oh < OH; oh++)
-                dw_line(a, plane + oh * g->stride[1] * a->PW, y + (od * OH + oh) * OW, OW, g->stride[2], sw);
+            for (int64_t oh = 0; oh < OH; oh++) {
+                vd s = dw_line(a, plane + oh * g->stride[1] * a->PW, y + (od * OH + oh) * OW, OW, g->stride[2],
+                               sw, ck);
+                if (ck) osum += s;
+            }
         }
+        if (ck && seal)
+            radrt_seal_add(seal, y + od * OH * OW, (size_t)(OH * OW) * sizeof(float), (uint64_t)(index + od * OH * OW));
+    }
+    double total = 0.0;
+    if (ck)
+        for (int l = 0; l < VW; l++) total += osum[l];
+    return total;
+}
+
+/* ---- depthwise ABFT: window sums of the padded plane (see the top comment) ---- */
+
+static int64_t round_vw(int64_t n) { return (n + VW - 1) / VW * VW; }
+
+/* 1 when padded index t is at o * s for some output position o < O. */
+static int dw_in_lattice(int64_t t, int64_t s, int64_t O) { return t >= 0 && t % s == 0 && t / s < O; }
+
+/* The first kh' >= kh whose row offset kh' * d is in residue class r modulo s, or KH. */
+static int64_t dw_next_kh(int64_t kh, int64_t KH, int64_t d, int64_t s, int64_t r) {
+    while (kh < KH && (kh * d) % s != r) kh++;
+    return kh;
+}
+
+/* V[kd][kh] += (vx, va) at columns [c0, c0 + VW) for every kd whose depth lattice
+ * holds padded plane id (V: per (kd, kh), PWr sums of x then PWr sums of |x|). */
+static void dw_window_add(const radrt_im2col *g, double *V, int64_t PWr, int64_t id, int64_t kh, int64_t c0, vd vx,
+                          vd va) {
+    for (int64_t kd = 0; kd < g->kernel[0]; kd++) {
+        if (!dw_in_lattice(id - kd * g->dilation[0], g->stride[0], g->out[0])) continue;
+        double *px = V + (kd * g->kernel[1] + kh) * 2 * PWr + c0, *pa = px + PWr;
+        vd t;
+        memcpy(&t, px, sizeof t);
+        t += vx;
+        memcpy(px, &t, sizeof t);
+        memcpy(&t, pa, sizeof t);
+        t += va;
+        memcpy(pa, &t, sizeof t);
     }
 }
 
+/* S[t] and A[t] (taps in (kd, kh, kw) order): the sums of xpad and of |xpad| over the
+ * output positions' windows of tap t, in float64. V: KD * KH * 2 * PWr doubles. */
+static void dw_window_sums(const radrt_im2col *g, const int64_t *padded, const float *pad, double *S, double *A,
+                           double *V) {
+    const int64_t KD = g->kernel[0], KH = g->kernel[1], KW = g->kernel[2];
+    const int64_t PH = padded[1], PW = padded[2], PWr = round_vw(PW);
+    const int64_t s1 = g->stride[1], s2 = g->stride[2], d1 = g->dilation[1], d2 = g->dilation[2];
+    const int64_t OH = g->out[1], OW = g->out[2];
+    const vl absmask = (vl){0} + INT64_MAX;
+    memset(V, 0, (size_t)(KD * KH * 2 * PWr) * sizeof(double));
+    for (int64_t id = 0; id < padded[0]; id++) {
+        int used = 0;
+        for (int64_t kd = 0; kd < KD; kd++) used |= dw_in_lattice(id - kd * g->dilation[0], g->stride[0], g->out[0]);
+        if (!used) continue;
+        const float *plane = pad + id * PH * PW;
+        for (int64_t r = 0; r < s1; r++) {
+            const int64_t first = dw_next_kh(0, KH, d1, s1, r);
+            if (first == KH) continue;
+            for (int64_t c0 = 0; c0 < PW; c0 += VW) {
+                /* Running sums of rows r, r + s1, ... up to j; tap row kh's window is
+                 * rows kh*d1 + oh*s1, oh < OH: (sum after its last row) - (sum before its first). */
+                vd rx = {0}, ra = {0};
+                int64_t j = r, lo = first, hi = first;
+                while (hi < KH) {
+                    const int64_t elo = lo < KH ? lo * d1 - s1 : INT64_MAX, ehi = hi * d1 + (OH - 1) * s1;
+                    const int64_t e = elo < ehi ? elo : ehi;
+                    for (; j <= e; j += s1) {
+                        vd xv = __builtin_convertvector(vload(plane + j * PW + c0), vd);
+                        rx += xv;
+                        ra += (vd)((vl)xv & absmask);
+                    }
+                    if (e == elo) {
+                        if (elo >= 0) dw_window_add(g, V, PWr, id, lo, c0, -rx, -ra);
+                        lo = dw_next_kh(lo + 1, KH, d1, s1, r);
+                    } else {
+                        dw_window_add(g, V, PWr, id, hi, c0, rx, ra);
+                        hi = dw_next_kh(hi + 1, KH, d1, s1, r);
+                    }
+                }
+            }
+        }
+    }
+    const int64_t cmax = (KW - 1) * d2 + (OW - 1) * s2; /* < PW */
+    for (int64_t kd = 0; kd < KD; kd++)
+        for (int64_t kh = 0; kh < KH; kh++) {
+            double *vx = V + (kd * KH + kh) * 2 * PWr, *va = vx + PWr;
+            for (int64_t c = s2; c <= cmax; c++) { /* prefix sums per column residue modulo s2 */
+                vx[c] += vx[c - s2];
+                va[c] += va[c - s2];
+            }
+            for (int64_t kw = 0; kw < KW; kw++) {
+                const int64_t last = kw * d2 + (OW - 1) * s2, before = kw * d2 - s2, t = (kd * KH + kh) * KW + kw;
+                S[t] = vx[last] - (before >= 0 ? vx[before] : 0.0);
+                A[t] = va[last] - (before >= 0 ? va[before] : 0.0);
+            }
+        }
+}
+
+size_t radrt_conv_abft_work_floats(const radrt_conv_params *p) {
+    const radrt_im2col *g = &p->geom;
+    if (p->mode != RADRT_CONV_DEPTHWISE)
+        return radrt_abft_work_floats(p->group > 0 ? p->out_channels / p->group : -1, checked_prod3(g->out),
+                                      RADRT_ABFT_COLUMNS);
+    int64_t padded[3];
+    dw_padded(g, padded);
+    /* doubles: S and A (taps each), V (KD * KH * 2 * PWr); int32: the wide lines' column masks */
+    int64_t pwr = padded[2] < 0 || padded[2] > INT64_MAX - VW ? -1 : round_vw(padded[2]);
+    int64_t doubles = radrt_size_add(radrt_size_mul(2, checked_prod3(g->kernel)),
+                                     radrt_size_mul(radrt_size_mul(g->kernel[0], g->kernel[1]), radrt_size_mul(2, pwr)));
+    int64_t n = radrt_size_add(radrt_size_mul(2, doubles), dw_wide(g) ? radrt_size_add(padded[2], VW) : 0);
+    return n < 0 || pwr < 0 ? SIZE_MAX : (size_t)n;
+}
+
 static void conv_depthwise(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
-                           float *scratch) {
+                           float *scratch, radrt_abft *ck) {
     const radrt_im2col *g = &p->geom;
     const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
     const int64_t taps = prod3(g->kernel), per_group = p->out_channels / p->group;
@@ -157,18 +334,52 @@ static void conv_depthwise(const radrt_conv_params *p, const float *x, const flo
     float *pad = scratch, *acc = scratch + npad;
     memset(pad, 0, npad * sizeof(float)); /* the frame; each plane overwrites the inside */
     float *inside = pad + (g->pad[0] * PH + g->pad[1]) * PW + g->pad[2];
+    /* ABFT work: S, A, V (doubles), then the column masks of the wide layout */
+    double *S = NULL, *A = NULL, *V = NULL;
+    int32_t *colmask = NULL;
+    if (ck) {
+        S = (double *)(void *)ck->work;
+        A = S + taps;
+        V = A + taps;
+        colmask = (int32_t *)(void *)(V + g->kernel[0] * g->kernel[1] * 2 * round_vw(PW));
+        if (dw_wide(g))
+            for (int64_t i = 0; i < PW + VW; i++) colmask[i] = i % PW < g->out[2] ? -1 : 0;
+    }
+    const int64_t n_out = out_plane;
     for (int64_t n = 0; n < p->batch; n++)
         for (int64_t ci = 0; ci < p->in_channels; ci++) {
             const float *xc = x + (n * p->in_channels + ci) * in_plane;
             for (int64_t id = 0; id < ID; id++)
                 for (int64_t ih = 0; ih < IH; ih++)
                     memcpy(inside + (id * PH + ih) * PW, xc + (id * IH + ih) * IW, (size_t)IW * sizeof(float));
+            if (ck) dw_window_sums(g, padded, pad, S, A, V);
             for (int64_t co = ci * per_group; co < (ci + 1) * per_group; co++) {
-                dw_line_args a = {g, PH, PW, w + co * taps, bias ? bias[co] : 0.0f, p->act_min, p->act_max};
+                dw_line_args a = {g, PH, PW, w + co * taps, bias ? bias[co] : 0.0f, p->act_min, p->act_max, NULL};
                 float *yc = y + (n * p->out_channels + co) * out_plane;
-                if (g->stride[2] == 1) dw_plane(&a, pad, yc, acc, 1);
-                else if (g->stride[2] == 2) dw_plane(&a, pad, yc, acc, 2);
-                else dw_plane(&a, pad, yc, acc, 0);
+                if (!ck) {
+                    if (g->stride[2] == 1) dw_plane(&a, pad, yc, acc, 1, 0, NULL, 0);
+                    else if (g->stride[2] == 2) dw_plane(&a, pad, yc, acc, 2, 0, NULL, 0);
+                    else dw_plane(&a, pad, yc, acc, 0, 0, NULL, 0);
+                    continue;
+                }
+                a.colmask = dw_wide(g) ? colmask : NULL;
+                radrt_seal *seal = (radrt_seal *)(void *)ck->seal;
+                const int64_t index = ck->seal_base + (n * p->out_channels + co) * out_plane;
+                double observed;
+                if (g->stride[2] == 1) observed = dw_plane(&a, pad, yc, acc, 1, 1, seal, index);
+                else if (g->stride[2] == 2) observed = dw_plane(&a, pad, yc, acc, 2, 1, seal, index);
+                else observed = dw_plane(&a, pad, yc, acc, 0, 1, seal, index);
+                /* expected and mag from the golden taps when given, else the taps as read */
+                const float *wc = (ck->wsum ? ck->wsum : w) + co * taps;
+                double expected = 0.0, mag = 0.0;
+                for (int64_t t = 0; t < taps; t++) {
+                    expected += (double)wc[t] * S[t];
+                    mag += fabs((double)wc[t]) * A[t];
+                }
+                const double b = bias ? bias[co] : 0.0;
+                expected += (double)n_out * b;
+                mag += (double)n_out * fabs(b);
+                radrt_abft_check_one(ck, expected, mag, observed, taps, n_out);
             }
         }
 }
@@ -176,7 +387,7 @@ static void conv_depthwise(const radrt_conv_params *p, const float *x, const flo
 void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
                 float *scratch, radrt_abft *ck) {
     if (p->mode == RADRT_CONV_DEPTHWISE) {
-        conv_depthwise(p, x, w, bias, y, scratch);
+        conv_depthwise(p, x, w, bias, y, scratch, ck);
         return;
     }
     const radrt_im2col *g = &p->geom;
