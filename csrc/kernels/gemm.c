@@ -514,11 +514,13 @@ static void abft_tol_terms(float lambda, int64_t K, int64_t terms, double *lam_u
     *floor_ = (double)FLT_MIN * ((double)K + 1.0);
 }
 
-void radrt_abft_check_one(radrt_abft *ck, double expected, double mag, double observed, int64_t K, int64_t n) {
+void radrt_abft_check_sums(radrt_abft *ck, const double *expected, const double *mag, const double *observed,
+                           int64_t count, int64_t K, int64_t n) {
     double lam_u, cmo, floor_, worst = ck->worst;
     abft_tol_terms(ck->lambda, K, n, &lam_u, &cmo, &floor_);
-    abft_compare_one(expected, mag, observed, lam_u, cmo, floor_, &ck->checked, &ck->exceeded, &ck->nonfinite,
-                     &worst);
+    for (int64_t i = 0; i < count; i++)
+        abft_compare_one(expected[i], mag[i], observed[i], lam_u, cmo, floor_, &ck->checked, &ck->exceeded,
+                         &ck->nonfinite, &worst);
     ck->worst = (float)worst;
 }
 

@@ -138,10 +138,12 @@ typedef struct radrt_abft_s {
     int64_t wseal_base;
 } radrt_abft;
 
-/* Compares one checksum by the rule above (K products per result, n results summed
- * into it) and adds the verdict (checked / exceeded / nonfinite, worst) to *ck: the
- * one definition of the tolerance, shared by radrt_sgemm and the depthwise conv. */
-void radrt_abft_check_one(radrt_abft *ck, double expected, double mag, double observed, int64_t K, int64_t n);
+/* Compares count checksums (expected[i], mag[i], observed[i]) by the rule above (K
+ * products per result, n results summed into each) and adds the verdicts (checked /
+ * exceeded / nonfinite, worst) to *ck: the one definition of the tolerance, shared
+ * by radrt_sgemm and the depthwise conv. */
+void radrt_abft_check_sums(radrt_abft *ck, const double *expected, const double *mag, const double *observed,
+                           int64_t count, int64_t K, int64_t n);
 
 /* Floats of radrt_abft.work for one radrt_sgemm of an M x N product (3 per
  * checksum); SIZE_MAX for a negative size, an unknown side or on overflow. */

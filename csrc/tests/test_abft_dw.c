@@ -7,7 +7,8 @@
  * row-by-row one) must give y bit for bit equal to the unchecked call, compare one
  * checksum per (image, output channel) with none exceeded and none non-finite, and
  * seal the output exactly as seal.h does. The window sums S(t), A(t) left in work (of
- * the last input plane) must equal float64 sums from their definition. It prints the
+ * the last input plane) must equal float64 sums from their definition (conv.c: in
+ * the wide stride-1 layout over whole padded rows). It prints the
  * worst clean |observed - expected| / tol.
  *
  * Injection: with a golden copy of the weights (ck->wsum), one bit of the largest
@@ -72,26 +73,41 @@ static void run_case(const radrt_conv_params *p, const dw_case *c, const char *w
     radrt_seal want = {0, 0};
     radrt_seal_add(&want, y1, ny * sizeof(float), 5);
     CHECK(seal[0] == want.sum && seal[1] == want.wsum, "%s: output seal differs from seal.h's", what);
-    /* S and A of the last input plane (image batch-1, channel in_channels-1) */
-    const double *S = (const double *)(void *)work, *A = S + taps;
+    /* S and A of the last input plane (image batch-1, channel in_channels-1), from a
+     * float64 copy of the padded plane as the kernel lays it out (zeros after it) */
     const float *xc = x + ((p->batch - 1) * p->in_channels + p->in_channels - 1) * in_plane;
+    int64_t P[3];
+    for (int a = 0; a < 3; a++) {
+        int64_t reach = (g->out[a] - 1) * g->stride[a] + (g->kernel[a] - 1) * g->dilation[a] + 1;
+        P[a] = g->in[a] + g->pad[a] > reach ? g->in[a] + g->pad[a] : reach;
+    }
+    const int64_t nflat = prod3(P) + (g->kernel[2] - 1) * g->dilation[2] + 1;
+    double *flat = exact_alloc((size_t)nflat * sizeof(double));
+    for (int64_t i = 0; i < nflat; i++) {
+        int64_t z = i / (P[1] * P[2]), h = i / P[2] % P[1], ww = i % P[2];
+        flat[i] = z < P[0] ? xpad_at(p, xc, z, h, ww) : 0.0;
+    }
+    const int wide = g->stride[1] == 1 && g->stride[2] == 1;
+    const double *S = (const double *)(void *)work, *A = S + taps;
     for (int64_t kd = 0; kd < g->kernel[0]; kd++)
         for (int64_t kh = 0; kh < g->kernel[1]; kh++)
             for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
                 double s = 0, a = 0;
+                /* wide: the od-planes' lines of OH * PW values (the extra columns too) */
+                const int64_t rows = wide ? 1 : g->out[1], cols = wide ? g->out[1] * P[2] : g->out[2];
                 for (int64_t od = 0; od < g->out[0]; od++)
-                    for (int64_t oh = 0; oh < g->out[1]; oh++)
-                        for (int64_t ow = 0; ow < g->out[2]; ow++) {
-                            double v = xpad_at(p, xc, od * g->stride[0] + kd * g->dilation[0],
-                                               oh * g->stride[1] + kh * g->dilation[1],
-                                               ow * g->stride[2] + kw * g->dilation[2]);
-                            s += v;
-                            a += fabs(v);
+                    for (int64_t oh = 0; oh < rows; oh++)
+                        for (int64_t ow = 0; ow < cols; ow++) {
+                            int64_t at = ((od * g->stride[0] + kd * g->dilation[0]) * P[1] + oh * g->stride[1] +
+                                          kh * g->dilation[1]) * P[2] + ow * g->stride[2] + kw * g->dilation[2];
+                            s += flat[at];
+                            a += fabs(flat[at]);
                         }
                 int64_t t = (kd * g->kernel[1] + kh) * g->kernel[2] + kw;
                 CHECK(fabs(S[t] - s) <= 1e-12 * a + 1e-300 && fabs(A[t] - a) <= 1e-12 * a + 1e-300,
                       "%s: tap %ld: S %.17g A %.17g, float64 %.17g %.17g", what, (long)t, S[t], A[t], s, a);
             }
+    free(flat);
     if (c->constant) {
         if (ck.worst > worst_constant) worst_constant = ck.worst;
     } else if (ck.worst > worst_clean) {
