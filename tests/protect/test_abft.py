@@ -303,52 +303,6 @@ def test_switching_to_abft_and_back_keeps_results_and_budget():
         - plan.region_bytes["weights"]
 
 
-def mixed_model():
-    """Conv, Relu, MaxPool, Split, Concat, Transpose, Add, Reshape, Gemm, Softmax: every
-    way abft checks an op (fused checksums, sums invariant, duplicate and compare)."""
-    from onnx import TensorProto, helper, numpy_helper
-    rng = np.random.default_rng(10)
-    inits = [numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3, "w"),
-             numpy_helper.from_array(rng.standard_normal(8).astype(np.float32) * 0.1, "b"),
-             numpy_helper.from_array(rng.standard_normal((8 * 3 * 3, 5)).astype(np.float32) * 0.2, "fc"),
-             numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "fb"),
-             numpy_helper.from_array(np.array([1, -1], np.int64), "flat"),
-             numpy_helper.from_array(np.array([4, 4], np.int64), "halves")]
-    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["r"]),
-             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
-             helper.make_node("Split", ["p", "halves"], ["s0", "s1"], axis=1),
-             helper.make_node("Transpose", ["s0"], ["t0"], perm=[0, 1, 3, 2]),
-             helper.make_node("Concat", ["s1", "t0"], ["cat"], axis=1),
-             helper.make_node("Add", ["cat", "p"], ["sum"]),
-             helper.make_node("Reshape", ["sum", "flat"], ["v"]),
-             helper.make_node("Gemm", ["v", "fc", "fb"], ["logits"]),
-             helper.make_node("Softmax", ["logits"], ["y"])]
-    graph = helper.make_graph(nodes, "mixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 3, 6, 6))],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, (1, 5))], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
-
-
-def test_every_op_kind_of_a_mixed_model_corrects_high_bit_compute_upsets_exactly():
-    sess = InferenceSession(mixed_model(), protection="abft", scrub_interval_s=None)
-    ref = InferenceSession(mixed_model(), scrub_interval_s=None)
-    x = np.random.default_rng(11).random((1, 3, 6, 6), dtype=np.float32)
-    golden = ref.run(None, {"x": x})[0]
-    assert same_bits(sess.run(None, {"x": x})[0], golden)
-    kinds = {s.kind for s in sess._engine.steps}
-    assert kinds == {"gemm", "moved", "twice"}
-    compute = [s for s in sess.fault_sites() if s.kind == "compute"]
-    assert len(compute) == len(sess._engine.steps)
-    for site in compute:
-        for offset in range(3, site.nbytes, max(4, site.nbytes // 16 // 4 * 4)):
-            for bit in range(8):
-                assert run_one(sess, x, golden, site, offset, bit, None) == "exact", (site.name, offset, bit)
-    arena = next(s for s in sess.fault_sites() if s.kind == "activations")
-    for op in range(len(sess._engine.steps)):  # an upset right after every op, the last included
-        for offset in range(3, arena.nbytes, 52):
-            assert run_one(sess, x, golden, arena, offset, 6, op) == "exact", (op, offset)
-
-
 # -- depthwise convolutions: checked once by their fused checksums ------------------------------
 def is_depthwise(step):
     node = step.node
@@ -403,3 +357,50 @@ def test_depthwise_steps_correct_compute_and_weight_upsets_exactly():
         for bit in (7, 6):
             assert run_one(sess, x, golden, weights, offset, bit, None) == "exact", (offset, bit)
     assert sess.health()["uncorrectable"] == 0
+
+
+def mixed_model():
+    """Conv, Relu, MaxPool, Split, Concat, Transpose, Add, Reshape, Gemm, Softmax: every
+    way abft checks an op (fused checksums, sums invariant, duplicate and compare)."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(10)
+    inits = [numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3, "w"),
+             numpy_helper.from_array(rng.standard_normal(8).astype(np.float32) * 0.1, "b"),
+             numpy_helper.from_array(rng.standard_normal((8 * 3 * 3, 5)).astype(np.float32) * 0.2, "fc"),
+             numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "fb"),
+             numpy_helper.from_array(np.array([1, -1], np.int64), "flat"),
+             numpy_helper.from_array(np.array([4, 4], np.int64), "halves")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Split", ["p", "halves"], ["s0", "s1"], axis=1),
+             helper.make_node("Transpose", ["s0"], ["t0"], perm=[0, 1, 3, 2]),
+             helper.make_node("Concat", ["s1", "t0"], ["cat"], axis=1),
+             helper.make_node("Add", ["cat", "p"], ["sum"]),
+             helper.make_node("Reshape", ["sum", "flat"], ["v"]),
+             helper.make_node("Gemm", ["v", "fc", "fb"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["y"])]
+    graph = helper.make_graph(nodes, "mixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 3, 6, 6))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, (1, 5))], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+
+
+def test_every_op_kind_of_a_mixed_model_corrects_high_bit_compute_upsets_exactly():
+    sess = InferenceSession(mixed_model(), protection="abft", scrub_interval_s=None)
+    ref = InferenceSession(mixed_model(), scrub_interval_s=None)
+    x = np.random.default_rng(11).random((1, 3, 6, 6), dtype=np.float32)
+    golden = ref.run(None, {"x": x})[0]
+    assert same_bits(sess.run(None, {"x": x})[0], golden)
+    kinds = {s.kind for s in sess._engine.steps}
+    assert kinds == {"gemm", "moved", "twice"}
+    compute = [s for s in sess.fault_sites() if s.kind == "compute"]
+    assert len(compute) == len(sess._engine.steps)
+    for site in compute:
+        for offset in range(3, site.nbytes, max(4, site.nbytes // 16 // 4 * 4)):
+            for bit in range(8):
+                assert run_one(sess, x, golden, site, offset, bit, None) == "exact", (site.name, offset, bit)
+    arena = next(s for s in sess.fault_sites() if s.kind == "activations")
+    for op in range(len(sess._engine.steps)):  # an upset right after every op, the last included
+        for offset in range(3, arena.nbytes, 52):
+            assert run_one(sess, x, golden, arena, offset, 6, op) == "exact", (op, offset)
+
