@@ -403,4 +403,3 @@ def test_every_op_kind_of_a_mixed_model_corrects_high_bit_compute_upsets_exactly
     for op in range(len(sess._engine.steps)):  # an upset right after every op, the last included
         for offset in range(3, arena.nbytes, 52):
             assert run_one(sess, x, golden, arena, offset, 6, op) == "exact", (op, offset)
-
