@@ -14,11 +14,49 @@
  * sit at fixed offsets, and the extra columns are dropped when copied out;
  * other strides go row by row (stride 2 loads two vectors and keeps the even
  * lanes). Vectors past a line's end read zeros after the plane (slack) into
- * lanes that are never stored. */
+ * lanes that are never stored.
+ *
+ * ABFT of the depthwise path (ck, side RADRT_ABFT_DEPTHWISE; Huang & Abraham's
+ * checksum applied per output plane). For one image and output channel with taps
+ * w_t, the pre-clamp values r_p = bias + sum_t w_t xpad[p*stride + t*dilation]
+ * (xpad the padded plane) summed over a set of n positions p satisfy
+ *   sum_p r_p = sum_t w_t S(t) + n bias,   S(t) = sum_p xpad[p*stride + t*dilation].
+ * observed: the checked kernel instances add the pre-clamp vectors acc of every
+ * line they compute (lanes past a line's end masked), up to 4 vectors in float32,
+ * then into a float64 vector per channel (so constant planes do not accumulate a
+ * systematic float32 error over thousands of outputs). In the row by row layout the
+ * positions are the n = n_out outputs. In the wide stride-1 layout a line is a whole
+ * od-plane of PW wide rows: its extra columns (computed, never stored) count too, so
+ * no lane mask per vector, and n = OD * OH * PW.
+ * expected and mag: S(t) and A(t) (the same sums of |xpad|) for every tap, computed
+ * once per input plane (shared by its channel multiplier outputs) in float64 by
+ * dw_window_sums: per column block, a running sum down the rows of one stride
+ * residue class gives, from two snapshots, each tap row's column sums over the
+ * output rows; along depth the planes of each tap's lattice add up; along a row the
+ * sum over the output columns of the tap (row by row layout), or over the whole
+ * padded row shifted by the tap's column offset (wide layout: the full rows, minus
+ * the tap's first columns of the window's first row, plus those of the row after
+ * its last). That is one pass over the padded plane (vector float64 adds) plus
+ * O(taps * out width + kernel rows * padded width), instead of the n_out * taps
+ * products of the convolution.
+ * expected = sum_t w_t S(t) + n bias, mag = sum_t |w_t| A(t) + n |bias|, compared by
+ * radrt_abft_check_sums (gemm.h: the GEMM's tolerance; once per image) with K = taps
+ * (products summed into one value: an FMA chain from the bias) and n (values summed
+ * into one checksum). The expected side is float64 here, so the bound's second dot-product
+ * term is spare margin.
+ * The output seal (ck->seal) is read back from the output planes as they are
+ * stored, at least every DW_SEAL_FLOATS floats (so from cache: an unchecked window
+ * of a few planes' compute time); in the wide layout the rows go through the acc
+ * line in scratch first, a window of one plane (the checksum covers acc in
+ * registers, the seal covers y from its copy on).
+ * The checked instances compute acc with the same operations as the unchecked ones:
+ * y is the same bits with or without ck. */
 #include "conv.h"
 #include "gemm.h"
 #include "../core.h"
+#include "../protect/seal.h"
 
+#include <math.h>
 #include <string.h>
 
 static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
@@ -26,6 +64,8 @@ static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
 #define VW 8
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
+typedef double vd __attribute__((vector_size(VW * 8)));
+typedef int64_t vl __attribute__((vector_size(VW * 8)));
 
 static inline vf vload(const float *p) {
     vf v;
@@ -94,9 +134,11 @@ typedef struct {
     float bias, lo, hi;
 } dw_line_args;
 
-/* out[j .. j + nv*VW) (stored up to n) from src[j * step + tap offsets]. */
-static inline __attribute__((always_inline)) void dw_vectors(const dw_line_args *a, const float *src, float *out,
-                                                             int64_t j, int64_t n, int64_t step, int nv, int sw) {
+/* out[j .. j + nv*VW) (stored up to n) from src[j * step + tap offsets]. ck (a
+ * constant): also return the sum of the pre-clamp vectors over the stored lanes. */
+static inline __attribute__((always_inline)) vf dw_vectors(const dw_line_args *a, const float *src, float *out,
+                                                           int64_t j, int64_t n, int64_t step, int nv, int sw,
+                                                           const int ck) {
     const radrt_im2col *g = a->g;
     const int64_t KH = g->kernel[1], KW = g->kernel[2];
     vf acc[4];
@@ -112,40 +154,208 @@ static inline __attribute__((always_inline)) void dw_vectors(const dw_line_args 
                 for (int v = 0; v < nv; v++) acc[v] += load_step(t + v * VW * step, step, sw) * wt;
             }
         }
+    vf osum = {0};
     for (int v = 0; v < nv; v++) {
         int64_t at = j + v * VW;
+        if (ck && at + VW <= n) {
+            osum += acc[v];
+        } else if (ck && at < n) {
+            vi m = (vi){0, 1, 2, 3, 4, 5, 6, 7} < ((vi){0} + (int32_t)(n - at));
+            osum += (vf)((vi)acc[v] & m);
+        }
         vf r = vclamp(acc[v], a->lo, a->hi);
         if (at < n) memcpy(out + at, &r, (size_t)(n - at < VW ? n - at : VW) * sizeof(float));
     }
+    return osum;
 }
 
-static inline __attribute__((always_inline)) void dw_line(const dw_line_args *a, const float *src, float *out,
-                                                          int64_t n, int64_t step, int sw) {
+static inline __attribute__((always_inline)) vd dw_line(const dw_line_args *a, const float *src, float *out,
+                                                        int64_t n, int64_t step, int sw, const int ck) {
+    vd osum = {0};
     int64_t j = 0;
-    for (; j + 4 * VW <= n; j += 4 * VW) dw_vectors(a, src, out, j, n, step, 4, sw);
-    for (; j < n; j += VW) dw_vectors(a, src, out, j, n, step, 1, sw);
+    for (; j + 4 * VW <= n; j += 4 * VW) {
+        vf s = dw_vectors(a, src, out, j, n, step, 4, sw, ck);
+        if (ck) osum += __builtin_convertvector(s, vd);
+    }
+    for (; j < n; j += VW) {
+        vf s = dw_vectors(a, src, out, j, n, step, 1, sw, ck);
+        if (ck) osum += __builtin_convertvector(s, vd);
+    }
+    return osum;
 }
 
-/* One output plane from the padded input plane. */
-static inline __attribute__((always_inline)) void dw_plane(const dw_line_args *a, const float *pad, float *y,
-                                                           float *acc, int sw) {
+/* One output plane from the padded input plane. ck (a constant): return the sum of
+ * its pre-clamp values (top comment). */
+static inline __attribute__((always_inline)) double dw_plane(const dw_line_args *a, const float *pad, float *y,
+                                                             float *acc, int sw, const int ck) {
     const radrt_im2col *g = a->g;
     const int64_t OH = g->out[1], OW = g->out[2];
+    vd osum = {0};
     for (int64_t od = 0; od < g->out[0]; od++) {
         const float *plane = pad + od * g->stride[0] * a->PH * a->PW;
         if (dw_wide(g)) {
-            dw_line(a, plane, acc, OH * a->PW, 1, 1);
+            vd s = dw_line(a, plane, acc, OH * a->PW, 1, 1, ck);
+            if (ck) osum += s;
             for (int64_t oh = 0; oh < OH; oh++)
                 memcpy(y + (od * OH + oh) * OW, acc + oh * a->PW, (size_t)OW * sizeof(float));
         } else {
-            for (int64_t oh = 0; oh < OH; oh++)
-                dw_line(a, plane + oh * g->stride[1] * a->PW, y + (od * OH + oh) * OW, OW, g->stride[2], sw);
+            for (int64_t oh = 0; oh < OH; oh++) {
+                vd s = dw_line(a, plane + oh * g->stride[1] * a->PW, y + (od * OH + oh) * OW, OW, g->stride[2],
+                               sw, ck);
+                if (ck) osum += s;
+            }
         }
+    }
+    double total = 0.0;
+    if (ck)
+        for (int l = 0; l < VW; l++) total += osum[l];
+    return total;
+}
+
+/* ---- depthwise ABFT: window sums of the padded plane (see the top comment) ---- */
+
+static int64_t round_vw(int64_t n) { return (n + VW - 1) / VW * VW; }
+
+/* The checked path seals its output at least every this many floats (16 KiB). */
+#define DW_SEAL_FLOATS 4096
+
+/* 1 when padded index t is at o * s for some output position o < O. */
+static int dw_in_lattice(int64_t t, int64_t s, int64_t O) {
+    if (s == 1) return t >= 0 && t < O;
+    return t >= 0 && t % s == 0 && t / s < O;
+}
+
+/* The first kh' >= kh whose row offset is in residue class r (res[kh'] = kh' * d1
+ * mod s1), or KH. */
+static int64_t dw_next_kh(int64_t kh, int64_t KH, const int64_t *res, int64_t r) {
+    while (kh < KH && res[kh] != r) kh++;
+    return kh;
+}
+
+/* V[kd][kh] += (vx, va) at columns [c0, c0 + VW) for every kd whose depth lattice
+ * holds padded plane id (V: per (kd, kh), PWr sums of x then PWr sums of |x|). */
+static void dw_window_add(const radrt_im2col *g, double *V, int64_t PWr, int64_t id, int64_t kh, int64_t c0, vd vx,
+                          vd va) {
+    for (int64_t kd = 0; kd < g->kernel[0]; kd++) {
+        if (!dw_in_lattice(id - kd * g->dilation[0], g->stride[0], g->out[0])) continue;
+        double *px = V + (kd * g->kernel[1] + kh) * 2 * PWr + c0, *pa = px + PWr;
+        vd t;
+        memcpy(&t, px, sizeof t);
+        t += vx;
+        memcpy(px, &t, sizeof t);
+        memcpy(&t, pa, sizeof t);
+        t += va;
+        memcpy(pa, &t, sizeof t);
     }
 }
 
+/* S[t] and A[t] (taps in (kd, kh, kw) order): the sums of xpad and of |xpad| over
+ * the positions tap t reads for the values the checked kernel sums (top comment),
+ * in float64. res: KH residues (kh * d1 mod s1); V: KD * KH * 2 * PWr doubles. */
+static void dw_window_sums(const radrt_im2col *g, const int64_t *padded, const float *pad, const int64_t *res,
+                           double *S, double *A, double *V) {
+    const int64_t KD = g->kernel[0], KH = g->kernel[1], KW = g->kernel[2];
+    const int64_t PH = padded[1], PW = padded[2], PWr = round_vw(PW);
+    const int64_t s1 = g->stride[1], s2 = g->stride[2], d1 = g->dilation[1], d2 = g->dilation[2];
+    const int64_t OD = g->out[0], OH = g->out[1], OW = g->out[2];
+    const vl absmask = (vl){0} + INT64_MAX;
+    memset(V, 0, (size_t)(KD * KH * 2 * PWr) * sizeof(double));
+    for (int64_t id = 0; id < padded[0]; id++) {
+        int used = 0;
+        for (int64_t kd = 0; kd < KD; kd++) used |= dw_in_lattice(id - kd * g->dilation[0], g->stride[0], OD);
+        if (!used) continue;
+        const float *plane = pad + id * PH * PW;
+        for (int64_t r = 0; r < s1; r++) {
+            const int64_t first = dw_next_kh(0, KH, res, r);
+            if (first == KH) continue;
+            for (int64_t c0 = 0; c0 < PW; c0 += VW) {
+                /* Running sums of rows r, r + s1, ... up to j; tap row kh's window is
+                 * rows kh*d1 + oh*s1, oh < OH: (sum after its last row) - (sum before its first). */
+                vd rx = {0}, ra = {0};
+                int64_t j = r, lo = first, hi = first;
+                while (hi < KH) {
+                    const int64_t elo = lo < KH ? lo * d1 - s1 : INT64_MAX, ehi = hi * d1 + (OH - 1) * s1;
+                    const int64_t e = elo < ehi ? elo : ehi;
+                    for (; j <= e; j += s1) {
+                        vd xv = __builtin_convertvector(vload(plane + j * PW + c0), vd);
+                        rx += xv;
+                        ra += (vd)((vl)xv & absmask);
+                    }
+                    if (e == elo) {
+                        if (elo >= 0) dw_window_add(g, V, PWr, id, lo, c0, -rx, -ra);
+                        lo = dw_next_kh(lo + 1, KH, res, r);
+                    } else {
+                        dw_window_add(g, V, PWr, id, hi, c0, rx, ra);
+                        hi = dw_next_kh(hi + 1, KH, res, r);
+                    }
+                }
+            }
+        }
+    }
+    const int wide = dw_wide(g);
+    for (int64_t kd = 0; kd < KD; kd++)
+        for (int64_t kh = 0; kh < KH; kh++) {
+            const double *vx = V + (kd * KH + kh) * 2 * PWr, *va = vx + PWr;
+            double *St = S + (kd * KH + kh) * KW, *At = A + (kd * KH + kh) * KW;
+            if (!wide) {
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    double sx = 0.0, sa = 0.0;
+                    for (int64_t ow = 0; ow < OW; ow++) {
+                        sx += vx[kw * d2 + ow * s2];
+                        sa += va[kw * d2 + ow * s2];
+                    }
+                    St[kw] = sx;
+                    At[kw] = sa;
+                }
+                continue;
+            }
+            /* wide: whole rows, then per plane the first kw*d2 values of the row after
+             * the window (added) and of its first row (removed) */
+            double fx = 0.0, fa = 0.0;
+            for (int64_t c = 0; c < PW; c++) {
+                fx += vx[c];
+                fa += va[c];
+            }
+            for (int64_t kw = 0; kw < KW; kw++) {
+                St[kw] = fx;
+                At[kw] = fa;
+            }
+            for (int64_t od = 0; od < OD; od++) {
+                const float *first = pad + ((od * g->stride[0] + kd * g->dilation[0]) * PH + kh * d1) * PW;
+                const float *after = first + OH * PW;
+                double px = 0.0, pa = 0.0;
+                int64_t c = 0;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    for (; c < kw * d2; c++) {
+                        px += (double)after[c] - (double)first[c];
+                        pa += fabs((double)after[c]) - fabs((double)first[c]);
+                    }
+                    St[kw] += px;
+                    At[kw] += pa;
+                }
+            }
+        }
+}
+
+size_t radrt_conv_abft_work_floats(const radrt_conv_params *p) {
+    const radrt_im2col *g = &p->geom;
+    if (p->mode != RADRT_CONV_DEPTHWISE)
+        return radrt_abft_work_floats(p->group > 0 ? p->out_channels / p->group : -1, checked_prod3(g->out),
+                                      RADRT_ABFT_COLUMNS);
+    int64_t padded[3];
+    dw_padded(g, padded);
+    /* 8-byte words: S and A (taps each), V (KD * KH * 2 * PWr doubles), the KH row
+     * residues, expected / mag / observed per output channel */
+    int64_t pwr = padded[2] < 0 || padded[2] > INT64_MAX - VW ? -1 : round_vw(padded[2]);
+    int64_t words = radrt_size_add(radrt_size_mul(2, checked_prod3(g->kernel)),
+                                   radrt_size_mul(radrt_size_mul(g->kernel[0], g->kernel[1]), radrt_size_mul(2, pwr)));
+    words = radrt_size_add(radrt_size_add(words, g->kernel[1]), radrt_size_mul(3, p->out_channels));
+    int64_t n = radrt_size_mul(2, words);
+    return n < 0 || pwr < 0 ? SIZE_MAX : (size_t)n;
+}
+
 static void conv_depthwise(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
-                           float *scratch) {
+                           float *scratch, radrt_abft *ck) {
     const radrt_im2col *g = &p->geom;
     const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
     const int64_t taps = prod3(g->kernel), per_group = p->out_channels / p->group;
@@ -157,26 +367,71 @@ static void conv_depthwise(const radrt_conv_params *p, const float *x, const flo
     float *pad = scratch, *acc = scratch + npad;
     memset(pad, 0, npad * sizeof(float)); /* the frame; each plane overwrites the inside */
     float *inside = pad + (g->pad[0] * PH + g->pad[1]) * PW + g->pad[2];
-    for (int64_t n = 0; n < p->batch; n++)
+    /* ABFT work: S, A, V, expected, mag, observed (doubles), the row residues kh * d1 mod s1 */
+    double *S = NULL, *A = NULL, *V = NULL, *ex = NULL, *mg = NULL, *ob = NULL;
+    int64_t *res = NULL;
+    radrt_seal *seal = ck ? (radrt_seal *)(void *)ck->seal : NULL;
+    if (ck) {
+        S = (double *)(void *)ck->work;
+        A = S + taps;
+        V = A + taps;
+        ex = V + g->kernel[0] * g->kernel[1] * 2 * round_vw(PW);
+        mg = ex + p->out_channels;
+        ob = mg + p->out_channels;
+        res = (int64_t *)(void *)(ob + p->out_channels);
+        for (int64_t kh = 0; kh < g->kernel[1]; kh++) res[kh] = kh * g->dilation[1] % g->stride[1];
+    }
+    /* values summed into one checksum: the wide layout sums its PW wide rows */
+    const int64_t n_sum = dw_wide(g) ? g->out[0] * g->out[1] * PW : out_plane;
+    for (int64_t n = 0; n < p->batch; n++) {
+        const int64_t image = n * p->out_channels * out_plane; /* y's offset of this image */
+        int64_t sealed = 0; /* floats of this image sealed */
         for (int64_t ci = 0; ci < p->in_channels; ci++) {
             const float *xc = x + (n * p->in_channels + ci) * in_plane;
             for (int64_t id = 0; id < ID; id++)
                 for (int64_t ih = 0; ih < IH; ih++)
                     memcpy(inside + (id * PH + ih) * PW, xc + (id * IH + ih) * IW, (size_t)IW * sizeof(float));
+            if (ck) dw_window_sums(g, padded, pad, res, S, A, V);
             for (int64_t co = ci * per_group; co < (ci + 1) * per_group; co++) {
                 dw_line_args a = {g, PH, PW, w + co * taps, bias ? bias[co] : 0.0f, p->act_min, p->act_max};
                 float *yc = y + (n * p->out_channels + co) * out_plane;
-                if (g->stride[2] == 1) dw_plane(&a, pad, yc, acc, 1);
-                else if (g->stride[2] == 2) dw_plane(&a, pad, yc, acc, 2);
-                else dw_plane(&a, pad, yc, acc, 0);
+                if (!ck) {
+                    if (g->stride[2] == 1) dw_plane(&a, pad, yc, acc, 1, 0);
+                    else if (g->stride[2] == 2) dw_plane(&a, pad, yc, acc, 2, 0);
+                    else dw_plane(&a, pad, yc, acc, 0, 0);
+                    continue;
+                }
+                double observed;
+                if (g->stride[2] == 1) observed = dw_plane(&a, pad, yc, acc, 1, 1);
+                else if (g->stride[2] == 2) observed = dw_plane(&a, pad, yc, acc, 2, 1);
+                else observed = dw_plane(&a, pad, yc, acc, 0, 1);
+                const int64_t stored = (co + 1) * out_plane;
+                if (seal && (stored - sealed >= DW_SEAL_FLOATS || co == p->out_channels - 1)) {
+                    radrt_seal_add(seal, y + image + sealed, (size_t)(stored - sealed) * sizeof(float),
+                                   (uint64_t)(ck->seal_base + image + sealed));
+                    sealed = stored;
+                }
+                /* expected and mag from the golden taps when given, else the taps as read */
+                const float *wc = (ck->wsum ? ck->wsum : w) + co * taps;
+                double expected = 0.0, mag = 0.0;
+                for (int64_t t = 0; t < taps; t++) {
+                    expected += (double)wc[t] * S[t];
+                    mag += fabs((double)wc[t]) * A[t];
+                }
+                const double b = bias ? bias[co] : 0.0;
+                ex[co] = expected + (double)n_sum * b;
+                mg[co] = mag + (double)n_sum * fabs(b);
+                ob[co] = observed;
             }
         }
+        if (ck) radrt_abft_check_sums(ck, ex, mg, ob, p->out_channels, taps, n_sum);
+    }
 }
 
 void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
                 float *scratch, radrt_abft *ck) {
     if (p->mode == RADRT_CONV_DEPTHWISE) {
-        conv_depthwise(p, x, w, bias, y, scratch);
+        conv_depthwise(p, x, w, bias, y, scratch, ck);
         return;
     }
     const radrt_im2col *g = &p->geom;

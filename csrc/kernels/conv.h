@@ -38,16 +38,28 @@ typedef struct {
 /* bias may be NULL; scratch holds radrt_conv_scratch_floats floats (the GEMM's
  * packing buffers, or the depthwise padded plane); SIZE_MAX when that count
  * overflows int64.
- * ck: NULL, or (IM2COL and POINTWISE modes; DEPTHWISE ignores it) a radrt_abft
- * (gemm.h) with side RADRT_ABFT_COLUMNS: wsum/wabs hold group * K floats (group g
- * at g * K, K = channels * prod(kernel)), bias_sum/bias_abs one float per group
- * (sum over the group's output channels of bias) or NULL without bias, work
- * radrt_abft_work_floats(out_channels / group, prod(out), COLUMNS) floats. One
- * checksum per output position, per image and group, all added to *ck. The
- * struct is declared in gemm.h, which includes this header: hence the tag. */
+ * ck: NULL, or a radrt_abft (gemm.h); work holds radrt_conv_abft_work_floats(p)
+ * floats (8-byte aligned). Results of every image are added to *ck.
+ *   IM2COL and POINTWISE: side RADRT_ABFT_COLUMNS: wsum/wabs hold group * K floats
+ *   (group g at g * K, K = channels * prod(kernel)), bias_sum/bias_abs one float per
+ *   group (sum over the group's output channels of bias) or NULL without bias. One
+ *   checksum per output position, per image and group.
+ *   DEPTHWISE: side RADRT_ABFT_DEPTHWISE: one checksum per image and output channel
+ *   (conv.c: the sum of the channel's pre-clamp outputs against the weights times the
+ *   window sums of the padded input plane), with K = prod(kernel) products per
+ *   output and prod(out) outputs per checksum in the tolerance. wsum: NULL (the
+ *   expected sums use w as read: the caller verifies w by other means, e.g. its
+ *   seal), or a golden copy of w (out_channels * prod(kernel) floats, w's layout)
+ *   used instead, so an upset of w is caught by the checksums. wabs, bias_sum,
+ *   bias_abs and wseal are not used (the bias is read from bias).
+ *   ck->seal (when not NULL) gets the output's seal, accumulated from the stored
+ *   values of each output plane right after they were stored.
+ * The struct is declared in gemm.h, which includes this header: hence the tag. */
 struct radrt_abft_s;
 void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, const float *bias, float *y,
                 float *scratch, struct radrt_abft_s *ck);
 size_t radrt_conv_scratch_floats(const radrt_conv_params *p);
+/* Floats of radrt_abft.work for radrt_conv with ABFT; SIZE_MAX on overflow. */
+size_t radrt_conv_abft_work_floats(const radrt_conv_params *p);
 
 #endif

@@ -507,6 +507,23 @@ static void abft_compare_one(double expected, double mag, double observed, doubl
     if (q > *worst) *worst = q;
 }
 
+/* The terms of the tolerance (gemm.h): tol = lam_u * cmo * mag + floor_. */
+static void abft_tol_terms(float lambda, int64_t K, int64_t terms, double *lam_u, double *cmo, double *floor_) {
+    *lam_u = lambda * 0x1p-24;
+    *cmo = 2.0 * sqrt((double)K + 2.0) + sqrt((double)terms + 1.0);
+    *floor_ = (double)FLT_MIN * ((double)K + 1.0);
+}
+
+void radrt_abft_check_sums(radrt_abft *ck, const double *expected, const double *mag, const double *observed,
+                           int64_t count, int64_t K, int64_t n) {
+    double lam_u, cmo, floor_, worst = ck->worst;
+    abft_tol_terms(ck->lambda, K, n, &lam_u, &cmo, &floor_);
+    for (int64_t i = 0; i < count; i++)
+        abft_compare_one(expected[i], mag[i], observed[i], lam_u, cmo, floor_, &ck->checked, &ck->exceeded,
+                         &ck->nonfinite, &worst);
+    ck->worst = (float)worst;
+}
+
 /* Compares the n checksums in work (expected, mag, observed; terms values
  * summed into each observed) and adds the verdicts to ck. VW checksums at
  * a time in float32 vectors; a block where some lane is not finite or not within
@@ -517,9 +534,8 @@ static void abft_compare(radrt_abft *ck, int64_t n, int64_t K, int64_t terms, co
     const double alpha = ep->alpha, beta = ep->beta;
     const double bsum = ep->bias && ck->bias_sum ? ck->bias_sum[0] : 0.0;
     const double babs = ep->bias && ck->bias_abs ? ck->bias_abs[0] : 0.0;
-    const double u = 0x1p-24, lam_u = ck->lambda * u;
-    const double cmo = 2.0 * sqrt((double)K + 2.0) + sqrt((double)terms + 1.0);
-    const double floor_ = (double)FLT_MIN * ((double)K + 1.0);
+    double lam_u, cmo, floor_;
+    abft_tol_terms(ck->lambda, K, terms, &lam_u, &cmo, &floor_);
     double worst = ck->worst;
     int64_t checked = 0, exceeded = 0, nonfinite = 0;
     const vf va = vsplat((float)alpha), vb = vsplat((float)(beta * bsum));

@@ -94,6 +94,10 @@ void radrt_gemm_pack_b(const float *b, int64_t rs, int64_t cs, int64_t K, int64_
 #define RADRT_ABFT_COLUMNS 0
 /* B is the constant (weight) operand: one checksum per row i of C */
 #define RADRT_ABFT_ROWS 1
+/* A depthwise convolution (conv.h, RADRT_CONV_DEPTHWISE): one checksum per image and
+ * output channel, predicted from window sums of the input plane (conv.c); not a
+ * radrt_sgemm side (radrt_abft_work_floats refuses it: see radrt_conv_abft_work_floats) */
+#define RADRT_ABFT_DEPTHWISE 2
 
 typedef struct radrt_abft_s {
     int side;
@@ -133,6 +137,13 @@ typedef struct radrt_abft_s {
     uint64_t *wseal;
     int64_t wseal_base;
 } radrt_abft;
+
+/* Compares count checksums (expected[i], mag[i], observed[i]) by the rule above (K
+ * products per result, n results summed into each) and adds the verdicts (checked /
+ * exceeded / nonfinite, worst) to *ck: the one definition of the tolerance, shared
+ * by radrt_sgemm and the depthwise conv. */
+void radrt_abft_check_sums(radrt_abft *ck, const double *expected, const double *mag, const double *observed,
+                           int64_t count, int64_t K, int64_t n);
 
 /* Floats of radrt_abft.work for one radrt_sgemm of an M x N product (3 per
  * checksum); SIZE_MAX for a negative size, an unknown side or on overflow. */

@@ -16,7 +16,8 @@ everything the C kernel will trust, and returns a `Prepared`:
   (NULL when 0): kernels never allocate;
 - `flops`: multiply-adds count twice; used by `radrt inspect`;
 - `abft`: for Conv, Gemm and MatMul with constant weights, the `AbftSpec` of
-  the checksums fused into the GEMM (csrc/kernels/gemm.h); the invoke then
+  the checksums fused into the GEMM (csrc/kernels/gemm.h) or into the depthwise
+  conv (csrc/kernels/conv.c); the invoke then
   takes a keyword `abft=` (a cffi `radrt_abft *`, see `abft_struct`, or None
   for the unchecked call). None for every other op and case.
 
@@ -68,6 +69,8 @@ class TensorInfo:
 # csrc/tests/test_abft.c: worst |observed - expected| / tol 0.056 on random data
 # (random, constant input, cancelling weights, scaled 1e-3 and 1e3), 0.77 when both
 # operands are constant (systematic rounding, growing as sqrt(K) / (4 lambda)).
+# Depthwise convs (csrc/tests/test_abft_dw.c, same rule): 0.075 on random data, 0.070
+# on constant input planes.
 ABFT_LAMBDA = 4.0
 
 
@@ -76,28 +79,38 @@ class AbftSpec:
     """The ABFT checksums of one Conv/Gemm/MatMul step (csrc/kernels/gemm.h).
 
     side: lib.RADRT_ABFT_COLUMNS (Conv: the weights are A, one checksum per
-    output position and image and group) or lib.RADRT_ABFT_ROWS (Gemm/MatMul:
-    the constant B, one checksum per output row and product).
-    K: inner GEMM size; groups: GEMM groups (Conv group, else 1).
+    output position and image and group), lib.RADRT_ABFT_ROWS (Gemm/MatMul:
+    the constant B, one checksum per output row and product) or
+    lib.RADRT_ABFT_DEPTHWISE (depthwise Conv: one checksum per image and output
+    channel, predicted from the taps as read and window sums of the input).
+    K: inner GEMM size (depthwise: taps per output); groups: GEMM groups (Conv
+    group, else 1).
     wsum, wabs: indices into Prepared.constants of float32 arrays of groups*K
     values (group g at g*K): the sums along the checksum direction of the final
     constant weights the kernel packs and of their absolute values, computed in
     float64 and rounded; they live in the weights region like the packed weights.
+    None (depthwise): the struct gets NULL.
     bias_sum, bias_abs: per group, the golden sum of the bias term along the
-    checksum direction and of its |.|, as floats (0.0 without bias).
+    checksum direction and of its |.|, as floats (0.0 without bias; empty for
+    depthwise, whose kernel reads the bias itself).
     work_floats: floats of the caller-owned work buffer.
     checksums: checksums one invoke compares when the data are finite: after one
     clean call, radrt_abft.checked == checksums and exceeded == 0.
+    packed_weights: index into Prepared.constants of the pre-packed weight operand
+    the kernel seals as it reads it (radrt_abft.wseal), or None when the kernel
+    reads its weights raw from a node input (depthwise): no wseal then, and the
+    engine verifies that input by its seal like any other weights-region read.
     """
     side: int
     K: int
     groups: int
-    wsum: int
-    wabs: int
+    wsum: Optional[int]
+    wabs: Optional[int]
     bias_sum: Tuple[float, ...]
     bias_abs: Tuple[float, ...]
     work_floats: int
     checksums: int
+    packed_weights: Optional[int] = 0
 
 
 def weight_checksums(mats: np.ndarray, axis: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -110,14 +123,18 @@ def weight_checksums(mats: np.ndarray, axis: int) -> Tuple[np.ndarray, np.ndarra
 
 def abft_struct(ffi, spec: AbftSpec, consts, lam: float = ABFT_LAMBDA):
     """A zeroed cffi `radrt_abft *` for `spec`, reading wsum/wabs through the step's
-    constant pointers `consts`, and the objects it points to (keep them alive as long
-    as the struct). The results (checked, exceeded, nonfinite, worst) accumulate over
-    calls; zero them between runs."""
-    bias_sum = ffi.new("float[]", list(spec.bias_sum))
-    bias_abs = ffi.new("float[]", list(spec.bias_abs))
+    constant pointers `consts` (NULL when the spec has none), and the objects it points
+    to (keep them alive as long as the struct). The results (checked, exceeded,
+    nonfinite, worst) accumulate over calls; zero them between runs. work is a
+    cffi-allocated float array (malloc alignment: the depthwise kernel reads it as
+    doubles)."""
+    def const(index):
+        return ffi.NULL if index is None else ffi.cast("const float *", consts[index])
+
+    bias_sum = ffi.new("float[]", list(spec.bias_sum)) if spec.bias_sum else ffi.NULL
+    bias_abs = ffi.new("float[]", list(spec.bias_abs)) if spec.bias_abs else ffi.NULL
     work = ffi.new("float[]", max(spec.work_floats, 1))
-    ck = ffi.new("radrt_abft *", dict(side=spec.side, wsum=ffi.cast("const float *", consts[spec.wsum]),
-                                      wabs=ffi.cast("const float *", consts[spec.wabs]),
+    ck = ffi.new("radrt_abft *", dict(side=spec.side, wsum=const(spec.wsum), wabs=const(spec.wabs),
                                       bias_sum=bias_sum, bias_abs=bias_abs, work=work, **{"lambda": lam}))
     return ck, (bias_sum, bias_abs, work)
 

@@ -22,8 +22,13 @@ GEMM's packing buffers, or the depthwise padded plane.
 ABFT (csrc/kernels/gemm.h): with constant weights and a constant or absent bias,
 the IM2COL and POINTWISE paths get an AbftSpec of side COLUMNS: the weights'
 column sums per group (constants 1 and 2) and the per-group bias sums. The
-depthwise path and runtime weights get none (the engine checks them otherwise).
+depthwise path gets one of side DEPTHWISE (csrc/kernels/conv.c): no constants, the
+kernel predicts each output channel's sum from the taps and bias as it reads them
+(inputs 1 and 2, verified by their seals by the engine) and window sums of the
+input. Runtime weights get none (the engine checks them otherwise).
 """
+import dataclasses
+
 import numpy as np
 
 from . import (AbftSpec, Prepared, count, fused_clamp, node_error, output_info, register,
@@ -154,6 +159,10 @@ def conv(node, ins):
         mode = lib.RADRT_CONV_IM2COL
     w_packed = mode != lib.RADRT_CONV_DEPTHWISE and w.value is not None
     constants, w_group_floats, abft = [], 0, None
+    if mode == lib.RADRT_CONV_DEPTHWISE and w.value is not None and (bias is None or bias.value is not None):
+        abft = AbftSpec(side=lib.RADRT_ABFT_DEPTHWISE, K=count(node, kernel, "kernel"), groups=group, wsum=None,
+                        wabs=None, bias_sum=(), bias_abs=(), work_floats=0, checksums=batch * cout,
+                        packed_weights=None)
     if w_packed:
         mats = np.asarray(w.value, np.float32).reshape(group, cout_g, k_size)
         packed = [pack_a(m) for m in mats]
@@ -179,6 +188,10 @@ def conv(node, ins):
                             dilation=to3(dilations, 1)))
     sizes.check_c_fields(node, fields, "convolution parameters")
     scratch = sizes.c_scratch_floats(node, lib.radrt_conv_scratch_floats(ffi.new("radrt_conv_params *", fields)))
+    if abft is not None and abft.side == lib.RADRT_ABFT_DEPTHWISE:
+        work = sizes.c_scratch_floats(node, lib.radrt_conv_abft_work_floats(ffi.new("radrt_conv_params *", fields)),
+                                      "ABFT work") // 4
+        abft = dataclasses.replace(abft, work_floats=work)
 
     def invoke(lib, i, o, consts, scratch_ptr, abft=None):
         p = ffi.new("radrt_conv_params *", fields)

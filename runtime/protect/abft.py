@@ -9,8 +9,11 @@ after the kernel (csrc/protect/step_check.h):
   of the product, the checksum of what it stored with the one predicted from the
   golden weights (csrc/kernels/gemm.h; Huang & Abraham 1984), seals its output tile
   by tile right after storing it (read back from L1), and seals its packed weights as
-  its tiles read them (compared with their golden seal). A product with inf/NaN
-  cannot be compared: it is run again and the two outputs' seals compared instead.
+  its tiles read them (compared with their golden seal). A depthwise Conv does the
+  same per output channel (csrc/kernels/conv.c), predicting from its taps as read:
+  those weights are then verified by their seal like any other weights-region read
+  (`AbftSpec.packed_weights` None). A product with inf/NaN cannot be compared: it is
+  run again and the two outputs' seals compared instead.
 - "moved": Concat, Transpose, Split and the plan's output copies (elements of 4 or 8
   bytes): run once; the plain sums of the output seals must equal those of the
   inputs (an invariant: the output words are the input words, moved).
@@ -126,16 +129,17 @@ class AbftEngine(Engine):
             # of a low mantissa bit through: measured, 0.7 % of digits' weight upsets). A
             # GEMM seals its packed weights block by block as it reads them (ck.wseal).
             consts = [p for p in step.consts if p.nbytes]
-            golden_weights = None
+            golden_weights = ffi.NULL  # no pre-packed weights sealed at use
             if spec is not None:
                 kind = "gemm"
                 ck, keep = abft_struct(ffi, spec, [ptr(p) for p in step.consts])
                 self._keep.append(keep)
                 ck.seal = ffi.cast("uint64_t *", out_slots[0]) if len(outs) == 1 else ffi.NULL
-                packed = step.consts[0]  # the pre-packed weight operand (ops: constants[0])
-                ck.wseal = ffi.cast("uint64_t *", new_slot())
-                golden_weights = current[packed]
-                consts = [p for p in consts if p != packed]
+                if spec.packed_weights is not None:  # the pre-packed weight operand, sealed as read
+                    packed = step.consts[spec.packed_weights]
+                    ck.wseal = ffi.cast("uint64_t *", new_slot())
+                    golden_weights = current[packed]
+                    consts = [p for p in consts if p != packed]
                 call = step.prepared.invoke(lib, *self._pointers(step, ptr), abft=ck)
             else:
                 kind = "moved" if _moves_words(step) else "twice"

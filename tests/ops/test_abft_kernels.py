@@ -1,8 +1,8 @@
-"""ABFT checksums fused into the GEMM (csrc/kernels/gemm.h), through the Conv, Gemm and
-MatMul prepares: which steps get an AbftSpec, and that a checked invoke gives the same
+"""ABFT checksums fused into the GEMM (csrc/kernels/gemm.h) and the depthwise Conv
+(csrc/kernels/conv.c), through the Conv, Gemm and MatMul prepares: which steps get an AbftSpec, and that a checked invoke gives the same
 output bits as the unchecked one with every checksum compared and none exceeded. A
-weight flipped in the packed constants after prepare must be detected. The C test
-csrc/tests/test_abft.c covers the checksum arithmetic against float64."""
+weight flipped in the packed constants after prepare must be detected. The C tests
+csrc/tests/test_abft.c and test_abft_dw.c cover the checksum arithmetic against float64."""
 import math
 
 import numpy as np
@@ -91,10 +91,64 @@ def test_conv_checked_equals_unchecked(name, x_shape, w_shape, attrs, with_bias,
 def test_conv_without_spec():
     rng = np.random.default_rng(1)
     x = rand(rng, 1, 8, 6, 6)
-    depthwise = _prepare("Conv", [x, rand(rng, 8, 1, 3, 3)], [False, True], {"group": 8})
     runtime_w = _prepare("Conv", [x, rand(rng, 4, 8, 3, 3)], [False, False])
     runtime_b = _prepare("Conv", [x, rand(rng, 4, 8, 3, 3), rand(rng, 4)], [False, True, False])
-    assert depthwise.abft is None and runtime_w.abft is None and runtime_b.abft is None
+    dw_runtime_w = _prepare("Conv", [x, rand(rng, 8, 1, 3, 3)], [False, False], {"group": 8})
+    dw_runtime_b = _prepare("Conv", [x, rand(rng, 8, 1, 3, 3), rand(rng, 8)], [False, True, False], {"group": 8})
+    assert runtime_w.abft is None and runtime_b.abft is None
+    assert dw_runtime_w.abft is None and dw_runtime_b.abft is None
+
+
+# Depthwise Conv shapes: (x shape, w shape, attrs); the kernel's paths: the wide stride-1
+# layout, stride 2 and other strides row by row, dilations, 1-D and 3-D, channel multiplier.
+DEPTHWISE_CASES = [
+    ("3x3 light", (1, 24, 14, 14), (24, 1, 3, 3), {"pads": [1, 1, 1, 1]}),
+    ("3x3 stride 2", (2, 16, 15, 15), (16, 1, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}),
+    ("5x5 stride 3 dilated", (1, 6, 20, 17), (6, 1, 5, 5), {"pads": [2, 1, 3, 2], "strides": [3, 3],
+                                                           "dilations": [2, 1]}),
+    ("multiplier 3, clamp", (1, 4, 9, 30), (12, 1, 3, 3), {"pads": [1, 1, 1, 1], "_fused_clip": (0.0, 6.0)}),
+    ("1-D", (2, 5, 300), (10, 1, 4), {"pads": [3, 0], "dilations": [2]}),
+    ("3-D", (1, 3, 6, 7, 8), (3, 1, 3, 2, 3), {"pads": [1, 0, 1, 1, 1, 1], "strides": [1, 2, 1]}),
+]
+
+
+@pytest.mark.parametrize("name,x_shape,w_shape,attrs", DEPTHWISE_CASES, ids=[c[0] for c in DEPTHWISE_CASES])
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3, "constant"])
+def test_depthwise_checked_equals_unchecked(name, x_shape, w_shape, attrs, with_bias, scale):
+    from runtime._core import lib
+    rng = np.random.default_rng(len(name) + int(with_bias))
+    x = np.full(x_shape, 0.7, np.float32) if scale == "constant" else rand(rng, *x_shape, scale=scale)
+    w = rand(rng, *w_shape, scale=0.2)
+    arrays = [x, w] + ([rand(rng, w_shape[0])] if with_bias else [])
+    attrs = dict(attrs, group=x_shape[1])
+    prep = _prepare("Conv", arrays, [False] + [True] * (len(arrays) - 1), attrs)
+    spec = prep.abft
+    assert spec is not None and spec.side == lib.RADRT_ABFT_DEPTHWISE
+    assert (spec.K, spec.checksums) == (math.prod(w_shape[2:]), x_shape[0] * w_shape[0])
+    assert spec.wsum is None and spec.packed_weights is None and prep.constants == []
+    assert prep.unread_inputs == ()  # the kernel reads the weights raw: the engine verifies them
+    _check_clean(prep, arrays)
+
+
+def test_depthwise_fills_the_output_seal():
+    from runtime._core import ffi, lib
+    rng = np.random.default_rng(6)
+    arrays = [rand(rng, 2, 8, 11, 11), rand(rng, 8, 1, 3, 3), rand(rng, 8)]
+    prep = _prepare("Conv", arrays, [False, True, True], {"group": 8, "pads": [1, 1, 1, 1]})
+    ptr = lambda a: ffi.cast("void *", ffi.from_buffer(a))
+    ck, keep = abft_struct(ffi, prep.abft, [])
+    seal = ffi.new("uint64_t[2]")
+    ck.seal, ck.seal_base = seal, 3
+    out = np.empty(prep.outputs[0].shape, np.float32)
+    scratch = np.zeros(prep.scratch_bytes, np.uint8)
+    fn, args = prep.invoke(lib, [ptr(a) for a in arrays], [ptr(out)], [], ptr(scratch), abft=ck)
+    fn(*args)
+    want = ffi.new("radrt_seal *")
+    lib.radrt_seal_add(want, ffi.from_buffer(out), out.nbytes, 3)
+    assert (seal[0], seal[1]) == (want.sum, want.wsum)
+    assert ck.wseal == ffi.NULL and ck.checked == prep.abft.checksums and ck.exceeded == 0
+    del keep
 
 
 # (A shape, B shape, C shape or None, attrs)

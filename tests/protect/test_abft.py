@@ -303,6 +303,62 @@ def test_switching_to_abft_and_back_keeps_results_and_budget():
         - plan.region_bytes["weights"]
 
 
+# -- depthwise convolutions: checked once by their fused checksums ------------------------------
+def is_depthwise(step):
+    node = step.node
+    return node.op_type == "Conv" and int(node.attr("group", 1)) > 1 \
+        and step.prepared.abft is not None and step.prepared.abft.side == lib.RADRT_ABFT_DEPTHWISE
+
+
+def test_shufflenet_depthwise_convs_run_once_as_checked_steps():
+    sess = InferenceSession(light("shufflenet"), protection="abft", scrub_interval_s=None)
+    plan = sess._engine.plan
+    dw = [i for i, step in enumerate(plan.steps) if is_depthwise(step)]
+    assert len(dw) == 16  # every depthwise conv of shufflenet
+    assert all(sess._engine.steps[i].kind == "gemm" for i in dw)
+    # their weights are read raw from the weights region: verified by their seals, no wseal
+    assert all(sess._engine.steps[i].ck.wseal == ffi.NULL for i in dw)
+    sess.run(None, feeds(sess, first_input(sess, np.random.default_rng(12))))
+    assert all(sess._engine.steps[i].ck.checked == plan.steps[i].prepared.abft.checksums for i in dw)
+
+
+def depthwise_model():
+    """Depthwise Conv (with bias, fused Relu), pointwise Conv, depthwise stride-2 Conv."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(13)
+    inits = [numpy_helper.from_array(rng.standard_normal((6, 1, 3, 3)).astype(np.float32) * 0.3, "dw1"),
+             numpy_helper.from_array(rng.standard_normal(6).astype(np.float32) * 0.1, "b1"),
+             numpy_helper.from_array(rng.standard_normal((6, 6, 1, 1)).astype(np.float32) * 0.3, "pw"),
+             numpy_helper.from_array(rng.standard_normal((12, 1, 3, 3)).astype(np.float32) * 0.3, "dw2")]
+    nodes = [helper.make_node("Conv", ["x", "dw1", "b1"], ["c1"], pads=[1, 1, 1, 1], group=6),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "pw"], ["c2"]),
+             helper.make_node("Conv", ["c2", "dw2"], ["y"], pads=[1, 1, 1, 1], strides=[2, 2], group=6)]
+    graph = helper.make_graph(nodes, "dw", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 6, 9, 9))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, (1, 12, 5, 5))], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+
+
+def test_depthwise_steps_correct_compute_and_weight_upsets_exactly():
+    sess = InferenceSession(depthwise_model(), protection="abft", scrub_interval_s=None)
+    ref = InferenceSession(depthwise_model(), scrub_interval_s=None)
+    x = np.random.default_rng(14).random((1, 6, 9, 9), dtype=np.float32)
+    golden = ref.run(None, {"x": x})[0]
+    assert same_bits(sess.run(None, {"x": x})[0], golden)
+    assert [s.kind for s in sess._engine.steps][:3] == ["gemm"] * 3  # the Relu is fused into the first Conv
+    assert sum(is_depthwise(s) for s in sess._engine.plan.steps) == 2
+    compute = [s for s in sess.fault_sites() if s.kind == "compute"]
+    for site in compute:
+        for offset in range(3, site.nbytes, 28):
+            for bit in (7, 6, 5, 4):
+                assert run_one(sess, x, golden, site, offset, bit, None) == "exact", (site.name, offset, bit)
+    weights = next(s for s in sess.fault_sites() if s.name == "weights/copy0")
+    for offset in range(3, weights.nbytes, 4):  # sign and top exponent bits of every weight word
+        for bit in (7, 6):
+            assert run_one(sess, x, golden, weights, offset, bit, None) == "exact", (offset, bit)
+    assert sess.health()["uncorrectable"] == 0
+
+
 def mixed_model():
     """Conv, Relu, MaxPool, Split, Concat, Transpose, Add, Reshape, Gemm, Softmax: every
     way abft checks an op (fused checksums, sums invariant, duplicate and compare)."""
