@@ -269,8 +269,10 @@ static void injection_tests(void) {
                     if (err > 1.5 * tol && err / tol > big) big = err / tol;
                 }
                 double errmax = 0;
-                for (int64_t t = 0; t < n; t++)
-                    errmax = fmax(errmax, fabs(delta * (side == RADRT_ABFT_COLUMNS ? B[k * N + t] : A[t * K + k])));
+                for (int64_t t = 0; t < n; t++) { /* a plain max: gcc 12 for aarch64 ICEs on an fmax reduction */
+                    double err = fabs(delta * (side == RADRT_ABFT_COLUMNS ? B[k * N + t] : A[t * K + k]));
+                    if (err > errmax) errmax = err;
+                }
                 for (int64_t e = 0; e < M * N; e++) rms += (double)C[e] * C[e];
                 rms = sqrt(rms / (double)(M * N));
                 CHECK(!(big > 0) || hit, "side %d bit %d (%g -> %g): error %.3g tol undetected", side, bit, before,
