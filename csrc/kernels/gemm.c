@@ -142,6 +142,7 @@ static inline __attribute__((always_inline)) void micro_body(
         if (!full) {
             memset(stage, 0, sizeof stage);
             memset(bstage, 0, sizeof bstage);
+            if (ck == CK_ROWS) memset(pre, 0, sizeof pre); /* edge tiles: every lane defined */
             if (!ts->first) memcpy(stage, crow, nr * sizeof(float));
         }
         const float *brow = NULL;
