@@ -47,23 +47,27 @@ def cpu_features() -> str:
 
 
 MEMORY_PROBE = """
-import resource, sys
+import gc, os, sys
 from runtime.zoo import model_bytes
 from runtime.cli import random_feeds
 from runtime.session import InferenceSession
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 data = model_bytes(sys.argv[1])
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+gc.collect()
+base = rss()
 sess = InferenceSession(data, protection=sys.argv[2], scrub_interval_s=None)
 sess.run(None, random_feeds(sess, seed=0))
+gc.collect()
 plan = sess.compiled.plan
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(plan.region_bytes["weights"], plan.total_bytes(sys.argv[2]), (peak - base) * 1024)
+print(plan.region_bytes["weights"], plan.total_bytes(sys.argv[2]), rss() - base)
 """
 
 
 def memory_rows(name: str):
     """Per mode, in a fresh interpreter each: planned region bytes (weights x copies + arenas x
-    replicas) and the peak resident-set growth of making the session and running it once (MiB)."""
+    replicas) and the resident-set growth of making the session and running it once (MiB)."""
     import subprocess
     rows, weights = {}, 0.0
     for mode in MODES:
@@ -117,9 +121,9 @@ def main() -> int:
         vs = [by_mode[r.model][m].vs_none for r in rows]
         lines.append(f"Geometric mean {m} / none: **{geomean(vs):.2f}** (worst {max(vs):.2f}).")
     lines += ["", "Memory per mode (MiB): planned regions (weights x copies + (arena + input + output) x "
-              "replicas) / peak resident-set growth of making the session and running it once, in a fresh "
-              "interpreter (includes loading and compiling the model, and the plan's own arrays of the "
-              "weights, 1 x weights in every mode):", "",
+              "replicas) / resident-set growth of making the session and running it once, in a fresh "
+              "interpreter (the model's bytes already in memory; includes the compiled graph and the plan's "
+              "own arrays of the weights, about 1 x weights in every mode):", "",
               "| model | weights | " + " | ".join(MODES) + " |", "| --- | ---: | " + " | ".join("---:" for _ in MODES) + " |"]
     for r in rows:
         weights, mem = memory_rows(r.model)
