@@ -66,6 +66,9 @@ class ErrorCode(IntEnum):
     """Completion: the run met an upset the protection mode could not repair."""
     INTERNAL = 15
     """Completion: an unexpected runtime error (the detail holds nothing useful)."""
+    COUNTER_WINDOW = 16
+    """Acceptance: the trailer's counter is 2^56 or more beyond the last accepted one
+    (ICD v2 §7 forward window); the stored counter does not move."""
 
 
 class Severity(IntEnum):
@@ -96,6 +99,10 @@ class EventId(IntEnum):
     AUTH_FAILURE = 6
     """Medium. Cause: a TC failed authentication. aux1 source ID, aux2 error code
     (AUTH_FAILED or REPLAY)."""
+    SLOT_CORRUPT = 7
+    """High. Cause: a stored model slot failed its SHA-256 (at start-up, on
+    ACTIVATE_SLOT or in the background re-verification); it gets state CORRUPT and is
+    never served. aux1 slot, aux2 0."""
     CHECKSUM_MISMATCH = 8
     """Low. Cause: an abft check failed (GEMM checksum, duplicated op, chained tensor
     checksum) and the op was re-executed. aux1 op index, aux2 0."""
@@ -108,6 +115,7 @@ EVENT_SEVERITY = {
     EventId.MODEL_ACTIVATED: Severity.INFO,
     EventId.MODEL_REJECTED: Severity.MEDIUM,
     EventId.AUTH_FAILURE: Severity.MEDIUM,
+    EventId.SLOT_CORRUPT: Severity.HIGH,
     EventId.CHECKSUM_MISMATCH: Severity.LOW,
 }
 
@@ -130,7 +138,10 @@ class SlotState(IntEnum):
     RECEIVING = 1
     COMMITTED = 2
     ACTIVE = 3
+    CORRUPT = 4
 
+
+ICD_VERSION = 2  # TM[17,2] and HK structure 2 carry it
 
 # HK structure 1 (ICD §5): u32 fields in wire order, then active_slot u8 and
 # protection_mode u8.
@@ -142,6 +153,9 @@ HK_U32_FIELDS = (
     "duplicates_ignored",
 )
 HK_U8_FIELDS = ("active_slot", "protection_mode")
+# HK structure 2 (ICD v2 §5): structure 1's fields, then icd_version u8, then these u32.
+HK2_STRUCTURE_ID = 2
+HK2_U32_FIELDS = ("checksum_mismatches", "ops_reexecuted", "slot_integrity_failures", "inputs_refused")
 NO_ACTIVE_SLOT = 0xFF  # active_slot value while no slot serves
 
 
