@@ -1,0 +1,313 @@
+"""Link efficiency (payload bytes / line rate) and runtime RSS through a fuzz storm.
+
+    .venv/bin/python benchmarks/link_efficiency.py [--inferences 5] [--label NAME] [--part all]
+
+How it works. `radrt serve` (protection none: the link is what is measured) runs as a
+subprocess on one pty and serves a one-op model (Relu over float32 (1, 16, 32, 32):
+16384 elements, 64 KiB in and 64 KiB out per inference). The line emulator
+(fault_injection/line.py) joins that pty to a second one, throttled to the baud rate
+(8N1, 10 bits a byte) and impaired per direction (bit errors, byte drops, bursts,
+seeded). The Python Controller (runtime/link/controller.py, timeouts from
+reply_timeout(baud)) runs N inferences on the other pty and checks every output.
+
+Efficiency of a configuration = (input + output bytes of the inferences completed) /
+(baud / 10 bytes per s x wall time of the N inferences). Counted per configuration:
+TCs sent (retries included), retries (attempts beyond the first of each TC), output
+re-sends (TC[200,5]) and the output bytes they asked for (a TC[200,5] without ranges
+asks for every output byte).
+
+RSS part: the same server at 921600 baud, then 100,000 fuzzed frames
+(tests/link/test_storm.py's generator, seeded) sent over an unthrottled, clean line;
+VmRSS of the runtime process sampled every 0.1 s. Before = after a ping and one
+inference (warm), after = after the storm, a ping and one inference.
+
+Results are appended to benchmarks/link_efficiency.md as one dated section per run.
+"""
+import argparse
+import datetime
+import os
+import shlex
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+from onnx import TensorProto, helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from benchmarks.record import cpu_model  # noqa: E402
+from fault_injection.line import LineImpairment, SerialLine  # noqa: E402
+from runtime.link.codes import Service  # noqa: E402
+from runtime.link.controller import CommandFailed, Controller, LinkTimeout, reply_timeout  # noqa: E402
+from runtime.link.framing import frame  # noqa: E402
+from runtime.link.packets import TcPacket, TmPacket, parse_tm  # noqa: E402
+from runtime.link.tensors import max_chunk_data, split_tensor  # noqa: E402
+from runtime.link.transport import FdStream, PacketLink, open_pty_pair, open_transport  # noqa: E402
+
+SHAPE = (1, 16, 32, 32)
+TENSOR_BYTES = int(np.prod(SHAPE)) * 4
+BAUDS = (115200, 921600)
+# (name, ber, drop per byte, burst starts per byte, burst bits)
+IMPAIRMENTS = (("BER 0", 0.0, 0.0, 0.0, 16),
+               ("BER 1e-5", 1e-5, 0.0, 0.0, 16),
+               ("BER 1e-4 + drop 1e-5 + bursts 1e-5 x 16 bits", 1e-4, 1e-5, 1e-5, 16))
+STORM_FRAMES = 100_000
+
+
+def relu_model(path: str) -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, SHAPE)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu", [x], [y])
+    with open(path, "wb") as f:
+        f.write(helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)])
+                .SerializeToString())
+
+
+def theoretical_max(x: np.ndarray) -> dict:
+    """Payload bytes / line bytes of one inference of `x` with no errors, counted from
+    the frames themselves (COBS included) at the chunk sizes the controller and the
+    runtime use: each TC[200,1] chunk gets TM[1,1] + TM[1,7]; TC[200,2] gets TM[1,1],
+    the TM[200,3] chunks, TM[200,4] (20 data bytes in ICD v2) and TM[1,7]. The exchange
+    is stop-and-wait (the controller awaits each TC's completion), so the uplink and
+    the downlink take turns and their bytes add up."""
+    y = np.maximum(x, 0)
+    tc_data = max_chunk_data(x.ndim, telemetry=False)
+    tm_data = max_chunk_data(y.ndim, telemetry=True)
+    verification = len(frame(TmPacket(1, 7, bytes(4)).pack()))
+    up = down = 0
+    chunks_in = split_tensor(1, 0, x, tc_data)
+    for chunk in chunks_in:
+        up += len(frame(TcPacket(200, 1, chunk.pack()).pack()))
+        down += 2 * verification
+    up += len(frame(TcPacket(200, 2, bytes(4)).pack()))
+    down += 2 * verification + len(frame(TmPacket(200, 4, bytes(20)).pack()))
+    chunks_out = split_tensor(1, 0, y, tm_data)
+    down += sum(len(frame(TmPacket(200, 3, c.pack()).pack())) for c in chunks_out)
+    overlapped = 2 * verification * len(chunks_in)  # the chunks' reports, under the uplink
+    return {"tc_chunk_data": tc_data, "tm_chunk_data": tm_data, "chunks": (len(chunks_in), len(chunks_out)),
+            "line_bytes": up + down, "efficiency": (x.nbytes + y.nbytes) / (up + down),
+            "windowed": (x.nbytes + y.nbytes) / (up + down - overlapped)}
+
+
+class CountingController(Controller):
+    """The Controller, counting distinct TCs and what TC[200,5] asked to re-send."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.commands = 0
+        self.resends = 0
+        self.resent_bytes = 0
+
+    def command(self, service, subtype, data=b"", expect=None):
+        self.commands += 1
+        if (service, subtype) == (Service.INFERENCE, 5):
+            self.resends += 1
+            ranges = data[4:]
+            if not ranges:
+                self.resent_bytes += TENSOR_BYTES  # no range: every output
+            for at in range(0, len(ranges), 9):
+                self.resent_bytes += struct.unpack_from(">BII", ranges, at)[2]
+        return super().command(service, subtype, data, expect)
+
+
+class Bench:
+    """A line, a `radrt serve` subprocess on one side and a controller on the other."""
+
+    def __init__(self, tmp: str, baud: int, impairment=("clean", 0.0, 0.0, 0.0, 16), throttle=True,
+                 retries: int = 8):
+        model = os.path.join(tmp, "relu.onnx")
+        if not os.path.exists(model):
+            relu_model(model)
+        _, ber, drop, burst_rate, burst_bits = impairment
+        a_master, a_path = open_pty_pair()
+        b_master, b_path = open_pty_pair()
+        self.line = SerialLine(FdStream(a_master), FdStream(b_master),
+                               LineImpairment(ber, drop, burst_rate, burst_bits, seed=[1, 0]),
+                               LineImpairment(ber, drop, burst_rate, burst_bits, seed=[1, 1]),
+                               baud=baud if throttle else None, piece=256).start()
+        slots = tempfile.mkdtemp(dir=tmp)
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "runtime.cli", "serve", "--port", a_path, "--baud", str(baud), "--model",
+             model, "--protect", "none", "--slots", slots], cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.stream = open_transport(b_path, baud)
+        self.ctl = CountingController(PacketLink(self.stream, parse_tm), timeout=reply_timeout(baud),
+                                      retries=retries)
+
+    def close(self) -> None:
+        self.ctl.link.close()
+        self.server.send_signal(signal.SIGTERM)
+        self.server.wait(timeout=60)
+        self.line.stop()
+
+
+def efficiency(tmp: str, baud: int, impairment, inferences: int, budget_s: float) -> dict:
+    bench = Bench(tmp, baud, impairment)
+    try:
+        ctl = bench.ctl
+        ctl.ping()
+        start_commands, start_sent = ctl.commands, ctl.sent_attempts
+        x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
+        expected = np.maximum(x, 0)
+        completed = failed = wrong = 0
+        t0 = time.monotonic()
+        for _ in range(inferences):
+            try:
+                result = ctl.infer([x])
+            except (LinkTimeout, CommandFailed):
+                failed += 1
+            else:
+                if np.array_equal(result.outputs[0], expected):
+                    completed += 1
+                else:
+                    wrong += 1
+            if time.monotonic() - t0 > budget_s:
+                break
+        elapsed = time.monotonic() - t0
+        line = bench.line.counters()
+        return {"baud": baud, "impairment": impairment[0], "attempted": completed + failed + wrong,
+                "completed": completed, "failed": failed, "wrong": wrong, "seconds": elapsed,
+                "efficiency": completed * 2 * TENSOR_BYTES / (baud / 10 * elapsed),
+                "commands": ctl.commands - start_commands, "tcs_sent": ctl.sent_attempts - start_sent,
+                "retries": (ctl.sent_attempts - start_sent) - (ctl.commands - start_commands),
+                "resends": ctl.resends, "resent_bytes": ctl.resent_bytes,
+                "bits_flipped": line["a_to_b"]["bits_flipped"] + line["b_to_a"]["bits_flipped"],
+                "bytes_dropped": line["a_to_b"]["bytes_dropped"] + line["b_to_a"]["bytes_dropped"]}
+    finally:
+        bench.close()
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"process {pid} has no VmRSS line")
+
+
+def rss_storm(tmp: str) -> dict:
+    from tests.link.test_storm import storm_bytes  # the suite's seeded generator (ground code)
+
+    baud = 921600
+    bench = Bench(tmp, baud, throttle=False)
+    stop = threading.Event()
+    samples = []
+    try:
+        ctl = bench.ctl
+        x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
+        ctl.ping()
+        ctl.infer([x])
+        pid = bench.server.pid
+        before = rss_kib(pid)
+
+        def sample():
+            while not stop.is_set():
+                samples.append(rss_kib(pid))
+                time.sleep(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        blob, frames = storm_bytes(seed=12, frames=STORM_FRAMES, input_shape=SHAPE)
+        drained = [0]
+
+        def drain():  # the runtime's replies: read and dropped, so its writes never block
+            while not stop.is_set():
+                drained[0] += len(bench.stream.read(65536, 0.1))
+
+        drainer = threading.Thread(target=drain, daemon=True)
+        drainer.start()
+        t0 = time.monotonic()
+        for at in range(0, len(blob), 4096):
+            bench.stream.write(blob[at:at + 4096])
+        sent_s = time.monotonic() - t0
+        time.sleep(2.0)  # the runtime catches up with the last frames
+        stop.set()
+        drainer.join()
+        sampler.join()
+        ctl.link.decoder.feed(b"\x00")  # whatever half-frame the drainer cut is dropped
+        ctl.ping()
+        result = ctl.infer([x])
+        assert np.array_equal(result.outputs[0], np.maximum(x, 0)), "inference after the storm is wrong"
+        hk = ctl.hk()
+        after = rss_kib(pid)
+        return {"frames": frames, "bytes": len(blob), "send_s": sent_s, "before_kib": before,
+                "after_kib": after, "max_kib": max(samples + [after]), "min_kib": min(samples + [before]),
+                "reply_bytes": drained[0], "hk": hk}
+    finally:
+        stop.set()
+        bench.close()
+
+
+def write_record(path: str, label: str, inferences: int, rows, rss, command: str) -> None:
+    theory = theoretical_max(np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32))
+    lines = ["", f"## {label}", "",
+             f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+             f"- CPU: {cpu_model()} ({os.cpu_count()} cores, shared with other sessions)",
+             f"- command: `{command}`"]
+    if rows:
+        lines += [f"- {inferences} inferences per configuration (fewer when a configuration's time budget "
+                  f"ran out: see 'done'); line seed [1, 0] / [1, 1]; model Relu over float32 {SHAPE}",
+                  f"- theoretical maximum at these chunk sizes (TC chunk data {theory['tc_chunk_data']} B, "
+                  f"TM chunk data {theory['tm_chunk_data']} B, {theory['chunks'][0]} chunks up and "
+                  f"{theory['chunks'][1]} down, no errors): {theory['efficiency']:.1%} when every report "
+                  f"waits for its TC ({theory['line_bytes']} line bytes per inference), "
+                  f"{theory['windowed']:.1%} when the chunks' reports travel while later chunks go up",
+                  "",
+                  "| baud | line | efficiency | done / tried | wrong | s | TCs | TCs sent | retries | "
+                  "re-sends | re-sent bytes | bits flipped | bytes dropped |",
+                  "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['baud']} | {r['impairment']} | {r['efficiency']:.1%} | {r['completed']} / "
+                  f"{r['attempted']} | {r['wrong']} | {r['seconds']:.1f} | {r['commands']} | {r['tcs_sent']} | "
+                  f"{r['retries']} | {r['resends']} | {r['resent_bytes']} | {r['bits_flipped']} | "
+                  f"{r['bytes_dropped']} |" for r in rows]
+        lines.append("")
+    if rss:
+        change = (rss["after_kib"] - rss["before_kib"]) / rss["before_kib"]
+        peak = (rss["max_kib"] - rss["before_kib"]) / rss["before_kib"]
+        hk = rss["hk"]
+        lines += [f"RSS of `radrt serve` through {rss['frames']:,} fuzzed frames ({rss['bytes']:,} bytes, "
+                  f"sent in {rss['send_s']:.1f} s over an unthrottled clean pty line): before "
+                  f"{rss['before_kib']} KiB, after {rss['after_kib']} KiB ({change:+.1%}), max "
+                  f"{rss['max_kib']} KiB ({peak:+.1%}), min {rss['min_kib']} KiB. Then ping and one "
+                  f"inference: right. HK: frames_ok {hk['frames_ok']}, frames_bad_crc {hk['frames_bad_crc']}, "
+                  f"frames_bad_format {hk['frames_bad_format']}, frames_oversize {hk['frames_oversize']}, "
+                  f"tc_rejected {hk['tc_rejected']}, duplicates_ignored {hk['duplicates_ignored']}.", ""]
+    with open(path, "a") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--inferences", type=int, default=5, help="inferences per configuration (default 5)")
+    ap.add_argument("--budget", type=float, default=150.0,
+                    help="seconds per configuration after which no new inference starts (default 150)")
+    ap.add_argument("--part", choices=("all", "efficiency", "rss"), default="all")
+    ap.add_argument("--baud", type=int, action="append", help="only these rates (default both)")
+    ap.add_argument("--label", default="run", help="section title in the record")
+    ap.add_argument("--out", default=os.path.join(HERE, "link_efficiency.md"))
+    args = ap.parse_args()
+    rows, rss = [], None
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.part in ("all", "efficiency"):
+            for baud in args.baud or BAUDS:
+                for impairment in IMPAIRMENTS:
+                    rows.append(efficiency(tmp, baud, impairment, args.inferences, args.budget))
+                    print(rows[-1], flush=True)
+        if args.part in ("all", "rss"):
+            rss = rss_storm(tmp)
+            print(rss, flush=True)
+    command = ".venv/bin/python benchmarks/link_efficiency.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    write_record(args.out, args.label, args.inferences, rows, rss, command.strip())
+    print(f"appended to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
