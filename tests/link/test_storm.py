@@ -19,8 +19,9 @@ the real Controller) and HK answer, and these identities hold exactly:
       = non-empty frames fed (bytes between two 0x00)                       ICD §2, §7
   frames_ok = TCs handed to the service
   tc_rejected + auth_rejected = TCs answered with TM[1,2] + TCs to a foreign APID
-  duplicates_ignored = TCs byte-identical to one of the last 64 accepted
-      from the same source (the test's own model of ICD §7)
+  duplicates_ignored = TCs byte-identical to one of the last 64 TCs handled
+      from the same source (the test's own model of the window; see Watch)
+  inputs_refused = TC[200,1] answered with TM[1,2] (not counting duplicates)
   so: accepted (executed) + tc_rejected + auth_rejected + duplicates_ignored = frames_ok
 
 (No counter counts accepted TCs: "accepted" is what is left, and the test counts it
@@ -28,19 +29,19 @@ from the replies: a TC without TM[1,2], to our APID, not a duplicate.)
 """
 import random
 import struct
-import zlib
+from collections import OrderedDict
 
 import numpy as np
 import pytest
+from cobs import cobs
 from onnx import TensorProto, helper
 
-from runtime.link import services as services_module
-from runtime.link.codes import ErrorCode, Service, Verification
+from runtime.link.catalogue import ACK_ACCEPTANCE, ErrorCode, Service, Verification
 from runtime.link.controller import Controller
-from runtime.link.framing import MAX_ENCODED, cobs_encode, frame
+from runtime.link.framing import MAX_ENCODED
 from runtime.link.packets import MAX_PACKET, TcPacket, TmPacket, crc16, parse_tm
 from runtime.link.server import SessionBackend
-from runtime.link.services import PayloadService
+from runtime.link.services import DUPLICATE_WINDOW, STAGED_REQUESTS, PayloadService
 from runtime.link.slots import ModelSlots
 from runtime.link.transport import PacketLink
 
@@ -53,6 +54,12 @@ GAIN = 3.0
 
 
 # -- the generator (also used by benchmarks/link_efficiency.py) --------------------------
+
+def _frame(packet: bytes) -> bytes:
+    """COBS(packet) || 0x00 by the `cobs` package (C, fast; the test oracle of framing.py),
+    also for packets longer than the ICD allows."""
+    return cobs.encode(packet) + b"\x00"
+
 
 def _with_crc(packet: bytes) -> bytes:
     return packet + struct.pack(">H", crc16(packet))
@@ -89,7 +96,7 @@ class StormGenerator:
             (14, self.random_bytes), (14, self.mutated), (8, self.mutated_recrc), (6, self.bad_header),
             (1, self.oversize), (4, self.truncated_cobs), (22, self.hostile), (6, self.valid),
             (8, self.duplicate), (4, self.sequence_reuse), (2, self.foreign), (2, self.tm_as_tc),
-            (2, self.empty), (6, self.inference)]
+            (2, self.empty), (3, self.inference)]
         # A whole inference of a large input is many frames: keep those rare.
         self.weights = [w / 60 if kind == self.inference and self.input_bytes > 4096 else w
                         for w, kind in self.kinds]
@@ -104,7 +111,7 @@ class StormGenerator:
     def next_tc(self, service, subtype, data=b"", source=None, ack=None) -> bytes:
         rng = self.rng
         source = SOURCES[0] if source is None and rng.random() < 0.7 else source or rng.choice(SOURCES)
-        ack = (0xF if rng.random() < 0.6 else rng.randrange(16)) if ack is None else ack
+        ack = (0xF if rng.random() < 0.3 else rng.randrange(16)) if ack is None else ack
         self.seq[source] += 1
         packet = _tc(service, subtype, data, self.seq[source], source, ack)
         self.recent.append((source, self.seq[source], service, subtype, packet))
@@ -143,7 +150,7 @@ class StormGenerator:
         return self.put_chunk(rng.choice(self.request_ids), rng.randrange(0, self.input_bytes, 4), 40)
 
     def valid(self) -> bytes:
-        return frame(self.valid_packet())
+        return _frame(self.valid_packet())
 
     def inference(self) -> bytes:
         """A whole inference: every input chunk, run, sometimes a re-send (ranged or not)."""
@@ -156,7 +163,7 @@ class StormGenerator:
             ranges = b"".join(struct.pack(">BII", 0, rng.randrange(self.input_bytes), rng.randrange(1, 64))
                               for _ in range(rng.randrange(3)))
             packets.append(self.next_tc(200, 5, struct.pack(">I", request_id) + ranges, source=source))
-        return b"".join(frame(p) for p in packets)
+        return b"".join(_frame(p) for p in packets)
 
     # -- hostile arguments, each on a valid packet ---------------------------------------------
 
@@ -204,7 +211,7 @@ class StormGenerator:
             lambda: (200, 5, struct.pack(">IBII", rid(), rng.randrange(256), 0xFFFFFFFF, 0xFFFFFFFF)),
             lambda: (200, 5, struct.pack(">IBII", rid(), 0, n, 1)),                 # range past the end
             lambda: (200, 5, struct.pack(">IBI", rid(), 0, 0)),                     # truncated range
-            lambda: (200, 5, struct.pack(">I", rid()) + struct.pack(">BII", 0, 0, 1) * 400),
+            lambda: (200, 5, struct.pack(">I", rid()) + struct.pack(">BII", 0, rng.randrange(64), 1) * 40),
             lambda: (200, rng.choice((0, 3, 4, 6, 255)), struct.pack(">I", rid())),
             lambda: (201, 1, struct.pack(">BI", rng.randrange(4, 256), 100) + bytes(32)),    # slot out of range
             lambda: (201, 1, struct.pack(">BI", 2, rng.choice((0, (256 << 20) + 1, 0xFFFFFFFF))) + bytes(32)),
@@ -224,7 +231,7 @@ class StormGenerator:
         ]
 
     def hostile(self) -> bytes:
-        return frame(self.next_tc(*self.hostile_data()))
+        return _frame(self.next_tc(*self.hostile_data()))
 
     # -- broken frames ------------------------------------------------------------------
 
@@ -235,7 +242,7 @@ class StormGenerator:
     def mutated(self) -> bytes:
         """A valid frame with 1-4 bytes changed anywhere (COBS codes included)."""
         rng = self.rng
-        raw = bytearray(frame(self.valid_packet() if rng.random() < 0.5 else self.next_tc(*self.hostile_data())))
+        raw = bytearray(_frame(self.valid_packet() if rng.random() < 0.5 else self.next_tc(*self.hostile_data())))
         for _ in range(rng.randrange(1, 5)):
             raw[rng.randrange(len(raw))] = rng.randrange(256)
         return bytes(raw) + b"\x00"
@@ -257,7 +264,7 @@ class StormGenerator:
             packet[7], packet[8] = rng.randrange(256), rng.randrange(256)
         if how in (1, 2):
             struct.pack_into(">H", packet, 4, len(packet) + 2 - 7)
-        return frame(_with_crc(bytes(packet)))
+        return _frame(_with_crc(bytes(packet)))
 
     def bad_header(self) -> bytes:
         """Length field, version, type, flags or PUS version wrong, or the CRC wrong."""
@@ -276,8 +283,8 @@ class StormGenerator:
             packet[6] = (rng.choice((0, 1, 3, 15)) << 4) | (packet[6] & 0xF)  # PUS version
         else:
             packet[-1] ^= 1 << rng.randrange(8)
-            return frame(bytes(packet))
-        return frame(_with_crc(bytes(packet[:-2])))
+            return _frame(bytes(packet))
+        return _frame(_with_crc(bytes(packet[:-2])))
 
     def oversize(self) -> bytes:
         rng = self.rng
@@ -285,18 +292,18 @@ class StormGenerator:
             return rng.randbytes(MAX_ENCODED + rng.randrange(1, 300)).replace(b"\x00", b"\x01") + b"\x00"
         # valid COBS of a packet longer than 4096 bytes, correct length field and CRC
         body = _tc(200, 1, rng.randbytes(MAX_PACKET - 13 + rng.randrange(1, 40)), 1)
-        return cobs_encode(body) + b"\x00"
+        return _frame(body)
 
     def truncated_cobs(self) -> bytes:
-        encoded = frame(self.valid_packet())[:-1]
+        encoded = _frame(self.valid_packet())[:-1]
         return encoded[:self.rng.randrange(1, len(encoded))] + b"\x00"
 
     def tm_as_tc(self) -> bytes:
-        return frame(TmPacket(17, 2, b"\x02", APID, self.rng.randrange(1 << 14), 0, 0x42).pack())
+        return _frame(TmPacket(17, 2, b"\x02", APID, self.rng.randrange(1 << 14), 0, 0x42).pack())
 
     def foreign(self) -> bytes:
         rng = self.rng
-        return frame(_tc(17, 1, b"", rng.randrange(1 << 14), 0x42, 0xF, apid=rng.choice((0, 0x0A1, 0x7FF))))
+        return _frame(_tc(17, 1, b"", rng.randrange(1 << 14), 0x42, 0xF, apid=rng.choice((0, 0x0A1, 0x7FF))))
 
     def empty(self) -> bytes:
         return b"\x00" * self.rng.randrange(1, 4)
@@ -307,19 +314,20 @@ class StormGenerator:
         """An earlier TC sent again byte for byte (a controller's retry)."""
         if not self.recent:
             return self.valid()
-        return frame(self.rng.choice(self.recent[-80:])[4])
+        return _frame(self.rng.choice(self.recent[-80:])[4])
 
     def sequence_reuse(self) -> bytes:
         """A different TC with the source and sequence count of an earlier one."""
         if not self.recent:
             return self.valid()
         source, seq, _, _, _ = self.rng.choice(self.recent[-60:])
-        return frame(_tc(17, 1, b"", seq, source, 0xF) if self.rng.random() < 0.5 else
+        return _frame(_tc(17, 1, b"", seq, source, 0xF) if self.rng.random() < 0.5 else
                      _tc(3, 27, struct.pack(">H", 1), seq, source, 0x9))
 
     def planted(self) -> bytes:
-        """Once, early: an upload of the served model into slot 1 and its activation, and an
-        upload of garbage with a right hash into slot 3 (rejected at commit)."""
+        """Once, early: an upload of the served model into slot 1 and its activation, an
+        upload of garbage with a right hash into slot 3 (MODEL_INVALID at commit), and one
+        whose bytes do not match its hash into slot 2 (HASH_MISMATCH)."""
         import hashlib
         out = []
         for slot, blob in ((1, self.model), (3, b"not an onnx model")):
@@ -330,7 +338,10 @@ class StormGenerator:
                                         source=0x42, ack=0xF))
             out.append(self.next_tc(201, 3, bytes([slot]), source=0x42, ack=0xF))
         out.append(self.next_tc(8, 1, struct.pack(">HB", 3, 1), source=0x42, ack=0xF))
-        return b"".join(frame(p) for p in out)
+        out.append(self.next_tc(201, 1, struct.pack(">BI", 2, 8) + bytes(32), source=0x42, ack=0xF))
+        out.append(self.next_tc(201, 2, struct.pack(">BI", 2, 0) + bytes(8), source=0x42, ack=0xF))
+        out.append(self.next_tc(201, 3, b"\x02", source=0x42, ack=0xF))  # HASH_MISMATCH
+        return b"".join(_frame(p) for p in out)
 
 
 def storm_bytes(seed: int, frames: int, input_shape, model: bytes = b""):
@@ -360,16 +371,22 @@ def gain_model() -> bytes:
 
 class Watch:
     """Wraps `service.handle`: counts what the decoder hands over and classifies each TC
-    from its replies, with an own model of the duplicate rule (ICD §7), and samples the
-    bytes staged for inputs after every put-input TC."""
+    from its replies, with its own model of the duplicate window, and samples the bytes
+    staged for inputs after every put-input TC.
+
+    The window model follows the code (runtime/link/services/service.py): every TC that
+    passes the APID check and is not itself a duplicate enters its source's window of
+    64, whether it is then accepted or rejected; a duplicate of a rejected TC gets its
+    TM[1,2] again and counts as a duplicate. ICD v2 §7 says "the last 64 TCs accepted":
+    the difference is reported to the lead (issue 12 storm report)."""
 
     def __init__(self, service: PayloadService):
         self.service = service
         self.handled = self.foreign = self.acceptance_failures = self.accepted = self.duplicates = 0
         self.put_inputs_refused = 0
-        self.errors = {}  # failure code -> count (TM[1,2] and TM[1,8])
+        self.errors = {}  # failure code -> count (TM[1,2] and TM[1,8], re-sent ones included)
         self.acceptance_report_violations = []
-        self.accepted_window = {}  # source -> list of accepted packet bytes, oldest first
+        self.windows = {}  # source -> OrderedDict(packet bytes -> acceptance reports it got)
         self.max_staged = 0
         self.inner = service.handle
         service.handle = self.handle
@@ -389,30 +406,27 @@ class Watch:
                 self.errors[code] = self.errors.get(code, 0) + 1
         acceptance = kinds.count((1, 1)) + kinds.count((1, 2))
         raw = tc.pack()
-        window = self.accepted_window.setdefault(tc.source_id, [])
-        if (1, 2) in kinds:
-            self.acceptance_failures += 1
-            if (tc.service, tc.subtype) == (200, 1):
-                self.put_inputs_refused += 1
-            expected_acceptance = 1
-        elif raw in window:
+        window = self.windows.setdefault(tc.source_id, OrderedDict())
+        if raw in window:
             self.duplicates += 1
-            expected_acceptance = tc.ack_flags & 1
+            expected_acceptance = window[raw]  # the reports of the first one, again
         else:
-            self.accepted += 1
-            window.append(raw)
-            del window[:-services_module.DUPLICATE_WINDOW]
-            expected_acceptance = tc.ack_flags & 1
+            if (1, 2) in kinds:
+                self.acceptance_failures += 1
+                if (tc.service, tc.subtype) == (200, 1):
+                    self.put_inputs_refused += 1
+                expected_acceptance = 1  # failures are always reported
+            else:
+                self.accepted += 1
+                expected_acceptance = tc.ack_flags & ACK_ACCEPTANCE
+            window[raw] = expected_acceptance
+            while len(window) > DUPLICATE_WINDOW:
+                window.popitem(last=False)
         if acceptance != expected_acceptance and len(self.acceptance_report_violations) < 5:
             self.acceptance_report_violations.append((tc, kinds))
         if (tc.service, tc.subtype) == (200, 1):
-            self.max_staged = max(self.max_staged, staged_bytes(self.service))
+            self.max_staged = max(self.max_staged, self.service.inference.staged_bytes())
         return packets
-
-
-def staged_bytes(service: PayloadService) -> int:
-    """Bytes held for staged inputs (every request of every source)."""
-    return sum(t.total_bytes for request in service._staged.values() for t in request.values())
 
 
 class ServiceStream:
@@ -470,7 +484,7 @@ def test_storm_of_100000_fuzzed_frames_leaves_the_link_working_and_counted(serve
     x = np.random.default_rng(SEED).standard_normal(INPUT_SHAPE).astype(np.float32)
     result = ctl.infer([x], request_id=0x5EED)
     np.testing.assert_array_equal(result.outputs[0], x * np.float32(GAIN))
-    hk = ctl.hk()
+    hk = ctl.hk(2)
 
     fed = non_empty_frames(blob + bytes(stream.fed))
     assert fed > STORM_FRAMES
@@ -480,6 +494,7 @@ def test_storm_of_100000_fuzzed_frames_leaves_the_link_working_and_counted(serve
     assert hk["auth_rejected"] == 0  # no key: nothing is authenticated
     assert hk["duplicates_ignored"] == watch.duplicates
     assert watch.accepted + hk["tc_rejected"] + hk["auth_rejected"] + hk["duplicates_ignored"] == hk["frames_ok"]
+    assert hk["inputs_refused"] == watch.put_inputs_refused
     assert watch.acceptance_report_violations == []
     # Every kind of failure was met, and none was an unexpected internal error.
     assert ErrorCode.INTERNAL not in watch.errors, watch.errors
@@ -492,5 +507,5 @@ def test_storm_of_100000_fuzzed_frames_leaves_the_link_working_and_counted(serve
         assert hk[name] > 500, (name, hk)
     assert watch.accepted > 20_000 and hk["inferences_ok"] > 1000, (watch.accepted, hk)
     # Staged inputs never exceeded the model's input bytes x the staged-request limit.
-    limit = int(np.prod(INPUT_SHAPE)) * 4 * services_module.STAGED_REQUESTS
+    limit = int(np.prod(INPUT_SHAPE)) * 4 * STAGED_REQUESTS
     assert 0 < watch.max_staged <= limit
