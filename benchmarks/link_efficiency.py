@@ -44,7 +44,7 @@ sys.path.insert(0, ROOT)
 
 from benchmarks.record import cpu_model  # noqa: E402
 from fault_injection.line import LineImpairment, SerialLine  # noqa: E402
-from runtime.link.codes import Service  # noqa: E402
+from runtime.link.catalogue import Service  # noqa: E402
 from runtime.link.controller import CommandFailed, Controller, LinkTimeout, reply_timeout  # noqa: E402
 from runtime.link.framing import frame  # noqa: E402
 from runtime.link.packets import TcPacket, TmPacket, parse_tm  # noqa: E402
@@ -97,31 +97,33 @@ def theoretical_max(x: np.ndarray) -> dict:
 
 
 class CountingController(Controller):
-    """The Controller, counting distinct TCs and what TC[200,5] asked to re-send."""
+    """The Controller, counting distinct TCs and what TC[200,5] asked to re-send (every
+    TC goes through `commands`)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.commands = 0
+        self.distinct_tcs = 0
         self.resends = 0
         self.resent_bytes = 0
 
-    def command(self, service, subtype, data=b"", expect=None):
-        self.commands += 1
-        if (service, subtype) == (Service.INFERENCE, 5):
-            self.resends += 1
-            ranges = data[4:]
-            if not ranges:
-                self.resent_bytes += TENSOR_BYTES  # no range: every output
-            for at in range(0, len(ranges), 9):
-                self.resent_bytes += struct.unpack_from(">BII", ranges, at)[2]
-        return super().command(service, subtype, data, expect)
+    def commands(self, tcs, *args, **kwargs):
+        self.distinct_tcs += len(tcs)
+        for service, subtype, data in tcs:
+            if (service, subtype) == (Service.INFERENCE, 5):
+                self.resends += 1
+                ranges = data[4:]
+                if not ranges:
+                    self.resent_bytes += TENSOR_BYTES  # no range: every output
+                for at in range(0, len(ranges), 9):
+                    self.resent_bytes += struct.unpack_from(">BII", ranges, at)[2]
+        return super().commands(tcs, *args, **kwargs)
 
 
 class Bench:
     """A line, a `radrt serve` subprocess on one side and a controller on the other."""
 
     def __init__(self, tmp: str, baud: int, impairment=("clean", 0.0, 0.0, 0.0, 16), throttle=True,
-                 retries: int = 8):
+                 retries: int = 8, chunk_bytes=None):
         model = os.path.join(tmp, "relu.onnx")
         if not os.path.exists(model):
             relu_model(model)
@@ -138,8 +140,9 @@ class Bench:
              model, "--protect", "none", "--slots", slots], cwd=ROOT,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.stream = open_transport(b_path, baud)
+        options = {"chunk_bytes": chunk_bytes} if chunk_bytes else {}  # only the patched controller has it
         self.ctl = CountingController(PacketLink(self.stream, parse_tm), timeout=reply_timeout(baud),
-                                      retries=retries)
+                                      retries=retries, **options)
 
     def close(self) -> None:
         self.ctl.link.close()
@@ -148,12 +151,12 @@ class Bench:
         self.line.stop()
 
 
-def efficiency(tmp: str, baud: int, impairment, inferences: int, budget_s: float) -> dict:
-    bench = Bench(tmp, baud, impairment)
+def efficiency(tmp: str, baud: int, impairment, inferences: int, budget_s: float, chunk_bytes=None) -> dict:
+    bench = Bench(tmp, baud, impairment, chunk_bytes=chunk_bytes)
     try:
         ctl = bench.ctl
         ctl.ping()
-        start_commands, start_sent = ctl.commands, ctl.sent_attempts
+        start_commands, start_sent = ctl.distinct_tcs, ctl.sent_attempts
         x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
         expected = np.maximum(x, 0)
         completed = failed = wrong = 0
@@ -172,11 +175,11 @@ def efficiency(tmp: str, baud: int, impairment, inferences: int, budget_s: float
                 break
         elapsed = time.monotonic() - t0
         line = bench.line.counters()
-        return {"baud": baud, "impairment": impairment[0], "attempted": completed + failed + wrong,
+        return {"baud": baud, "impairment": impairment[0], "chunk_bytes": chunk_bytes or "max", "attempted": completed + failed + wrong,
                 "completed": completed, "failed": failed, "wrong": wrong, "seconds": elapsed,
                 "efficiency": completed * 2 * TENSOR_BYTES / (baud / 10 * elapsed),
-                "commands": ctl.commands - start_commands, "tcs_sent": ctl.sent_attempts - start_sent,
-                "retries": (ctl.sent_attempts - start_sent) - (ctl.commands - start_commands),
+                "commands": ctl.distinct_tcs - start_commands, "tcs_sent": ctl.sent_attempts - start_sent,
+                "retries": (ctl.sent_attempts - start_sent) - (ctl.distinct_tcs - start_commands),
                 "resends": ctl.resends, "resent_bytes": ctl.resent_bytes,
                 "bits_flipped": line["a_to_b"]["bits_flipped"] + line["b_to_a"]["bits_flipped"],
                 "bytes_dropped": line["a_to_b"]["bytes_dropped"] + line["b_to_a"]["bytes_dropped"]}
@@ -260,10 +263,10 @@ def write_record(path: str, label: str, inferences: int, rows, rss, command: str
                   f"waits for its TC ({theory['line_bytes']} line bytes per inference), "
                   f"{theory['windowed']:.1%} when the chunks' reports travel while later chunks go up",
                   "",
-                  "| baud | line | efficiency | done / tried | wrong | s | TCs | TCs sent | retries | "
+                  "| baud | line | chunk bytes | efficiency | done / tried | wrong | s | TCs | TCs sent | retries | "
                   "re-sends | re-sent bytes | bits flipped | bytes dropped |",
-                  "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {r['baud']} | {r['impairment']} | {r['efficiency']:.1%} | {r['completed']} / "
+                  "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['baud']} | {r['impairment']} | {r['chunk_bytes']} | {r['efficiency']:.1%} | {r['completed']} / "
                   f"{r['attempted']} | {r['wrong']} | {r['seconds']:.1f} | {r['commands']} | {r['tcs_sent']} | "
                   f"{r['retries']} | {r['resends']} | {r['resent_bytes']} | {r['bits_flipped']} | "
                   f"{r['bytes_dropped']} |" for r in rows]
@@ -290,6 +293,10 @@ def main() -> int:
                     help="seconds per configuration after which no new inference starts (default 150)")
     ap.add_argument("--part", choices=("all", "efficiency", "rss"), default="all")
     ap.add_argument("--baud", type=int, action="append", help="only these rates (default both)")
+    ap.add_argument("--line", type=int, action="append", help="only these lines (0, 1, 2: BER 0, 1e-5, "
+                    "1e-4 with drops and bursts; default all)")
+    ap.add_argument("--chunk-bytes", type=int, action="append",
+                    help="controller chunk_bytes values to measure (default: the controller's own)")
     ap.add_argument("--label", default="run", help="section title in the record")
     ap.add_argument("--out", default=os.path.join(HERE, "link_efficiency.md"))
     args = ap.parse_args()
@@ -297,9 +304,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.part in ("all", "efficiency"):
             for baud in args.baud or BAUDS:
-                for impairment in IMPAIRMENTS:
-                    rows.append(efficiency(tmp, baud, impairment, args.inferences, args.budget))
-                    print(rows[-1], flush=True)
+                for line in args.line or range(len(IMPAIRMENTS)):
+                    for chunk_bytes in args.chunk_bytes or [None]:
+                        rows.append(efficiency(tmp, baud, IMPAIRMENTS[line], args.inferences, args.budget,
+                                               chunk_bytes))
+                        print(rows[-1], flush=True)
         if args.part in ("all", "rss"):
             rss = rss_storm(tmp)
             print(rss, flush=True)

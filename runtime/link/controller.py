@@ -13,7 +13,12 @@ reports without executing it again. Chunks of an input or a model upload go as a
 window of TCs sent back to back, so one timeout covers every chunk lost in the window;
 with authentication their retries are signed again with fresh counters (later TCs of
 the window moved the runtime's counter on, so the identical packet would be a REPLAY;
-the chunks are idempotent, so running one twice is harmless).
+the chunks are idempotent, so running one twice is harmless). The runtime answers TCs
+in the order they arrive, so a report of a later TC of the window means an earlier one
+still pending was lost (or its reports were): it is sent again at once, not after a
+timeout. `chunk_bytes` caps the data of an input chunk and of a re-sent output range:
+on a noisy line a smaller frame is lost less often (a 4 KiB frame is hit with
+probability 1 - (1 - BER)^(8 x 4114): 28% at BER 1e-5, 1.3% for 256 bytes).
 
 An inference is accepted only when TM[200,4]'s crc32 matches the outputs received and
 its input_crc32 the inputs sent (ICD v2 §4): a lost output chunk is recovered with a
@@ -93,14 +98,18 @@ class Controller:
     def __init__(self, link: PacketLink, *, apid: int = DEFAULT_APID,
                  source_id: int = DEFAULT_SOURCE_ID, key: Optional[bytes] = None,
                  counter: Optional[CounterStore] = None, timeout: float = 2.0, retries: int = 3,
-                 resend_rounds: int = 8, ack_flags: int = ACK_ACCEPTANCE | ACK_COMPLETION):
+                 resend_rounds: int = 8, ack_flags: int = ACK_ACCEPTANCE | ACK_COMPLETION,
+                 chunk_bytes: Optional[int] = None):
         if not ack_flags & ACK_COMPLETION:
             raise ValueError("the controller needs completion reports to know when a TC is done")
+        if chunk_bytes is not None and chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes {chunk_bytes}, expected >= 1 (None: the largest a packet holds)")
         self.link = link
         self.apid, self.source_id, self.key = apid, source_id, key
         self.counter = counter if counter is not None else CounterStore(initial=time.time_ns())
         self.timeout, self.retries, self.ack_flags = timeout, retries, ack_flags
         self.resend_rounds = resend_rounds
+        self.chunk_bytes = chunk_bytes
         self.sequence = SequenceCounter()
         self.events: List[TmPacket] = []   # TM[5,x] received, oldest first
         self.sent_attempts = 0             # TCs put on the line, retries included
@@ -127,25 +136,44 @@ class Controller:
                             self.ack_flags) for service, subtype, data in tcs]
         pending: Dict[bytes, Tuple[TcPacket, bytes]] = {tc.request_id: (tc, self._raw(tc)) for tc in packets}
         replies: List[TmPacket] = []
-        for attempt in range(self.retries + 1):
-            for request_id, (tc, raw) in list(pending.items()):
-                if attempt and (idempotent and self.key):
-                    raw = self._raw(tc)  # a new TC: harmless if the first one did execute
-                    pending[request_id] = (tc, raw)
-                self.link.send(raw)
-                self.sent_attempts += 1
-            self._await(pending, replies, expect, progress)
+        sends: Dict[bytes, int] = {}      # request ID -> times sent
+        last_sent: Dict[bytes, int] = {}  # request ID -> sent_attempts at its latest send
+
+        def send(request_id: bytes) -> None:
+            tc, raw = pending[request_id]
+            if sends.get(request_id) and idempotent and self.key:
+                raw = self._raw(tc)  # a new TC: harmless if the first one did execute
+                pending[request_id] = (tc, raw)
+            self.link.send(raw)
+            self.sent_attempts += 1
+            sends[request_id] = sends.get(request_id, 0) + 1
+            last_sent[request_id] = self.sent_attempts
+
+        def answered(request_id: bytes) -> None:
+            for earlier in [r for r in pending if last_sent[r] < last_sent[request_id] and sends[r] <= self.retries]:
+                send(earlier)
+
+        for request_id in list(pending):
+            send(request_id)
+        while True:
+            self._await(pending, replies, expect, progress, answered)
             if not pending:
                 return replies
-        tc = next(iter(pending.values()))[0]
-        raise LinkTimeout(f"TC[{tc.service},{tc.subtype}] seq {tc.seq_count}: no completion after "
-                          f"{self.retries + 1} attempts of {self.timeout} s")
+            again = [r for r in pending if sends[r] <= self.retries]
+            if not again:
+                tc = next(iter(pending.values()))[0]
+                raise LinkTimeout(f"TC[{tc.service},{tc.subtype}] seq {tc.seq_count}: no completion after "
+                                  f"{self.retries + 1} attempts of {self.timeout} s")
+            for request_id in again:
+                send(request_id)
 
     def _await(self, pending: Dict[bytes, Tuple[TcPacket, bytes]], replies: List[TmPacket],
                expect: Optional[Tuple[int, int]],
-               progress: Optional[Callable[[TcPacket], None]]) -> None:
+               progress: Optional[Callable[[TcPacket], None]],
+               answered: Callable[[bytes], None] = lambda request_id: None) -> None:
         """Receives until every pending TC has completed or the line stays quiet for
-        `timeout` s; completed TCs leave `pending`."""
+        `timeout` s; completed TCs leave `pending`. `answered(request_id)` is called on
+        each report of a pending TC."""
         while pending:
             tm = self.link.receive(self.timeout)
             if tm is None:
@@ -160,6 +188,7 @@ class Controller:
             if request_id not in pending:
                 continue  # a late report of a TC already done
             tc = pending[request_id][0]
+            answered(request_id)
             if tm.subtype in (Verification.ACCEPTANCE_FAILURE, Verification.COMPLETION_FAILURE):
                 code, detail = struct.unpack_from(">HI", tm.source_data, 4)
                 stage = "acceptance" if tm.subtype == Verification.ACCEPTANCE_FAILURE else "completion"
@@ -230,8 +259,7 @@ class Controller:
         for rerun in range(self.retries + 1):
             rid = request_id if request_id is not None and rerun == 0 else self._new_request_id()
             chunks = [(Service.INFERENCE, 1, chunk.pack()) for index, array in enumerate(inputs)
-                      for chunk in split_tensor(rid, index, array,
-                                                max_chunk_data(array.ndim, telemetry=False, trailer=trailer))]
+                      for chunk in split_tensor(rid, index, array, self._chunk_data(array.ndim, trailer))]
             for at in range(0, len(chunks), WINDOW):
                 self.commands(chunks[at:at + WINDOW], idempotent=True, progress=None if progress is None else
                               (lambda tc: progress(len(TensorChunk.unpack(tc.app_data).data))))
@@ -243,6 +271,10 @@ class Controller:
         raise InputCorrupted(f"request {rid}: the runtime ran inputs whose CRC-32 {result.input_crc32:08x} "
                              f"differs from the inputs sent ({sent_crc:08x}) on {self.retries + 1} "
                              f"attempts: the uplink corrupts data its CRC-16 does not catch")
+
+    def _chunk_data(self, rank: int, trailer: int) -> int:
+        largest = max_chunk_data(rank, telemetry=False, trailer=trailer)
+        return min(largest, self.chunk_bytes or largest)
 
     def _collect(self, request_id: int, replies: List[TmPacket]) -> InferenceResult:
         """Assembles the outputs of `request_id` from `replies`, asking TC[200,5] for
@@ -266,7 +298,7 @@ class Controller:
                         ranges.add(chunk.offset, len(chunk.data))
                 elif tm.subtype == 4 and struct.unpack_from(">I", tm.source_data)[0] == request_id:
                     done = RESULT_DONE.unpack(tm.source_data)
-            ranges_missing = self._missing(received)
+            ranges_missing = self._missing(received, self.chunk_bytes)
             if done is not None and ranges_missing == []:
                 if done["status"]:
                     raise CommandFailed(Service.INFERENCE, 2, "completion", done["status"], request_id)
@@ -290,13 +322,14 @@ class Controller:
                           f"{self.resend_rounds} re-sends")
 
     @staticmethod
-    def _missing(received) -> Optional[List[Tuple[int, int, int]]]:
+    def _missing(received, piece: Optional[int] = None) -> Optional[List[Tuple[int, int, int]]]:
         """Byte ranges (output_index, offset, length) of the outputs seen that are still
-        missing; None when no output was seen or an index was skipped (an output lost
-        whole: only a full re-send brings it)."""
+        missing, cut in pieces of at most `piece` bytes; None when no output was seen or
+        an index was skipped (an output lost whole: only a full re-send brings it)."""
         if not received or sorted(received) != list(range(len(received))):
             return None
-        return [(i, a, b - a) for i in sorted(received) for a, b in received[i][2].missing()]
+        return [(i, at, min(piece or b - a, b - at)) for i in sorted(received)
+                for a, b in received[i][2].missing() for at in range(a, b, piece or b - a)]
 
     def slot_status(self, slot: int) -> SlotStatus:
         replies = self.command(Service.MODEL_SLOTS, 4, bytes([slot]), expect=(Service.MODEL_SLOTS, 5))

@@ -1,6 +1,6 @@
 """A storm of 100,000+ seeded fuzzed frames into PayloadService over a real session.
 
-How it works. `storm_frames` draws, from one seeded random stream, a mix of frames:
+How it works. `StormGenerator` draws, from one seeded random stream, a mix of frames:
 random bytes, valid TCs mutated (bytes, lengths, CRCs, services, subtypes, argument
 lengths, length field, with and without a recomputed CRC), oversize frames, truncated
 COBS, TM packets sent as TCs, TCs to a foreign APID, valid TCs of every service with
@@ -16,12 +16,12 @@ service's counters. Afterwards ping, one inference (checked value by value, thro
 the real Controller) and HK answer, and these identities hold exactly:
 
   frames_ok + frames_bad_crc + frames_bad_format + frames_oversize
-      = non-empty frames fed (bytes between two 0x00)                       ICD §2, §7
-  frames_ok = TCs handed to the service
-  tc_rejected + auth_rejected = TCs answered with TM[1,2] + TCs to a foreign APID
+      = non-empty frames fed (bytes between two 0x00)        ICD-2-FRAME, ICD-2-OVERSIZE, ICD-7-DROP
+  frames_ok = TCs handed to the service (a dropped frame executes nothing)      ICD-7-DROP
+  tc_rejected + auth_rejected = TCs answered with TM[1,2] + TCs to a foreign APID   ICD-7-ACK
   duplicates_ignored = TCs byte-identical to one of the last 64 TCs handled
-      from the same source (the test's own model of the window; see Watch)
-  inputs_refused = TC[200,1] answered with TM[1,2] (not counting duplicates)
+      from the same source (the test's own model of the window; see Watch)  ICD-7-DUPLICATE
+  inputs_refused = TC[200,1] answered with TM[1,2] (not counting duplicates)    ICD-5-HK
   so: accepted (executed) + tc_rejected + auth_rejected + duplicates_ignored = frames_ok
 
 (No counter counts accepted TCs: "accepted" is what is left, and the test counts it
@@ -36,7 +36,8 @@ import pytest
 from cobs import cobs
 from onnx import TensorProto, helper
 
-from runtime.link.catalogue import ACK_ACCEPTANCE, ErrorCode, Service, Verification
+from runtime.link.auth import Authenticator, CounterStore, sign
+from runtime.link.catalogue import ACK_ACCEPTANCE, ErrorCode, EventId, Service, Verification
 from runtime.link.controller import Controller
 from runtime.link.framing import MAX_ENCODED
 from runtime.link.packets import MAX_PACKET, TcPacket, TmPacket, crc16, parse_tm
@@ -113,11 +114,15 @@ class StormGenerator:
         source = SOURCES[0] if source is None and rng.random() < 0.7 else source or rng.choice(SOURCES)
         ack = (0xF if rng.random() < 0.3 else rng.randrange(16)) if ack is None else ack
         self.seq[source] += 1
-        packet = _tc(service, subtype, data, self.seq[source], source, ack)
+        packet = self.sign(TcPacket(service, subtype, data, APID, self.seq[source] % (1 << 14), source, ack))
         self.recent.append((source, self.seq[source], service, subtype, packet))
         if len(self.recent) > 200:
             del self.recent[:100]
         return packet
+
+    def sign(self, tc: TcPacket) -> bytes:
+        """The packet's bytes (SignedStormGenerator adds the authentication trailer)."""
+        return tc.pack()
 
     def put_chunks(self, request_id: int, source=None):
         """Every chunk of the input, in pieces of a random size (at most 64 pieces)."""
@@ -344,13 +349,42 @@ class StormGenerator:
         return b"".join(_frame(p) for p in out)
 
 
-def storm_bytes(seed: int, frames: int, input_shape, model: bytes = b""):
-    """The storm as one byte string ending with 0x00, and its count of steps
-    (each step is one or more frames, or garbage)."""
-    generator = StormGenerator(seed, input_shape, model)
+class SignedStormGenerator(StormGenerator):
+    """Signs the TCs it makes with `key` and a rising counter (ICD §7 trailer), except a
+    share: signed with a wrong key, with an earlier counter (a replay), or no trailer.
+    TCs to a foreign APID, TM-as-TC and sequence reuse stay unsigned."""
+
+    def __init__(self, seed: int, input_shape, model: bytes, key: bytes):
+        super().__init__(seed, input_shape, model)
+        self.key = key
+        self.counter = 1000  # the last counter given to a well-signed TC
+
+    def sign(self, tc: TcPacket) -> bytes:
+        draw = self.rng.random()
+        if draw < 0.04:
+            return sign(tc, bytes(32), self.counter + 1)  # wrong key
+        if draw < 0.08:
+            return sign(tc, self.key, self.rng.randrange(1, self.counter))  # earlier counter
+        if draw < 0.10:
+            return tc.pack()  # no trailer
+        self.counter += 1
+        return sign(tc, self.key, self.counter)
+
+
+def storm(seed: int, frames: int, input_shape, model: bytes = b"", key: bytes = b""):
+    """The storm as one byte string ending with 0x00, and its generator. `frames` steps
+    (each is one or more frames, or garbage); with `model`, the planted uploads first;
+    with `key`, TCs are signed (SignedStormGenerator)."""
+    generator = (SignedStormGenerator(seed, input_shape, model, key) if key
+                 else StormGenerator(seed, input_shape, model))
     parts = [generator.planted()] if model else []
     parts += [generator.frame() for _ in range(frames)]
-    return b"".join(parts) + b"\x00", frames
+    return b"".join(parts) + b"\x00", generator
+
+
+def storm_bytes(seed: int, frames: int, input_shape, model: bytes = b""):
+    """The unsigned storm's bytes and its number of steps (benchmarks/link_efficiency.py)."""
+    return storm(seed, frames, input_shape, model)[0], frames
 
 
 def non_empty_frames(data: bytes) -> int:
@@ -383,6 +417,7 @@ class Watch:
     def __init__(self, service: PayloadService):
         self.service = service
         self.handled = self.foreign = self.acceptance_failures = self.accepted = self.duplicates = 0
+        self.auth_failures = self.auth_events = 0
         self.put_inputs_refused = 0
         self.errors = {}  # failure code -> count (TM[1,2] and TM[1,8], re-sent ones included)
         self.acceptance_report_violations = []
@@ -399,17 +434,23 @@ class Watch:
             assert packets == [], "a TC to another APID got an answer"
             return packets
         kinds = [(p[7], p[8]) for p in packets]
+        codes = []
         for p in packets:
             if p[7] == Service.VERIFICATION and p[8] in (Verification.ACCEPTANCE_FAILURE,
                                                          Verification.COMPLETION_FAILURE):
-                code = struct.unpack_from(">H", p, 24)[0]
-                self.errors[code] = self.errors.get(code, 0) + 1
+                codes.append(struct.unpack_from(">H", p, 24)[0])
+                self.errors[codes[-1]] = self.errors.get(codes[-1], 0) + 1
+            elif p[7] == Service.EVENTS and struct.unpack_from(">H", p, 20)[0] == EventId.AUTH_FAILURE:
+                self.auth_events += 1
         acceptance = kinds.count((1, 1)) + kinds.count((1, 2))
         raw = tc.pack()
         window = self.windows.setdefault(tc.source_id, OrderedDict())
         if raw in window:
             self.duplicates += 1
             expected_acceptance = window[raw]  # the reports of the first one, again
+        elif set(codes) & AUTH_CODES:  # refused before the window: not recorded
+            self.auth_failures += 1
+            expected_acceptance = 1
         else:
             if (1, 2) in kinds:
                 self.acceptance_failures += 1
@@ -427,6 +468,9 @@ class Watch:
         if (tc.service, tc.subtype) == (200, 1):
             self.max_staged = max(self.max_staged, self.service.inference.staged_bytes())
         return packets
+
+
+AUTH_CODES = {ErrorCode.AUTH_FAILED, ErrorCode.REPLAY, ErrorCode.COUNTER_WINDOW}
 
 
 class ServiceStream:
@@ -450,54 +494,72 @@ class ServiceStream:
         pass
 
 
-@pytest.fixture
-def served(tmp_path):
+def served(tmp_path, key: bytes = b""):
+    """A PayloadService over a real session serving gain_model(), and the model bytes."""
     model = gain_model()
     backend = SessionBackend("none")
     backend.load_model(model)
-    service = PayloadService(backend, ModelSlots(tmp_path / "slots"), apid=APID)
-    yield service, model
-    if backend.session is not None:
-        backend.session.close()
+    auth = Authenticator(key, CounterStore()) if key else None
+    return PayloadService(backend, ModelSlots(tmp_path / "slots"), apid=APID, authenticator=auth), model
 
 
-def test_storm_of_100000_fuzzed_frames_leaves_the_link_working_and_counted(served):
-    """ICD §2 (resync at 0x00, oversize dropped and counted), §7 (bad frames dropped and
-    counted, nothing of them executed; exactly one acceptance report when asked, failures
-    always reported; duplicate = identical packet from the same source among the last 64
-    accepted; lengths checked before allocation), §4 (nothing larger than the model's
-    inputs is staged), §5 (HK counters): after 100,000 seeded fuzzed frames, ping, one
-    inference and HK answer, and the counters add up exactly."""
-    service, model = served
-    blob, _ = storm_bytes(SEED, STORM_FRAMES, INPUT_SHAPE, model)
+def storm_then_operate(service: PayloadService, blob: bytes, key: bytes = b"", counter: int = 0):
+    """Feeds `blob` in random-sized reads (frames split anywhere), then pings, runs one
+    inference (checked value by value) and reads HK structure 2 through the real
+    Controller. Returns (hk, watch, bytes fed in all)."""
     watch = Watch(service)
     stream = ServiceStream(service)
     rng = random.Random(SEED)
     at = 0
-    while at < len(blob):  # random-sized reads: frames split anywhere
-        step = rng.randrange(1, 8192)
-        service.receive(blob[at:at + step])
-        at += step
+    try:
+        while at < len(blob):
+            step = rng.randrange(1, 8192)
+            service.receive(blob[at:at + step])
+            at += step
+        ctl = Controller(PacketLink(stream, parse_tm), source_id=0x42, timeout=0.01, retries=0,
+                         key=key or None, counter=CounterStore(initial=counter))
+        ctl.ping()
+        x = np.random.default_rng(SEED).standard_normal(INPUT_SHAPE).astype(np.float32)
+        result = ctl.infer([x], request_id=0x5EED)
+        np.testing.assert_array_equal(result.outputs[0], x * np.float32(GAIN))
+        hk = ctl.hk(2)
+    finally:
+        if service.backend.session is not None:
+            service.backend.session.close()
+    return hk, watch, blob + bytes(stream.fed)
 
-    ctl = Controller(PacketLink(stream, parse_tm), source_id=0x42, timeout=0.01, retries=0)
-    ctl.ping()
-    x = np.random.default_rng(SEED).standard_normal(INPUT_SHAPE).astype(np.float32)
-    result = ctl.infer([x], request_id=0x5EED)
-    np.testing.assert_array_equal(result.outputs[0], x * np.float32(GAIN))
-    hk = ctl.hk(2)
 
-    fed = non_empty_frames(blob + bytes(stream.fed))
-    assert fed > STORM_FRAMES
-    assert hk["frames_ok"] + hk["frames_bad_crc"] + hk["frames_bad_format"] + hk["frames_oversize"] == fed
+def assert_counters_add_up(hk: dict, watch: "Watch", fed: bytes) -> None:
+    """The identities of the module docstring, exactly."""
+    assert hk["frames_ok"] + hk["frames_bad_crc"] + hk["frames_bad_format"] + hk["frames_oversize"] \
+        == non_empty_frames(fed)
     assert hk["frames_ok"] == watch.handled
-    assert hk["tc_rejected"] + hk["auth_rejected"] == watch.acceptance_failures + watch.foreign
-    assert hk["auth_rejected"] == 0  # no key: nothing is authenticated
+    assert hk["tc_rejected"] == watch.acceptance_failures + watch.foreign
+    assert hk["auth_rejected"] == watch.auth_failures == watch.auth_events
     assert hk["duplicates_ignored"] == watch.duplicates
     assert watch.accepted + hk["tc_rejected"] + hk["auth_rejected"] + hk["duplicates_ignored"] == hk["frames_ok"]
     assert hk["inputs_refused"] == watch.put_inputs_refused
     assert watch.acceptance_report_violations == []
-    # Every kind of failure was met, and none was an unexpected internal error.
     assert ErrorCode.INTERNAL not in watch.errors, watch.errors
+
+
+def test_storm_of_100000_fuzzed_frames_leaves_the_link_working_and_counted(tmp_path):
+    """ICD-2-FRAME, ICD-2-OVERSIZE (resync at 0x00, oversize dropped and counted),
+    ICD-7-DROP (bad frames dropped and counted, nothing of them executed), ICD-7-ACK
+    (exactly one acceptance report when asked, failures always reported), ICD-7-DUPLICATE
+    (an identical packet from the same source is answered again, not executed),
+    ICD-7-OVERFLOW and ICD-4-PUT-INPUT (huge and overflowing declared inputs refused
+    before allocation: nothing larger than the model's inputs is staged), ICD-5-HK
+    (structure 2 counters): after 100,000 seeded fuzzed frames, ping, one inference
+    (ICD-4-CONTROLLER-CHECK through the real Controller) and HK answer, no TC ended in
+    INTERNAL, and the counters add up exactly."""
+    service, model = served(tmp_path)
+    blob, _ = storm(SEED, STORM_FRAMES, INPUT_SHAPE, model)
+    hk, watch, fed = storm_then_operate(service, blob)
+    assert non_empty_frames(fed) > STORM_FRAMES
+    assert_counters_add_up(hk, watch, fed)
+    assert hk["auth_rejected"] == 0  # no key: nothing is authenticated
+    # Every kind of failure was met.
     for code in (ErrorCode.BAD_SERVICE, ErrorCode.BAD_SUBTYPE, ErrorCode.BAD_LENGTH, ErrorCode.BAD_ARGUMENT,
                  ErrorCode.SHAPE_MISMATCH, ErrorCode.DTYPE_MISMATCH, ErrorCode.UNKNOWN_REQUEST,
                  ErrorCode.SLOT_BUSY, ErrorCode.HASH_MISMATCH, ErrorCode.MODEL_INVALID):
@@ -509,3 +571,19 @@ def test_storm_of_100000_fuzzed_frames_leaves_the_link_working_and_counted(serve
     # Staged inputs never exceeded the model's input bytes x the staged-request limit.
     limit = int(np.prod(INPUT_SHAPE)) * 4 * STAGED_REQUESTS
     assert 0 < watch.max_staged <= limit
+
+
+def test_authenticated_storm_counts_refusals_and_answers_duplicates_without_the_counter(tmp_path):
+    """ICD-7-AUTH (a wrong MAC, an earlier counter or no trailer gets TM[1,2] and
+    AUTH_FAILURE only, counted in auth_rejected), ICD-7-DUPLICATE (an identical signed
+    packet is answered as a duplicate, not refused as a replay): 20,000 seeded frames
+    with a key, then ping, inference and HK signed with the next counter, and the
+    counters add up exactly."""
+    key = bytes(range(32))
+    service, model = served(tmp_path, key)
+    blob, generator = storm(SEED + 1, 20_000, INPUT_SHAPE, model, key)
+    hk, watch, fed = storm_then_operate(service, blob, key, counter=generator.counter)
+    assert_counters_add_up(hk, watch, fed)
+    assert hk["auth_rejected"] > 1000 and hk["duplicates_ignored"] > 500, hk
+    assert watch.errors.get(ErrorCode.AUTH_FAILED, 0) > 500 and watch.errors.get(ErrorCode.REPLAY, 0) > 500
+    assert hk["inferences_ok"] > 100, hk
