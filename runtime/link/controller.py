@@ -16,8 +16,9 @@ the window moved the runtime's counter on, so the identical packet would be a RE
 the chunks are idempotent, so running one twice is harmless). The runtime answers TCs
 in the order they arrive, so a report of a later TC of the window means an earlier one
 still pending was lost (or its reports were): it is sent again at once, not after a
-timeout. `chunk_bytes` caps the data of an input chunk and of a re-sent output range:
-on a noisy line a smaller frame is lost less often (a 4 KiB frame is hit with
+timeout. `chunk_bytes` caps the data of an input chunk, of a re-sent output range, and
+the ranges of one TC[200,5] (9 bytes each): on a noisy line a smaller frame is lost
+less often (a 4 KiB frame is hit with
 probability 1 - (1 - BER)^(8 x 4114): 28% at BER 1e-5, 1.3% for 256 bytes).
 
 An inference is accepted only when TM[200,4]'s crc32 matches the outputs received and
@@ -313,6 +314,8 @@ class Controller:
                 break
             data = struct.pack(">I", request_id)
             limit = (MAX_PACKET - TC_OVERHEAD - (TRAILER_LEN if self.key else 0) - 4) // RESEND_RANGE.size
+            if self.chunk_bytes:  # a long TC[200,5] would itself be lost on the line that needs it
+                limit = min(limit, max(1, self.chunk_bytes // RESEND_RANGE.size))
             if ranges_missing == []:
                 ranges_missing = [(0, 0, 0)]  # outputs complete, TM[200,4] lost: ask it alone
             for index, offset, length in (ranges_missing or [])[:limit]:

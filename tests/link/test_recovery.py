@@ -88,6 +88,24 @@ def test_chunk_bytes_caps_input_chunks_and_re_sent_output_ranges(make_link):
     assert backend.runs == 1
 
 
+def test_a_re_send_request_stays_within_chunk_bytes(make_link):
+    """ICD §4 TC[200,5] with ranges: with chunk_bytes 100 a TC[200,5] carries at most 11
+    ranges (99 bytes), so a lost 4043-byte output chunk (41 ranges of 100 bytes) comes
+    back over 4 rounds, each asking only what is still missing."""
+    controller, service, backend = make_link(drop=lambda n: n == 5)
+    controller.chunk_bytes = 100
+    asked, handle = [], service.handle
+
+    def spy(tc):
+        if (tc.service, tc.subtype) == (200, 5):
+            asked.append(tc.app_data)
+        return handle(tc)
+    service.handle = spy
+    result = controller.infer([X])
+    np.testing.assert_array_equal(result.outputs[1], np.arange(3000))
+    assert [(len(a) - 4) // 9 for a in asked] == [11, 11, 11, 8] and backend.runs == 1
+
+
 def test_input_chunks_follow_chunk_bytes(make_link):
     """ICD §4 TC[200,1]: 24 input bytes with chunk_bytes 8 are three chunks."""
     controller, service, _ = make_link()
