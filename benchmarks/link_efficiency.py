@@ -25,6 +25,7 @@ Results are appended to benchmarks/link_efficiency.md as one dated section per r
 """
 import argparse
 import datetime
+import math
 import os
 import shlex
 import signal
@@ -96,6 +97,31 @@ def theoretical_max(x: np.ndarray) -> dict:
             "windowed": (x.nbytes + y.nbytes) / (up + down - overlapped)}
 
 
+def selective_repeat_bound(chunk_bytes: int, ber: float, drop: float = 0.0, burst_rate: float = 0.0) -> float:
+    """Best efficiency of one inference (64 KiB in, 64 KiB out) on a line that loses
+    frames at random, for a controller that re-sends exactly what was lost, never waits
+    a timeout, and overlaps the chunks' reports with the uplink: each frame of n line
+    bytes survives with p(n) = exp(-n x (8 x ber + drop + burst_rate)) (a byte drop or a
+    burst start inside a frame loses it) and is sent 1 / p(n) times on average.
+    Uplink: input chunks of `chunk_bytes` (46 bytes of TC, chunk header and COBS each).
+    Downlink: the runtime's 17 chunks of up to 4043 bytes once (55 bytes each), then
+    the lost fraction of the outputs asked back in ranges of `chunk_bytes`."""
+    hazard = 8 * ber + drop + burst_rate
+
+    def survive(n: float) -> float:
+        return math.exp(-n * hazard)
+
+    tc_data = max_chunk_data(len(SHAPE), telemetry=False)
+    tm_data = max_chunk_data(len(SHAPE), telemetry=True)
+    piece = min(chunk_bytes, tc_data)
+    up = TENSOR_BYTES + math.ceil(TENSOR_BYTES / piece) * 46
+    up_sent = up / survive(piece + 46)
+    first = TENSOR_BYTES + math.ceil(TENSOR_BYTES / tm_data) * 55
+    lost = TENSOR_BYTES * (1 - survive(tm_data + 55))
+    again = lost * (min(chunk_bytes, tm_data) + 55) / min(chunk_bytes, tm_data) / survive(min(chunk_bytes, tm_data) + 55)
+    return 2 * TENSOR_BYTES / (up_sent + first + again)
+
+
 class CountingController(Controller):
     """The Controller, counting distinct TCs and what TC[200,5] asked to re-send (every
     TC goes through `commands`)."""
@@ -123,7 +149,7 @@ class Bench:
     """A line, a `radrt serve` subprocess on one side and a controller on the other."""
 
     def __init__(self, tmp: str, baud: int, impairment=("clean", 0.0, 0.0, 0.0, 16), throttle=True,
-                 retries: int = 8, chunk_bytes=None):
+                 retries: int = 8, chunk_bytes=None, resend_rounds: int = 8):
         model = os.path.join(tmp, "relu.onnx")
         if not os.path.exists(model):
             relu_model(model)
@@ -142,7 +168,7 @@ class Bench:
         self.stream = open_transport(b_path, baud)
         options = {"chunk_bytes": chunk_bytes} if chunk_bytes else {}  # only the patched controller has it
         self.ctl = CountingController(PacketLink(self.stream, parse_tm), timeout=reply_timeout(baud),
-                                      retries=retries, **options)
+                                      retries=retries, resend_rounds=resend_rounds, **options)
 
     def close(self) -> None:
         self.ctl.link.close()
@@ -151,8 +177,9 @@ class Bench:
         self.line.stop()
 
 
-def efficiency(tmp: str, baud: int, impairment, inferences: int, budget_s: float, chunk_bytes=None) -> dict:
-    bench = Bench(tmp, baud, impairment, chunk_bytes=chunk_bytes)
+def efficiency(tmp: str, baud: int, impairment, inferences: int, budget_s: float, chunk_bytes=None,
+               resend_rounds: int = 8) -> dict:
+    bench = Bench(tmp, baud, impairment, chunk_bytes=chunk_bytes, resend_rounds=resend_rounds)
     try:
         ctl = bench.ctl
         ctl.ping()
@@ -195,13 +222,16 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"process {pid} has no VmRSS line")
 
 
-def rss_storm(tmp: str) -> dict:
+def rss_storm(tmp: str, storms: int = 2) -> dict:
+    """`storms` storms of STORM_FRAMES fuzzed frames (seeds 12, 13, ...), each followed by a
+    ping and a checked inference; VmRSS before, after each storm, and sampled throughout.
+    The first storm fills the runtime's bounded caches (results, staged inputs, duplicate
+    windows); the second shows whether anything keeps growing."""
     from tests.link.test_storm import storm_bytes  # the suite's seeded generator (ground code)
 
-    baud = 921600
-    bench = Bench(tmp, baud, throttle=False)
+    bench = Bench(tmp, 921600, throttle=False)
     stop = threading.Event()
-    samples = []
+    samples, drained = [], [0]
     try:
         ctl = bench.ctl
         x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
@@ -215,33 +245,35 @@ def rss_storm(tmp: str) -> dict:
                 samples.append(rss_kib(pid))
                 time.sleep(0.1)
 
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        blob, frames = storm_bytes(seed=12, frames=STORM_FRAMES, input_shape=SHAPE)
-        drained = [0]
+        threading.Thread(target=sample, daemon=True).start()
+        after, sizes, send_s = [], [], []
+        for storm in range(storms):
+            blob, _ = storm_bytes(seed=12 + storm, frames=STORM_FRAMES, input_shape=SHAPE)
+            sizes.append(len(blob))
+            done = threading.Event()
 
-        def drain():  # the runtime's replies: read and dropped, so its writes never block
-            while not stop.is_set():
-                drained[0] += len(bench.stream.read(65536, 0.1))
+            def drain():  # the runtime's replies: read and dropped, so its writes never block
+                while not done.is_set():
+                    drained[0] += len(bench.stream.read(65536, 0.1))
 
-        drainer = threading.Thread(target=drain, daemon=True)
-        drainer.start()
-        t0 = time.monotonic()
-        for at in range(0, len(blob), 4096):
-            bench.stream.write(blob[at:at + 4096])
-        sent_s = time.monotonic() - t0
-        time.sleep(2.0)  # the runtime catches up with the last frames
-        stop.set()
-        drainer.join()
-        sampler.join()
-        ctl.link.decoder.feed(b"\x00")  # whatever half-frame the drainer cut is dropped
-        ctl.ping()
-        result = ctl.infer([x])
-        assert np.array_equal(result.outputs[0], np.maximum(x, 0)), "inference after the storm is wrong"
+            drainer = threading.Thread(target=drain, daemon=True)
+            drainer.start()
+            t0 = time.monotonic()
+            for at in range(0, len(blob), 4096):
+                bench.stream.write(blob[at:at + 4096])
+            send_s.append(time.monotonic() - t0)
+            time.sleep(2.0)  # the runtime catches up with the last frames
+            done.set()
+            drainer.join()
+            ctl.link.decoder.feed(b"\x00")  # whatever half-frame the drainer cut is dropped
+            ctl.ping()
+            result = ctl.infer([x])
+            assert np.array_equal(result.outputs[0], np.maximum(x, 0)), "inference after the storm is wrong"
+            after.append(rss_kib(pid))
         hk = ctl.hk()
-        after = rss_kib(pid)
-        return {"frames": frames, "bytes": len(blob), "send_s": sent_s, "before_kib": before,
-                "after_kib": after, "max_kib": max(samples + [after]), "min_kib": min(samples + [before]),
+        stop.set()
+        return {"frames": STORM_FRAMES, "storms": storms, "bytes": sizes, "send_s": send_s,
+                "before_kib": before, "after_kib": after, "max_kib": max(samples + after),
                 "reply_bytes": drained[0], "hk": hk}
     finally:
         stop.set()
@@ -272,16 +304,20 @@ def write_record(path: str, label: str, inferences: int, rows, rss, command: str
                   f"{r['bytes_dropped']} |" for r in rows]
         lines.append("")
     if rss:
-        change = (rss["after_kib"] - rss["before_kib"]) / rss["before_kib"]
-        peak = (rss["max_kib"] - rss["before_kib"]) / rss["before_kib"]
         hk = rss["hk"]
-        lines += [f"RSS of `radrt serve` through {rss['frames']:,} fuzzed frames ({rss['bytes']:,} bytes, "
-                  f"sent in {rss['send_s']:.1f} s over an unthrottled clean pty line): before "
-                  f"{rss['before_kib']} KiB, after {rss['after_kib']} KiB ({change:+.1%}), max "
-                  f"{rss['max_kib']} KiB ({peak:+.1%}), min {rss['min_kib']} KiB. Then ping and one "
-                  f"inference: right. HK: frames_ok {hk['frames_ok']}, frames_bad_crc {hk['frames_bad_crc']}, "
+        steps = ", ".join(f"after storm {i + 1} {kib} KiB ({(kib - rss['before_kib']) / rss['before_kib']:+.1%})"
+                          for i, kib in enumerate(rss["after_kib"]))
+        last_two = rss["after_kib"][-2:]
+        lines += [f"RSS of `radrt serve` through {rss['storms']} storms of {rss['frames']:,} fuzzed frames each "
+                  f"({', '.join(f'{b:,}' for b in rss['bytes'])} bytes, sent in "
+                  f"{', '.join(f'{t:.1f}' for t in rss['send_s'])} s over an unthrottled clean pty line; "
+                  f"a ping and a checked inference after each): before {rss['before_kib']} KiB, {steps}, "
+                  f"max {rss['max_kib']} KiB ({(rss['max_kib'] - rss['before_kib']) / rss['before_kib']:+.1%}); "
+                  f"last storm alone {(last_two[-1] - last_two[0]) / last_two[0]:+.1%}. "
+                  f"HK at the end: frames_ok {hk['frames_ok']}, frames_bad_crc {hk['frames_bad_crc']}, "
                   f"frames_bad_format {hk['frames_bad_format']}, frames_oversize {hk['frames_oversize']}, "
-                  f"tc_rejected {hk['tc_rejected']}, duplicates_ignored {hk['duplicates_ignored']}.", ""]
+                  f"tc_rejected {hk['tc_rejected']}, duplicates_ignored {hk['duplicates_ignored']}, "
+                  f"inferences_ok {hk['inferences_ok']}.", ""]
     with open(path, "a") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -292,23 +328,23 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=150.0,
                     help="seconds per configuration after which no new inference starts (default 150)")
     ap.add_argument("--part", choices=("all", "efficiency", "rss"), default="all")
+    ap.add_argument("--resend-rounds", type=int, default=8, help="the controller's TC[200,5] rounds (default 8)")
     ap.add_argument("--baud", type=int, action="append", help="only these rates (default both)")
-    ap.add_argument("--line", type=int, action="append", help="only these lines (0, 1, 2: BER 0, 1e-5, "
-                    "1e-4 with drops and bursts; default all)")
-    ap.add_argument("--chunk-bytes", type=int, action="append",
-                    help="controller chunk_bytes values to measure (default: the controller's own)")
+    ap.add_argument("--config", action="append", metavar="LINE:CHUNK_BYTES",
+                    help="a line (0, 1, 2: BER 0, 1e-5, 1e-4 with drops and bursts) and the controller's "
+                         "chunk_bytes (0: its default, the largest); repeatable (default: every line at 0)")
     ap.add_argument("--label", default="run", help="section title in the record")
     ap.add_argument("--out", default=os.path.join(HERE, "link_efficiency.md"))
     args = ap.parse_args()
     rows, rss = [], None
     with tempfile.TemporaryDirectory() as tmp:
         if args.part in ("all", "efficiency"):
+            configs = [tuple(int(v) for v in c.split(":")) for c in args.config or []]
             for baud in args.baud or BAUDS:
-                for line in args.line or range(len(IMPAIRMENTS)):
-                    for chunk_bytes in args.chunk_bytes or [None]:
-                        rows.append(efficiency(tmp, baud, IMPAIRMENTS[line], args.inferences, args.budget,
-                                               chunk_bytes))
-                        print(rows[-1], flush=True)
+                for line, chunk_bytes in configs or [(line, 0) for line in range(len(IMPAIRMENTS))]:
+                    rows.append(efficiency(tmp, baud, IMPAIRMENTS[line], args.inferences, args.budget,
+                                           chunk_bytes or None, args.resend_rounds))
+                    print(rows[-1], flush=True)
         if args.part in ("all", "rss"):
             rss = rss_storm(tmp)
             print(rss, flush=True)
