@@ -1,0 +1,504 @@
+"""Red team of the ICD v2 runtime and controller (issue 12): each test is an attack by a
+hostile or broken ground segment, or a user's surprise, asserting what docs/icd.md (or,
+where it is silent, a user) expects. The controller tests use an in-memory link whose
+downlink can be tampered with packet by packet, so nothing waits on a clock."""
+import struct
+import tracemalloc
+import zlib
+from collections import deque
+
+import numpy as np
+import pytest
+
+from runtime.link.auth import Authenticator, CounterStore, sign
+from runtime.link.catalogue import ErrorCode
+from runtime.link.controller import Controller
+from runtime.link.framing import FrameDecoder, frame
+from runtime.link.packets import TcPacket, TmPacket, crc16, parse_tc, parse_tm
+from runtime.link.services import PayloadService
+from runtime.link.services.inference import RESULTS_PER_SOURCE, STAGED_REQUESTS
+from runtime.link.slots import ModelSlots
+from runtime.link.tensors import TensorChunk, split_tensor
+
+from .fakes import FakeBackend
+
+KEY = bytes(range(32))
+X = np.arange(6, dtype=np.float32).reshape(2, 3)
+
+
+def finding(ident: str):
+    """A red-team finding: the test asserts the right behaviour and fails on main today.
+    strict: once the runtime is fixed the test passes, XPASS fails, and the marker goes."""
+    return pytest.mark.xfail(strict=True, reason=f"red-team finding {ident} (see the test's docstring)")
+
+
+class Ground:
+    """A PayloadService with a fake backend and a TC sender that numbers TCs per source."""
+
+    def __init__(self, tmp_path, backend=None, key=None):
+        self.backend = backend or FakeBackend()
+        auth = Authenticator(key, CounterStore()) if key else None
+        self.service = PayloadService(self.backend, ModelSlots(tmp_path / "slots"), authenticator=auth,
+                                      clock=lambda: 0.0)
+        self.key, self.counter, self.seq = key, 100, {}
+
+    def raw(self, service, subtype, data=b"", source=0x42, seq=None, ack=0xF):
+        if seq is None:
+            seq = self.seq[source] = self.seq.get(source, 0) + 1
+        tc = TcPacket(service, subtype, data, seq_count=seq, source_id=source, ack_flags=ack)
+        if self.key:
+            self.counter += 1
+            return sign(tc, self.key, self.counter)
+        return tc.pack()
+
+    def send_raw(self, raw):
+        return [parse_tm(p) for p in FrameDecoder().feed(self.service.receive(frame(raw)))]
+
+    def call(self, service, subtype, data=b"", **kw):
+        return self.send_raw(self.raw(service, subtype, data, **kw))
+
+    def stage(self, request_id, array=X, index=0, source=0x42, chunk=10):
+        for c in split_tensor(request_id, index, array, chunk):
+            assert kinds(self.call(200, 1, c.pack(), source=source)) == [(1, 1), (1, 7)]
+
+    def infer(self, request_id, source=0x42):
+        self.stage(request_id, source=source)
+        return self.call(200, 2, struct.pack(">I", request_id), source=source)
+
+
+def kinds(tms):
+    return [(t.service, t.subtype) for t in tms]
+
+
+def failure(tms):
+    """(subtype, code) of the verification failure among `tms`, or None."""
+    for t in tms:
+        if t.service == 1 and t.subtype in (2, 8):
+            return t.subtype, struct.unpack_from(">H", t.source_data, 4)[0]
+    return None
+
+
+def chunk_data(request_id=1, index=0, code=1, dims=(2, 3), total=24, offset=0, data=b""):
+    return (struct.pack(">IBBB", request_id, index, code, len(dims)) + struct.pack(f">{len(dims)}I", *dims)
+            + struct.pack(">II", total, offset) + data)
+
+
+@pytest.fixture
+def ground(tmp_path):
+    return Ground(tmp_path)
+
+
+class SymbolicBackend(FakeBackend):
+    """A model whose input 0 is float32 ("N", 3): the batch dim is symbolic."""
+
+    def input_specs(self):
+        return [(("N", 3), np.dtype(np.float32))]
+
+
+class Float64Backend(FakeBackend):
+    """A model whose input has a dtype the link has no code for."""
+
+    def input_specs(self):
+        return [((2, 3), np.dtype(np.float64))]
+
+
+# -- per-source requests (ICD §4) ---------------------------------------------------
+
+
+@finding("R1")
+def test_results_of_a_controller_survive_eight_other_controllers(ground):
+    """ICD §4: the runtime keeps at least the last 8 results of EACH controller."""
+    assert failure(ground.infer(7, source=0x42)) is None
+    for source in range(0x100, 0x108):   # eight other controllers, one inference each
+        assert failure(ground.infer(1, source=source)) is None
+    replies = ground.call(200, 5, struct.pack(">I", 7), source=0x42)
+    assert failure(replies) is None and (200, 4) in kinds(replies)
+
+
+def test_results_of_a_controller_are_its_last_eight(ground):
+    """ICD §4: at least the last 8 results of each controller are re-sendable (holds)."""
+    for rid in range(1, 1 + RESULTS_PER_SOURCE):
+        assert failure(ground.infer(rid)) is None
+    for rid in range(1, 1 + RESULTS_PER_SOURCE):
+        assert failure(ground.call(200, 5, struct.pack(">I", rid))) is None
+
+
+@finding("R2")
+def test_staged_request_of_a_quiet_controller_survives_a_busy_one(ground):
+    """ICD §4 is silent on staging limits; a user expects a controller staging one request
+    not to lose it because other sources stage many (the heaviest user should pay)."""
+    ground.stage(5, source=0x42)
+    for source in range(0x100, 0x104):   # 4 sources x STAGED_PER_SOURCE (4) = STAGED_REQUESTS
+        for rid in range(4):
+            ground.stage(rid, source=source)
+    assert STAGED_REQUESTS == 16
+    replies = ground.call(200, 2, struct.pack(">I", 5), source=0x42)
+    assert failure(replies) is None and ground.backend.runs == 1
+
+
+def test_run_and_resend_of_another_sources_request_are_unknown(ground):
+    """ICD §4: TC[200,2] runs only its own source's staging; TC[200,5] re-sends only
+    the asking source's results (holds)."""
+    ground.stage(9, source=0x42)
+    assert failure(ground.call(200, 2, struct.pack(">I", 9), source=0x43)) == (8, ErrorCode.UNKNOWN_REQUEST)
+    assert failure(ground.call(200, 2, struct.pack(">I", 9), source=0x42)) is None
+    assert failure(ground.call(200, 5, struct.pack(">I", 9), source=0x43)) == (8, ErrorCode.UNKNOWN_REQUEST)
+
+
+def test_same_request_id_two_sources_each_run_their_own_inputs(ground):
+    """ICD §4: request_id values of different source IDs never meet (holds)."""
+    ground.stage(3, X, source=0x42)
+    ground.stage(3, X + 100, source=0x43)
+    done = {}
+    for source in (0x43, 0x42):
+        tms = ground.call(200, 2, struct.pack(">I", 3), source=source)
+        done[source] = [t for t in tms if (t.service, t.subtype) == (200, 4)][0]
+    crc = lambda a: zlib.crc32(a.tobytes())
+    assert struct.unpack_from(">I", done[0x42].source_data, 16)[0] == crc(X)
+    assert struct.unpack_from(">I", done[0x43].source_data, 16)[0] == crc(X + 100)
+
+
+# -- put-input acceptance (ICD §4, §7) ------------------------------------------------
+
+
+@finding("R3")
+def test_dtype_mismatch_comes_before_a_short_header(ground):
+    """ICD §4 TC[200,1]: the first that applies is DTYPE_MISMATCH, then SHAPE_MISMATCH,
+    then BAD_LENGTH (a header length) — a wrong dtype with a truncated header is DTYPE_MISMATCH."""
+    data = chunk_data(code=2, dims=(2, 3))[:9]   # dtype uint8, dims cut short
+    assert failure(ground.call(200, 1, data)) == (2, ErrorCode.DTYPE_MISMATCH)
+
+
+@finding("R3")
+def test_shape_mismatch_comes_before_a_short_header(ground):
+    """ICD §4 TC[200,1]: SHAPE_MISMATCH before BAD_LENGTH: rank 3 for a rank-2 input
+    with the header cut after its dims is SHAPE_MISMATCH (the dims are readable)."""
+    data = chunk_data(dims=(2, 3, 1))[:7 + 12]
+    assert failure(ground.call(200, 1, data)) == (2, ErrorCode.SHAPE_MISMATCH)
+
+
+@pytest.mark.parametrize("data, code", [
+    (chunk_data(code=3), ErrorCode.DTYPE_MISMATCH),
+    (chunk_data(code=99), ErrorCode.DTYPE_MISMATCH),
+    (chunk_data(dims=(3, 2)), ErrorCode.SHAPE_MISMATCH),
+    (chunk_data(dims=(2, 3, 1), total=24), ErrorCode.SHAPE_MISMATCH),
+    (chunk_data(dims=(0xFFFFFFFF,) * 8, total=0), ErrorCode.SHAPE_MISMATCH),
+    (chunk_data(total=0), ErrorCode.BAD_LENGTH),
+    (chunk_data(total=1 << 31), ErrorCode.BAD_LENGTH),
+    (chunk_data(code=2, dims=(3, 2), total=0), ErrorCode.DTYPE_MISMATCH),
+    (chunk_data(dims=(3, 2), total=0), ErrorCode.SHAPE_MISMATCH),
+])
+def test_put_input_first_refusal_that_applies(ground, data, code):
+    """ICD §4 TC[200,1]: DTYPE_MISMATCH, then SHAPE_MISMATCH, then BAD_LENGTH; counted in
+    inputs_refused; nothing staged (holds)."""
+    assert failure(ground.call(200, 1, data)) == (2, code)
+    assert ground.service.housekeeping()["inputs_refused"] == 1
+    assert ground.service.inference.staged_bytes() == 0
+
+
+@finding("R4")
+def test_symbolic_dims_changing_mid_request_refused_at_acceptance(tmp_path):
+    """ICD §4 TC[200,1] (dims must equal the input's) and the rules' "clear error": a
+    second chunk whose dims differ from the first's is refused at acceptance
+    (SHAPE_MISMATCH), counted in inputs_refused — not an INTERNAL completion failure."""
+    g = Ground(tmp_path, SymbolicBackend())
+    a, b = np.zeros((2, 3), np.float32), np.zeros((4, 3), np.float32)
+    assert failure(g.call(200, 1, split_tensor(1, 0, a, 12)[0].pack())) is None
+    replies = g.call(200, 1, split_tensor(1, 0, b, 12)[1].pack())
+    assert failure(replies) == (2, ErrorCode.SHAPE_MISMATCH)
+    assert g.service.housekeeping()["inputs_refused"] == 1
+
+
+@finding("R5")
+def test_model_input_dtype_without_a_link_code_refuses_the_chunk(tmp_path):
+    """ICD §7 (every failure reported) and §8: a put-input for a model whose input dtype
+    (float64) has no link code gets a failure report, it does not raise out of the
+    service (which would stop `radrt serve`)."""
+    g = Ground(tmp_path, Float64Backend())
+    replies = g.call(200, 1, chunk_data(code=1, total=24))
+    assert failure(replies) == (2, ErrorCode.DTYPE_MISMATCH)
+
+
+@finding("R6")
+def test_run_before_the_last_chunk_keeps_what_was_staged(ground):
+    """ICD silent; a user expects a run refused for a missing chunk (BAD_ARGUMENT) to
+    leave the staged chunks, so sending the missing one and running again works."""
+    chunks = split_tensor(4, 0, X, 10)
+    for c in chunks[:-1]:
+        assert failure(ground.call(200, 1, c.pack())) is None
+    assert failure(ground.call(200, 2, struct.pack(">I", 4))) == (8, ErrorCode.BAD_ARGUMENT)
+    assert failure(ground.call(200, 1, chunks[-1].pack())) is None
+    assert failure(ground.call(200, 2, struct.pack(">I", 4))) is None
+
+
+@pytest.mark.parametrize("shape", [(), (0, 3), (1,)])
+def test_rank0_and_zero_size_inputs_run(tmp_path, shape):
+    """ICD §4: a rank-0 (scalar) or zero-size model input is staged and run like any
+    other; its outputs come back (holds)."""
+    class Backend(FakeBackend):
+        def input_specs(self):
+            return [(shape, np.dtype(np.float32))]
+    g = Ground(tmp_path, Backend())
+    g.backend.outputs = lambda x: [x * 2]
+    array = np.ones(shape, np.float32)
+    for c in split_tensor(2, 0, array, 100):
+        assert failure(g.call(200, 1, c.pack())) is None
+    tms = g.call(200, 2, struct.pack(">I", 2))
+    assert failure(tms) is None and kinds(tms).count((200, 3)) == 1
+
+
+def test_staged_memory_never_exceeds_staged_requests_times_inputs(ground):
+    """ICD §4: nothing larger than the model's inputs is staged; memory stays below
+    STAGED_REQUESTS x input bytes whatever the sequence of TCs (holds)."""
+    model_bytes = X.nbytes
+    for source in range(40):
+        for rid in range(6):
+            ground.call(200, 1, chunk_data(request_id=rid, data=b"\1" * 4), source=source)
+            ground.call(200, 1, chunk_data(request_id=rid, total=1 << 30), source=source)
+            ground.call(200, 1, chunk_data(request_id=rid, dims=(1 << 20, 1 << 20), total=0), source=source)
+    assert ground.service.inference.staged_bytes() <= STAGED_REQUESTS * model_bytes
+    assert len(ground.service.inference.staged) <= STAGED_REQUESTS
+
+
+# -- TC[200,5] ranges (ICD §4) ------------------------------------------------------
+
+
+@finding("R7")
+def test_resend_of_many_whole_ranges_stays_within_a_few_outputs_of_memory(ground):
+    """ICD §7 (lengths checked before anything is allocated) and bounded memory: one
+    TC[200,5] listing the whole output 453 times must not make the runtime build 453
+    copies of it in memory (measured: ~930x the output); a user expects a few outputs'
+    worth (refuse ranges adding up to more than the outputs, or send as it goes)."""
+    big = np.zeros(1 << 10, np.float32)   # 4 KiB output
+    ground.backend.outputs = lambda x: [big]
+    assert failure(ground.infer(1)) is None
+    n = (4096 - 13 - 4) // 9
+    data = struct.pack(">I", 1) + struct.pack(">BII", 0, 0, big.nbytes) * n
+    tracemalloc.start()
+    try:
+        ground.service.receive(frame(ground.raw(200, 5, data)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * big.nbytes, f"peak {peak / 2**20:.1f} MiB for a {big.nbytes / 2**10:.0f} KiB output"
+
+
+def test_resend_ranges_overlapping_and_zero_length(ground):
+    """ICD §4 TC[200,5]: only the bytes asked, in TM[200,3] chunks, then TM[200,4]
+    (holds: overlaps are sent twice, a zero-length range sends nothing)."""
+    assert failure(ground.infer(1)) is None
+    data = struct.pack(">I", 1) + struct.pack(">BII", 1, 8, 16) + struct.pack(">BII", 1, 0, 24) \
+        + struct.pack(">BII", 0, 4, 0)
+    tms = ground.call(200, 5, data)
+    chunks = [TensorChunk.unpack(t.source_data) for t in tms if (t.service, t.subtype) == (200, 3)]
+    assert [(c.index, c.offset, len(c.data)) for c in chunks] == [(1, 8, 16), (1, 0, 24)]
+    assert kinds(tms)[-2:] == [(200, 4), (1, 7)]
+
+
+def test_resend_range_past_the_output_and_huge_values(ground):
+    """ICD §7: lengths in a TC checked with overflow-safe arithmetic (holds)."""
+    assert failure(ground.infer(1)) is None
+    for rng in [(0, 0xFFFFFFFF, 0xFFFFFFFF), (0, 1, 24), (7, 0, 1)]:
+        tms = ground.call(200, 5, struct.pack(">I", 1) + struct.pack(">BII", *rng))
+        assert failure(tms) == (8, ErrorCode.BAD_ARGUMENT)
+
+
+def test_resend_of_a_failed_result_reports_its_status(ground):
+    """ICD §4: TC[200,5] on a failed run re-sends its TM[200,4] with the failure status
+    (holds)."""
+    from .fakes import UNCORRECTABLE
+    ground.backend.fail_next = UNCORRECTABLE
+    assert failure(ground.infer(1)) == (8, ErrorCode.UNCORRECTABLE_UPSET)
+    tms = ground.call(200, 5, struct.pack(">I", 1))
+    done = [t for t in tms if (t.service, t.subtype) == (200, 4)]
+    assert struct.unpack_from(">H", done[0].source_data, 4)[0] == ErrorCode.UNCORRECTABLE_UPSET
+
+
+# -- duplicates (ICD §7) --------------------------------------------------------------
+
+
+@finding("R8")
+def test_duplicate_of_a_tc_refused_at_acceptance_is_handled_again(ground):
+    """ICD §7: a duplicate is identical to one of the last 64 TCs ACCEPTED; a put-input
+    refused with NO_MODEL, re-sent identical once a model serves, is staged."""
+    ground.backend.served = False
+    raw = ground.raw(200, 1, split_tensor(1, 0, X, 100)[0].pack())
+    assert failure(ground.send_raw(raw)) == (2, ErrorCode.NO_MODEL)
+    ground.backend.served = True
+    assert failure(ground.send_raw(raw)) is None
+    assert failure(ground.call(200, 2, struct.pack(">I", 1))) is None
+
+
+@finding("R9")
+def test_duplicate_window_of_a_controller_survives_64_other_sources(ground):
+    """ICD §7: the duplicate window is the last 64 TCs of the SAME source ID: TCs from 64
+    other source IDs do not make a retried run execute again (and fail UNKNOWN_REQUEST)."""
+    ground.stage(1)
+    run = ground.raw(200, 2, struct.pack(">I", 1))
+    first = ground.send_raw(run)
+    assert failure(first) is None
+    for source in range(0x200, 0x240):
+        ground.call(17, 1, source=source)
+    again = ground.send_raw(run)
+    assert failure(again) is None and ground.backend.runs == 1
+    assert ground.service.housekeeping()["duplicates_ignored"] == 1
+
+
+def test_authenticated_duplicate_gets_its_reports_not_replay(tmp_path):
+    """ICD §7: an identical re-send of an accepted authenticated TC gets its reports
+    again and is not checked against the counter again (holds)."""
+    g = Ground(tmp_path, key=KEY)
+    raw = g.raw(3, 27, struct.pack(">H", 2))
+    first = g.send_raw(raw)
+    g.call(17, 1)                        # moves the counter on
+    again = g.send_raw(raw)
+    assert kinds(again) == kinds(first) == [(1, 1), (3, 25), (1, 7)]
+    assert [t.source_data for t in again] == [t.source_data for t in first]
+
+
+def test_same_sequence_count_other_bytes_is_a_new_tc(ground):
+    """ICD §7: a TC reusing a sequence count with different bytes is handled in full (holds)."""
+    ground.call(17, 1, seq=5)
+    tms = ground.call(3, 27, struct.pack(">H", 1), seq=5)
+    assert (3, 25) in kinds(tms)
+    assert ground.service.housekeeping()["duplicates_ignored"] == 0
+
+
+# -- housekeeping (ICD §5) ------------------------------------------------------------
+
+
+def test_hk_counters_add_up_after_a_mixed_session(tmp_path):
+    """ICD §5: after pings, refused chunks, a bad CRC, a wrong APID, duplicates, auth
+    failures and inferences, frames_ok = accepted + tc_rejected + auth_rejected +
+    duplicates_ignored, and inputs_refused counts the refused chunks (holds)."""
+    g = Ground(tmp_path, key=KEY)
+    accepted = 0
+    for _ in range(3):
+        g.call(17, 1)
+        accepted += 1
+    raw = g.raw(17, 1)
+    g.send_raw(raw)
+    g.send_raw(raw)                                   # duplicate
+    accepted += 1
+    g.call(200, 1, chunk_data(code=3))              # refused: DTYPE
+    g.call(200, 1, chunk_data(total=1))             # refused: BAD_LENGTH
+    g.send_raw(TcPacket(17, 1, bytes(24), source_id=0x42).pack())   # auth failure
+    g.send_raw(g.raw(17, 1)[:-1] + b"\0")          # bad CRC
+    g.send_raw(TcPacket(17, 1, apid=0x0A1).pack())  # other APID
+    g.stage(1)
+    accepted += len(split_tensor(1, 0, X, 10))
+    g.call(200, 2, struct.pack(">I", 1))
+    accepted += 1
+    hk = g.service.housekeeping()
+    assert hk["inputs_refused"] == 2 and hk["auth_rejected"] == 1 and hk["duplicates_ignored"] == 1
+    assert hk["frames_bad_crc"] == 1 and hk["inferences_ok"] == 1
+    assert hk["frames_ok"] == accepted + hk["tc_rejected"] + hk["auth_rejected"] + hk["duplicates_ignored"]
+
+
+# -- the controller against tampered downlinks (ICD §4) -------------------------------
+
+
+class LoopLink:
+    """The controller's PacketLink, in memory: a sent TC is handled at once; its TM go
+    through `tamper(n, packet) -> packet | None` (n counts TM from 0) before delivery."""
+
+    def __init__(self, service, tamper=lambda n, p: p):
+        self.service, self.tamper = service, tamper
+        self.queue, self.n = deque(), 0
+
+    def send(self, raw):
+        for tc in self.service.decoder.feed(frame(raw)):
+            for packet in self.service.handle(tc):
+                packet = self.tamper(self.n, packet)
+                self.n += 1
+                if packet is not None:
+                    self.queue.append(parse_tm(packet))
+
+    def receive(self, timeout):
+        return self.queue.popleft() if self.queue else None
+
+    def close(self):
+        pass
+
+
+def recrc(packet: bytes) -> bytes:
+    """The packet with its CRC-16 recomputed: an error the CRC-16 does not see."""
+    return packet[:-2] + struct.pack(">H", crc16(packet[:-2]))
+
+
+def corrupt_chunk_header(n, packet):
+    """Flips total_bytes of the first TM[200,3] (so its header contradicts its dims)."""
+    tm = parse_tm(packet)
+    if (tm.service, tm.subtype) != (200, 3) or corrupt_chunk_header.done:
+        return packet
+    corrupt_chunk_header.done = True
+    rank = packet[22 + 6]
+    at = 22 + 7 + 4 * rank
+    return recrc(packet[:at] + bytes([packet[at] ^ 0x01]) + packet[at + 1:])
+
+
+@finding("R10")
+def test_controller_recovers_from_a_chunk_header_error_crc16_missed(ground):
+    """ICD §4: the controller checks outputs end to end; a TM[200,3] whose header was
+    corrupted past the CRC-16 is discarded and re-asked, not a crash (ChunkError)."""
+    corrupt_chunk_header.done = False
+    ctl = Controller(LoopLink(ground.service, corrupt_chunk_header), timeout=0.01)
+    result = ctl.infer([X])
+    assert np.array_equal(result.outputs[0], X * 2) and result.resends >= 1
+
+
+@finding("R11")
+def test_controller_never_accepts_a_result_missing_an_output(ground):
+    """ICD §4 (accept only a result whose outputs the crc32 vouches for): a lost
+    TM[200,3] of a zero-size last output leaves the crc32 unchanged; a user expects the
+    controller to return every output, not silently one fewer."""
+    ground.backend.outputs = lambda x: [x * 2, np.zeros((0, 4), np.float32)]
+
+    def drop_empty(n, packet):
+        tm = parse_tm(packet)
+        if (tm.service, tm.subtype) == (200, 3) and TensorChunk.unpack(tm.source_data).index == 1:
+            return None
+        return packet
+    ctl = Controller(LoopLink(ground.service, drop_empty), timeout=0.01)
+    result = ctl.infer([X])
+    assert len(result.outputs) == 2
+
+
+@pytest.mark.parametrize("lost", [0, 1, 2, 3, 4])
+def test_controller_recovers_any_single_lost_tm(ground, lost):
+    """ICD §4: a lost TM of a run (chunk, TM[200,4], TM[1,7]) is recovered with TC[200,5]
+    or a retry, and the outputs are right (holds)."""
+    ground.backend.outputs = lambda x: [x * 2, np.arange(3000, dtype=np.int64)]
+    skip = {"n": None}
+
+    def drop(n, packet):
+        tm = parse_tm(packet)
+        if tm.service == 200 and skip["n"] is None:
+            skip["n"] = n + lost
+        return None if n == skip["n"] else packet
+    ctl = Controller(LoopLink(ground.service, drop), timeout=0.01)
+    result = ctl.infer([X])
+    assert np.array_equal(result.outputs[0], X * 2)
+    assert np.array_equal(result.outputs[1], np.arange(3000, dtype=np.int64))
+
+
+@finding("R12")
+def test_second_controller_instance_gets_fresh_hk_not_a_stale_duplicate(ground):
+    """ICD §7 (a retry is an identical packet, so identical bytes mean "the same TC"): a
+    new Controller of the same source (a script run twice, a reboot) must not re-send a
+    packet identical to the last one's — its hk() would return the old report."""
+    first = Controller(LoopLink(ground.service), timeout=0.01).hk()
+    ground.service.receive(b"\x05garbage\x00")          # one bad frame in between
+    second = Controller(LoopLink(ground.service), timeout=0.01).hk()
+    assert second["frames_bad_format"] + second["frames_bad_crc"] == 1 + first["frames_bad_crc"] \
+        + first["frames_bad_format"]
+    assert ground.service.housekeeping()["duplicates_ignored"] == 0
+
+
+@finding("R12")
+def test_second_controller_instance_scrub_executes(ground):
+    """ICD §7, §6 SCRUB_NOW: two Controller objects of one source each asking a scrub
+    get two scrubs, not one scrub and a re-sent success (v1's "false success")."""
+    Controller(LoopLink(ground.service), timeout=0.01).scrub()
+    Controller(LoopLink(ground.service), timeout=0.01).scrub()
+    assert ground.backend.scrubs == 2
