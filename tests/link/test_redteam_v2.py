@@ -502,3 +502,128 @@ def test_second_controller_instance_scrub_executes(ground):
     Controller(LoopLink(ground.service), timeout=0.01).scrub()
     Controller(LoopLink(ground.service), timeout=0.01).scrub()
     assert ground.backend.scrubs == 2
+
+
+# -- the real backend (runtime.link.server) -------------------------------------------
+
+
+def identity_model(elem_type, shape=(2, 3)) -> bytes:
+    from onnx import helper
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity",
+                              [helper.make_tensor_value_info("x", elem_type, list(shape))],
+                              [helper.make_tensor_value_info("y", elem_type, list(shape))])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+@finding("R5")
+def test_serve_survives_a_chunk_for_a_bool_input_model(tmp_path):
+    """ICD §7 (every TC gets its acceptance report; failures always reported): `radrt
+    serve` with a model whose input is bool (it loads) answers a put-input chunk with
+    TM[1,2] DTYPE_MISMATCH; today dtype_code raises ValueError out of receive(), which
+    ends the serve loop."""
+    from onnx import TensorProto
+    from runtime.link.server import SessionBackend, build_service
+    model = tmp_path / "bool.onnx"
+    model.write_bytes(identity_model(TensorProto.BOOL))
+    service = build_service(SessionBackend(), str(tmp_path / "slots"), str(model), 0x0A0, None, None)
+    raw = TcPacket(200, 1, chunk_data(code=2, total=6, data=bytes(6)), seq_count=1, source_id=0x42).pack()
+    tms = [parse_tm(p) for p in FrameDecoder().feed(service.receive(frame(raw)))]
+    assert failure(tms) == (2, ErrorCode.DTYPE_MISMATCH)
+
+
+@finding("R13")
+def test_commit_refuses_a_model_the_link_cannot_carry(tmp_path):
+    """ICD §4 TC[201,3] (the runtime checks the model before storing it): a model whose
+    input dtype has no ICD §3 code (bool) can never be served over the link; a user
+    expects the commit to fail with MODEL_INVALID, not a slot that activates and then
+    fails every inference."""
+    import hashlib
+    from onnx import TensorProto
+    from runtime.link.server import SessionBackend
+    model = identity_model(TensorProto.BOOL)
+    g = Ground(tmp_path, SessionBackend())
+    assert failure(g.call(201, 1, struct.pack(">BI", 0, len(model)) + hashlib.sha256(model).digest())) is None
+    assert failure(g.call(201, 2, struct.pack(">BI", 0, 0) + model)) is None
+    assert failure(g.call(201, 3, bytes([0]))) == (8, ErrorCode.MODEL_INVALID)
+
+
+# -- alive, golden vectors through the service, RESET_COUNTERS -------------------------
+
+
+def alive_with(data):
+    def tamper(n, packet):
+        tm = parse_tm(packet)
+        if (tm.service, tm.subtype) != (17, 2):
+            return packet
+        return TmPacket(17, 2, data, tm.apid, tm.seq_count, tm.message_counter, tm.destination_id,
+                        tm.timestamp).pack()
+    return tamper
+
+
+@pytest.mark.parametrize("data", [b"", b"\x01", b"\x03", b"\x02\x00"])
+def test_controller_ping_refuses_another_icd_version(ground, data):
+    """ICD §4 TM[17,2] carries icd_version 2: a v1 runtime (no data), v1/v3 or a longer
+    alive is an IcdMismatch naming both versions (holds)."""
+    from runtime.link.controller import IcdMismatch
+    ctl = Controller(LoopLink(ground.service, alive_with(data)), timeout=0.01)
+    with pytest.raises(IcdMismatch, match="ICD v2"):
+        ctl.ping()
+
+
+def test_alive_tc_with_data_is_bad_length(ground):
+    """ICD §4 TC[17,1] has no data; extra bytes fail at acceptance with BAD_LENGTH (holds)."""
+    assert failure(ground.call(17, 1, b"\x00")) == (2, ErrorCode.BAD_LENGTH)
+
+
+def test_v2_golden_vectors_from_a_served_session(tmp_path):
+    """ICD §10: the v2 alive TM and the v2 result done TM come out of PayloadService itself
+    (sequence, message counters, timestamp, input_crc32 of the staged inputs) (holds)."""
+    class Uint8Backend(FakeBackend):
+        def input_specs(self):
+            return [((2,), np.dtype(np.uint8))]
+    backend = Uint8Backend()
+    backend.outputs = lambda x: [np.array([1, 2, 3, 4], np.uint8)]
+    clock = iter([0.0] + [0.0, 0.0012345] * 5)
+    service = PayloadService(backend, ModelSlots(tmp_path / "slots"), clock=lambda: -4382 * 86400 + 0.010,
+                             monotonic=lambda: next(clock))
+
+    def send(service_, subtype, data, seq):
+        raw = TcPacket(service_, subtype, data, seq_count=seq, source_id=0x42, ack_flags=0).pack()
+        return FrameDecoder().feed(service.receive(frame(raw)))
+    seq = 0
+    for rid in range(1, 6):      # each run: TM[200,3] then TM[200,4]
+        for c in split_tensor(rid if rid < 5 else 7, 0, np.array([5, 6], np.uint8), 100):
+            seq += 1
+            assert send(200, 1, c.pack(), seq) == []
+        seq += 1
+        packets = send(200, 2, struct.pack(">I", rid if rid < 5 else 7), seq)
+    assert packets[-1].hex() == ("08a0c009002320c804000400424000010000000a000000070000000004d2b63cfbcd"
+                                 "0001d5cd438f38e6")
+    service.tm.message_counters[(17, 2)] = 3
+    service.tm.sequence = type(service.tm.sequence)(5)
+    assert send(17, 1, b"", seq + 1)[0].hex() == "08a0c0050010201102000300424000010000000a02032a"
+
+
+@finding("R14")
+def test_reset_counters_zeroes_every_hk_counter(ground):
+    """ICD §6 RESET_COUNTERS and §5 structure 2: after it, every counter of structure 2
+    reads 0 (slot_integrity_failures too), except uptime_s and the u8 states."""
+    ground.service.slots.integrity_failures = 2   # as a slot found corrupt at rest would leave it
+    ground.call(200, 1, chunk_data(code=3))
+    ground.call(8, 1, struct.pack(">H", 4))
+    hk = ground.service.housekeeping()
+    assert {k: v for k, v in hk.items() if v and k not in
+            ("uptime_s", "active_slot", "protection_mode", "icd_version")} == {}
+
+
+def test_resend_range_spanning_several_packets(ground):
+    """ICD §4 TC[200,5]: a range longer than one TM carries goes as consecutive TM[200,3]
+    chunks covering exactly its bytes (holds)."""
+    assert failure(ground.infer(1)) is None
+    tms = ground.call(200, 5, struct.pack(">I", 1) + struct.pack(">BII", 1, 100, 20000))
+    chunks = [TensorChunk.unpack(t.source_data) for t in tms if (t.service, t.subtype) == (200, 3)]
+    assert len(chunks) > 1 and chunks[0].offset == 100
+    assert all(a.offset + len(a.data) == b.offset for a, b in zip(chunks, chunks[1:]))
+    assert chunks[-1].offset + len(chunks[-1].data) == 20100
+    data = b"".join(c.data for c in chunks)
+    assert data == np.arange(3000, dtype=np.int64).tobytes()[100:20100]
