@@ -421,19 +421,21 @@ class LoopLink:
         pass
 
 
+TM_DATA = 20   # offset of a TM's source data: primary header 6 + PUS-C TM secondary header 14
+
+
 def recrc(packet: bytes) -> bytes:
     """The packet with its CRC-16 recomputed: an error the CRC-16 does not see."""
     return packet[:-2] + struct.pack(">H", crc16(packet[:-2]))
 
 
 def corrupt_chunk_header(n, packet):
-    """Flips total_bytes of the first TM[200,3] (so its header contradicts its dims)."""
+    """Flips a bit of total_bytes of the first TM[200,3] (its header then contradicts its dims)."""
     tm = parse_tm(packet)
     if (tm.service, tm.subtype) != (200, 3) or corrupt_chunk_header.done:
         return packet
     corrupt_chunk_header.done = True
-    rank = packet[22 + 6]
-    at = 22 + 7 + 4 * rank
+    at = TM_DATA + 7 + 4 * packet[TM_DATA + 6] + 3     # low byte of total_bytes
     return recrc(packet[:at] + bytes([packet[at] ^ 0x01]) + packet[at + 1:])
 
 
@@ -627,3 +629,19 @@ def test_resend_range_spanning_several_packets(ground):
     assert chunks[-1].offset + len(chunks[-1].data) == 20100
     data = b"".join(c.data for c in chunks)
     assert data == np.arange(3000, dtype=np.int64).tobytes()[100:20100]
+
+
+@finding("R15")
+def test_controller_does_not_accept_an_output_whose_dtype_changed_on_the_downlink(ground):
+    """ICD §4 (a controller accepts a result only when crc32 matches the outputs it
+    received): crc32 covers output BYTES only, so a CRC-16-invisible error turning the
+    dtype code 1 (float32) into 6 (int32) in the only chunk of output 0 goes unseen and
+    the controller returns int32 data with status ok. ICD gap: crc32 should cover each
+    output's dtype and dims too (or the controller must check them another way)."""
+    def flip_dtype(n, packet):
+        tm = parse_tm(packet)
+        if (tm.service, tm.subtype) != (200, 3) or TensorChunk.unpack(tm.source_data).index != 0:
+            return packet
+        return recrc(packet[:TM_DATA + 5] + bytes([6]) + packet[TM_DATA + 6:])
+    result = Controller(LoopLink(ground.service, flip_dtype), timeout=0.01).infer([X])
+    assert result.outputs[0].dtype == np.float32
