@@ -260,6 +260,29 @@ def test_staged_memory_never_exceeds_staged_requests_times_inputs(ground):
     assert len(ground.service.inference.staged) <= STAGED_REQUESTS
 
 
+@finding("R16")
+def test_symbolic_input_staging_memory_follows_the_bytes_sent(tmp_path):
+    """ICD §4 (nothing larger than the model's inputs is staged) and issue 12's bounded
+    memory: for a symbolic-dim input each one-chunk TC declaring the 16 MiB cap allocates
+    16 MiB at once: 4 TCs of 35 bytes cost 64 MiB here, STAGED_REQUESTS of them 256 MiB
+    (measured with a real Nx3x224x224 model: VmRSS 75 -> 329 MB). A user expects staging
+    memory to follow the bytes actually sent (or one total cap), not 16 x the cap."""
+    from runtime.link.services.inference import MAX_DYNAMIC_INPUT_BYTES
+    g = Ground(tmp_path, SymbolicBackend())
+    n = MAX_DYNAMIC_INPUT_BYTES // 12
+    sent = 0
+    tracemalloc.start()
+    try:
+        for rid in range(4):
+            data = chunk_data(request_id=rid, dims=(n, 3), total=n * 12, offset=n * 12 - 12, data=bytes(12))
+            assert failure(g.call(200, 1, data)) is None
+            sent += len(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < (1 << 20) + 64 * sent, f"peak {peak / 2**20:.0f} MiB after {sent} bytes of TC data"
+
+
 # -- TC[200,5] ranges (ICD §4) ------------------------------------------------------
 
 
