@@ -1,12 +1,20 @@
 """`radrt serve` and `radrt link ...`: the two ends of the payload link from the command line.
 
 Errors and exit codes are runtime.cli's; a link command the runtime refused
-or that timed out prints one line and exits 1.
+or that timed out prints one line and exits 1 (the line names the TC, the code and
+what to do: controller.CommandFailed, LinkTimeout; with --json, stdout gets the same
+as a dict under "error").
+
+What `radrt link` prints is a dict (one `key: value` line each, or one JSON object
+with --json): housekeeping enumerations are names (`protection_mode: tmr`,
+`active_slot: none`), with the raw codes kept in --json (`protection_mode_code`).
+Uploads, and inferences with more than 64 KiB of inputs, show their progress on stderr:
+a tqdm bar on a terminal (tqdm: the `ground` extra), else a line each 10%.
 """
 import json
-import logging
 import os
 import sys
+import time
 import zlib
 
 import numpy as np
@@ -14,6 +22,8 @@ import numpy as np
 from ..cli import float_option, int_option
 from ..errors import InvalidArgumentError
 from ..protect import MODES
+from .codes import HK2_U32_FIELDS, HK_U8_FIELDS, HK_U32_FIELDS, NO_ACTIVE_SLOT, PROTECTION_MODES
+from .oplog import LOG_FORMATS, configure_logging
 from .packets import DEFAULT_APID
 from .transport import DEFAULT_BAUD
 
@@ -23,7 +33,7 @@ _baud = int_option("--baud", 1)
 
 
 def add_commands(sub) -> None:
-    s = sub.add_parser("serve", help="serve inference over the payload link (ICD v1) until stopped")
+    s = sub.add_parser("serve", help="serve inference over the payload link (ICD v2) until stopped")
     s.add_argument("--port", required=True, help="serial port: /dev/ttyUSB0, a pty path, loop://, socket://host:port")
     s.add_argument("--model", help="model served at boot when no slot is active")
     s.add_argument("--baud", type=_baud, default=DEFAULT_BAUD)
@@ -36,6 +46,8 @@ def add_commands(sub) -> None:
     s.add_argument("--upset-rate", type=float_option("--upset-rate", 0.0, 1e6, low_open=False), default=0.0,
                    help="bench only: inject this many upsets per inference on average (weights, activations)")
     s.add_argument("--upset-seed", type=int_option("--upset-seed", 0), default=0)
+    s.add_argument("--log-format", default="text", choices=LOG_FORMATS,
+                   help="stderr log: text lines, or one JSON object per line (default text)")
     s.set_defaults(fn=cmd_serve)
 
     link = sub.add_parser("link", help="controller side: talk to a radrt serve")
@@ -75,7 +87,7 @@ def cmd_serve(args) -> int:
     from .server import serve
     if args.key_file:
         _read_key(args.key_file)  # a bad key file is a one-line error before serving
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s radrt serve: %(message)s", stream=sys.stderr)
+    configure_logging(args.log_format, sys.stderr)
     return serve(args.port, args.model, baud=args.baud, protect=args.protect, slots_dir=args.slots,
                  key_file=args.key_file, counter_file=args.counter_file, apid=args.apid,
                  upset_rate=args.upset_rate, upset_seed=args.upset_seed)
@@ -91,7 +103,7 @@ def _controller(args):
     link = PacketLink(open_transport(args.port, args.baud), parse_tm)
     timeout = args.timeout if args.timeout is not None else reply_timeout(args.baud)
     return Controller(link, apid=args.apid, source_id=args.source, key=key, counter=counter,
-                      timeout=timeout, retries=args.retries)
+                      timeout=timeout, retries=args.retries, port_name=args.port, baud=args.baud)
 
 
 def _read_key(path: str) -> bytes:
@@ -116,6 +128,8 @@ def cmd_link(args) -> int:
         result = _link_op(ctl, args)
     except (CommandFailed, LinkTimeout) as e:
         print(f"radrt link {args.link_command}: {e}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(e.as_dict()))
         return 1
     finally:
         seq_store.store(ctl.sequence.next())
@@ -124,7 +138,8 @@ def cmd_link(args) -> int:
         print(json.dumps(result))
     else:
         for key, value in result.items():
-            print(f"{key}: {value}")
+            if not key.endswith("_code"):  # the names are printed; --json keeps both
+                print(f"{key}: {value}")
     return 0
 
 
@@ -133,13 +148,19 @@ def _link_op(ctl, args) -> dict:
     if op == "ping":
         return {"round_trip_ms": round(ctl.ping() * 1e3, 2)}
     if op == "hk":
-        return ctl.hk()
+        return hk_named(ctl.hk())
     if op == "infer":
         inputs = [_load_input(item) for item in args.input]
         if not inputs:
             raise InvalidArgumentError("give the model's inputs with --input FILE.npy (in input order)",
                                        argument="--input")
-        r = ctl.infer(inputs)
+        total = sum(a.nbytes for a in inputs)
+        bar = TransferProgress(f"infer: {total} input bytes") if total > LARGE_INPUT_BYTES else None
+        try:
+            r = ctl.infer(inputs, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
         blob = b"".join(np.ascontiguousarray(o).tobytes() for o in r.outputs)
         return {"request_id": r.request_id, "latency_us": r.latency_us,
                 "corrected_during_run": r.corrected_during_run, "resends": r.resends,
@@ -148,13 +169,15 @@ def _link_op(ctl, args) -> dict:
                              "argmax": int(np.argmax(o)) if o.size else None} for o in r.outputs]}
     if op == "upload":
         with open(args.model, "rb") as f:
-            status = ctl.upload(args.slot, f.read())
-        return {"slot": status.slot, "state": status.state.name, "bytes": status.bytes,
-                "sha256": status.sha256.hex()}
+            model = f.read()
+        bar = TransferProgress(f"upload slot {args.slot}")
+        try:
+            status = ctl.upload(args.slot, model, progress=bar)
+        finally:
+            bar.close()
+        return _slot_dict(status)
     if op == "slot":
-        status = ctl.slot_status(args.slot)
-        return {"slot": status.slot, "state": status.state.name, "bytes": status.bytes,
-                "sha256": status.sha256.hex()}
+        return _slot_dict(ctl.slot_status(args.slot))
     if op == "activate":
         ctl.activate(args.slot)
         return {"activated": args.slot}
@@ -163,6 +186,87 @@ def _link_op(ctl, args) -> dict:
         return {"protection": args.mode}
     ctl.scrub()
     return {"scrubbed": True}
+
+
+def _slot_dict(status) -> dict:
+    return {"slot": status.slot, "state": status.state.name, "state_code": int(status.state),
+            "bytes": status.bytes, "sha256": status.sha256.hex()}
+
+
+# HK enumerations (ICD §5): field → its value's name. Every other field is a number.
+def _protection_name(code: int) -> str:
+    return PROTECTION_MODES[code] if code < len(PROTECTION_MODES) else f"unknown mode code {code}"
+
+
+def _slot_name(code: int):
+    return "none" if code == NO_ACTIVE_SLOT else code
+
+
+HK_ENUMS = {"protection_mode": _protection_name, "active_slot": _slot_name}
+HK_ORDER = HK_U32_FIELDS + HK_U8_FIELDS + ("icd_version",) + HK2_U32_FIELDS
+
+
+def hk_named(raw: dict) -> dict:
+    """A housekeeping report (Controller.hk(): field → number) for people: fields in
+    ICD §5 order (structure 1, then structure 2's; fields this table does not know
+    follow, never dropped), enumerations as names with their code kept as FIELD_code."""
+    named = {}
+    for field in [f for f in HK_ORDER if f in raw] + [f for f in raw if f not in HK_ORDER]:
+        value = raw[field]
+        if field in HK_ENUMS:
+            named[field] = HK_ENUMS[field](value)
+            named[f"{field}_code"] = value
+        else:
+            named[field] = value
+    return named
+
+
+LARGE_INPUT_BYTES = 64 << 10  # `link infer` shows progress above this many input bytes
+
+
+class TransferProgress:
+    """progress(done, total) of a transfer on stderr: a tqdm bar when stderr is a
+    terminal and tqdm is installed (the `ground` extra), else a plain line each time
+    another 10% is done: `radrt link upload slot 1: 40% 52428/131072 bytes, 9.8 KiB/s,
+    ETA 8 s`. Rates are measured from the first call."""
+
+    def __init__(self, label: str, stream=None):
+        self.label, self.stream = label, stream if stream is not None else sys.stderr
+        self.bar = None
+        self.started: float = 0.0
+        self.first_done = 0
+        self.next_tenth = 0
+        if self.stream.isatty():
+            try:
+                from tqdm import tqdm
+            except ImportError:  # the ground extra is not installed: plain lines
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(desc=f"radrt link {label}", unit="B", unit_scale=True, unit_divisor=1024,
+                                file=self.stream, leave=True)
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.started:
+            self.started, self.first_done = now, done
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.update(done - self.bar.n)
+            return
+        tenth = done * 10 // total if total else 10
+        if tenth < self.next_tenth:
+            return
+        self.next_tenth = tenth + 1
+        line = f"radrt link {self.label}: {tenth * 10}% {done}/{total} bytes"
+        elapsed = now - self.started
+        if elapsed > 0 and done > self.first_done:
+            rate = (done - self.first_done) / elapsed
+            line += f", {rate / 1024:.1f} KiB/s, ETA {(total - done) / rate:.0f} s"
+        print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _load_input(item: str) -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 from ..session import InferenceSession
 from .auth import Authenticator, CounterStore
 from .codes import EventId
+from .oplog import log_event
 from .packets import DEFAULT_APID
 from .services import PayloadService
 from .slots import ModelSlots
@@ -122,18 +123,18 @@ def build_service(backend: SessionBackend, slots_dir: str, model_path: Optional[
     slots = ModelSlots(slots_dir)
     if slots.active is not None:
         backend.load_model(slots.model_bytes(slots.active))
-        log.info("serving slot %d from %s", slots.active, slots_dir)
+        log_event(log, None, "model_loaded", what=f"slot {slots.active}", slot=slots.active, slots=slots_dir)
     elif model_path:
         backend.load_model(Path(model_path).read_bytes())
-        log.info("serving %s (no active slot in %s)", model_path, slots_dir)
+        log_event(log, None, "model_loaded", what=model_path, model=model_path, slots=slots_dir)
     else:
-        log.warning("no model: upload one into a slot and activate it")
+        log_event(log, None, "no_model", slots=slots_dir)
     authenticator = None
     if key_file:
         counter = CounterStore(counter_file or os.path.join(slots_dir, "auth_counter"))
         authenticator = Authenticator(read_key_file(key_file), counter)
     else:
-        log.warning("no --key-file: telecommands are NOT authenticated")
+        log_event(log, None, "auth_disabled")
     service = PayloadService(backend, slots, apid=apid, authenticator=authenticator)
     service.protection = backend.protection
     return service
@@ -150,7 +151,9 @@ def serve(port_url: str, model_path: Optional[str], *, baud: int = DEFAULT_BAUD,
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-    log.info("serving on %s at %d baud, APID 0x%03X, protection %s", port_url, baud, apid, protect)
+    log_event(log, None, "runtime_started", port=port_url, baud=baud, apid=f"0x{apid:03X}", protection=protect,
+              slot=service.slots.active, model=None if service.slots.active is not None else model_path,
+              auth=key_file is not None)
     try:
         while not stop.is_set():
             data = port.read(READ_CHUNK, READ_TIMEOUT_S)
@@ -162,6 +165,5 @@ def serve(port_url: str, model_path: Optional[str], *, baud: int = DEFAULT_BAUD,
         port.close()
         if backend.session is not None:
             backend.session.close()
-        log.info("stopped: %d upsets injected; health %s; frames %s", backend.upsets_injected,
-                 backend.health(), service.decoder.counters)
+        log_event(log, None, "runtime_stopped", upsets_injected=backend.upsets_injected, **service.housekeeping())
     return 0
