@@ -257,7 +257,7 @@ class TransferProgress:
         if tenth < self.next_tenth:
             return
         self.next_tenth = tenth + 1
-        line = f"radrt link {self.label}: {tenth * 10}% {done}/{total} bytes"
+        line = f"radrt link {self.label}: {100 * done // total if total else 100}% {done}/{total} bytes"
         elapsed = now - self.started
         if elapsed > 0 and done > self.first_done:
             rate = (done - self.first_done) / elapsed

@@ -27,7 +27,7 @@ and fields; tests check that every name the runtime logs is in it):
 - no_model (WARNING): nothing serves at start-up; inferences answer NO_MODEL.
 - auth_disabled (WARNING): no key: telecommands are not authenticated.
 - mode_change (INFO): mode, mode_code, previous (SET_PROTECTION executed).
-- upload_begun (INFO): slot, bytes, sha256, source_id (TC[201,1] executed).
+- upload_begun (INFO): slot, bytes, sha256 (TC[201,1] executed).
 - upload_committed (INFO): slot, bytes, sha256 (TC[201,3] stored the model).
 - counters_reset (INFO): RESET_COUNTERS executed.
 - ICD §9 events, fields named from their aux1/aux2:
@@ -51,8 +51,10 @@ LOG_FORMATS = ("text", "json")
 
 # name → (level, message template over the fields)
 EVENTS: Dict[str, Tuple[int, str]] = {
-    "runtime_started": (logging.INFO, "serving on {port} at {baud} baud, APID {apid}, protection {protection}"),
-    "runtime_stopped": (logging.INFO, "stopped after {uptime_s} s"),
+    "runtime_started": (logging.INFO, "serving on {port} at {baud} baud, APID {apid}, protection {protection}; "
+                                      "slot {slot}, model {model}, authentication {auth}"),
+    # fault_injection/hil.py reads "N upsets injected" from this line
+    "runtime_stopped": (logging.INFO, "stopped after {uptime_s} s, {upsets_injected} upsets injected"),
     "model_loaded": (logging.INFO, "serving {what} at start-up"),
     "no_model": (logging.WARNING, "no model: upload one into a slot and activate it "
                                   "(radrt link upload MODEL --slot N; radrt link activate --slot N)"),
@@ -106,7 +108,7 @@ def log_event(logger: logging.Logger, level: Union[int, str, None], event: str,
     elif isinstance(level, str):
         level = logging.getLevelName(level.upper())
     if message is None:
-        message = template.format_map(_Missing(fields))
+        message = template.format_map(_Missing({k: _plain(v) for k, v in fields.items()}))
     logger.log(level, message, extra={"radrt_event": event, "radrt_fields": fields})
 
 
@@ -212,6 +214,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def _plain(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).hex()
     if isinstance(value, (dict, list, tuple)):

@@ -20,6 +20,7 @@ TM[1,8]). Frame and packet errors are dropped and counted by the FrameDecoder.
 A TC addressed to another APID is ignored and counted as rejected (it is not ours to
 answer).
 """
+import logging
 import struct
 import time
 import zlib
@@ -36,6 +37,7 @@ from .codes import (ACK_ACCEPTANCE, ACK_COMPLETION, EVENT_SEVERITY, HK_STRUCTURE
                     HK_U32_FIELDS, NO_ACTIVE_SLOT, PROTECTION_MODES, CommandError, ErrorCode,
                     EventId, Function, Service, Verification)
 from .framing import FrameCounters, FrameDecoder, frame
+from .oplog import log_event, log_icd_event
 from .packets import DEFAULT_APID, TcPacket, TmBuilder, parse_tc
 from .slots import ModelSlots
 from .tensors import (DTYPE_CODES, ChunkError, TensorAssembler, TensorChunk, dtype_code,
@@ -47,6 +49,7 @@ STAGED_REQUESTS = 4
 MAX_INPUT_BYTES = 64 << 20
 # The protection counters of HK structure 1 (ICD §5), named as runtime.protect.modes defines them.
 HEALTH_FIELDS = tuple(name for name in HK_U32_FIELDS if name in HEALTH_NAMES)
+log = logging.getLogger("radrt.link")
 
 
 class PayloadBackend(Protocol):
@@ -169,8 +172,9 @@ class PayloadService:
 
     def event(self, event_id: int, aux1: int = 0, aux2: int = 0, destination: Optional[int] = None) -> bytes:
         severity = EVENT_SEVERITY[EventId(event_id)]
-        return self.tm.build(Service.EVENTS, severity, struct.pack(">HII", event_id, aux1, aux2),
-                             self.controller_id if destination is None else destination)
+        destination = self.controller_id if destination is None else destination
+        log_icd_event(log, event_id, aux1, aux2, destination=destination)
+        return self.tm.build(Service.EVENTS, severity, struct.pack(">HII", event_id, aux1, aux2), destination)
 
     def handle(self, tc: TcPacket) -> List[bytes]:
         """One TC in, its TM packets out."""
@@ -296,7 +300,8 @@ class PayloadService:
 
     def _set_protection(self, mode: str) -> None:
         self.backend.set_protection(mode)
-        self.protection = mode
+        previous, self.protection = self.protection, mode
+        log_event(log, None, "mode_change", mode=mode, mode_code=PROTECTION_MODES.index(mode), previous=previous)
 
     def _activate(self, slot: int) -> None:
         try:
@@ -310,6 +315,7 @@ class PayloadService:
         self.counters = ServiceCounters()
         self.decoder.counters = FrameCounters()
         self._health_baseline = dict(self.backend.health())
+        log_event(log, None, "counters_reset")
 
     # -- inference ------------------------------------------------------------------
 
@@ -431,7 +437,11 @@ class PayloadService:
         slot, total = struct.unpack_from(">BI", _exact(data, 37, "TC[201,1]"))
         sha256 = data[5:]
         self.slots.check_slot(slot)
-        return lambda replies: self.slots.begin(slot, total, sha256)
+
+        def execute(replies):
+            self.slots.begin(slot, total, sha256)
+            log_event(log, None, "upload_begun", slot=slot, bytes=total, sha256=sha256)
+        return execute
 
     def _upload_chunk(self, data: bytes):
         if len(data) < 5:
@@ -450,6 +460,8 @@ class PayloadService:
             except CommandError as exc:
                 self._events.append((EventId.MODEL_REJECTED, slot, exc.code))
                 raise
+            status = self.slots.status(slot)
+            log_event(log, None, "upload_committed", slot=slot, bytes=status.bytes, sha256=status.sha256)
         return execute
 
     def _slot_status(self, data: bytes):

@@ -163,7 +163,8 @@ def test_radrt_link_commands_against_radrt_serve(tmp_path):
     try:
         assert link("ping")["round_trip_ms"] > 0
         assert link("mode", "dwc") == {"protection": "dwc"}
-        assert link("hk")["protection_mode"] == 2
+        hk = link("hk")
+        assert hk["protection_mode"] == "dwc" and hk["protection_mode_code"] == 2
         result = link("infer", "--input", str(tmp_path / "x.npy"))
         want = digits_output(digits_model_path().read_bytes(), image)
         assert result["outputs"][0]["argmax"] == int(want.argmax())

@@ -1,0 +1,335 @@
+"""Operations a ground crew can read: the runtime's event log (text and JSON), `radrt
+link hk` with names, failures that name the TC and say what to do, transfer progress.
+
+Unit tests first (formatter, HK naming, messages, progress callbacks over a fake
+runtime), then the CLI end to end: `radrt serve --log-format json` and `radrt link ...`
+as subprocesses over ptys.
+"""
+import io
+import json
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fault_injection.models import digits_model_path
+from runtime.link.cli import HK_ORDER, TransferProgress, hk_named
+from runtime.link.codes import HK2_U32_FIELDS, HK_U8_FIELDS, HK_U32_FIELDS, ErrorCode, EventId
+from runtime.link.controller import HINTS, CommandFailed, Controller, LinkTimeout
+from runtime.link.oplog import EVENTS, ICD_EVENTS, JsonFormatter, TextFormatter, log_event, log_icd_event
+from runtime.link.packets import parse_tm
+from runtime.link.services import PayloadService
+from runtime.link.slots import ModelSlots
+from runtime.link.transport import FdStream, PacketLink, open_pty_pair, open_transport
+
+from .fakes import FakeBackend, Responder
+
+X = np.arange(6, dtype=np.float32).reshape(2, 3)
+RUNTIME = Path(__file__).resolve().parents[2] / "runtime"
+
+
+# -- the event log -----------------------------------------------------------------------
+
+def _logger(formatter):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    logger = logging.getLogger(f"radrt.test.{id(stream)}")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger, stream
+
+
+def test_json_log_line_has_the_record_keys_and_the_event_fields():
+    """Brief item 1: one JSON object per line with time (ISO 8601 UTC), level, logger,
+    event, message and the event's fields."""
+    logger, stream = _logger(JsonFormatter())
+    log_event(logger, None, "model_activated", slot=1)
+    log_event(logger, "warning", "upload_committed", slot=0, bytes=16255, sha256=b"\x01\xab")
+    logger.info("a plain record, not through log_event")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    first, second, third = (json.loads(line) for line in lines)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["time"])
+    assert first["level"] == "INFO" and first["event"] == "model_activated" and first["slot"] == 1
+    assert first["message"] == "slot 1 now serves" and first["logger"] == logger.name
+    assert second["level"] == "WARNING" and second["sha256"] == "01ab" and second["bytes"] == 16255
+    assert third["event"] == "log_message" and third["message"] == "a plain record, not through log_event"
+
+
+def test_text_log_line_is_readable():
+    """Brief item 1: text mode is `TIME LEVEL LOGGER EVENT: message [fields]`."""
+    logger, stream = _logger(TextFormatter())
+    log_event(logger, None, "mode_change", mode="tmr", mode_code=3, previous="dwc")
+    line = stream.getvalue().rstrip("\n")
+    assert re.fullmatch(rf"\S+Z INFO {re.escape(logger.name)} mode_change: protection dwc -> tmr "
+                        r"\[mode=tmr mode_code=3 previous=dwc\]", line), line
+
+
+def test_field_named_like_a_record_key_is_refused():
+    logger, _ = _logger(JsonFormatter())
+    with pytest.raises(ValueError, match=r"log_event\('model_activated'\): field names \['time'\] are record keys"):
+        log_event(logger, None, "model_activated", slot=1, time=3)
+
+
+@pytest.mark.parametrize("event_id", list(EventId))
+def test_every_icd_event_is_logged_with_named_fields(event_id):
+    """ICD §9: each event's aux1/aux2 are logged under their meaning, at the level of
+    its severity (high → ERROR, medium → WARNING, info → INFO, low → DEBUG)."""
+    logger, stream = _logger(JsonFormatter())
+    log_icd_event(logger, event_id, 1, ErrorCode.REPLAY)
+    record = json.loads(stream.getvalue())
+    name, aux1, aux2 = ICD_EVENTS[event_id]
+    assert record["event"] == name and name in EVENTS and record["event_id"] == int(event_id)
+    assert record[aux1] == 1
+    if aux2 == "code":
+        assert record["code"] == 6 and record["code_name"] == "REPLAY"
+    elif aux2:
+        assert record[aux2] == int(ErrorCode.REPLAY)
+    want = {EventId.UPSET_UNCORRECTABLE: "ERROR", EventId.SLOT_CORRUPT: "ERROR", EventId.MODEL_REJECTED: "WARNING",
+            EventId.AUTH_FAILURE: "WARNING", EventId.MODEL_ACTIVATED: "INFO"}.get(event_id, "DEBUG")
+    assert record["level"] == want
+    assert "{" not in record["message"]  # every template field was given
+
+
+def test_every_event_name_the_runtime_logs_is_in_the_catalogue():
+    """The names are a stable interface (oplog.EVENTS documents each): a name used in
+    runtime/ that the catalogue lacks fails here."""
+    used = set()
+    for path in RUNTIME.rglob("*.py"):
+        used |= set(re.findall(r"log_event\(\s*\w+,\s*[^,]+,\s*\"(\w+)\"", path.read_text()))
+    assert {"runtime_started", "runtime_stopped", "no_model", "auth_disabled"} <= used
+    assert used - set(EVENTS) == set()
+
+
+# -- housekeeping with names --------------------------------------------------------------
+
+def test_hk_names_enumerations_and_keeps_the_codes():
+    """ICD §5: protection_mode 3 is tmr, active_slot 255 means none; counters stay numbers."""
+    raw = dict.fromkeys(HK_U32_FIELDS, 7)
+    raw.update(active_slot=255, protection_mode=3)
+    named = hk_named(raw)
+    assert named["protection_mode"] == "tmr" and named["protection_mode_code"] == 3
+    assert named["active_slot"] == "none" and named["active_slot_code"] == 255
+    assert named["inferences_ok"] == 7
+    assert list(named)[:len(HK_U32_FIELDS)] == list(HK_U32_FIELDS)
+    raw.update(active_slot=1, protection_mode=4)
+    assert hk_named(raw)["active_slot"] == 1 and hk_named(raw)["protection_mode"] == "abft"
+
+
+def test_hk_structure_2_fields_follow_in_icd_order_and_unknown_ones_are_kept():
+    """ICD §5 structure 2: structure 1's fields, then icd_version and the new counters.
+    A field or mode code this controller does not know is shown, never dropped."""
+    fields = HK_U32_FIELDS + HK_U8_FIELDS + ("icd_version",) + HK2_U32_FIELDS
+    raw = {f: 0 for f in reversed(fields)}
+    raw.update(protection_mode=9, future_counter=5)
+    named = hk_named(raw)
+    order = [k for k in named if not k.endswith("_code")]
+    assert order == list(HK_ORDER) + ["future_counter"]
+    assert named["protection_mode"] == "unknown mode code 9" and named["future_counter"] == 5
+
+
+# -- failures that say what to do -------------------------------------------------------------
+
+@pytest.fixture
+def fake_link(tmp_path):
+    master, path = open_pty_pair()
+    service = PayloadService(FakeBackend(), ModelSlots(tmp_path / "slots"))
+    responder = Responder(FdStream(master), service)
+    responder.start()
+    link = PacketLink(open_transport(path), parse_tm)
+    yield Controller(link, timeout=1.0, retries=1), service
+    responder.stop.set()
+    responder.join()
+    link.close()
+    responder.stream.close()
+
+
+def test_activating_an_empty_slot_names_the_tc_the_slot_and_what_to_do(fake_link):
+    """ICD §6 ACTIVATE_SLOT: only a committed slot; the failure names the function, the
+    request, the code with its number, the detail's meaning and the commands to run."""
+    controller, _ = fake_link
+    with pytest.raises(CommandFailed) as info:
+        controller.activate(1)
+    e = info.value
+    assert e.code == ErrorCode.BAD_ARGUMENT and e.detail == 1 and e.stage == "completion"
+    assert str(e) == (f"ACTIVATE_SLOT (TC[8,1]), request seq {e.seq_count}, failed at completion: "
+                      "BAD_ARGUMENT (code 4), detail 1 = slot 1. What to do: only a committed slot can be "
+                      "activated: radrt link slot --slot 1 shows its state; upload a model into it first: "
+                      "radrt link upload MODEL --slot 1")
+    assert e.as_dict()["code_name"] == "BAD_ARGUMENT" and e.as_dict()["tc"] == "ACTIVATE_SLOT (TC[8,1])"
+
+
+def test_inference_without_a_model_says_to_upload_and_activate(fake_link):
+    """ICD §8 NO_MODEL, with the hint the brief asks for."""
+    controller, service = fake_link
+    service.backend.served = False
+    with pytest.raises(CommandFailed, match=r"^RUN \(TC\[200,2\]\), request seq \d+, failed at completion: "
+                                            r"NO_MODEL \(code 7\), detail 0\. What to do: upload a model and "
+                                            r"activate it: radrt link upload/activate$"):
+        controller.infer([X])
+
+
+def test_every_error_code_has_a_hint():
+    """ICD §8: an operator is told what to do about each code."""
+    assert set(HINTS) == set(ErrorCode)
+
+
+def test_unknown_error_code_is_shown_with_its_number():
+    e = CommandFailed(17, 1, "acceptance", 99, 5, seq_count=3)
+    assert str(e).startswith("PING (TC[17,1]), request seq 3, failed at acceptance: unknown code 99 (code 99), "
+                             "detail 5. What to do: a code this controller does not know")
+
+
+def test_dead_link_says_where_it_looked_and_what_to_check():
+    """ICD §7 retries: after the last attempt the message names APID, port, baud rate
+    and the attempts, with the timeout rounded for a person."""
+    master, path = open_pty_pair()  # nothing answers on the other end
+    link = PacketLink(open_transport(path), parse_tm)
+    try:
+        controller = Controller(link, timeout=0.1222222, retries=1, port_name=path, baud=115200)
+        with pytest.raises(LinkTimeout) as info:
+            controller.ping()
+    finally:
+        link.close()
+        import os
+        os.close(master)
+    assert str(info.value) == (f"PING (TC[17,1]) seq 0: no completion from APID 0x0A0 on {path} after 2 "
+                               "attempts of 0.12 s: check the port, the baud rate (115200) and the APID; "
+                               "is `radrt serve` running?")
+
+
+# -- progress --------------------------------------------------------------------------------
+
+def test_upload_reports_progress_up_to_the_model_size_and_from_the_resumed_bytes(fake_link):
+    """ICD §4 TC[201,2]: progress(bytes on the runtime, model bytes) after the begin and
+    after each chunk; a resumed upload starts at what the runtime has."""
+    import hashlib
+    controller, service = fake_link
+    model = bytes(range(256)) * 40
+    calls = []
+    controller.upload(1, model, progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (0, len(model)) and calls[-1] == (len(model), len(model))
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and len(calls) == 1 + 3
+    other = bytes(reversed(model))
+    service.slots.begin(0, len(other), hashlib.sha256(other).digest())
+    service.slots.write(0, 0, other[:4000])
+    calls.clear()
+    controller.upload(0, other, progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (4000, len(other)) and calls[-1] == (len(other), len(other))
+
+
+def test_infer_reports_input_progress(fake_link):
+    controller, _ = fake_link
+    calls = []
+    controller.infer([X], progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(X.nbytes, X.nbytes)]
+
+
+def test_progress_lines_when_not_a_terminal():
+    """Brief item 4: without a terminal, one plain line each time another 10% is done."""
+    out = io.StringIO()
+    progress = TransferProgress("upload slot 1", out)
+    for done in range(0, 100_001, 2_500):
+        progress(done, 100_000)
+    progress.close()
+    lines = out.getvalue().splitlines()
+    percents = [int(re.match(r"radrt link upload slot 1: (\d+)% \d+/100000 bytes", line).group(1))
+                for line in lines]
+    assert percents == list(range(0, 101, 10))
+    assert "KiB/s, ETA" in lines[-1]
+
+
+# -- the CLI end to end ----------------------------------------------------------------------
+
+def _radrt(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_dead_port_gives_the_link_timeout_hint(tmp_path):
+    """`radrt link ping` on a port nobody serves: exit 1, the hint line on stderr, and
+    with --json the error as a dict on stdout."""
+    import os
+    master, path = open_pty_pair()
+    try:
+        done = _radrt("link", "ping", "--port", path, "--timeout", "0.3", "--retries", "1", "--json",
+                      "--state-dir", str(tmp_path / "state"))
+    finally:
+        os.close(master)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"radrt link ping: PING (TC[17,1]) seq 0: no completion from APID 0x0A0 on "
+                                   f"{path} after 2 attempts of 0.3 s: check the port, the baud rate (115200) "
+                                   f"and the APID; is `radrt serve` running?")
+    error = json.loads(done.stdout)
+    assert error["error"] == "LinkTimeout" and error["tc"] == "PING (TC[17,1])"
+
+
+def test_ground_crew_session_against_radrt_serve(tmp_path):
+    """`radrt serve --log-format json` and `radrt link` over ptys: hk with names (ICD §5),
+    activating an empty slot says what to do (ICD §6), upload progress when stderr is
+    not a terminal, and every line serve logs is JSON with the events of the session."""
+    from fault_injection.line import LineImpairment, SerialLine
+    from .test_serve import start_server, stop
+    a_master, a_path = open_pty_pair()
+    b_master, b_path = open_pty_pair()
+    line = SerialLine(FdStream(a_master), FdStream(b_master), LineImpairment(), LineImpairment()).start()
+    server = start_server(a_path, tmp_path / "slots", "--model", str(digits_model_path()), "--log-format", "json")
+    model = digits_model_path()
+
+    def link(*args):
+        return _radrt("link", *args, "--port", b_path, "--state-dir", str(tmp_path / "state"))
+
+    try:
+        text = link("hk")
+        assert text.returncode == 0, text.stderr
+        assert "protection_mode: tmr\n" in text.stdout and "active_slot: none\n" in text.stdout
+        assert "_code" not in text.stdout
+        hk = json.loads(link("hk", "--json").stdout)
+        assert hk["protection_mode"] == "tmr" and hk["protection_mode_code"] == 3
+        assert hk["active_slot"] == "none" and hk["active_slot_code"] == 255 and hk["inferences_failed"] == 0
+
+        refused = link("activate", "--slot", "1")
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("radrt link activate: ACTIVATE_SLOT (TC[8,1]), request seq ")
+        assert "BAD_ARGUMENT (code 4), detail 1 = slot 1." in refused.stderr
+        assert "radrt link upload MODEL --slot 1" in refused.stderr
+
+        upload = link("upload", str(model), "--slot", "1")
+        assert upload.returncode == 0, upload.stderr
+        size = model.stat().st_size
+        progress = upload.stderr.splitlines()
+        assert progress[0] == f"radrt link upload slot 1: 0% 0/{size} bytes"
+        assert progress[-1].startswith(f"radrt link upload slot 1: 100% {size}/{size} bytes")
+        assert "state: COMMITTED" in upload.stdout
+        assert link("activate", "--slot", "1").returncode == 0
+        assert link("mode", "dwc").returncode == 0
+        slot = json.loads(link("slot", "--slot", "1", "--json").stdout)
+        assert slot["state"] == "ACTIVE" and slot["state_code"] == 3
+        hk = json.loads(link("hk", "--json").stdout)
+        assert hk["active_slot"] == 1 and hk["protection_mode"] == "dwc"
+    finally:
+        code, err = stop(server)
+        line.stop()
+    assert code == 0
+    records = [json.loads(line) for line in err.splitlines()]  # every line parses
+    events = [r["event"] for r in records]
+    for r in records:
+        assert {"time", "level", "logger", "event", "message"} <= set(r)
+    started = records[events.index("runtime_started")]
+    assert started["port"] == a_path and started["baud"] == 115200 and started["apid"] == "0x0A0"
+    assert started["protection"] == "tmr" and started["auth"] is False and started["slot"] is None
+    assert "auth_disabled" in events and events[-1] == "runtime_stopped"
+    assert records[-1]["active_slot"] == 1 and records[-1]["frames_ok"] > 0
+    activated = [r for r in records if r["event"] == "model_activated"]
+    assert [r["slot"] for r in activated] == [1]
+    assert [r["slot"] for r in records if r["event"] == "model_rejected"] == [1]
+    modes = [r for r in records if r["event"] == "mode_change"]
+    assert [(m["previous"], m["mode"]) for m in modes] == [("tmr", "dwc")]
+    assert [r["slot"] for r in records if r["event"] == "upload_committed"] == [1]
+    assert events.index("upload_begun") < events.index("upload_committed") < events.index("model_activated")
