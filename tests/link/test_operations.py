@@ -8,6 +8,7 @@ as subprocesses over ptys.
 import io
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def _logger(formatter):
 
 
 def test_json_log_line_has_the_record_keys_and_the_event_fields():
-    """Brief item 1: one JSON object per line with time (ISO 8601 UTC), level, logger,
+    """Issue 12 item 6 (brief item 1): one JSON object per line with time (ISO 8601 UTC), level, logger,
     event, message and the event's fields."""
     logger, stream = _logger(JsonFormatter())
     log_event(logger, None, "model_activated", slot=1)
@@ -63,7 +64,7 @@ def test_json_log_line_has_the_record_keys_and_the_event_fields():
 
 
 def test_text_log_line_is_readable():
-    """Brief item 1: text mode is `TIME LEVEL LOGGER EVENT: message [fields]`."""
+    """Issue 12 item 6 (brief item 1): text mode is `TIME LEVEL LOGGER EVENT: message [fields]`."""
     logger, stream = _logger(TextFormatter())
     log_event(logger, None, "mode_change", mode="tmr", mode_code=3, previous="dwc")
     line = stream.getvalue().rstrip("\n")
@@ -72,6 +73,7 @@ def test_text_log_line_is_readable():
 
 
 def test_field_named_like_a_record_key_is_refused():
+    """Issue 12 item 6: a field may not overwrite a record key (time) in the JSON line."""
     logger, _ = _logger(JsonFormatter())
     with pytest.raises(ValueError, match=r"log_event\('model_activated'\): field names \['time'\] are record keys"):
         log_event(logger, None, "model_activated", slot=1, time=3)
@@ -181,6 +183,7 @@ def test_every_error_code_has_a_hint():
 
 
 def test_unknown_error_code_is_shown_with_its_number():
+    """ICD §8 codes are u16: a code this controller does not know is named by its number."""
     e = CommandFailed(17, 1, "acceptance", 99, 5, seq_count=3)
     assert str(e).startswith("PING (TC[17,1]), request seq 3, failed at acceptance: unknown code 99 (code 99), "
                              "detail 5. What to do: a code this controller does not know")
@@ -197,7 +200,6 @@ def test_dead_link_says_where_it_looked_and_what_to_check():
             controller.ping()
     finally:
         link.close()
-        import os
         os.close(master)
     assert str(info.value) == (f"PING (TC[17,1]) seq 0: no completion from APID 0x0A0 on {path} after 2 "
                                "attempts of 0.12 s: check the port, the baud rate (115200) and the APID; "
@@ -225,6 +227,7 @@ def test_upload_reports_progress_up_to_the_model_size_and_from_the_resumed_bytes
 
 
 def test_infer_reports_input_progress(fake_link):
+    """ICD §4 TC[200,1]: progress(input bytes sent, input bytes) after each chunk."""
     controller, _ = fake_link
     calls = []
     controller.infer([X], progress=lambda done, total: calls.append((done, total)))
@@ -232,7 +235,7 @@ def test_infer_reports_input_progress(fake_link):
 
 
 def test_progress_lines_when_not_a_terminal():
-    """Brief item 4: without a terminal, one plain line each time another 10% is done."""
+    """Issue 12 item 6 (brief item 4): without a terminal, one plain line each time another 10% is done."""
     out = io.StringIO()
     progress = TransferProgress("upload slot 1", out)
     for done in range(0, 100_001, 2_500):
@@ -246,8 +249,7 @@ def test_progress_lines_when_not_a_terminal():
 
 
 def test_progress_bar_on_a_terminal():
-    """Brief item 4: on a terminal, a tqdm bar (the ground extra) instead of lines."""
-    import os
+    """Issue 12 item 6 (brief item 4): on a terminal, a tqdm bar (the ground extra) instead of lines."""
     pytest.importorskip("tqdm")
     master, path = open_pty_pair()
     try:
@@ -271,10 +273,9 @@ class LargeInputBackend(FakeBackend):
 
 
 def test_link_infer_shows_progress_for_inputs_over_64_kib(tmp_path, capsys):
-    """Brief item 4: `radrt link infer` with more than 64 KiB of inputs prints progress
+    """Issue 12 item 6 (brief item 4): `radrt link infer` with more than 64 KiB of inputs prints progress
     (stderr not a terminal: plain lines), and the inference still checks out."""
     import argparse
-    import os
     from runtime.link.cli import _link_op
     big = np.arange(129 * 128, dtype=np.float32).reshape(129, 128)
     np.save(tmp_path / "big.npy", big)
@@ -307,7 +308,6 @@ def _radrt(*args, timeout=120):
 def test_dead_port_gives_the_link_timeout_hint(tmp_path):
     """`radrt link ping` on a port nobody serves: exit 1, the hint line on stderr, and
     with --json the error as a dict on stdout."""
-    import os
     master, path = open_pty_pair()
     try:
         done = _radrt("link", "ping", "--port", path, "--timeout", "0.3", "--retries", "1", "--json",
