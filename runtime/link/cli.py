@@ -2,8 +2,8 @@
 
 Errors and exit codes are runtime.cli's; a link command the runtime refused
 or that timed out prints one line and exits 1 (the line names the TC, the code and
-what to do: controller.CommandFailed, LinkTimeout; with --json, stdout gets the same
-as a dict under "error").
+what to do: controller.CommandFailed, LinkTimeout, InputCorrupted, IcdMismatch; with
+--json, stdout gets the same as a dict with key "error").
 
 What `radrt link` prints is a dict (one `key: value` line each, or one JSON object
 with --json): housekeeping enumerations are names (`protection_mode: tmr`,
@@ -22,7 +22,7 @@ import numpy as np
 from ..cli import float_option, int_option
 from ..errors import InvalidArgumentError
 from ..protect import MODES
-from .codes import HK2_U32_FIELDS, HK_U8_FIELDS, HK_U32_FIELDS, NO_ACTIVE_SLOT, PROTECTION_MODES
+from .catalogue import HK_STRUCTURES, hk_names
 from .oplog import LOG_FORMATS, configure_logging
 from .packets import DEFAULT_APID
 from .transport import DEFAULT_BAUD
@@ -33,7 +33,7 @@ _baud = int_option("--baud", 1)
 
 
 def add_commands(sub) -> None:
-    s = sub.add_parser("serve", help="serve inference over the payload link (ICD v2) until stopped")
+    s = sub.add_parser("serve", help="serve inference over the payload link (ICD v2, docs/icd.md) until stopped")
     s.add_argument("--port", required=True, help="serial port: /dev/ttyUSB0, a pty path, loop://, socket://host:port")
     s.add_argument("--model", help="model served at boot when no slot is active")
     s.add_argument("--baud", type=_baud, default=DEFAULT_BAUD)
@@ -116,7 +116,7 @@ def _read_key(path: str) -> bytes:
 
 def cmd_link(args) -> int:
     from .auth import CounterStore
-    from .controller import CommandFailed, LinkTimeout
+    from .controller import CommandFailed, IcdMismatch, InputCorrupted, LinkTimeout
     from .packets import SequenceCounter
     # The runtime treats a TC with the sequence count of one of its last 64 as a
     # duplicate (ICD §7), so each call goes on from where the last one stopped.
@@ -126,10 +126,11 @@ def cmd_link(args) -> int:
     ctl.sequence = SequenceCounter(seq_store.value)
     try:
         result = _link_op(ctl, args)
-    except (CommandFailed, LinkTimeout) as e:
+    except (CommandFailed, LinkTimeout, InputCorrupted, IcdMismatch) as e:
         print(f"radrt link {args.link_command}: {e}", file=sys.stderr)
         if args.json:
-            print(json.dumps(e.as_dict()))
+            print(json.dumps(e.as_dict() if hasattr(e, "as_dict") else
+                             {"error": type(e).__name__, "message": str(e)}))
         return 1
     finally:
         seq_store.store(ctl.sequence.next())
@@ -155,7 +156,7 @@ def _link_op(ctl, args) -> dict:
             raise InvalidArgumentError("give the model's inputs with --input FILE.npy (in input order)",
                                        argument="--input")
         total = sum(a.nbytes for a in inputs)
-        bar = TransferProgress(f"infer: {total} input bytes") if total > LARGE_INPUT_BYTES else None
+        bar = TransferProgress(f"infer: {total} input bytes", total) if total > LARGE_INPUT_BYTES else None
         try:
             r = ctl.infer(inputs, progress=bar)
         finally:
@@ -164,13 +165,14 @@ def _link_op(ctl, args) -> dict:
         blob = b"".join(np.ascontiguousarray(o).tobytes() for o in r.outputs)
         return {"request_id": r.request_id, "latency_us": r.latency_us,
                 "corrected_during_run": r.corrected_during_run, "resends": r.resends,
+                "input_reruns": r.input_reruns, "input_crc32": f"{r.input_crc32:08x}",
                 "crc32": f"{zlib.crc32(blob):08x}",
                 "outputs": [{"shape": list(o.shape), "dtype": str(o.dtype),
                              "argmax": int(np.argmax(o)) if o.size else None} for o in r.outputs]}
     if op == "upload":
         with open(args.model, "rb") as f:
             model = f.read()
-        bar = TransferProgress(f"upload slot {args.slot}")
+        bar = TransferProgress(f"upload slot {args.slot}", len(model))
         try:
             status = ctl.upload(args.slot, model, progress=bar)
         finally:
@@ -193,31 +195,24 @@ def _slot_dict(status) -> dict:
             "bytes": status.bytes, "sha256": status.sha256.hex()}
 
 
-# HK enumerations (ICD §5): field → its value's name. Every other field is a number.
-def _protection_name(code: int) -> str:
-    return PROTECTION_MODES[code] if code < len(PROTECTION_MODES) else f"unknown mode code {code}"
-
-
-def _slot_name(code: int):
-    return "none" if code == NO_ACTIVE_SLOT else code
-
-
-HK_ENUMS = {"protection_mode": _protection_name, "active_slot": _slot_name}
-HK_ORDER = HK_U32_FIELDS + HK_U8_FIELDS + ("icd_version",) + HK2_U32_FIELDS
+# HK enumerations (ICD §5), named by catalogue.hk_names; every other field is a number.
+HK_ENUMS = ("protection_mode", "active_slot")
+HK_ORDER = HK_STRUCTURES[max(HK_STRUCTURES)].names  # the latest structure holds every field
 
 
 def hk_named(raw: dict) -> dict:
     """A housekeeping report (Controller.hk(): field → number) for people: fields in
     ICD §5 order (structure 1, then structure 2's; fields this table does not know
-    follow, never dropped), enumerations as names with their code kept as FIELD_code."""
+    follow, never dropped), enumerations as names (protection_mode "tmr", active_slot
+    "none" while no slot serves) with their code kept as FIELD_code."""
+    names = hk_names(raw)
     named = {}
     for field in [f for f in HK_ORDER if f in raw] + [f for f in raw if f not in HK_ORDER]:
-        value = raw[field]
         if field in HK_ENUMS:
-            named[field] = HK_ENUMS[field](value)
-            named[f"{field}_code"] = value
+            named[field] = "none" if names[field] is None else names[field]
+            named[f"{field}_code"] = raw[field]
         else:
-            named[field] = value
+            named[field] = raw[field]
     return named
 
 
@@ -225,13 +220,16 @@ LARGE_INPUT_BYTES = 64 << 10  # `link infer` shows progress above this many inpu
 
 
 class TransferProgress:
-    """progress(done, total) of a transfer on stderr: a tqdm bar when stderr is a
-    terminal and tqdm is installed (the `ground` extra), else a plain line each time
-    another 10% is done: `radrt link upload slot 1: 40% 52428/131072 bytes, 9.8 KiB/s,
-    ETA 8 s`. Rates are measured from the first call."""
+    """progress(n): n more bytes of a `total`-byte transfer are done (the Controller's
+    upload/infer callback). On stderr: a tqdm bar when stderr is a terminal and tqdm is
+    installed (the `ground` extra), else a plain line each time another 10% is done:
+    `radrt link upload slot 1: 40% 52428/131072 bytes, 9.8 KiB/s, ETA 8 s`. The rate
+    is measured from the first call."""
 
-    def __init__(self, label: str, stream=None):
-        self.label, self.stream = label, stream if stream is not None else sys.stderr
+    def __init__(self, label: str, total: int, stream=None):
+        self.label, self.total = label, total
+        self.stream = stream if stream is not None else sys.stderr
+        self.done = 0
         self.bar = None
         self.started: float = 0.0
         self.first_done = 0
@@ -242,17 +240,18 @@ class TransferProgress:
             except ImportError:  # the ground extra is not installed: plain lines
                 tqdm = None
             if tqdm is not None:
-                self.bar = tqdm(desc=f"radrt link {label}", unit="B", unit_scale=True, unit_divisor=1024,
-                                file=self.stream, leave=True)
+                self.bar = tqdm(desc=f"radrt link {label}", total=total, unit="B", unit_scale=True,
+                                unit_divisor=1024, file=self.stream, leave=True)
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, n: int) -> None:
+        self.done += n
         now = time.monotonic()
         if not self.started:
-            self.started, self.first_done = now, done
+            self.started, self.first_done = now, self.done
         if self.bar is not None:
-            self.bar.total = total
-            self.bar.update(done - self.bar.n)
+            self.bar.update(n)
             return
+        done, total = self.done, self.total
         tenth = done * 10 // total if total else 10
         if tenth < self.next_tenth:
             return

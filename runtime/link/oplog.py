@@ -1,8 +1,9 @@
 """Operations log of `radrt serve`: one line per significant event, as text or JSON.
 
 How it works: the link calls `log_event(logger, level, "model_activated", slot=1)`;
-the record carries the event name and its fields (`extra=`), and the formatter that
-`configure_logging("text" | "json")` installs on the root logger writes it:
+the record carries the event name and its fields (`extra={"event": name, "fields":
+{...}}`: any logging call that passes these is formatted the same), and the formatter
+that `configure_logging("text" | "json")` installs on the root logger writes it:
 
 - text: `2026-12-01T06:03:06.123Z INFO radrt.serve model_activated: slot 1 now serves [slot=1]`
 - json: one object per line, keys `time` (ISO 8601 UTC, ms), `level`, `logger`, `event`,
@@ -45,7 +46,7 @@ import logging
 import sys
 from typing import Any, Dict, Optional, TextIO, Tuple, Union
 
-from .codes import EVENT_SEVERITY, ErrorCode, EventId, Severity
+from .catalogue import EVENT_SEVERITY, ErrorCode, EventId, Severity
 
 LOG_FORMATS = ("text", "json")
 
@@ -109,7 +110,7 @@ def log_event(logger: logging.Logger, level: Union[int, str, None], event: str,
         level = logging.getLevelName(level.upper())
     if message is None:
         message = template.format_map(_Missing({k: _plain(v) for k, v in fields.items()}))
-    logger.log(level, message, extra={"radrt_event": event, "radrt_fields": fields})
+    logger.log(level, message, extra={"event": event, "fields": fields})
 
 
 def icd_event_fields(event_id: int, aux1: int, aux2: int) -> Tuple[str, int, Dict[str, Any]]:
@@ -186,7 +187,7 @@ class _Missing(dict):
 
 
 def _event_of(record: logging.LogRecord) -> Tuple[str, Dict[str, Any]]:
-    return getattr(record, "radrt_event", "log_message"), getattr(record, "radrt_fields", {})
+    return getattr(record, "event", "log_message"), getattr(record, "fields", {})
 
 
 def _iso_time(record: logging.LogRecord) -> str:

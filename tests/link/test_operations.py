@@ -19,7 +19,7 @@ import pytest
 
 from fault_injection.models import digits_model_path
 from runtime.link.cli import HK_ORDER, TransferProgress, hk_named
-from runtime.link.codes import HK2_U32_FIELDS, HK_U8_FIELDS, HK_U32_FIELDS, ErrorCode, EventId
+from runtime.link.catalogue import HK2_U32_FIELDS, HK_U8_FIELDS, HK_U32_FIELDS, ErrorCode, EventId
 from runtime.link.controller import HINTS, CommandFailed, Controller, LinkTimeout
 from runtime.link.oplog import EVENTS, ICD_EVENTS, JsonFormatter, TextFormatter, log_event, log_icd_event
 from runtime.link.packets import parse_tm
@@ -168,10 +168,12 @@ def test_activating_an_empty_slot_names_the_tc_the_slot_and_what_to_do(fake_link
 
 
 def test_inference_without_a_model_says_to_upload_and_activate(fake_link):
-    """ICD §8 NO_MODEL, with the hint the brief asks for."""
+    """ICD §8 NO_MODEL (ICD v2 §4: the first input chunk is refused at acceptance), with
+    the hint the brief asks for."""
     controller, service = fake_link
     service.backend.served = False
-    with pytest.raises(CommandFailed, match=r"^RUN \(TC\[200,2\]\), request seq \d+, failed at completion: "
+    with pytest.raises(CommandFailed, match=r"^PUT_INPUT_CHUNK \(TC\[200,1\]\), request seq \d+, failed at "
+                                            r"acceptance: "
                                             r"NO_MODEL \(code 7\), detail 0\. What to do: upload a model and "
                                             r"activate it: radrt link upload/activate$"):
         controller.infer([X])
@@ -185,7 +187,7 @@ def test_every_error_code_has_a_hint():
 def test_unknown_error_code_is_shown_with_its_number():
     """ICD §8 codes are u16: a code this controller does not know is named by its number."""
     e = CommandFailed(17, 1, "acceptance", 99, 5, seq_count=3)
-    assert str(e).startswith("PING (TC[17,1]), request seq 3, failed at acceptance: unknown code 99 (code 99), "
+    assert str(e).startswith("ARE_YOU_ALIVE (TC[17,1]), request seq 3, failed at acceptance: unknown code 99 (code 99), "
                              "detail 5. What to do: a code this controller does not know")
 
 
@@ -201,7 +203,7 @@ def test_dead_link_says_where_it_looked_and_what_to_check():
     finally:
         link.close()
         os.close(master)
-    assert str(info.value) == (f"PING (TC[17,1]) seq 0: no completion from APID 0x0A0 on {path} after 2 "
+    assert str(info.value) == (f"ARE_YOU_ALIVE (TC[17,1]) seq 0: no completion from APID 0x0A0 on {path} after 2 "
                                "attempts of 0.12 s: check the port, the baud rate (115200) and the APID; "
                                "is `radrt serve` running?")
 
@@ -209,37 +211,38 @@ def test_dead_link_says_where_it_looked_and_what_to_check():
 # -- progress --------------------------------------------------------------------------------
 
 def test_upload_reports_progress_up_to_the_model_size_and_from_the_resumed_bytes(fake_link):
-    """ICD §4 TC[201,2]: progress(bytes on the runtime, model bytes) after the begin and
-    after each chunk; a resumed upload starts at what the runtime has."""
+    """ICD §4 TC[201,2]: progress(n) with the bytes the runtime already has, then with
+    each chunk acknowledged, adding up to the model's size; a resumed upload starts at
+    what the runtime has."""
     import hashlib
     controller, service = fake_link
     model = bytes(range(256)) * 40
     calls = []
-    controller.upload(1, model, progress=lambda done, total: calls.append((done, total)))
-    assert calls[0] == (0, len(model)) and calls[-1] == (len(model), len(model))
-    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and len(calls) == 1 + 3
+    controller.upload(1, model, progress=calls.append)
+    assert calls[0] == 0 and sum(calls) == len(model) and len(calls) == 1 + 3
     other = bytes(reversed(model))
     service.slots.begin(0, len(other), hashlib.sha256(other).digest())
     service.slots.write(0, 0, other[:4000])
     calls.clear()
-    controller.upload(0, other, progress=lambda done, total: calls.append((done, total)))
-    assert calls[0] == (4000, len(other)) and calls[-1] == (len(other), len(other))
+    controller.upload(0, other, progress=calls.append)
+    assert calls[0] == 4000 and sum(calls) == len(other)
 
 
 def test_infer_reports_input_progress(fake_link):
-    """ICD §4 TC[200,1]: progress(input bytes sent, input bytes) after each chunk."""
+    """ICD §4 TC[200,1]: progress(n) with each input chunk's bytes as it is staged."""
     controller, _ = fake_link
     calls = []
-    controller.infer([X], progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(X.nbytes, X.nbytes)]
+    controller.infer([X], progress=calls.append)
+    assert calls == [X.nbytes]
 
 
 def test_progress_lines_when_not_a_terminal():
     """Issue 12 item 6 (brief item 4): without a terminal, one plain line each time another 10% is done."""
     out = io.StringIO()
-    progress = TransferProgress("upload slot 1", out)
-    for done in range(0, 100_001, 2_500):
-        progress(done, 100_000)
+    progress = TransferProgress("upload slot 1", 100_000, out)
+    progress(0)
+    for _ in range(40):
+        progress(2_500)
     progress.close()
     lines = out.getvalue().splitlines()
     percents = [int(re.match(r"radrt link upload slot 1: (\d+)% \d+/100000 bytes", line).group(1))
@@ -254,9 +257,9 @@ def test_progress_bar_on_a_terminal():
     master, path = open_pty_pair()
     try:
         with open(path, "w") as terminal:
-            progress = TransferProgress("upload slot 1", terminal)
-            for done in range(0, 100_001, 25_000):
-                progress(done, 100_000)
+            progress = TransferProgress("upload slot 1", 100_000, terminal)
+            for _ in range(4):
+                progress(25_000)
             progress.close()
         drawn = os.read(master, 65536).decode()
     finally:
@@ -315,11 +318,11 @@ def test_dead_port_gives_the_link_timeout_hint(tmp_path):
     finally:
         os.close(master)
     assert done.returncode == 1
-    assert done.stderr.strip() == (f"radrt link ping: PING (TC[17,1]) seq 0: no completion from APID 0x0A0 on "
+    assert done.stderr.strip() == (f"radrt link ping: ARE_YOU_ALIVE (TC[17,1]) seq 0: no completion from APID 0x0A0 on "
                                    f"{path} after 2 attempts of 0.3 s: check the port, the baud rate (115200) "
                                    f"and the APID; is `radrt serve` running?")
     error = json.loads(done.stdout)
-    assert error["error"] == "LinkTimeout" and error["tc"] == "PING (TC[17,1])"
+    assert error["error"] == "LinkTimeout" and error["tc"] == "ARE_YOU_ALIVE (TC[17,1])"
 
 
 def test_ground_crew_session_against_radrt_serve(tmp_path):
