@@ -81,7 +81,7 @@ def test_field_named_like_a_record_key_is_refused():
 
 @pytest.mark.parametrize("event_id", list(EventId))
 def test_every_icd_event_is_logged_with_named_fields(event_id):
-    """ICD §9: each event's aux1/aux2 are logged under their meaning, at the level of
+    """ICD-9-EVENTS (§9): each event's aux1/aux2 are logged under their meaning, at the level of
     its severity (high → ERROR, medium → WARNING, info → INFO, low → DEBUG)."""
     logger, stream = _logger(JsonFormatter())
     log_icd_event(logger, event_id, 1, ErrorCode.REPLAY)
@@ -112,7 +112,7 @@ def test_every_event_name_the_runtime_logs_is_in_the_catalogue():
 # -- housekeeping with names --------------------------------------------------------------
 
 def test_hk_names_enumerations_and_keeps_the_codes():
-    """ICD §5: protection_mode 3 is tmr, active_slot 255 means none; counters stay numbers."""
+    """ICD-5-HK (§5): protection_mode 3 is tmr, active_slot 255 means none; counters stay numbers."""
     raw = dict.fromkeys(HK_U32_FIELDS, 7)
     raw.update(active_slot=255, protection_mode=3)
     named = hk_named(raw)
@@ -125,7 +125,7 @@ def test_hk_names_enumerations_and_keeps_the_codes():
 
 
 def test_hk_structure_2_fields_follow_in_icd_order_and_unknown_ones_are_kept():
-    """ICD §5 structure 2: structure 1's fields, then icd_version and the new counters.
+    """ICD-5-HK (§5) structure 2: structure 1's fields, then icd_version and the new counters.
     A field or mode code this controller does not know is shown, never dropped."""
     fields = HK_U32_FIELDS + HK_U8_FIELDS + ("icd_version",) + HK2_U32_FIELDS
     raw = {f: 0 for f in reversed(fields)}
@@ -153,7 +153,7 @@ def fake_link(tmp_path):
 
 
 def test_activating_an_empty_slot_names_the_tc_the_slot_and_what_to_do(fake_link):
-    """ICD §6 ACTIVATE_SLOT: only a committed slot; the failure names the function, the
+    """ICD-6-FUNCTIONS (§6) ACTIVATE_SLOT: only a committed slot; the failure names the function, the
     request, the code with its number, the detail's meaning and the commands to run."""
     controller, _ = fake_link
     with pytest.raises(CommandFailed) as info:
@@ -168,7 +168,7 @@ def test_activating_an_empty_slot_names_the_tc_the_slot_and_what_to_do(fake_link
 
 
 def test_inference_without_a_model_says_to_upload_and_activate(fake_link):
-    """ICD §8 NO_MODEL (ICD v2 §4: the first input chunk is refused at acceptance), with
+    """ICD-8-CODES NO_MODEL (ICD-4-PUT-INPUT: the first input chunk is refused at acceptance), with
     the hint the brief asks for."""
     controller, service = fake_link
     service.backend.served = False
@@ -180,19 +180,20 @@ def test_inference_without_a_model_says_to_upload_and_activate(fake_link):
 
 
 def test_every_error_code_has_a_hint():
-    """ICD §8: an operator is told what to do about each code."""
+    """ICD-8-CODES: an operator is told what to do about each code."""
     assert set(HINTS) == set(ErrorCode)
 
 
 def test_unknown_error_code_is_shown_with_its_number():
-    """ICD §8 codes are u16: a code this controller does not know is named by its number."""
+    """ICD-8-CODES (u16): a code this controller does not know is named by its number."""
     e = CommandFailed(17, 1, "acceptance", 99, 5, seq_count=3)
-    assert str(e).startswith("ARE_YOU_ALIVE (TC[17,1]), request seq 3, failed at acceptance: unknown code 99 (code 99), "
+    assert str(e).startswith("ARE_YOU_ALIVE (TC[17,1]), request seq 3, failed at acceptance: unknown code 99 "
+                             "(code 99), "
                              "detail 5. What to do: a code this controller does not know")
 
 
 def test_dead_link_says_where_it_looked_and_what_to_check():
-    """ICD §7 retries: after the last attempt the message names APID, port, baud rate
+    """ICD-7-ACK retries: after the last attempt the message names APID, port, baud rate
     and the attempts, with the timeout rounded for a person."""
     master, path = open_pty_pair()  # nothing answers on the other end
     link = PacketLink(open_transport(path), parse_tm)
@@ -211,7 +212,7 @@ def test_dead_link_says_where_it_looked_and_what_to_check():
 # -- progress --------------------------------------------------------------------------------
 
 def test_upload_reports_progress_up_to_the_model_size_and_from_the_resumed_bytes(fake_link):
-    """ICD §4 TC[201,2]: progress(n) with the bytes the runtime already has, then with
+    """ICD-4-SLOTS TC[201,2]: progress(n) with the bytes the runtime already has, then with
     each chunk acknowledged, adding up to the model's size; a resumed upload starts at
     what the runtime has."""
     import hashlib
@@ -229,7 +230,7 @@ def test_upload_reports_progress_up_to_the_model_size_and_from_the_resumed_bytes
 
 
 def test_infer_reports_input_progress(fake_link):
-    """ICD §4 TC[200,1]: progress(n) with each input chunk's bytes as it is staged."""
+    """ICD-4-PUT-INPUT TC[200,1]: progress(n) with each input chunk's bytes as it is staged."""
     controller, _ = fake_link
     calls = []
     controller.infer([X], progress=calls.append)
@@ -318,16 +319,16 @@ def test_dead_port_gives_the_link_timeout_hint(tmp_path):
     finally:
         os.close(master)
     assert done.returncode == 1
-    assert done.stderr.strip() == (f"radrt link ping: ARE_YOU_ALIVE (TC[17,1]) seq 0: no completion from APID 0x0A0 on "
-                                   f"{path} after 2 attempts of 0.3 s: check the port, the baud rate (115200) "
+    assert done.stderr.strip() == (f"radrt link ping: ARE_YOU_ALIVE (TC[17,1]) seq 0: no completion from APID 0x0A0 "
+                                   f"on {path} after 2 attempts of 0.3 s: check the port, the baud rate (115200) "
                                    f"and the APID; is `radrt serve` running?")
     error = json.loads(done.stdout)
     assert error["error"] == "LinkTimeout" and error["tc"] == "ARE_YOU_ALIVE (TC[17,1])"
 
 
 def test_ground_crew_session_against_radrt_serve(tmp_path):
-    """`radrt serve --log-format json` and `radrt link` over ptys: hk with names (ICD §5),
-    activating an empty slot says what to do (ICD §6), upload progress when stderr is
+    """`radrt serve --log-format json` and `radrt link` over ptys: hk with names (ICD-5-HK),
+    activating an empty slot says what to do (ICD-6-FUNCTIONS), upload progress when stderr is
     not a terminal, and every line serve logs is JSON with the events of the session."""
     from fault_injection.line import LineImpairment, SerialLine
     from .test_serve import start_server, stop
