@@ -22,7 +22,7 @@ import numpy as np
 from ..cli import float_option, int_option
 from ..errors import InvalidArgumentError
 from ..protect import MODES
-from .catalogue import HK_STRUCTURES, hk_names
+from .catalogue import HK_STRUCTURE_ID, HK_STRUCTURES, hk_names
 from .oplog import LOG_FORMATS, configure_logging
 from .packets import DEFAULT_APID
 from .transport import DEFAULT_BAUD
@@ -67,6 +67,8 @@ def add_commands(sub) -> None:
     for name in ("upload", "activate", "slot"):
         by_name[name].add_argument("--slot", type=int_option("--slot", 0, 255), required=True)
     by_name["mode"].add_argument("mode", choices=MODES)
+    by_name["hk"].add_argument("--structure", type=int, choices=sorted(HK_STRUCTURES), default=HK_STRUCTURE_ID,
+                               help=f"HK structure ID (default {HK_STRUCTURE_ID}; 1 for an ICD v1 runtime)")
     for p in common:
         p.add_argument("--port", required=True)
         p.add_argument("--baud", type=_baud, default=DEFAULT_BAUD)
@@ -149,7 +151,7 @@ def _link_op(ctl, args) -> dict:
     if op == "ping":
         return {"round_trip_ms": round(ctl.ping() * 1e3, 2)}
     if op == "hk":
-        return hk_named(ctl.hk())
+        return hk_named(ctl.hk(args.structure))
     if op == "infer":
         inputs = [_load_input(item) for item in args.input]
         if not inputs:

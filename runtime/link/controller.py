@@ -119,8 +119,9 @@ HINTS_BY_TC = {
                                                "first: radrt link upload MODEL --slot {detail}",
     ("SET_PROTECTION", ErrorCode.BAD_ARGUMENT): "the runtime knows modes " + ", ".join(
         f"{code} {name}" for code, name in enumerate(PROTECTION_MODES)),
-    ("HK_REQUEST", ErrorCode.BAD_ARGUMENT): "the runtime does not have this HK structure: check that both "
-                                            "ends implement the same ICD version (docs/icd.md §5)",
+    ("HK_REQUEST", ErrorCode.BAD_ARGUMENT): "the runtime does not have HK structure {detail}: an ICD v1 "
+                                            "runtime has only structure 1 (radrt link hk --structure 1); "
+                                            "see docs/icd.md §5",
     ("BEGIN_UPLOAD", ErrorCode.BAD_ARGUMENT): "use a slot the runtime has (radrt link slot --slot N) and a "
                                               "model no larger than it accepts",
     ("COMMIT", ErrorCode.BAD_ARGUMENT): "the upload is not complete: run radrt link upload again, "

@@ -349,6 +349,9 @@ def test_ground_crew_session_against_radrt_serve(tmp_path):
         hk = json.loads(link("hk", "--json").stdout)
         assert hk["protection_mode"] == "tmr" and hk["protection_mode_code"] == 3
         assert hk["active_slot"] == "none" and hk["active_slot_code"] == 255 and hk["inferences_failed"] == 0
+        assert hk["icd_version"] == 2 and hk["inputs_refused"] == 0  # structure 2 by default
+        hk1 = json.loads(link("hk", "--structure", "1", "--json").stdout)
+        assert hk1["protection_mode"] == "tmr" and "icd_version" not in hk1
 
         refused = link("activate", "--slot", "1")
         assert refused.returncode == 1
