@@ -93,3 +93,13 @@ def test_every_requirement_is_cited_by_a_test():
     text = "\n".join(sources)
     uncited = [rid for rid in REQUIREMENTS if not re.search(re.escape(rid) + r"\b", text)]
     assert not uncited, f"requirements no test cites: {uncited}"
+
+
+def test_protection_events_are_icd_events():
+    """ICD-9-EVENTS: every event the protection engines raise (runtime.protect.modes.EVENTS)
+    is the ICD event of the same name, code and severity, so `radrt serve` forwards all of
+    them (CHECKSUM_MISMATCH was dropped before)."""
+    from runtime.protect.modes import EVENTS
+    for name, (code, severity, _aux1, _aux2) in EVENTS.items():
+        assert EventId[name] == code
+        assert catalogue.EVENT_SEVERITY[EventId[name]].name == severity.upper()

@@ -554,3 +554,11 @@ def test_power_cut_leaves_the_previous_model_serving(bench, tmp_path):
     assert restarted.active == 0 and restarted.model_bytes(0) == b"model zero"
     assert restarted.status(1).state == SlotState.EMPTY
     assert sorted(p.name for p in folder.iterdir()) == ["active", "slot0.onnx"]
+
+
+def test_chunk_parser_sizes_cannot_overflow():
+    """ICD-7-OVERFLOW: dims whose product overflows 64 bits do not wrap to a small size
+    in the chunk parser either (the controller parses TM[200,3] with it)."""
+    from runtime.link.tensors import ChunkError
+    with pytest.raises(ChunkError, match="make"):
+        TensorChunk.unpack(struct.pack(">IBBB3III", 1, 0, 1, 3, *(0xFFFFFFFF,) * 3, 0, 0))
