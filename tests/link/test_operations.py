@@ -309,6 +309,13 @@ def _radrt(*args, timeout=120):
                           timeout=timeout)
 
 
+def test_unknown_log_format_is_refused():
+    """Issue 12 item 6: --log-format is text or json; another value is a one-line error."""
+    done = _radrt("serve", "--port", "loop://", "--log-format", "xml", timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "radrt serve: --log-format: invalid choice: 'xml' (choose from 'text', 'json')"
+
+
 def test_dead_port_gives_the_link_timeout_hint(tmp_path):
     """`radrt link ping` on a port nobody serves: exit 1, the hint line on stderr, and
     with --json the error as a dict on stdout."""
