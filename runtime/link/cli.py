@@ -246,6 +246,9 @@ class TransferProgress:
                                 unit_divisor=1024, file=self.stream, leave=True)
 
     def __call__(self, n: int) -> None:
+        # An inference whose input_crc32 came back wrong stages its inputs again: the
+        # bar stays full (the re-run shows in `input_reruns`).
+        n = min(n, self.total - self.done)
         self.done += n
         now = time.monotonic()
         if not self.started:
