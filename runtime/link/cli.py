@@ -226,10 +226,10 @@ class TransferProgress:
     upload/infer callback). On stderr: a tqdm bar when stderr is a terminal and tqdm is
     installed (the `ground` extra), else a plain line each time another 10% is done:
     `radrt link upload slot 1: 40% 52428/131072 bytes, 9.8 KiB/s, ETA 8 s`. The rate
-    is measured from the first call."""
+    is measured from the first call (`clock`: seconds)."""
 
-    def __init__(self, label: str, total: int, stream=None):
-        self.label, self.total = label, total
+    def __init__(self, label: str, total: int, stream=None, clock=time.monotonic):
+        self.label, self.total, self.clock = label, total, clock
         self.stream = stream if stream is not None else sys.stderr
         self.done = 0
         self.bar = None
@@ -250,7 +250,7 @@ class TransferProgress:
         # bar stays full (the re-run shows in `input_reruns`).
         n = min(n, self.total - self.done)
         self.done += n
-        now = time.monotonic()
+        now = self.clock()
         if not self.started:
             self.started, self.first_done = now, self.done
         if self.bar is not None:
