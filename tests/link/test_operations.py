@@ -105,9 +105,28 @@ def test_every_event_name_the_runtime_logs_is_in_the_catalogue():
     runtime/ that the catalogue lacks fails here."""
     used = set()
     for path in RUNTIME.rglob("*.py"):
-        used |= set(re.findall(r"log_event\(\s*\w+,\s*[^,]+,\s*\"(\w+)\"", path.read_text()))
-    assert {"runtime_started", "runtime_stopped", "no_model", "auth_disabled"} <= used
+        used |= set(re.findall(r"log_event\(\s*[\w.]+,\s*[^,]+,\s*\"(\w+)\"", path.read_text()))
+    assert {"runtime_started", "runtime_stopped", "no_model", "auth_disabled", "counters_reset", "mode_change",
+            "upload_begun", "upload_committed"} <= used
     assert used - set(EVENTS) == set()
+
+
+def test_the_runtime_logs_what_its_tcs_change(fake_link, caplog):
+    """ICD-6-FUNCTIONS, ICD-4-SLOTS, ICD-9-EVENTS: one record per significant change, with
+    its event name and fields: upload begun and committed, model activated, mode change,
+    counters reset."""
+    controller, _ = fake_link
+    caplog.set_level(logging.INFO, logger="radrt.link")
+    model = b"model bytes" * 100
+    controller.upload(1, model)
+    controller.activate(1)
+    controller.set_protection("dwc")
+    controller.reset_counters()
+    records = [(r.event, r.fields) for r in caplog.records if hasattr(r, "event")]
+    names = [name for name, _ in records]
+    assert names == ["upload_begun", "upload_committed", "model_activated", "mode_change", "counters_reset"]
+    assert records[1][1]["bytes"] == len(model) and records[2][1]["slot"] == 1
+    assert records[3][1] == {"mode": "dwc", "mode_code": 2, "previous": "none"}
 
 
 # -- housekeeping with names --------------------------------------------------------------

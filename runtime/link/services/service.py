@@ -28,6 +28,7 @@ from ...errors import UncorrectableUpsetError
 from ..auth import AuthError, Authenticator
 from ..catalogue import ACK_ACCEPTANCE, ACK_COMPLETION, PROTECTION_MODES, CommandError, ErrorCode, EventId, Service
 from ..framing import FrameCounters, FrameDecoder, frame
+from ..oplog import log_event
 from ..packets import DEFAULT_APID, TcPacket, TmBuilder, parse_tc
 from ..slots import ModelSlots
 from . import alive, events, functions, housekeeping, inference, model_slots, verification
@@ -189,3 +190,4 @@ class PayloadService:
         self.counters = ServiceCounters()
         self.decoder.counters = FrameCounters()
         self.health_baseline = dict(self.backend.health())
+        log_event(events.log, None, "counters_reset")
