@@ -1,13 +1,13 @@
-/* Every number of the payload link ICD v2 (shared/icd.md), as the firmware uses it.
+/* Every number of the payload link ICD v2 (docs/icd.md), as the firmware uses it.
  *
- * One #define per number, named after the runtime's catalogue (runtime/link/codes.py)
- * so that tests/link/test_icd_header.py parses this file and checks every group
- * against it, both ways (a name or value missing or different on either side fails):
- *   ICD_VERSION, ICD_DTYPE_* (runtime/link/tensors.py), ICD_SERVICE_*, ICD_VERIFY_*, ICD_SEVERITY_*, ICD_ACK_*, ICD_ERR_*,
- *   ICD_EVENT_*, ICD_FUNC_*, ICD_SLOT_*, ICD_MODE_*, ICD_HK1_*, ICD_HK2_*,
- *   ICD_HK_STRUCTURE_*, ICD_NO_ACTIVE_SLOT, and the layout sizes ICD_LEN_* and
- *   ICD_COUNT_* (derived there from the field lists).
- * ICD_SUBTYPE_* (the §4 table) are checked there against the ICD's table.
+ * One #define per number, named after the runtime's message catalogue
+ * (runtime/link/catalogue.py), so that tests/link/test_icd_header.py parses this file
+ * and checks every group against it, both ways (a name or value missing or different
+ * on either side fails): ICD_VERSION, ICD_DTYPE_* (runtime/link/tensors.py),
+ * ICD_SERVICE_*, ICD_SUBTYPE_* (the catalogue's MESSAGES), ICD_VERIFY_*,
+ * ICD_SEVERITY_*, ICD_ACK_*, ICD_ERR_*, ICD_EVENT_*, ICD_FUNC_*, ICD_SLOT_*,
+ * ICD_MODE_*, ICD_HK1_*, ICD_HK2_*, ICD_HK_STRUCTURE_*, ICD_NO_ACTIVE_SLOT, and the
+ * layout sizes ICD_LEN_* and ICD_COUNT_* (from the catalogue's layouts).
  * Keep one `#define NAME value` per line: the test reads them with a regex.
  */
 #ifndef ICD_H
@@ -32,22 +32,22 @@
 #define ICD_SERVICE_INFERENCE 200
 #define ICD_SERVICE_MODEL_SLOTS 201
 
-/* §4 subtypes, by service */
-#define ICD_SUBTYPE_ARE_YOU_ALIVE 1   /* TC[17,1] */
-#define ICD_SUBTYPE_ALIVE 2           /* TM[17,2]: icd_version u8 */
-#define ICD_SUBTYPE_HK_REQUEST 27     /* TC[3,27]: structure ID u16 */
-#define ICD_SUBTYPE_HK_REPORT 25      /* TM[3,25] */
-#define ICD_SUBTYPE_FUNCTION 1        /* TC[8,1] */
-#define ICD_SUBTYPE_PUT_INPUT 1       /* TC[200,1] */
-#define ICD_SUBTYPE_RUN 2             /* TC[200,2] */
-#define ICD_SUBTYPE_OUTPUT_CHUNK 3    /* TM[200,3] */
-#define ICD_SUBTYPE_RESULT_DONE 4     /* TM[200,4] */
-#define ICD_SUBTYPE_RESEND 5          /* TC[200,5] */
-#define ICD_SUBTYPE_BEGIN_UPLOAD 1    /* TC[201,1] */
-#define ICD_SUBTYPE_UPLOAD_CHUNK 2    /* TC[201,2] */
-#define ICD_SUBTYPE_COMMIT 3          /* TC[201,3] */
-#define ICD_SUBTYPE_SLOT_STATUS 4     /* TC[201,4] */
-#define ICD_SUBTYPE_SLOT_REPORT 5     /* TM[201,5] */
+/* §4 subtypes, named as the catalogue's messages (services 1 and 5: below) */
+#define ICD_SUBTYPE_ARE_YOU_ALIVE 1        /* TC[17,1] */
+#define ICD_SUBTYPE_ALIVE 2                /* TM[17,2]: icd_version u8 */
+#define ICD_SUBTYPE_HK_REQUEST 27          /* TC[3,27]: structure ID u16 */
+#define ICD_SUBTYPE_HK_REPORT 25           /* TM[3,25] */
+#define ICD_SUBTYPE_FUNCTION 1             /* TC[8,1] */
+#define ICD_SUBTYPE_PUT_INPUT_CHUNK 1      /* TC[200,1] */
+#define ICD_SUBTYPE_RUN 2                  /* TC[200,2] */
+#define ICD_SUBTYPE_OUTPUT_CHUNK 3         /* TM[200,3] */
+#define ICD_SUBTYPE_RESULT_DONE 4          /* TM[200,4] */
+#define ICD_SUBTYPE_RESEND_OUTPUTS 5       /* TC[200,5] */
+#define ICD_SUBTYPE_BEGIN_UPLOAD 1         /* TC[201,1] */
+#define ICD_SUBTYPE_UPLOAD_CHUNK 2         /* TC[201,2] */
+#define ICD_SUBTYPE_COMMIT 3               /* TC[201,3] */
+#define ICD_SUBTYPE_SLOT_STATUS_REQUEST 4  /* TC[201,4] */
+#define ICD_SUBTYPE_SLOT_STATUS 5          /* TM[201,5] */
 
 /* §4 service 1 (TM[1,x]) subtypes */
 #define ICD_VERIFY_ACCEPTANCE_SUCCESS 1

@@ -1,4 +1,4 @@
-/* Protocol core of the payload link (shared/icd.md), controller side, portable C11.
+/* Protocol core of the payload link (docs/icd.md), controller side, portable C11.
  *
  * No I/O, no malloc: every function works on caller buffers. Layers:
  *   CRC-16/CCITT-FALSE (packet error control) and CRC-32 (zlib, result check);
@@ -108,7 +108,7 @@ link_status link_parse_tm(const uint8_t *packet, size_t len, link_tm *tm);
 /* -- ICD v2 payloads ------------------------------------------------------------- */
 
 /* Names of ICD section 8 error codes, section 9 events and section 5 protection
- * modes (as runtime/link/codes.py spells them); NULL for a value the ICD lacks. */
+ * modes (as runtime/link/catalogue.py spells them); NULL for a value the ICD lacks. */
 const char *link_error_name(unsigned code);
 const char *link_event_name(unsigned event_id);
 const char *link_mode_name(unsigned mode);

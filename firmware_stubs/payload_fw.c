@@ -408,7 +408,7 @@ static int upload(uint32_t request_id, uint8_t dtype, const uint32_t *dims, uint
         link_put_u32(chunk + 11 + 4u * rank, offset);
         memcpy(chunk + header, input + offset, len);
         sent_input_crc = link_crc32(sent_input_crc, chunk + header, len);
-        if (command(ICD_SERVICE_INFERENCE, ICD_SUBTYPE_PUT_INPUT, chunk, header + len, NULL, NULL) != CMD_DONE)
+        if (command(ICD_SERVICE_INFERENCE, ICD_SUBTYPE_PUT_INPUT_CHUNK, chunk, header + len, NULL, NULL) != CMD_DONE)
             return -1;
         if (total == 0)
             break;
@@ -431,7 +431,7 @@ static cmd_result run_and_collect(uint32_t request_id)
         size_t len = resend_request(chunk, sizeof chunk, &ranged);
         stats.resends++;
         stats.ranged_resends += (unsigned)ranged;
-        result = command(ICD_SERVICE_INFERENCE, ICD_SUBTYPE_RESEND, chunk, len, on_output, NULL);
+        result = command(ICD_SERVICE_INFERENCE, ICD_SUBTYPE_RESEND_OUTPUTS, chunk, len, on_output, NULL);
     }
     return result;
 }

@@ -46,7 +46,7 @@ static void test_golden_authenticated(void)
     CHECK_BYTES(packet, n, "18a0c002001e2f1101004200000000000000079ad337b3e10c997994061c15fe1a380fcdfe");
 }
 
-/* ICD v2 section 10: the alive TM carries icd_version 2. */
+/* ICD-10-GOLDEN (v2): the alive TM carries icd_version 2. */
 static void test_golden_alive_v2(void)
 {
     static const uint8_t version[1] = {ICD_VERSION};
@@ -64,7 +64,7 @@ static void test_golden_alive_v2(void)
     CHECK(link_parse_alive(&parsed, &got) == -1);
 }
 
-/* ICD v2 section 10: result done TM with input_crc32 (20 data bytes). */
+/* ICD-10-GOLDEN (v2): result done TM with input_crc32 (20 data bytes). */
 static void test_golden_result_done_v2(void)
 {
     static const uint8_t outputs[4] = {1, 2, 3, 4}, inputs[2] = {5, 6};
@@ -89,7 +89,7 @@ static void test_golden_result_done_v2(void)
     CHECK(link_parse_result_done(&parsed, &parsed_done) == -1);
 }
 
-/* ICD section 5: structure 2 = structure 1, icd_version u8, 4 u32; exact length. */
+/* ICD-5-HK: structure 2 = structure 1, icd_version u8, 4 u32; exact length. */
 static void test_hk_structure_2(void)
 {
     uint8_t data[ICD_LEN_HK2 + 1];
@@ -120,7 +120,7 @@ static void test_hk_structure_2(void)
     CHECK(link_parse_hk2(&tm, &hk) == -1);
 }
 
-/* ICD section 4 TC[200,5]: missing ranges of a partly received output, and the data. */
+/* ICD-4-RESEND: missing ranges of a partly received output, and the TC[200,5] data. */
 static void test_ranged_resend(void)
 {
     static uint8_t have[64];
@@ -152,7 +152,7 @@ static void test_ranged_resend(void)
     CHECK(link_build_resend(7, ranges, 0, data, 3) == 0);
 }
 
-/* ICD sections 8, 9, 5: every code has its name, v2's included. */
+/* ICD-8-CODES, ICD-9-EVENTS: every code has its name, v2's included. */
 static void test_names(void)
 {
     CHECK(strcmp(link_error_name(ICD_ERR_BAD_SERVICE), "BAD_SERVICE") == 0);

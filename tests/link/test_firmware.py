@@ -32,6 +32,8 @@ needs_cc = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make")
 
 @needs_cc
 def test_firmware_unit_tests():
+    """ICD-10-GOLDEN (v1 and v2 vectors), ICD-2-FRAME, ICD-2-OVERSIZE, ICD-3-CRC in C,
+    under ASan/UBSan."""
     done = subprocess.run(["make", "-C", str(FIRMWARE), "test"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "test_link_core:" in done.stdout and " 0 failed" in done.stdout
@@ -134,7 +136,8 @@ def run_fw(payload_fw, port, *extra, stderr=None):
 
 
 def test_payload_fw_inference(payload_fw, runtime_side, records):
-    """ICD §4/§5 v2: alive with icd_version 2, HK structure 2, results accepted on both CRCs."""
+    """ICD-4-ALIVE, ICD-5-HK, ICD-4-CONTROLLER-CHECK: alive with icd_version 2, HK structure 2,
+    results accepted on both CRCs."""
     port, service = runtime_side()
     code, summary, fields = run_fw(payload_fw, port, "--inputs", records[0], "--expect", records[1])
     assert code == 0, summary
@@ -144,7 +147,7 @@ def test_payload_fw_inference(payload_fw, runtime_side, records):
 
 
 def test_payload_fw_prints_hk_structure_2_by_name(payload_fw, runtime_side):
-    """ICD §5: structure 2 read strictly; protection mode and active slot printed by name."""
+    """ICD-5-HK: structure 2 read strictly; protection mode and active slot printed by name."""
     port, _ = runtime_side()
     done = subprocess.run([str(payload_fw), "--port", port, "--timeout-ms", "300"],
                           capture_output=True, text=True, timeout=60)
@@ -155,7 +158,7 @@ def test_payload_fw_prints_hk_structure_2_by_name(payload_fw, runtime_side):
 
 
 def test_payload_fw_refuses_another_icd_version(payload_fw, runtime_side):
-    """ICD §4: TM[17,2] carries icd_version; the stub speaks 2 only and says so."""
+    """ICD-4-ALIVE: TM[17,2] carries icd_version; the stub speaks 2 only and says so."""
     def alive_v1(packet):
         if is_packet(packet, 17, 2):
             return with_crc(packet[:20] + b"\x01" + packet[21:])
@@ -192,8 +195,9 @@ def corrupt_inputs(count):
 
 
 def test_payload_fw_refuses_a_result_of_corrupted_inputs(payload_fw, runtime_side, records):
-    """ICD §4: a result is accepted only when input_crc32 matches the inputs sent; an
-    uplink error CRC-16 misses is caught, and the record is staged and run again."""
+    """ICD-4-CONTROLLER-CHECK (issue 12 'wrong answers with status 0'): a result is accepted
+    only when input_crc32 matches the inputs sent; an uplink error CRC-16 misses
+    (ICD-3-CRC) is caught, and the record is staged and run again."""
     hook, corrupted = corrupt_inputs(1)
     port, service = runtime_side(uplink=hook)
     code, summary, fields = run_fw(payload_fw, port, "--inputs", records[0], "--expect", records[1])
@@ -204,8 +208,8 @@ def test_payload_fw_refuses_a_result_of_corrupted_inputs(payload_fw, runtime_sid
 
 
 def test_payload_fw_never_accepts_wrong_inputs(payload_fw, runtime_side, tmp_path):
-    """ICD §4: every run of corrupted inputs is refused; after --retries re-stagings the
-    record fails (never a false success)."""
+    """ICD-4-CONTROLLER-CHECK: every run of corrupted inputs is refused; after --retries
+    re-stagings the record fails (never a false success)."""
     records = write_records(tmp_path, 1)
     hook, corrupted = corrupt_inputs(1000)
     port, service = runtime_side(uplink=hook)
@@ -223,8 +227,8 @@ def output_chunk(packet):
 
 
 def test_payload_fw_asks_only_the_lost_bytes(payload_fw, runtime_side, records):
-    """ICD §4 TC[200,5] with ranges: one lost output chunk is asked for by byte range,
-    and only its bytes come again."""
+    """ICD-4-RESEND with ranges: one lost output chunk is asked for by byte range, and only
+    its bytes come again."""
     lost, resent, asked = [], [], []
 
     def downlink(packet):
@@ -252,8 +256,8 @@ def test_payload_fw_asks_only_the_lost_bytes(payload_fw, runtime_side, records):
 
 
 def test_payload_fw_lost_result_report_asks_everything(payload_fw, runtime_side, records):
-    """ICD §4 TC[200,5] with no range: when TM[200,4] is lost the sizes are unknown, so
-    every output is asked again."""
+    """ICD-4-RESEND with no range: when TM[200,4] is lost the sizes are unknown, so every
+    output is asked again."""
     lost, asked = [], []
 
     def downlink(packet):
@@ -274,7 +278,8 @@ def test_payload_fw_lost_result_report_asks_everything(payload_fw, runtime_side,
 
 
 def test_payload_fw_recovers_dropped_replies(payload_fw, runtime_side, records):
-    """ICD §7: a TC retried as the identical packet is answered as a duplicate, not re-run."""
+    """ICD-7-DUPLICATE: a TC retried as the identical packet is answered as a duplicate,
+    not re-run."""
     lost = {n for n in range(10_000) if random.Random(n).random() < 0.15}  # seeded, not periodic
     port, service = runtime_side(drop=lambda n: n in lost)
     code, summary, fields = run_fw(payload_fw, port, "--inputs", records[0], "--expect", records[1])

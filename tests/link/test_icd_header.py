@@ -1,4 +1,4 @@
-"""firmware_stubs/icd.h against the runtime's catalogue (runtime/link/codes.py).
+"""firmware_stubs/icd.h against the runtime's message catalogue (runtime/link/catalogue.py).
 
 The C header is read with a regex over its `#define ICD_<NAME> <value>` lines; each
 group of names is compared with its Python counterpart both ways, so a code added,
@@ -10,18 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.link import codes
+from runtime.link import catalogue as codes
 from runtime.link.tensors import DTYPE_CODES
 
 HEADER = Path(__file__).resolve().parents[2] / "firmware_stubs" / "icd.h"
 DEFINE = re.compile(r"^#define[ \t]+(ICD_\w+)[ \t]+(0x[0-9A-Fa-f]+|\d+)\b", re.MULTILINE)
 
-# §4 subtypes: the ICD's table (codes.py has no subtype catalogue besides service 1 and 5).
-ICD_SUBTYPES = {
-    "ARE_YOU_ALIVE": 1, "ALIVE": 2, "HK_REQUEST": 27, "HK_REPORT": 25, "FUNCTION": 1,
-    "PUT_INPUT": 1, "RUN": 2, "OUTPUT_CHUNK": 3, "RESULT_DONE": 4, "RESEND": 5,
-    "BEGIN_UPLOAD": 1, "UPLOAD_CHUNK": 2, "COMMIT": 3, "SLOT_STATUS": 4, "SLOT_REPORT": 5,
-}
+# Services whose subtypes the header names by their own groups (ICD_VERIFY_, ICD_SEVERITY_).
+GROUPED_SUBTYPES = (codes.Service.VERIFICATION, codes.Service.EVENTS)
 
 
 def header_defines() -> dict:
@@ -40,21 +36,15 @@ def group(defines: dict, prefix: str) -> dict:
     return {name[len(prefix):]: value for name, value in defines.items() if name.startswith(prefix)}
 
 
-def hk1_fields():
-    return list(codes.HK_U32_FIELDS) + list(codes.HK_U8_FIELDS)
-
-
-def hk2_added_fields():
-    return ["icd_version"] + list(codes.HK2_U32_FIELDS)
-
-
 def expected_groups() -> dict:
     """Prefix -> {NAME: value}, from the runtime's catalogue."""
-    hk1 = hk1_fields()
+    hk1 = codes.HK_STRUCTURES[1].names
+    hk2 = codes.HK_STRUCTURES[2].names
+    assert hk2[:len(hk1)] == hk1  # ICD §5: structure 2 = structure 1's fields, then more
     return {
         "ICD_DTYPE_": {np.dtype(dt).name.upper(): code for code, dt in DTYPE_CODES.items()},
         "ICD_SERVICE_": {s.name: s.value for s in codes.Service},
-        "ICD_SUBTYPE_": ICD_SUBTYPES,
+        "ICD_SUBTYPE_": {m.name: m.subtype for m in codes.MESSAGES.values() if m.service not in GROUPED_SUBTYPES},
         "ICD_VERIFY_": {v.name: v.value for v in codes.Verification},
         "ICD_SEVERITY_": {v.name: v.value for v in codes.Severity},
         "ICD_ACK_": {"ACCEPTANCE": codes.ACK_ACCEPTANCE, "COMPLETION": codes.ACK_COMPLETION},
@@ -64,15 +54,19 @@ def expected_groups() -> dict:
         "ICD_SLOT_": {s.name: s.value for s in codes.SlotState},
         "ICD_MODE_": {name.upper(): code for code, name in enumerate(codes.PROTECTION_MODES)},
         "ICD_HK1_": {name.upper(): index for index, name in enumerate(hk1)},
-        "ICD_HK2_": {name.upper(): len(hk1) + i for i, name in enumerate(hk2_added_fields())},
-        "ICD_HK_STRUCTURE_": {str(codes.HK_STRUCTURE_ID): codes.HK_STRUCTURE_ID,
-                              str(codes.HK2_STRUCTURE_ID): codes.HK2_STRUCTURE_ID},
-        "ICD_COUNT_": {"HK1_FIELDS": len(hk1), "HK2_FIELDS": len(hk1) + len(hk2_added_fields())},
+        "ICD_HK2_": {name.upper(): index for index, name in enumerate(hk2) if index >= len(hk1)},
+        "ICD_HK_STRUCTURE_": {str(sid): sid for sid in codes.HK_STRUCTURES},
+        "ICD_COUNT_": {"HK1_FIELDS": len(hk1), "HK2_FIELDS": len(hk2)},
         "ICD_LEN_": {
-            "REQUEST_ID": 4, "FAILURE": 4 + 2 + 4, "EVENT": 2 + 4 + 4, "ALIVE": 1,
-            "HK1": 2 + 4 * len(codes.HK_U32_FIELDS) + len(codes.HK_U8_FIELDS),
-            "HK2": 2 + 4 * len(codes.HK_U32_FIELDS) + len(codes.HK_U8_FIELDS) + 1 + 4 * len(codes.HK2_U32_FIELDS),
-            "RESULT_DONE": 4 + 2 + 4 + 4 + 2 + 4, "RESEND_HEADER": 4, "RANGE": 1 + 4 + 4,
+            "REQUEST_ID": 4,
+            "FAILURE": codes.message(1, 2).struct.size,
+            "EVENT": codes.message(5, 1).struct.size,
+            "ALIVE": codes.message(17, 2).struct.size,
+            "HK1": 2 + codes.HK_STRUCTURES[1].struct.size,
+            "HK2": 2 + codes.HK_STRUCTURES[2].struct.size,
+            "RESULT_DONE": codes.message(200, 4).struct.size,
+            "RESEND_HEADER": 4,
+            "RANGE": codes.RESEND_RANGE.size,
         },
     }
 
@@ -82,7 +76,8 @@ SINGLES = {"ICD_VERSION": codes.ICD_VERSION, "ICD_NO_ACTIVE_SLOT": codes.NO_ACTI
 
 @pytest.mark.parametrize("prefix", sorted(expected_groups()))
 def test_header_group_equals_catalogue(prefix):
-    """ICD §3–§9: every name and number of the group, both ways (nothing missing on either side)."""
+    """ICD-8-CODES, ICD-9-EVENTS, ICD-5-HK, ICD-6-FUNCTIONS (§3–§9): every name and number of
+    the group, both ways (nothing missing on either side)."""
     got = group(header_defines(), prefix)
     want = expected_groups()[prefix]
     assert sorted(set(want) - set(got)) == [], f"{HEADER.name}: missing {prefix}*"
@@ -91,7 +86,8 @@ def test_header_group_equals_catalogue(prefix):
 
 
 def test_header_singles_and_nothing_else():
-    """ICD §4/§5: ICD_VERSION 2 and NO_ACTIVE_SLOT; every other define belongs to a checked group."""
+    """ICD-4-ALIVE, ICD-5-HK: ICD_VERSION 2 and NO_ACTIVE_SLOT; every other define belongs to a
+    checked group."""
     defines = header_defines()
     for name, value in SINGLES.items():
         assert defines.get(name) == value, f"{name}: {defines.get(name)}, catalogue says {value}"
@@ -103,7 +99,8 @@ def test_header_singles_and_nothing_else():
 
 
 def test_name_tables_spell_the_catalogue():
-    """ICD §5/§8/§9: link_core.c's name tables print each code as codes.py names it."""
+    """ICD-8-CODES, ICD-9-EVENTS: link_core.c's name tables print each code as the catalogue
+    names it."""
     source = (HEADER.parent / "link_core.c").read_text()
     for prefix, enum, spell in (("ICD_ERR_", codes.ErrorCode, str.upper), ("ICD_EVENT_", codes.EventId, str.upper),
                                 ("ICD_MODE_", None, str.lower)):
