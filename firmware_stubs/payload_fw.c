@@ -42,6 +42,8 @@
 #define MAX_OUTPUTS 4
 #define MAX_OUTPUT_BYTES (256u << 10)
 #define MAX_RANK 8
+/* Upper bound of TC[200,5] rounds for one run, progress or not. */
+#define MAX_RESEND_ROUNDS 64
 /* TC[200,5] ranges that fit one packet (without the authentication trailer). */
 #define MAX_RANGES ((LINK_MAX_PACKET - LINK_TC_OVERHEAD - ICD_LEN_RESEND_HEADER) / ICD_LEN_RANGE)
 
@@ -416,22 +418,36 @@ static int upload(uint32_t request_id, uint8_t dtype, const uint32_t *dims, uint
     return 0;
 }
 
+/* Output bytes received so far for current_request, TM[200,4] counting as one. */
+static uint32_t progress(void)
+{
+    uint32_t got = (uint32_t)done_seen;
+    for (int k = 0; k < n_outputs; k++)
+        got += out_received[k];
+    return got;
+}
+
 /* Runs request_id and collects its outputs, asking again (TC[200,5]) for what was
- * lost, until the result is whole, its inputs are known wrong, or retries run out. */
+ * lost, until the result is whole, its inputs are known wrong, or --retries re-sends
+ * in a row brought nothing new (a re-send that brings bytes is progress, not a failed
+ * try, so a noisy line does not exhaust the retries; at most MAX_RESEND_ROUNDS). */
 static cmd_result run_and_collect(uint32_t request_id)
 {
     uint8_t rid[ICD_LEN_REQUEST_ID];
     cmd_result result;
+    int fruitless = 0;
     link_put_u32(rid, request_id);
     reset_outputs();
     result = command(ICD_SERVICE_INFERENCE, ICD_SUBTYPE_RUN, rid, sizeof rid, on_output, NULL);
-    for (int resend = 0; result == CMD_DONE && !outputs_complete() && !input_mismatch() && resend < opt.retries;
-         resend++) {
+    for (int round = 0; result == CMD_DONE && !outputs_complete() && !input_mismatch() &&
+                        fruitless < opt.retries && round < MAX_RESEND_ROUNDS; round++) {
         int ranged;
         size_t len = resend_request(chunk, sizeof chunk, &ranged);
+        uint32_t before = progress();
         stats.resends++;
         stats.ranged_resends += (unsigned)ranged;
         result = command(ICD_SERVICE_INFERENCE, ICD_SUBTYPE_RESEND_OUTPUTS, chunk, len, on_output, NULL);
+        fruitless = progress() > before ? 0 : fruitless + 1;
     }
     return result;
 }
