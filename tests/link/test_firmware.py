@@ -15,6 +15,7 @@ import pytest
 
 from fault_injection.line import LineImpairment, SerialLine, open_endpoint
 from runtime.link.auth import Authenticator, CounterStore
+from runtime.link.catalogue import EventId
 from runtime.link.framing import cobs_decode, frame
 from runtime.link.packets import crc16
 from runtime.link.services import PayloadService
@@ -168,6 +169,50 @@ def test_payload_fw_refuses_another_icd_version(payload_fw, runtime_side):
     code, summary, fields = run_fw(payload_fw, port, stderr=errors)
     assert code == 1 and fields["ping"] == "failed" and fields["hk"] == "failed", summary
     assert "TM[17,2] icd_version 1, this firmware speaks ICD v2 only" in errors[0]
+
+
+def with_data(packet, data):
+    """The TM `packet` with other source data: length field and CRC-16 made right."""
+    head = bytearray(packet[:20])
+    head[4:6] = struct.pack(">H", 20 + len(data) + 2 - 7)
+    return with_crc(bytes(head) + data + b"\0\0")
+
+
+def test_payload_fw_refuses_a_short_hk_structure_2(payload_fw, runtime_side):
+    """ICD-5-HK: structure 2 is parsed strictly; a report one byte short is refused by name."""
+    port, _ = runtime_side(downlink=lambda p: with_data(p, p[20:-3]) if is_packet(p, 3, 25) else p)
+    errors = []
+    code, summary, fields = run_fw(payload_fw, port, stderr=errors)
+    assert code == 1 and fields["ping"] == "ok" and fields["hk"] == "failed", summary
+    assert "TM[3,25] of 84 data bytes for structure 2, expected 85 bytes of structure 2" in errors[0]
+
+
+def test_payload_fw_names_counter_window(payload_fw, runtime_side):
+    """ICD-8-CODES: error code 16 is printed by name. The runtime's refusal (a wrong key:
+    AUTH_FAILED) is rewritten on the line into COUNTER_WINDOW, so this checks the stub
+    alone (the runtime's window, ICD-7-COUNTER-WINDOW, is tested on its side)."""
+    def as_counter_window(packet):
+        if is_packet(packet, 1, 2):
+            return with_crc(packet[:24] + struct.pack(">H", 16) + packet[26:])
+        return packet
+    port, service = runtime_side(key=KEY, downlink=as_counter_window)
+    errors = []
+    code, summary, fields = run_fw(payload_fw, port, "--key", bytes(32).hex(), stderr=errors)
+    assert code == 1 and fields["ping"] == "failed" and fields["failures"] == "1", summary
+    assert "TC[17,1] failed: COUNTER_WINDOW (16) detail 0" in errors[0]
+    assert service.housekeeping()["auth_rejected"] == 1
+
+
+def test_payload_fw_names_v2_events(payload_fw, runtime_side):
+    """ICD-9-EVENTS: events 7 and 8 are printed by name (--verbose)."""
+    port, service = runtime_side()
+    service.backend.events = [(EventId.SLOT_CORRUPT, 1, 0), (EventId.CHECKSUM_MISMATCH, 12, 0)]
+    done = subprocess.run([str(payload_fw), "--port", port, "--timeout-ms", "300", "--verbose"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "event SLOT_CORRUPT (7) severity 4 aux1 1 aux2 0" in done.stdout
+    assert "event CHECKSUM_MISMATCH (8) severity 2 aux1 12 aux2 0" in done.stdout
+    assert "payload_fw: PASS" in done.stdout and " events=2 " in done.stdout
 
 
 # A CRC-16/CCITT-invisible error: the generator polynomial x^16 + x^12 + x^5 + 1
