@@ -152,6 +152,8 @@
 #define ICD_LEN_HK1 68           /* TM[3,25] structure 1, with its structure ID */
 #define ICD_LEN_HK2 85           /* TM[3,25] structure 2, with its structure ID */
 #define ICD_LEN_RESULT_DONE 20   /* TM[200,4] */
+#define ICD_LEN_CHUNK_FIXED 7    /* TC[200,1]/TM[200,3]: request_id u32, index u8, dtype u8, rank u8 */
+#define ICD_LEN_CHUNK_TAIL 8     /* then dims u32 x rank, then total_bytes u32, offset u32, data */
 #define ICD_LEN_RESEND_HEADER 4  /* TC[200,5]: request_id u32, then ranges */
 #define ICD_LEN_RANGE 9          /* TC[200,5] range: output_index u8, offset u32, length u32 */
 

@@ -91,7 +91,7 @@ static void print_event(const link_tm *tm)
 
 /* Reads packets until the completion of request_id, a failure report, or timeout_ms
  * without any packet. Replies other than verification and events go to on_tm. */
-static cmd_result await_completion(const uint8_t request_id[4], tm_handler on_tm, reply_check have_reply)
+static cmd_result await_completion(const uint8_t request_id[ICD_LEN_REQUEST_ID], tm_handler on_tm, reply_check have_reply)
 {
     uint32_t last = hal_millis();
     for (;;) {
@@ -299,14 +299,15 @@ static void on_output(const link_tm *tm)
         done = result;
         return;
     }
-    if (tm->subtype == ICD_SUBTYPE_OUTPUT_CHUNK && tm->data_len >= 7 && link_get_u32(d) == current_request) {
+    if (tm->subtype == ICD_SUBTYPE_OUTPUT_CHUNK && tm->data_len >= ICD_LEN_CHUNK_FIXED &&
+        link_get_u32(d) == current_request) {
         uint8_t index = d[4], rank = d[6];
-        size_t header = 7 + 4u * rank + 8;
+        size_t header = ICD_LEN_CHUNK_FIXED + 4u * rank + ICD_LEN_CHUNK_TAIL;
         uint32_t total, offset, len;
         if (index >= MAX_OUTPUTS || rank > MAX_RANK || tm->data_len < header)
             return;
-        total = link_get_u32(d + 7 + 4u * rank);
-        offset = link_get_u32(d + 11 + 4u * rank);
+        total = link_get_u32(d + ICD_LEN_CHUNK_FIXED + 4u * rank);
+        offset = link_get_u32(d + ICD_LEN_CHUNK_FIXED + 4u * rank + 4);
         len = (uint32_t)(tm->data_len - header);
         if (total > MAX_OUTPUT_BYTES || offset > total || len > total - offset)
             return;
@@ -395,7 +396,7 @@ static size_t resend_request(uint8_t *out, size_t cap, int *ranged)
  * CRC-32 of every byte sent. 0, or -1 when a chunk was not accepted. */
 static int upload(uint32_t request_id, uint8_t dtype, const uint32_t *dims, uint8_t rank, uint32_t total)
 {
-    size_t header = 7 + 4u * rank + 8;
+    size_t header = ICD_LEN_CHUNK_FIXED + 4u * rank + ICD_LEN_CHUNK_TAIL;
     size_t step = LINK_MAX_PACKET - LINK_TC_OVERHEAD - (opt.key_len ? LINK_AUTH_TRAILER_LEN : 0) - header;
     sent_input_crc = 0;
     for (uint32_t offset = 0; offset < total || (total == 0 && offset == 0); offset += (uint32_t)step) {
@@ -405,9 +406,9 @@ static int upload(uint32_t request_id, uint8_t dtype, const uint32_t *dims, uint
         chunk[5] = dtype;
         chunk[6] = rank;
         for (uint8_t i = 0; i < rank; i++)
-            link_put_u32(chunk + 7 + 4 * i, dims[i]);
-        link_put_u32(chunk + 7 + 4u * rank, total);
-        link_put_u32(chunk + 11 + 4u * rank, offset);
+            link_put_u32(chunk + ICD_LEN_CHUNK_FIXED + 4 * i, dims[i]);
+        link_put_u32(chunk + ICD_LEN_CHUNK_FIXED + 4u * rank, total);
+        link_put_u32(chunk + ICD_LEN_CHUNK_FIXED + 4u * rank + 4, offset);
         memcpy(chunk + header, input + offset, len);
         sent_input_crc = link_crc32(sent_input_crc, chunk + header, len);
         if (command(ICD_SERVICE_INFERENCE, ICD_SUBTYPE_PUT_INPUT_CHUNK, chunk, header + len, NULL, NULL) != CMD_DONE)

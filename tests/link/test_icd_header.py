@@ -65,6 +65,8 @@ def expected_groups() -> dict:
             "HK1": 2 + codes.HK_STRUCTURES[1].struct.size,
             "HK2": 2 + codes.HK_STRUCTURES[2].struct.size,
             "RESULT_DONE": codes.message(200, 4).struct.size,
+            "CHUNK_FIXED": 4 + 1 + 1 + 1,  # ICD §4 TC[200,1] / TM[200,3] (tensors.TensorChunk)
+            "CHUNK_TAIL": 4 + 4,
             "RESEND_HEADER": 4,
             "RANGE": codes.RESEND_RANGE.size,
         },
