@@ -171,6 +171,8 @@ static cmd_result command(uint8_t service, uint8_t subtype, const uint8_t *data,
         }
     }
     stats.timeouts++;
+    fprintf(stderr, "payload_fw: TC[%u,%u]: no completion report after %d attempts of %d ms: check the port, "
+                    "baud rate and APID (0x%03X)\n", service, subtype, opt.retries + 1, opt.timeout_ms, opt.apid);
     return CMD_TIMEOUT;
 }
 
@@ -432,16 +434,17 @@ static uint32_t progress(void)
  * lost, until the result is whole, its inputs are known wrong, or --retries re-sends
  * in a row brought nothing new (a re-send that brings bytes is progress, not a failed
  * try, so a noisy line does not exhaust the retries; at most MAX_RESEND_ROUNDS). */
-static cmd_result run_and_collect(uint32_t request_id)
+static cmd_result run_and_collect(uint32_t request_id, int *rounds)
 {
     uint8_t rid[ICD_LEN_REQUEST_ID];
     cmd_result result;
     int fruitless = 0;
+    *rounds = 0;
     link_put_u32(rid, request_id);
     reset_outputs();
     result = command(ICD_SERVICE_INFERENCE, ICD_SUBTYPE_RUN, rid, sizeof rid, on_output, NULL);
-    for (int round = 0; result == CMD_DONE && !outputs_complete() && !input_mismatch() &&
-                        fruitless < opt.retries && round < MAX_RESEND_ROUNDS; round++) {
+    for (; result == CMD_DONE && !outputs_complete() && !input_mismatch() && fruitless < opt.retries &&
+           *rounds < MAX_RESEND_ROUNDS; (*rounds)++) {
         int ranged;
         size_t len = resend_request(chunk, sizeof chunk, &ranged);
         uint32_t before = progress();
@@ -463,10 +466,11 @@ static int infer(uint8_t dtype, const uint32_t *dims, uint8_t rank, uint32_t tot
         next_request = (uint32_t)time(NULL) << 8;
     for (int attempt = 0; attempt <= opt.retries; attempt++) {
         cmd_result result;
+        int rounds;
         current_request = next_request++;
         if (upload(current_request, dtype, dims, rank, total) != 0)
             return -1;
-        result = run_and_collect(current_request);
+        result = run_and_collect(current_request, &rounds);
         if (input_mismatch()) {
             stats.input_crc_errors++;
             fprintf(stderr, "payload_fw: request %lu: TM[200,4] input_crc32 %08lx, the inputs sent have "
@@ -474,8 +478,14 @@ static int infer(uint8_t dtype, const uint32_t *dims, uint8_t rank, uint32_t tot
                     (unsigned long)done.input_crc32, (unsigned long)sent_input_crc);
             continue;
         }
+        if (result == CMD_DONE && !outputs_complete())
+            fprintf(stderr, "payload_fw: request %lu: outputs %s after %d re-sends (TC[200,5])\n",
+                    (unsigned long)current_request, done_seen ? "incomplete or failing their crc32" :
+                    "without TM[200,4]", rounds);
         return result == CMD_DONE && outputs_complete() && done.status == 0 ? 0 : -1;
     }
+    fprintf(stderr, "payload_fw: request %lu: every run of %d had other inputs than those sent\n",
+            (unsigned long)current_request, opt.retries + 1);
     return -1;
 }
 

@@ -258,8 +258,10 @@ def test_payload_fw_never_accepts_wrong_inputs(payload_fw, runtime_side, tmp_pat
     records = write_records(tmp_path, 1)
     hook, corrupted = corrupt_inputs(1000)
     port, service = runtime_side(uplink=hook)
-    code, summary, fields = run_fw(payload_fw, port, "--retries", "2", "--inputs", records[0])
+    errors = []
+    code, summary, fields = run_fw(payload_fw, port, "--retries", "2", "--inputs", records[0], stderr=errors)
     assert code == 1, summary
+    assert "every run of 3 had other inputs than those sent" in errors[0]
     assert fields["ok"] == "0" and fields["run_failed"] == "1" and fields["input_crc_errors"] == "3"
     assert len(corrupted) == 3 and service.housekeeping()["inferences_ok"] == 3
 
@@ -346,6 +348,18 @@ def test_payload_fw_wrong_key_rejected(payload_fw, runtime_side):
     code, summary, fields = run_fw(payload_fw, port, "--key", bytes(32).hex())
     assert code == 1 and fields["ping"] == "failed" and fields["failures"] == "1"
     assert service.housekeeping()["auth_rejected"] == 1
+
+
+def test_payload_fw_dead_link_says_what_to_check(payload_fw, runtime_side):
+    """Issue 12 'opaque operations': a dead link (here another APID, which the runtime
+    does not answer) ends in a timeout that names what to check."""
+    port, service = runtime_side()
+    errors = []
+    code, summary, fields = run_fw(payload_fw, port, "--apid", "0xA1", "--retries", "1", stderr=errors)
+    assert code == 1 and fields["ping"] == "failed" and fields["timeouts"] == "1", summary
+    assert "TC[17,1]: no completion report after 2 attempts of 300 ms: check the port, baud rate and " \
+           "APID (0x0A1)" in errors[0]
+    assert service.housekeeping()["tc_rejected"] == 2
 
 
 def test_payload_fw_through_a_noisy_line(payload_fw, runtime_side, tmp_path):
