@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .auth import TRAILER_LEN, CounterStore, sign
+from .auth import TRAILER_LEN, CounterStore, controller_counter, sign
 from .codes import (ACK_ACCEPTANCE, ACK_COMPLETION, HK_STRUCTURE_ID, HK_U8_FIELDS, HK_U32_FIELDS,
                     PROTECTION_MODES, ErrorCode, Function, Service, SlotState, Verification)
 from .packets import DEFAULT_APID, MAX_PACKET, TC_OVERHEAD, SequenceCounter, TcPacket, TmPacket
@@ -75,7 +75,7 @@ class Controller:
             raise ValueError("the controller needs completion reports to know when a TC is done")
         self.link = link
         self.apid, self.source_id, self.key = apid, source_id, key
-        self.counter = counter if counter is not None else CounterStore(initial=time.time_ns())
+        self.counter = counter if counter is not None else controller_counter()
         self.timeout, self.retries, self.ack_flags = timeout, retries, ack_flags
         self.sequence = SequenceCounter()
         self.events: List[TmPacket] = []   # TM[5,x] received, oldest first

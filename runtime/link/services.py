@@ -164,8 +164,11 @@ class PayloadService:
         return bytes(out)
 
     def poll(self) -> bytes:
-        """Framed events the backend raised since the last call (call it periodically)."""
-        return b"".join(frame(self.event(*e)) for e in self.backend.drain_events())
+        """Framed events the backend and the slots raised since the last call (call it
+        periodically); it also drives the background verification of the slots (ICD §7)."""
+        self.slots.verify_due(self.monotonic())
+        events = self.backend.drain_events() + self.slots.drain_events()
+        return b"".join(frame(self.event(*e)) for e in events)
 
     def event(self, event_id: int, aux1: int = 0, aux2: int = 0, destination: Optional[int] = None) -> bytes:
         severity = EVENT_SEVERITY[EventId(event_id)]
@@ -223,7 +226,7 @@ class PayloadService:
                                          ErrorCode.INTERNAL, 0))
         # Output chunks are recovered with TC[200,5], not by re-sending a duplicate.
         recorded[:] = [r for r in replies if (r[0], r[1]) != (Service.INFERENCE, 3)]
-        events = self._events + self.backend.drain_events()
+        events = self._events + self.backend.drain_events() + self.slots.drain_events()
         self._events = []
         return [self._packet(tc, r) for r in replies] + [self.event(*e) for e in events]
 
