@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 from ..errors import InvalidArgumentError
-from .codes import ErrorCode
+from .catalogue import ErrorCode
 from .packets import CRC_LEN, TcPacket
 
 COUNTER_LEN = 8

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Protocol, Tuple, Union
 
-from .codes import CommandError, ErrorCode, EventId, SlotState
+from .catalogue import CommandError, ErrorCode, EventId, SlotState
 from .tensors import ByteRanges
 
 DEFAULT_SLOTS = 4
@@ -178,7 +178,7 @@ class ModelSlots:
         self.default_model: Optional[Path] = None
         self.active: Optional[int] = None  # the slot serving (or chosen to serve at start-up)
         self._uploads: Dict[int, _Upload] = {}
-        self._committed: Dict[int, Content] = {}
+        self._committed: Dict[int, Content] = {}  # slot -> (sha256, size) of slotN.onnx
         self._corrupt: Dict[int, _Corrupt] = {}
         self._generation: Dict[int, int] = {}  # + 1 per commit: a pass drops a replaced slot
         self._events: List[Tuple[int, int, int]] = []
@@ -409,7 +409,8 @@ class ModelSlots:
         self.integrity_failures += 1
         self._events.append((EventId.SLOT_CORRUPT, slot, 0))
         log.error("slot %d is corrupt (%s): it is not served; upload a model into it again",
-                  slot, reason)
+                  slot, reason, extra={"event": "slot_verification_failed",
+                                       "fields": {"slot": slot, "reason": reason}})
         if slot in self.history:
             self.history.remove(slot)
             try:
@@ -490,7 +491,9 @@ class ModelSlots:
         if self.holder is None:
             log.error("no model holder attached: nothing unloaded the corrupt slot")
             return
-        log.warning("now serving %s", self._serve_best(at_start=False))
+        serving = self._serve_best(at_start=False)
+        log.warning("now serving %s", serving, extra={"event": "serving_fallback",
+                                                      "fields": {"slot": self.active, "serving": serving}})
 
     def _serve_best(self, at_start: bool) -> str:
         self.active = None

@@ -10,7 +10,7 @@ import pytest
 from runtime.errors import InvalidArgumentError
 from runtime.link.auth import (COUNTER_MAX, TRAILER_LEN, Authenticator, AuthError, CounterStore,
                                controller_counter, sign)
-from runtime.link.codes import ErrorCode, EventId, Severity
+from runtime.link.catalogue import ErrorCode, EventId, Severity
 from runtime.link.controller import Controller
 from runtime.link.packets import TcPacket, crc16, parse_tc, parse_tm
 from runtime.link.services import PayloadService

@@ -12,7 +12,7 @@ import pytest
 
 from fault_injection.models import digits_model_path, load_heldout
 from runtime import InferenceSession
-from runtime.link.codes import CommandError, ErrorCode, EventId, Function, Severity, SlotState
+from runtime.link.catalogue import CommandError, ErrorCode, EventId, Function, Severity, SlotState
 from runtime.link.controller import CommandFailed, Controller
 from runtime.link.framing import FrameDecoder
 from runtime.link.packets import TcPacket, parse_tm
