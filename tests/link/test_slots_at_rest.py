@@ -281,12 +281,13 @@ def test_reactivating_the_serving_slot_after_a_flip_falls_back(tmp_path):
     assert bench.backend.serving == MODEL_A and bench.slots.active == 0
 
 
-def test_activating_an_empty_slot_says_so(tmp_path):
+def test_activating_an_empty_slot_says_so(tmp_path, caplog):
     """ICD §6 ACTIVATE_SLOT takes only a committed slot: an empty one fails with
-    BAD_ARGUMENT, detail = the slot, and the message names the slot and its state."""
+    BAD_ARGUMENT, detail = the slot, and the message (logged) names the slot and its state."""
     bench = Bench(tmp_path / "slots")
     tms = bench.call(8, 1, struct.pack(">HB", Function.ACTIVATE_SLOT, 2))
     assert failure(tms) == (8, (ErrorCode.BAD_ARGUMENT, 2))
+    assert "ACTIVATE_SLOT 2 refused (BAD_ARGUMENT): slot 2 is empty (state EMPTY)" in caplog.text
     with pytest.raises(CommandError, match="slot 2 is empty \\(state EMPTY\\): upload and commit"):
         bench.slots.activate(2, bench.backend.load_model)
     bench.slots.begin(3, 10, bytes(32))
@@ -441,3 +442,14 @@ def test_radrt_serve_with_a_damaged_slot_folder_starts_logs_and_answers(tmp_path
     assert "slot 1 is corrupt" in err and "slot 0 is corrupt (background verification" in err
     assert "serving slot 0 (the most recently active slot that verifies)" in err
     assert f"now serving {tmp_path / 'c.onnx'} (the model given at start-up)" in err
+
+
+@pytest.mark.parametrize("period", ["0", "-1", "nan", "soon"])
+def test_slot_verify_period_must_be_a_positive_number(tmp_path, period):
+    """`radrt serve --slot-verify-period SECONDS` (ICD §7 "period configurable"): anything
+    but a positive number is a one-line usage error naming the option."""
+    done = subprocess.run([sys.executable, "-m", "runtime.cli", "serve", "--port", "loop://", "--slots",
+                           str(tmp_path / "s"), "--slot-verify-period", period],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"--slot-verify-period must be a number in (0, 1e+09], got {period!r}" in done.stderr
