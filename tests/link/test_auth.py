@@ -86,7 +86,7 @@ def signed_ping(counter, seq=2):
                          KEY, counter))
 
 
-def test_counter_2_64_minus_1_is_refused_and_does_not_lock_the_link(tmp_path):
+def test_counter_2_64_minus_1_is_refused_and_does_not_lock_the_link(tmp_path, caplog):
     """ICD §7 counter window: a validly signed TC with counter 2^64-1 gets COUNTER_WINDOW,
     the stored counter does not move, and later TCs are still accepted, also after a
     restart (a new Authenticator on the same file)."""
@@ -97,6 +97,7 @@ def test_counter_2_64_minus_1_is_refused_and_does_not_lock_the_link(tmp_path):
         auth.verify(signed_ping(COUNTER_MAX, seq=3))
     assert info.value.code == ErrorCode.COUNTER_WINDOW
     assert auth.counter.value == 1000 and path.read_text() == "1000\n"
+    assert f"authentication counter {COUNTER_MAX} is 2^56 or more beyond the last accepted 1000" in caplog.text
     assert auth.verify(signed_ping(1001, seq=4)).seq_count == 4
     restarted = Authenticator(KEY, CounterStore(path))
     assert restarted.counter.value == 1001
