@@ -9,11 +9,11 @@ by default. A command is done when its completion report (and its expected reply
 any) has arrived; if nothing completes it within `timeout` seconds (counted from the
 last packet received, so long replies are not cut off), the identical packet is sent
 again, up to `retries` times: the runtime recognises the duplicate and re-sends its
-reports without executing it again. With authentication, a retry the runtime refuses
-as REPLAY (it was lost, and later TCs moved the counter on) is signed again with a
-fresh counter (a new TC). Chunks of an input or a model upload go as a window of TCs
-sent back to back (idempotent TCs: a lost one is re-signed and re-sent), so one
-timeout covers every chunk lost in the window.
+reports without executing it again. Chunks of an input or a model upload go as a
+window of TCs sent back to back, so one timeout covers every chunk lost in the window;
+with authentication their retries are signed again with fresh counters (later TCs of
+the window moved the runtime's counter on, so the identical packet would be a REPLAY;
+the chunks are idempotent, so running one twice is harmless).
 
 An inference is accepted only when TM[200,4]'s crc32 matches the outputs received and
 its input_crc32 the inputs sent (ICD v2 §4): a lost output chunk is recovered with a
@@ -134,7 +134,7 @@ class Controller:
                     pending[request_id] = (tc, raw)
                 self.link.send(raw)
                 self.sent_attempts += 1
-            self._await(pending, replies, expect, attempt, progress)
+            self._await(pending, replies, expect, progress)
             if not pending:
                 return replies
         tc = next(iter(pending.values()))[0]
@@ -142,7 +142,7 @@ class Controller:
                           f"{self.retries + 1} attempts of {self.timeout} s")
 
     def _await(self, pending: Dict[bytes, Tuple[TcPacket, bytes]], replies: List[TmPacket],
-               expect: Optional[Tuple[int, int]], attempt: int,
+               expect: Optional[Tuple[int, int]],
                progress: Optional[Callable[[TcPacket], None]]) -> None:
         """Receives until every pending TC has completed or the line stays quiet for
         `timeout` s; completed TCs leave `pending`."""
@@ -159,16 +159,9 @@ class Controller:
             request_id = tm.source_data[:4]
             if request_id not in pending:
                 continue  # a late report of a TC already done
-            tc, raw = pending[request_id]
+            tc = pending[request_id][0]
             if tm.subtype in (Verification.ACCEPTANCE_FAILURE, Verification.COMPLETION_FAILURE):
                 code, detail = struct.unpack_from(">HI", tm.source_data, 4)
-                if code == ErrorCode.REPLAY and attempt and self.key:
-                    # Our retry was lost the first time and later TCs moved the
-                    # counter on: sign it again (a new TC; it never executed).
-                    pending[request_id] = (tc, self._raw(tc))
-                    self.link.send(pending[request_id][1])
-                    self.sent_attempts += 1
-                    continue
                 stage = "acceptance" if tm.subtype == Verification.ACCEPTANCE_FAILURE else "completion"
                 raise CommandFailed(tc.service, tc.subtype, stage, code, detail)
             if tm.subtype == Verification.COMPLETION_SUCCESS:

@@ -37,8 +37,6 @@ from .transport import DEFAULT_BAUD, open_transport
 
 log = logging.getLogger("radrt.serve")
 
-_EVENT_IDS = {"UPSET_CORRECTED": EventId.UPSET_CORRECTED, "UPSET_UNCORRECTABLE": EventId.UPSET_UNCORRECTABLE,
-              "VOTE_DISAGREEMENT": EventId.VOTE_DISAGREEMENT}
 READ_CHUNK = 4096
 READ_TIMEOUT_S = 0.05
 
@@ -94,8 +92,9 @@ class SessionBackend:
     def drain_events(self) -> List[Tuple[int, int, int]]:
         if self.session is None:
             return []
-        return [(_EVENT_IDS[name], int(a) & 0xFFFFFFFF, int(b) & 0xFFFFFFFF)
-                for name, a, b in self.session.drain_events() if name in _EVENT_IDS]
+        # The session's events (runtime.protect.modes.EVENTS) are ICD events by name.
+        return [(EventId[name], int(a) & 0xFFFFFFFF, int(b) & 0xFFFFFFFF)
+                for name, a, b in self.session.drain_events()]
 
     # -- bench: accelerated upsets ---------------------------------------------------------
     def _inject_upsets(self) -> None:

@@ -87,7 +87,7 @@ def signed_ping(counter, seq=2):
 
 
 def test_counter_2_64_minus_1_is_refused_and_does_not_lock_the_link(tmp_path, caplog):
-    """ICD §7 counter window: a validly signed TC with counter 2^64-1 gets COUNTER_WINDOW,
+    """ICD-7-COUNTER-WINDOW (§7 counter window): a validly signed TC with counter 2^64-1 gets COUNTER_WINDOW,
     the stored counter does not move, and later TCs are still accepted, also after a
     restart (a new Authenticator on the same file)."""
     path = tmp_path / "auth_counter"
@@ -109,7 +109,7 @@ def test_counter_2_64_minus_1_is_refused_and_does_not_lock_the_link(tmp_path, ca
 
 @pytest.mark.parametrize("last", [0, 7, 1_796_000_000_000_000_000, COUNTER_MAX - (1 << 56)])
 def test_window_boundary_is_exact(last):
-    """ICD §7 counter window: last + 2^56 - 1 is accepted, last + 2^56 is refused."""
+    """ICD-7-COUNTER-WINDOW (§7): last + 2^56 - 1 is accepted, last + 2^56 is refused."""
     auth = Authenticator(KEY, CounterStore(initial=last))
     with pytest.raises(AuthError) as info:
         auth.verify(signed_ping(last + (1 << 56)))
@@ -119,7 +119,7 @@ def test_window_boundary_is_exact(last):
 
 
 def test_fresh_runtime_refuses_a_nanosecond_counter():
-    """ICD §7 as written: a missing counter file means 0 and the window is 2^56, so a
+    """ICD-7-COUNTER-WINDOW, ICD-7-COUNTER-FILE (§7) as written: a missing counter file means 0 and the window is 2^56, so a
     fresh runtime refuses the recommended controller counter (ns since the epoch, about
     2^60.6 in 2026) with COUNTER_WINDOW. Recorded so an ICD change here shows up."""
     auth = Authenticator(KEY, CounterStore())
@@ -129,7 +129,7 @@ def test_fresh_runtime_refuses_a_nanosecond_counter():
 
 
 def test_counter_window_failure_is_reported_like_other_auth_failures(tmp_path):
-    """ICD §7: a TC beyond the window gets TM[1,2] COUNTER_WINDOW and event AUTH_FAILURE
+    """ICD-7-COUNTER-WINDOW, ICD-7-AUTH (§7): a TC beyond the window gets TM[1,2] COUNTER_WINDOW and event AUTH_FAILURE
     (aux1 source ID, aux2 the code), and nothing else; auth_rejected counts it."""
     service = PayloadService(FakeBackend(), ModelSlots(tmp_path / "slots"),
                              authenticator=Authenticator(KEY, CounterStore(initial=50)), clock=lambda: 0.0)
@@ -162,7 +162,7 @@ BAD_COUNTER_FILES = [
 
 @pytest.mark.parametrize("content,problem", BAD_COUNTER_FILES)
 def test_bad_counter_file_is_an_error_naming_the_file(tmp_path, content, problem):
-    """ICD §7: a counter file that cannot be read is an error that names the file (never
+    """ICD-7-COUNTER-FILE (§7): a counter file that cannot be read is an error that names the file (never
     a silent 0, never a traceback; "-5" is not a counter)."""
     path = tmp_path / "auth_counter"
     path.write_bytes(content)
@@ -173,7 +173,7 @@ def test_bad_counter_file_is_an_error_naming_the_file(tmp_path, content, problem
 
 
 def test_unreadable_counter_file_is_an_error_naming_the_file(tmp_path):
-    """ICD §7: a counter file that cannot be read (here a folder) names the file."""
+    """ICD-7-COUNTER-FILE (§7): a counter file that cannot be read (here a folder) names the file."""
     path = tmp_path / "auth_counter"
     path.mkdir()
     with pytest.raises(InvalidArgumentError, match=f"counter file '{path}' cannot be read: Is a directory"):
@@ -183,14 +183,14 @@ def test_unreadable_counter_file_is_an_error_naming_the_file(tmp_path):
 @pytest.mark.parametrize("content,value", [(b"0", 0), (b"7\n", 7), (b" 42 \n", 42),
                                            (f"{COUNTER_MAX}\n".encode(), COUNTER_MAX)])
 def test_good_counter_files(tmp_path, content, value):
-    """ICD §7: a counter file holds one unsigned decimal u64; a missing one means 0."""
+    """ICD-7-COUNTER-FILE (§7): a counter file holds one unsigned decimal u64; a missing one means 0."""
     (tmp_path / "c").write_bytes(content)
     assert CounterStore(tmp_path / "c").value == value
     assert CounterStore(tmp_path / "missing").value == 0
 
 
 def test_recommended_controller_counter(tmp_path):
-    """ICD §7 recommended controller counter: max(persisted + 1, ns since the epoch),
+    """ICD-7-AUTH (§7 recommended controller counter): max(persisted + 1, ns since the epoch),
     persisted before use; the Controller and `radrt link` default to it."""
     store = CounterStore(tmp_path / "c", clock=lambda: 1000)
     assert store.next() == 1000  # a new file: the clock
@@ -206,7 +206,7 @@ def test_recommended_controller_counter(tmp_path):
 
 
 def test_radrt_serve_with_a_garbage_counter_file_fails_at_start_up_naming_it(tmp_path):
-    """ICD §7: a counter file that cannot be read is an error at start-up naming the file:
+    """ICD-7-COUNTER-FILE (§7): a counter file that cannot be read is an error at start-up naming the file:
     one line, exit code 2, no traceback."""
     key = tmp_path / "key"
     key.write_text(KEY.hex())
@@ -222,7 +222,7 @@ def test_radrt_serve_with_a_garbage_counter_file_fails_at_start_up_naming_it(tmp
 
 
 def test_radrt_link_counter_file_new_against_a_runtime_with_a_time_counter(tmp_path):
-    """ICD §7 recommended counter: `radrt link --counter-file NEW` (a missing file) signs
+    """ICD-7-COUNTER-WINDOW (§7 recommended counter): `radrt link --counter-file NEW` (a missing file) signs
     with max(0 + 1, ns since the epoch), so a runtime whose stored counter is a time value
     (left by an earlier controller) accepts it; the new file persists what was sent, and
     a garbage --counter-file is an error at the call naming the file."""

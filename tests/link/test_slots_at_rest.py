@@ -108,7 +108,7 @@ DAMAGES = ["flipped byte", "truncated", "empty", "file missing", "unreadable", "
 
 @pytest.mark.parametrize("kind", DAMAGES)
 def test_damaged_active_slot_falls_back_to_the_previous_active_slot(tmp_path, kind):
-    """ICD §7 slots at rest: a damaged active slot (each kind of damage) is not served; it
+    """ICD-7-SLOTS-AT-REST (§7 slots at rest): a damaged active slot (each kind of damage) is not served; it
     gets state CORRUPT, event SLOT_CORRUPT (slot, 0), slot_integrity_failures + 1, and the
     most recently active slot that verifies serves."""
     folder = folder_with_two_activations(tmp_path)
@@ -128,7 +128,7 @@ def test_damaged_active_slot_falls_back_to_the_previous_active_slot(tmp_path, ki
 
 
 def test_corrupt_status_reports_the_recorded_hash_and_the_file_size(tmp_path):
-    """ICD §4 TM[201,5] for a corrupt slot: state 4, the file's bytes, the recorded SHA-256."""
+    """ICD-4-SLOTS, ICD-7-SLOTS-AT-REST (§4 TM[201,5] for a corrupt slot): state 4, the file's bytes, the recorded SHA-256."""
     folder = folder_with_two_activations(tmp_path)
     flip_byte(folder / "slot1.onnx")
     slots, _ = restart(folder)
@@ -136,7 +136,7 @@ def test_corrupt_status_reports_the_recorded_hash_and_the_file_size(tmp_path):
 
 
 def test_flipped_active_slot_falls_back_to_the_model_given_at_start_up(tmp_path):
-    """ICD §7 slots at rest: no other slot was ever active → the model given at start-up."""
+    """ICD-7-SLOTS-AT-REST (§7 slots at rest): no other slot was ever active → the model given at start-up."""
     folder = tmp_path / "slots"
     store(ModelSlots(folder), 0, MODEL_A)
     flip_byte(folder / "slot0.onnx")
@@ -147,7 +147,7 @@ def test_flipped_active_slot_falls_back_to_the_model_given_at_start_up(tmp_path)
 
 
 def test_flipped_active_slot_with_nothing_to_fall_back_to_answers_no_model(tmp_path):
-    """ICD §7 slots at rest: no slot verifies and no start-up model → NO_MODEL for runs;
+    """ICD-7-SLOTS-AT-REST (§7 slots at rest): no slot verifies and no start-up model → NO_MODEL for runs;
     the service still answers (ping, slot status)."""
     folder = tmp_path / "slots"
     store(ModelSlots(folder), 0, MODEL_A)
@@ -170,7 +170,7 @@ def test_flipped_active_slot_with_nothing_to_fall_back_to_answers_no_model(tmp_p
 
 
 def test_model_given_at_start_up_that_does_not_load_is_the_operators_error(tmp_path):
-    """The start-up model is the operator's file, not a slot: when it is what would serve
+    """ICD-7-SLOTS-AT-REST: the start-up model is the operator's file, not a slot: when it is what would serve
     and it does not load, start-up fails with its error (as before v2)."""
     folder = tmp_path / "slots"
     (tmp_path / "bad.onnx").write_bytes(b"bad model")
@@ -210,7 +210,7 @@ def failure(tms):
 
 
 def test_background_verification_catches_a_flip_made_while_serving(tmp_path):
-    """ICD §7 slots at rest: every committed slot is re-verified in the background, period
+    """ICD-7-SLOTS-AT-REST (§7 slots at rest): every committed slot is re-verified in the background, period
     configurable; a flip made while serving is caught by the next pass, a little per poll:
     SLOT_CORRUPT (high) goes out, the counter moves, the previous active slot serves."""
     folder = folder_with_two_activations(tmp_path)
@@ -237,7 +237,7 @@ def test_background_verification_catches_a_flip_made_while_serving(tmp_path):
 
 
 def test_background_verification_of_a_slot_that_is_not_serving(tmp_path):
-    """ICD §7 slots at rest: a committed slot that is not serving is re-verified too; the
+    """ICD-7-SLOTS-AT-REST (§7 slots at rest): a committed slot that is not serving is re-verified too; the
     serving model does not change."""
     folder = folder_with_two_activations(tmp_path)
     flip_byte(folder / "slot0.onnx")
@@ -250,7 +250,7 @@ def test_background_verification_of_a_slot_that_is_not_serving(tmp_path):
 
 
 def test_activate_slot_of_a_slot_damaged_at_rest_fails_with_hash_mismatch(tmp_path):
-    """ICD §7 slots at rest: ACTIVATE_SLOT verifies first and fails with HASH_MISMATCH
+    """ICD-7-SLOTS-AT-REST (§7 slots at rest): ACTIVATE_SLOT verifies first and fails with HASH_MISMATCH
     for a slot that does not verify; the slot becomes CORRUPT (SLOT_CORRUPT, counter);
     the serving model is unchanged. Activating it again: HASH_MISMATCH again."""
     folder = tmp_path / "slots"
@@ -271,7 +271,7 @@ def test_activate_slot_of_a_slot_damaged_at_rest_fails_with_hash_mismatch(tmp_pa
 
 
 def test_reactivating_the_serving_slot_after_a_flip_falls_back(tmp_path):
-    """ICD §7: ACTIVATE_SLOT of the serving slot, flipped at rest, fails with HASH_MISMATCH
+    """ICD-7-SLOTS-AT-REST (§7): ACTIVATE_SLOT of the serving slot, flipped at rest, fails with HASH_MISMATCH
     and the runtime stops serving it (previous active slot)."""
     folder = folder_with_two_activations(tmp_path)
     bench = Bench(folder)
@@ -282,7 +282,7 @@ def test_reactivating_the_serving_slot_after_a_flip_falls_back(tmp_path):
 
 
 def test_activating_an_empty_slot_says_so(tmp_path, caplog):
-    """ICD §6 ACTIVATE_SLOT takes only a committed slot: an empty one fails with
+    """ICD-6-FUNCTIONS (§6): ACTIVATE_SLOT takes only a committed slot: an empty one fails with
     BAD_ARGUMENT, detail = the slot, and the message (logged) names the slot and its state."""
     bench = Bench(tmp_path / "slots")
     tms = bench.call(8, 1, struct.pack(">HB", Function.ACTIVATE_SLOT, 2))
@@ -296,7 +296,7 @@ def test_activating_an_empty_slot_says_so(tmp_path, caplog):
 
 
 def test_corrupt_slot_can_be_overwritten_and_activated_again(tmp_path):
-    """ICD §7: a CORRUPT slot is not activatable but a new upload may overwrite it."""
+    """ICD-7-SLOTS-AT-REST (§7): a CORRUPT slot is not activatable but a new upload may overwrite it."""
     folder = folder_with_two_activations(tmp_path)
     flip_byte(folder / "slot1.onnx")
     bench = Bench(folder)
@@ -310,7 +310,7 @@ def test_corrupt_slot_can_be_overwritten_and_activated_again(tmp_path):
 
 
 def test_commit_over_a_slot_in_the_history_removes_it_from_the_history(tmp_path):
-    """ICD §7 fallback order: a slot re-uploaded after it was active no longer holds the
+    """ICD-7-SLOTS-AT-REST (§7 fallback order): a slot re-uploaded after it was active no longer holds the
     model that was activated, so it is no fallback (nothing serves it without ACTIVATE)."""
     folder = tmp_path / "slots"
     slots = ModelSlots(folder)
@@ -325,7 +325,7 @@ def test_commit_over_a_slot_in_the_history_removes_it_from_the_history(tmp_path)
 
 @pytest.mark.parametrize("cut", ["after the record", "after the rename"])
 def test_power_cut_during_a_commit_leaves_a_slot_that_verifies(tmp_path, cut):
-    """ICD §7 model slots: a commit is atomic; with its record, a power cut between the
+    """ICD-7-UPLOAD-ATOMIC (§7 model slots): a commit is atomic; with its record, a power cut between the
     record and the rename (old model) or between the rename and the final record (new
     model) leaves a slot that verifies, not a CORRUPT one."""
     folder = tmp_path / "slots"
@@ -342,7 +342,7 @@ def test_power_cut_during_a_commit_leaves_a_slot_that_verifies(tmp_path, cut):
 
 
 def test_power_cut_during_a_first_commit_leaves_an_empty_slot(tmp_path):
-    """ICD §7 model slots: a first commit cut before its rename leaves the slot empty."""
+    """ICD-7-UPLOAD-ATOMIC (§7 model slots): a first commit cut before its rename leaves the slot empty."""
     folder = tmp_path / "slots"
     folder.mkdir()
     (folder / "slot2.sha256").write_bytes(format_record([(hashlib.sha256(MODEL_B).digest(), len(MODEL_B)),
@@ -354,7 +354,7 @@ def test_power_cut_during_a_first_commit_leaves_an_empty_slot(tmp_path):
 
 @pytest.mark.parametrize("history", [b"x\n", b"9\n", b"1 1\n", b"\xff"])
 def test_garbled_activation_history_is_logged_and_no_slot_serves_from_it(tmp_path, history, caplog):
-    """ICD §7: a damaged `active` record never stops the runtime: it is logged and the
+    """ICD-7-SLOTS-AT-REST (§7): a damaged `active` record never stops the runtime: it is logged and the
     start-up model serves."""
     folder = folder_with_two_activations(tmp_path)
     (folder / "active").write_bytes(history)
@@ -382,7 +382,7 @@ def real_folder(tmp_path):
 
 @pytest.mark.parametrize("kind", DAMAGES)
 def test_build_service_never_raises_for_a_damaged_slot(tmp_path, kind):
-    """ICD §7: the runtime never exits because a slot is damaged: build_service (the
+    """ICD-7-SLOTS-AT-REST (§7): the runtime never exits because a slot is damaged: build_service (the
     start-up of `radrt serve`, real session) over every damage of both slots starts."""
     folder, model_a, _ = real_folder(tmp_path)
     damage(folder, kind)
@@ -403,7 +403,7 @@ def test_build_service_never_raises_for_a_damaged_slot(tmp_path, kind):
 
 
 def test_radrt_serve_with_a_damaged_slot_folder_starts_logs_and_answers(tmp_path):
-    """ICD §7 slots at rest, through `radrt serve` over a pty: with the last active slot
+    """ICD-7-SLOTS-AT-REST (§7), through `radrt serve` over a pty: with the last active slot
     flipped at rest it starts, logs the corrupt slot, serves the previous active slot;
     a flip made while serving is caught by the background verification and the model
     given at start-up serves; it stops cleanly with exit code 0."""
@@ -446,7 +446,7 @@ def test_radrt_serve_with_a_damaged_slot_folder_starts_logs_and_answers(tmp_path
 
 @pytest.mark.parametrize("period", ["0", "-1", "nan", "soon"])
 def test_slot_verify_period_must_be_a_positive_number(tmp_path, period):
-    """`radrt serve --slot-verify-period SECONDS` (ICD §7 "period configurable"): anything
+    """ICD-7-SLOTS-AT-REST: `radrt serve --slot-verify-period SECONDS` ("period configurable"): anything
     but a positive number is a one-line usage error naming the option."""
     done = subprocess.run([sys.executable, "-m", "runtime.cli", "serve", "--port", "loop://", "--slots",
                            str(tmp_path / "s"), "--slot-verify-period", period],

@@ -5,7 +5,7 @@ the board's log sees what the controller saw."""
 import logging
 import struct
 
-from ..catalogue import EVENT_SEVERITY, EventId, Service, Severity
+from ..catalogue import EVENT_SEVERITY, ErrorCode, EventId, Service, Severity
 
 log = logging.getLogger("radrt.link")
 _LEVELS = {Severity.INFO: logging.INFO, Severity.LOW: logging.INFO, Severity.MEDIUM: logging.WARNING,
@@ -25,6 +25,8 @@ def report(event_id: int, aux1: int, aux2: int):
 def log_event(event_id: EventId, aux1: int, aux2: int) -> None:
     names = _AUX[event_id]
     fields = {n: v for n, v in zip(names, (aux1, aux2)) if n is not None}
+    if "code" in fields and fields["code"] in ErrorCode._value2member_map_:
+        fields["code"] = ErrorCode(fields["code"]).name
     log.log(_LEVELS[EVENT_SEVERITY[event_id]], "event %s %s", event_id.name,
             " ".join(f"{k}={v}" for k, v in fields.items()),
             extra={"event": event_id.name.lower(), "fields": fields})
