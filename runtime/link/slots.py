@@ -185,7 +185,10 @@ class ModelSlots:
         self._pass: Optional[_Pass] = None
         self._next_due: Optional[float] = None
         for leftover in list(self.folder.glob("*.part")) + list(self.folder.glob("*.tmp")):
-            leftover.unlink()
+            try:
+                leftover.unlink()
+            except OSError as exc:  # e.g. a folder of that name: in the way of nothing yet
+                log.error("leftover %s not removed (%s)", leftover, exc)
         self.history: List[int] = self._read_history()
         for slot in range(n_slots):
             self._load_record(slot)

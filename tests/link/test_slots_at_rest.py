@@ -352,6 +352,16 @@ def test_power_cut_during_a_first_commit_leaves_an_empty_slot(tmp_path):
     assert list(folder.iterdir()) == []
 
 
+def test_leftovers_that_cannot_be_removed_do_not_stop_the_start_up(tmp_path, caplog):
+    """ICD-7-SLOTS-AT-REST (§7): the runtime never exits because the slot folder is odd:
+    a folder named like a leftover upload is logged, the active slot serves."""
+    folder = folder_with_two_activations(tmp_path)
+    (folder / "slot2.part").mkdir()
+    slots, backend = restart(folder)
+    assert backend.serving == MODEL_B and slots.active == 1
+    assert "leftover" in caplog.text and "slot2.part" in caplog.text
+
+
 @pytest.mark.parametrize("history", [b"x\n", b"9\n", b"1 1\n", b"\xff"])
 def test_garbled_activation_history_is_logged_and_no_slot_serves_from_it(tmp_path, history, caplog):
     """ICD-7-SLOTS-AT-REST (§7): a damaged `active` record never stops the runtime: it is logged and the
