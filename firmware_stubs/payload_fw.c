@@ -26,8 +26,10 @@
  * i, `-` for "don't check"; LABEL is the argmax of output 0 (float32), CRC32 (hex)
  * that of all output bytes.
  *
- * Authentication counter: --counter N, else (seconds since 1970) << 20, which grows
- * across restarts as long as fewer than 2^20 TCs are sent per second.
+ * Authentication counter: --counter N, else microseconds since 1970 (seconds x 10^6),
+ * +1 per TC: the scale of radrt's controllers (runtime/link/auth.py), inside the ICD
+ * section 7 window of 2^56 from a fresh runtime's 0, and growing across restarts as
+ * long as fewer than 10^6 TCs are sent per second.
  * Static buffers only: inputs up to 1 MiB, 4 outputs of up to 256 KiB each.
  */
 #include <stdio.h>
@@ -648,7 +650,7 @@ int main(int argc, char **argv)
 {
     int ping_ok, hk_ok, passed;
     uint32_t start;
-    opt.counter = (uint64_t)time(NULL) << 20;
+    opt.counter = (uint64_t)time(NULL) * 1000000u;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--verbose") == 0) {

@@ -15,11 +15,15 @@ means 0; a file that cannot be read or does not hold such a number raises
 InvalidArgumentError naming the file and what it held (at start-up for `radrt serve`,
 at the call for `radrt link`), never a silent 0.
 
-Controllers use the recommended counter (ICD §7): max(persisted + 1, nanoseconds since
-the Unix epoch), see `controller_counter`. As ICD v2 reads, a runtime with no counter
-file (0) refuses such a counter (about 2^60.6, beyond 0 + 2^56) with COUNTER_WINDOW
-until its counter file holds a time value (e.g. `date +%s%N`): an open ICD question,
-pinned by test_auth.test_fresh_runtime_refuses_a_nanosecond_counter.
+Controller counter: ICD v2 §7 recommends max(persisted + 1, nanoseconds since the Unix
+epoch), but a fresh runtime (no counter file: 0) refuses any counter at or beyond 2^56
+with COUNTER_WINDOW, and nanoseconds since 1970 are about 2^60.6: the recommendation
+contradicts the normative window (raised as an ICD question; pinned by
+test_auth.test_fresh_runtime_refuses_a_nanosecond_counter). The window is normative and
+the recommendation is not, so radrt's controllers (and the firmware stub) use
+max(persisted + 1, MICROseconds since the Unix epoch), `controller_counter`: about
+2^50.6 today, inside the window from 0 until the year 4253, and still growing across
+restarts and controllers.
 
 Vector: key 0x00..0x1f, counter 7, ping TC seq 2 (source 0x42, ack 0xF) =
 `18a0c002001e2f110100420000000000000007 9ad337b3e10c997994061c15fe1a380f cdfe`.
@@ -77,8 +81,8 @@ class CounterStore:
     """A u64 counter kept in a file, replaced atomically: write a temporary file, fsync
     it, rename it over the old one, fsync the folder. `path=None` keeps it in memory.
 
-    `clock` (nanoseconds, e.g. time.time_ns) makes `next()` the ICD's recommended
-    controller counter, max(value + 1, clock()); without it `next()` is value + 1.
+    `clock` (an integer time, e.g. unix_microseconds) makes `next()` the controller
+    counter max(value + 1, clock()); without it `next()` is value + 1.
     Raises InvalidArgumentError when the file exists but cannot be read or does not
     hold one unsigned decimal integer <= 2^64-1."""
 
@@ -140,9 +144,14 @@ def read_counter_file(path: Path) -> int:
 
 
 def controller_counter(path: Optional[Union[str, Path]] = None) -> CounterStore:
-    """The controller's counter as ICD §7 recommends: max(persisted + 1, ns since the
-    Unix epoch), persisted in `path` when given (a missing file starts at 0)."""
-    return CounterStore(path, clock=time.time_ns)
+    """The controller's counter: max(persisted + 1, microseconds since the Unix epoch)
+    (see the module docstring for why not the ICD's nanoseconds), persisted in `path`
+    when given (a missing file starts at 0)."""
+    return CounterStore(path, clock=unix_microseconds)
+
+
+def unix_microseconds() -> int:
+    return time.time_ns() // 1000
 
 
 class Authenticator:

@@ -3,12 +3,11 @@ import os
 import struct
 import subprocess
 import sys
-import time
 
 import pytest
 
 from runtime.errors import InvalidArgumentError
-from runtime.link.auth import (COUNTER_MAX, TRAILER_LEN, Authenticator, AuthError, CounterStore,
+from runtime.link.auth import (unix_microseconds, COUNTER_MAX, TRAILER_LEN, Authenticator, AuthError, CounterStore,
                                controller_counter, sign)
 from runtime.link.catalogue import ErrorCode, EventId, Severity
 from runtime.link.controller import Controller
@@ -118,6 +117,15 @@ def test_window_boundary_is_exact(last):
     assert auth.counter.value == last + (1 << 56) - 1
 
 
+def test_fresh_runtime_accepts_the_controllers_counter():
+    """ICD-7-COUNTER-WINDOW: radrt's controller counter (µs since the epoch) is inside the
+    window of a fresh runtime (0), and stays so for two thousand years."""
+    auth = Authenticator(KEY, CounterStore())
+    auth.verify(signed_ping(controller_counter().next()))
+    assert 0 < auth.counter.value < 1 << 56
+    assert (1 << 56) / (365.25 * 86400 * 10**6) > 2200
+
+
 def test_fresh_runtime_refuses_a_nanosecond_counter():
     """ICD-7-COUNTER-WINDOW, ICD-7-COUNTER-FILE (§7) as written: a missing counter file means 0 and the window is 2^56, so a
     fresh runtime refuses the recommended controller counter (ns since the epoch, about
@@ -198,10 +206,10 @@ def test_recommended_controller_counter(tmp_path):
     assert CounterStore(tmp_path / "c").value == 1001
     ahead = CounterStore(tmp_path / "c", clock=lambda: 500)
     assert ahead.next() == 1002  # the clock went back: persisted + 1
-    assert controller_counter(tmp_path / "c").clock is time.time_ns
+    assert controller_counter(tmp_path / "c").clock is unix_microseconds
     assert controller_counter().path is None
     link = PacketLink(FdStream(os.open(os.devnull, os.O_RDWR)), parse_tm)
-    assert Controller(link).counter.clock is time.time_ns
+    assert Controller(link).counter.clock is unix_microseconds
     link.close()
 
 
@@ -223,11 +231,11 @@ def test_radrt_serve_with_a_garbage_counter_file_fails_at_start_up_naming_it(tmp
 
 def test_radrt_link_counter_file_new_against_a_runtime_with_a_time_counter(tmp_path):
     """ICD-7-COUNTER-WINDOW (§7 recommended counter): `radrt link --counter-file NEW` (a missing file) signs
-    with max(0 + 1, ns since the epoch), so a runtime whose stored counter is a time value
+    with max(0 + 1, µs since the epoch), so a runtime whose stored counter is a time value
     (left by an earlier controller) accepts it; the new file persists what was sent, and
     a garbage --counter-file is an error at the call naming the file."""
     runtime_counter = tmp_path / "runtime_counter"
-    CounterStore(runtime_counter).store(time.time_ns() - 10**9)
+    CounterStore(runtime_counter).store(unix_microseconds() - 10**6)
     key_file = tmp_path / "key"
     key_file.write_text(KEY.hex())
     os.chmod(key_file, 0o600)

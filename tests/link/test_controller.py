@@ -2,7 +2,6 @@
 dropped on purpose: retries with the same sequence count, resends of lost outputs."""
 import hashlib
 import struct
-import time
 
 import numpy as np
 import pytest
@@ -28,9 +27,7 @@ def make_link(tmp_path):
     def make(drop=lambda n: False, key=None, timeout=0.3, retries=3):
         master, path = open_pty_pair()
         backend = FakeBackend()
-        # A runtime whose last accepted counter is a time value: the controller's counter
-        # (ns since the epoch, ICD §7) is inside its 2^56 window; a fresh runtime's (0) is not.
-        auth = Authenticator(key, CounterStore(initial=time.time_ns())) if key else None
+        auth = Authenticator(key, CounterStore()) if key else None  # a fresh runtime: 0
         service = PayloadService(backend, ModelSlots(tmp_path / f"slots{len(opened)}"), authenticator=auth)
         responder = Responder(FdStream(master), service, drop)
         responder.start()

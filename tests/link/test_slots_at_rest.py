@@ -1,7 +1,6 @@
 """Model slots at rest (ICD v2 §7 "Slots at rest"): damaged slot files are never served,
 never stop the runtime, and are reported (state CORRUPT, SLOT_CORRUPT, counter)."""
 import hashlib
-import os
 import struct
 import subprocess
 import sys
