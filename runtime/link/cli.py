@@ -43,6 +43,9 @@ def add_commands(sub) -> None:
     s.add_argument("--counter-file", help="where the last accepted auth counter is persisted "
                                           "(default SLOTS/auth_counter)")
     s.add_argument("--apid", type=_apid, default=DEFAULT_APID, help="APID (default 0x0A0)")
+    s.add_argument("--slot-verify-period", type=float_option("--slot-verify-period", 0.0, 1e9), default=600.0,
+                   metavar="SECONDS", help="re-verify the SHA-256 of every committed slot at rest this often "
+                                           "(default 600; a corrupt slot is never served, ICD §7)")
     s.add_argument("--upset-rate", type=float_option("--upset-rate", 0.0, 1e6, low_open=False), default=0.0,
                    help="bench only: inject this many upsets per inference on average (weights, activations)")
     s.add_argument("--upset-seed", type=int_option("--upset-seed", 0), default=0)
@@ -75,7 +78,8 @@ def add_commands(sub) -> None:
         p.add_argument("--apid", type=_apid, default=DEFAULT_APID)
         p.add_argument("--source", type=_source, default=0x42, help="PUS source ID (default 0x0042)")
         p.add_argument("--key-file", help="HMAC key shared with the runtime")
-        p.add_argument("--counter-file", help="persisted auth counter (default: start from the clock)")
+        p.add_argument("--counter-file", help="persisted auth counter; each TC uses max(persisted + 1, ns since "
+                                              "the Unix epoch) (ICD §7; default: the clock, not persisted)")
         p.add_argument("--state-dir", default=os.path.join(os.path.expanduser("~"), ".radrt"),
                        help="where the controller keeps its packet sequence count between calls "
                             "(default ~/.radrt): a retried or repeated call must not reuse one")
@@ -92,16 +96,17 @@ def cmd_serve(args) -> int:
     configure_logging(args.log_format, sys.stderr)
     return serve(args.port, args.model, baud=args.baud, protect=args.protect, slots_dir=args.slots,
                  key_file=args.key_file, counter_file=args.counter_file, apid=args.apid,
-                 upset_rate=args.upset_rate, upset_seed=args.upset_seed)
+                 upset_rate=args.upset_rate, upset_seed=args.upset_seed,
+                 slot_verify_period_s=args.slot_verify_period)
 
 
 def _controller(args):
-    from .auth import CounterStore
+    from .auth import controller_counter
     from .controller import Controller, reply_timeout
     from .packets import parse_tm
     from .transport import PacketLink, open_transport
     key = _read_key(args.key_file) if args.key_file else None
-    counter = CounterStore(args.counter_file) if args.counter_file else None
+    counter = controller_counter(args.counter_file)  # ICD §7: max(persisted + 1, ns since epoch)
     link = PacketLink(open_transport(args.port, args.baud), parse_tm)
     timeout = args.timeout if args.timeout is not None else reply_timeout(args.baud)
     return Controller(link, apid=args.apid, source_id=args.source, key=key, counter=counter,

@@ -30,7 +30,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .auth import TRAILER_LEN, CounterStore, sign
+from .auth import TRAILER_LEN, CounterStore, controller_counter, sign
 from .catalogue import (ACK_ACCEPTANCE, ACK_COMPLETION, HK_STRUCTURE_ID, HK_STRUCTURES, ICD_VERSION,
                         MESSAGES, PROTECTION_MODES, RESEND_RANGE, ErrorCode, Function, Service, SlotState,
                         Verification, message)
@@ -231,7 +231,7 @@ class Controller:
             raise ValueError("the controller needs completion reports to know when a TC is done")
         self.link = link
         self.apid, self.source_id, self.key = apid, source_id, key
-        self.counter = counter if counter is not None else CounterStore(initial=time.time_ns())
+        self.counter = counter if counter is not None else controller_counter()
         self.timeout, self.retries, self.ack_flags = timeout, retries, ack_flags
         self.resend_rounds = resend_rounds
         self.port_name, self.baud = port_name, baud

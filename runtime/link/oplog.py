@@ -24,8 +24,15 @@ and fields; tests check that every name the runtime logs is in it):
   null), auth (true/false). Logged once the port is open.
 - runtime_stopped (INFO): upsets_injected, then every HK field (counters, active_slot,
   protection_mode as codes). Logged after the port is closed.
-- model_loaded (INFO): slot or model, what serves at start-up.
-- no_model (WARNING): nothing serves at start-up; inferences answer NO_MODEL.
+- model_loaded (INFO): what (the slot or model that serves at start-up), slot (or
+  null), slots (folder), verify_period_s.
+- no_model (WARNING): slots, verify_period_s: nothing serves at start-up; inferences
+  answer NO_MODEL.
+- slot_verification_failed (ERROR, slots.py): slot, reason: a slot failed its SHA-256
+  (with the ICD event slot_corrupt).
+- serving_fallback (WARNING, slots.py): slot, serving: what serves after a corrupt slot.
+- activation_refused (WARNING, slots.py): slot, code (name), reason.
+- counter_window (WARNING, auth.py): counter, last: a counter beyond the forward window.
 - auth_disabled (WARNING): no key: telecommands are not authenticated.
 - mode_change (INFO): mode, mode_code, previous (SET_PROTECTION executed).
 - upload_begun (INFO): slot, bytes, sha256 (TC[201,1] executed).
@@ -56,9 +63,14 @@ EVENTS: Dict[str, Tuple[int, str]] = {
                                       "slot {slot}, model {model}, authentication {auth}"),
     # fault_injection/hil.py reads "N upsets injected" from this line
     "runtime_stopped": (logging.INFO, "stopped after {uptime_s} s, {upsets_injected} upsets injected"),
-    "model_loaded": (logging.INFO, "serving {what} at start-up"),
+    "model_loaded": (logging.INFO, "serving {what} at start-up; slots re-verified every {verify_period_s} s"),
     "no_model": (logging.WARNING, "no model: upload one into a slot and activate it "
                                   "(radrt link upload MODEL --slot N; radrt link activate --slot N)"),
+    # logged by slots.py and auth.py with their own messages (extra={"event", "fields"})
+    "slot_verification_failed": (logging.ERROR, "slot {slot} is corrupt ({reason})"),
+    "serving_fallback": (logging.WARNING, "now serving {serving}"),
+    "activation_refused": (logging.WARNING, "ACTIVATE_SLOT {slot} refused ({code})"),
+    "counter_window": (logging.WARNING, "authentication counter {counter} beyond the window of {last}"),
     "auth_disabled": (logging.WARNING, "no --key-file: telecommands are NOT authenticated"),
     "mode_change": (logging.INFO, "protection {previous} -> {mode}"),
     "upload_begun": (logging.INFO, "upload of {bytes} bytes into slot {slot} begun"),

@@ -27,7 +27,7 @@ def make_link(tmp_path):
     def make(drop=lambda n: False, key=None, timeout=0.3, retries=3):
         master, path = open_pty_pair()
         backend = FakeBackend()
-        auth = Authenticator(key, CounterStore()) if key else None
+        auth = Authenticator(key, CounterStore()) if key else None  # a fresh runtime: 0
         service = PayloadService(backend, ModelSlots(tmp_path / f"slots{len(opened)}"), authenticator=auth)
         responder = Responder(FdStream(master), service, drop)
         responder.start()

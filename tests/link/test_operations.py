@@ -105,9 +105,11 @@ def test_every_event_name_the_runtime_logs_is_in_the_catalogue():
     runtime/ that the catalogue lacks fails here."""
     used = set()
     for path in RUNTIME.rglob("*.py"):
-        used |= set(re.findall(r"log_event\(\s*[\w.]+,\s*[^,]+,\s*\"(\w+)\"", path.read_text()))
+        text = path.read_text()
+        used |= set(re.findall(r"log_event\(\s*[\w.]+,\s*[^,]+,\s*\"(\w+)\"", text))
+        used |= set(re.findall(r"[\"']event[\"']:\s*[\"'](\w+)[\"']", text))  # extra={"event": ...}
     assert {"runtime_started", "runtime_stopped", "no_model", "auth_disabled", "counters_reset", "mode_change",
-            "upload_begun", "upload_committed"} <= used
+            "upload_begun", "upload_committed", "slot_verification_failed", "counter_window"} <= used
     assert used - set(EVENTS) == set()
 
 

@@ -128,6 +128,8 @@ def test_authenticated_serve_accepts_signed_and_rejects_unsigned(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_text(key.hex())
     os.chmod(key_file, 0o600)
+    # A fresh runtime (no counter file): the controller's counter (µs since the epoch)
+    # is inside the 2^56 window from 0 (ICD-7-COUNTER-WINDOW).
     master, port = open_pty_pair()
     server = start_server(port, tmp_path / "s", "--model", str(digits_model_path()), "--key-file", str(key_file))
     try:

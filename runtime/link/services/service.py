@@ -113,12 +113,14 @@ class PayloadService:
 
     def poll(self) -> bytes:
         """Framed events raised outside a TC (the backend's, background slot checks)
-        since the last call: call it periodically."""
+        since the last call: call it periodically. It also drives the background
+        re-verification of the model slots (slots.verify_due, a few MiB per call)."""
+        self.slots.verify_due(self.monotonic())
         return b"".join(frame(self.event(*e)) for e in self.drain_events())
 
     def drain_events(self) -> List[Tuple[int, int, int]]:
         drained, self.pending_events = self.pending_events, []
-        return drained + self.backend.drain_events()
+        return drained + self.backend.drain_events() + self.slots.drain_events()
 
     def event(self, event_id: int, aux1: int = 0, aux2: int = 0, destination: Optional[int] = None) -> bytes:
         """One TM[5,x] packet, logged (events.log_event)."""
