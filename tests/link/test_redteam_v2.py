@@ -668,3 +668,44 @@ def test_controller_does_not_accept_an_output_whose_dtype_changed_on_the_downlin
         return recrc(packet[:TM_DATA + 5] + bytes([6]) + packet[TM_DATA + 6:])
     result = Controller(LoopLink(ground.service, flip_dtype), timeout=0.01).infer([X])
     assert result.outputs[0].dtype == np.float32
+
+
+# -- authentication counter window (ICD §7) -------------------------------------------
+
+
+@finding("R17")
+def test_one_signed_command_inside_the_window_does_not_lock_out_the_controller(tmp_path):
+    """ICD §7 "no single command can lock the link": the window refuses counters 2^56 or
+    more ahead, but one validly signed TC (a buggy or second signer) with counter
+    last + 2^55 is accepted, and then every TC of radrt's controller (counter =
+    max(persisted + 1, microseconds since the epoch) ~ 2^50.6) is REPLAY for 2^55 us
+    (~1100 years): the link is locked for it. ICD gap: the controller has no way to
+    learn the runtime's counter and jump past it."""
+    from runtime.link.controller import CommandFailed
+    g = Ground(tmp_path, key=KEY)
+    ctl = Controller(LoopLink(g.service), key=KEY, timeout=0.01)
+    ctl.ping()
+    last = g.service.authenticator.counter.value
+    jump = sign(TcPacket(17, 1, seq_count=7, source_id=0x43), KEY, last + (1 << 55))
+    assert failure(g.send_raw(jump)) is None          # accepted: inside the window
+    try:
+        ctl.ping()
+    except CommandFailed as exc:
+        pytest.fail(f"the controller is locked out: {exc}")
+
+
+@finding("R18")
+@pytest.mark.parametrize("code", [ErrorCode.REPLAY, ErrorCode.COUNTER_WINDOW])
+def test_counter_hints_give_a_counter_the_runtime_accepts(tmp_path, code):
+    """ICD §7 window and the rules' "errors say what to do": the REPLAY and COUNTER_WINDOW
+    hints tell the operator to use nanoseconds since the epoch (date +%s%N); against a
+    runtime whose last counter is radrt's own (microseconds since the epoch) that
+    counter is ~2^60.6, 2^56 or more ahead, so following the hint gets COUNTER_WINDOW."""
+    import time
+    from runtime.link.auth import unix_microseconds
+    from runtime.link.controller import HINTS
+    g = Ground(tmp_path, key=KEY)
+    g.service.authenticator.counter.store(unix_microseconds())
+    hinted = time.time_ns() if "%N" in HINTS[code] else unix_microseconds() + 1
+    tms = g.send_raw(sign(TcPacket(17, 1, seq_count=3, source_id=0x42), KEY, hinted))
+    assert failure(tms) is None, f"following the {code.name} hint: {failure(tms)}"
