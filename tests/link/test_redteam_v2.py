@@ -209,6 +209,19 @@ def test_symbolic_dims_changing_mid_request_refused_at_acceptance(tmp_path):
     assert g.service.housekeeping()["inputs_refused"] == 1
 
 
+@finding("R4")
+def test_chunk_after_a_model_swap_mid_request_is_a_clear_refusal(ground):
+    """ICD §4 TC[200,1] and the rules' "clear error": chunk 1 staged for a (2, 3) model,
+    the model swapped (ACTIVATE_SLOT) for a (3, 2) one, chunk 2 of the same request with
+    the new model's dims passes acceptance and then fails INTERNAL (a ChunkError from the
+    assembler); a user expects SHAPE_MISMATCH (or the stale staging dropped and the
+    chunk staged)."""
+    assert failure(ground.call(200, 1, split_tensor(1, 0, X, 12)[0].pack())) is None
+    ground.backend.input_specs = lambda: [((3, 2), np.dtype(np.float32))]
+    replies = ground.call(200, 1, split_tensor(1, 0, X.reshape(3, 2), 12)[1].pack())
+    assert failure(replies) in (None, (2, ErrorCode.SHAPE_MISMATCH))
+
+
 @finding("R5")
 def test_model_input_dtype_without_a_link_code_refuses_the_chunk(tmp_path):
     """ICD §7 (every failure reported) and §8: a put-input for a model whose input dtype
@@ -709,3 +722,37 @@ def test_counter_hints_give_a_counter_the_runtime_accepts(tmp_path, code):
     hinted = time.time_ns() if "%N" in HINTS[code] else unix_microseconds() + 1
     tms = g.send_raw(sign(TcPacket(17, 1, seq_count=3, source_id=0x42), KEY, hinted))
     assert failure(tms) is None, f"following the {code.name} hint: {failure(tms)}"
+
+
+def test_controller_gives_up_with_input_corrupted_when_every_run_differs(ground):
+    """ICD §4: a controller accepts a result only when input_crc32 matches the inputs it
+    sent; if every run reports another input_crc32 it raises InputCorrupted after its
+    retries, never returns the outputs (holds)."""
+    from runtime.link.controller import InputCorrupted
+
+    def wrong_input_crc(n, packet):
+        tm = parse_tm(packet)
+        if (tm.service, tm.subtype) != (200, 4):
+            return packet
+        return recrc(packet[:-6] + bytes([packet[-6] ^ 0x80]) + packet[-5:])
+    ctl = Controller(LoopLink(ground.service, wrong_input_crc), timeout=0.01, retries=2)
+    with pytest.raises(InputCorrupted):
+        ctl.infer([X])
+    assert ground.backend.runs == 3
+
+
+def test_hk_structure_1_is_the_prefix_of_structure_2(ground):
+    """ICD §5: structure 2 is every field of structure 1 in the same order, then
+    icd_version 2 and the four new counters (holds, on the wire)."""
+    ground.call(200, 1, chunk_data(code=3))
+    one = [t for t in ground.call(3, 27, struct.pack(">H", 1), ack=0)][0].source_data
+    two = [t for t in ground.call(3, 27, struct.pack(">H", 2), ack=0)][0].source_data
+    assert one[:2] == b"\x00\x01" and two[:2] == b"\x00\x02"
+    body_one = one[2:]
+    # frames_ok moved by one (the structure-2 request itself): compare field by field
+    from runtime.link.catalogue import HK_STRUCTURES
+    v1, v2 = HK_STRUCTURES[1].unpack(one), HK_STRUCTURES[2].unpack(two)
+    assert {k: v for k, v in v2.items() if k in v1 and k != "frames_ok"} == \
+        {k: v for k, v in v1.items() if k != "frames_ok"}
+    assert v2["frames_ok"] == v1["frames_ok"] + 1 and v2["icd_version"] == 2 and v2["inputs_refused"] == 1
+    assert two[2:2 + len(body_one)][:36] == body_one[:36]   # uptime .. reexecutions, as on the wire
