@@ -222,11 +222,10 @@ def test_chunk_after_a_model_swap_mid_request_is_a_clear_refusal(ground):
     assert failure(replies) in (None, (2, ErrorCode.SHAPE_MISMATCH))
 
 
-@finding("R5")
 def test_model_input_dtype_without_a_link_code_refuses_the_chunk(tmp_path):
     """ICD §7 (every failure reported) and §8: a put-input for a model whose input dtype
     (float64) has no link code gets a failure report, it does not raise out of the
-    service (which would stop `radrt serve`)."""
+    service (which would stop `radrt serve`) (finding R5, fixed here)."""
     g = Ground(tmp_path, Float64Backend())
     replies = g.call(200, 1, chunk_data(code=1, total=24))
     assert failure(replies) == (2, ErrorCode.DTYPE_MISMATCH)
@@ -553,12 +552,11 @@ def identity_model(elem_type, shape=(2, 3)) -> bytes:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
 
 
-@finding("R5")
 def test_serve_survives_a_chunk_for_a_bool_input_model(tmp_path):
     """ICD §7 (every TC gets its acceptance report; failures always reported): `radrt
     serve` with a model whose input is bool (it loads) answers a put-input chunk with
-    TM[1,2] DTYPE_MISMATCH; today dtype_code raises ValueError out of receive(), which
-    ends the serve loop."""
+    TM[1,2] DTYPE_MISMATCH (finding R5, fixed here: dtype_code raised ValueError out of
+    receive(), which ended the serve loop)."""
     from onnx import TensorProto
     from runtime.link.server import SessionBackend, build_service
     model = tmp_path / "bool.onnx"
@@ -642,10 +640,10 @@ def test_v2_golden_vectors_from_a_served_session(tmp_path):
     assert send(17, 1, b"", seq + 1)[0].hex() == "08a0c0050010201102000300424000010000000a02032a"
 
 
-@finding("R14")
 def test_reset_counters_zeroes_every_hk_counter(ground):
     """ICD §6 RESET_COUNTERS and §5 structure 2: after it, every counter of structure 2
-    reads 0 (slot_integrity_failures too), except uptime_s and the u8 states."""
+    reads 0 (slot_integrity_failures too), except uptime_s and the u8 states (finding
+    R14, fixed here: slot_integrity_failures survived the reset)."""
     ground.service.slots.integrity_failures = 2   # as a slot found corrupt at rest would leave it
     ground.call(200, 1, chunk_data(code=3))
     ground.call(8, 1, struct.pack(">H", 4))

@@ -192,4 +192,5 @@ class PayloadService:
         self.counters = ServiceCounters()
         self.decoder.counters = FrameCounters()
         self.health_baseline = dict(self.backend.health())
+        self.slots.integrity_failures = 0
         log_event(events.log, None, "counters_reset")
