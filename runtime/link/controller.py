@@ -36,7 +36,7 @@ from .catalogue import (ACK_ACCEPTANCE, ACK_COMPLETION, HK_STRUCTURE_ID, HK_STRU
                         Verification, message)
 from .packets import DEFAULT_APID, MAX_PACKET, TC_OVERHEAD, SequenceCounter, TcPacket, TmPacket
 from .slots import SlotStatus
-from .tensors import DTYPE_CODES, ByteRanges, TensorChunk, max_chunk_data, split_tensor
+from .tensors import DTYPE_CODES, ByteRanges, ChunkError, TensorChunk, max_chunk_data, split_tensor
 from .transport import PacketLink
 
 DEFAULT_SOURCE_ID = 0x0042
@@ -395,7 +395,10 @@ class Controller:
                 if tm.service != Service.INFERENCE:
                     continue
                 if tm.subtype == 3:
-                    chunk = TensorChunk.unpack(tm.source_data)
+                    try:
+                        chunk = TensorChunk.unpack(tm.source_data)
+                    except ChunkError:  # a header error CRC-16 missed: its bytes are asked again
+                        continue
                     if chunk.request_id != request_id:
                         continue
                     if chunk.index not in received:
