@@ -23,6 +23,7 @@ XPASS fails and the marker goes). Tests without it are attacks that held.
   R16 symbolic-dim input: each one-chunk TC allocates the 16 MiB cap
   R17 one signed TC inside the counter window locks the clock-counter controller out
   R18 the REPLAY / COUNTER_WINDOW hints recommend a counter the window refuses
+  R19 an output dtype the link cannot carry fails INTERNAL with nothing in the log
 """
 import struct
 import tracemalloc
@@ -806,3 +807,16 @@ def test_controller_under_loss_and_silent_data_errors_is_right_or_says_so(ground
         assert ctl.sent_attempts < 400
     assert np.array_equal(result.outputs[0], X * 2)
     assert np.array_equal(result.outputs[1], np.arange(3000, dtype=np.int64))
+
+
+@finding("R19")
+def test_an_output_the_link_cannot_carry_is_explained_in_the_log(ground, caplog):
+    """Rules "no swallowed exception" and the INTERNAL hint ("keep radrt serve's log"):
+    a model output of dtype uint16 (no ICD §3 code) fails the run with INTERNAL, and
+    the reason ("dtype uint16 has no link code") must reach the log; today the
+    CommandError is caught in _infer and only the code goes on the wire."""
+    import logging
+    ground.backend.outputs = lambda x: [x.astype(np.uint16)]
+    with caplog.at_level(logging.INFO):
+        assert failure(ground.infer(1)) == (8, ErrorCode.INTERNAL)
+    assert "uint16" in caplog.text
