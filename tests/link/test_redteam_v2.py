@@ -24,6 +24,7 @@ XPASS fails and the marker goes). Tests without it are attacks that held.
   R17 one signed TC inside the counter window locks the clock-counter controller out
   R18 the REPLAY / COUNTER_WINDOW hints recommend a counter the window refuses
   R19 an output dtype the link cannot carry fails INTERNAL with nothing in the log
+  R20 HK protection counters restart at each model swap; after a reset they go negative
 """
 import struct
 import tracemalloc
@@ -820,3 +821,44 @@ def test_an_output_the_link_cannot_carry_is_explained_in_the_log(ground, caplog)
     with caplog.at_level(logging.INFO):
         assert failure(ground.infer(1)) == (8, ErrorCode.INTERNAL)
     assert "uint16" in caplog.text
+
+
+def matmul_model(scale: float) -> bytes:
+    from onnx import TensorProto, helper, numpy_helper
+    weight = numpy_helper.from_array(np.full((3, 4), scale, np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "matmul",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], [weight])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+@finding("R20")
+def test_hk_protection_counters_survive_a_model_swap(tmp_path):
+    """ICD §5 (cumulative u32 counters) and §6 RESET_COUNTERS: the protection counters are
+    the session's, and ACTIVATE_SLOT replaces the session: scrub_passes falls back to 0,
+    and after a RESET_COUNTERS it reads 0 - baseline, sent as 4294967295. A user expects
+    counters that only grow (or read 0 after a reset), whatever model serves."""
+    import hashlib
+    from runtime.link.server import SessionBackend
+    backend = SessionBackend("tmr")
+    backend.load_model(matmul_model(1.0))
+    g = Ground(tmp_path, backend)
+    assert failure(g.call(8, 1, struct.pack(">H", 2))) is None          # SCRUB_NOW
+    assert g.service.housekeeping()["scrub_passes"] >= 1
+    assert failure(g.call(8, 1, struct.pack(">H", 4))) is None          # RESET_COUNTERS
+    model = matmul_model(2.0)
+    g.call(201, 1, struct.pack(">BI", 1, len(model)) + hashlib.sha256(model).digest())
+    g.call(201, 2, struct.pack(">BI", 1, 0) + model)
+    assert failure(g.call(201, 3, bytes([1]))) is None
+    assert failure(g.call(8, 1, struct.pack(">HB", 3, 1))) is None      # ACTIVATE_SLOT 1
+    hk = g.service.housekeeping()
+    assert 0 <= hk["scrub_passes"] < 1000, hk["scrub_passes"]
+    wire = hk_on_the_wire(g)
+    assert wire["scrub_passes"] < 1000, wire["scrub_passes"]
+
+
+def hk_on_the_wire(g):
+    """HK structure 2 as TM[3,25] carries it, decoded by name."""
+    from runtime.link.catalogue import HK_STRUCTURES
+    tm = [t for t in g.call(3, 27, struct.pack(">H", 2)) if (t.service, t.subtype) == (3, 25)][0]
+    return HK_STRUCTURES[2].unpack(tm.source_data)
