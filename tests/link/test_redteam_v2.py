@@ -25,6 +25,7 @@ XPASS fails and the marker goes). Tests without it are attacks that held.
   R18 the REPLAY / COUNTER_WINDOW hints recommend a counter the window refuses
   R19 an output dtype the link cannot carry fails INTERNAL with nothing in the log
   R20 HK protection counters restart at each model swap; after a reset they go negative
+  R21 a counter file that cannot be written (disk full) raises out of receive(): serve ends
 """
 import struct
 import tracemalloc
@@ -862,3 +863,20 @@ def hk_on_the_wire(g):
     from runtime.link.catalogue import HK_STRUCTURES
     tm = [t for t in g.call(3, 27, struct.pack(">H", 2)) if (t.service, t.subtype) == (3, 25)][0]
     return HK_STRUCTURES[2].unpack(tm.source_data)
+
+
+@finding("R21")
+def test_a_counter_file_that_cannot_be_written_does_not_stop_serve(tmp_path):
+    """ICD §7 (the runtime persists the counter; every failure is reported): when the
+    counter cannot be persisted (disk full, read-only flash) the TC must not execute and
+    must get a failure report; today the OSError leaves PayloadService.receive() and
+    ends `radrt serve`'s loop."""
+    import errno
+
+    class FullDisk(CounterStore):
+        def store(self, value):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    g = Ground(tmp_path, key=KEY)
+    g.service.authenticator.counter = FullDisk()
+    tms = g.call(8, 1, struct.pack(">H", 2))                             # SCRUB_NOW
+    assert failure(tms) is not None and g.backend.scrubs == 0
