@@ -1,0 +1,138 @@
+"""A real ground tool (tmtccmd) drives `radrt serve` over a pty (issue 12 item 4).
+
+The ground segment is a separate install: `make ground-venv` (a dependency of `make
+test`) creates .venv-ground with the pinned tmtccmd and the spacepackets it pins, and
+tests/link/ground/tmtccmd_client.py runs there, never importing radrt. Here `radrt
+serve` runs on one pty, the ground script opens the other end of a transparent line
+(fault_injection.line, no impairment) with pyserial, and its JSON summary is checked:
+every TC verified by tmtccmd's service-1 verificator, the expected acceptance failures
+with their ICD §8 codes, and the outputs equal to an in-process InferenceSession run.
+"""
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fault_injection.line import LineImpairment, SerialLine
+from fault_injection.models import digits_model_path, load_heldout
+from runtime import InferenceSession
+from runtime.link.transport import FdStream, open_pty_pair
+
+REPO = Path(__file__).resolve().parents[2]
+GROUND_PYTHON = REPO / ".venv-ground" / "bin" / "python"
+GROUND_CLIENT = Path(__file__).resolve().parent / "ground" / "tmtccmd_client.py"
+# The ICD version `radrt serve` implements on this branch (the ground script checks the
+# alive TM, HK structure 2 and TM[200,4]'s input_crc32 accordingly).
+RUNTIME_ICD = 1
+CHUNK_BYTES = 100  # small, so the 256-byte digits input is staged in 3 TC[200,1] chunks
+
+needs_ground_venv = pytest.mark.skipif(
+    not GROUND_PYTHON.exists(),
+    reason=f"no ground virtual environment at {GROUND_PYTHON}: create it with `make ground-venv` "
+           "(`make test` does)")
+
+
+def wait_for_log(proc: subprocess.Popen, needle: bytes, timeout_s: float = 60.0) -> bytes:
+    """Reads proc's (binary) stderr until it holds `needle`; raises if proc exits first or
+    `timeout_s` seconds pass."""
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while needle not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            data = os.read(proc.stderr.fileno(), 4096)
+            if not data:
+                break
+            seen += data
+    if needle not in seen:
+        raise AssertionError(f"`radrt serve` did not log {needle!r}; exit {proc.poll()}, stderr: {seen!r}")
+    return seen
+
+
+@pytest.fixture
+def serve_on_a_line(tmp_path):
+    """`radrt serve` of the digits model on a pty; yields the path of the other end."""
+    a_master, a_path = open_pty_pair()
+    b_master, b_path = open_pty_pair()
+    line = SerialLine(FdStream(a_master), FdStream(b_master), LineImpairment(), LineImpairment()).start()
+    server = subprocess.Popen([sys.executable, "-m", "runtime.cli", "serve", "--port", a_path,
+                               "--model", str(digits_model_path()), "--slots", str(tmp_path / "slots"),
+                               "--protect", "tmr"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_log(server, b"serving on")
+        yield b_path
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.communicate()
+        line.stop()
+    assert server.returncode == 0
+
+
+def run_ground(port: str, image: np.ndarray, tmp_path: Path) -> dict:
+    raw = tmp_path / "input.bin"
+    raw.write_bytes(np.ascontiguousarray(image, dtype="<f4").tobytes())
+    done = subprocess.run([str(GROUND_PYTHON), str(GROUND_CLIENT), "--port", port, "--icd", str(RUNTIME_ICD),
+                           "--input", str(raw), "--input-dtype", "1",
+                           "--input-dims", ",".join(str(d) for d in image.shape),
+                           "--chunk-bytes", str(CHUNK_BYTES)],
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode in (0, 1), f"ground script failed ({done.returncode}): {done.stderr}"
+    return json.loads(done.stdout)
+
+
+@needs_ground_venv
+def test_tmtccmd_ground_segment_verifies_every_tc_against_radrt_serve(serve_on_a_line, tmp_path):
+    """ICD §4 services, §7 "every TC whose ack flags ask for it gets exactly one
+    acceptance report; failures are always reported", §8 codes, checked by tmtccmd's
+    service-1 verificator; outputs equal the in-process run."""
+    image = load_heldout()[0][:1]  # one (1, 1, 8, 8) float32 record
+    summary = run_ground(serve_on_a_line, image, tmp_path)
+
+    assert summary["icd"] == RUNTIME_ICD
+    failed = [t for t in summary["tcs"] if not t["verified"]]
+    assert not failed, failed
+    assert summary["passed"], summary["checks"]
+    assert summary["unsolicited"] == [] and summary["frames_bad"] == 0
+
+    by_name = {t["name"]: t for t in summary["tcs"]}
+    # §4: the input went up in 3 chunks, each accepted and completed.
+    chunks = [t for t in summary["tcs"] if t["name"].startswith("put input 0 chunk")]
+    assert len(chunks) == summary["inference"]["input_chunks"] == 3
+    assert all(t["reports"] == {"1": 1, "7": 1} for t in chunks)
+    # §8: acceptance failures with their codes, and nothing else reported for them.
+    for name, code in (("unknown function ID", 4), ("unknown subtype", 2), ("unknown HK structure", 4)):
+        assert by_name[name]["accepted"] == "FAILURE" and by_name[name]["error_code"] == code, by_name[name]
+        assert by_name[name]["reports"] == {"2": 1} and by_name[name]["completed"] == "UNSET"
+    if RUNTIME_ICD == 2:
+        assert by_name["put input with the wrong dtype"]["error_code"] == 9  # DTYPE_MISMATCH at acceptance
+        assert summary["alive_data"] == "02" and summary["hk"]["2"]["icd_version"] == 2
+        assert summary["checks"]["input_crc32_matches"]
+
+    # §4 TM[200,3]/[200,4]: the outputs equal InferenceSession's, and so does their CRC-32.
+    sess = InferenceSession(digits_model_path().read_bytes(), scrub_interval_s=None)
+    want = sess.run(None, {sess.get_inputs()[0].name: image})
+    got = summary["inference"]["outputs"]
+    assert len(got) == len(want)
+    for out, ref in zip(got, want):
+        assert out["dtype"] == 1 and tuple(out["dims"]) == ref.shape
+        np.testing.assert_array_equal(np.frombuffer(bytes.fromhex(out["data"]), "<f4").reshape(ref.shape), ref)
+    done = summary["inference"]["done"]
+    assert done["status"] == 0 and done["request_id"] == 7
+    assert done["crc32"] == zlib.crc32(b"".join(np.ascontiguousarray(o, "<f4").tobytes() for o in want))
+    # §4 TC[200,5]: the re-send carries the same outputs.
+    assert summary["resend"]["outputs"] == got
+    # §5: the run is counted; the runtime serves with tmr (code 3).
+    assert summary["hk_after"]["inferences_ok"] == summary["hk"]["1"]["inferences_ok"] + 1
+    assert summary["hk"]["1"]["protection_mode"] == 3
