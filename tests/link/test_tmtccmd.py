@@ -14,6 +14,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -24,6 +25,8 @@ import pytest
 from fault_injection.line import LineImpairment, SerialLine
 from fault_injection.models import digits_model_path, load_heldout
 from runtime import InferenceSession
+from runtime.link.packets import DEFAULT_APID
+from runtime.link.server import SessionBackend, build_service
 from runtime.link.transport import FdStream, open_pty_pair
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,14 +83,19 @@ def serve_on_a_line(tmp_path):
     assert server.returncode == 0
 
 
-def run_ground(port: str, image: np.ndarray, tmp_path: Path) -> dict:
+def ground(port: str, image: np.ndarray, tmp_path: Path, icd: int = RUNTIME_ICD) -> subprocess.CompletedProcess:
+    """Runs the ground script with the ground venv's python on `port`."""
     raw = tmp_path / "input.bin"
     raw.write_bytes(np.ascontiguousarray(image, dtype="<f4").tobytes())
-    done = subprocess.run([str(GROUND_PYTHON), str(GROUND_CLIENT), "--port", port, "--icd", str(RUNTIME_ICD),
+    return subprocess.run([str(GROUND_PYTHON), str(GROUND_CLIENT), "--port", port, "--icd", str(icd),
                            "--input", str(raw), "--input-dtype", "1",
                            "--input-dims", ",".join(str(d) for d in image.shape),
-                           "--chunk-bytes", str(CHUNK_BYTES)],
+                           "--chunk-bytes", str(CHUNK_BYTES), "--timeout", "20"],
                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def run_ground(port: str, image: np.ndarray, tmp_path: Path) -> dict:
+    done = ground(port, image, tmp_path)
     assert done.returncode in (0, 1), f"ground script failed ({done.returncode}): {done.stderr}"
     return json.loads(done.stdout)
 
@@ -108,17 +116,25 @@ def test_tmtccmd_ground_segment_verifies_every_tc_against_radrt_serve(serve_on_a
 
     by_name = {t["name"]: t for t in summary["tcs"]}
     # §4: the input went up in 3 chunks, each accepted and completed.
-    chunks = [t for t in summary["tcs"] if t["name"].startswith("put input 0 chunk")]
+    chunks = [t for t in summary["tcs"] if t["name"].startswith("put input 0 of request 7 chunk")]
     assert len(chunks) == summary["inference"]["input_chunks"] == 3
     assert all(t["reports"] == {"1": 1, "7": 1} for t in chunks)
     # §8: acceptance failures with their codes, and nothing else reported for them.
-    for name, code in (("unknown function ID", 4), ("unknown subtype", 2), ("unknown HK structure", 4)):
+    refused = {"unknown function ID": 4, "unknown subtype": 2, "unknown HK structure": 4}
+    if RUNTIME_ICD == 2:
+        refused["put input with the wrong dtype"] = 9  # v2 §4: DTYPE_MISMATCH at acceptance
+    for name, code in refused.items():
         assert by_name[name]["accepted"] == "FAILURE" and by_name[name]["error_code"] == code, by_name[name]
         assert by_name[name]["reports"] == {"2": 1} and by_name[name]["completed"] == "UNSET"
     if RUNTIME_ICD == 2:
-        assert by_name["put input with the wrong dtype"]["error_code"] == 9  # DTYPE_MISMATCH at acceptance
+        # v2 §4/§5: icd_version in the alive TM and HK structure 2; the uplink checked end to end;
+        # requests scoped per source ID; byte-range re-send; refused inputs counted.
         assert summary["alive_data"] == "02" and summary["hk"]["2"]["icd_version"] == 2
-        assert summary["checks"]["input_crc32_matches"]
+        for check in ("input_crc32_matches", "range_resend_ok", "own_source_run_equals_first",
+                      "inputs_refused_counted"):
+            assert summary["checks"][check], check
+        for name in ("resend from another source", "run from another source"):
+            assert by_name[name]["error_code"] == 10 and by_name[name]["source_id"] == 0x43  # UNKNOWN_REQUEST
 
     # §4 TM[200,3]/[200,4]: the outputs equal InferenceSession's, and so does their CRC-32.
     sess = InferenceSession(digits_model_path().read_bytes(), scrub_interval_s=None)
@@ -134,5 +150,62 @@ def test_tmtccmd_ground_segment_verifies_every_tc_against_radrt_serve(serve_on_a
     # §4 TC[200,5]: the re-send carries the same outputs.
     assert summary["resend"]["outputs"] == got
     # §5: the run is counted; the runtime serves with tmr (code 3).
-    assert summary["hk_after"]["inferences_ok"] == summary["hk"]["1"]["inferences_ok"] + 1
+    runs = 2 if RUNTIME_ICD == 2 else 1
+    assert summary["hk_after"]["1"]["inferences_ok"] == summary["hk"]["1"]["inferences_ok"] + runs
     assert summary["hk"]["1"]["protection_mode"] == 3
+
+
+@needs_ground_venv
+def test_the_ground_segment_refuses_a_runtime_of_the_other_icd_version(serve_on_a_line, tmp_path):
+    """ICD §4/§5 (v1 → v2): the alive TM's icd_version, HK structure 2 and TM[200,4]'s
+    length differ, and a ground segment set for the other version says which."""
+    done = ground(serve_on_a_line, load_heldout()[0][:1], tmp_path, icd=3 - RUNTIME_ICD)
+    if RUNTIME_ICD == 1:  # a v2 ground asks for HK structure 2, which v1 refuses (BAD_ARGUMENT)
+        assert done.returncode == 2 and "hk structure 2: 0 TM[3,25], expected 1 (failure report: error code 4" \
+            in done.stderr, done.stderr
+    else:  # a v1 ground reads a 20-byte result report
+        assert done.returncode == 2 and "TM[200,4] of 20 bytes, ICD v1 says 16" in done.stderr, done.stderr
+
+
+@pytest.fixture
+def serve_repeating_acceptances(tmp_path):
+    """A faulty runtime: radrt's service in this process, on a pty, sending every
+    acceptance success report (TM[1,1]) twice. Yields the pty path."""
+    backend = SessionBackend("none")
+    service = build_service(backend, str(tmp_path / "slots"), str(digits_model_path()), DEFAULT_APID, None, None)
+    handle = service.handle
+
+    def handle_twice(tc):  # TM secondary header: service at byte 7, subtype at byte 8
+        return [p for packet in handle(tc) for p in ([packet] * (2 if packet[7:9] == b"\x01\x01" else 1))]
+    service.handle = handle_twice
+    master, path = open_pty_pair()
+    port, stop = FdStream(master), threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            data = port.read(4096, 0.05)
+            if data:
+                port.write(service.receive(data))
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        stop.set()
+        thread.join()
+        os.close(master)
+        backend.session.close()
+
+
+@needs_ground_venv
+def test_the_verificator_catches_a_repeated_acceptance_report(serve_repeating_acceptances, tmp_path):
+    """ICD §7 "exactly one acceptance report": a runtime that sends TM[1,1] twice fails
+    every TC that asked for it, and the ground script exits 1."""
+    done = ground(serve_repeating_acceptances, load_heldout()[0][:1], tmp_path)
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert not summary["passed"] and not summary["checks"]["every_tc_verified"]
+    accepted = [t for t in summary["tcs"] if t["accepted"] == "SUCCESS"]
+    assert accepted and all(t["reports"] == {"1": 2, "7": 1} and not t["verified"] for t in accepted)
+    refused = [t for t in summary["tcs"] if t["accepted"] == "FAILURE"]
+    assert refused and all(t["verified"] for t in refused)  # their single TM[1,2] is right

@@ -57,7 +57,7 @@ MAX_PACKET = 4096  # ICD §2
 TC_OVERHEAD = 6 + 5 + 2  # primary header, PUS-C TC secondary header, CRC
 ACK_ALL = 0xF
 # ICD §8 error codes used by the checks below.
-BAD_SUBTYPE, BAD_ARGUMENT, DTYPE_MISMATCH = 2, 4, 9
+BAD_SUBTYPE, BAD_ARGUMENT, DTYPE_MISMATCH, UNKNOWN_REQUEST = 2, 4, 9, 10
 # ICD §5 housekeeping fields, in wire order.
 HK1_U32 = ("uptime_s", "inferences_ok", "inferences_failed", "scrub_passes", "upsets_detected",
            "upsets_corrected", "uncorrectable", "vote_disagreements", "reexecutions", "frames_ok",
@@ -106,8 +106,20 @@ class GroundLink:
         self.port.close()
 
 
+SUCCESS = ("success", 0)
+
+
+def fails_at_acceptance(code: int):
+    return ("acceptance", code)
+
+
+def fails_at_completion(code: int):
+    return ("completion", code)
+
+
 class Ground:
-    """One controller (source ID) running the checks; `summary` collects the results."""
+    """One controller (default source ID) running the checks; `verification_results`
+    says, per TC, what tmtccmd's verificator recorded and whether it is what was expected."""
 
     def __init__(self, link: GroundLink, apid: int, source_id: int, timeout: float):
         self.link, self.apid, self.source_id, self.timeout = link, apid, source_id, timeout
@@ -121,20 +133,21 @@ class Ground:
 
     # -- TC creation and verification ------------------------------------------------
 
-    def tc(self, service: int, subtype: int, app_data: bytes = b"") -> PusTc:
+    def tc(self, service: int, subtype: int, app_data: bytes = b"", source_id=None) -> PusTc:
         return PusTc(service=service, subservice=subtype, apid=self.apid, app_data=app_data,
-                     seq_count=self.seq.get_and_increment() & 0x3FFF, source_id=self.source_id,
-                     ack_flags=ACK_ALL)
+                     seq_count=self.seq.get_and_increment() & 0x3FFF,
+                     source_id=self.source_id if source_id is None else source_id, ack_flags=ACK_ALL)
 
-    def exchange(self, name: str, tc: PusTc, fail_code: int = 0):
+    def exchange(self, name: str, tc: PusTc, expect=SUCCESS):
         """Sends `tc` and returns its non-verification TM, in order, once its last
-        verification report arrived. fail_code 0: acceptance and completion success
-        expected; else an acceptance failure with that ICD §8 code."""
+        verification report arrived. `expect`: SUCCESS (acceptance and completion
+        success), or fails_at_acceptance(code) / fails_at_completion(code) with an ICD §8
+        code."""
         if not self.verif.add_tc(tc):
             raise LinkError(f"{name}: request ID already in the verificator (sequence count reused)")
         request_id = RequestId.from_pus_tc(tc).as_u32()
         self.tcs.append({"name": name, "service": tc.service, "subtype": tc.subservice,
-                         "request_id": request_id, "expect": fail_code})
+                         "source_id": tc.source_id, "request_id": request_id, "expect": list(expect)})
         self.link.send(tc.pack())
         replies = []
         deadline = time.monotonic() + self.timeout
@@ -156,7 +169,7 @@ class Ground:
         s1 = Service1Tm.from_tm(tm, UnpackParams(timestamp_len=TIMESTAMP_LEN, bytes_err_code=2))
         request_id = s1.tc_req_id.as_u32()
         if self.verif.add_tm(s1) is None:
-            self.unsolicited.append({"request_id": request_id, "subtype": s1.subservice})
+            self.unsolicited.append({"request_id": f"{request_id:08x}", "subtype": s1.subservice})
             return s1
         self.reports.setdefault(request_id, Counter())[s1.subservice] += 1
         if s1.has_failure_notice:
@@ -165,18 +178,26 @@ class Ground:
             self.failures[request_id] = (notice.code.val, detail)
         return s1
 
+    def failure_of(self, tc: PusTc) -> str:
+        """The failure report received for `tc`, as text for error messages."""
+        code, detail = self.failures.get(RequestId.from_pus_tc(tc).as_u32(), (None, None))
+        return "no failure report" if code is None else f"failure report: error code {code}, detail {detail}"
+
     def verification_results(self):
         """Each TC with the verificator's status and the reports counted for it."""
         out = []
-        statuses = self.verif.verificator.verif_dict
-        by_id = {rid.as_u32(): status for rid, status in statuses.items()}
+        by_id = {rid.as_u32(): status for rid, status in self.verif.verificator.verif_dict.items()}
         for tc in self.tcs:
             status = by_id[tc["request_id"]]
             counts = dict(self.reports.get(tc["request_id"], {}))
             code, detail = self.failures.get(tc["request_id"], (0, 0))
-            if tc["expect"]:
-                verified = (status.accepted == StatusField.FAILURE and counts == {2: 1}
-                            and code == tc["expect"])
+            stage, want_code = tc["expect"]
+            if stage == "acceptance":
+                verified = (status.accepted == StatusField.FAILURE and status.completed == StatusField.UNSET
+                            and counts == {2: 1} and code == want_code)
+            elif stage == "completion":
+                verified = (status.accepted == StatusField.SUCCESS and status.completed == StatusField.FAILURE
+                            and counts == {1: 1, 8: 1} and code == want_code)
             else:
                 verified = (status.accepted == StatusField.SUCCESS and status.completed == StatusField.SUCCESS
                             and counts == {1: 1, 7: 1})
@@ -193,14 +214,15 @@ class Ground:
         replies = self.exchange(name, tc)
         alive = [tm for tm in replies if (tm.service, tm.subservice) == (17, 2)]
         if len(alive) != 1:
-            raise LinkError(f"{name}: {len(alive)} TM[17,2] replies, expected 1")
+            raise LinkError(f"{name}: {len(alive)} TM[17,2] replies, expected 1 ({self.failure_of(tc)})")
         return alive[0].tm_data
 
-    def housekeeping(self, structure: int) -> dict:
-        replies = self.exchange(f"hk structure {structure}", self.tc(3, 27, struct.pack(">H", structure)))
+    def housekeeping(self, structure: int, name: str = "") -> dict:
+        tc = self.tc(3, 27, struct.pack(">H", structure))
+        replies = self.exchange(name or f"hk structure {structure}", tc)
         reports = [tm for tm in replies if (tm.service, tm.subservice) == (3, 25)]
         if len(reports) != 1:
-            raise LinkError(f"hk structure {structure}: {len(reports)} TM[3,25], expected 1")
+            raise LinkError(f"hk structure {structure}: {len(reports)} TM[3,25], expected 1 ({self.failure_of(tc)})")
         return parse_hk(reports[0].tm_data, structure)
 
     def put_input(self, request_id: int, index: int, dtype: int, dims, data: bytes, chunk_bytes: int) -> int:
@@ -212,18 +234,17 @@ class Ground:
             if len(body) + TC_OVERHEAD > MAX_PACKET:
                 raise LinkError(f"--chunk-bytes {chunk_bytes} makes a {len(body) + TC_OVERHEAD}-byte TC, "
                                 f"largest packet {MAX_PACKET} (ICD §2)")
-            self.exchange(f"put input {index} chunk {n}", self.tc(200, 1, body))
+            self.exchange(f"put input {index} of request {request_id} chunk {n}", self.tc(200, 1, body))
         return len(offsets)
 
     def result(self, name: str, tc: PusTc, icd: int) -> dict:
-        """Sends a run or re-send TC and reassembles its TM[200,3] chunks and TM[200,4]."""
+        """Sends a run or re-send TC; returns its TM[200,3] chunks, the outputs they
+        assemble and TM[200,4]."""
         replies = self.exchange(name, tc)
         chunks = [parse_chunk(tm.tm_data) for tm in replies if (tm.service, tm.subservice) == (200, 3)]
         done = [tm.tm_data for tm in replies if (tm.service, tm.subservice) == (200, 4)]
         if len(done) != 1:
-            code, detail = self.failures.get(RequestId.from_pus_tc(tc).as_u32(), (0, 0))
-            raise LinkError(f"{name}: {len(done)} TM[200,4], expected 1 (failure report: error code {code}, "
-                            f"detail {detail})")
+            raise LinkError(f"{name}: {len(done)} TM[200,4], expected 1 ({self.failure_of(tc)})")
         outputs = {}
         for c in chunks:
             out = outputs.setdefault(c["index"], {"index": c["index"], "dtype": c["dtype"], "dims": c["dims"],
@@ -234,7 +255,8 @@ class Ground:
         for out in ordered:
             crc = zlib.crc32(bytes(out["data"]), crc)
         report = parse_done(done[0], icd)
-        return {"done": report, "chunks": len(chunks), "crc32_matches": crc == report["crc32"],
+        return {"done": report, "crc32_matches": crc == report["crc32"],
+                "chunks": [dict(c, data=c["data"].hex()) for c in chunks],
                 "outputs": [dict(o, data=bytes(o["data"]).hex()) for o in ordered]}
 
 
@@ -293,46 +315,78 @@ def run(args) -> dict:
     if len(data) != expected_bytes:
         raise LinkError(f"--input {args.input}: {len(data)} bytes, dims {dims} of dtype code "
                         f"{args.input_dtype} need {expected_bytes}")
+    v2 = args.icd == 2
     link = GroundLink(args.port, args.baud)
     g = Ground(link, args.apid, args.source_id, args.timeout)
-    checks = {}
+    other = args.source_id + 1  # a second controller (ICD v2 §4: requests are per source ID)
+    request_id = args.request_id
+    checks, extra = {}, {}
     try:
         alive = g.ping()
-        checks["alive_icd_version_ok"] = alive == (bytes([2]) if args.icd == 2 else b"")
+        checks["alive_icd_version_ok"] = alive == (bytes([2]) if v2 else b"")
         hk = {1: g.housekeeping(1)}
-        if args.icd == 2:
+        if v2:
             hk[2] = g.housekeeping(2)
-        request_id = args.request_id
-        chunks = g.put_input(request_id, 0, args.input_dtype, dims, data, args.chunk_bytes)
+        # ICD §4: inputs staged in TC[200,1] chunks, run, outputs checked by CRC-32.
+        input_chunks = g.put_input(request_id, 0, args.input_dtype, dims, data, args.chunk_bytes)
         inference = g.result("run", g.tc(200, 2, struct.pack(">I", request_id)), args.icd)
-        inference["input_chunks"] = chunks
-        resend = g.result("resend", g.tc(200, 5, struct.pack(">I", request_id)), args.icd)
+        inference["input_chunks"] = input_chunks
         checks["run_ok"] = inference["done"]["status"] == 0 and inference["done"]["request_id"] == request_id
         checks["run_crc32_matches"] = inference["crc32_matches"]
-        if args.icd == 2:
+        if v2:
             checks["input_crc32_matches"] = inference["done"]["input_crc32"] == zlib.crc32(data)
+        # ICD §4 TC[200,5]: a re-send of every output equals the first answer.
+        resend = g.result("resend", g.tc(200, 5, struct.pack(">I", request_id)), args.icd)
         checks["resend_equals_run"] = (resend["outputs"] == inference["outputs"]
                                        and resend["done"]["crc32"] == inference["done"]["crc32"])
-        # TCs that must fail at acceptance (ICD §7: failures are always reported).
-        g.exchange("unknown function ID", g.tc(8, 1, struct.pack(">H", 0x7FFF)), fail_code=BAD_ARGUMENT)
-        g.exchange("unknown subtype", g.tc(17, 99), fail_code=BAD_SUBTYPE)
-        g.exchange("unknown HK structure", g.tc(3, 27, struct.pack(">H", 99)), fail_code=BAD_ARGUMENT)
-        if args.icd == 2:
+        if v2:
+            # ICD v2 §4: a byte range of output 0 comes back as exactly those bytes.
+            first = bytes.fromhex(inference["outputs"][0]["data"])
+            offset, length = 4, min(8, len(first) - 4)
+            ranged = g.result("resend a byte range",
+                              g.tc(200, 5, struct.pack(">IBII", request_id, 0, offset, length)), args.icd)
+            got = b"".join(bytes.fromhex(c["data"]) for c in ranged["chunks"])
+            checks["range_resend_ok"] = (got == first[offset:offset + length]
+                                         and [c["offset"] for c in ranged["chunks"]][:1] == [offset])
+            extra["range_resend"] = {"offset": offset, "length": length, "data": got.hex()}
+            # ICD v2 §4: another source ID neither re-sends nor runs this controller's requests.
+            g.exchange("resend from another source", g.tc(200, 5, struct.pack(">I", request_id), source_id=other),
+                       fails_at_completion(UNKNOWN_REQUEST))
+            g.put_input(request_id + 1, 0, args.input_dtype, dims, data, len(data))
+            g.exchange("run from another source", g.tc(200, 2, struct.pack(">I", request_id + 1), source_id=other),
+                       fails_at_completion(UNKNOWN_REQUEST))
+            own = g.result("run of the staged request by its own source",
+                           g.tc(200, 2, struct.pack(">I", request_id + 1)), args.icd)
+            checks["own_source_run_equals_first"] = own["outputs"] == inference["outputs"]
+        # TCs that must fail at acceptance (ICD §7: failures are always reported; §8 codes).
+        g.exchange("unknown function ID", g.tc(8, 1, struct.pack(">H", 0x7FFF)), fails_at_acceptance(BAD_ARGUMENT))
+        g.exchange("unknown subtype", g.tc(17, 99), fails_at_acceptance(BAD_SUBTYPE))
+        g.exchange("unknown HK structure", g.tc(3, 27, struct.pack(">H", 99)), fails_at_acceptance(BAD_ARGUMENT))
+        if v2:
             wrong = 2 if args.input_dtype != 2 else 1
             g.exchange("put input with the wrong dtype",
-                       g.tc(200, 1, chunk_header(request_id + 1, 0, wrong, dims, len(data), 0)),
-                       fail_code=DTYPE_MISMATCH)
+                       g.tc(200, 1, chunk_header(request_id + 2, 0, wrong, dims, len(data), 0)),
+                       fails_at_acceptance(DTYPE_MISMATCH))
+        hk_after = {1: g.housekeeping(1, "hk structure 1 after")}
+        if v2:
+            hk_after[2] = g.housekeeping(2, "hk structure 2 after")
+        # The runtime answers in order: any late or repeated report of an earlier TC
+        # would arrive before this ping's.
         g.ping("barrier ping")
-        hk_after = g.housekeeping(1)
     finally:
         link.close()
     tcs = g.verification_results()
     checks["every_tc_verified"] = all(t["verified"] for t in tcs)
     checks["no_unsolicited_reports"] = not g.unsolicited
-    checks["inferences_ok_counted"] = hk_after["inferences_ok"] == hk[1]["inferences_ok"] + 1
-    return {"tmtccmd": tmtccmd_version(), "icd": args.icd, "alive_data": alive.hex(), "passed": all(checks.values()), "checks": checks,
-            "tcs": tcs, "hk": hk, "hk_after": hk_after, "inference": inference, "resend": resend,
-            "events": g.events, "unsolicited": g.unsolicited, "frames_bad": link.frames_bad}
+    runs = 2 if v2 else 1
+    checks["inferences_ok_counted"] = hk_after[1]["inferences_ok"] == hk[1]["inferences_ok"] + runs
+    if v2:
+        checks["hk2_icd_version_ok"] = hk[2]["icd_version"] == 2
+        checks["inputs_refused_counted"] = hk_after[2]["inputs_refused"] == hk[2]["inputs_refused"] + 1
+    return {"tmtccmd": tmtccmd_version(), "icd": args.icd, "alive_data": alive.hex(), "passed": all(checks.values()),
+            "checks": checks, "tcs": tcs, "hk": hk, "hk_after": hk_after, "inference": inference,
+            "resend": resend, **extra, "events": g.events, "unsolicited": g.unsolicited,
+            "frames_bad": link.frames_bad}
 
 
 def main(argv=None) -> int:
