@@ -16,16 +16,19 @@ How it works:
 - Each TC is registered with tmtccmd's service-1 verificator (`VerificationWrapper`
   around spacepackets' `PusVerificator`) and every TM[1,x] received goes into it
   (error code u16 + detail u32, ICD §4). A TC passes when the verificator's status is
-  the one expected (accepted and completed success, or accepted failure with the
-  expected code) and it received exactly those reports, no more: the reports of every
-  TC are counted per request ID until the end of the session, and a last ping is a
-  barrier (the runtime answers in order, so a late duplicate report of an earlier TC
+  the one expected (accepted and completed success, or a failure at acceptance or at
+  completion with the expected code) and it received exactly those reports, no more:
+  the reports of every TC are counted per request ID until the end of the session, and
+  a last ping is a barrier (the runtime answers in order, so a late duplicate report of an earlier TC
   would arrive before the ping's).
 - Checks: alive TM data (ICD §4: icd_version u8; ICD v1 sent none), HK structures
   (§5), an inference with its inputs staged in TC[200,1] chunks of --chunk-bytes data
   bytes, outputs reassembled from TM[200,3] and checked against TM[200,4]'s crc32 (and,
   for ICD v2, its input_crc32 against the bytes sent), a re-send (TC[200,5]) equal to
-  the first answer, and TCs that must fail at acceptance (§8 codes).
+  the first answer, and TCs that must fail at acceptance (§8 codes). ICD v2 adds: a
+  byte-range re-send, requests scoped per source ID (a second source ID can neither
+  re-send nor run this one's request: UNKNOWN_REQUEST), a put-input chunk of the wrong
+  dtype refused at acceptance (DTYPE_MISMATCH) and counted in HK structure 2.
 
 Prints one JSON summary on stdout; exit status 0 when every check passed, 1 when one
 failed (the summary says which), 2 on a usage or link error (a message on stderr).
