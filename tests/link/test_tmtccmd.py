@@ -209,3 +209,35 @@ def test_the_verificator_catches_a_repeated_acceptance_report(serve_repeating_ac
     assert accepted and all(t["reports"] == {"1": 2, "7": 1} and not t["verified"] for t in accepted)
     refused = [t for t in summary["tcs"] if t["accepted"] == "FAILURE"]
     assert refused and all(t["verified"] for t in refused)  # their single TM[1,2] is right
+
+
+@needs_ground_venv
+def test_the_ground_stack_packs_and_reads_the_icd_golden_vectors():
+    """ICD §10 golden vectors through the ground venv's tmtccmd/spacepackets and the
+    ground script's parsers: the ping TC and its frame, the v2 alive TM, the v2 result."""
+    code = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from cobs import cobs
+from spacepackets.ecss import PusTm
+from tmtccmd.pus.s17_test import create_service_17_ping_command
+import tmtccmd_client as ground
+ping = create_service_17_ping_command(apid=0x0A0, seq_count=1)
+ping.source_id = 0x0042
+alive = PusTm.unpack(bytes.fromhex(sys.argv[2]), timestamp_len=ground.TIMESTAMP_LEN)
+done = PusTm.unpack(bytes.fromhex(sys.argv[3]), timestamp_len=ground.TIMESTAMP_LEN)
+print(json.dumps({"ping": ping.pack().hex(), "frame": (cobs.encode(ping.pack()) + b"\\0").hex(),
+                  "alive": [alive.service, alive.subservice, alive.tm_data.hex()],
+                  "done": ground.parse_done(done.tm_data, 2)}))
+"""
+    alive_v2 = "08a0c0050010201102000300424000010000000a02032a"
+    done_v2 = "08a0c009002320c804000400424000010000000a000000070000000004d2b63cfbcd0001d5cd438f38e6"
+    out = subprocess.run([str(GROUND_PYTHON), "-c", code, str(GROUND_CLIENT.parent), alive_v2, done_v2],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["ping"] == "18a0c00100062f110100428b34"
+    assert got["frame"] == "0518a0c00105062f110104428b3400"
+    assert got["alive"] == [17, 2, "02"]
+    assert got["done"] == {"request_id": 7, "status": 0, "latency_us": 1234, "crc32": zlib.crc32(bytes([1, 2, 3, 4])),
+                           "corrected": 1, "input_crc32": zlib.crc32(bytes([5, 6]))}
