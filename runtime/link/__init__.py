@@ -1,4 +1,4 @@
-"""The payload link (shared/icd.md): COBS frames of CCSDS space packets with PUS-C
+"""The payload link (docs/icd.md): COBS frames of CCSDS space packets with PUS-C
 headers over a UART, between the runtime and its payload controller.
 
 Layers, bottom up, each a module with its own tests (tests/link/):

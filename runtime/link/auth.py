@@ -19,7 +19,7 @@ import struct
 from pathlib import Path
 from typing import Optional, Union
 
-from .codes import ErrorCode
+from .catalogue import ErrorCode
 from .packets import CRC_LEN, TcPacket
 
 COUNTER_LEN = 8

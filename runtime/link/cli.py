@@ -23,7 +23,7 @@ _baud = int_option("--baud", 1)
 
 
 def add_commands(sub) -> None:
-    s = sub.add_parser("serve", help="serve inference over the payload link (ICD v1) until stopped")
+    s = sub.add_parser("serve", help="serve inference over the payload link (ICD v2, docs/icd.md) until stopped")
     s.add_argument("--port", required=True, help="serial port: /dev/ttyUSB0, a pty path, loop://, socket://host:port")
     s.add_argument("--model", help="model served at boot when no slot is active")
     s.add_argument("--baud", type=_baud, default=DEFAULT_BAUD)
@@ -143,6 +143,7 @@ def _link_op(ctl, args) -> dict:
         blob = b"".join(np.ascontiguousarray(o).tobytes() for o in r.outputs)
         return {"request_id": r.request_id, "latency_us": r.latency_us,
                 "corrected_during_run": r.corrected_during_run, "resends": r.resends,
+                "input_reruns": r.input_reruns, "input_crc32": f"{r.input_crc32:08x}",
                 "crc32": f"{zlib.crc32(blob):08x}",
                 "outputs": [{"shape": list(o.shape), "dtype": str(o.dtype),
                              "argmax": int(np.argmax(o)) if o.size else None} for o in r.outputs]}

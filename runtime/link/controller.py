@@ -4,14 +4,21 @@ Reads like operations (F Prime's integration-test API): `ping()`, `hk()`,
 `infer(inputs)`, `upload(slot, model)`, `activate(slot)`, `set_protection(mode)`,
 `scrub()`, `reset_counters()`, each sending TCs and awaiting their reports.
 
-Reliability (ICD §7): every TC asks for acceptance and completion reports by default.
-A command is done when its completion report (and its expected reply, if any) has
-arrived; if nothing completes it within `timeout` seconds (counted from the last packet
-received, so long replies are not cut off), the TC is sent again with the same sequence
-count (and, with authentication, a new counter), up to `retries` times. The runtime
-recognises the duplicate and re-sends its reports without executing it again. A
-failure report raises CommandFailed; lost output chunks of an inference are
-re-requested with TC[200,5] and the result is checked against its CRC-32.
+Reliability (docs/icd.md §4, §7): every TC asks for acceptance and completion reports
+by default. A command is done when its completion report (and its expected reply, if
+any) has arrived; if nothing completes it within `timeout` seconds (counted from the
+last packet received, so long replies are not cut off), the identical packet is sent
+again, up to `retries` times: the runtime recognises the duplicate and re-sends its
+reports without executing it again. With authentication, a retry the runtime refuses
+as REPLAY (it was lost, and later TCs moved the counter on) is signed again with a
+fresh counter (a new TC). Chunks of an input or a model upload go as a window of TCs
+sent back to back (idempotent TCs: a lost one is re-signed and re-sent), so one
+timeout covers every chunk lost in the window.
+
+An inference is accepted only when TM[200,4]'s crc32 matches the outputs received and
+its input_crc32 the inputs sent (ICD v2 §4): a lost output chunk is recovered with a
+TC[200,5] asking only its byte ranges; a wrong input_crc32 (an uplink error CRC-16 did
+not see) stages and runs the inputs again under a new request_id.
 """
 import hashlib
 import random
@@ -19,16 +26,17 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .auth import TRAILER_LEN, CounterStore, sign
-from .codes import (ACK_ACCEPTANCE, ACK_COMPLETION, HK_STRUCTURE_ID, HK_U8_FIELDS, HK_U32_FIELDS,
-                    PROTECTION_MODES, ErrorCode, Function, Service, SlotState, Verification)
+from .catalogue import (ACK_ACCEPTANCE, ACK_COMPLETION, HK_STRUCTURE_ID, HK_STRUCTURES, ICD_VERSION,
+                        PROTECTION_MODES, RESEND_RANGE, ErrorCode, Function, Service, SlotState,
+                        Verification, message)
 from .packets import DEFAULT_APID, MAX_PACKET, TC_OVERHEAD, SequenceCounter, TcPacket, TmPacket
 from .slots import SlotStatus
-from .tensors import TensorChunk, assemble, max_chunk_data, split_tensor
+from .tensors import DTYPE_CODES, ByteRanges, TensorChunk, max_chunk_data, split_tensor
 from .transport import PacketLink
 
 DEFAULT_SOURCE_ID = 0x0042
@@ -45,6 +53,10 @@ class LinkTimeout(Exception):
     """No completion after every retry."""
 
 
+class InputCorrupted(Exception):
+    """Every run of an inference reported an input_crc32 other than the inputs sent."""
+
+
 class CommandFailed(Exception):
     """The runtime answered with a failure report."""
 
@@ -57,89 +69,139 @@ class CommandFailed(Exception):
         self.stage, self.code, self.detail = stage, code, detail
 
 
+class IcdMismatch(Exception):
+    """The runtime speaks another ICD version than this controller (TM[17,2])."""
+
+
 @dataclass
 class InferenceResult:
     request_id: int
     outputs: List[np.ndarray]
     latency_us: int
     corrected_during_run: int
-    resends: int  # TC[200,5] needed to recover lost output chunks
+    resends: int            # TC[200,5] needed to recover lost output chunks
+    input_crc32: int        # as the runtime reported it, equal to the inputs sent
+    input_reruns: int = 0   # runs repeated because input_crc32 did not match the inputs sent
+
+
+RESULT_DONE = message(Service.INFERENCE, 4)
+ALIVE = message(Service.TEST, 2)
+WINDOW = 32  # TCs of one window of chunks (< the runtime's 64-TC duplicate window)
 
 
 class Controller:
     def __init__(self, link: PacketLink, *, apid: int = DEFAULT_APID,
                  source_id: int = DEFAULT_SOURCE_ID, key: Optional[bytes] = None,
                  counter: Optional[CounterStore] = None, timeout: float = 2.0, retries: int = 3,
-                 ack_flags: int = ACK_ACCEPTANCE | ACK_COMPLETION):
+                 resend_rounds: int = 8, ack_flags: int = ACK_ACCEPTANCE | ACK_COMPLETION):
         if not ack_flags & ACK_COMPLETION:
             raise ValueError("the controller needs completion reports to know when a TC is done")
         self.link = link
         self.apid, self.source_id, self.key = apid, source_id, key
         self.counter = counter if counter is not None else CounterStore(initial=time.time_ns())
         self.timeout, self.retries, self.ack_flags = timeout, retries, ack_flags
+        self.resend_rounds = resend_rounds
         self.sequence = SequenceCounter()
         self.events: List[TmPacket] = []   # TM[5,x] received, oldest first
         self.sent_attempts = 0             # TCs put on the line, retries included
         self._request_ids = random.Random().getrandbits(32)
 
-    # -- one TC ---------------------------------------------------------------------
+    # -- TCs ------------------------------------------------------------------------
+
+    def _raw(self, tc: TcPacket) -> bytes:
+        return sign(tc, self.key, self.counter.next()) if self.key else tc.pack()
 
     def command(self, service: int, subtype: int, data: bytes = b"",
                 expect: Optional[Tuple[int, int]] = None) -> List[TmPacket]:
         """Sends a TC and returns the non-verification TM received for it (all
         attempts). Raises CommandFailed or LinkTimeout."""
-        tc = TcPacket(service, subtype, bytes(data), self.apid, self.sequence.next(),
-                      self.source_id, self.ack_flags)
-        request_id = tc.request_id
+        return self.commands([(service, subtype, bytes(data))], expect=expect)
+
+    def commands(self, tcs: Sequence[Tuple[int, int, bytes]], expect: Optional[Tuple[int, int]] = None,
+                 idempotent: bool = False,
+                 progress: Optional[Callable[[TcPacket], None]] = None) -> List[TmPacket]:
+        """Sends the TCs back to back and waits until each has completed; retries the
+        ones that have not (see the module docstring). `progress(tc)` is called with
+        each TC as it completes. Returns the non-verification TM received meanwhile."""
+        packets = [TcPacket(service, subtype, data, self.apid, self.sequence.next(), self.source_id,
+                            self.ack_flags) for service, subtype, data in tcs]
+        pending: Dict[bytes, Tuple[TcPacket, bytes]] = {tc.request_id: (tc, self._raw(tc)) for tc in packets}
         replies: List[TmPacket] = []
-        for _attempt in range(self.retries + 1):
-            raw = sign(tc, self.key, self.counter.next()) if self.key else tc.pack()
-            self.link.send(raw)
-            self.sent_attempts += 1
-            if self._await_completion(tc, request_id, replies, expect):
+        for attempt in range(self.retries + 1):
+            for request_id, (tc, raw) in list(pending.items()):
+                if attempt and (idempotent and self.key):
+                    raw = self._raw(tc)  # a new TC: harmless if the first one did execute
+                    pending[request_id] = (tc, raw)
+                self.link.send(raw)
+                self.sent_attempts += 1
+            self._await(pending, replies, expect, attempt, progress)
+            if not pending:
                 return replies
-        raise LinkTimeout(f"TC[{service},{subtype}] seq {tc.seq_count}: no completion after "
+        tc = next(iter(pending.values()))[0]
+        raise LinkTimeout(f"TC[{tc.service},{tc.subtype}] seq {tc.seq_count}: no completion after "
                           f"{self.retries + 1} attempts of {self.timeout} s")
 
-    def _await_completion(self, tc: TcPacket, request_id: bytes, replies: List[TmPacket],
-                          expect: Optional[Tuple[int, int]]) -> bool:
-        while True:
+    def _await(self, pending: Dict[bytes, Tuple[TcPacket, bytes]], replies: List[TmPacket],
+               expect: Optional[Tuple[int, int]], attempt: int,
+               progress: Optional[Callable[[TcPacket], None]]) -> None:
+        """Receives until every pending TC has completed or the line stays quiet for
+        `timeout` s; completed TCs leave `pending`."""
+        while pending:
             tm = self.link.receive(self.timeout)
             if tm is None:
-                return False
+                return
             if tm.service == Service.EVENTS:
                 self.events.append(tm)
-            elif tm.service != Service.VERIFICATION:
+                continue
+            if tm.service != Service.VERIFICATION:
                 replies.append(tm)
-            elif tm.source_data[:4] == request_id:
-                if tm.subtype in (Verification.ACCEPTANCE_FAILURE, Verification.COMPLETION_FAILURE):
-                    code, detail = struct.unpack_from(">HI", tm.source_data, 4)
-                    stage = "acceptance" if tm.subtype == Verification.ACCEPTANCE_FAILURE else "completion"
-                    raise CommandFailed(tc.service, tc.subtype, stage, code, detail)
-                if tm.subtype == Verification.COMPLETION_SUCCESS:
-                    # The expected reply precedes the completion report; if it is
-                    # missing it was lost, and a retry makes the runtime re-send it.
-                    return expect is None or any((r.service, r.subtype) == expect for r in replies)
+                continue
+            request_id = tm.source_data[:4]
+            if request_id not in pending:
+                continue  # a late report of a TC already done
+            tc, raw = pending[request_id]
+            if tm.subtype in (Verification.ACCEPTANCE_FAILURE, Verification.COMPLETION_FAILURE):
+                code, detail = struct.unpack_from(">HI", tm.source_data, 4)
+                if code == ErrorCode.REPLAY and attempt and self.key:
+                    # Our retry was lost the first time and later TCs moved the
+                    # counter on: sign it again (a new TC; it never executed).
+                    pending[request_id] = (tc, self._raw(tc))
+                    self.link.send(pending[request_id][1])
+                    self.sent_attempts += 1
+                    continue
+                stage = "acceptance" if tm.subtype == Verification.ACCEPTANCE_FAILURE else "completion"
+                raise CommandFailed(tc.service, tc.subtype, stage, code, detail)
+            if tm.subtype == Verification.COMPLETION_SUCCESS:
+                # The expected reply precedes the completion report; if it is missing it
+                # was lost, and a retry makes the runtime re-send it.
+                if expect is None or any((r.service, r.subtype) == expect for r in replies):
+                    del pending[request_id]
+                    if progress is not None:
+                        progress(tc)
 
     # -- operations -----------------------------------------------------------------
 
     def ping(self) -> float:
-        """Round-trip seconds of an are-you-alive."""
+        """Round-trip seconds of an are-you-alive. Raises IcdMismatch when the runtime
+        reports another ICD version."""
         start = time.monotonic()
-        self.command(Service.TEST, 1, expect=(Service.TEST, 2))
-        return time.monotonic() - start
+        replies = self.command(Service.TEST, 1, expect=(Service.TEST, 2))
+        elapsed = time.monotonic() - start
+        alive = [r for r in replies if (r.service, r.subtype) == (Service.TEST, 2)][-1]
+        if len(alive.source_data) != ALIVE.struct.size or alive.source_data[0] != ICD_VERSION:
+            raise IcdMismatch(f"the runtime answered TM[17,2] with data {alive.source_data.hex() or '(none)'}; "
+                              f"this controller speaks ICD v{ICD_VERSION} (data {ICD_VERSION:02x})")
+        return elapsed
 
-    def hk(self) -> Dict[str, int]:
-        replies = self.command(Service.HOUSEKEEPING, 27, struct.pack(">H", HK_STRUCTURE_ID),
+    def hk(self, structure: int = HK_STRUCTURE_ID) -> Dict[str, int]:
+        """One housekeeping report, decoded by name (catalogue.HK_STRUCTURES; numbers as
+        on the wire: catalogue.hk_names gives enumerations their names)."""
+        if structure not in HK_STRUCTURES:
+            raise ValueError(f"HK structure {structure} unknown; known {sorted(HK_STRUCTURES)}")
+        replies = self.command(Service.HOUSEKEEPING, 27, struct.pack(">H", structure),
                                expect=(Service.HOUSEKEEPING, 25))
         report = [r for r in replies if (r.service, r.subtype) == (Service.HOUSEKEEPING, 25)][-1]
-        data = report.source_data
-        n32 = len(HK_U32_FIELDS)
-        expected = 2 + 4 * n32 + len(HK_U8_FIELDS)
-        if len(data) != expected:
-            raise ValueError(f"TM[3,25] of {len(data)} bytes, structure 1 has {expected}")
-        values = struct.unpack_from(f">H{n32}I{len(HK_U8_FIELDS)}B", data)
-        return dict(zip(HK_U32_FIELDS + HK_U8_FIELDS, values[1:]))
+        return HK_STRUCTURES[structure].unpack(report.source_data)
 
     def function(self, function_id: int, args: bytes = b"") -> None:
         self.command(Service.FUNCTIONS, 1, struct.pack(">H", function_id) + args)
@@ -157,62 +219,103 @@ class Controller:
     def reset_counters(self) -> None:
         self.function(Function.RESET_COUNTERS)
 
-    def infer(self, inputs: Sequence[np.ndarray], request_id: Optional[int] = None) -> InferenceResult:
-        """Uploads the inputs, runs, collects and checks the outputs (CRC-32 of all
-        output bytes), re-requesting them with TC[200,5] while any are missing."""
-        if request_id is None:
-            self._request_ids = (self._request_ids + 1) & 0xFFFFFFFF
-            request_id = self._request_ids
-        trailer = TRAILER_LEN if self.key else 0
-        for index, array in enumerate(inputs):
-            array = np.asarray(array)
-            for chunk in split_tensor(request_id, index, array,
-                                      max_chunk_data(array.ndim, telemetry=False, trailer=trailer)):
-                self.command(Service.INFERENCE, 1, chunk.pack())
-        rid = struct.pack(">I", request_id)
-        replies = self.command(Service.INFERENCE, 2, rid)
-        for resends in range(self.retries + 1):
-            result = self._collect(request_id, replies, resends)
-            if result is not None:
-                return result
-            replies = replies + self.command(Service.INFERENCE, 5, rid)
-        raise LinkTimeout(f"request {request_id}: outputs incomplete or CRC mismatch after "
-                          f"{self.retries} re-sends")
+    def _new_request_id(self) -> int:
+        self._request_ids = (self._request_ids + 1) & 0xFFFFFFFF
+        return self._request_ids
 
-    def _collect(self, request_id: int, replies: List[TmPacket], resends: int) -> Optional[InferenceResult]:
-        chunks, done = [], None
-        for tm in replies:
-            if tm.service != Service.INFERENCE:
-                continue
-            if tm.subtype == 3:
-                chunk = TensorChunk.unpack(tm.source_data)
-                if chunk.request_id == request_id:
-                    chunks.append(chunk)
-            elif tm.subtype == 4 and struct.unpack_from(">I", tm.source_data)[0] == request_id:
-                done = struct.unpack(">IHIIH", tm.source_data)
-        if done is None:
+    def infer(self, inputs: Sequence[np.ndarray], request_id: Optional[int] = None,
+              progress: Optional[Callable[[int], None]] = None) -> InferenceResult:
+        """Stages the inputs, runs, collects and checks the outputs (see the module
+        docstring). `progress(n)` is called as n more input bytes are staged.
+        Raises CommandFailed, LinkTimeout, or InputCorrupted after `retries` re-runs
+        that all came back with a wrong input_crc32."""
+        inputs = [np.asarray(a) for a in inputs]
+        sent_crc = 0
+        for array in inputs:
+            sent_crc = zlib.crc32(np.ascontiguousarray(array).tobytes(), sent_crc)
+        trailer = TRAILER_LEN if self.key else 0
+        for rerun in range(self.retries + 1):
+            rid = request_id if request_id is not None and rerun == 0 else self._new_request_id()
+            chunks = [(Service.INFERENCE, 1, chunk.pack()) for index, array in enumerate(inputs)
+                      for chunk in split_tensor(rid, index, array,
+                                                max_chunk_data(array.ndim, telemetry=False, trailer=trailer))]
+            for at in range(0, len(chunks), WINDOW):
+                self.commands(chunks[at:at + WINDOW], idempotent=True, progress=None if progress is None else
+                              (lambda tc: progress(len(TensorChunk.unpack(tc.app_data).data))))
+            replies = self.command(Service.INFERENCE, 2, struct.pack(">I", rid))
+            result = self._collect(rid, replies)
+            if result.input_crc32 == sent_crc:
+                result.input_reruns = rerun
+                return result
+        raise InputCorrupted(f"request {rid}: the runtime ran inputs whose CRC-32 {result.input_crc32:08x} "
+                             f"differs from the inputs sent ({sent_crc:08x}) on {self.retries + 1} "
+                             f"attempts: the uplink corrupts data its CRC-16 does not catch")
+
+    def _collect(self, request_id: int, replies: List[TmPacket]) -> InferenceResult:
+        """Assembles the outputs of `request_id` from `replies`, asking TC[200,5] for
+        what is missing: the byte ranges lost when the outputs' sizes are known, every
+        output when TM[200,4] was lost or the outputs fail its crc32."""
+        received: Dict[int, Tuple[TensorChunk, bytearray, "ByteRanges"]] = {}
+        done = None
+        for resends in range(self.resend_rounds + 1):
+            for tm in replies:
+                if tm.service != Service.INFERENCE:
+                    continue
+                if tm.subtype == 3:
+                    chunk = TensorChunk.unpack(tm.source_data)
+                    if chunk.request_id != request_id:
+                        continue
+                    if chunk.index not in received:
+                        received[chunk.index] = (chunk, bytearray(chunk.total_bytes), ByteRanges(chunk.total_bytes))
+                    first, buffer, ranges = received[chunk.index]
+                    if (chunk.dtype, chunk.dims, chunk.total_bytes) == (first.dtype, first.dims, first.total_bytes):
+                        buffer[chunk.offset:chunk.offset + len(chunk.data)] = chunk.data
+                        ranges.add(chunk.offset, len(chunk.data))
+                elif tm.subtype == 4 and struct.unpack_from(">I", tm.source_data)[0] == request_id:
+                    done = RESULT_DONE.unpack(tm.source_data)
+            ranges_missing = self._missing(received)
+            if done is not None and ranges_missing == []:
+                if done["status"]:
+                    raise CommandFailed(Service.INFERENCE, 2, "completion", done["status"], request_id)
+                outputs = [np.frombuffer(bytes(received[i][1]), dtype=DTYPE_CODES[received[i][0].dtype])
+                           .reshape(received[i][0].dims).copy() for i in range(len(received))]
+                if zlib.crc32(b"".join(bytes(received[i][1]) for i in range(len(received)))) == done["crc32"]:
+                    return InferenceResult(request_id, outputs, done["latency_us"], done["corrected_during_run"],
+                                           resends, done["input_crc32"])
+                received.clear()   # a corrupted chunk that passed CRC-16: take everything again
+                ranges_missing = None
+            if resends == self.resend_rounds:
+                break
+            data = struct.pack(">I", request_id)
+            limit = (MAX_PACKET - TC_OVERHEAD - (TRAILER_LEN if self.key else 0) - 4) // RESEND_RANGE.size
+            if ranges_missing == []:
+                ranges_missing = [(0, 0, 0)]  # outputs complete, TM[200,4] lost: ask it alone
+            for index, offset, length in (ranges_missing or [])[:limit]:
+                data += RESEND_RANGE.pack(index, offset, length)
+            replies = self.command(Service.INFERENCE, 5, data)
+        raise LinkTimeout(f"request {request_id}: outputs incomplete or CRC mismatch after "
+                          f"{self.resend_rounds} re-sends")
+
+    @staticmethod
+    def _missing(received) -> Optional[List[Tuple[int, int, int]]]:
+        """Byte ranges (output_index, offset, length) of the outputs seen that are still
+        missing; None when no output was seen or an index was skipped (an output lost
+        whole: only a full re-send brings it)."""
+        if not received or sorted(received) != list(range(len(received))):
             return None
-        _, status, latency_us, crc, corrected = done
-        tensors = assemble(chunks)
-        if sorted(tensors) != list(range(len(tensors))) or not all(t.complete for t in tensors.values()):
-            return None
-        outputs = [tensors[i].array() for i in range(len(tensors))]
-        got = 0
-        for output in outputs:
-            got = zlib.crc32(output.tobytes(), got)
-        if got != crc:
-            return None
-        return InferenceResult(request_id, outputs, latency_us, corrected, resends)
+        return [(i, a, b - a) for i in sorted(received) for a, b in received[i][2].missing()]
 
     def slot_status(self, slot: int) -> SlotStatus:
         replies = self.command(Service.MODEL_SLOTS, 4, bytes([slot]), expect=(Service.MODEL_SLOTS, 5))
         data = [r for r in replies if (r.service, r.subtype) == (Service.MODEL_SLOTS, 5)][-1].source_data
-        number, state, size = struct.unpack_from(">BBI", data)
-        return SlotStatus(number, SlotState(state), size, data[6:38])
+        status = message(Service.MODEL_SLOTS, 5).unpack(data)
+        return SlotStatus(status["slot"], SlotState(status["state"]), status["bytes"], status["sha256"])
 
-    def upload(self, slot: int, model: bytes, resume: bool = True) -> SlotStatus:
+    def upload(self, slot: int, model: bytes, resume: bool = True,
+               progress: Optional[Callable[[int], None]] = None) -> SlotStatus:
         """Begin, chunks, commit. With `resume`, an upload of the same model already in
-        progress on the slot continues from the bytes the runtime reports received."""
+        progress on the slot continues from the bytes the runtime reports received.
+        `progress(n)` is called as n more bytes are acknowledged."""
         sha256 = hashlib.sha256(model).digest()
         start = 0
         if resume:
@@ -221,7 +324,13 @@ class Controller:
                 start = status.bytes
         self.command(Service.MODEL_SLOTS, 1, struct.pack(">BI", slot, len(model)) + sha256)
         step = MAX_PACKET - TC_OVERHEAD - (TRAILER_LEN if self.key else 0) - UPLOAD_HEADER
-        for offset in range(start, len(model), step):
-            self.command(Service.MODEL_SLOTS, 2, struct.pack(">BI", slot, offset) + model[offset:offset + step])
+        chunks = [(Service.MODEL_SLOTS, 2, struct.pack(">BI", slot, offset) + model[offset:offset + step])
+                  for offset in range(start, len(model), step)]
+        if progress is not None:
+            progress(start)
+        for at in range(0, len(chunks), WINDOW):
+            window = chunks[at:at + WINDOW]
+            self.commands(window, idempotent=True, progress=None if progress is None else
+                          (lambda tc: progress(len(tc.app_data) - UPLOAD_HEADER)))
         self.command(Service.MODEL_SLOTS, 3, bytes([slot]))
         return self.slot_status(slot)

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..session import InferenceSession
 from .auth import Authenticator, CounterStore
-from .codes import EventId
+from .catalogue import EventId
 from .packets import DEFAULT_APID
 from .services import PayloadService
 from .slots import ModelSlots

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Union
 
-from .codes import CommandError, ErrorCode, SlotState
+from .catalogue import CommandError, ErrorCode, SlotState
 from .tensors import ByteRanges
 
 DEFAULT_SLOTS = 4
@@ -71,6 +71,7 @@ class ModelSlots:
         self.n_slots = n_slots
         self.max_model_bytes = max_model_bytes
         self._uploads: Dict[int, _Upload] = {}
+        self.integrity_failures = 0  # slots found not to match their SHA-256 (HK structure 2)
         self._committed: Dict[int, bytes] = {}  # slot -> sha256 of slotN.onnx
         for leftover in list(self.folder.glob("*.part")) + list(self.folder.glob("*.tmp")):
             leftover.unlink()

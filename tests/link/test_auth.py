@@ -2,7 +2,7 @@
 import pytest
 
 from runtime.link.auth import TRAILER_LEN, Authenticator, AuthError, CounterStore, sign
-from runtime.link.codes import ErrorCode
+from runtime.link.catalogue import ErrorCode
 from runtime.link.packets import TcPacket, crc16, parse_tc
 
 KEY = bytes(range(32))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from runtime.link.auth import Authenticator, CounterStore
-from runtime.link.codes import ErrorCode, SlotState
+from runtime.link.catalogue import ErrorCode, SlotState
 from runtime.link.controller import CommandFailed, Controller, LinkTimeout
 from runtime.link.packets import parse_tm
 from runtime.link.services import PayloadService
@@ -101,7 +101,7 @@ def test_infer_failure_raises(make_link):
     controller, _, _ = make_link()
     with pytest.raises(CommandFailed, match="SHAPE_MISMATCH") as info:
         controller.infer([np.zeros((3, 2), np.float32)])
-    assert info.value.code == ErrorCode.SHAPE_MISMATCH and info.value.stage == "completion"
+    assert info.value.code == ErrorCode.SHAPE_MISMATCH and info.value.stage == "acceptance"  # ICD-4-PUT-INPUT
 
 
 def test_upload_activate_and_resume(make_link):

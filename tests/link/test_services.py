@@ -1,5 +1,6 @@
 """PayloadService against a fake backend: verification, duplicates, results, HK,
-authentication, functions and model slots."""
+authentication, functions and model slots (docs/icd.md; requirement IDs of
+runtime.link.catalogue.REQUIREMENTS in each test's docstring)."""
 import hashlib
 import struct
 import zlib
@@ -8,11 +9,11 @@ import numpy as np
 import pytest
 
 from runtime.link.auth import Authenticator, CounterStore, sign
-from runtime.link.codes import (HK_U8_FIELDS, HK_U32_FIELDS, NO_ACTIVE_SLOT, ErrorCode, EventId, Function,
-                                Severity, SlotState)
+from runtime.link.catalogue import (HK2_U32_FIELDS, HK_U8_FIELDS, HK_U32_FIELDS, NO_ACTIVE_SLOT, ErrorCode,
+                                   EventId, Function, Severity, SlotState)
 from runtime.link.framing import FrameDecoder, frame
 from runtime.link.packets import MAX_PACKET, TcPacket, parse_tm
-from runtime.link.services import DUPLICATE_WINDOW, RESULT_CACHE, PayloadService
+from runtime.link.services import DUPLICATE_WINDOW, RESULTS_PER_SOURCE, PayloadService
 from runtime.link.slots import ModelSlots
 from runtime.link.tensors import TensorChunk, split_tensor
 
@@ -34,27 +35,31 @@ class Bench:
         self.key = key
         self.counter = 100
 
-    def tc(self, service, subtype, data=b"", ack=0xF, seq=None):
+    def tc(self, service, subtype, data=b"", ack=0xF, seq=None, source=0x42):
         if seq is None:
             self.seq += 1
             seq = self.seq
-        return TcPacket(service, subtype, data, apid=0x0A0, seq_count=seq, source_id=0x42, ack_flags=ack)
+        return TcPacket(service, subtype, data, apid=0x0A0, seq_count=seq, source_id=source, ack_flags=ack)
+
+    def raw(self, tc, sign_it=True):
+        if self.key and sign_it:
+            self.counter += 1
+            return sign(tc, self.key, self.counter)
+        return tc.pack()
+
+    def send_raw(self, raw):
+        return [parse_tm(p) for p in FrameDecoder().feed(self.service.receive(frame(raw)))]
 
     def send(self, tc, sign_it=True):
         """Sends through framing, as the line would, and returns the parsed TM."""
-        if self.key and sign_it:
-            self.counter += 1
-            raw = sign(tc, self.key, self.counter)
-        else:
-            raw = tc.pack()
-        return [parse_tm(p) for p in FrameDecoder().feed(self.service.receive(frame(raw)))]
+        return self.send_raw(self.raw(tc, sign_it))
 
     def call(self, service, subtype, data=b"", **kw):
         return self.send(self.tc(service, subtype, data, **kw))
 
-    def put_inputs(self, request_id, array=X, index=0):
+    def put_inputs(self, request_id, array=X, index=0, source=0x42):
         for chunk in split_tensor(request_id, index, array, 10):
-            assert kinds(self.call(200, 1, chunk.pack())) == [(1, 1), (1, 7)]
+            assert kinds(self.call(200, 1, chunk.pack(), source=source)) == [(1, 1), (1, 7)]
 
 
 def kinds(tms):
@@ -83,10 +88,12 @@ def test_reports_follow_ack_flags(bench, ack, expected):
 
 @pytest.mark.parametrize("service, subtype, data, code", [
     (99, 1, b"", ErrorCode.BAD_SERVICE), (17, 9, b"", ErrorCode.BAD_SUBTYPE),
-    (17, 1, b"x", ErrorCode.BAD_LENGTH), (3, 27, b"\0\2", ErrorCode.BAD_ARGUMENT),
+    (17, 1, b"x", ErrorCode.BAD_LENGTH),
     (8, 1, b"\0\x09", ErrorCode.BAD_ARGUMENT), (8, 1, b"\0\1\x07", ErrorCode.BAD_ARGUMENT),
-    (201, 4, b"\x09", ErrorCode.BAD_ARGUMENT), (200, 1, b"\0\0\0\1\0\x63\0\0\0\0\0\0\0\0\0", ErrorCode.BAD_ARGUMENT)])
+    (201, 4, b"\x09", ErrorCode.BAD_ARGUMENT), (200, 1, b"\0\0\0\1\0\x63\0\0\0\0\0\0\0\0\0", ErrorCode.DTYPE_MISMATCH),
+    (200, 5, b"\0\0\0\1\0", ErrorCode.BAD_LENGTH), (3, 27, b"\0\3", ErrorCode.BAD_ARGUMENT)])
 def test_acceptance_failures_reported_even_without_ack(bench, service, subtype, data, code):
+    """ICD-7-ACK: failures are always reported."""
     tms = bench.call(service, subtype, data, ack=0)
     assert kinds(tms) == [(1, 2)]
     assert failure(tms[0])[0] == code
@@ -100,6 +107,7 @@ def test_completion_failure_reported_without_ack(bench):
 
 
 def test_inference_round_trip(bench):
+    """ICD-4-RESULT: output chunks, then TM[200,4] with crc32 and input_crc32."""
     bench.put_inputs(5)
     tms = bench.call(200, 2, struct.pack(">I", 5))
     assert kinds(tms)[0] == (1, 1) and kinds(tms)[-2:] == [(200, 4), (1, 7)]
@@ -109,9 +117,10 @@ def test_inference_round_trip(bench):
     out1 = b"".join(c.data for c in chunks if c.index == 1)
     assert out0 == (X * 2).tobytes() and out1 == np.arange(3000, dtype="<i8").tobytes()
     assert max(len(t.pack()) for t in tms) == MAX_PACKET  # full chunks fill a packet exactly
-    request_id, status, _latency, crc, corrected = struct.unpack(">IHIIH", tms[-2].source_data)
+    request_id, status, _latency, crc, corrected, input_crc = struct.unpack(">IHIIHI", tms[-2].source_data)
     assert (request_id, status, corrected) == (5, 0, 1)
     assert crc == zlib.crc32(out0 + out1)
+    assert input_crc == zlib.crc32(X.tobytes())
     assert bench.service.housekeeping()["inferences_ok"] == 1
 
 
@@ -139,38 +148,164 @@ def test_duplicate_window_is_64_accepted_tcs(bench):
     assert bench.service.housekeeping()["duplicates_ignored"] == 1
 
 
-def test_rejected_tc_is_not_a_duplicate(bench):
+def test_rejected_tc_resent_gets_its_failure_again(bench):
+    """ICD-7-DUPLICATE: a TC that failed at acceptance, sent again identical (its report
+    was lost), gets the same failure report again, counted once as rejected."""
     bad = bench.tc(17, 1, b"x")
     assert kinds(bench.send(bad)) == [(1, 2)]
     assert kinds(bench.send(bad)) == [(1, 2)]
+    assert bench.service.housekeeping()["duplicates_ignored"] == 1
+    assert bench.service.housekeeping()["tc_rejected"] == 1
+
+
+def test_reused_sequence_count_with_other_bytes_is_a_new_tc(bench):
+    """ICD-7-DUPLICATE (issue 12 'false success'): a controller after a reboot reuses an
+    earlier TC's sequence count for a different TC: it is executed, not answered with
+    the old TC's reports."""
+    bench.put_inputs(6)
+    bench.send(bench.tc(200, 2, struct.pack(">I", 6), seq=500))
+    bench.put_inputs(7, X + 1)
+    tms = bench.send(bench.tc(200, 2, struct.pack(">I", 7), seq=500))
+    assert bench.backend.runs == 2
+    out = b"".join(TensorChunk.unpack(t.source_data).data for t in tms if (t.service, t.subtype) == (200, 3)
+                   and TensorChunk.unpack(t.source_data).index == 0)
+    assert out == ((X + 1) * 2).tobytes()
     assert bench.service.housekeeping()["duplicates_ignored"] == 0
 
 
 def test_result_cache_keeps_last_8(bench):
-    for request_id in range(RESULT_CACHE + 1):
+    """ICD-4-RESEND: the last 8 results of a controller can be re-sent."""
+    for request_id in range(RESULTS_PER_SOURCE + 1):
         bench.put_inputs(request_id)
         bench.call(200, 2, struct.pack(">I", request_id))
     tms = bench.call(200, 5, struct.pack(">I", 0))
     assert failure(tms[-1]) == (ErrorCode.UNKNOWN_REQUEST, 0)
-    for request_id in range(1, RESULT_CACHE + 1):
+    for request_id in range(1, RESULTS_PER_SOURCE + 1):
         tms = bench.call(200, 5, struct.pack(">I", request_id))
         assert kinds(tms)[-2:] == [(200, 4), (1, 7)]
         assert (200, 3) in kinds(tms)
-    assert bench.backend.runs == RESULT_CACHE + 1
+    assert bench.backend.runs == RESULTS_PER_SOURCE + 1
 
 
 @pytest.mark.parametrize("array, code", [
     (np.zeros((3, 2), np.float32), ErrorCode.SHAPE_MISMATCH),
+    (np.zeros((2, 3, 1), np.float32), ErrorCode.SHAPE_MISMATCH),
     (np.zeros((2, 3), np.int32), ErrorCode.DTYPE_MISMATCH)])
-def test_input_mismatch(bench, array, code):
-    bench.put_inputs(9, array)
-    tms = bench.call(200, 2, struct.pack(">I", 9))
-    assert kinds(tms) == [(1, 1), (1, 8)] and failure(tms[-1]) == (code, 0)
+def test_input_mismatch_refused_at_acceptance(bench, array, code):
+    """ICD-4-PUT-INPUT: a chunk whose dtype or dims differ from the model's input fails at
+    acceptance; nothing is staged."""
+    (chunk,) = split_tensor(9, 0, array, 4000)
+    tms = bench.call(200, 1, chunk.pack())
+    assert kinds(tms) == [(1, 2)] and failure(tms[0]) == (code, 0)
+    assert bench.service.housekeeping()["inputs_refused"] == 1
+    assert bench.service.inference.staged_bytes() == 0
+
+
+def chunk_header(request_id, index, code, dims, total, offset=0):
+    return struct.pack(f">IBBB{len(dims)}III", request_id, index, code, len(dims), *dims, total, offset)
+
+
+@pytest.mark.parametrize("data, code", [
+    # issue 12: 31-byte TCs each declaring a 64 MiB tensor allocated it (40 took 2.6 GB)
+    (chunk_header(1, 0, 1, (4096, 4096), 64 << 20), ErrorCode.SHAPE_MISMATCH),
+    # dims whose product overflows 64 bits, total_bytes 0 (was accepted)
+    (chunk_header(1, 0, 1, (0xFFFFFFFF,) * 3, 0), ErrorCode.SHAPE_MISMATCH),
+    (chunk_header(1, 0, 1, (2, 3), 0), ErrorCode.BAD_LENGTH),
+    (chunk_header(1, 0, 1, (2, 3), 2 ** 32 - 1), ErrorCode.BAD_LENGTH),
+    (chunk_header(1, 1, 1, (2, 3), 24), ErrorCode.BAD_ARGUMENT),
+    (chunk_header(1, 0, 1, (2, 3), 24, offset=20) + bytes(8), ErrorCode.BAD_ARGUMENT),
+    (chunk_header(1, 0, 1, (2, 3), 24)[:12], ErrorCode.BAD_LENGTH),
+    (b"\0\0\0\1\0", ErrorCode.BAD_LENGTH)])
+def test_hostile_put_input_allocates_nothing(bench, data, code):
+    """ICD-4-PUT-INPUT, ICD-7-OVERFLOW: declared sizes are checked against the model with
+    overflow-safe arithmetic before anything is allocated."""
+    tms = bench.call(200, 1, data)
+    assert kinds(tms) == [(1, 2)] and failure(tms[0])[0] == code
+    assert bench.service.inference.staged_bytes() == 0
+
+
+def test_symbolic_dims_take_any_value_within_a_cap(tmp_path):
+    """ICD-7-OVERFLOW: a model input with a symbolic dim accepts any dims whose size is
+    exact and at most MAX_DYNAMIC_INPUT_BYTES."""
+    from runtime.link.services.inference import MAX_DYNAMIC_INPUT_BYTES
+    bench = Bench(tmp_path)
+    bench.backend.input_specs = lambda: [(("N", 3), np.dtype(np.float32))]
+    assert kinds(bench.call(200, 1, chunk_header(1, 0, 1, (5, 3), 60) + bytes(60)))[-1] == (1, 7)
+    n = MAX_DYNAMIC_INPUT_BYTES // 12 + 1
+    tms = bench.call(200, 1, chunk_header(2, 0, 1, (n, 3), n * 12))
+    assert failure(tms[0])[0] == ErrorCode.BAD_LENGTH
+    tms = bench.call(200, 1, chunk_header(3, 0, 1, (0xFFFFFFFF, 3), 0))
+    assert failure(tms[0])[0] == ErrorCode.BAD_LENGTH
+    assert bench.service.inference.staged_bytes() == 60
+
+
+def test_staging_is_bounded(bench):
+    """ICD-4-PUT-INPUT: at most STAGED_REQUESTS requests are staged, whatever sources send."""
+    from runtime.link.services import STAGED_PER_SOURCE, STAGED_REQUESTS
+    (first,) = split_tensor(0, 0, X[:1], 4000)
+    for source in range(8):
+        for request_id in range(10):
+            chunk = split_tensor(request_id, 0, X, 8)[0]
+            bench.call(200, 1, chunk.pack(), source=source)
+    staged = bench.service.inference.staged
+    assert len(staged) == STAGED_REQUESTS
+    assert max(sum(1 for s, _ in staged if s == src) for src in range(8)) <= STAGED_PER_SOURCE
+    assert bench.service.inference.staged_bytes() == STAGED_REQUESTS * X.nbytes
+
+
+def test_requests_are_scoped_per_source(bench):
+    """ICD-4-PER-SOURCE (issue 12): two controllers staging under the same request_id
+    each get their own inputs run."""
+    bench.put_inputs(7, X, source=0x42)
+    bench.put_inputs(7, X + 10, source=0x43)
+    for source, expected in ((0x43, X + 10), (0x42, X)):
+        tms = bench.call(200, 2, struct.pack(">I", 7), source=source)
+        out = b"".join(TensorChunk.unpack(t.source_data).data for t in tms if (t.service, t.subtype) == (200, 3)
+                       and TensorChunk.unpack(t.source_data).index == 0)
+        assert out == (expected * 2).tobytes()
+        done = struct.unpack(">IHIIHI", [t for t in tms if (t.service, t.subtype) == (200, 4)][0].source_data)
+        assert done[5] == zlib.crc32(expected.tobytes())
+    # results too: another source cannot fetch them
+    assert failure(bench.call(200, 5, struct.pack(">I", 7), source=0x44)[-1]) == (ErrorCode.UNKNOWN_REQUEST, 7)
+
+
+def test_ranged_resend_sends_only_the_ranges(bench):
+    """ICD-4-RESEND: TC[200,5] with ranges re-sends exactly those bytes, then TM[200,4]."""
+    bench.put_inputs(3)
+    first = bench.call(200, 2, struct.pack(">I", 3))
+    ranges = [(1, 100, 9000), (0, 4, 8), (1, 23990, 10)]
+    data = struct.pack(">I", 3) + b"".join(struct.pack(">BII", *r) for r in ranges)
+    tms = bench.call(200, 5, data)
+    assert kinds(tms)[-2:] == [(200, 4), (1, 7)]
+    assert tms[-2].source_data == [t for t in first if (t.service, t.subtype) == (200, 4)][0].source_data
+    chunks = [TensorChunk.unpack(t.source_data) for t in tms if (t.service, t.subtype) == (200, 3)]
+    outputs = {0: (X * 2).tobytes(), 1: np.arange(3000, dtype="<i8").tobytes()}
+    got = {}
+    for c in chunks:
+        assert c.data == outputs[c.index][c.offset:c.offset + len(c.data)]
+        got.setdefault(c.index, []).append((c.offset, c.offset + len(c.data)))
+    assert sum(b - a for spans in got.values() for a, b in spans) == 9000 + 8 + 10
+    assert sorted(got[0]) == [(4, 12)]
+
+
+@pytest.mark.parametrize("ranges, code, detail", [
+    ([(2, 0, 1)], ErrorCode.BAD_ARGUMENT, 2), ([(0, 20, 5)], ErrorCode.BAD_ARGUMENT, 20),
+    ([(1, 0xFFFFFFFF, 0xFFFFFFFF)], ErrorCode.BAD_ARGUMENT, 0xFFFFFFFF)])
+def test_ranged_resend_out_of_range(bench, ranges, code, detail):
+    """ICD-4-RESEND, ICD-7-OVERFLOW: a range past an output fails (at completion, where
+    the result is looked up); nothing is sent."""
+    bench.put_inputs(3)
+    bench.call(200, 2, struct.pack(">I", 3))
+    data = struct.pack(">I", 3) + b"".join(struct.pack(">BII", *r) for r in ranges)
+    tms = bench.call(200, 5, data)
+    assert kinds(tms) == [(1, 1), (1, 8)] and failure(tms[1]) == (code, detail)
 
 
 def test_no_model(tmp_path):
+    """ICD-4-PUT-INPUT: with no model, inputs are refused with NO_MODEL, and so is a run."""
     bench = Bench(tmp_path, served=False)
-    bench.put_inputs(1)
+    (chunk,) = split_tensor(1, 0, X, 4000)
+    assert failure(bench.call(200, 1, chunk.pack())[0])[0] == ErrorCode.NO_MODEL
     assert failure(bench.call(200, 2, struct.pack(">I", 1))[-1])[0] == ErrorCode.NO_MODEL
 
 
@@ -185,7 +320,7 @@ def test_uncorrectable_upset_fails_the_run(bench):
     bench.backend.fail_next = UNCORRECTABLE
     tms = bench.call(200, 2, struct.pack(">I", 4))
     assert kinds(tms) == [(1, 1), (200, 4), (1, 8)]
-    assert struct.unpack(">IHIIH", tms[1].source_data)[1] == ErrorCode.UNCORRECTABLE_UPSET
+    assert struct.unpack(">IHIIHI", tms[1].source_data)[1] == ErrorCode.UNCORRECTABLE_UPSET
     assert failure(tms[-1])[0] == ErrorCode.UNCORRECTABLE_UPSET
     assert bench.service.housekeeping()["inferences_failed"] == 1
 
@@ -199,7 +334,30 @@ def test_scrub_that_finds_lost_weights_fails_with_uncorrectable_upset(bench):
     assert failure(tms[-1])[0] == ErrorCode.UNCORRECTABLE_UPSET
 
 
+def test_alive_carries_icd_version(bench):
+    """ICD-4-ALIVE: TM[17,2] data is icd_version 2."""
+    (alive,) = [t for t in bench.call(17, 1) if t.service == 17]
+    assert alive.source_data == bytes([2])
+
+
+def test_housekeeping_structure_2(bench):
+    """ICD-5-HK: structure 2 = structure 1's fields, icd_version u8, then 4 u32."""
+    bench.backend.counters.update(checksum_mismatches=5, ops_reexecuted=4)
+    (chunk,) = split_tensor(1, 0, np.zeros((3, 3), np.float32), 4000)
+    bench.call(200, 1, chunk.pack())  # refused: wrong dims
+    (hk,) = [t for t in bench.call(3, 27, b"\0\2") if t.service == 3]
+    assert len(hk.source_data) == 2 + 4 * 16 + 2 + 1 + 4 * 4
+    values = struct.unpack(">H16I2BB4I", hk.source_data)
+    fields = dict(zip(("structure",) + HK_U32_FIELDS + HK_U8_FIELDS + ("icd_version",) + HK2_U32_FIELDS,
+                      values))
+    assert fields["structure"] == 2 and fields["icd_version"] == 2
+    assert (fields["checksum_mismatches"], fields["ops_reexecuted"]) == (5, 4)
+    assert (fields["slot_integrity_failures"], fields["inputs_refused"]) == (0, 1)
+    assert fields["tc_rejected"] == 1 and fields["frames_ok"] == 2
+
+
 def test_housekeeping_structure_1(bench):
+    """ICD-5-HK: structure 1 unchanged from v1."""
     bench.call(17, 1)
     bench.service.receive(b"\x05\x01\x02\0")  # one bad frame
     bench.backend.counters.update(scrub_passes=3, upsets_corrected=2)
@@ -276,19 +434,28 @@ def test_replay(tmp_path):
     bench = Bench(tmp_path, key=KEY)
     raw = sign(bench.tc(17, 1), KEY, 500)
     bench.service.receive(frame(raw))
-    tms = [parse_tm(p) for p in FrameDecoder().feed(bench.service.receive(frame(raw)))]
+    other = sign(bench.tc(17, 1), KEY, 500)  # another TC with the same counter
+    tms = [parse_tm(p) for p in FrameDecoder().feed(bench.service.receive(frame(other)))]
     expect_auth_failure(bench, tms, ErrorCode.REPLAY)
     older = sign(bench.tc(17, 1), KEY, 499)
     tms = [parse_tm(p) for p in FrameDecoder().feed(bench.service.receive(frame(older)))]
     expect_auth_failure(bench, tms, ErrorCode.REPLAY)
 
 
-def test_retry_with_new_counter_is_a_duplicate(tmp_path):
+def test_identical_retry_is_a_duplicate_and_skips_the_counter(tmp_path):
+    """ICD-7-DUPLICATE, ICD-7-AUTH: the identical signed packet again gets its reports
+    again without executing and without a REPLAY failure, even after later TCs moved
+    the counter on; the same TC signed with a new counter is a new TC."""
     bench = Bench(tmp_path, key=KEY)
-    ping = bench.tc(17, 1)
-    bench.send(ping)
-    assert kinds(bench.send(ping)) == [(1, 1), (17, 2), (1, 7)]
+    bench.put_inputs(2)
+    run = bench.raw(bench.tc(200, 2, struct.pack(">I", 2)))
+    bench.send_raw(run)
+    bench.call(17, 1)
+    assert kinds(bench.send_raw(run)) == [(1, 1), (200, 4), (1, 7)]
+    assert bench.backend.runs == 1
     assert bench.service.housekeeping()["duplicates_ignored"] == 1
+    resigned = bench.send(bench.tc(200, 2, struct.pack(">I", 2), seq=bench.seq - 1))
+    assert failure(resigned[-1]) == (ErrorCode.UNKNOWN_REQUEST, 2)  # executed: inputs were consumed
 
 
 # -- model slots ----------------------------------------------------------------------

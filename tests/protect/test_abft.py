@@ -14,7 +14,7 @@ from fault_injection.models import digits_model_path, load_heldout
 from fault_injection.outcome import Tolerance
 from runtime import InferenceSession, UncorrectableUpsetError
 from runtime._core import ffi, lib
-from runtime.link.codes import PROTECTION_MODES
+from runtime.link.catalogue import PROTECTION_MODES
 from runtime.protect import modes
 from runtime.randomize import randomize_weights
 from runtime.zoo import light_model_path
