@@ -34,7 +34,7 @@ GROUND_PYTHON = REPO / ".venv-ground" / "bin" / "python"
 GROUND_CLIENT = Path(__file__).resolve().parent / "ground" / "tmtccmd_client.py"
 # The ICD version `radrt serve` implements on this branch (the ground script checks the
 # alive TM, HK structure 2 and TM[200,4]'s input_crc32 accordingly).
-RUNTIME_ICD = 1
+RUNTIME_ICD = 2
 CHUNK_BYTES = 100  # small, so the 256-byte digits input is staged in 3 TC[200,1] chunks
 
 needs_ground_venv = pytest.mark.skipif(
@@ -206,7 +206,7 @@ def test_the_verificator_catches_a_repeated_acceptance_report(serve_repeating_ac
     summary = json.loads(done.stdout)
     assert not summary["passed"] and not summary["checks"]["every_tc_verified"]
     accepted = [t for t in summary["tcs"] if t["accepted"] == "SUCCESS"]
-    assert accepted and all(t["reports"] == {"1": 2, "7": 1} and not t["verified"] for t in accepted)
+    assert accepted and all(t["reports"]["1"] == 2 and not t["verified"] for t in accepted)
     refused = [t for t in summary["tcs"] if t["accepted"] == "FAILURE"]
     assert refused and all(t["verified"] for t in refused)  # their single TM[1,2] is right
 
