@@ -10,6 +10,7 @@ Chunk layout (integers big-endian, element data little-endian C order):
 than once (re-sends); the assembler keeps the covered byte ranges and is complete when
 they span the tensor. Dtype codes are ONNX TensorProto.DataType values.
 """
+import math
 import struct
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
@@ -72,7 +73,7 @@ class TensorChunk:
         dims = struct.unpack_from(f">{rank}I", payload, _FIXED.size)
         total, offset = _TAIL.unpack_from(payload, _FIXED.size + 4 * rank)
         data = payload[header_len:]
-        expected = int(np.prod(dims, dtype=np.int64)) * DTYPE_CODES[code].itemsize
+        expected = math.prod(dims) * DTYPE_CODES[code].itemsize  # Python int: cannot overflow
         if total != expected:
             raise ChunkError(f"total_bytes {total}, dims {dims} of dtype code {code} make {expected}")
         if offset + len(data) > total:

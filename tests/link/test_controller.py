@@ -1,6 +1,7 @@
 """The controller against PayloadService (fake backend) over a pty pair, replies
 dropped on purpose: retries with the same sequence count, resends of lost outputs."""
 import hashlib
+import struct
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ def make_link(tmp_path):
     def make(drop=lambda n: False, key=None, timeout=0.3, retries=3):
         master, path = open_pty_pair()
         backend = FakeBackend()
-        auth = Authenticator(key, CounterStore()) if key else None
+        auth = Authenticator(key, CounterStore()) if key else None  # a fresh runtime: 0
         service = PayloadService(backend, ModelSlots(tmp_path / f"slots{len(opened)}"), authenticator=auth)
         responder = Responder(FdStream(master), service, drop)
         responder.start()
@@ -69,7 +70,8 @@ def test_hk_retried_when_the_tc_reply_is_lost_twice(make_link):
 
 def test_timeout_after_all_retries(make_link):
     controller, _, _ = make_link(drop=lambda n: True, timeout=0.1, retries=2)
-    with pytest.raises(LinkTimeout, match=r"TC\[17,1\] seq 0: no completion after 3 attempts"):
+    with pytest.raises(LinkTimeout, match=r"ARE_YOU_ALIVE \(TC\[17,1\]\) seq 0: no completion from APID 0x0A0 "
+                                          r"on the link after 3 attempts of 0.1 s"):
         controller.ping()
     assert controller.sent_attempts == 3
 
@@ -158,3 +160,109 @@ def test_controller_through_a_noisy_line(tmp_path):
         controller_end.close()
         runtime_end.close()
         responder.stream.close()
+
+
+def crc16_invisible_error(raw: bytes, at_bit: int) -> bytes:
+    """`raw` with the bits of x^at_bit * g(x) flipped, g = x^16 + x^12 + x^5 + 1 the
+    CRC-16/CCITT generator, bits counted from the last bit the CRC covers (bit 0 = least
+    significant bit of the byte before the CRC). CRC is linear and g divides the error
+    polynomial, so the packet's CRC-16 still checks: the error is invisible to it."""
+    packet = bytearray(raw)
+    covered = len(packet) - 2
+    for power in (0, 5, 12, 16):
+        bit = at_bit + power
+        packet[covered - 1 - bit // 8] ^= 1 << (bit % 8)
+    return bytes(packet)
+
+
+def test_controller_catches_an_uplink_error_crc16_does_not_see(make_link):
+    """ICD-4-CONTROLLER-CHECK, ICD-4-RESULT (issue 12): an uplink error that CRC-16 misses
+    changes a staged input; the result's output CRC matches what the runtime computed,
+    but input_crc32 differs from the inputs sent, so the controller does not accept it
+    and runs the inputs again."""
+    from runtime.link.packets import parse_tc
+    controller, service, backend = make_link()
+    handle, hit = service.handle, []
+
+    def corrupt_first_put_input(tc):
+        if (tc.service, tc.subtype) == (200, 1) and not hit:
+            corrupted = parse_tc(crc16_invisible_error(tc.pack(), at_bit=3))  # CRC-16 still valid
+            assert corrupted.app_data != tc.app_data
+            hit.append(corrupted)
+            tc = corrupted
+        return handle(tc)
+    service.handle = corrupt_first_put_input
+    result = controller.infer([X])
+    np.testing.assert_array_equal(result.outputs[0], X * 2)
+    assert hit and result.input_reruns == 1 and backend.runs == 2
+
+
+def test_uplink_error_that_corrupts_every_run_raises(make_link):
+    """ICD-4-CONTROLLER-CHECK: a result whose input_crc32 never matches is never accepted."""
+    from runtime.link.controller import InputCorrupted
+    from runtime.link.packets import parse_tc
+    controller, service, _ = make_link(retries=1)
+    handle = service.handle
+    service.handle = lambda tc: handle(parse_tc(crc16_invisible_error(tc.pack(), 3))
+                                       if (tc.service, tc.subtype) == (200, 1) else tc)
+    with pytest.raises(InputCorrupted, match="CRC-16 does not catch"):
+        controller.infer([X])
+
+
+def test_lost_output_chunks_are_recovered_by_their_byte_ranges(make_link):
+    """ICD-4-RESEND: the controller asks TC[200,5] for the missing byte ranges only."""
+    # replies: 0-1 input chunk reports, 2 run acceptance, 3 output 0, 4.. output 1's chunks
+    controller, service, backend = make_link(drop=lambda n: n in (4, 6))
+    asked = []
+    handle = service.handle
+
+    def spy(tc):
+        if (tc.service, tc.subtype) == (200, 5):
+            asked.append(tc.app_data)
+        return handle(tc)
+    service.handle = spy
+    result = controller.infer([X])
+    np.testing.assert_array_equal(result.outputs[1], np.arange(3000))
+    (data,) = asked
+    ranges = [struct.unpack_from(">BII", data, at) for at in range(4, len(data), 9)]
+    assert ranges and sum(r[2] for r in ranges) < X.nbytes * 2 + 3000 * 8  # not everything
+    assert all(r[0] == 1 for r in ranges)
+
+
+def test_lost_result_report_alone_is_asked_alone(make_link):
+    """ICD-4-RESEND: with every output chunk received but TM[200,4] lost, the controller
+    asks an empty range and gets TM[200,4] without the outputs again."""
+    from runtime.link.tensors import max_chunk_data
+    outputs = FakeBackend().outputs(X)
+    n_chunks = sum(-(-o.nbytes // max_chunk_data(o.ndim, telemetry=True)) for o in outputs)
+    # replies: 0-1 input chunk reports, 2 run acceptance, the output chunks, TM[200,4]
+    controller, service, _ = make_link(drop=lambda n: n == 3 + n_chunks)
+    asked = []
+    handle = service.handle
+    service.handle = lambda tc: (asked.append(tc.app_data) if (tc.service, tc.subtype) == (200, 5) else None,
+                                 handle(tc))[1]
+    result = controller.infer([X])
+    np.testing.assert_array_equal(result.outputs[1], outputs[1])
+    assert [a[4:] for a in asked] == [struct.pack(">BII", 0, 0, 0)]
+
+
+@pytest.mark.parametrize("key", [None, KEY])
+def test_lost_chunk_of_a_window_is_sent_again(make_link, key):
+    """ICD-7-DUPLICATE, ICD-7-AUTH: a put-input chunk lost on the uplink inside a window
+    is re-sent (re-signed with a fresh counter when authenticated, since later chunks
+    moved the counter on) and the inference completes right."""
+    controller, service, backend = make_link(key=key)
+    big = np.arange(3000, dtype=np.float32).reshape(2, 1500)
+    backend.input_specs = lambda: [((2, 1500), np.dtype(np.float32))]
+    handle, seen = service.handle, []
+
+    def lose_second_chunk(tc):
+        if (tc.service, tc.subtype) == (200, 1):
+            seen.append(tc)
+            if len(seen) == 2:
+                return []  # lost on the line
+        return handle(tc)
+    service.handle = lose_second_chunk
+    result = controller.infer([big])
+    np.testing.assert_array_equal(result.outputs[0], big * 2)
+    assert len(seen) == 4 and service.housekeeping()["auth_rejected"] == 0  # 3 chunks + 1 re-sent

@@ -51,6 +51,7 @@ def test_decoder_survives_arbitrary_bytes(garbage, cuts):
 @given(st.binary(max_size=2000), st.lists(st.binary(max_size=300), min_size=1, max_size=5),
        st.integers(1, 97))
 def test_no_valid_frame_lost_after_garbage(garbage, payloads, piece):
+    """ICD-2-FRAME: after garbage the decoder resynchronises at the next 0x00."""
     packets = [tc(i, p) for i, p in enumerate(payloads)]
     stream = garbage + b"\0" + b"".join(frame(p.pack()) for p in packets)
     decoder = FrameDecoder(parse_tc)
@@ -65,6 +66,7 @@ def test_no_valid_frame_lost_after_garbage(garbage, payloads, piece):
 
 
 def test_empty_frames_ignored():
+    """ICD-2-FRAME: empty frames are ignored."""
     decoder = FrameDecoder(parse_tc)
     assert decoder.feed(b"\0\0" + frame(tc(1).pack()) + b"\0") == [tc(1)]
     assert decoder.counters.frames_dropped == 0
@@ -72,6 +74,7 @@ def test_empty_frames_ignored():
 
 @pytest.mark.parametrize("app_data", [MAX_PACKET - 12, MAX_PACKET])
 def test_oversize_frame_dropped_and_counted(app_data):
+    """ICD-2-OVERSIZE: a packet over 4096 bytes is dropped and counted."""
     # 4097 bytes (its encoding fits the buffer: caught after decoding) and 4109 bytes
     # (caught while the bytes arrive).
     raw = TcPacket(200, 1, bytes(app_data), apid=0x0A0).pack()
@@ -140,6 +143,7 @@ def bad_cobs():
 @pytest.mark.parametrize("make", [bad_crc, bad_ccsds_version, bad_pus_version, bad_length_field,
                                   tm_where_tc_expected, too_short, bad_cobs])
 def test_bad_packets_dropped_and_counted(make):
+    """ICD-7-DROP: bad CRC, length or header version: dropped, counted, not executed."""
     raw, counter = make()
     encoded = b"\x05\x01\x02" if raw is None else cobs_encode(raw)  # code 5 runs past the end
     decoder = FrameDecoder(parse_tc)

@@ -19,10 +19,12 @@ KEY = bytes(range(32))
 
 
 def test_crc16_check_value():
+    """ICD-3-CRC: CRC-16/CCITT-FALSE check value 0x29B1."""
     assert crc16(b"123456789") == 0x29B1
 
 
 def test_ping_tc():
+    """ICD-10-GOLDEN: the ping TC vector."""
     assert TcPacket(17, 1, apid=0x0A0, seq_count=1, source_id=0x42, ack_flags=0xF).pack() == PING_TC
     assert PusTc(service=17, message_subtype=1, apid=0x0A0, seq_count=1, source_id=0x42,
                  ack_flags=0xF).pack() == PING_TC
@@ -59,3 +61,31 @@ def test_authenticated_ping():
 def test_cds_timestamp_matches_spacepackets(unix, days, ms):
     from runtime.link.packets import cds_short_timestamp
     assert cds_short_timestamp(unix) == CdsShortTimestamp(ccsds_days=days, ms_of_day=ms).pack()
+
+
+V2_ALIVE_TM = bytes.fromhex("08a0c0050010201102000300424000010000000a02032a")
+V2_RESULT_DONE_TM = bytes.fromhex(
+    "08a0c009002320c804000400424000010000000a000000070000000004d2b63cfbcd0001d5cd438f38e6")
+
+
+def test_v2_alive_tm():
+    """ICD-10-GOLDEN, ICD-4-ALIVE: the v2 alive TM, from the runtime's own service."""
+    from runtime.link.catalogue import ICD_VERSION, message
+    data = message(17, 2).pack(icd_version=ICD_VERSION)
+    tm = TmPacket(17, 2, data, apid=0x0A0, seq_count=5, message_counter=3, destination_id=0x42,
+                  timestamp=TIMESTAMP)
+    assert tm.pack() == V2_ALIVE_TM
+    assert PusTm(service=17, message_subtype=2, timestamp=TIMESTAMP, apid=0x0A0, seq_count=5,
+                 message_counter=3, destination_id=0x42, source_data=data).pack() == V2_ALIVE_TM
+
+
+def test_v2_result_done_tm():
+    """ICD-10-GOLDEN, ICD-4-RESULT: TM[200,4] with input_crc32, packed as the runtime packs it."""
+    import zlib
+    from runtime.link.services import RunResult
+    result = RunResult(status=0, latency_us=1234, crc32=zlib.crc32(bytes.fromhex("01020304")), corrected=1,
+                       input_crc32=zlib.crc32(bytes.fromhex("0506")), outputs=[])
+    tm = TmPacket(200, 4, result.done_report(7), apid=0x0A0, seq_count=9, message_counter=4,
+                  destination_id=0x42, timestamp=TIMESTAMP)
+    assert tm.pack() == V2_RESULT_DONE_TM
+    assert parse_tm(V2_RESULT_DONE_TM).source_data == result.done_report(7)

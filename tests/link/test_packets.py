@@ -16,6 +16,7 @@ u16 = st.integers(0, 0xFFFF)
 @settings(max_examples=200, deadline=None)
 @given(apids, seqs, u8, u8, u16, st.integers(0, 15), st.binary(max_size=200))
 def test_tc_matches_spacepackets(apid, seq, service, subtype, source, ack, data):
+    """ICD-3-HEADERS: TC headers bit-exact with spacepackets."""
     ours = TcPacket(service, subtype, data, apid, seq, source, ack)
     raw = ours.pack()
     assert raw == PusTc(service=service, message_subtype=subtype, apid=apid, seq_count=seq,
@@ -44,6 +45,7 @@ def test_strictness_where_spacepackets_is_lenient():
 
 
 def test_sequence_counter_wraps_at_14_bits():
+    """ICD-3-SEQ: 14-bit sequence count, wrapping."""
     counter = SequenceCounter(SEQ_COUNT_MODULO - 1)
     assert [counter.next() for _ in range(3)] == [SEQ_COUNT_MODULO - 1, 0, 1]
 

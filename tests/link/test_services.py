@@ -374,6 +374,7 @@ def test_housekeeping_structure_1(bench):
 
 
 def test_functions(bench):
+    """ICD-6-FUNCTIONS: SET_PROTECTION, SCRUB_NOW, RESET_COUNTERS."""
     bench.call(8, 1, struct.pack(">HB", Function.SET_PROTECTION, 3))
     assert bench.backend.mode == "tmr"
     assert bench.service.housekeeping()["protection_mode"] == 3
@@ -476,6 +477,7 @@ def slot_status(bench, slot):
 
 
 def test_upload_commit_activate(bench, tmp_path):
+    """ICD-4-SLOTS: begin, chunks, commit, status, ACTIVATE_SLOT."""
     model = bytes(range(256)) * 20
     assert slot_status(bench, 1) == (1, SlotState.EMPTY, 0, bytes(32))
     assert kinds(upload(bench, 1, model))[-1] == (1, 7)
@@ -491,6 +493,7 @@ def test_upload_commit_activate(bench, tmp_path):
 
 
 def test_upload_never_touches_active_slot(bench):
+    """ICD-7-UPLOAD-ATOMIC: an upload never touches the active slot."""
     upload(bench, 0, b"first model")
     bench.call(8, 1, struct.pack(">HB", Function.ACTIVATE_SLOT, 0))
     tms = bench.call(201, 1, struct.pack(">BI", 0, 5) + bytes(32))
@@ -539,6 +542,7 @@ def test_chunk_past_end(bench):
 
 
 def test_power_cut_leaves_the_previous_model_serving(bench, tmp_path):
+    """ICD-7-UPLOAD-ATOMIC: a power cut leaves the previous model serving."""
     upload(bench, 0, b"model zero")
     bench.call(8, 1, struct.pack(">HB", Function.ACTIVATE_SLOT, 0))
     folder = tmp_path / "slots"
@@ -549,4 +553,12 @@ def test_power_cut_leaves_the_previous_model_serving(bench, tmp_path):
     restarted = ModelSlots(folder)
     assert restarted.active == 0 and restarted.model_bytes(0) == b"model zero"
     assert restarted.status(1).state == SlotState.EMPTY
-    assert sorted(p.name for p in folder.iterdir()) == ["active", "slot0.onnx"]
+    assert sorted(p.name for p in folder.iterdir()) == ["active", "slot0.onnx", "slot0.sha256"]
+
+
+def test_chunk_parser_sizes_cannot_overflow():
+    """ICD-7-OVERFLOW: dims whose product overflows 64 bits do not wrap to a small size
+    in the chunk parser either (the controller parses TM[200,3] with it)."""
+    from runtime.link.tensors import ChunkError
+    with pytest.raises(ChunkError, match="make"):
+        TensorChunk.unpack(struct.pack(">IBBB3III", 1, 0, 1, 3, *(0xFFFFFFFF,) * 3, 0, 0))
