@@ -1,6 +1,7 @@
 # radrt: two commands on a fresh machine.
 #   make demo   creates .venv, installs radrt with its reference extras, runs the demo
 #   make test   same set-up, then the whole test suite
+#   (make test also creates .venv-ground, the ground segment's own install: see ground-venv)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -8,8 +9,11 @@ PIP    := $(VENV)/bin/pip
 # Reinstall (and so recompile the C core) when the build inputs change.
 BUILD_INPUTS := pyproject.toml setup.py runtime/_build_core.py $(wildcard csrc/*.[ch] csrc/*/*.[ch])
 STAMP  := $(VENV)/.radrt-installed
+GROUND_VENV  ?= .venv-ground
+GROUND_REQS  := tests/link/ground/requirements.txt
+GROUND_STAMP := $(GROUND_VENV)/.ground-installed
 
-.PHONY: demo test test-c test-aarch64 hil fuzz build clean
+.PHONY: demo test test-c test-aarch64 hil fuzz build ground-venv clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +28,19 @@ build: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/radrt demo
 
-test: $(STAMP) test-c
+test: $(STAMP) $(GROUND_STAMP) test-c
 	$(PY) -m pytest -q
+
+# The ground segment, a separate install: tmtccmd and the older spacepackets it pins
+# (tests/link/ground/requirements.txt), used by tests/link/test_tmtccmd.py to run
+# tests/link/ground/tmtccmd_client.py against `radrt serve`. Recreated when the pins change.
+$(GROUND_STAMP): $(GROUND_REQS)
+	rm -rf $(GROUND_VENV)
+	$(PYTHON) -m venv $(GROUND_VENV)
+	$(GROUND_VENV)/bin/pip install --quiet -r $(GROUND_REQS)
+	touch $@
+
+ground-venv: $(GROUND_STAMP)
 
 # Hardware-in-the-loop scene on ptys: firmware stub <-> noisy line <-> radrt serve (tmr),
 # 200 inferences of the digits classifier with upsets injected into the runtime.

@@ -8,13 +8,16 @@
    shipped digits classifier on one pty, with `--upset-rate` upsets per inference
    injected into its weights and activations (an accelerated environment).
 3. The firmware stub (`firmware_stubs/payload_fw`, built if needed) on the other pty
-   pings, reads housekeeping, sends `records` held-out images, and checks every
-   result's label and CRC-32 against the fault-free outputs computed here.
+   pings (ICD v2: icd_version 2), reads housekeeping structure 2, sends `records`
+   held-out images, accepts a result only when its output CRC-32 and input_crc32 both
+   match (re-asking lost output bytes by range), and checks every result's label and
+   CRC-32 against the fault-free outputs computed here.
 4. Afterwards a Python controller reads the runtime's housekeeping over the same
    line, and the runtime is stopped with SIGTERM (it finishes, flushes, exits 0).
 
 `run_hil` returns a summary: records passed, SDCs (results that differ from the
-fault-free ones), upsets injected and corrected, link errors recovered, latency.
+fault-free ones), results refused for a wrong input_crc32 (uplink errors caught, not
+SDCs), upsets injected and corrected, link errors recovered, latency.
 """
 import argparse
 import json
@@ -105,11 +108,13 @@ def run_hil(records: int = 200, ber: float = 1e-5, upset_rate: float = 0.5, baud
         "records": records, "records_ok": fields.get("ok", 0),
         "sdc": fields.get("label_errors", 0) + fields.get("crc_errors", 0),
         "run_failed": fields.get("run_failed", 0),
+        "input_crc_errors": fields.get("input_crc_errors", 0),
         "upsets_injected": int(injected.group(1)) if injected else None,
         "upsets_corrected": hk.get("upsets_corrected"), "uncorrectable": hk.get("uncorrectable"),
         "vote_disagreements": hk.get("vote_disagreements"), "reexecutions": hk.get("reexecutions"),
         "link_bits_flipped": sum(c["bits_flipped"] for c in counters.values()),
         "link_errors_recovered": fields.get("retries", 0) + fields.get("resends", 0),
+        "ranged_resends": fields.get("ranged_resends", 0),
         "frames_dropped_by_firmware": fields.get("frames_dropped", 0),
         "frames_bad_crc_at_runtime": hk.get("frames_bad_crc"),
         "ms_per_inference": round(elapsed * 1e3 / max(records, 1), 1),

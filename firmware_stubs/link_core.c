@@ -259,3 +259,145 @@ link_status link_parse_tm(const uint8_t *p, size_t len, link_tm *tm)
     tm->data_len = len - LINK_TM_OVERHEAD;
     return LINK_OK;
 }
+
+/* -- ICD v2 payloads ------------------------------------------------------------- */
+
+static const char *const error_names[] = {
+    [ICD_ERR_BAD_SERVICE] = "BAD_SERVICE",
+    [ICD_ERR_BAD_SUBTYPE] = "BAD_SUBTYPE",
+    [ICD_ERR_BAD_LENGTH] = "BAD_LENGTH",
+    [ICD_ERR_BAD_ARGUMENT] = "BAD_ARGUMENT",
+    [ICD_ERR_AUTH_FAILED] = "AUTH_FAILED",
+    [ICD_ERR_REPLAY] = "REPLAY",
+    [ICD_ERR_NO_MODEL] = "NO_MODEL",
+    [ICD_ERR_SHAPE_MISMATCH] = "SHAPE_MISMATCH",
+    [ICD_ERR_DTYPE_MISMATCH] = "DTYPE_MISMATCH",
+    [ICD_ERR_UNKNOWN_REQUEST] = "UNKNOWN_REQUEST",
+    [ICD_ERR_SLOT_BUSY] = "SLOT_BUSY",
+    [ICD_ERR_HASH_MISMATCH] = "HASH_MISMATCH",
+    [ICD_ERR_MODEL_INVALID] = "MODEL_INVALID",
+    [ICD_ERR_UNCORRECTABLE_UPSET] = "UNCORRECTABLE_UPSET",
+    [ICD_ERR_INTERNAL] = "INTERNAL",
+    [ICD_ERR_COUNTER_WINDOW] = "COUNTER_WINDOW",
+};
+
+static const char *const event_names[] = {
+    [ICD_EVENT_UPSET_CORRECTED] = "UPSET_CORRECTED",
+    [ICD_EVENT_UPSET_UNCORRECTABLE] = "UPSET_UNCORRECTABLE",
+    [ICD_EVENT_VOTE_DISAGREEMENT] = "VOTE_DISAGREEMENT",
+    [ICD_EVENT_MODEL_ACTIVATED] = "MODEL_ACTIVATED",
+    [ICD_EVENT_MODEL_REJECTED] = "MODEL_REJECTED",
+    [ICD_EVENT_AUTH_FAILURE] = "AUTH_FAILURE",
+    [ICD_EVENT_SLOT_CORRUPT] = "SLOT_CORRUPT",
+    [ICD_EVENT_CHECKSUM_MISMATCH] = "CHECKSUM_MISMATCH",
+};
+
+static const char *const mode_names[] = {
+    [ICD_MODE_NONE] = "none",
+    [ICD_MODE_SCRUB] = "scrub",
+    [ICD_MODE_DWC] = "dwc",
+    [ICD_MODE_TMR] = "tmr",
+    [ICD_MODE_ABFT] = "abft",
+};
+
+#define COUNT_OF(a) (sizeof (a) / sizeof (a)[0])
+
+const char *link_error_name(unsigned code) { return code < COUNT_OF(error_names) ? error_names[code] : NULL; }
+const char *link_event_name(unsigned id) { return id < COUNT_OF(event_names) ? event_names[id] : NULL; }
+const char *link_mode_name(unsigned mode) { return mode < COUNT_OF(mode_names) ? mode_names[mode] : NULL; }
+
+int link_parse_alive(const link_tm *tm, uint8_t *icd_version)
+{
+    if (tm->data_len != ICD_LEN_ALIVE)
+        return -1;
+    *icd_version = tm->data[0];
+    return 0;
+}
+
+/* Wire width of HK field i (ICD section 5): the three u8 fields, else u32. */
+static size_t hk_width(int i)
+{
+    return (i == ICD_HK1_ACTIVE_SLOT || i == ICD_HK1_PROTECTION_MODE || i == ICD_HK2_ICD_VERSION) ? 1 : 4;
+}
+
+int link_parse_hk2(const link_tm *tm, link_hk *hk)
+{
+    const uint8_t *p = tm->data + 2;
+    if (tm->data_len != ICD_LEN_HK2 || link_get_u16(tm->data) != ICD_HK_STRUCTURE_2)
+        return -1;
+    for (int i = 0; i < ICD_COUNT_HK2_FIELDS; i++) {
+        hk->field[i] = hk_width(i) == 1 ? p[0] : link_get_u32(p);
+        p += hk_width(i);
+    }
+    return 0;
+}
+
+int link_parse_result_done(const link_tm *tm, link_result_done *r)
+{
+    const uint8_t *d = tm->data;
+    if (tm->data_len != ICD_LEN_RESULT_DONE)
+        return -1;
+    r->request_id = link_get_u32(d);
+    r->status = link_get_u16(d + 4);
+    r->latency_us = link_get_u32(d + 6);
+    r->crc32 = link_get_u32(d + 10);
+    r->corrected = link_get_u16(d + 14);
+    r->input_crc32 = link_get_u32(d + 16);
+    return 0;
+}
+
+void link_put_result_done(uint8_t *out, const link_result_done *r)
+{
+    link_put_u32(out, r->request_id);
+    link_put_u16(out + 4, r->status);
+    link_put_u32(out + 6, r->latency_us);
+    link_put_u32(out + 10, r->crc32);
+    link_put_u16(out + 14, r->corrected);
+    link_put_u32(out + 16, r->input_crc32);
+}
+
+static int have_byte(const uint8_t *have, uint32_t b) { return (have[b >> 3] >> (b & 7)) & 1; }
+
+size_t link_missing_ranges(const uint8_t *have, uint32_t total, uint8_t output_index,
+                           link_range *ranges, size_t cap)
+{
+    size_t n = 0;
+    uint32_t b = 0;
+    while (b < total) {
+        uint32_t start;
+        if ((b & 7) == 0 && have[b >> 3] == 0xFF && total - b >= 8) {
+            b += 8; /* a whole byte of the bitmap received */
+            continue;
+        }
+        if (have_byte(have, b)) {
+            b++;
+            continue;
+        }
+        start = b;
+        while (b < total && !have_byte(have, b))
+            b++;
+        if (n < cap) {
+            ranges[n].output_index = output_index;
+            ranges[n].offset = start;
+            ranges[n].length = b - start;
+        }
+        n++;
+    }
+    return n;
+}
+
+size_t link_build_resend(uint32_t request_id, const link_range *ranges, size_t n,
+                         uint8_t *out, size_t cap)
+{
+    size_t len = ICD_LEN_RESEND_HEADER + n * ICD_LEN_RANGE;
+    if (cap < ICD_LEN_RESEND_HEADER || n > (cap - ICD_LEN_RESEND_HEADER) / ICD_LEN_RANGE)
+        return 0;
+    link_put_u32(out, request_id);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *p = out + ICD_LEN_RESEND_HEADER + i * ICD_LEN_RANGE;
+        p[0] = ranges[i].output_index;
+        link_put_u32(p + 1, ranges[i].offset);
+        link_put_u32(p + 5, ranges[i].length);
+    }
+    return len;
+}

@@ -1,4 +1,4 @@
-/* Protocol core of the payload link (shared/icd.md), controller side, portable C11.
+/* Protocol core of the payload link (docs/icd.md), controller side, portable C11.
  *
  * No I/O, no malloc: every function works on caller buffers. Layers:
  *   CRC-16/CCITT-FALSE (packet error control) and CRC-32 (zlib, result check);
@@ -7,7 +7,10 @@
  *   INVALID_CHECKSUM);
  *   CCSDS space packets with PUS-C headers: TC build (with the optional HMAC
  *   trailer of ICD section 7), TM parse (strict: every fixed header bit checked),
- *   TM build (for tests and emulation).
+ *   TM build (for tests and emulation);
+ *   the ICD v2 payloads the controller reads or writes: TM[17,2] alive, TM[3,25]
+ *   structure 2, TM[200,4] result done, TC[200,5] with byte ranges and the
+ *   missing ranges of a partly received output; names of codes (icd.h numbers).
  * Integers on the wire are big-endian (link_put/get_*).
  */
 #ifndef LINK_CORE_H
@@ -15,6 +18,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "icd.h"
 
 #define LINK_MAX_PACKET 4096
 /* Largest COBS encoding of a LINK_MAX_PACKET packet, without the 0x00. */
@@ -99,5 +104,59 @@ size_t link_build_tm(const link_tm *tm, uint8_t *out, size_t cap);
 /* LINK_OK, LINK_INVALID_CHECKSUM or LINK_INVALID_FORMAT (version, type, flags,
  * length field, PUS version, time reference status). */
 link_status link_parse_tm(const uint8_t *packet, size_t len, link_tm *tm);
+
+/* -- ICD v2 payloads ------------------------------------------------------------- */
+
+/* Names of ICD section 8 error codes, section 9 events and section 5 protection
+ * modes (as runtime/link/catalogue.py spells them); NULL for a value the ICD lacks. */
+const char *link_error_name(unsigned code);
+const char *link_event_name(unsigned event_id);
+const char *link_mode_name(unsigned mode);
+
+/* TM[17,2]: 0 with *icd_version set, -1 unless the data is exactly ICD_LEN_ALIVE bytes. */
+int link_parse_alive(const link_tm *tm, uint8_t *icd_version);
+
+/* A housekeeping report, every field widened to u32, indexed by ICD_HK1_* and ICD_HK2_*. */
+typedef struct {
+    uint32_t field[ICD_COUNT_HK2_FIELDS];
+} link_hk;
+
+/* TM[3,25] of structure 2: 0, or -1 when the data is not exactly ICD_LEN_HK2 bytes
+ * or its structure ID is not 2 (the fields are then left untouched). */
+int link_parse_hk2(const link_tm *tm, link_hk *hk);
+
+/* TM[200,4] (ICD v2, 20 bytes). crc32: zlib CRC-32 of all output bytes in output
+ * order; input_crc32: that of all input bytes as staged and run, in input order. */
+typedef struct {
+    uint32_t request_id;
+    uint16_t status;           /* 0 ok, else an ICD_ERR_* */
+    uint32_t latency_us;
+    uint32_t crc32;
+    uint16_t corrected;
+    uint32_t input_crc32;
+} link_result_done;
+
+/* 0, or -1 unless the data is exactly ICD_LEN_RESULT_DONE bytes. */
+int link_parse_result_done(const link_tm *tm, link_result_done *result);
+/* Writes the ICD_LEN_RESULT_DONE bytes of a TM[200,4] (runtime side; for tests). */
+void link_put_result_done(uint8_t *out, const link_result_done *result);
+
+/* One byte range of one output, as TC[200,5] asks for it. */
+typedef struct {
+    uint8_t output_index;
+    uint32_t offset, length;   /* bytes */
+} link_range;
+
+/* The byte ranges of output `output_index` (total bytes) not yet received, in
+ * offset order: byte b was received when bit (b & 7) of have[b >> 3] is set.
+ * Writes at most cap ranges; returns how many there are in all (which can exceed
+ * cap: the caller asks for the first cap now, the rest later). */
+size_t link_missing_ranges(const uint8_t *have, uint32_t total, uint8_t output_index,
+                           link_range *ranges, size_t cap);
+
+/* TC[200,5] application data: request_id, then each range (ICD_LEN_RANGE bytes).
+ * n == 0 asks for every output. Returns the length, 0 if it does not fit cap. */
+size_t link_build_resend(uint32_t request_id, const link_range *ranges, size_t n,
+                         uint8_t *out, size_t cap);
 
 #endif

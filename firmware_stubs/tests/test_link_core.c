@@ -1,5 +1,6 @@
-/* Protocol core: ICD section 10 golden vectors, COBS, deframer resync and counters,
- * strict TM parsing. */
+/* Protocol core: ICD section 10 golden vectors (v1 and v2), COBS, deframer resync
+ * and counters, strict TM parsing, the ICD v2 payloads (alive, HK structure 2,
+ * result done, ranged re-send) and the names of codes. */
 #include "../link_core.h"
 #include "check.h"
 
@@ -43,6 +44,127 @@ static void test_golden_authenticated(void)
         key[i] = (uint8_t)i;
     n = link_build_tc(&tc, NULL, 0, &auth, packet, sizeof packet);
     CHECK_BYTES(packet, n, "18a0c002001e2f1101004200000000000000079ad337b3e10c997994061c15fe1a380fcdfe");
+}
+
+/* ICD-10-GOLDEN (v2): the alive TM carries icd_version 2. */
+static void test_golden_alive_v2(void)
+{
+    static const uint8_t version[1] = {ICD_VERSION};
+    link_tm tm = {0x0A0, 5, 3, 0x0042, ICD_SERVICE_TEST, ICD_SUBTYPE_ALIVE,
+                  {0x40, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0a}, version, sizeof version};
+    link_tm parsed;
+    uint8_t got = 0;
+    size_t n = link_build_tm(&tm, packet, sizeof packet);
+    CHECK_BYTES(packet, n, "08a0c0050010201102000300424000010000000a02032a");
+    CHECK(link_parse_tm(packet, n, &parsed) == LINK_OK);
+    CHECK(link_parse_alive(&parsed, &got) == 0 && got == 2);
+    parsed.data_len = 0; /* a v1 alive TM: no icd_version */
+    CHECK(link_parse_alive(&parsed, &got) == -1);
+    parsed.data_len = 2;
+    CHECK(link_parse_alive(&parsed, &got) == -1);
+}
+
+/* ICD-10-GOLDEN (v2): result done TM with input_crc32 (20 data bytes). */
+static void test_golden_result_done_v2(void)
+{
+    static const uint8_t outputs[4] = {1, 2, 3, 4}, inputs[2] = {5, 6};
+    uint8_t data[ICD_LEN_RESULT_DONE];
+    link_result_done done = {7, 0, 1234, 0, 1, 0}, parsed_done;
+    link_tm tm = {0x0A0, 9, 4, 0x0042, ICD_SERVICE_INFERENCE, ICD_SUBTYPE_RESULT_DONE,
+                  {0x40, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0a}, data, sizeof data};
+    link_tm parsed;
+    size_t n;
+    done.crc32 = link_crc32(0, outputs, sizeof outputs);
+    done.input_crc32 = link_crc32(0, inputs, sizeof inputs);
+    link_put_result_done(data, &done);
+    n = link_build_tm(&tm, packet, sizeof packet);
+    CHECK_BYTES(packet, n, "08a0c009002320c804000400424000010000000a000000070000000004d2b63cfbcd0001d5cd438f38e6");
+    CHECK(link_parse_tm(packet, n, &parsed) == LINK_OK);
+    CHECK(link_parse_result_done(&parsed, &parsed_done) == 0);
+    CHECK(parsed_done.request_id == 7 && parsed_done.status == 0 && parsed_done.latency_us == 1234);
+    CHECK(parsed_done.crc32 == 0xb63cfbcdu && parsed_done.corrected == 1 && parsed_done.input_crc32 == 0xd5cd438fu);
+    parsed.data_len = 16; /* the v1 layout is refused */
+    CHECK(link_parse_result_done(&parsed, &parsed_done) == -1);
+    parsed.data_len = 24;
+    CHECK(link_parse_result_done(&parsed, &parsed_done) == -1);
+}
+
+/* ICD-5-HK: structure 2 = structure 1, icd_version u8, 4 u32; exact length. */
+static void test_hk_structure_2(void)
+{
+    uint8_t data[ICD_LEN_HK2 + 1];
+    link_tm tm = {0x0A0, 1, 1, 0x0042, ICD_SERVICE_HOUSEKEEPING, ICD_SUBTYPE_HK_REPORT, {0}, data, ICD_LEN_HK2};
+    link_hk hk;
+    size_t at = 2;
+    link_put_u16(data, ICD_HK_STRUCTURE_2);
+    for (uint32_t i = 0; i < 16; i++, at += 4)
+        link_put_u32(data + at, 1000 + i);       /* uptime_s .. duplicates_ignored */
+    data[at++] = ICD_NO_ACTIVE_SLOT;             /* active_slot */
+    data[at++] = ICD_MODE_ABFT;                  /* protection_mode */
+    data[at++] = ICD_VERSION;                    /* icd_version */
+    for (uint32_t i = 0; i < 4; i++, at += 4)
+        link_put_u32(data + at, 2000 + i);       /* checksum_mismatches .. inputs_refused */
+    CHECK(at == ICD_LEN_HK2);
+    CHECK(ICD_LEN_HK1 == 2 + 16 * 4 + 2 && ICD_COUNT_HK2_FIELDS == ICD_HK2_INPUTS_REFUSED + 1);
+    CHECK(link_parse_hk2(&tm, &hk) == 0);
+    CHECK(hk.field[ICD_HK1_UPTIME_S] == 1000 && hk.field[ICD_HK1_DUPLICATES_IGNORED] == 1015);
+    CHECK(hk.field[ICD_HK1_FRAMES_OK] == 1009 && hk.field[ICD_HK1_ACTIVE_SLOT] == 0xFF);
+    CHECK(hk.field[ICD_HK1_PROTECTION_MODE] == ICD_MODE_ABFT && hk.field[ICD_HK2_ICD_VERSION] == 2);
+    CHECK(hk.field[ICD_HK2_CHECKSUM_MISMATCHES] == 2000 && hk.field[ICD_HK2_INPUTS_REFUSED] == 2003);
+    tm.data_len = ICD_LEN_HK1; /* structure 1's length */
+    CHECK(link_parse_hk2(&tm, &hk) == -1);
+    tm.data_len = ICD_LEN_HK2 + 1;
+    CHECK(link_parse_hk2(&tm, &hk) == -1);
+    tm.data_len = ICD_LEN_HK2;
+    link_put_u16(data, ICD_HK_STRUCTURE_1);
+    CHECK(link_parse_hk2(&tm, &hk) == -1);
+}
+
+/* ICD-4-RESEND: missing ranges of a partly received output, and the TC[200,5] data. */
+static void test_ranged_resend(void)
+{
+    static uint8_t have[64];
+    link_range ranges[8];
+    uint8_t data[ICD_LEN_RESEND_HEADER + 3 * ICD_LEN_RANGE];
+    size_t n;
+    memset(have, 0xFF, sizeof have);
+    CHECK(link_missing_ranges(have, 500, 0, ranges, 8) == 0);
+    have[0] = 0xF0;           /* bytes 0..3 missing */
+    have[2] &= (uint8_t)~0x80; /* byte 23 */
+    have[3] = 0;              /* bytes 24..31, joined with 23 */
+    have[10] = 0x7F;          /* byte 87 */
+    have[62] = 0;             /* bytes 496..499 (total 500: 500..503 do not exist) */
+    n = link_missing_ranges(have, 500, 2, ranges, 8);
+    CHECK(n == 4);
+    CHECK(ranges[0].output_index == 2 && ranges[0].offset == 0 && ranges[0].length == 4);
+    CHECK(ranges[1].offset == 23 && ranges[1].length == 9);
+    CHECK(ranges[2].offset == 87 && ranges[2].length == 1);
+    CHECK(ranges[3].offset == 496 && ranges[3].length == 4);
+    CHECK(link_missing_ranges(have, 500, 2, ranges, 2) == 4); /* counts all, writes 2 */
+    CHECK(link_missing_ranges(have, 3, 0, ranges, 8) == 1 && ranges[0].length == 3);
+    n = link_build_resend(0x01020304u, ranges, 0, data, sizeof data);
+    CHECK_BYTES(data, n, "01020304"); /* no range: every output */
+    ranges[0] = (link_range){1, 0x10, 0x200};
+    ranges[1] = (link_range){3, 0xAABBCCDDu, 1};
+    n = link_build_resend(7, ranges, 2, data, sizeof data);
+    CHECK_BYTES(data, n, "00000007" "01" "00000010" "00000200" "03" "aabbccdd" "00000001");
+    CHECK(link_build_resend(7, ranges, 4, data, sizeof data) == 0);
+    CHECK(link_build_resend(7, ranges, 0, data, 3) == 0);
+}
+
+/* ICD-8-CODES, ICD-9-EVENTS: every code has its name, v2's included. */
+static void test_names(void)
+{
+    CHECK(strcmp(link_error_name(ICD_ERR_BAD_SERVICE), "BAD_SERVICE") == 0);
+    CHECK(strcmp(link_error_name(16), "COUNTER_WINDOW") == 0);
+    CHECK(link_error_name(0) == NULL && link_error_name(17) == NULL);
+    for (unsigned code = 1; code <= 16; code++)
+        CHECK(link_error_name(code) != NULL);
+    CHECK(strcmp(link_event_name(7), "SLOT_CORRUPT") == 0 && strcmp(link_event_name(8), "CHECKSUM_MISMATCH") == 0);
+    CHECK(link_event_name(0) == NULL && link_event_name(9) == NULL);
+    for (unsigned id = 1; id <= 8; id++)
+        CHECK(link_event_name(id) != NULL);
+    CHECK(strcmp(link_mode_name(4), "abft") == 0 && link_mode_name(5) == NULL);
 }
 
 static void roundtrip(const uint8_t *data, size_t len, const char *expected_hex)
@@ -156,6 +278,11 @@ int main(void)
     test_golden_ping();
     test_golden_alive();
     test_golden_authenticated();
+    test_golden_alive_v2();
+    test_golden_result_done_v2();
+    test_hk_structure_2();
+    test_ranged_resend();
+    test_names();
     test_cobs();
     test_deframer();
     test_tm_strictness();

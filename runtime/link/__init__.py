@@ -10,5 +10,6 @@ Layers, bottom up, each a module with its own tests (tests/link/):
 - tensors: tensor chunks of TC[200,1]/TM[200,3] and their reassembly;
 - slots: model slots with atomic commits;
 - services: the runtime side (PayloadService over a PayloadBackend);
-- controller: the controller/ground side (ping, hk, infer, upload, ...).
+- controller: the controller/ground side (ping, hk, infer, upload, ...);
+- oplog: the runtime's event log, one line per significant event (text or JSON).
 """

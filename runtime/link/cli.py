@@ -1,12 +1,20 @@
 """`radrt serve` and `radrt link ...`: the two ends of the payload link from the command line.
 
 Errors and exit codes are runtime.cli's; a link command the runtime refused
-or that timed out prints one line and exits 1.
+or that timed out prints one line and exits 1 (the line names the TC, the code and
+what to do: controller.CommandFailed, LinkTimeout, InputCorrupted, IcdMismatch; with
+--json, stdout gets the same as a dict with key "error").
+
+What `radrt link` prints is a dict (one `key: value` line each, or one JSON object
+with --json): housekeeping enumerations are names (`protection_mode: tmr`,
+`active_slot: none`), with the raw codes kept in --json (`protection_mode_code`).
+Uploads, and inferences with more than 64 KiB of inputs, show their progress on stderr:
+a tqdm bar on a terminal (tqdm: the `ground` extra), else a line each 10%.
 """
 import json
-import logging
 import os
 import sys
+import time
 import zlib
 
 import numpy as np
@@ -14,6 +22,8 @@ import numpy as np
 from ..cli import float_option, int_option
 from ..errors import InvalidArgumentError
 from ..protect import MODES
+from .catalogue import HK_STRUCTURE_ID, HK_STRUCTURES, hk_names
+from .oplog import LOG_FORMATS, configure_logging
 from .packets import DEFAULT_APID
 from .transport import DEFAULT_BAUD
 
@@ -33,9 +43,14 @@ def add_commands(sub) -> None:
     s.add_argument("--counter-file", help="where the last accepted auth counter is persisted "
                                           "(default SLOTS/auth_counter)")
     s.add_argument("--apid", type=_apid, default=DEFAULT_APID, help="APID (default 0x0A0)")
+    s.add_argument("--slot-verify-period", type=float_option("--slot-verify-period", 0.0, 1e9), default=600.0,
+                   metavar="SECONDS", help="re-verify the SHA-256 of every committed slot at rest this often "
+                                           "(default 600; a corrupt slot is never served, ICD §7)")
     s.add_argument("--upset-rate", type=float_option("--upset-rate", 0.0, 1e6, low_open=False), default=0.0,
                    help="bench only: inject this many upsets per inference on average (weights, activations)")
     s.add_argument("--upset-seed", type=int_option("--upset-seed", 0), default=0)
+    s.add_argument("--log-format", default="text", choices=LOG_FORMATS,
+                   help="stderr log: text lines, or one JSON object per line (default text)")
     s.set_defaults(fn=cmd_serve)
 
     link = sub.add_parser("link", help="controller side: talk to a radrt serve")
@@ -55,13 +70,16 @@ def add_commands(sub) -> None:
     for name in ("upload", "activate", "slot"):
         by_name[name].add_argument("--slot", type=int_option("--slot", 0, 255), required=True)
     by_name["mode"].add_argument("mode", choices=MODES)
+    by_name["hk"].add_argument("--structure", type=int, choices=sorted(HK_STRUCTURES), default=HK_STRUCTURE_ID,
+                               help=f"HK structure ID (default {HK_STRUCTURE_ID}; 1 for an ICD v1 runtime)")
     for p in common:
         p.add_argument("--port", required=True)
         p.add_argument("--baud", type=_baud, default=DEFAULT_BAUD)
         p.add_argument("--apid", type=_apid, default=DEFAULT_APID)
         p.add_argument("--source", type=_source, default=0x42, help="PUS source ID (default 0x0042)")
         p.add_argument("--key-file", help="HMAC key shared with the runtime")
-        p.add_argument("--counter-file", help="persisted auth counter (default: start from the clock)")
+        p.add_argument("--counter-file", help="persisted auth counter; each TC uses max(persisted + 1, ns since "
+                                              "the Unix epoch) (ICD §7; default: the clock, not persisted)")
         p.add_argument("--state-dir", default=os.path.join(os.path.expanduser("~"), ".radrt"),
                        help="where the controller keeps its packet sequence count between calls "
                             "(default ~/.radrt): a retried or repeated call must not reuse one")
@@ -75,23 +93,24 @@ def cmd_serve(args) -> int:
     from .server import serve
     if args.key_file:
         _read_key(args.key_file)  # a bad key file is a one-line error before serving
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s radrt serve: %(message)s", stream=sys.stderr)
+    configure_logging(args.log_format, sys.stderr)
     return serve(args.port, args.model, baud=args.baud, protect=args.protect, slots_dir=args.slots,
                  key_file=args.key_file, counter_file=args.counter_file, apid=args.apid,
-                 upset_rate=args.upset_rate, upset_seed=args.upset_seed)
+                 upset_rate=args.upset_rate, upset_seed=args.upset_seed,
+                 slot_verify_period_s=args.slot_verify_period)
 
 
 def _controller(args):
-    from .auth import CounterStore
+    from .auth import controller_counter
     from .controller import Controller, reply_timeout
     from .packets import parse_tm
     from .transport import PacketLink, open_transport
     key = _read_key(args.key_file) if args.key_file else None
-    counter = CounterStore(args.counter_file) if args.counter_file else None
+    counter = controller_counter(args.counter_file)  # ICD §7: max(persisted + 1, ns since epoch)
     link = PacketLink(open_transport(args.port, args.baud), parse_tm)
     timeout = args.timeout if args.timeout is not None else reply_timeout(args.baud)
     return Controller(link, apid=args.apid, source_id=args.source, key=key, counter=counter,
-                      timeout=timeout, retries=args.retries)
+                      timeout=timeout, retries=args.retries, port_name=args.port, baud=args.baud)
 
 
 def _read_key(path: str) -> bytes:
@@ -104,7 +123,7 @@ def _read_key(path: str) -> bytes:
 
 def cmd_link(args) -> int:
     from .auth import CounterStore
-    from .controller import CommandFailed, LinkTimeout
+    from .controller import CommandFailed, IcdMismatch, InputCorrupted, LinkTimeout
     from .packets import SequenceCounter
     # The runtime treats a TC with the sequence count of one of its last 64 as a
     # duplicate (ICD §7), so each call goes on from where the last one stopped.
@@ -114,8 +133,11 @@ def cmd_link(args) -> int:
     ctl.sequence = SequenceCounter(seq_store.value)
     try:
         result = _link_op(ctl, args)
-    except (CommandFailed, LinkTimeout) as e:
+    except (CommandFailed, LinkTimeout, InputCorrupted, IcdMismatch) as e:
         print(f"radrt link {args.link_command}: {e}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(e.as_dict() if hasattr(e, "as_dict") else
+                             {"error": type(e).__name__, "message": str(e)}))
         return 1
     finally:
         seq_store.store(ctl.sequence.next())
@@ -124,7 +146,8 @@ def cmd_link(args) -> int:
         print(json.dumps(result))
     else:
         for key, value in result.items():
-            print(f"{key}: {value}")
+            if not key.endswith("_code"):  # the names are printed; --json keeps both
+                print(f"{key}: {value}")
     return 0
 
 
@@ -133,13 +156,19 @@ def _link_op(ctl, args) -> dict:
     if op == "ping":
         return {"round_trip_ms": round(ctl.ping() * 1e3, 2)}
     if op == "hk":
-        return ctl.hk()
+        return hk_named(ctl.hk(args.structure))
     if op == "infer":
         inputs = [_load_input(item) for item in args.input]
         if not inputs:
             raise InvalidArgumentError("give the model's inputs with --input FILE.npy (in input order)",
                                        argument="--input")
-        r = ctl.infer(inputs)
+        total = sum(a.nbytes for a in inputs)
+        bar = TransferProgress(f"infer: {total} input bytes", total) if total > LARGE_INPUT_BYTES else None
+        try:
+            r = ctl.infer(inputs, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
         blob = b"".join(np.ascontiguousarray(o).tobytes() for o in r.outputs)
         return {"request_id": r.request_id, "latency_us": r.latency_us,
                 "corrected_during_run": r.corrected_during_run, "resends": r.resends,
@@ -149,13 +178,15 @@ def _link_op(ctl, args) -> dict:
                              "argmax": int(np.argmax(o)) if o.size else None} for o in r.outputs]}
     if op == "upload":
         with open(args.model, "rb") as f:
-            status = ctl.upload(args.slot, f.read())
-        return {"slot": status.slot, "state": status.state.name, "bytes": status.bytes,
-                "sha256": status.sha256.hex()}
+            model = f.read()
+        bar = TransferProgress(f"upload slot {args.slot}", len(model))
+        try:
+            status = ctl.upload(args.slot, model, progress=bar)
+        finally:
+            bar.close()
+        return _slot_dict(status)
     if op == "slot":
-        status = ctl.slot_status(args.slot)
-        return {"slot": status.slot, "state": status.state.name, "bytes": status.bytes,
-                "sha256": status.sha256.hex()}
+        return _slot_dict(ctl.slot_status(args.slot))
     if op == "activate":
         ctl.activate(args.slot)
         return {"activated": args.slot}
@@ -164,6 +195,87 @@ def _link_op(ctl, args) -> dict:
         return {"protection": args.mode}
     ctl.scrub()
     return {"scrubbed": True}
+
+
+def _slot_dict(status) -> dict:
+    return {"slot": status.slot, "state": status.state.name, "state_code": int(status.state),
+            "bytes": status.bytes, "sha256": status.sha256.hex()}
+
+
+# HK enumerations (ICD §5), named by catalogue.hk_names; every other field is a number.
+HK_ENUMS = ("protection_mode", "active_slot")
+HK_ORDER = HK_STRUCTURES[max(HK_STRUCTURES)].names  # the latest structure holds every field
+
+
+def hk_named(raw: dict) -> dict:
+    """A housekeeping report (Controller.hk(): field → number) for people: fields in
+    ICD §5 order (structure 1, then structure 2's; fields this table does not know
+    follow, never dropped), enumerations as names (protection_mode "tmr", active_slot
+    "none" while no slot serves) with their code kept as FIELD_code."""
+    names = hk_names(raw)
+    named = {}
+    for field in [f for f in HK_ORDER if f in raw] + [f for f in raw if f not in HK_ORDER]:
+        if field in HK_ENUMS:
+            named[field] = "none" if names[field] is None else names[field]
+            named[f"{field}_code"] = raw[field]
+        else:
+            named[field] = raw[field]
+    return named
+
+
+LARGE_INPUT_BYTES = 64 << 10  # `link infer` shows progress above this many input bytes
+
+
+class TransferProgress:
+    """progress(n): n more bytes of a `total`-byte transfer are done (the Controller's
+    upload/infer callback). On stderr: a tqdm bar when stderr is a terminal and tqdm is
+    installed (the `ground` extra), else a plain line each time another 10% is done:
+    `radrt link upload slot 1: 40% 52428/131072 bytes, 9.8 KiB/s, ETA 8 s`. The rate
+    is measured from the first call (`clock`: seconds)."""
+
+    def __init__(self, label: str, total: int, stream=None, clock=time.monotonic):
+        self.label, self.total, self.clock = label, total, clock
+        self.stream = stream if stream is not None else sys.stderr
+        self.done = 0
+        self.bar = None
+        self.started: float = 0.0
+        self.first_done = 0
+        self.next_tenth = 0
+        if self.stream.isatty():
+            try:
+                from tqdm import tqdm
+            except ImportError:  # the ground extra is not installed: plain lines
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(desc=f"radrt link {label}", total=total, unit="B", unit_scale=True,
+                                unit_divisor=1024, file=self.stream, leave=True)
+
+    def __call__(self, n: int) -> None:
+        # An inference whose input_crc32 came back wrong stages its inputs again: the
+        # bar stays full (the re-run shows in `input_reruns`).
+        n = min(n, self.total - self.done)
+        self.done += n
+        now = self.clock()
+        if not self.started:
+            self.started, self.first_done = now, self.done
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        done, total = self.done, self.total
+        tenth = done * 10 // total if total else 10
+        if tenth < self.next_tenth:
+            return
+        self.next_tenth = tenth + 1
+        line = f"radrt link {self.label}: {100 * done // total if total else 100}% {done}/{total} bytes"
+        elapsed = now - self.started
+        if elapsed > 0 and done > self.first_done:
+            rate = (done - self.first_done) / elapsed
+            line += f", {rate / 1024:.1f} KiB/s, ETA {(total - done) / rate:.0f} s"
+        print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _load_input(item: str) -> np.ndarray:

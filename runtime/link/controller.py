@@ -18,8 +18,8 @@ in the order they arrive, so a report of a later TC of the window means an earli
 still pending was lost (or its reports were): it is sent again at once, not after a
 timeout. `chunk_bytes` caps the data of an input chunk, of a re-sent output range, and
 the ranges of one TC[200,5] (9 bytes each): on a noisy line a smaller frame is lost
-less often (a 4 KiB frame is hit with
-probability 1 - (1 - BER)^(8 x 4114): 28% at BER 1e-5, 1.3% for 256 bytes).
+less often (a 4 KiB frame is hit with probability 1 - (1 - BER)^(8 x 4114): 28% at
+BER 1e-5, 2.4% for a 256-byte chunk's 302 bytes).
 
 An inference is accepted only when TM[200,4]'s crc32 matches the outputs received and
 its input_crc32 the inputs sent (ICD v2 §4): a lost output chunk is recovered with a
@@ -36,13 +36,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .auth import TRAILER_LEN, CounterStore, sign
+from .auth import TRAILER_LEN, CounterStore, controller_counter, sign
 from .catalogue import (ACK_ACCEPTANCE, ACK_COMPLETION, HK_STRUCTURE_ID, HK_STRUCTURES, ICD_VERSION,
-                        PROTECTION_MODES, RESEND_RANGE, ErrorCode, Function, Service, SlotState,
+                        MESSAGES, PROTECTION_MODES, RESEND_RANGE, ErrorCode, Function, Service, SlotState,
                         Verification, message)
 from .packets import DEFAULT_APID, MAX_PACKET, TC_OVERHEAD, SequenceCounter, TcPacket, TmPacket
 from .slots import SlotStatus
-from .tensors import DTYPE_CODES, ByteRanges, TensorChunk, max_chunk_data, split_tensor
+from .tensors import DTYPE_CODES, ByteRanges, ChunkError, TensorChunk, max_chunk_data, split_tensor
 from .transport import PacketLink
 
 DEFAULT_SOURCE_ID = 0x0042
@@ -55,8 +55,120 @@ def reply_timeout(baud: int) -> float:
     return max(0.5, 2 * (MAX_PACKET + 64) * 10 / baud + 0.2)
 
 
+# TC names for messages: the catalogue's (docs/icd.md §4); TC[8,1] is named by its
+# function ID (§6).
+TC_NAMES = {key: m.name for key, m in MESSAGES.items() if m.direction == "TC"}
+
+# What the u32 detail of a failure report holds, per error code ("{detail}" is its
+# value), and per (TC name, code) where the TC decides it (runtime/link/services/,
+# slots.py). A code absent here sends 0.
+DETAIL_MEANINGS = {
+    ErrorCode.BAD_SERVICE: "service {detail}", ErrorCode.BAD_SUBTYPE: "service {detail}",
+    ErrorCode.BAD_LENGTH: "{detail} data bytes",
+    ErrorCode.BAD_ARGUMENT: "the argument out of range: {detail}",
+    ErrorCode.SHAPE_MISMATCH: "input {detail}", ErrorCode.DTYPE_MISMATCH: "input {detail}",
+    ErrorCode.UNKNOWN_REQUEST: "request_id {detail}", ErrorCode.SLOT_BUSY: "slot {detail}",
+    ErrorCode.HASH_MISMATCH: "slot {detail}", ErrorCode.MODEL_INVALID: "slot {detail}",
+}
+DETAIL_MEANINGS_BY_TC = {
+    ("ACTIVATE_SLOT", ErrorCode.BAD_ARGUMENT): "slot {detail}",
+    ("SET_PROTECTION", ErrorCode.BAD_ARGUMENT): "mode code {detail}",
+    ("HK_REQUEST", ErrorCode.BAD_ARGUMENT): "structure ID {detail}",
+    ("SLOT_STATUS_REQUEST", ErrorCode.BAD_ARGUMENT): "slot {detail}",
+    ("BEGIN_UPLOAD", ErrorCode.BAD_ARGUMENT): "the slot or the model size in bytes: {detail}",
+    ("UPLOAD_CHUNK", ErrorCode.BAD_ARGUMENT): "the slot or the chunk's offset: {detail}",
+    ("COMMIT", ErrorCode.BAD_ARGUMENT): "the slot, or the first byte not received: {detail}",
+    ("PUT_INPUT_CHUNK", ErrorCode.BAD_ARGUMENT): "the input index or the chunk's offset: {detail}",
+    ("PUT_INPUT_CHUNK", ErrorCode.BAD_LENGTH): "input {detail}, or the TC's data bytes",
+    ("RESEND_OUTPUTS", ErrorCode.BAD_ARGUMENT): "the output index or the range's offset: {detail}",
+    ("RUN", ErrorCode.BAD_ARGUMENT): "the input missing or incomplete, or the number of inputs staged: "
+                                     "{detail}",
+    ("RUN", ErrorCode.UNCORRECTABLE_UPSET): "request_id {detail}",   # TM[200,4] status
+    ("RUN", ErrorCode.INTERNAL): "request_id {detail}",
+}
+
+# What an operator does about each code; per (TC name, code) where the TC changes the
+# answer. "{detail}" is the detail's value.
+HINTS = {
+    ErrorCode.BAD_SERVICE: "the runtime does not provide this service: check that both ends implement "
+                           "the same ICD version (docs/icd.md)",
+    ErrorCode.BAD_SUBTYPE: "the runtime does not provide this subtype: check that both ends implement "
+                           "the same ICD version (docs/icd.md)",
+    ErrorCode.BAD_LENGTH: "the TC's data does not match its layout: check that both ends implement the "
+                          "same ICD version (docs/icd.md)",
+    ErrorCode.BAD_ARGUMENT: "an argument is out of range: see the detail and docs/icd.md §4-§6",
+    ErrorCode.AUTH_FAILED: "the TC's MAC does not verify: use the runtime's key (--key-file, the same key "
+                           "as `radrt serve --key-file`)",
+    ErrorCode.REPLAY: "the controller's counter is behind the runtime's: use --counter-file with a larger "
+                      "value (e.g. nanoseconds since the epoch: date +%s%N)",
+    ErrorCode.COUNTER_WINDOW: "the controller's counter is 2^56 or more ahead of the runtime's last accepted "
+                              "one: use --counter-file with a smaller value (the recommended counter is "
+                              "nanoseconds since the epoch: date +%s%N)",
+    ErrorCode.NO_MODEL: "upload a model and activate it: radrt link upload/activate",
+    ErrorCode.SHAPE_MISMATCH: "give input {detail} the active model's shape (radrt inspect MODEL shows it)",
+    ErrorCode.DTYPE_MISMATCH: "give input {detail} the active model's dtype (radrt inspect MODEL shows it)",
+    ErrorCode.UNKNOWN_REQUEST: "the runtime holds no staged inputs or result for this request of this "
+                               "source ID: run the inference again (radrt link infer)",
+    ErrorCode.SLOT_BUSY: "slot {detail} is the active slot and uploads never touch it: upload into "
+                         "another slot (radrt link slot --slot N shows each slot's state)",
+    ErrorCode.HASH_MISMATCH: "slot {detail}'s bytes do not match their SHA-256: upload the model again "
+                             "(radrt link upload MODEL --slot {detail})",
+    ErrorCode.MODEL_INVALID: "the model in slot {detail} does not load or uses an unsupported op: check it "
+                             "on the ground (radrt inspect MODEL), then upload a model that loads",
+    ErrorCode.UNCORRECTABLE_UPSET: "an upset the protection mode could not repair: run again; a stronger "
+                                   "mode (radrt link mode tmr) and a scrub (radrt link scrub) help",
+    ErrorCode.INTERNAL: "a fault in the runtime: keep radrt serve's log (stderr) and report it",
+}
+HINTS_BY_TC = {
+    ("ACTIVATE_SLOT", ErrorCode.BAD_ARGUMENT): "only a committed slot can be activated: radrt link slot "
+                                               "--slot {detail} shows its state; upload a model into it "
+                                               "first: radrt link upload MODEL --slot {detail}",
+    ("SET_PROTECTION", ErrorCode.BAD_ARGUMENT): "the runtime knows modes " + ", ".join(
+        f"{code} {name}" for code, name in enumerate(PROTECTION_MODES)),
+    ("HK_REQUEST", ErrorCode.BAD_ARGUMENT): "the runtime does not have HK structure {detail}: an ICD v1 "
+                                            "runtime has only structure 1 (radrt link hk --structure 1); "
+                                            "see docs/icd.md §5",
+    ("BEGIN_UPLOAD", ErrorCode.BAD_ARGUMENT): "use a slot the runtime has (radrt link slot --slot N) and a "
+                                              "model no larger than it accepts",
+    ("COMMIT", ErrorCode.BAD_ARGUMENT): "the upload is not complete: run radrt link upload again, "
+                                        "it resumes from what the runtime has",
+    ("PUT_INPUT_CHUNK", ErrorCode.BAD_LENGTH): "the declared size of input {detail} differs from the "
+                                               "active model's (or the chunk's header is cut short): give "
+                                               "inputs of the model's shape and dtype (radrt inspect MODEL)",
+    ("ACTIVATE_SLOT", ErrorCode.HASH_MISMATCH): "slot {detail} is damaged at rest and is never served: "
+                                                "upload the model into it again (radrt link upload MODEL "
+                                                "--slot {detail}), then activate it",
+}
+UNKNOWN_CODE_HINT = "a code this controller does not know: check that both ends implement the same ICD version"
+
+
+def tc_name(service: int, subtype: int, data: bytes = b"") -> str:
+    """`ACTIVATE_SLOT (TC[8,1])`: the TC's name (TC[8,1]: its function's) and numbers."""
+    name: Optional[str] = TC_NAMES.get((service, subtype))
+    if (service, subtype) == (Service.FUNCTIONS, 1) and len(data) >= 2:
+        function_id = struct.unpack_from(">H", data)[0]
+        try:
+            name = Function(function_id).name
+        except ValueError:
+            name = f"FUNCTION {function_id}"
+    return f"{name} (TC[{service},{subtype}])" if name else f"TC[{service},{subtype}]"
+
+
+def _seconds(value: float) -> str:
+    """0.9222 → '0.92', 3.0 → '3': seconds for a person."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
 class LinkTimeout(Exception):
-    """No completion after every retry."""
+    """No completion after every retry. The message says where the controller looked
+    (APID, port, baud rate) and what to check."""
+
+    def __init__(self, message: str, *, tc: str = "", seq_count: Optional[int] = None):
+        super().__init__(message)
+        self.tc, self.seq_count = tc, seq_count
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"error": "LinkTimeout", "tc": self.tc, "seq_count": self.seq_count, "message": str(self)}
 
 
 class InputCorrupted(Exception):
@@ -64,15 +176,34 @@ class InputCorrupted(Exception):
 
 
 class CommandFailed(Exception):
-    """The runtime answered with a failure report."""
+    """The runtime answered with a failure report (TM[1,2] or TM[1,8]). The message
+    names the TC, its request (sequence count), the stage, the code (name and number),
+    the detail with its meaning, and what to do (HINTS)."""
 
-    def __init__(self, service: int, subtype: int, stage: str, code: int, detail: int):
+    def __init__(self, service: int, subtype: int, stage: str, code: int, detail: int, *,
+                 data: bytes = b"", seq_count: Optional[int] = None):
+        self.service, self.subtype, self.stage, self.code, self.detail = service, subtype, stage, code, detail
+        self.seq_count = seq_count
+        self.tc = tc_name(service, subtype, data)
+        bare = self.tc.split(" (")[0]
         try:
-            name = ErrorCode(code).name
+            known: Optional[ErrorCode] = ErrorCode(code)
+            self.code_name = known.name
         except ValueError:
-            name = f"code {code}"
-        super().__init__(f"TC[{service},{subtype}] failed at {stage}: {name} (detail {detail})")
-        self.stage, self.code, self.detail = stage, code, detail
+            known, self.code_name = None, f"unknown code {code}"
+        meaning = DETAIL_MEANINGS_BY_TC.get((bare, known)) or DETAIL_MEANINGS.get(known)
+        self.detail_meaning = meaning.format(detail=detail) if meaning else None
+        hint = HINTS_BY_TC.get((bare, known)) or HINTS.get(known) or UNKNOWN_CODE_HINT
+        self.hint = hint.format(detail=detail)
+        request = f", request seq {seq_count}," if seq_count is not None else ""
+        detail_text = f"detail {detail}" + (f" = {self.detail_meaning}" if self.detail_meaning else "")
+        super().__init__(f"{self.tc}{request} failed at {stage}: {self.code_name} (code {code}), "
+                         f"{detail_text}. What to do: {self.hint}")
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"error": "CommandFailed", "tc": self.tc, "seq_count": self.seq_count, "stage": self.stage,
+                "code": self.code, "code_name": self.code_name, "detail": self.detail,
+                "detail_meaning": self.detail_meaning, "hint": self.hint, "message": str(self)}
 
 
 class IcdMismatch(Exception):
@@ -100,17 +231,21 @@ class Controller:
                  source_id: int = DEFAULT_SOURCE_ID, key: Optional[bytes] = None,
                  counter: Optional[CounterStore] = None, timeout: float = 2.0, retries: int = 3,
                  resend_rounds: int = 8, ack_flags: int = ACK_ACCEPTANCE | ACK_COMPLETION,
+                 port_name: Optional[str] = None, baud: Optional[int] = None,
                  chunk_bytes: Optional[int] = None):
+        """`port_name` and `baud` only describe the line in LinkTimeout's message;
+        `chunk_bytes` caps input chunks and re-sent output ranges (module docstring)."""
         if not ack_flags & ACK_COMPLETION:
             raise ValueError("the controller needs completion reports to know when a TC is done")
         if chunk_bytes is not None and chunk_bytes < 1:
             raise ValueError(f"chunk_bytes {chunk_bytes}, expected >= 1 (None: the largest a packet holds)")
         self.link = link
         self.apid, self.source_id, self.key = apid, source_id, key
-        self.counter = counter if counter is not None else CounterStore(initial=time.time_ns())
+        self.counter = counter if counter is not None else controller_counter()
         self.timeout, self.retries, self.ack_flags = timeout, retries, ack_flags
         self.resend_rounds = resend_rounds
         self.chunk_bytes = chunk_bytes
+        self.port_name, self.baud = port_name, baud
         self.sequence = SequenceCounter()
         self.events: List[TmPacket] = []   # TM[5,x] received, oldest first
         self.sent_attempts = 0             # TCs put on the line, retries included
@@ -162,11 +297,17 @@ class Controller:
                 return replies
             again = [r for r in pending if sends[r] <= self.retries]
             if not again:
-                tc = next(iter(pending.values()))[0]
-                raise LinkTimeout(f"TC[{tc.service},{tc.subtype}] seq {tc.seq_count}: no completion after "
-                                  f"{self.retries + 1} attempts of {self.timeout} s")
+                break
             for request_id in again:
                 send(request_id)
+        tc = next(iter(pending.values()))[0]
+        name = tc_name(tc.service, tc.subtype, tc.app_data)
+        port = self.port_name or "the link"
+        baud = f" ({self.baud})" if self.baud else ""
+        raise LinkTimeout(f"{name} seq {tc.seq_count}: no completion from APID 0x{self.apid:03X} on {port} "
+                          f"after {self.retries + 1} attempts of {_seconds(self.timeout)} s: check the port, "
+                          f"the baud rate{baud} and the APID; is `radrt serve` running?",
+                          tc=name, seq_count=tc.seq_count)
 
     def _await(self, pending: Dict[bytes, Tuple[TcPacket, bytes]], replies: List[TmPacket],
                expect: Optional[Tuple[int, int]],
@@ -193,7 +334,8 @@ class Controller:
             if tm.subtype in (Verification.ACCEPTANCE_FAILURE, Verification.COMPLETION_FAILURE):
                 code, detail = struct.unpack_from(">HI", tm.source_data, 4)
                 stage = "acceptance" if tm.subtype == Verification.ACCEPTANCE_FAILURE else "completion"
-                raise CommandFailed(tc.service, tc.subtype, stage, code, detail)
+                raise CommandFailed(tc.service, tc.subtype, stage, code, detail, data=tc.app_data,
+                                    seq_count=tc.seq_count)
             if tm.subtype == Verification.COMPLETION_SUCCESS:
                 # The expected reply precedes the completion report; if it is missing it
                 # was lost, and a retry makes the runtime re-send it.
@@ -288,7 +430,10 @@ class Controller:
                 if tm.service != Service.INFERENCE:
                     continue
                 if tm.subtype == 3:
-                    chunk = TensorChunk.unpack(tm.source_data)
+                    try:
+                        chunk = TensorChunk.unpack(tm.source_data)
+                    except ChunkError:  # a header error CRC-16 missed: its bytes are asked again
+                        continue
                     if chunk.request_id != request_id:
                         continue
                     if chunk.index not in received:

@@ -6,9 +6,11 @@ command, validates and swaps models (the old model serves until the new one is
 built), and turns the session's events into ICD events.
 
 `serve(...)` is the loop: bytes from the port go to the service, its TM goes back,
-and events are polled between reads. SIGINT/SIGTERM set a flag that the loop checks
-between reads, so the request in hand finishes and its replies are flushed; then the
-port is closed and `serve` returns 0.
+and events are polled between reads (the poll also re-verifies the model slots at
+rest, a few MiB per call: ICD §7). `build_service` never fails for a damaged slot: it
+serves the most recently active slot that verifies, else --model, else nothing.
+SIGINT/SIGTERM set a flag that the loop checks between reads, so the request in hand
+finishes and its replies are flushed; then the port is closed and `serve` returns 0.
 
 Bench option: `upset_rate` injects that many upsets per inference on average
 (Poisson, seeded) into the serving session's weights and activations before each run,
@@ -28,9 +30,10 @@ import numpy as np
 from ..session import InferenceSession
 from .auth import Authenticator, CounterStore
 from .catalogue import EventId
+from .oplog import log_event
 from .packets import DEFAULT_APID
 from .services import PayloadService
-from .slots import ModelSlots
+from .slots import DEFAULT_VERIFY_PERIOD_S, ModelSlots
 from .transport import DEFAULT_BAUD, open_transport
 
 log = logging.getLogger("radrt.serve")
@@ -80,6 +83,13 @@ class SessionBackend:
         if old is not None:
             old.close()
 
+    def unload_model(self) -> None:
+        """No model serves any more (a corrupt slot with nothing to fall back to):
+        inferences answer NO_MODEL."""
+        old, self.session = self.session, None
+        if old is not None:
+            old.close()
+
     def drain_events(self) -> List[Tuple[int, int, int]]:
         if self.session is None:
             return []
@@ -117,22 +127,26 @@ def read_key_file(path: str) -> bytes:
 
 
 def build_service(backend: SessionBackend, slots_dir: str, model_path: Optional[str], apid: int,
-                  key_file: Optional[str], counter_file: Optional[str]) -> PayloadService:
-    slots = ModelSlots(slots_dir)
-    if slots.active is not None:
-        backend.load_model(slots.model_bytes(slots.active))
-        log.info("serving slot %d from %s", slots.active, slots_dir)
-    elif model_path:
-        backend.load_model(Path(model_path).read_bytes())
-        log.info("serving %s (no active slot in %s)", model_path, slots_dir)
-    else:
-        log.warning("no model: upload one into a slot and activate it")
+                  key_file: Optional[str], counter_file: Optional[str],
+                  slot_verify_period_s: float = DEFAULT_VERIFY_PERIOD_S) -> PayloadService:
+    """The service over `backend`. Raises for the operator's files (a counter file that
+    does not hold a counter, a key file, a --model that does not load), never for a
+    damaged slot: that one is reported (SLOT_CORRUPT, log) and the next model serves
+    (ICD §7 "Slots at rest")."""
     authenticator = None
     if key_file:
         counter = CounterStore(counter_file or os.path.join(slots_dir, "auth_counter"))
         authenticator = Authenticator(read_key_file(key_file), counter)
     else:
-        log.warning("no --key-file: telecommands are NOT authenticated")
+        log_event(log, None, "auth_disabled")
+    slots = ModelSlots(slots_dir, verify_period_s=slot_verify_period_s)
+    slots.attach(backend, model_path)
+    serving = slots.start_serving()
+    if backend.session is None:
+        log_event(log, None, "no_model", slots=slots_dir, verify_period_s=slot_verify_period_s)
+    else:
+        log_event(log, None, "model_loaded", what=serving, slot=slots.active, slots=slots_dir,
+                  verify_period_s=slot_verify_period_s)
     service = PayloadService(backend, slots, apid=apid, authenticator=authenticator)
     service.protection = backend.protection
     return service
@@ -141,15 +155,18 @@ def build_service(backend: SessionBackend, slots_dir: str, model_path: Optional[
 def serve(port_url: str, model_path: Optional[str], *, baud: int = DEFAULT_BAUD, protect: str = "none",
           slots_dir: str = "radrt-slots", key_file: Optional[str] = None, counter_file: Optional[str] = None,
           apid: int = DEFAULT_APID, upset_rate: float = 0.0, upset_seed: int = 0,
-          stop: Optional[threading.Event] = None) -> int:
+          slot_verify_period_s: float = DEFAULT_VERIFY_PERIOD_S, stop: Optional[threading.Event] = None) -> int:
     stop = stop or threading.Event()
     backend = SessionBackend(protect, upset_rate, upset_seed)
-    service = build_service(backend, slots_dir, model_path, apid, key_file, counter_file)
+    service = build_service(backend, slots_dir, model_path, apid, key_file, counter_file, slot_verify_period_s)
     port = open_transport(port_url, baud)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-    log.info("serving on %s at %d baud, APID 0x%03X, protection %s", port_url, baud, apid, protect)
+    log_event(log, None, "runtime_started", port=port_url, baud=baud, apid=f"0x{apid:03X}", protection=protect,
+              slot=service.slots.active,
+              model=model_path if service.slots.active is None and backend.session is not None else None,
+              auth=key_file is not None)
     try:
         while not stop.is_set():
             data = port.read(READ_CHUNK, READ_TIMEOUT_S)
@@ -161,6 +178,5 @@ def serve(port_url: str, model_path: Optional[str], *, baud: int = DEFAULT_BAUD,
         port.close()
         if backend.session is not None:
             backend.session.close()
-        log.info("stopped: %d upsets injected; health %s; frames %s", backend.upsets_injected,
-                 backend.health(), service.decoder.counters)
+        log_event(log, None, "runtime_stopped", upsets_injected=backend.upsets_injected, **service.housekeeping())
     return 0

@@ -128,6 +128,8 @@ def test_authenticated_serve_accepts_signed_and_rejects_unsigned(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_text(key.hex())
     os.chmod(key_file, 0o600)
+    # A fresh runtime (no counter file): the controller's counter (µs since the epoch)
+    # is inside the 2^56 window from 0 (ICD-7-COUNTER-WINDOW).
     master, port = open_pty_pair()
     server = start_server(port, tmp_path / "s", "--model", str(digits_model_path()), "--key-file", str(key_file))
     try:
@@ -163,7 +165,8 @@ def test_radrt_link_commands_against_radrt_serve(tmp_path):
     try:
         assert link("ping")["round_trip_ms"] > 0
         assert link("mode", "dwc") == {"protection": "dwc"}
-        assert link("hk")["protection_mode"] == 2
+        hk = link("hk")
+        assert hk["protection_mode"] == "dwc" and hk["protection_mode_code"] == 2
         result = link("infer", "--input", str(tmp_path / "x.npy"))
         want = digits_output(digits_model_path().read_bytes(), image)
         assert result["outputs"][0]["argmax"] == int(want.argmax())

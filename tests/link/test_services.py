@@ -553,7 +553,7 @@ def test_power_cut_leaves_the_previous_model_serving(bench, tmp_path):
     restarted = ModelSlots(folder)
     assert restarted.active == 0 and restarted.model_bytes(0) == b"model zero"
     assert restarted.status(1).state == SlotState.EMPTY
-    assert sorted(p.name for p in folder.iterdir()) == ["active", "slot0.onnx"]
+    assert sorted(p.name for p in folder.iterdir()) == ["active", "slot0.onnx", "slot0.sha256"]
 
 
 def test_chunk_parser_sizes_cannot_overflow():

@@ -6,6 +6,7 @@ import logging
 import struct
 
 from ..catalogue import FUNCTION_ARGS, PROTECTION_MODES, CommandError, ErrorCode, EventId, Function, Service
+from ..oplog import log_event
 
 log = logging.getLogger("radrt.link")
 
@@ -51,8 +52,7 @@ class FunctionService:
         old = self.core.protection
         self.core.backend.set_protection(mode)
         self.core.protection = mode
-        log.info("protection mode %s -> %s", old, mode,
-                 extra={"event": "mode_change", "fields": {"from": old, "to": mode}})
+        log_event(log, None, "mode_change", mode=mode, mode_code=PROTECTION_MODES.index(mode), previous=old)
 
     def activate(self, slot: int) -> None:
         try:

@@ -127,7 +127,12 @@ class InferenceService:
             raise CommandError(ErrorCode.BAD_LENGTH, f"TC[200,1]: {len(data)} bytes, a rank-{rank} chunk "
                                f"header needs {header_len}", detail=len(data))
         shape, dtype = specs[index]
-        expected_code = dtype_code(dtype)
+        try:
+            expected_code = dtype_code(dtype)
+        except ValueError as exc:  # e.g. bool: no chunk can match, and serve must not stop
+            raise CommandError(ErrorCode.DTYPE_MISMATCH, f"input {index}: dtype code {code}, the model "
+                               f"expects {np.dtype(dtype)}, which the link cannot carry ({exc})",
+                               detail=index) from exc
         if code != expected_code:
             raise CommandError(ErrorCode.DTYPE_MISMATCH, f"input {index}: dtype code {code}, the model "
                                f"expects {expected_code} ({np.dtype(dtype)})", detail=index)

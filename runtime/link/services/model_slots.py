@@ -4,6 +4,7 @@ power-cut safety are ../slots.py; this module checks arguments and reports."""
 import logging
 
 from ..catalogue import UPLOAD_CHUNK_HEADER, CommandError, ErrorCode, EventId, Service, message
+from ..oplog import log_event
 
 log = logging.getLogger("radrt.link")
 BEGIN = message(Service.MODEL_SLOTS, 1)
@@ -27,9 +28,8 @@ class ModelSlotService:
 
         def execute(replies):
             slots.begin(args["slot"], args["total_bytes"], args["sha256"])
-            log.info("upload begun: slot %d, %d bytes, sha256 %s", args["slot"], args["total_bytes"],
-                     args["sha256"].hex(), extra={"event": "upload_begun", "fields": {
-                         "slot": args["slot"], "bytes": args["total_bytes"], "sha256": args["sha256"].hex()}})
+            log_event(log, None, "upload_begun", slot=args["slot"], bytes=args["total_bytes"],
+                      sha256=args["sha256"])
         return execute
 
     def chunk(self, tc):
@@ -51,8 +51,8 @@ class ModelSlotService:
             except CommandError as exc:
                 self.core.pending_events.append((EventId.MODEL_REJECTED, slot, exc.code))
                 raise
-            log.info("upload committed: slot %d", slot, extra={"event": "upload_committed",
-                                                                "fields": {"slot": slot}})
+            status = self.core.slots.status(slot)
+            log_event(log, None, "upload_committed", slot=slot, bytes=status.bytes, sha256=status.sha256)
         return execute
 
     def status(self, tc):

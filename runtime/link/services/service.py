@@ -28,6 +28,7 @@ from ...errors import UncorrectableUpsetError
 from ..auth import AuthError, Authenticator
 from ..catalogue import ACK_ACCEPTANCE, ACK_COMPLETION, PROTECTION_MODES, CommandError, ErrorCode, EventId, Service
 from ..framing import FrameCounters, FrameDecoder, frame
+from ..oplog import log_event
 from ..packets import DEFAULT_APID, TcPacket, TmBuilder, parse_tc
 from ..slots import ModelSlots
 from . import alive, events, functions, housekeeping, inference, model_slots, verification
@@ -112,12 +113,14 @@ class PayloadService:
 
     def poll(self) -> bytes:
         """Framed events raised outside a TC (the backend's, background slot checks)
-        since the last call: call it periodically."""
+        since the last call: call it periodically. It also drives the background
+        re-verification of the model slots (slots.verify_due, a few MiB per call)."""
+        self.slots.verify_due(self.monotonic())
         return b"".join(frame(self.event(*e)) for e in self.drain_events())
 
     def drain_events(self) -> List[Tuple[int, int, int]]:
         drained, self.pending_events = self.pending_events, []
-        return drained + self.backend.drain_events()
+        return drained + self.backend.drain_events() + self.slots.drain_events()
 
     def event(self, event_id: int, aux1: int = 0, aux2: int = 0, destination: Optional[int] = None) -> bytes:
         """One TM[5,x] packet, logged (events.log_event)."""
@@ -189,3 +192,5 @@ class PayloadService:
         self.counters = ServiceCounters()
         self.decoder.counters = FrameCounters()
         self.health_baseline = dict(self.backend.health())
+        self.slots.integrity_failures = 0
+        log_event(events.log, None, "counters_reset")
