@@ -351,7 +351,8 @@ class StormGenerator:
 
 class SignedStormGenerator(StormGenerator):
     """Signs the TCs it makes with `key` and a rising counter (ICD §7 trailer), except a
-    share: signed with a wrong key, with an earlier counter (a replay), or no trailer.
+    share: signed with a wrong key, with an earlier counter (a replay), with no trailer,
+    or with a counter beyond the forward window (2^56 ahead, up to 2^64 - 1).
     TCs to a foreign APID, TM-as-TC and sequence reuse stay unsigned."""
 
     def __init__(self, seed: int, input_shape, model: bytes, key: bytes):
@@ -367,6 +368,8 @@ class SignedStormGenerator(StormGenerator):
             return sign(tc, self.key, self.rng.randrange(1, self.counter))  # earlier counter
         if draw < 0.10:
             return tc.pack()  # no trailer
+        if draw < 0.12:  # 2^56 or more past any counter the runtime accepted, up to 2^64 - 1
+            return sign(tc, self.key, min((1 << 64) - 1, self.counter + (1 << 56) + self.rng.getrandbits(60)))
         self.counter += 1
         return sign(tc, self.key, self.counter)
 
@@ -575,10 +578,11 @@ def test_storm_of_100000_fuzzed_frames_leaves_the_link_working_and_counted(tmp_p
 
 def test_authenticated_storm_counts_refusals_and_answers_duplicates_without_the_counter(tmp_path):
     """ICD-7-AUTH (a wrong MAC, an earlier counter or no trailer gets TM[1,2] and
-    AUTH_FAILURE only, counted in auth_rejected), ICD-7-DUPLICATE (an identical signed
-    packet is answered as a duplicate, not refused as a replay): 20,000 seeded frames
-    with a key, then ping, inference and HK signed with the next counter, and the
-    counters add up exactly."""
+    AUTH_FAILURE only, counted in auth_rejected), ICD-7-COUNTER-WINDOW (counters 2^56
+    and more ahead are refused and never move the stored counter: no lockout),
+    ICD-7-DUPLICATE (an identical signed packet is answered as a duplicate, not refused
+    as a replay): 20,000 seeded frames with a key, then ping, inference and HK signed
+    with the next counter after the last good one, and the counters add up exactly."""
     key = bytes(range(32))
     service, model = served(tmp_path, key)
     blob, generator = storm(SEED + 1, 20_000, INPUT_SHAPE, model, key)
@@ -586,4 +590,5 @@ def test_authenticated_storm_counts_refusals_and_answers_duplicates_without_the_
     assert_counters_add_up(hk, watch, fed)
     assert hk["auth_rejected"] > 1000 and hk["duplicates_ignored"] > 500, hk
     assert watch.errors.get(ErrorCode.AUTH_FAILED, 0) > 500 and watch.errors.get(ErrorCode.REPLAY, 0) > 500
+    assert watch.errors.get(ErrorCode.COUNTER_WINDOW, 0) > 100, watch.errors
     assert hk["inferences_ok"] > 100, hk
