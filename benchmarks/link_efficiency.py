@@ -1,6 +1,7 @@
 """Link efficiency (payload bytes / line rate) and runtime RSS through a fuzz storm.
 
     .venv/bin/python benchmarks/link_efficiency.py [--inferences 5] [--label NAME] [--part all]
+        [--baud 115200] [--config LINE:CHUNK_BYTES ...] [--budget S] [--resend-rounds N]
 
 How it works. `radrt serve` (protection none: the link is what is measured) runs as a
 subprocess on one pty and serves a one-op model (Relu over float32 (1, 16, 32, 32):
@@ -16,10 +17,15 @@ TCs sent (retries included), retries (attempts beyond the first of each TC), out
 re-sends (TC[200,5]) and the output bytes they asked for (a TC[200,5] without ranges
 asks for every output byte).
 
-RSS part: the same server at 921600 baud, then 100,000 fuzzed frames
-(tests/link/test_storm.py's generator, seeded) sent over an unthrottled, clean line;
-VmRSS of the runtime process sampled every 0.1 s. Before = after a ping and one
-inference (warm), after = after the storm, a ping and one inference.
+Configurations: baud {115200, 921600} x line {BER 0, BER 1e-5, BER 1e-4 + byte drops
+1e-5 + 16-bit bursts 1e-5 per byte}, each with the controller's `chunk_bytes` (--config).
+`selective_repeat_bound` gives the best efficiency any controller could reach for a
+chunk size on such a line; `theoretical_max` the error-free maximum, from the frames.
+
+RSS part: the same server, then two storms of 100,000 fuzzed frames each
+(tests/link/test_storm.py's generator, seeds 12 and 13) sent over an unthrottled, clean
+line; VmRSS of the runtime process sampled every 0.1 s. Before = after a ping and one
+inference (warm); after each storm, a ping and a checked inference.
 
 Results are appended to benchmarks/link_efficiency.md as one dated section per run.
 """
