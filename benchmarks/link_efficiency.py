@@ -175,6 +175,14 @@ class Bench:
         options = {"chunk_bytes": chunk_bytes} if chunk_bytes else {}  # only the patched controller has it
         self.ctl = CountingController(PacketLink(self.stream, parse_tm), timeout=reply_timeout(baud),
                                       retries=retries, resend_rounds=resend_rounds, **options)
+        self.timeouts = 0  # receives that waited a whole timeout for nothing
+        receive = self.ctl.link.receive
+
+        def counted(timeout):
+            tm = receive(timeout)
+            self.timeouts += tm is None
+            return tm
+        self.ctl.link.receive = counted
 
     def close(self) -> None:
         self.ctl.link.close()
@@ -189,7 +197,7 @@ def efficiency(tmp: str, baud: int, impairment, inferences: int, budget_s: float
     try:
         ctl = bench.ctl
         ctl.ping()
-        start_commands, start_sent = ctl.distinct_tcs, ctl.sent_attempts
+        start_commands, start_sent, start_timeouts = ctl.distinct_tcs, ctl.sent_attempts, bench.timeouts
         x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
         expected = np.maximum(x, 0)
         completed = failed = wrong = 0
@@ -214,6 +222,7 @@ def efficiency(tmp: str, baud: int, impairment, inferences: int, budget_s: float
                 "commands": ctl.distinct_tcs - start_commands, "tcs_sent": ctl.sent_attempts - start_sent,
                 "retries": (ctl.sent_attempts - start_sent) - (ctl.distinct_tcs - start_commands),
                 "resends": ctl.resends, "resent_bytes": ctl.resent_bytes,
+                "timeouts": bench.timeouts - start_timeouts,
                 "bits_flipped": line["a_to_b"]["bits_flipped"] + line["b_to_a"]["bits_flipped"],
                 "bytes_dropped": line["a_to_b"]["bytes_dropped"] + line["b_to_a"]["bytes_dropped"]}
     finally:
@@ -302,11 +311,12 @@ def write_record(path: str, label: str, inferences: int, rows, rss, command: str
                   f"{theory['windowed']:.1%} when the chunks' reports travel while later chunks go up",
                   "",
                   "| baud | line | chunk bytes | efficiency | done / tried | wrong | s | TCs | TCs sent | retries | "
-                  "re-sends | re-sent bytes | bits flipped | bytes dropped |",
-                  "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "re-sends | re-sent bytes | timeouts | bits flipped | bytes dropped |",
+                  "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         lines += [f"| {r['baud']} | {r['impairment']} | {r['chunk_bytes']} | {r['efficiency']:.1%} | {r['completed']} / "
                   f"{r['attempted']} | {r['wrong']} | {r['seconds']:.1f} | {r['commands']} | {r['tcs_sent']} | "
-                  f"{r['retries']} | {r['resends']} | {r['resent_bytes']} | {r['bits_flipped']} | "
+                  f"{r['retries']} | {r['resends']} | {r['resent_bytes']} | {r.get('timeouts', '')} | "
+                  f"{r['bits_flipped']} | "
                   f"{r['bytes_dropped']} |" for r in rows]
         lines.append("")
     if rss:
