@@ -124,13 +124,13 @@ def _read_key(path: str) -> bytes:
 def cmd_link(args) -> int:
     from .auth import CounterStore
     from .controller import CommandFailed, IcdMismatch, InputCorrupted, LinkTimeout
-    from .packets import SequenceCounter
-    # The runtime treats a TC with the sequence count of one of its last 64 as a
-    # duplicate (ICD §7), so each call goes on from where the last one stopped.
+    from .controller import PersistedSequence
+    # Each call goes on from where the last one stopped (counts reserved before use), so
+    # it never repeats a packet the runtime would take for a duplicate (ICD §7).
     os.makedirs(args.state_dir, exist_ok=True)
     seq_store = CounterStore(os.path.join(args.state_dir, f"seq-{args.apid:03x}-{args.source:04x}"))
     ctl = _controller(args)
-    ctl.sequence = SequenceCounter(seq_store.value)
+    ctl.sequence = PersistedSequence(seq_store)
     try:
         result = _link_op(ctl, args)
     except (CommandFailed, LinkTimeout, InputCorrupted, IcdMismatch) as e:
@@ -140,7 +140,7 @@ def cmd_link(args) -> int:
                              {"error": type(e).__name__, "message": str(e)}))
         return 1
     finally:
-        seq_store.store(ctl.sequence.next())
+        ctl.sequence.close()
         ctl.link.close()
     if args.json:
         print(json.dumps(result))

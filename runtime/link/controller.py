@@ -40,7 +40,7 @@ from .auth import TRAILER_LEN, CounterStore, controller_counter, sign
 from .catalogue import (ACK_ACCEPTANCE, ACK_COMPLETION, HK_STRUCTURE_ID, HK_STRUCTURES, ICD_VERSION,
                         MESSAGES, PROTECTION_MODES, RESEND_RANGE, ErrorCode, Function, Service, SlotState,
                         Verification, message)
-from .packets import DEFAULT_APID, MAX_PACKET, TC_OVERHEAD, SequenceCounter, TcPacket, TmPacket
+from .packets import DEFAULT_APID, MAX_PACKET, SEQ_COUNT_MODULO, TC_OVERHEAD, SequenceCounter, TcPacket, TmPacket
 from .slots import SlotStatus
 from .tensors import DTYPE_CODES, ByteRanges, ChunkError, TensorChunk, max_chunk_data, split_tensor
 from .transport import PacketLink
@@ -100,10 +100,10 @@ HINTS = {
     ErrorCode.AUTH_FAILED: "the TC's MAC does not verify: use the runtime's key (--key-file, the same key "
                            "as `radrt serve --key-file`)",
     ErrorCode.REPLAY: "the controller's counter is behind the runtime's: use --counter-file with a larger "
-                      "value (e.g. nanoseconds since the epoch: date +%s%N)",
+                      "value (radrt's controllers count microseconds since the epoch: date +%s%6N > FILE)",
     ErrorCode.COUNTER_WINDOW: "the controller's counter is 2^56 or more ahead of the runtime's last accepted "
-                              "one: use --counter-file with a smaller value (the recommended counter is "
-                              "nanoseconds since the epoch: date +%s%N)",
+                              "one: use --counter-file with a smaller value (radrt's controllers count "
+                              "microseconds since the epoch: date +%s%6N > FILE)",
     ErrorCode.NO_MODEL: "upload a model and activate it: radrt link upload/activate",
     ErrorCode.SHAPE_MISMATCH: "give input {detail} the active model's shape (radrt inspect MODEL shows it)",
     ErrorCode.DTYPE_MISMATCH: "give input {detail} the active model's dtype (radrt inspect MODEL shows it)",
@@ -226,6 +226,42 @@ ALIVE = message(Service.TEST, 2)
 WINDOW = 32  # TCs of one window of chunks (< the runtime's 64-TC duplicate window)
 
 
+_SEQUENCE_BLOCK = 1024
+_next_sequence_start = random.Random().getrandbits(14)
+
+
+def _sequence_start() -> int:
+    """A new Controller's first sequence count: random per process, then 1024 further per
+    instance, so two controllers of one source (a script run twice, two objects) do not
+    send byte-identical packets that the runtime would take for duplicates (ICD §7)."""
+    global _next_sequence_start
+    start = _next_sequence_start
+    _next_sequence_start = (start + _SEQUENCE_BLOCK) % SEQ_COUNT_MODULO
+    return start
+
+
+class PersistedSequence(SequenceCounter):
+    """The sequence count of a controller that runs one process per command (`radrt
+    link`): counts are reserved in `store` (a CounterStore) a window ahead before they
+    are used, so even a process killed at any moment never makes its successor reuse a
+    count among the runtime's last 64 (ICD §7). `close()` stores the next unused count."""
+
+    def __init__(self, store: CounterStore, window: int = 64):
+        self.store, self.window = store, window
+        self._count = self._reserved = store.value
+        super().__init__(store.value)
+
+    def next(self) -> int:
+        if self._count >= self._reserved:
+            self._reserved = self._count + self.window
+            self.store.store(self._reserved)
+        value, self._count = self._count, self._count + 1
+        return value % SEQ_COUNT_MODULO
+
+    def close(self) -> None:
+        self.store.store(self._count)
+
+
 class Controller:
     def __init__(self, link: PacketLink, *, apid: int = DEFAULT_APID,
                  source_id: int = DEFAULT_SOURCE_ID, key: Optional[bytes] = None,
@@ -246,7 +282,7 @@ class Controller:
         self.resend_rounds = resend_rounds
         self.chunk_bytes = chunk_bytes
         self.port_name, self.baud = port_name, baud
-        self.sequence = SequenceCounter()
+        self.sequence = SequenceCounter(_sequence_start())
         self.events: List[TmPacket] = []   # TM[5,x] received, oldest first
         self.sent_attempts = 0             # TCs put on the line, retries included
         self._request_ids = random.Random().getrandbits(32)

@@ -38,6 +38,11 @@ and fields; tests check that every name the runtime logs is in it):
 - upload_begun (INFO): slot, bytes, sha256 (TC[201,1] executed).
 - upload_committed (INFO): slot, bytes, sha256 (TC[201,3] stored the model).
 - counters_reset (INFO): RESET_COUNTERS executed.
+- run_failed (ERROR): request_id, source_id, code (name), reason: a run that started
+  and failed with an error other than an uncorrectable upset (e.g. INTERNAL: an output
+  the link cannot carry).
+- tc_internal_error (ERROR): service, subtype, reason: a TC that failed with INTERNAL
+  (a bug, or the counter file could not be written); the traceback follows in text mode.
 - ICD §9 events, fields named from their aux1/aux2:
   upset_corrected (DEBUG: region, offset), upset_uncorrectable (ERROR: region, offset),
   vote_disagreement (DEBUG: op_index, replica), model_activated (INFO: slot),
@@ -76,6 +81,8 @@ EVENTS: Dict[str, Tuple[int, str]] = {
     "upload_begun": (logging.INFO, "upload of {bytes} bytes into slot {slot} begun"),
     "upload_committed": (logging.INFO, "slot {slot} committed ({bytes} bytes, sha256 {sha256})"),
     "counters_reset": (logging.INFO, "counters reset"),
+    "run_failed": (logging.ERROR, "request {request_id} of source {source_id} failed: {code}: {reason}"),
+    "tc_internal_error": (logging.ERROR, "TC[{service},{subtype}] failed with INTERNAL: {reason}"),
     "upset_corrected": (logging.DEBUG, "upset corrected in region {region} at byte {offset}"),
     "upset_uncorrectable": (logging.ERROR, "uncorrectable upset in region {region} at byte {offset}"),
     "vote_disagreement": (logging.DEBUG, "replica {replica} disagreed at op {op_index}"),

@@ -30,6 +30,7 @@ import numpy as np
 from ..session import InferenceSession
 from .auth import Authenticator, CounterStore
 from .catalogue import EventId
+from .tensors import dtype_code
 from .oplog import log_event
 from .packets import DEFAULT_APID
 from .services import PayloadService
@@ -49,6 +50,10 @@ class SessionBackend:
         self.upset_rate = upset_rate
         self._rng = np.random.default_rng(upset_seed)
         self.upsets_injected = 0
+        # Counters and events of the sessions that served before this one (ACTIVATE_SLOT
+        # replaces the session): HK counters are cumulative whatever model serves (ICD §5).
+        self._carried: Dict[str, int] = {}
+        self._carried_events: List[Tuple[int, int, int]] = []
 
     # -- PayloadBackend ---------------------------------------------------------------
     def input_specs(self) -> Optional[List[Tuple[Tuple[int, ...], np.dtype]]]:
@@ -63,7 +68,11 @@ class SessionBackend:
         return self.session.run(None, dict(zip(names, feeds)))
 
     def health(self) -> Dict[str, int]:
-        return self.session.health() if self.session is not None else {}
+        health = dict(self._carried)
+        if self.session is not None:
+            for name, value in self.session.health().items():
+                health[name] = health.get(name, 0) + value
+        return health
 
     def set_protection(self, mode: str) -> None:
         if self.session is not None:
@@ -75,27 +84,47 @@ class SessionBackend:
             self.session.scrub()
 
     def check_model(self, model: bytes) -> None:
-        InferenceSession(model, scrub_interval_s=None).close()
+        """Raises if the model does not load, or has an input or output whose dtype the
+        link cannot carry (ICD §3 dtype codes): it could never be served."""
+        session = InferenceSession(model, scrub_interval_s=None)
+        try:
+            check_link_dtypes(session)
+        finally:
+            session.close()
 
     def load_model(self, model: bytes) -> None:
         new = InferenceSession(model, protection=self.protection)
-        old, self.session = self.session, new
-        if old is not None:
-            old.close()
+        try:
+            check_link_dtypes(new)
+        except ValueError:
+            new.close()
+            raise
+        self._retire()
+        self.session = new
 
     def unload_model(self) -> None:
         """No model serves any more (a corrupt slot with nothing to fall back to):
         inferences answer NO_MODEL."""
+        self._retire()
+
+    def _retire(self) -> None:
+        """Closes the serving session, keeping its counters and undrained events."""
         old, self.session = self.session, None
         if old is not None:
+            self._carried_events += self._session_events(old)
+            for name, value in old.health().items():
+                self._carried[name] = self._carried.get(name, 0) + value
             old.close()
 
     def drain_events(self) -> List[Tuple[int, int, int]]:
-        if self.session is None:
-            return []
+        events, self._carried_events = self._carried_events, []
+        return events + (self._session_events(self.session) if self.session is not None else [])
+
+    @staticmethod
+    def _session_events(session: InferenceSession) -> List[Tuple[int, int, int]]:
         # The session's events (runtime.protect.modes.EVENTS) are ICD events by name.
         return [(EventId[name], int(a) & 0xFFFFFFFF, int(b) & 0xFFFFFFFF)
-                for name, a, b in self.session.drain_events()]
+                for name, a, b in session.drain_events()]
 
     # -- bench: accelerated upsets ---------------------------------------------------------
     def _inject_upsets(self) -> None:
@@ -108,6 +137,18 @@ class SessionBackend:
             self.session.inject(site.name, int(self._rng.integers(site.nbytes)), int(self._rng.integers(8)),
                                 at_op=at_op)
             self.upsets_injected += 1
+
+
+def check_link_dtypes(session: InferenceSession) -> None:
+    """Raises ValueError naming the first input or output whose dtype has no ICD §3
+    dtype code (the link could not carry it)."""
+    for kind, args in (("input", session.get_inputs()), ("output", session.get_outputs())):
+        for arg in args:
+            try:
+                dtype_code(arg.dtype)
+            except ValueError as exc:
+                raise ValueError(f"{kind} '{arg.name}' has dtype {arg.dtype}, which the payload link cannot "
+                                 f"carry ({exc})") from exc
 
 
 def read_key_file(path: str) -> bytes:

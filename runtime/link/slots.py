@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Protocol, Tuple, Union
 
+from ..errors import InvalidArgumentError
 from .catalogue import CommandError, ErrorCode, EventId, SlotState
 from .tensors import ByteRanges
 
@@ -517,7 +518,8 @@ class ModelSlots:
                 return f"{self.default_model} (the model given at start-up)"
             except Exception as exc:
                 if at_start:
-                    raise
+                    raise InvalidArgumentError(f"--model {self.default_model}: cannot be served: {exc}",
+                                               argument="--model", value=str(self.default_model)) from exc
                 log.error("model given at start-up %s does not load (%s)", self.default_model, exc)
         self.holder.unload_model()
         return "no model (inferences answer NO_MODEL): upload one into a slot and activate it"

@@ -13,7 +13,7 @@ they span the tensor. Dtype codes are ONNX TensorProto.DataType values.
 import math
 import struct
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -141,20 +141,52 @@ class ByteRanges:
 
 
 class TensorAssembler:
-    """Collects the chunks of one tensor; the first chunk fixes dtype, dims and size."""
+    """Collects the chunks of one tensor; the first chunk fixes dtype, dims and size.
+    Chunks are kept as received (a re-sent chunk at the same offset replaces the first)
+    and joined by `array()`, so memory follows the bytes received, not the size a chunk
+    declares (a symbolic-dim input may declare up to its cap in one small TC). Once the
+    pieces hold more bytes than the tensor (overlapping re-sends), they are joined into
+    one buffer of the tensor's size, so memory never exceeds about twice the tensor."""
 
     def __init__(self, first: TensorChunk):
         self.dtype, self.dims, self.total_bytes = first.dtype, first.dims, first.total_bytes
-        self._buffer = bytearray(first.total_bytes)
+        self._pieces: Dict[int, bytes] = {}
+        self._buffer: Optional[bytearray] = None
+        self._held = 0
         self.ranges = ByteRanges(first.total_bytes)
         self.add(first)
 
+    def matches(self, chunk: TensorChunk) -> bool:
+        return (chunk.dtype, chunk.dims, chunk.total_bytes) == (self.dtype, self.dims, self.total_bytes)
+
     def add(self, chunk: TensorChunk) -> None:
-        if (chunk.dtype, chunk.dims, chunk.total_bytes) != (self.dtype, self.dims, self.total_bytes):
+        if not self.matches(chunk):
             raise ChunkError(f"chunk of tensor {chunk.index} has dtype code {chunk.dtype}, dims "
                              f"{chunk.dims}; earlier chunks had {self.dtype}, {self.dims}")
-        self._buffer[chunk.offset:chunk.offset + len(chunk.data)] = chunk.data
+        if not chunk.data:
+            return
         self.ranges.add(chunk.offset, len(chunk.data))
+        if self._buffer is not None:
+            self._buffer[chunk.offset:chunk.offset + len(chunk.data)] = chunk.data
+            return
+        old = self._pieces.get(chunk.offset, b"")
+        self._pieces[chunk.offset] = bytes(chunk.data)
+        self._held += len(chunk.data) - len(old)
+        if self._held > self.total_bytes:
+            self._buffer = self._joined()
+            self._pieces = {}
+            self._held = self.total_bytes
+
+    @property
+    def received_bytes(self) -> int:
+        """Bytes held: the pieces received, or the tensor's size once joined."""
+        return self._held
+
+    def _joined(self) -> bytearray:
+        buffer = bytearray(self.total_bytes)
+        for offset, piece in sorted(self._pieces.items()):
+            buffer[offset:offset + len(piece)] = piece
+        return buffer
 
     @property
     def complete(self) -> bool:
@@ -163,15 +195,5 @@ class TensorAssembler:
     def array(self) -> np.ndarray:
         if not self.complete:
             raise ChunkError(f"tensor incomplete: missing byte ranges {self.ranges.missing()}")
-        return np.frombuffer(bytes(self._buffer), dtype=DTYPE_CODES[self.dtype]).reshape(self.dims).copy()
-
-
-def assemble(chunks: Sequence[TensorChunk]) -> Dict[int, TensorAssembler]:
-    """Groups chunks of one request by tensor index."""
-    tensors: Dict[int, TensorAssembler] = {}
-    for chunk in chunks:
-        if chunk.index in tensors:
-            tensors[chunk.index].add(chunk)
-        else:
-            tensors[chunk.index] = TensorAssembler(chunk)
-    return tensors
+        buffer = self._buffer if self._buffer is not None else self._joined()
+        return np.frombuffer(bytes(buffer), dtype=DTYPE_CODES[self.dtype]).reshape(self.dims).copy()

@@ -23,7 +23,7 @@ from runtime.link.cli import HK_ORDER, TransferProgress, hk_named
 from runtime.link.catalogue import HK2_U32_FIELDS, HK_U8_FIELDS, HK_U32_FIELDS, ErrorCode, EventId
 from runtime.link.controller import HINTS, CommandFailed, Controller, LinkTimeout
 from runtime.link.oplog import EVENTS, ICD_EVENTS, JsonFormatter, TextFormatter, log_event, log_icd_event
-from runtime.link.packets import parse_tm
+from runtime.link.packets import SequenceCounter, parse_tm
 from runtime.link.services import PayloadService
 from runtime.link.slots import ModelSlots
 from runtime.link.transport import FdStream, PacketLink, open_pty_pair, open_transport
@@ -221,6 +221,7 @@ def test_dead_link_says_where_it_looked_and_what_to_check():
     link = PacketLink(open_transport(path), parse_tm)
     try:
         controller = Controller(link, timeout=0.1222222, retries=1, port_name=path, baud=115200)
+        controller.sequence = SequenceCounter(0)
         with pytest.raises(LinkTimeout) as info:
             controller.ping()
     finally:

@@ -10,9 +10,10 @@
 - model_slots.py    PUS 201: upload, commit, slot status
 """
 from .housekeeping import HEALTH_FIELDS
-from .inference import RESULTS_PER_SOURCE, STAGED_PER_SOURCE, STAGED_REQUESTS, RunResult, crc32_of
+from .inference import (MAX_CONTROLLERS, RESULTS_PER_SOURCE, STAGED_PER_SOURCE, STAGED_REQUESTS, RunResult,
+                        crc32_of)
 from .service import PayloadBackend, PayloadService, ServiceCounters
 from .verification import DUPLICATE_WINDOW
 
 __all__ = ["PayloadService", "PayloadBackend", "ServiceCounters", "RunResult", "crc32_of", "HEALTH_FIELDS",
-           "DUPLICATE_WINDOW", "RESULTS_PER_SOURCE", "STAGED_PER_SOURCE", "STAGED_REQUESTS"]
+           "DUPLICATE_WINDOW", "MAX_CONTROLLERS", "RESULTS_PER_SOURCE", "STAGED_PER_SOURCE", "STAGED_REQUESTS"]

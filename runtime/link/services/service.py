@@ -19,6 +19,7 @@ events = 5, functions = 8, inference = 200, model_slots = 201, verification = 1)
 the numbers and layouts they use come from ../catalogue.py.
 """
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
@@ -32,6 +33,7 @@ from ..oplog import log_event
 from ..packets import DEFAULT_APID, TcPacket, TmBuilder, parse_tc
 from ..slots import ModelSlots
 from . import alive, events, functions, housekeeping, inference, model_slots, verification
+from .inference import MAX_CONTROLLERS
 from .verification import Reply
 
 
@@ -94,6 +96,7 @@ class PayloadService:
         self.health_baseline: Dict[str, int] = {}
         self.pending_events: List[Tuple[int, int, int]] = []  # raised by TCs, sent after their replies
         self.duplicates = verification.DuplicateWindow()
+        self._controllers: "OrderedDict[int, None]" = OrderedDict()
         self.inference = inference.InferenceService(self, result_cache)
         self.hk = housekeeping.HousekeepingService(self)
         self._handlers: Dict[Tuple[int, int], Callable] = {}
@@ -147,9 +150,10 @@ class PayloadService:
                 return [self._packet(tc, verification.failure(verification.ACCEPTANCE, request_id,
                                                               exc.code, 0)),
                         self.event(EventId.AUTH_FAILURE, tc.source_id, exc.code, destination=tc.source_id)]
+            except OSError as exc:  # the counter cannot be persisted: the TC must not run
+                return self._internal(tc, request_id, verification.ACCEPTANCE, exc)
         self.controller_id = tc.source_id
-        replies: List[Reply] = []
-        self.duplicates.add(tc.source_id, raw, replies)  # filled in below, kept by reference
+        self._heard(tc.source_id)
         handler = self._handlers.get((tc.service, tc.subtype))
         try:
             if handler is None:
@@ -159,8 +163,13 @@ class PayloadService:
             execute = handler(tc)
         except CommandError as exc:
             self.counters.tc_rejected += 1
-            replies.append(verification.failure(verification.ACCEPTANCE, request_id, exc.code, exc.detail))
-            return [self._packet(tc, r) for r in replies]
+            return [self._packet(tc, verification.failure(verification.ACCEPTANCE, request_id, exc.code,
+                                                          exc.detail))]
+        except Exception as exc:  # a bug: report it, never leave receive()
+            return self._internal(tc, request_id, verification.ACCEPTANCE, exc)
+        # Accepted: a byte-identical re-send from now on gets the reports again (ICD §7).
+        replies: List[Reply] = []
+        self.duplicates.add(tc.source_id, raw, replies)  # filled in below, kept by reference
         if tc.ack_flags & ACK_ACCEPTANCE:
             replies.append(verification.success(verification.ACCEPTANCE, request_id))
         executed: List[Reply] = []
@@ -173,13 +182,35 @@ class PayloadService:
         except UncorrectableUpsetError:  # a scrub or protection switch found lost weights
             executed.append(verification.failure(verification.COMPLETION, request_id,
                                                  ErrorCode.UNCORRECTABLE_UPSET, 0))
-        except Exception:
-            events.log.exception("TC[%d,%d] failed with an internal error", tc.service, tc.subtype)
+        except Exception as exc:
+            self._log_internal(tc, exc)
             executed.append(verification.failure(verification.COMPLETION, request_id, ErrorCode.INTERNAL, 0))
         sent = replies + executed
         # A duplicate gets the reports again; output chunks are recovered with TC[200,5].
         replies.extend(r for r in executed if (r[0], r[1]) != (Service.INFERENCE, 3))
         return [self._packet(tc, r) for r in sent] + [self.event(*e) for e in self.drain_events()]
+
+    def _internal(self, tc: TcPacket, request_id: bytes, stage: str, exc: Exception) -> List[bytes]:
+        self.counters.tc_rejected += 1
+        self._log_internal(tc, exc)
+        return [self._packet(tc, verification.failure(stage, request_id, ErrorCode.INTERNAL, 0))]
+
+    @staticmethod
+    def _log_internal(tc: TcPacket, exc: Exception) -> None:
+        log_event(events.log, None, "tc_internal_error", service=tc.service, subtype=tc.subtype,
+                  reason=f"{type(exc).__name__}: {exc}")
+        events.log.debug("traceback", exc_info=exc)
+
+    def _heard(self, source_id: int) -> None:
+        """Keeps the state (duplicate window, staged inputs, results) of the
+        MAX_CONTROLLERS source IDs heard most recently; a new one beyond that makes the
+        least recently heard one forgotten. With authentication only signed TCs get here."""
+        self._controllers[source_id] = None
+        self._controllers.move_to_end(source_id)
+        while len(self._controllers) > MAX_CONTROLLERS:
+            forgotten, _ = self._controllers.popitem(last=False)
+            self.duplicates.forget(forgotten)
+            self.inference.forget(forgotten)
 
     def _packet(self, tc: TcPacket, reply: Reply) -> bytes:
         return self.tm.build(reply[0], reply[1], reply[2], tc.source_id)

@@ -4,8 +4,8 @@ duplicate window.
 Reports echo the TC's request ID (packet ID + sequence control); failures add the
 error code u16 and a detail u32 (layouts in catalogue.MESSAGES[(1, x)]).
 
-Duplicates (ICD v2 §7): a TC byte-identical to one of the last 64 TCs accepted from
-the same source ID gets its reports again (not its output chunks) and is not executed
+Duplicates (ICD v2 §7): a TC byte-identical to one of the last 64 TCs accepted (passed
+authentication and acceptance) from the same source ID gets its reports again (not its output chunks) and is not executed
 again. A TC that reuses a sequence count with other bytes is a new TC: v1 matched on
 (source, sequence count) and so answered a rebooted controller's new TC with an old
 TC's success (issue 12, "false success").
@@ -38,13 +38,12 @@ def failure(stage: str, request_id: bytes, code: int, detail: int) -> Reply:
 
 class DuplicateWindow:
     """The last `size` TCs accepted per source ID, by the SHA-256 of their bytes, with
-    the reports they got (the list is filled as the TC executes). Sources are bounded
-    too (`max_sources`, least recently heard evicted), so a storm of forged source IDs
-    cannot grow it without limit."""
+    the reports they got (the list is filled as the TC executes). The service bounds the
+    number of sources (`forget`, service.MAX_CONTROLLERS)."""
 
-    def __init__(self, size: int = DUPLICATE_WINDOW, max_sources: int = 64):
-        self.size, self.max_sources = size, max_sources
-        self._by_source: "OrderedDict[int, OrderedDict[bytes, List[Reply]]]" = OrderedDict()
+    def __init__(self, size: int = DUPLICATE_WINDOW):
+        self.size = size
+        self._by_source: Dict[int, "OrderedDict[bytes, List[Reply]]"] = {}
 
     def get(self, source_id: int, raw: bytes) -> Optional[List[Reply]]:
         window = self._by_source.get(source_id)
@@ -52,12 +51,12 @@ class DuplicateWindow:
 
     def add(self, source_id: int, raw: bytes, replies: List[Reply]) -> None:
         window = self._by_source.setdefault(source_id, OrderedDict())
-        self._by_source.move_to_end(source_id)
         window[hashlib.sha256(raw).digest()] = replies
         while len(window) > self.size:
             window.popitem(last=False)
-        while len(self._by_source) > self.max_sources:
-            self._by_source.popitem(last=False)
+
+    def forget(self, source_id: int) -> None:
+        self._by_source.pop(source_id, None)
 
     def sources(self) -> Dict[int, int]:
         return {s: len(w) for s, w in self._by_source.items()}
