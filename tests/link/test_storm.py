@@ -19,7 +19,7 @@ the real Controller) and HK answer, and these identities hold exactly:
       = non-empty frames fed (bytes between two 0x00)        ICD-2-FRAME, ICD-2-OVERSIZE, ICD-7-DROP
   frames_ok = TCs handed to the service (a dropped frame executes nothing)      ICD-7-DROP
   tc_rejected + auth_rejected = TCs answered with TM[1,2] + TCs to a foreign APID   ICD-7-ACK
-  duplicates_ignored = TCs byte-identical to one of the last 64 TCs handled
+  duplicates_ignored = TCs byte-identical to one of the last 64 TCs accepted
       from the same source (the test's own model of the window; see Watch)  ICD-7-DUPLICATE
   inputs_refused = TC[200,1] answered with TM[1,2] (not counting duplicates)    ICD-5-HK
   so: accepted (executed) + tc_rejected + auth_rejected + duplicates_ignored = frames_ok
@@ -43,6 +43,7 @@ from runtime.link.framing import MAX_ENCODED
 from runtime.link.packets import MAX_PACKET, TcPacket, TmPacket, crc16, parse_tm
 from runtime.link.server import SessionBackend
 from runtime.link.services import DUPLICATE_WINDOW, STAGED_REQUESTS, PayloadService
+from runtime.link.services.inference import MAX_CONTROLLERS
 from runtime.link.slots import ModelSlots
 from runtime.link.transport import PacketLink
 
@@ -411,11 +412,11 @@ class Watch:
     from its replies, with its own model of the duplicate window, and samples the bytes
     staged for inputs after every put-input TC.
 
-    The window model follows the code (runtime/link/services/service.py): every TC that
-    passes the APID check and is not itself a duplicate enters its source's window of
-    64, whether it is then accepted or rejected; a duplicate of a rejected TC gets its
-    TM[1,2] again and counts as a duplicate. ICD v2 §7 says "the last 64 TCs accepted":
-    the difference is reported to the lead (issue 12 storm report)."""
+    The window model is ICD v2 §7's: the last 64 TCs *accepted* from each source (a TC
+    refused at acceptance or by authentication is not recorded, so its identical re-send
+    is handled in full again), kept for the MAX_CONTROLLERS source IDs heard most
+    recently (runtime/link/services/service.py `_heard`: a TC that passes authentication
+    makes its source the most recent; a source pushed out loses its window)."""
 
     def __init__(self, service: PayloadService):
         self.service = service
@@ -425,6 +426,7 @@ class Watch:
         self.errors = {}  # failure code -> count (TM[1,2] and TM[1,8], re-sent ones included)
         self.acceptance_report_violations = []
         self.windows = {}  # source -> OrderedDict(packet bytes -> acceptance reports it got)
+        self.heard = OrderedDict()  # source IDs, most recently heard last
         self.max_staged = 0
         self.inner = service.handle
         service.handle = self.handle
@@ -447,15 +449,19 @@ class Watch:
                 self.auth_events += 1
         acceptance = kinds.count((1, 1)) + kinds.count((1, 2))
         raw = tc.pack()
-        window = self.windows.setdefault(tc.source_id, OrderedDict())
+        window = self.windows.get(tc.source_id, {})
         if raw in window:
             self.duplicates += 1
             expected_acceptance = window[raw]  # the reports of the first one, again
-        elif set(codes) & AUTH_CODES:  # refused before the window: not recorded
+        elif set(codes) & AUTH_CODES:  # refused by authentication: not heard, not recorded
             self.auth_failures += 1
             expected_acceptance = 1
         else:
-            if (1, 2) in kinds:
+            self.heard[tc.source_id] = None
+            self.heard.move_to_end(tc.source_id)
+            while len(self.heard) > MAX_CONTROLLERS:
+                self.windows.pop(self.heard.popitem(last=False)[0], None)
+            if (1, 2) in kinds:  # refused at acceptance: not recorded
                 self.acceptance_failures += 1
                 if (tc.service, tc.subtype) == (200, 1):
                     self.put_inputs_refused += 1
@@ -463,9 +469,10 @@ class Watch:
             else:
                 self.accepted += 1
                 expected_acceptance = tc.ack_flags & ACK_ACCEPTANCE
-            window[raw] = expected_acceptance
-            while len(window) > DUPLICATE_WINDOW:
-                window.popitem(last=False)
+                window = self.windows.setdefault(tc.source_id, OrderedDict())
+                window[raw] = expected_acceptance
+                while len(window) > DUPLICATE_WINDOW:
+                    window.popitem(last=False)
         if acceptance != expected_acceptance and len(self.acceptance_report_violations) < 5:
             self.acceptance_report_violations.append((tc, kinds))
         if (tc.service, tc.subtype) == (200, 1):
@@ -588,7 +595,7 @@ def test_authenticated_storm_counts_refusals_and_answers_duplicates_without_the_
     blob, generator = storm(SEED + 1, 20_000, INPUT_SHAPE, model, key)
     hk, watch, fed = storm_then_operate(service, blob, key, counter=generator.counter)
     assert_counters_add_up(hk, watch, fed)
-    assert hk["auth_rejected"] > 1000 and hk["duplicates_ignored"] > 500, hk
+    assert hk["auth_rejected"] > 1000 and hk["duplicates_ignored"] > 200, hk
     assert watch.errors.get(ErrorCode.AUTH_FAILED, 0) > 500 and watch.errors.get(ErrorCode.REPLAY, 0) > 500
     assert watch.errors.get(ErrorCode.COUNTER_WINDOW, 0) > 100, watch.errors
     assert hk["inferences_ok"] > 100, hk
