@@ -86,6 +86,10 @@ def add_commands(sub) -> None:
         p.add_argument("--timeout", type=float_option("--timeout", 0.0, 3600.0), help="seconds per attempt (default: from the baud rate, "
                                                      "twice a full frame's time + 0.2 s, at least 0.5 s)")
         p.add_argument("--retries", type=int_option("--retries", 0), default=3)
+        p.add_argument("--chunk-bytes", type=int_option("--chunk-bytes", 64, 4096),
+                       help="largest data of an input chunk and of a re-sent output range (default: the "
+                            "largest a packet holds, best on a clean line; 512-1024 on a line with bit "
+                            "errors around 1e-5: benchmarks/link_efficiency.md)")
         p.add_argument("--json", action="store_true")
 
 
@@ -106,11 +110,12 @@ def _controller(args):
     from .packets import parse_tm
     from .transport import PacketLink, open_transport
     key = _read_key(args.key_file) if args.key_file else None
-    counter = controller_counter(args.counter_file)  # ICD §7: max(persisted + 1, ns since epoch)
+    counter = controller_counter(args.counter_file)  # max(persisted + 1, µs since the epoch): auth.py
     link = PacketLink(open_transport(args.port, args.baud), parse_tm)
     timeout = args.timeout if args.timeout is not None else reply_timeout(args.baud)
     return Controller(link, apid=args.apid, source_id=args.source, key=key, counter=counter,
-                      timeout=timeout, retries=args.retries, port_name=args.port, baud=args.baud)
+                      timeout=timeout, retries=args.retries, port_name=args.port, baud=args.baud,
+                      chunk_bytes=args.chunk_bytes)
 
 
 def _read_key(path: str) -> bytes:

@@ -171,6 +171,10 @@ def test_radrt_link_commands_against_radrt_serve(tmp_path):
         want = digits_output(digits_model_path().read_bytes(), image)
         assert result["outputs"][0]["argmax"] == int(want.argmax())
         assert result["crc32"] == f"{zlib.crc32(want.tobytes()):08x}"
+        assert result["input_crc32"] == f"{zlib.crc32(image.astype(np.float32).tobytes()):08x}"
+        small = link("infer", "--input", str(tmp_path / "x.npy"), "--chunk-bytes", "64")  # 256 B in 4 chunks
+        assert small["crc32"] == result["crc32"] and small["input_reruns"] == 0
+        assert link("hk")["frames_ok"] >= 4 + 4 + 2
         assert link("scrub") == {"scrubbed": True}
         assert link("hk")["scrub_passes"] >= 1
         assert link("slot", "--slot", "0")["state"] == "EMPTY"

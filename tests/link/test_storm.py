@@ -32,7 +32,6 @@ import struct
 from collections import OrderedDict
 
 import numpy as np
-import pytest
 from cobs import cobs
 from onnx import TensorProto, helper
 
