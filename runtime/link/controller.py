@@ -533,7 +533,8 @@ class Controller:
             if status.state == SlotState.RECEIVING and status.sha256 == sha256:
                 start = status.bytes
         self.command(Service.MODEL_SLOTS, 1, struct.pack(">BI", slot, len(model)) + sha256)
-        step = MAX_PACKET - TC_OVERHEAD - (TRAILER_LEN if self.key else 0) - UPLOAD_HEADER
+        largest = MAX_PACKET - TC_OVERHEAD - (TRAILER_LEN if self.key else 0) - UPLOAD_HEADER
+        step = min(largest, self.chunk_bytes or largest)
         chunks = [(Service.MODEL_SLOTS, 2, struct.pack(">BI", slot, offset) + model[offset:offset + step])
                   for offset in range(start, len(model), step)]
         if progress is not None:

@@ -118,3 +118,16 @@ def test_input_chunks_follow_chunk_bytes(make_link):
 def test_chunk_bytes_below_one_is_refused():
     with pytest.raises(ValueError, match="chunk_bytes 0, expected >= 1"):
         Controller(PacketLink(None), chunk_bytes=0)
+
+
+def test_upload_chunks_follow_chunk_bytes(make_link):
+    """ICD-4-SLOTS: `chunk_bytes` caps the data of TC[201,2] too (radrt link upload --chunk-bytes)."""
+    controller, service, _ = make_link()
+    controller.chunk_bytes = 1000
+    sizes = []
+    handle = service.handle
+    service.handle = lambda tc: (sizes.append(len(tc.app_data) - 5) if (tc.service, tc.subtype) == (201, 2)
+                                 else None, handle(tc))[1]
+    model = bytes(range(256)) * 10
+    assert controller.upload(1, model).bytes == len(model)
+    assert sizes == [1000, 1000, 560]
