@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from runtime._core import lib  # noqa: E402
-from runtime.cli import random_feeds  # noqa: E402
+from runtime.feeds import random_feeds  # noqa: E402
 from runtime.session import InferenceSession  # noqa: E402
 from runtime.zoo import LIGHT_MODELS, model_bytes  # noqa: E402
 

@@ -49,7 +49,7 @@ def cpu_features() -> str:
 MEMORY_PROBE = """
 import gc, os, sys
 from runtime.zoo import model_bytes
-from runtime.cli import random_feeds
+from runtime.feeds import random_feeds
 from runtime.session import InferenceSession
 def rss():
     with open("/proc/self/statm") as f:

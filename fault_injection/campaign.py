@@ -33,6 +33,7 @@ import numpy as np
 
 from runtime import InferenceSession
 from runtime.errors import InvalidArgumentError
+from runtime.feeds import random_feeds
 from runtime.protect import check_mode
 from runtime.zoo import model_bytes
 
@@ -59,7 +60,6 @@ def campaign_feeds(spec: str, sess) -> Dict[str, np.ndarray]:
         from .models import load_heldout
         images, _ = load_heldout()
         return {sess.get_inputs()[0].name: images[:1].copy()}
-    from runtime.cli import random_feeds
     return random_feeds(sess, seed=0)
 
 

@@ -1,4 +1,5 @@
-"""`radrt fi run | replay | report`: fault-injection campaigns from the command line.
+"""`radrt fi run | replay | report`: fault-injection campaigns from the command line
+(and `radrt fi serve`: upsets.py).
 
 Errors and exit codes are runtime.cli's (one line `radrt fi CMD: message`);
 option values are checked by argparse types that name the option.
@@ -8,10 +9,11 @@ import json
 import sys
 from pathlib import Path
 
-from runtime.cli import float_option, int_option
 from runtime.errors import RadrtError
+from runtime.options import float_option, int_option
 from runtime.protect import MODES
 
+from .upsets import add_serve_command
 from .vocabulary import OUTCOMES, FaultModel
 
 
@@ -84,6 +86,8 @@ def add_commands(sub) -> None:
     s.add_argument("dbs", nargs="+", metavar="DB")
     s.add_argument("--out", required=True, help="output folder")
     s.set_defaults(fn=cmd_report)
+
+    add_serve_command(fi)
 
 
 def _progress_bar(enabled: bool):

@@ -1,12 +1,13 @@
-"""Hardware-in-the-loop scene on ptys: firmware stub ↔ noisy line ↔ `radrt serve`.
+"""Hardware-in-the-loop scene on ptys: firmware stub ↔ noisy line ↔ `radrt fi serve`.
 
     python -m fault_injection.hil --records 200 --ber 1e-5 --upset-rate 0.5
 
 1. The line emulator (fault_injection.line) joins two ptys, throttled to the baud
    rate, flipping bits at `ber` in both directions.
-2. `radrt serve` (a separate process, protection `tmr` by default) serves the
-   shipped digits classifier on one pty, with `--upset-rate` upsets per inference
-   injected into its weights and activations (an accelerated environment).
+2. `radrt fi serve` (a separate process, protection `tmr` by default: `radrt serve`
+   with accelerated upsets, fault_injection/upsets.py) serves the shipped digits
+   classifier on one pty, with `--upset-rate` upsets per inference injected into its
+   weights and activations.
 3. The firmware stub (`firmware_stubs/payload_fw`, built if needed) on the other pty
    pings (ICD v2: icd_version 2), reads housekeeping structure 2, sends `records`
    held-out images, accepts a result only when its output CRC-32 and input_crc32 both
@@ -80,7 +81,7 @@ def run_hil(records: int = 200, ber: float = 1e-5, upset_rate: float = 0.5, baud
         line = SerialLine(FdStream(a_master), FdStream(b_master), impairments[0], impairments[1],
                           baud=baud).start()
         server = subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", "serve", "--port", a_path, "--baud", str(baud),
+            [sys.executable, "-m", "runtime.cli", "fi", "serve", "--port", a_path, "--baud", str(baud),
              "--model", str(digits_model_path()), "--protect", protect, "--slots", str(Path(tmp, "slots")),
              "--upset-rate", str(upset_rate), "--upset-seed", str(seed)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

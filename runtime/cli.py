@@ -1,4 +1,13 @@
-"""The `radrt` command: inspect, run, randomize-weights, bench, serve, link, fi, demo.
+"""The `radrt` command: inspect, run, randomize-weights, bench, serve and link here;
+other commands (`fi`, `demo`: the ground tools of fault_injection) are registered by
+their package in the entry point group `radrt.commands`.
+
+Registration: each entry point is named after the one top-level command it adds and
+points to `add_commands(subparsers)`. A plugin is loaded only when its command is run,
+or when the command word is missing or unknown (so `radrt --help` lists every command),
+so a flight command never imports ground code. A plugin that cannot be loaded, or does
+not add its command, still gets a command: running it fails with one line naming the
+plugin (CommandPluginError, exit 70).
 
 Errors: every failure prints one line `radrt CMD: message` on stderr, never a
 traceback (`radrt --debug CMD ...` adds it), and exits with its code:
@@ -13,7 +22,8 @@ traceback (`radrt --debug CMD ...` adds it), and exits with its code:
     4    CompileError, SizeOverflowError, MemoryBudgetError; and MemoryError (the
          machine ran out of memory)
     5    UncorrectableUpsetError: protection lost the result
-    70   internal error: any other exception is a bug in radrt (EX_SOFTWARE)
+    70   internal error: any other exception is a bug in radrt (EX_SOFTWARE);
+         CommandPluginError: a registered command is broken
     130  interrupted (Ctrl-C)
 
 Option values are checked by argparse types that name the option
@@ -22,16 +32,16 @@ Option values are checked by argparse types that name the option
 import argparse
 import hashlib
 import json
-import math
 import os
 import sys
 import traceback
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .arguments import range_text
-from .errors import InvalidArgumentError, RadrtError
+from .errors import CommandPluginError, InvalidArgumentError, RadrtError
+from .feeds import random_feeds
+from .options import int_option
 from .protect import MODES
 
 EX_SOFTWARE = 70  # sysexits.h: internal software error
@@ -40,48 +50,12 @@ MAX_BENCH_REPEAT = 10000  # timed runs per runtime: bounds a typo (99999999999) 
 MEMORY_ERROR_EXIT = 4  # as CompileError's MemoryBudgetError
 
 
-# -- option types: each names its option in the message ------------------------------
-def int_option(option: str, low: Optional[int] = None, high: Optional[int] = None,
-               base: int = 10) -> Callable[[str], int]:
-    """An argparse type: an int in [low, high] (bounds optional; base 0 also takes 0x, 0o, 0b)."""
-    bounds = range_text(low, high)
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text, base)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{option} must be an integer {bounds}, got {text!r}") from None
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{option} must be {bounds}, got {value}")
-        return value
-    parse.__name__ = "integer"
-    return parse
-
-
 def _repeat_option(text: str) -> int:
     """bench --repeat: an int >= 1 (that message first, as documented), at most MAX_BENCH_REPEAT."""
     value = int_option("--repeat", 1)(text)
     if value > MAX_BENCH_REPEAT:
         raise argparse.ArgumentTypeError(f"--repeat must be <= {MAX_BENCH_REPEAT}, got {value}")
     return value
-
-
-def float_option(option: str, low: float, high: float, low_open: bool = True,
-                 high_open: bool = False) -> Callable[[str], float]:
-    """An argparse type: a finite float in the interval low..high (open or closed ends)."""
-    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        inside = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-        if not math.isfinite(value) or not inside:
-            raise argparse.ArgumentTypeError(f"{option} must be a number in {interval}, got {text!r}")
-        return value
-    parse.__name__ = "number"
-    return parse
 
 
 def _parse_shape_args(items: List[str]) -> Dict[str, tuple]:
@@ -103,22 +77,6 @@ def _parse_shape_args(items: List[str]) -> Dict[str, tuple]:
             raise InvalidArgumentError(f"--input-shape {item!r}: dims must be >= 0",
                                        argument="--input-shape", value=item)
     return shapes
-
-
-def random_feeds(sess, seed: int = 0) -> Dict[str, np.ndarray]:
-    """Inputs drawn with a fixed seed: floats uniform in [0, 1), integers in [0, 10)."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for arg in sess.get_inputs():
-        shape = [d if isinstance(d, int) else 1 for d in arg.shape]
-        dtype = arg.dtype
-        if dtype.kind == "f":
-            feeds[arg.name] = rng.random(shape, dtype=np.float32).astype(dtype)
-        elif dtype.kind == "b":
-            feeds[arg.name] = rng.random(shape) < 0.5
-        else:
-            feeds[arg.name] = rng.integers(0, 10, shape).astype(dtype)
-    return feeds
 
 
 def _load_feeds(items: List[str]) -> Dict[str, np.ndarray]:
@@ -205,11 +163,6 @@ def cmd_bench(args) -> int:
     return run_bench(args)
 
 
-def cmd_demo(args) -> int:
-    from .demo import run_demo
-    return run_demo(args)
-
-
 class RadrtArgumentParser(argparse.ArgumentParser):
     """argparse with radrt's error line: `radrt CMD: message`, exit 2, no usage block.
 
@@ -226,7 +179,8 @@ class RadrtArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+    """The parser of `radrt`, with the registered commands `argv` may need (see the top)."""
     p = RadrtArgumentParser(prog="radrt", description="Radiation-tolerant edge inference runtime.")
     p.add_argument("--version", action="version", version=f"radrt {package_version()}")
     p.add_argument("--debug", action="store_true", help="on an error, print the Python traceback too")
@@ -267,16 +221,68 @@ def build_parser() -> argparse.ArgumentParser:
     from .link.cli import add_commands as add_link
     add_link(sub)
 
-    try:
-        from fault_injection.cli import add_commands as add_fault_injection
-        add_fault_injection(sub)
-    except ImportError:  # a board install without the campaign package
-        pass
-
-    s = sub.add_parser("demo", help="run a real CNN from the onnx wheel and compare with onnxruntime")
-    s.add_argument("--model", default="squeezenet", help="light model name (default squeezenet)")
-    s.set_defaults(fn=cmd_demo)
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    command = words[0] if words else None  # radrt's own options (--debug, --version, -h) take no value
+    if command not in sub.choices:
+        plugins = command_plugins()
+        for name in sorted(plugins):
+            if command is None or command not in plugins or command == name:
+                add_plugin_command(sub, name, plugins[name])
     return p
+
+
+COMMANDS_GROUP = "radrt.commands"
+
+
+def command_plugins() -> Dict[str, List[str]]:
+    """Command name → the targets registered for it in COMMANDS_GROUP ("module:function"),
+    over every installed distribution (one name seen twice with one target, as an editable
+    install's metadata can be, is one registration)."""
+    from importlib.metadata import entry_points
+    found = entry_points()
+    found = found.select(group=COMMANDS_GROUP) if hasattr(found, "select") else found.get(COMMANDS_GROUP, [])
+    plugins: Dict[str, List[str]] = {}
+    for ep in found:
+        targets = plugins.setdefault(ep.name, [])
+        if ep.value not in targets:
+            targets.append(ep.value)
+    return plugins
+
+
+def add_plugin_command(sub, name: str, targets: List[str]) -> None:
+    """Adds command `name` by calling its registered add_commands(sub); when that fails, a
+    stand-in command whose run raises CommandPluginError naming the plugin and the cause."""
+    from importlib.metadata import EntryPoint
+    where = f"command plugin '{name}' ({', '.join(targets)}, entry point group {COMMANDS_GROUP})"
+    if len(targets) > 1:
+        _add_broken_command(sub, name, CommandPluginError(
+            f"{where}: registered {len(targets)} times; expected one registration per command",
+            argument=name, value=targets))
+        return
+    try:
+        EntryPoint(name, targets[0], COMMANDS_GROUP).load()(sub)
+    except Exception as e:  # any failure of a plugin is reported when its command is run
+        error = CommandPluginError(f"{where} cannot be loaded: {type(e).__name__}: {' '.join(str(e).split())}",
+                                   argument=name, value=targets[0])
+        error.__cause__ = e
+        _add_broken_command(sub, name, error)
+        return
+    if name not in sub.choices:
+        _add_broken_command(sub, name, CommandPluginError(
+            f"{where} did not add the command '{name}'; expected add_commands to add it",
+            argument=name, value=targets[0]))
+
+
+def _add_broken_command(sub, name: str, error: CommandPluginError) -> None:
+    sub.choices.pop(name, None)  # what a plugin that failed half-way added
+    # No option prefix: every word after the command, even -h, goes to `words`, so
+    # running it always ends in the plugin's error.
+    s = sub.add_parser(name, help=f"unavailable: {error}", add_help=False, prefix_chars="\0")
+    s.add_argument("words", nargs=argparse.REMAINDER)
+
+    def fail(args) -> int:
+        raise error
+    s.set_defaults(fn=fail)
 
 
 def package_version() -> str:
@@ -316,7 +322,7 @@ def report_error(args: argparse.Namespace, e: BaseException) -> int:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.fn(args)
     except (Exception, KeyboardInterrupt) as e:  # every error ends as one line and an exit code

@@ -21,6 +21,7 @@ CompileError               4              compile/plan: shapes, attributes, size
   SizeOverflowError        4              a shape or byte count overflows int64 / size_t
   MemoryBudgetError        4              the plan needs more bytes than max_memory_bytes
 UncorrectableUpsetError    5              protection detected an upset it cannot repair
+CommandPluginError        70              cli: a registered command (entry point radrt.commands) is broken
 """
 from typing import Any, Optional
 
@@ -83,3 +84,10 @@ class UncorrectableUpsetError(RadrtError):
     """An upset was detected that the protection could not repair; the result is lost."""
 
     exit_code = 5
+
+
+class CommandPluginError(RadrtError):
+    """A command registered in the entry point group `radrt.commands` cannot be loaded or
+    did not add itself: the installation is broken (exit 70, as any other bug)."""
+
+    exit_code = 70

@@ -365,7 +365,10 @@ def test_fi_errors_from_the_commands(capsys, tmp_path):
     (["link", "upload", "m.onnx", "--slot", "300", "--port", "loop://"],
      "radrt link upload: --slot must be from 0 to 255, got 300"),
     (["serve", "--port", "loop://", "--baud", "0"], "radrt serve: --baud must be >= 1, got 0"),
-    (["serve", "--port", "loop://", "--upset-rate", "-1"], "radrt serve: --upset-rate must be a number in [0, 1e+06]"),
+    (["fi", "serve", "--port", "loop://", "--upset-rate", "-1"],
+     "radrt fi serve: --upset-rate must be a number in [0, 1e+06]"),
+    (["fi", "serve", "--port", "loop://", "--baud", "0"], "radrt fi serve: --baud must be >= 1, got 0"),
+    (["serve", "--port", "loop://", "--upset-rate", "1"], "radrt: unrecognized arguments: --upset-rate 1"),
 ])
 def test_link_options(capsys, argv, line):
     code, _, err = main(capsys, *argv)

@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from ..cli import float_option, int_option
+from ..options import float_option, int_option
 from ..errors import InvalidArgumentError
 from ..protect import MODES
 from .catalogue import HK_STRUCTURE_ID, HK_STRUCTURES, hk_names
@@ -34,23 +34,7 @@ _baud = int_option("--baud", 1)
 
 def add_commands(sub) -> None:
     s = sub.add_parser("serve", help="serve inference over the payload link (ICD v2, docs/icd.md) until stopped")
-    s.add_argument("--port", required=True, help="serial port: /dev/ttyUSB0, a pty path, loop://, socket://host:port")
-    s.add_argument("--model", help="model served at boot when no slot is active")
-    s.add_argument("--baud", type=_baud, default=DEFAULT_BAUD)
-    s.add_argument("--protect", default="tmr", choices=MODES, help="protection mode (default tmr)")
-    s.add_argument("--slots", default="radrt-slots", help="folder of the A/B model slots (default radrt-slots)")
-    s.add_argument("--key-file", help="HMAC key (hex or raw bytes, mode 600): every TC must be authenticated")
-    s.add_argument("--counter-file", help="where the last accepted auth counter is persisted "
-                                          "(default SLOTS/auth_counter)")
-    s.add_argument("--apid", type=_apid, default=DEFAULT_APID, help="APID (default 0x0A0)")
-    s.add_argument("--slot-verify-period", type=float_option("--slot-verify-period", 0.0, 1e9), default=600.0,
-                   metavar="SECONDS", help="re-verify the SHA-256 of every committed slot at rest this often "
-                                           "(default 600; a corrupt slot is never served, ICD §7)")
-    s.add_argument("--upset-rate", type=float_option("--upset-rate", 0.0, 1e6, low_open=False), default=0.0,
-                   help="bench only: inject this many upsets per inference on average (weights, activations)")
-    s.add_argument("--upset-seed", type=int_option("--upset-seed", 0), default=0)
-    s.add_argument("--log-format", default="text", choices=LOG_FORMATS,
-                   help="stderr log: text lines, or one JSON object per line (default text)")
+    add_serve_options(s)
     s.set_defaults(fn=cmd_serve)
 
     link = sub.add_parser("link", help="controller side: talk to a radrt serve")
@@ -93,15 +77,33 @@ def add_commands(sub) -> None:
         p.add_argument("--json", action="store_true")
 
 
-def cmd_serve(args) -> int:
+def add_serve_options(s) -> None:
+    """The options of `radrt serve` (also those of ground wrappers of it: `radrt fi serve`)."""
+    s.add_argument("--port", required=True, help="serial port: /dev/ttyUSB0, a pty path, loop://, socket://host:port")
+    s.add_argument("--model", help="model served at boot when no slot is active")
+    s.add_argument("--baud", type=_baud, default=DEFAULT_BAUD)
+    s.add_argument("--protect", default="tmr", choices=MODES, help="protection mode (default tmr)")
+    s.add_argument("--slots", default="radrt-slots", help="folder of the A/B model slots (default radrt-slots)")
+    s.add_argument("--key-file", help="HMAC key (hex or raw bytes, mode 600): every TC must be authenticated")
+    s.add_argument("--counter-file", help="where the last accepted auth counter is persisted "
+                                          "(default SLOTS/auth_counter)")
+    s.add_argument("--apid", type=_apid, default=DEFAULT_APID, help="APID (default 0x0A0)")
+    s.add_argument("--slot-verify-period", type=float_option("--slot-verify-period", 0.0, 1e9), default=600.0,
+                   metavar="SECONDS", help="re-verify the SHA-256 of every committed slot at rest this often "
+                                           "(default 600; a corrupt slot is never served, ICD §7)")
+    s.add_argument("--log-format", default="text", choices=LOG_FORMATS,
+                   help="stderr log: text lines, or one JSON object per line (default text)")
+
+
+def cmd_serve(args, backend=None) -> int:
+    """`radrt serve`; a ground wrapper passes its own SessionBackend (server.serve)."""
     from .server import serve
     if args.key_file:
         _read_key(args.key_file)  # a bad key file is a one-line error before serving
     configure_logging(args.log_format, sys.stderr)
     return serve(args.port, args.model, baud=args.baud, protect=args.protect, slots_dir=args.slots,
                  key_file=args.key_file, counter_file=args.counter_file, apid=args.apid,
-                 upset_rate=args.upset_rate, upset_seed=args.upset_seed,
-                 slot_verify_period_s=args.slot_verify_period)
+                 slot_verify_period_s=args.slot_verify_period, backend=backend)
 
 
 def _controller(args):

@@ -22,8 +22,8 @@ Events (stable names; `EVENTS` below is the catalogue, one line each with its le
 and fields; tests check that every name the runtime logs is in it):
 - runtime_started (INFO): port, baud, apid, protection, slot (or null), model (path or
   null), auth (true/false). Logged once the port is open.
-- runtime_stopped (INFO): upsets_injected, then every HK field (counters, active_slot,
-  protection_mode as codes). Logged after the port is closed.
+- runtime_stopped (INFO): every HK field (counters, active_slot, protection_mode as
+  codes). Logged after the port is closed.
 - model_loaded (INFO): what (the slot or model that serves at start-up), slot (or
   null), slots (folder), verify_period_s.
 - no_model (WARNING): slots, verify_period_s: nothing serves at start-up; inferences
@@ -66,8 +66,7 @@ LOG_FORMATS = ("text", "json")
 EVENTS: Dict[str, Tuple[int, str]] = {
     "runtime_started": (logging.INFO, "serving on {port} at {baud} baud, APID {apid}, protection {protection}; "
                                       "slot {slot}, model {model}, authentication {auth}"),
-    # fault_injection/hil.py reads "N upsets injected" from this line
-    "runtime_stopped": (logging.INFO, "stopped after {uptime_s} s, {upsets_injected} upsets injected"),
+    "runtime_stopped": (logging.INFO, "stopped after {uptime_s} s"),
     "model_loaded": (logging.INFO, "serving {what} at start-up; slots re-verified every {verify_period_s} s"),
     "no_model": (logging.WARNING, "no model: upload one into a slot and activate it "
                                   "(radrt link upload MODEL --slot N; radrt link activate --slot N)"),

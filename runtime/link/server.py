@@ -11,11 +11,8 @@ rest, a few MiB per call: ICD §7). `build_service` never fails for a damaged sl
 serves the most recently active slot that verifies, else --model, else nothing.
 SIGINT/SIGTERM set a flag that the loop checks between reads, so the request in hand
 finishes and its replies are flushed; then the port is closed and `serve` returns 0.
-
-Bench option: `upset_rate` injects that many upsets per inference on average
-(Poisson, seeded) into the serving session's weights and activations before each run,
-through the same primitive as campaigns: an accelerated radiation environment for HIL
-tests. Never set on a flight board.
+`serve(backend=...)` serves another SessionBackend (ground tools wrap it: the
+accelerated upsets of `radrt fi serve`, fault_injection/upsets.py).
 """
 import logging
 import os
@@ -44,12 +41,9 @@ READ_TIMEOUT_S = 0.05
 
 
 class SessionBackend:
-    def __init__(self, protection: str = "none", upset_rate: float = 0.0, upset_seed: int = 0):
+    def __init__(self, protection: str = "none"):
         self.protection = protection
         self.session: Optional[InferenceSession] = None
-        self.upset_rate = upset_rate
-        self._rng = np.random.default_rng(upset_seed)
-        self.upsets_injected = 0
         # Counters and events of the sessions that served before this one (ACTIVATE_SLOT
         # replaces the session): HK counters are cumulative whatever model serves (ICD §5).
         self._carried: Dict[str, int] = {}
@@ -63,8 +57,6 @@ class SessionBackend:
 
     def run(self, feeds: List[np.ndarray]) -> List[np.ndarray]:
         names = [i.name for i in self.session.get_inputs()]
-        if self.upset_rate:
-            self._inject_upsets()
         return self.session.run(None, dict(zip(names, feeds)))
 
     def health(self) -> Dict[str, int]:
@@ -126,18 +118,6 @@ class SessionBackend:
         return [(EventId[name], int(a) & 0xFFFFFFFF, int(b) & 0xFFFFFFFF)
                 for name, a, b in session.drain_events()]
 
-    # -- bench: accelerated upsets ---------------------------------------------------------
-    def _inject_upsets(self) -> None:
-        sites = [s for s in self.session.fault_sites() if s.kind in ("weights", "activations")]
-        sizes = np.array([s.nbytes for s in sites], dtype=np.float64)
-        n_ops = len(self.session.compiled.plan.steps)
-        for _ in range(self._rng.poisson(self.upset_rate)):
-            site = sites[self._rng.choice(len(sites), p=sizes / sizes.sum())]
-            at_op = int(self._rng.integers(n_ops)) if site.kind == "activations" else None
-            self.session.inject(site.name, int(self._rng.integers(site.nbytes)), int(self._rng.integers(8)),
-                                at_op=at_op)
-            self.upsets_injected += 1
-
 
 def check_link_dtypes(session: InferenceSession) -> None:
     """Raises ValueError naming the first input or output whose dtype has no ICD §3
@@ -195,10 +175,12 @@ def build_service(backend: SessionBackend, slots_dir: str, model_path: Optional[
 
 def serve(port_url: str, model_path: Optional[str], *, baud: int = DEFAULT_BAUD, protect: str = "none",
           slots_dir: str = "radrt-slots", key_file: Optional[str] = None, counter_file: Optional[str] = None,
-          apid: int = DEFAULT_APID, upset_rate: float = 0.0, upset_seed: int = 0,
-          slot_verify_period_s: float = DEFAULT_VERIFY_PERIOD_S, stop: Optional[threading.Event] = None) -> int:
+          apid: int = DEFAULT_APID, slot_verify_period_s: float = DEFAULT_VERIFY_PERIOD_S,
+          stop: Optional[threading.Event] = None, backend: Optional[SessionBackend] = None) -> int:
+    """Serves until `stop` is set or SIGINT/SIGTERM; `backend` (default a SessionBackend
+    with `protect`) must have been built with protection `protect`."""
     stop = stop or threading.Event()
-    backend = SessionBackend(protect, upset_rate, upset_seed)
+    backend = backend if backend is not None else SessionBackend(protect)
     service = build_service(backend, slots_dir, model_path, apid, key_file, counter_file, slot_verify_period_s)
     port = open_transport(port_url, baud)
     if threading.current_thread() is threading.main_thread():
@@ -219,5 +201,5 @@ def serve(port_url: str, model_path: Optional[str], *, baud: int = DEFAULT_BAUD,
         port.close()
         if backend.session is not None:
             backend.session.close()
-        log_event(log, None, "runtime_stopped", upsets_injected=backend.upsets_injected, **service.housekeeping())
+        log_event(log, None, "runtime_stopped", **service.housekeeping())
     return 0

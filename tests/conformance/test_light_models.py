@@ -12,7 +12,7 @@ import pytest
 
 import runtime.backend
 from runtime import InferenceSession
-from runtime.cli import random_feeds
+from runtime.feeds import random_feeds
 from runtime.randomize import randomize_weights
 from runtime.zoo import LIGHT_MODELS, light_model_path
 

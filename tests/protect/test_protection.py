@@ -14,7 +14,7 @@ from onnx import helper
 import runtime.session
 from runtime import InferenceSession, UncorrectableUpsetError
 from runtime.errors import InvalidArgumentError
-from runtime.cli import random_feeds
+from runtime.feeds import random_feeds
 from runtime.randomize import randomize_weights
 from runtime.zoo import light_model_path
 

@@ -12,10 +12,13 @@
    `abft` and `tmr`, outcomes side by side (databases in a temporary folder).
 4. The payload link end to end on ptys (no hardware): the firmware stub sends
    held-out digits over an emulated noisy UART (BER 1e-5, 115200 baud) to
-   `radrt serve` (tmr) while upsets are injected into the runtime; every result
+   `radrt fi serve` (tmr) while upsets are injected into the runtime; every result
    is checked against the fault-free one.
 Exit code 1 when radrt disagrees with onnxruntime, `abft` or `tmr` fails to
 correct, their campaigns show a silent data corruption, or a link result is wrong.
+
+A ground tool (it runs campaigns and the HIL scene): the command is registered in the
+entry point group `radrt.commands` (pyproject.toml), not by the flight CLI.
 """
 import statistics
 import time
@@ -23,12 +26,22 @@ import time
 import numpy as np
 import onnx
 
-from .cli import random_feeds
-from .randomize import randomize_weights
-from .session import InferenceSession
-from .zoo import light_model_path
+from runtime.feeds import random_feeds
+from runtime.randomize import randomize_weights
+from runtime.session import InferenceSession
+from runtime.zoo import light_model_path
+
+from .campaign import run_campaign
+from .hil import run_hil
+from .vocabulary import OUTCOMES
 
 REPEATS = 5
+
+
+def add_commands(sub) -> None:
+    s = sub.add_parser("demo", help="run a real CNN from the onnx wheel and compare with onnxruntime")
+    s.add_argument("--model", default="squeezenet", help="light model name (default squeezenet)")
+    s.set_defaults(fn=run_demo)
 
 
 def _ort_session(model_bytes: bytes):
@@ -80,16 +93,15 @@ def run_demo(args) -> int:
 
 
 def link_scene(records: int = 100) -> bool:
-    """Firmware stub <-> noisy line <-> radrt serve (tmr) with upsets; True when all results are right."""
+    """Firmware stub <-> noisy line <-> radrt fi serve (tmr) with upsets; True when all results are right."""
     import shutil
 
     if shutil.which("cc") is None or shutil.which("make") is None:
         print("\n(payload link scene skipped: building the firmware stub needs cc and make)")
         return True
-    from fault_injection.hil import run_hil
     print()
     print(f"the payload link: firmware stub -> UART 115200 baud, BER 1e-5 (emulated, ptys) -> "
-          f"radrt serve (tmr), {records} held-out digits, 0.5 upsets injected per inference")
+          f"radrt fi serve (tmr), {records} held-out digits, 0.5 upsets injected per inference")
     s = run_hil(records=records, ber=1e-5, upset_rate=0.5, baud=115200, protect="tmr", seed=1)
     rows = [("results right", f"{s['records_ok']} of {s['records']}"),
             ("silent data corruptions", s["sdc"]),
@@ -112,12 +124,6 @@ def campaign_scene(faults: int = 300) -> bool:
     """`none` vs the protected modes on the digits classifier; True when they show no SDC."""
     import tempfile
 
-    try:
-        from fault_injection.campaign import run_campaign
-        from fault_injection.vocabulary import OUTCOMES
-    except ImportError:
-        print("\n(fault-injection campaign skipped: the fault_injection package is not installed)")
-        return True
     print()
     print(f"a campaign: {faults} single-bit flips in weights, activations, compute and input of the "
           f"digits classifier (seed 1)")
