@@ -42,7 +42,7 @@ $(GROUND_STAMP): $(GROUND_REQS)
 
 ground-venv: $(GROUND_STAMP)
 
-# Hardware-in-the-loop scene on ptys: firmware stub <-> noisy line <-> radrt serve (tmr),
+# Hardware-in-the-loop scene on ptys: firmware stub <-> noisy line <-> radrt fi serve (tmr),
 # 200 inferences of the digits classifier with upsets injected into the runtime.
 hil: $(STAMP)
 	$(PY) -m fault_injection.hil --records 200 --ber 1e-5 --upset-rate 0.5

@@ -225,8 +225,12 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     command = words[0] if words else None  # radrt's own options (--debug, --version, -h) take no value
     if command not in sub.choices:
         plugins = command_plugins()
-        for name in sorted(plugins):
-            if command is None or command not in plugins or command == name:
+        wanted = [command] if command in plugins else sorted(plugins)
+        for name in wanted:
+            if name in sub.choices:  # a plugin never replaces a command of radrt itself
+                print(f"radrt: command plugin '{name}' ({', '.join(plugins[name])}, entry point group "
+                      f"{COMMANDS_GROUP}) ignored: '{name}' is a command of radrt itself", file=sys.stderr)
+            else:
                 add_plugin_command(sub, name, plugins[name])
     return p
 

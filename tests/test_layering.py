@@ -144,11 +144,12 @@ def fake_distribution(root: Path, name: str, entry_points: str) -> None:
 
 @pytest.fixture
 def broken_plugins(tmp_path):
-    """An environment where three more distributions register radrt commands badly."""
+    """Two more distributions registering radrt commands badly."""
     (tmp_path / "radrt_test_plugin.py").write_text(PLUGIN_MODULE)
     fake_distribution(tmp_path, "radrt_broken", "broken = radrt_no_such_module:add_commands\n"
                                                 "silent = radrt_test_plugin:add_nothing\n")
-    fake_distribution(tmp_path, "radrt_second_fi", "fi = radrt_test_plugin:add_fi\n")
+    fake_distribution(tmp_path, "radrt_second_fi", "fi = radrt_test_plugin:add_fi\n"
+                                                   "serve = radrt_test_plugin:add_fi\n")
     return dict(os.environ, PYTHONPATH=str(tmp_path))
 
 
@@ -171,8 +172,10 @@ def test_a_broken_plugin_fails_its_own_command_in_one_line_naming_itself(broken_
 
 def test_help_lists_a_broken_plugin_as_unavailable_and_flight_commands_ignore_it(broken_plugins, tmp_path):
     code, out, err = radrt("--help", env=broken_plugins)
-    assert code == 0 and err == ""
+    assert code == 0 and err == (f"radrt: command plugin 'serve' (radrt_test_plugin:add_fi, {GROUP}) ignored: "
+                                 f"'serve' is a command of radrt itself\n")
     assert "demo" in out and "unavailable: command plugin 'broken'" in " ".join(out.split())
+    assert "serve inference over the payload link" in " ".join(out.split())
     model = tmp_path / "relu.onnx"
     model.write_bytes(relu_chain())
     code, out, err = radrt("run", model, env=broken_plugins)
