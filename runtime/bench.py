@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence
 
-from .cli import random_feeds
+from .feeds import random_feeds
 from .errors import InvalidArgumentError
 from .protect import check_mode
 from .session import InferenceSession
