@@ -18,8 +18,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence
 
-from .feeds import random_feeds
 from .errors import InvalidArgumentError
+from .feeds import random_feeds
 from .protect import check_mode
 from .session import InferenceSession
 from .zoo import model_bytes

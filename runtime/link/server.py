@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from ..session import InferenceSession
 from .auth import Authenticator, CounterStore
 from .catalogue import EventId
@@ -181,6 +182,10 @@ def serve(port_url: str, model_path: Optional[str], *, baud: int = DEFAULT_BAUD,
     with `protect`) must have been built with protection `protect`."""
     stop = stop or threading.Event()
     backend = backend if backend is not None else SessionBackend(protect)
+    if backend.protection != protect:
+        raise InvalidArgumentError(f"backend: protection {backend.protection!r} differs from protect={protect!r}; "
+                                   f"expected the backend built with the protection served",
+                                   argument="backend", value=backend.protection)
     service = build_service(backend, slots_dir, model_path, apid, key_file, counter_file, slot_verify_period_s)
     port = open_transport(port_url, baud)
     if threading.current_thread() is threading.main_thread():
