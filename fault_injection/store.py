@@ -192,7 +192,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        # A failed CHECK is an edited row, named by the row checks; anything else is damage.
+        damage = [r[0] for r in conn.execute("PRAGMA quick_check")
+                  if r[0] != "ok" and not r[0].startswith("CHECK constraint failed")]
     except sqlite3.DatabaseError as e:  # OperationalError ("unable to open"), "not a database"
         if conn is not None:
             conn.close()
@@ -200,9 +202,9 @@ def _connect(path: Path) -> sqlite3.Connection:
             raise _damaged(path, e) from e
         raise InvalidArgumentError(f"campaign database '{path}': cannot open it ({e})",
                                    argument="db", value=str(path)) from e
-    if check != "ok":
+    if damage:
         conn.close()
-        raise _damaged(path, sqlite3.DatabaseError(f"integrity check: {check}"))
+        raise _damaged(path, sqlite3.DatabaseError(f"integrity check: {'; '.join(damage[:3])}"))
     return conn
 
 
