@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from runtime.errors import InvalidArgumentError
 
 from .stats import Proportion, achieved_margin, normal_quantile, proportion
-from .store import CampaignInfo, CampaignStore
+from .store import EXPECTED_DATABASE, CampaignInfo, CampaignMismatchError, CampaignStore
 from .vocabulary import OUTCOMES, SITE_KINDS
 
 CONFIDENCE = 0.95
@@ -88,6 +88,8 @@ def load_campaign(path: Union[str, Path]) -> Campaign:
     path = Path(path)
     try:
         store = CampaignStore.open_existing(path)
+    except CampaignMismatchError as e:  # SQLite, but not a campaign
+        raise ReportError(f"{e}; {EXPECTED_DATABASE}") from e
     except InvalidArgumentError as e:
         raise ReportError(str(e)) from e
     with store:

@@ -168,11 +168,11 @@ def code_version() -> str:
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_EXPECTED = "expected a radrt campaign database (SQLite, written by radrt fi run)"
+EXPECTED_DATABASE = "expected a radrt campaign database (SQLite, written by radrt fi run)"
 
 
 def _damaged(path: Path, e: sqlite3.DatabaseError) -> CampaignDatabaseError:
-    return CampaignDatabaseError(f"campaign database '{path}' is truncated or damaged ({e}); {_EXPECTED}, "
+    return CampaignDatabaseError(f"campaign database '{path}' is truncated or damaged ({e}); {EXPECTED_DATABASE}, "
                                  f"or give a new file to start a campaign", argument="db", value=str(path))
 
 
@@ -186,7 +186,7 @@ def _connect(path: Path) -> sqlite3.Connection:
             head = f.read(len(_SQLITE_MAGIC))
         if head != _SQLITE_MAGIC:
             raise CampaignDatabaseError(f"'{path}' is not an SQLite database (its first bytes are {head[:16]!r}); "
-                                        f"{_EXPECTED}", argument="db", value=str(path))
+                                        f"{EXPECTED_DATABASE}", argument="db", value=str(path))
     conn = None
     try:
         conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
@@ -214,12 +214,11 @@ def _tables(conn: sqlite3.Connection) -> set:
 
 def config_differences(stored: dict, given: dict) -> List[str]:
     """'key: stored value, not given value' for every top-level key that differs."""
-    out = []
-    for key in sorted(set(stored) | set(given)):
-        a, b = stored.get(key, "(absent)"), given.get(key, "(absent)")
-        if canonical_json({"v": a}) != canonical_json({"v": b}):
-            out.append(f"{key}: {json.dumps(a)} recorded, {json.dumps(b)} now")
-    return out
+    def text(config: dict, key: str) -> str:
+        return json.dumps(config[key], sort_keys=True) if key in config else "absent"
+
+    return [f"{key}: {text(stored, key)} recorded, {text(given, key)} now"
+            for key in sorted(set(stored) | set(given)) if text(stored, key) != text(given, key)]
 
 
 class CampaignStore:
@@ -282,10 +281,10 @@ class CampaignStore:
             raise CampaignDatabaseError(f"campaign database '{path}' does not exist", argument="db",
                                         value=str(path))
         if not path.is_file():
-            raise CampaignDatabaseError(f"'{path}' is not a file; {_EXPECTED}", argument="db", value=str(path))
+            raise CampaignDatabaseError(f"'{path}' is not a file; {EXPECTED_DATABASE}", argument="db", value=str(path))
         if not path.stat().st_size:
             # SQLite would silently make an empty file an empty database.
-            raise CampaignDatabaseError(f"'{path}' is empty (0 bytes); {_EXPECTED}", argument="db",
+            raise CampaignDatabaseError(f"'{path}' is empty (0 bytes); {EXPECTED_DATABASE}", argument="db",
                                         value=str(path))
         conn = _connect(path)
         try:
