@@ -33,7 +33,7 @@ from typing import Dict, Iterable, Iterator, List, Optional
 
 from runtime.errors import InvalidArgumentError, UncorrectableUpsetError
 
-from .outcome import Golden, Tolerance, Verdict, classify, health_delta
+from .outcome import NEVER_READ, Golden, Tolerance, Verdict, classify, health_delta
 from .plan import Fault
 from .store import InjectionRecord
 from .vocabulary import FaultModel
@@ -107,7 +107,7 @@ def run_fault_here(sess, paused, fault: Fault, golden: Golden, tolerance: Tolera
     verdict = classify(golden, outputs, health=health_delta(before, sess.health()), raised=raised,
                        tolerance=tolerance)
     if never_read and verdict.outcome == "masked":
-        verdict = replace(verdict, cause="never read")
+        verdict = replace(verdict, cause=NEVER_READ)
     return verdict
 
 

@@ -65,8 +65,9 @@ class Verdict:
         return cls("hang", error=error or None)
 
 # Why a masked upset had no effect, when the executor knows it without comparing.
+NEVER_READ = "never read"
 MASKED_CAUSES = {
-    "never read": "no op of the run reads the upset bytes (e.g. alignment padding)",
+    NEVER_READ: "no op of the run reads the upset bytes (e.g. alignment padding)",
 }
 
 

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from runtime.errors import InvalidArgumentError
 
+from .outcome import MASKED_CAUSES
 from .stats import Proportion, achieved_margin, normal_quantile, proportion
 from .store import EXPECTED_DATABASE, CampaignInfo, CampaignMismatchError, CampaignStore
 from .vocabulary import OUTCOMES, SITE_KINDS
@@ -418,10 +419,13 @@ def _how_to_read(campaigns: Sequence[Campaign], names: Sequence[str]) -> List[st
               "",
               "Layers are the ops of the compiled plan, by index, node name and op type: the op an "
               "upset first reached (weights and input: the first op that reads the upset bytes; compute: "
-              "the op whose output it is; activations: the op after which it was hit). Bit positions assume float32 words starting on 4-byte "
-              "boundaries: 0-22 mantissa, 23-30 exponent, 31 sign; a multi-bit fault counts at its "
-              "start bit.",
+              "the op whose output it is; activations: the op after which it was hit). Bit positions "
+              "assume float32 words starting on 4-byte boundaries: 0-22 mantissa, 23-30 exponent, "
+              "31 sign; a multi-bit fault counts at its start bit.",
               "",
+              "Causes recorded with a `masked` outcome:", ""]
+    lines += [f"- `{cause}`: {text}" for cause, text in MASKED_CAUSES.items()]
+    lines += ["",
               "Error margin achieved by each campaign's sample size, for any rate (worst case p = 0.5, "
               "Leveugle et al., DATE 2009):", ""]
     lines += [margin_sentence(c, name) for c, name in zip(campaigns, names)]

@@ -106,12 +106,12 @@ def test_input_faults_land_at_their_first_reader_or_are_masked_never_read(tmp_pa
     assert set(by_layer) == {0, 2, None}
     assert any(r["outcome"] != "masked" for r in recorded if r["layer"] == 2)
 
-    for fault_id in (by_layer[2][0], by_layer[None][0]):
+    for fault_id, cause in ((by_layer[2][0], False), (by_layer[None][0], True)):
         code, out, err = radrt("fi", "replay", "none.db", fault_id, cwd=tmp_path)
         assert (code, err) == (0, ""), err
         replayed, stored = replayed_and_recorded(out)
         assert replayed == stored
-    assert "cause: never read" in out
+        assert ("cause: never read" in out) == cause, out
 
     code, out, err = radrt("fi", "run", "two.onnx", "--sites", "input", "--faults", "40", "--protect", "tmr",
                            "--db", "tmr.db", "--json", cwd=tmp_path)
