@@ -14,7 +14,8 @@
    `margin` and `confidence` over the fault space.
 4. The database is created, or reopened to resume: a database of another model,
    configuration, seed or golden output is refused before anything runs, and
-   only the faults without a row are executed (none lost, none done twice).
+   only the faults without a row are executed (none lost, none done twice); a
+   recorded row that is not its fault of the list (an edit) is refused.
 5. Faults run in forked children from a shared fault-free prefix
    (`fault_injection.executor`), locally with `workers` children at a time, or
    on a Dask distributed cluster (`scheduler`), results streaming into the
@@ -136,9 +137,11 @@ def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: st
     setup, sess, golden, fault_list, config = prepare(
         model, sites, fault_model, protect, seed, faults, margin, confidence,
         timeout_factor=timeout_factor)
+    layers = [(step.index, step.node.name, step.node.op_type) for step in sess.compiled.plan.steps]
     store = CampaignStore.open(db, config=config, model_sha256=hashlib.sha256(setup.model_bytes).hexdigest(),
-                               golden_sha256=golden.sha256, seed=seed)
+                               golden_sha256=golden.sha256, seed=seed, layers=layers)
     try:
+        store.check_rows(fault_list)
         todo_ids = set(store.pending(range(len(fault_list))))
         todo = [f for f in fault_list if f.fault_id in todo_ids]
         done_before = len(fault_list) - len(todo)
@@ -265,8 +268,9 @@ def replay(db: str, fault_id: int):
         raise InvalidArgumentError(f"{db}: this machine's golden run or fault list differs from the campaign's; "
                                    f"replay needs the same model, build and configuration")
     fault = fault_list[fault_id]
+    pause_point = PausePoints(sess.compiled.plan)
     with sess.paused_run(setup.feeds) as paused:
-        paused.advance_to(PausePoints(sess.compiled.plan)(fault))
-        verdict = run_fault_here(sess, paused, fault, golden, setup.tolerance)
+        paused.advance_to(pause_point(fault))
+        verdict = run_fault_here(sess, paused, fault, golden, setup.tolerance, pause_point.never_read(fault))
     sess.close()
     return fault, row, verdict

@@ -7,6 +7,7 @@ option values are checked by argparse types that name the option.
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from runtime.errors import RadrtError
@@ -90,13 +91,30 @@ def add_commands(sub) -> None:
     add_serve_command(fi)
 
 
-def _progress_bar(enabled: bool):
-    if not enabled:
-        return None
+PROGRESS_EVERY_S = 30.0  # a progress line at least this often when stderr is not a terminal
+
+
+def _progress_lines():
+    """Progress for a log file or pipe: one line on stderr at each further 10% of the
+    campaign, or after PROGRESS_EVERY_S seconds without one, and at the end."""
+    state = {"tenth": -1, "at": time.monotonic()}
+
+    def update(done: int, total: int) -> None:
+        tenth = 10 * done // total if total else 10
+        now = time.monotonic()
+        if tenth > state["tenth"] or done == total or now - state["at"] >= PROGRESS_EVERY_S:
+            state["tenth"], state["at"] = tenth, now
+            pct = 100.0 * done / total if total else 100.0
+            print(f"radrt fi run: {done} of {total} injections recorded ({pct:.0f}%)", file=sys.stderr,
+                  flush=True)
+    return update
+
+
+def _progress_bar():
     try:
         from tqdm import tqdm
     except ImportError:
-        return None
+        return _progress_lines()
     bar = tqdm(unit="inj", file=sys.stderr)
 
     def update(done: int, total: int) -> None:
@@ -108,7 +126,7 @@ def _progress_bar(enabled: bool):
 
 def cmd_run(args) -> int:
     from .campaign import run_campaign
-    progress = _progress_bar(sys.stderr.isatty() and not args.json)
+    progress = _progress_bar() if sys.stderr.isatty() else _progress_lines()
     summary = run_campaign(args.model, args.sites.split(","), args.fault_model, args.protect,
                            args.seed, args.db, faults=args.faults, margin=args.margin,
                            confidence=args.confidence, workers=args.workers,
@@ -139,7 +157,8 @@ def cmd_replay(args) -> int:
     print(f"fault {fault.fault_id}: {fault.model} at {fault.site} byte {fault.byte_offset} bit {fault.bit}"
           + (f", after op {fault.at_op}" if fault.at_op is not None else ""))
     stored = row["outcome"] if row else None
-    print(f"replayed outcome: {verdict.outcome} (max |error| {verdict.max_abs_error}); "
+    cause = f"cause: {verdict.cause}; " if verdict.cause else ""
+    print(f"replayed outcome: {verdict.outcome} ({cause}max |error| {verdict.max_abs_error}); "
           f"recorded: {stored or 'not yet recorded'}")
     if verdict.error:
         print(f"error: {verdict.error}")

@@ -14,6 +14,13 @@ only (crash isolation). The watchdog kills a child that runs longer than
 
 `prefix_reuse=False` makes every child run from op 0 (the naive baseline the
 benchmark compares against).
+
+An input upset lands right before the first op that reads its bytes (in the run
+paused there, or after the copy-in when a child runs from op 0): no earlier op
+reads them, so both are the same upset. A weights or input fault that no op reads
+(alignment padding) still runs; when its output is bit-identical it is recorded
+`masked` with cause `never read`. Each record carries its layer: the op the upset
+first reaches (`PausePoints.layer`).
 """
 import faulthandler
 import os
@@ -21,12 +28,12 @@ import pickle
 import select
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Iterable, Iterator, List, Optional
 
 from runtime.errors import InvalidArgumentError, UncorrectableUpsetError
 
-from .outcome import Golden, Tolerance, Verdict, classify, health_delta
+from .outcome import NEVER_READ, Golden, Tolerance, Verdict, classify, health_delta
 from .plan import Fault
 from .store import InjectionRecord
 from .vocabulary import FaultModel
@@ -50,6 +57,18 @@ class PausePoints:
                 if p is not None and p.region in self.readers:
                     self.readers[p.region].append((p.offset, p.offset + p.nbytes, step.index))
 
+    def never_read(self, fault: Fault) -> bool:
+        """A weights or input fault whose bytes no op reads."""
+        return fault.kind in self.readers and self(fault) == self.n_ops
+
+    def layer(self, fault: Fault) -> Optional[int]:
+        """The op the upset first reaches: the first reader (weights, input), the
+        op whose output it is (compute), the op after which it lands (activations);
+        None when never read."""
+        if fault.kind == "activations":
+            return fault.at_op
+        return None if self.never_read(fault) else self(fault)
+
     def __call__(self, fault: Fault) -> int:
         if fault.kind == "compute":
             return fault.op_index
@@ -61,27 +80,35 @@ class PausePoints:
         return min(ops, default=self.n_ops)
 
 
-def inject_fault(sess, fault: Fault) -> None:
-    """Upset every bit of the fault in the session's memory (through its C primitive)."""
+def inject_fault(sess, fault: Fault, paused_at: int) -> None:
+    """Upset every bit of the fault in the session's memory (through its C primitive),
+    for a run paused at op `paused_at` (an input fault lands there, see above)."""
     model = FaultModel.parse(fault.model)
     how = model.kind if model.kind in ("stuck0", "stuck1") else "flip"
+    at_op = paused_at - 1 if fault.kind == "input" else fault.at_op
     for byte_offset, bit in model.bits(fault.byte_offset, fault.bit):
-        sess.inject(fault.site, byte_offset, bit, at_op=fault.at_op, model=how)
+        sess.inject(fault.site, byte_offset, bit, at_op=at_op, model=how)
 
 
-def run_fault_here(sess, paused, fault: Fault, golden: Golden, tolerance: Tolerance) -> Verdict:
-    """Inject `fault` and finish the paused run in this process; classify the result."""
+def run_fault_here(sess, paused, fault: Fault, golden: Golden, tolerance: Tolerance,
+                   never_read: bool = False) -> Verdict:
+    """Inject `fault` and finish the paused run in this process; classify the result.
+    never_read: no op reads the fault's bytes (PausePoints.never_read), the cause of
+    a masked outcome."""
     before = sess.health()
     outputs, raised = None, None
     try:
-        inject_fault(sess, fault)
+        inject_fault(sess, fault, paused.at)
         outputs = paused.finish()
     except UncorrectableUpsetError as e:
         raised = e
     except Exception as e:  # any other failure of the run is a crash outcome, with its text
         raised = e
-    return classify(golden, outputs, health=health_delta(before, sess.health()), raised=raised,
-                    tolerance=tolerance)
+    verdict = classify(golden, outputs, health=health_delta(before, sess.health()), raised=raised,
+                       tolerance=tolerance)
+    if never_read and verdict.outcome == "masked":
+        verdict = replace(verdict, cause=NEVER_READ)
+    return verdict
 
 
 @dataclass
@@ -132,7 +159,8 @@ class ForkExecutor:
             code = 0
             try:
                 t0 = time.perf_counter()
-                verdict = run_fault_here(self.sess, paused, fault, self.golden, self.tolerance)
+                verdict = run_fault_here(self.sess, paused, fault, self.golden, self.tolerance,
+                                         self.pause_point.never_read(fault))
                 payload = pickle.dumps((verdict, time.perf_counter() - t0))
                 view = memoryview(payload)
                 while view:
@@ -186,4 +214,5 @@ class ForkExecutor:
                                         f"({signal.Signals(os.WTERMSIG(status)).name})")
             else:
                 verdict = Verdict.crash(f"worker exited with code {os.WEXITSTATUS(status)} and no result")
-        return InjectionRecord(child.fault, verdict, duration, self.worker_name)
+        return InjectionRecord(child.fault, verdict, duration, self.worker_name,
+                               self.pause_point.layer(child.fault))

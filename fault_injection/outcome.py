@@ -54,6 +54,7 @@ class Verdict:
     max_abs_error: Optional[float] = None   # over all outputs; inf when a NaN/Inf differs
     top1_changed: Optional[bool] = None     # None when not a classifier or no output
     error: Optional[str] = None             # the raised error's text, for due/crash
+    cause: Optional[str] = None             # masked: why the upset had no effect (MASKED_CAUSES)
 
     @classmethod
     def crash(cls, error: str = "") -> "Verdict":
@@ -62,6 +63,13 @@ class Verdict:
     @classmethod
     def hang(cls, error: str = "") -> "Verdict":
         return cls("hang", error=error or None)
+
+# Why a masked upset had no effect, when the executor knows it without comparing.
+NEVER_READ = "never read"
+MASKED_CAUSES = {
+    NEVER_READ: "no op of the run reads the upset bytes (e.g. alignment padding)",
+}
+
 
 class Golden:
     """The fault-free outputs (copied), with what every classification needs precomputed."""

@@ -6,7 +6,7 @@
 Per campaign (n = 1, 2, ... in the order given): its configuration, the outcome
 breakdown (all eight outcomes of the vocabulary, zero rows included, each with its
 95% Wilson interval), the rates per site kind, and three plots: `outcomes_<n>.png`
-(outcome rates), `layers_<n>.png` (SDC rate per op index) and `bits_<n>.png` (SDC
+(outcome rates), `layers_<n>.png` (SDC rate per layer, named) and `bits_<n>.png` (SDC
 rate per bit position of a float32 word). With several campaigns, a side-by-side table
 and `comparison.png`. Last, "How to read this": the outcomes' definitions, what the
 intervals mean, and the error margin each campaign's sample size achieves.
@@ -27,14 +27,14 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from runtime.errors import InvalidArgumentError
 
+from .outcome import MASKED_CAUSES
 from .stats import Proportion, achieved_margin, normal_quantile, proportion
-from .store import CampaignInfo, CampaignMismatchError, CampaignStore
+from .store import EXPECTED_DATABASE, CampaignInfo, CampaignMismatchError, CampaignStore
 from .vocabulary import OUTCOMES, SITE_KINDS
 
 CONFIDENCE = 0.95
 SDC_OUTCOMES = ("sdc", "critical_sdc")
 WORD_BITS = 32  # float32 word: bits 0-22 mantissa, 23-30 exponent, 31 sign
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Fixed colours per outcome, so every plot of every report reads alike.
 _OUTCOME_COLOURS = {
@@ -58,6 +58,15 @@ class Campaign:
     by_kind: Dict[str, Dict[str, int]]
     by_layer: Dict[Optional[int], Dict[str, int]]
     by_bit: Dict[int, Dict[str, int]]
+    layers: Dict[int, Tuple[str, str]]   # op index -> (node name, op type)
+
+    def layer_name(self, op_index: int) -> str:
+        """`name (OpType)` of an op of the campaign's plan."""
+        if op_index not in self.layers:
+            raise ReportError(f"'{self.path}': injections name op {op_index}, which the campaign's layer "
+                              f"table does not list ({len(self.layers)} ops)")
+        name, op_type = self.layers[op_index]
+        return f"{name} ({op_type})"
 
     @property
     def total(self) -> int:
@@ -75,27 +84,19 @@ class Campaign:
 
 
 def load_campaign(path: Union[str, Path]) -> Campaign:
+    """Read one database (CampaignStore checks the file and its rows); a database
+    that cannot be read is ReportError naming it."""
     path = Path(path)
-    expected = "expected a radrt campaign database (SQLite, written by fault_injection.store.CampaignStore)"
-    if not path.exists():
-        raise ReportError(f"campaign database '{path}' does not exist")
-    if not path.is_file():
-        raise ReportError(f"'{path}' is not a file; {expected}")
-    # Checked before SQLite opens it: opening switches the file to WAL, and an empty
-    # file would silently become an empty database.
-    with open(path, "rb") as f:
-        head = f.read(len(_SQLITE_MAGIC))
-    if not head:
-        raise ReportError(f"'{path}' is empty (0 bytes); {expected}")
-    if head != _SQLITE_MAGIC:
-        raise ReportError(f"'{path}' is not an SQLite database; {expected}")
     try:
         store = CampaignStore.open_existing(path)
-    except CampaignMismatchError as e:
-        raise ReportError(f"{e}; {expected}") from e
+    except CampaignMismatchError as e:  # SQLite, but not a campaign
+        raise ReportError(f"{e}; {EXPECTED_DATABASE}") from e
+    except InvalidArgumentError as e:
+        raise ReportError(str(e)) from e
     with store:
         return Campaign(path, store.info, store.outcome_counts(), store.counts_by("kind"),
-                        store.counts_by("layer"), store.counts_by("bit", word_bytes=WORD_BITS // 8))
+                        store.counts_by("layer"), store.counts_by("bit", word_bytes=WORD_BITS // 8),
+                        store.layers())
 
 
 # -- formatting --------------------------------------------------------------------------
@@ -217,16 +218,17 @@ def _note_no_sdc(ax, props: Sequence[Proportion]) -> None:
             ha="center", va="top", fontsize=9, bbox={"facecolor": "white", "edgecolor": "#999999"})
 
 
-def plot_layers(by_layer: Dict[int, Proportion], label: str, path: Path) -> None:
-    from matplotlib.ticker import MaxNLocator
+def plot_layers(c: Campaign, by_layer: Dict[int, Proportion], label: str, path: Path) -> None:
     layers = sorted(by_layer)
     props = [by_layer[k] for k in layers]
-    fig = _figure(min(18.0, max(8.0, 0.18 * len(layers))), 4.5)
+    fig = _figure(min(18.0, max(8.0, 0.3 * len(layers))), 5.5)
     ax = fig.add_subplot()
-    ax.bar(layers, [100 * p.rate for p in props], yerr=_error_bars(props), capsize=2 if len(layers) > 40 else 4,
+    x = range(len(layers))
+    ax.bar(x, [100 * p.rate for p in props], yerr=_error_bars(props), capsize=2 if len(layers) > 40 else 4,
            color=_OUTCOME_COLOURS["sdc"], edgecolor="black", linewidth=0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("layer (op index; for an activations site, the op after which it was hit)")
+    ax.set_xticks(list(x), [f"{k}: {c.layer_name(k)}" for k in layers], rotation=60, ha="right",
+                  fontsize=7 if len(layers) > 20 else 8)
+    ax.set_xlabel("layer (op index: node name (op type)), the op the upset first reached")
     ax.set_ylabel("SDC rate (%)")
     _note_no_sdc(ax, props)
     ax.set_title(f"SDC rate per layer: {label} (sdc + critical_sdc, 95% Wilson intervals)", fontsize=10)
@@ -325,14 +327,19 @@ def _campaign_section(n: int, c: Campaign, label: str, out_dir: Path) -> List[st
     lines += [f"![Outcome rates of campaign {n}](outcomes_{n}.png)", ""]
     by_layer = _sdc_by(c.by_layer)
     if by_layer:
-        plot_layers(by_layer, label, out_dir / f"layers_{n}.png")
+        rows = [(f"{k}: {c.layer_name(k)}", sum(c.by_layer[k].values()), format_rate(by_layer[k]))
+                for k in sorted(by_layer)]
+        lines += ["### Per layer", ""]
+        lines += _table(["layer (op: name (op type))", "injections", "SDC (sdc + critical_sdc)"], rows, "lrl")
+        lines.append("")
+        plot_layers(c, by_layer, label, out_dir / f"layers_{n}.png")
         lines += [f"![SDC rate per layer of campaign {n}](layers_{n}.png)", ""]
     else:
-        lines += ["No per-layer plot: no injection is tied to an op (input or link sites only).", ""]
-    without_layer = sum(sum(v.values()) for k, v in c.by_layer.items() if k is None)
-    if by_layer and without_layer:
-        lines += [f"{without_layer} injections have no op (input or link sites) and are not in the "
-                  f"per-layer plot.", ""]
+        lines += ["No per-layer plot: no injection reached an op (every upset was never read).", ""]
+    never_read = sum(sum(v.values()) for k, v in c.by_layer.items() if k is None)
+    if never_read:
+        lines += [f"{never_read} injections hit bytes no op reads (alignment padding): recorded `masked`, "
+                  f"cause `never read`, and not in the per-layer table or plot.", ""]
     plot_bits(_sdc_by(c.by_bit), label, out_dir / f"bits_{n}.png")
     lines.append(f"![SDC rate per bit position of campaign {n}](bits_{n}.png)")
     return lines
@@ -410,11 +417,15 @@ def _how_to_read(campaigns: Sequence[Campaign], names: Sequence[str]) -> List[st
               "interval. Non-overlapping intervals of two campaigns mean a real difference; overlapping "
               "ones may or may not.",
               "",
-              "Layers are op indices of the compiled plan (for an injection into the activation arena, "
-              "the op after which it was hit). Bit positions assume float32 words starting on 4-byte "
-              "boundaries: 0-22 mantissa, 23-30 exponent, 31 sign; a multi-bit fault counts at its "
-              "start bit.",
+              "Layers are the ops of the compiled plan, by index, node name and op type: the op an "
+              "upset first reached (weights and input: the first op that reads the upset bytes; compute: "
+              "the op whose output it is; activations: the op after which it was hit). Bit positions "
+              "assume float32 words starting on 4-byte boundaries: 0-22 mantissa, 23-30 exponent, "
+              "31 sign; a multi-bit fault counts at its start bit.",
               "",
+              "Causes recorded with a `masked` outcome:", ""]
+    lines += [f"- `{cause}`: {text}" for cause, text in MASKED_CAUSES.items()]
+    lines += ["",
               "Error margin achieved by each campaign's sample size, for any rate (worst case p = 0.5, "
               "Leveugle et al., DATE 2009):", ""]
     lines += [margin_sentence(c, name) for c, name in zip(campaigns, names)]

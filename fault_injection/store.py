@@ -11,7 +11,15 @@ Tables:
   checkout), seed, creation time (UTC, ISO 8601).
 - `injection`: one row per injected fault, keyed by its `fault_id` (its index in the
   campaign's deterministic fault list, fault_injection.plan). The PRIMARY KEY makes
-  recording a fault twice impossible (IntegrityError, the batch rolls back).
+  recording a fault twice impossible (IntegrityError, the batch rolls back). `layer`
+  is the op the upset first reached (fault_injection.executor.PausePoints.layer;
+  NULL: never read), `cause` why a masked upset had no effect, when known.
+- `layer`: the compiled plan's ops, `op_index` -> node name and op type, so reports
+  name layers without loading the model.
+
+A file that is not SQLite, truncated or damaged is CampaignDatabaseError naming the
+file, and so is a row that does not fit the vocabulary (an outcome edited to an unknown
+string) or, on resume, the campaign's fault list (`check_rows`).
 
 Resume: each batch is one transaction, so a writer killed at any moment leaves the
 batches it committed and nothing of the one in flight; `pending()` then names exactly
@@ -19,7 +27,8 @@ the faults still to run. WAL with synchronous=NORMAL keeps committed batches acr
 a killed process (an OS crash may lose the last ones, never consistency).
 
 Reopening an existing database with a different model, configuration, seed or golden
-output raises CampaignMismatchError before anything is written.
+output raises CampaignMismatchError naming what differs (each configuration key, with
+both values) before anything is written.
 """
 import datetime
 import json
@@ -28,7 +37,7 @@ import subprocess
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from runtime.errors import InvalidArgumentError
 
@@ -36,7 +45,7 @@ from .outcome import Verdict
 from .plan import Fault
 from .vocabulary import OUTCOMES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = f"""
 CREATE TABLE campaign (
@@ -64,21 +73,32 @@ CREATE TABLE injection (
     top1_changed  INTEGER,
     duration_s    REAL,
     worker        TEXT,
-    error         TEXT
+    error         TEXT,
+    layer         INTEGER,
+    cause         TEXT
+);
+CREATE TABLE layer (
+    op_index      INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,
+    op_type       TEXT NOT NULL
 );
 """
 
 _COLUMNS = ("fault_id", "site", "kind", "op_index", "replica", "at_op", "byte_offset", "bit",
-            "fault_model", "outcome", "max_abs_error", "top1_changed", "duration_s", "worker", "error")
+            "fault_model", "outcome", "max_abs_error", "top1_changed", "duration_s", "worker", "error",
+            "layer", "cause")
+# The columns that restate the fault (fault_injection.plan.Fault) of a row.
+_FAULT_COLUMNS = {"site": "site", "kind": "kind", "op_index": "op_index", "replica": "replica",
+                  "at_op": "at_op", "byte_offset": "byte_offset", "bit": "bit", "fault_model": "model"}
 
-# Group expressions of the summaries. layer: the site's op, else the injection time
-# point (a whole-arena activations site has no op of its own). bit: the bit's position
+# Group expressions of the summaries. layer: the op the upset first reached (NULL:
+# never read). bit: the bit's position
 # in a little-endian word of `word_bytes` bytes (float32: 0-22 mantissa, 23-30
 # exponent, 31 sign), assuming sites start word-aligned.
 _GROUPS = {
     "kind": "kind",
     "site": "site",
-    "layer": "COALESCE(op_index, at_op)",
+    "layer": "layer",
     "bit": "(byte_offset % :word_bytes) * 8 + bit",
     "fault_model": "fault_model",
 }
@@ -90,6 +110,11 @@ class CampaignMismatchError(InvalidArgumentError):
     A RadrtError (CLI exit code 2) and a ValueError."""
 
 
+class CampaignDatabaseError(InvalidArgumentError):
+    """The database file cannot be used: not SQLite, truncated or damaged, or a row
+    that is not a valid record of its campaign. A RadrtError (exit code 2)."""
+
+
 @dataclass(frozen=True)
 class InjectionRecord:
     """One injection's result: the fault, its verdict, and how the run went."""
@@ -97,6 +122,7 @@ class InjectionRecord:
     verdict: Verdict
     duration_s: Optional[float] = None
     worker: Optional[str] = None
+    layer: Optional[int] = None
 
     def row(self) -> tuple:
         f, v = self.fault, self.verdict
@@ -104,7 +130,8 @@ class InjectionRecord:
             raise InvalidArgumentError(f"fault {f.fault_id}: outcome '{v.outcome}' is not one of {list(OUTCOMES)}")
         top1 = None if v.top1_changed is None else int(v.top1_changed)
         return (f.fault_id, f.site, f.kind, f.op_index, f.replica, f.at_op, f.byte_offset, f.bit,
-                f.model, v.outcome, v.max_abs_error, top1, self.duration_s, self.worker, v.error)
+                f.model, v.outcome, v.max_abs_error, top1, self.duration_s, self.worker, v.error,
+                self.layer, v.cause)
 
 
 @dataclass(frozen=True)
@@ -140,19 +167,44 @@ def code_version() -> str:
     return text
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+EXPECTED_DATABASE = "expected a radrt campaign database (SQLite, written by radrt fi run)"
+
+
+def _damaged(path: Path, e: sqlite3.DatabaseError) -> CampaignDatabaseError:
+    return CampaignDatabaseError(f"campaign database '{path}' is truncated or damaged ({e}); {EXPECTED_DATABASE}, "
+                                 f"or give a new file to start a campaign", argument="db", value=str(path))
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     """Open (or create) the database; one that cannot be opened (missing folder, a
-    directory, no permission, not SQLite) is InvalidArgumentError naming the path."""
+    directory, no permission, not SQLite, damaged) is an InvalidArgumentError naming the
+    path. The header is checked before SQLite opens the file: SQLite would switch a
+    foreign file to WAL before noticing."""
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+        if head != _SQLITE_MAGIC:
+            raise CampaignDatabaseError(f"'{path}' is not an SQLite database (its first bytes are {head[:16]!r}); "
+                                        f"{EXPECTED_DATABASE}", argument="db", value=str(path))
     conn = None
     try:
         conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        # A failed CHECK is an edited row, named by the row checks; anything else is damage.
+        damage = [r[0] for r in conn.execute("PRAGMA quick_check")
+                  if r[0] != "ok" and not r[0].startswith("CHECK constraint failed")]
     except sqlite3.DatabaseError as e:  # OperationalError ("unable to open"), "not a database"
         if conn is not None:
             conn.close()
+        if path.is_file() and path.stat().st_size:
+            raise _damaged(path, e) from e
         raise InvalidArgumentError(f"campaign database '{path}': cannot open it ({e})",
                                    argument="db", value=str(path)) from e
+    if damage:
+        conn.close()
+        raise _damaged(path, sqlite3.DatabaseError(f"integrity check: {'; '.join(damage[:3])}"))
     return conn
 
 
@@ -160,18 +212,33 @@ def _tables(conn: sqlite3.Connection) -> set:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
+def config_differences(stored: dict, given: dict) -> List[str]:
+    """'key: stored value, not given value' for every top-level key that differs."""
+    def text(config: dict, key: str) -> str:
+        return json.dumps(config[key], sort_keys=True) if key in config else "absent"
+
+    return [f"{key}: {text(stored, key)} recorded, {text(given, key)} now"
+            for key in sorted(set(stored) | set(given)) if text(stored, key) != text(given, key)]
+
+
 class CampaignStore:
     def __init__(self, conn: sqlite3.Connection, path: Path):
         self._conn = conn
         self.path = path
-        self.info = self._read_info()
+        try:
+            self.info = self._read_info()
+            self._check_outcomes()
+        except sqlite3.DatabaseError as e:
+            raise _damaged(path, e) from e
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
     def open(cls, path: Union[str, Path], *, config: dict, model_sha256: str, golden_sha256: str,
-             seed: int, version: Optional[str] = None) -> "CampaignStore":
+             seed: int, version: Optional[str] = None,
+             layers: Sequence[Tuple[int, str, str]] = ()) -> "CampaignStore":
         """Create the campaign database, or reopen it to resume when it holds the same
-        campaign (same model, configuration, seed and golden output)."""
+        campaign (same model, configuration, seed and golden output). layers: the
+        plan's (op index, node name, op type), written when the database is created."""
         path = Path(path)
         config_json = canonical_json(config)
         conn = _connect(path)
@@ -187,12 +254,18 @@ class CampaignStore:
                 conn.execute("INSERT INTO campaign VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
                              (SCHEMA_VERSION, config_json, model_sha256, golden_sha256,
                               version if version is not None else code_version(), seed, created))
+                conn.executemany("INSERT INTO layer VALUES (?, ?, ?)", list(layers))
                 conn.execute("COMMIT")
             else:
                 conn.execute("ROLLBACK")
                 store = cls(conn, path)
-                store._check_same(config_json, model_sha256, golden_sha256, seed)
+                store._check_same(config, model_sha256, golden_sha256, seed)
                 return store
+        except sqlite3.DatabaseError as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.close()
+            raise _damaged(path, e) from e
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -202,10 +275,17 @@ class CampaignStore:
 
     @classmethod
     def open_existing(cls, path: Union[str, Path]) -> "CampaignStore":
-        """Open a campaign database for reading its results (e.g. a report)."""
+        """Open a campaign database for reading its results (e.g. a report, a replay)."""
         path = Path(path)
+        if not path.exists():
+            raise CampaignDatabaseError(f"campaign database '{path}' does not exist", argument="db",
+                                        value=str(path))
         if not path.is_file():
-            raise FileNotFoundError(f"campaign database '{path}' does not exist")
+            raise CampaignDatabaseError(f"'{path}' is not a file; {EXPECTED_DATABASE}", argument="db", value=str(path))
+        if not path.stat().st_size:
+            # SQLite would silently make an empty file an empty database.
+            raise CampaignDatabaseError(f"'{path}' is empty (0 bytes); {EXPECTED_DATABASE}", argument="db",
+                                        value=str(path))
         conn = _connect(path)
         try:
             return cls(conn, path)
@@ -223,17 +303,49 @@ class CampaignStore:
             raise CampaignMismatchError(f"'{self.path}': the campaign table is empty")
         if row[0] != SCHEMA_VERSION:
             raise CampaignMismatchError(f"'{self.path}': schema version {row[0]}, this radrt reads {SCHEMA_VERSION}")
-        return CampaignInfo(json.loads(row[1]), row[2], row[3], row[4], row[5], row[6])
+        try:
+            config = json.loads(row[1])
+        except ValueError as e:
+            raise CampaignDatabaseError(f"'{self.path}': the campaign configuration is not valid JSON ({e})") from e
+        return CampaignInfo(config, row[2], row[3], row[4], row[5], row[6])
 
-    def _check_same(self, config_json: str, model_sha256: str, golden_sha256: str, seed: int) -> None:
+    def _check_outcomes(self) -> None:
+        """Every recorded outcome is one of the vocabulary (a CHECK constraint that an
+        edit with ignore_check_constraints or a rewritten schema gets past)."""
+        known = ", ".join("?" * len(OUTCOMES))
+        row = self._conn.execute(f"SELECT fault_id, outcome FROM injection WHERE outcome NOT IN ({known}) "
+                                 f"ORDER BY fault_id LIMIT 1", list(OUTCOMES)).fetchone()
+        if row is not None:
+            raise CampaignDatabaseError(f"'{self.path}': injection row fault_id {row[0]} has outcome {row[1]!r}, "
+                                        f"not one of {', '.join(OUTCOMES)}; the database was edited or damaged",
+                                        argument="db", value=str(self.path))
+
+    def check_rows(self, faults: Sequence[Fault]) -> None:
+        """Every recorded row is a fault of this campaign's list, field for field
+        (resume refuses a database whose rows were edited); else CampaignDatabaseError
+        naming the first row that does not match."""
+        for row in self.rows():
+            i = row["fault_id"]
+            if not isinstance(i, int) or not 0 <= i < len(faults):
+                raise CampaignDatabaseError(f"'{self.path}': injection row fault_id {i!r} is not in the campaign's "
+                                            f"fault list (0..{len(faults) - 1})", argument="db", value=str(self.path))
+            fault = faults[i]
+            for column, field in _FAULT_COLUMNS.items():
+                if row[column] != getattr(fault, field):
+                    raise CampaignDatabaseError(
+                        f"'{self.path}': injection row fault_id {i} has {column} {row[column]!r}, the campaign's "
+                        f"fault {i} has {getattr(fault, field)!r}; the database was edited or belongs to "
+                        f"another fault list", argument="db", value=str(self.path))
+
+    def _check_same(self, config: dict, model_sha256: str, golden_sha256: str, seed: int) -> None:
         info = self.info
         if info.model_sha256 != model_sha256:
             raise CampaignMismatchError(f"'{self.path}' holds a campaign on model sha256 {info.model_sha256[:16]}..., "
                                         f"not {model_sha256[:16]}...; use a new database for another model")
-        stored = canonical_json(info.config)
-        if stored != config_json:
-            raise CampaignMismatchError(f"'{self.path}' holds a campaign with configuration {stored}, "
-                                        f"not {config_json}")
+        differences = config_differences(info.config, config)
+        if differences:
+            raise CampaignMismatchError(f"'{self.path}' holds another campaign configuration: "
+                                        f"{'; '.join(differences)}; use a new database or the recorded options")
         if info.seed != seed:
             raise CampaignMismatchError(f"'{self.path}' holds a campaign with seed {info.seed}, not {seed}")
         if info.golden_sha256 != golden_sha256:
@@ -307,7 +419,16 @@ class CampaignStore:
         """Every injection as a dict of the table's columns, by fault id."""
         cur = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM injection ORDER BY fault_id")
         for row in cur:
-            yield dict(zip(_COLUMNS, row))
+            row = dict(zip(_COLUMNS, row))
+            if row["outcome"] not in OUTCOMES:
+                raise CampaignDatabaseError(f"'{self.path}': injection row fault_id {row['fault_id']} has outcome "
+                                            f"{row['outcome']!r}, not one of {', '.join(OUTCOMES)}")
+            yield row
+
+    def layers(self) -> Dict[int, Tuple[str, str]]:
+        """{op index: (node name, op type)} of the campaign's plan."""
+        return {i: (name, op_type) for i, name, op_type in
+                self._conn.execute("SELECT op_index, name, op_type FROM layer ORDER BY op_index")}
 
     def outcome_counts(self) -> Dict[str, int]:
         """Injections per outcome (every outcome of the vocabulary, 0 when none)."""

@@ -378,11 +378,12 @@ class InferenceSession:
             site_name: a name from fault_sites(), e.g. "weights/copy1".
             byte_offset: int, 0 <= byte_offset < the site's nbytes.
             bit: int, 0 (least significant) to 7.
-            at_op: None for weights and input sites (weights: lands now and stays
-                until scrubbed; input: lands after the next run copies the inputs
-                in); for activations sites the op index (int, 0 to the op count
-                - 1) after which it lands in the next run; for compute sites None
-                or the site's own op index.
+            at_op: None for weights sites (lands now and stays until scrubbed);
+                for input sites None or -1 (lands after the next run copies the
+                inputs in) or an op index after which it lands; for activations
+                sites the op index (int, 0 to the op count - 1) after which it
+                lands in the next run; for compute sites None or the site's own
+                op index.
             model: "flip" (invert the bit), "stuck0" or "stuck1" (force it).
         Integers must be int or numpy integers: a bool, float or str is refused,
         never truncated.

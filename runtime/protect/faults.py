@@ -8,7 +8,9 @@ A fault site is a named span of real runtime memory:
   after op `at_op` (after that op's vote in `tmr`).
 - `compute/op{k}/r{r}`: the first output of op k in replica r, right after the
   kernel and before any vote: an ALU or register upset in that replica only.
-- `input/r{r}`: replica r's copy of the inputs, right after it is filled.
+- `input/r{r}`: replica r's copy of the inputs, right after it is filled, or
+  right after op `at_op` (a campaign lands it just before the first op that reads
+  its bytes: the same upset, in a run paused there).
 
 Upsets go through C (`radrt_flip_bit`, `radrt_set_bit`) into the bytes the
 kernels use, never into a numpy copy.
@@ -93,8 +95,10 @@ def make_upset(engine, site: FaultSite, byte_offset: int, bit: int, at_op: Optio
         return None, Upset(base, byte_offset, bit, model, site.replica, False)
     replica = engine.replicas[site.replica]
     if site.kind == "input":
-        _no_at_op(site, at_op, "it lands right after the inputs are copied in")
-        return -1, Upset(replica.regions["input"].ptr, byte_offset, bit, model, site.replica, False)
+        if at_op is None:
+            at_op = -1
+        check_integer("at_op", at_op, -1, nsteps - 1, where)
+        return at_op, Upset(replica.regions["input"].ptr, byte_offset, bit, model, site.replica, False)
     if site.kind == "compute":
         if at_op not in (None, site.op_index):
             raise InvalidArgumentError(f"{where}the site is op {site.op_index}'s output; at_op must be "

@@ -87,12 +87,12 @@ def test_campaign_killed_mid_way_resumes_to_exactly_n_rows(tmp_path):
 def test_a_fault_that_kills_or_stalls_its_worker_is_recorded_and_the_campaign_finishes(tmp_path, monkeypatch):
     real = executor.run_fault_here
 
-    def sabotaged(sess, paused, fault, golden, tolerance):
+    def sabotaged(sess, paused, fault, golden, tolerance, never_read):
         if fault.fault_id == 3:
             os.kill(os.getpid(), signal.SIGSEGV)
         if fault.fault_id == 5:
             time.sleep(3600)
-        return real(sess, paused, fault, golden, tolerance)
+        return real(sess, paused, fault, golden, tolerance, never_read)
 
     monkeypatch.setattr(executor, "run_fault_here", sabotaged)
     s = run_campaign("digits", SITES, "flip", "tmr", seed=2, db=tmp_path / "c.sqlite", faults=12,

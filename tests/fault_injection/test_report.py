@@ -51,13 +51,24 @@ def outcome_tmr(fault) -> str:
     return "corrected" if fault.kind in ("weights", "compute") else "masked"
 
 
+LAYERS = [(i, f"conv{i}", "Conv") for i in range(N_OPS)]
+
+
+def layer_of(fault):
+    """The layer the executor would record: the site's op, the activation's time point;
+    the input's first 32 bytes are read by op 0, the rest is padding (never read)."""
+    if fault.kind == "input":
+        return 0 if fault.byte_offset < 32 else None
+    return fault.op_index if fault.op_index is not None else fault.at_op
+
+
 def make_campaign(path, protect, outcome_of, faults=FAULTS, planned=len(FAULTS), **extra):
     config = {"model": "tiny-cnn", "protect": protect, "sites": ["weights", "compute", "activations", "input"],
               "fault_model": "flip", "faults": planned, "seed": 7, "tolerance": {"rtol": 1e-4, "atol": 1e-5},
               **extra}
     with CampaignStore.open(path, config=config, model_sha256="ab12cd34ef56" + "0" * 52,
-                            golden_sha256="f" * 64, seed=7, version="radrt test") as store:
-        store.record_stream(InjectionRecord(f, Verdict(outcome_of(f))) for f in faults)
+                            golden_sha256="f" * 64, seed=7, version="radrt test", layers=LAYERS) as store:
+        store.record_stream(InjectionRecord(f, Verdict(outcome_of(f)), layer=layer_of(f)) for f in faults)
     return Counter(outcome_of(f) for f in faults)
 
 
@@ -119,9 +130,13 @@ def test_one_campaign(two_campaigns, tmp_path):
         assert f"]({png})" in text
         assert_png(tmp_path / "out" / png)
     assert not (tmp_path / "out" / "comparison.png").exists() and "## Comparison" not in text
-    # Input sites have no op: counted, not plotted per layer.
-    n_input = sum(f.kind == "input" for f in FAULTS)
-    assert f"{n_input} injections have no op (input or link sites)" in text
+    # Layers by name and op type; upsets never read are counted, not in the per-layer table.
+    for i in range(N_OPS):
+        of_layer = [f for f in FAULTS if layer_of(f) == i]
+        sdc = sum(outcome_unprotected(f) in ("sdc", "critical_sdc") for f in of_layer)
+        assert f"| {i}: conv{i} (Conv) | {len(of_layer)} | {rate_text(sdc, len(of_layer))} |" in text
+    never_read = sum(layer_of(f) is None for f in FAULTS)
+    assert never_read and f"{never_read} injections hit bytes no op reads" in text
     # How to read this: the definitions and the margin over the recorded fault space.
     for outcome, meaning in OUTCOMES.items():
         assert f"- `{outcome}`: {meaning}" in text
@@ -182,12 +197,13 @@ def test_incomplete_and_empty_campaigns_still_report(tmp_path):
 
 def test_errors_name_the_path_and_what_was_expected(two_campaigns, tmp_path):
     d, _, _ = two_campaigns
-    expected = r"expected a radrt campaign database \(SQLite, written by fault_injection.store.CampaignStore\)"
+    expected = r"expected a radrt campaign database \(SQLite, written by radrt fi run\)"
     with pytest.raises(ReportError, match=r"campaign database '.*nope\.db' does not exist"):
         write_report([tmp_path / "nope.db"], tmp_path / "out")
     text_file = tmp_path / "notes.db"
     text_file.write_text("not a database")
-    with pytest.raises(ReportError, match=rf"'.*notes\.db' is not an SQLite database; {expected}"):
+    with pytest.raises(ReportError, match=rf"'.*notes\.db' is not an SQLite database \(its first bytes are "
+                                          rf"b'not a database'\); {expected}"):
         write_report([text_file], tmp_path / "out")
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")

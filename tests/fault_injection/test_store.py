@@ -8,7 +8,7 @@ import pytest
 
 from fault_injection.outcome import Verdict
 from fault_injection.plan import Site, plan_faults
-from fault_injection.store import CampaignMismatchError, CampaignStore, InjectionRecord
+from fault_injection.store import CampaignDatabaseError, CampaignMismatchError, CampaignStore, InjectionRecord
 from fault_injection.vocabulary import OUTCOMES
 
 SITES = [Site("conv1.w", "weights", 288, op_index=0), Site("fc.w", "weights", 1024, op_index=2),
@@ -26,7 +26,12 @@ def open_store(path, **changes):
 def result(fault, outcome=None):
     outcome = outcome or list(OUTCOMES)[fault.fault_id % len(OUTCOMES)]
     return InjectionRecord(fault, Verdict(outcome, 0.5 if outcome == "sdc" else 0.0, fault.fault_id % 2 == 0),
-                           duration_s=0.001, worker="w1")
+                           duration_s=0.001, worker="w1", layer=layer_of(fault))
+
+
+def layer_of(fault):
+    """The layer an executor records: here the site's op, else the injection time point."""
+    return fault.op_index if fault.op_index is not None else fault.at_op
 
 
 def test_create_and_reopen(tmp_path):
@@ -47,7 +52,9 @@ def test_create_and_reopen(tmp_path):
 
 @pytest.mark.parametrize("change, match", [
     (dict(model_sha256="c" * 64), r"holds a campaign on model sha256 aaaaaaaaaaaaaaaa\.\.\., not cccccccccccccccc"),
-    (dict(config={"model": "digits"}), r"holds a campaign with configuration .*not \{\"model\":\"digits\"\}"),
+    (dict(config={"model": "digits", "kinds": ["weights"]}),
+     r"holds another campaign configuration: count: 400 recorded, absent now; fault_model: \"flip\" recorded, "
+     r"absent now; kinds: \[\"weights\", \"activations\"\] recorded, \[\"weights\"\] now; protection: "),
     (dict(seed=2), r"holds a campaign with seed 1, not 2"),
     (dict(golden_sha256="d" * 64), r"the golden output changed"),
 ])
@@ -82,13 +89,13 @@ def test_a_bad_record_rolls_back_its_batch(tmp_path):
 def test_rows_round_trip(tmp_path):
     f = FAULTS[7]
     with open_store(tmp_path / "c.db") as store:
-        store.record([InjectionRecord(f, Verdict("critical_sdc", float("inf"), True, None), 0.25, "w2"),
+        store.record([InjectionRecord(f, Verdict("critical_sdc", float("inf"), True, None), 0.25, "w2", 2),
                       InjectionRecord(FAULTS[8], Verdict.crash("exit -11"))])
         first, second = store.rows()
     assert first == dict(fault_id=7, site=f.site, kind=f.kind, op_index=f.op_index, replica=f.replica,
                          at_op=f.at_op, byte_offset=f.byte_offset, bit=f.bit, fault_model="flip",
                          outcome="critical_sdc", max_abs_error=float("inf"), top1_changed=1, duration_s=0.25,
-                         worker="w2", error=None)
+                         worker="w2", error=None, layer=2, cause=None)
     assert (second["outcome"], second["error"], second["top1_changed"], second["max_abs_error"]) == \
         ("crash", "exit -11", None, None)
 
@@ -104,10 +111,9 @@ def test_summaries(tmp_path):
         assert set(by_kind) == {"weights", "activations"}
         assert sum(by_kind["activations"].values()) == sum(f.kind == "activations" for f in FAULTS)
         by_layer = store.counts_by("layer")
-        # Weights: the site's op; activations (no op of their own): the injection time point.
+        # The layer column the executor recorded (layer_of here).
         assert set(by_layer) <= {0, 1, 2}
-        assert sum(by_layer[2].values()) == sum((f.op_index if f.op_index is not None else f.at_op) == 2
-                                                for f in FAULTS)
+        assert sum(by_layer[2].values()) == sum(layer_of(f) == 2 for f in FAULTS)
         by_bit = store.counts_by("bit")
         assert set(by_bit) <= set(range(32))
         assert sum(by_bit[31].values()) == sum(f.byte_offset % 4 == 3 and f.bit == 7 for f in FAULTS)
@@ -118,7 +124,7 @@ def test_summaries(tmp_path):
 
 
 def test_open_existing_rejects_what_is_not_a_campaign(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(CampaignDatabaseError, match="does not exist"):
         CampaignStore.open_existing(tmp_path / "none.db")
     other = tmp_path / "other.db"
     conn = sqlite3.connect(str(other))

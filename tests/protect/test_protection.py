@@ -278,6 +278,7 @@ def test_fault_sites_describe_the_replicas():
     (("weights/copy0", 0, 0, 2), "takes no at_op"),
     (("activations/r0", 0, 0), "at_op is required: an op index from 0 to"),
     (("compute/op0/r0", 0, 0, 1), "at_op must be None or 0, got 1"),
+    (("input/r0", 0, 0, -2), r"at_op must be from -1 to \d+, got -2"),
 ])
 def test_bad_injections_are_named(args, message):
     sess = session("small_cnn", "tmr")
