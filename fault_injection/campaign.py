@@ -131,9 +131,14 @@ def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: st
                  db: str, faults: Optional[int] = None, margin: Optional[float] = None,
                  confidence: float = 0.95, workers: int = 1, scheduler: Optional[str] = None,
                  prefix_reuse: bool = True, progress: Optional[Callable[[int, int], None]] = None,
-                 timeout_factor: float = 20.0) -> dict:
+                 timeout_factor: float = 20.0, tls: Optional["TlsFiles"] = None) -> dict:
+    security = None
     if scheduler is not None:
         check_scheduler_address(scheduler)  # before the golden run and the database
+        security = scheduler_security(scheduler, tls)
+    elif tls is not None:
+        raise InvalidArgumentError("--tls-ca/--tls-cert/--tls-key secure a Dask scheduler: give --scheduler "
+                                   "tls://HOST:PORT too", argument="tls")
     setup, sess, golden, fault_list, config = prepare(
         model, sites, fault_model, protect, seed, faults, margin, confidence,
         timeout_factor=timeout_factor)
@@ -149,7 +154,7 @@ def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: st
             progress(done_before, len(fault_list))
         t0 = time.perf_counter()
         if scheduler:
-            records = run_on_dask(setup, todo, scheduler)
+            records = run_on_dask(setup, todo, scheduler, security)
         else:
             records = ForkExecutor(sess, setup.feeds, golden, setup.tolerance, workers,
                                    setup.timeout_s, prefix_reuse).run(todo)
@@ -207,14 +212,57 @@ def check_scheduler_address(text) -> str:
     return text
 
 
-def run_on_dask(setup: CampaignSetup, faults: List[Fault], scheduler) -> Iterator[InjectionRecord]:
-    """Run faults in batches on a Dask cluster; yield records as batches complete."""
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files securing the connection to a Dask scheduler (mutual TLS): the CA that
+    signed the cluster's certificates, and this client's certificate and key."""
+    ca: str
+    cert: str
+    key: str
+
+
+def scheduler_security(scheduler: str, tls: Optional[TlsFiles]):
+    """The client's `distributed.security.Security` for `scheduler`, or None for a plain
+    one. A tls:// address needs the three files (and encryption is then required); the
+    files need a tls:// address; each file must be readable. Raises InvalidArgumentError
+    naming the option and the file."""
+    is_tls = scheduler.startswith("tls://")
+    if is_tls and tls is None:
+        raise InvalidArgumentError(f"--scheduler {scheduler}: a tls:// scheduler needs --tls-ca, --tls-cert and "
+                                   f"--tls-key (PEM files: the cluster's CA, this client's certificate and key)",
+                                   argument="tls", value=scheduler)
+    if tls is None:
+        return None
+    if not is_tls:
+        raise InvalidArgumentError(f"--tls-ca/--tls-cert/--tls-key given, but --scheduler {scheduler} is not "
+                                   f"tls://: the connection would not be encrypted; use tls://HOST:PORT",
+                                   argument="scheduler", value=scheduler)
+    for option, path in (("--tls-ca", tls.ca), ("--tls-cert", tls.cert), ("--tls-key", tls.key)):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(64)
+        except OSError as e:
+            raise InvalidArgumentError(f"{option} {path}: cannot be read ({e.strerror})", argument=option,
+                                       value=path) from e
+        if b"-----BEGIN" not in head:
+            raise InvalidArgumentError(f"{option} {path}: not a PEM file (no '-----BEGIN' line)", argument=option,
+                                       value=path)
+    try:
+        from distributed.security import Security
+    except ImportError as e:
+        raise InvalidArgumentError("--scheduler needs Dask distributed: pip install 'radrt[campaign]'") from e
+    return Security(tls_ca_file=tls.ca, tls_client_cert=tls.cert, tls_client_key=tls.key, require_encryption=True)
+
+
+def run_on_dask(setup: CampaignSetup, faults: List[Fault], scheduler, security=None) -> Iterator[InjectionRecord]:
+    """Run faults in batches on a Dask cluster; yield records as batches complete.
+    `security`: scheduler_security's, for a tls:// scheduler."""
     try:
         from distributed import Client, as_completed
     except ImportError as e:
         raise InvalidArgumentError("--scheduler needs Dask distributed: pip install 'radrt[campaign]'") from e
     try:
-        client = Client(scheduler)
+        client = Client(scheduler, security=security)
     except ValueError as e:  # a malformed address ("missing port number in address ...")
         raise InvalidArgumentError(f"--scheduler {scheduler!r}: not a Dask scheduler address ({e}); "
                                    f"expected [PROTOCOL://]HOST:PORT", argument="scheduler",

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from runtime.errors import RadrtError
+from runtime.errors import InvalidArgumentError, RadrtError
 from runtime.options import float_option, int_option
 from runtime.protect import MODES
 
@@ -74,7 +74,11 @@ def add_commands(sub) -> None:
     s.add_argument("--db", required=True, type=_db_option, help="campaign database (created, or resumed)")
     s.add_argument("--workers", type=int_option("--workers", 1), default=1, help="local worker processes at a time")
     s.add_argument("--scheduler", type=_scheduler_option,
-                   help="Dask scheduler address [PROTOCOL://]HOST:PORT, e.g. tcp://10.0.0.5:8786")
+                   help="Dask scheduler address [PROTOCOL://]HOST:PORT, e.g. tcp://10.0.0.5:8786 "
+                        "(tls://... with --tls-ca/--tls-cert/--tls-key for an encrypted, authenticated link)")
+    s.add_argument("--tls-ca", metavar="PEM", help="with a tls:// --scheduler: the CA that signed the cluster's certificates")
+    s.add_argument("--tls-cert", metavar="PEM", help="with a tls:// --scheduler: this client's certificate")
+    s.add_argument("--tls-key", metavar="PEM", help="with a tls:// --scheduler: this client's private key")
     s.add_argument("--json", action="store_true", help="print the final summary as JSON")
     s.set_defaults(fn=cmd_run)
 
@@ -124,13 +128,25 @@ def _progress_bar():
     return update
 
 
+def _tls_files(args):
+    from .campaign import TlsFiles
+    given = [o for o, v in (("--tls-ca", args.tls_ca), ("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)) if v]
+    if not given:
+        return None
+    if len(given) < 3:
+        missing = sorted({"--tls-ca", "--tls-cert", "--tls-key"} - set(given))
+        raise InvalidArgumentError(f"{', '.join(given)} given without {', '.join(missing)}: a tls:// scheduler "
+                                   f"needs all three PEM files", argument=missing[0])
+    return TlsFiles(args.tls_ca, args.tls_cert, args.tls_key)
+
+
 def cmd_run(args) -> int:
     from .campaign import run_campaign
     progress = _progress_bar() if sys.stderr.isatty() else _progress_lines()
     summary = run_campaign(args.model, args.sites.split(","), args.fault_model, args.protect,
                            args.seed, args.db, faults=args.faults, margin=args.margin,
                            confidence=args.confidence, workers=args.workers,
-                           scheduler=args.scheduler, progress=progress)
+                           scheduler=args.scheduler, progress=progress, tls=_tls_files(args))
     if args.json:
         print(json.dumps({"total": summary["total"], "outcomes": summary["outcomes"],
                           "injections_per_s": summary["injections_per_s"], "db": summary["db"]}))

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from fault_injection import executor
+from runtime.errors import InvalidArgumentError
 from fault_injection.campaign import replay, run_campaign
 from fault_injection.store import CampaignMismatchError, CampaignStore
 
@@ -184,3 +185,75 @@ def test_a_database_that_cannot_be_opened_is_an_invalid_argument(tmp_path):
     from runtime.errors import InvalidArgumentError
     with pytest.raises(InvalidArgumentError, match=f"campaign database '{tmp_path}': cannot open it"):
         run_campaign("digits", SITES, "flip", "none", seed=0, db=tmp_path, faults=5)
+
+
+def make_tls_files(folder):
+    """A CA and one certificate for 127.0.0.1/localhost signed by it (openssl), as PEM files."""
+    import subprocess
+    folder.mkdir(exist_ok=True)
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=folder, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=radrt test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=localhost")
+    (folder / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    run("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+        "node.pem", "-days", "2", "-extfile", "ext.cnf")
+    return folder / "ca.pem", folder / "node.pem", folder / "node.key"
+
+
+def test_dask_over_tls_gives_the_same_outcomes(tmp_path):
+    """Issue 13 item 8: a campaign on a Dask scheduler secured with mutual TLS
+    (`radrt fi run --scheduler tls://... --tls-ca --tls-cert --tls-key`), through the CLI,
+    records the same outcomes as local workers; the same scheduler refuses a plain client."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    distributed = pytest.importorskip("distributed")
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test certificates")
+    from distributed.security import Security
+    ca, cert, key = make_tls_files(tmp_path / "tls")
+    cluster_security = Security(tls_ca_file=str(ca), tls_scheduler_cert=str(cert), tls_scheduler_key=str(key),
+                                tls_worker_cert=str(cert), tls_worker_key=str(key), tls_client_cert=str(cert),
+                                tls_client_key=str(key), require_encryption=True)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  security=cluster_security, protocol="tls://", host="127.0.0.1") as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://")
+        done = subprocess.run([sys.executable, "-m", "runtime.cli", "fi", "run", "digits", "--sites",
+                               ",".join(SITES), "--faults", "30", "--seed", "6", "--db", str(tmp_path / "tls.sqlite"),
+                               "--scheduler", address, "--tls-ca", str(ca), "--tls-cert", str(cert),
+                               "--tls-key", str(key), "--json"], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout.strip().splitlines()[-1])["total"] == 30
+        with pytest.raises(InvalidArgumentError, match="needs --tls-ca, --tls-cert and --tls-key"):
+            run_campaign("digits", SITES, "flip", "none", seed=6, db=tmp_path / "plain.sqlite", faults=5,
+                         scheduler=address)
+    run_campaign("digits", SITES, "flip", "none", seed=6, db=tmp_path / "local.sqlite", faults=30, workers=1)
+    assert outcomes_by_fault(tmp_path / "tls.sqlite") == outcomes_by_fault(tmp_path / "local.sqlite")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scheduler", "tcp://127.0.0.1:8786", "--tls-ca", "CA", "--tls-cert", "CERT", "--tls-key", "KEY"],
+     "is not tls://"),
+    (["--scheduler", "tls://127.0.0.1:8786", "--tls-ca", "CA"], "--tls-ca given without --tls-cert, --tls-key"),
+    (["--tls-ca", "CA", "--tls-cert", "CERT", "--tls-key", "KEY"], "give --scheduler tls://HOST:PORT too"),
+    (["--scheduler", "tls://127.0.0.1:8786", "--tls-ca", "MISSING", "--tls-cert", "CERT", "--tls-key", "KEY"],
+     "--tls-ca MISSING: cannot be read"),
+    (["--scheduler", "tls://127.0.0.1:8786", "--tls-ca", "NOTPEM", "--tls-cert", "CERT", "--tls-key", "KEY"],
+     "--tls-ca NOTPEM: not a PEM file"),
+])
+def test_tls_options_are_checked_before_anything_runs(tmp_path, args, message):
+    """Issue 13 item 8: wrong TLS option sets are one-line errors naming the option/file."""
+    import subprocess
+    import sys
+    for name in ("CA", "CERT", "KEY"):
+        (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "NOTPEM").write_text("hello\n")
+    done = subprocess.run([sys.executable, "-m", "runtime.cli", "fi", "run", "digits", "--faults", "5",
+                           "--db", str(tmp_path / "c.sqlite"), *args], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "c.sqlite").exists()
