@@ -88,15 +88,19 @@ def max_chunk_data(rank: int, telemetry: bool, trailer: int = 0) -> int:
     return MAX_PACKET - overhead - (_FIXED.size + 4 * rank + _TAIL.size)
 
 
-def split_tensor(request_id: int, index: int, array: np.ndarray, chunk_data: int) -> List[TensorChunk]:
-    """Cuts a tensor into chunks of at most `chunk_data` data bytes (a zero-size
-    tensor still gets one empty chunk so its dims reach the other side)."""
+def split_tensor(request_id: int, index: int, array: np.ndarray, chunk_data: int, start: int = 0,
+                 stop: Optional[int] = None) -> List[TensorChunk]:
+    """Cuts bytes [start, stop) of a tensor (default: all of it) into chunks of at most
+    `chunk_data` data bytes, copying only those bytes (a zero-size tensor still gets one
+    empty chunk so its dims reach the other side)."""
     code = dtype_code(array.dtype)
-    data = np.ascontiguousarray(array, dtype=DTYPE_CODES[code]).tobytes()
     dims = tuple(int(d) for d in array.shape)
-    offsets = range(0, max(len(data), 1), chunk_data)
-    return [TensorChunk(request_id, index, code, dims, len(data), o, data[o:o + chunk_data])
-            for o in offsets]
+    if array.size == 0:
+        return [TensorChunk(request_id, index, code, dims, 0, 0, b"")]
+    data = memoryview(np.ascontiguousarray(array, dtype=DTYPE_CODES[code]).reshape(-1)).cast("B")
+    stop = len(data) if stop is None else stop
+    return [TensorChunk(request_id, index, code, dims, len(data), o, bytes(data[o:min(o + chunk_data, stop)]))
+            for o in range(start, stop, chunk_data)]
 
 
 class ByteRanges:

@@ -37,7 +37,7 @@ from ...errors import UncorrectableUpsetError
 from ..oplog import log_event
 from ..catalogue import RESEND_RANGE, CommandError, ErrorCode, Service, message
 from ..tensors import (_FIXED, _TAIL, DTYPE_CODES, MAX_RANK, TensorAssembler, TensorChunk, dtype_code,
-                       max_chunk_data)
+                       max_chunk_data, split_tensor)
 
 MAX_CONTROLLERS = 16     # source IDs whose state is kept (least recently heard forgotten)
 log = logging.getLogger("radrt.link")
@@ -268,16 +268,9 @@ class InferenceService:
             ranges = [(i, 0, o.nbytes) for i, o in enumerate(result.outputs)]
         for index, offset, length in ranges:
             output = result.outputs[index]
-            step = max_chunk_data(output.ndim, telemetry=True)
-            data = output.tobytes()
-            dims = tuple(int(d) for d in output.shape)
-            code = dtype_code(output.dtype)
-            if length == 0 and output.nbytes == 0:
-                replies.append((Service.INFERENCE, 3, TensorChunk(request_id, index, code, dims, 0, 0, b"").pack()))
-            for at in range(offset, offset + length, step):
-                piece = data[at:min(at + step, offset + length)]
-                replies.append((Service.INFERENCE, 3,
-                                TensorChunk(request_id, index, code, dims, len(data), at, piece).pack()))
+            for chunk in split_tensor(request_id, index, output, max_chunk_data(output.ndim, telemetry=True),
+                                      offset, offset + length):
+                replies.append((Service.INFERENCE, 3, chunk.pack()))
         replies.append((Service.INFERENCE, 4, result.done_report(request_id)))
 
     # -- TC[200,5] ------------------------------------------------------------------

@@ -57,6 +57,3 @@ class DuplicateWindow:
 
     def forget(self, source_id: int) -> None:
         self._by_source.pop(source_id, None)
-
-    def sources(self) -> Dict[int, int]:
-        return {s: len(w) for s, w in self._by_source.items()}
