@@ -64,11 +64,38 @@ class Verdict:
     def hang(cls, error: str = "") -> "Verdict":
         return cls("hang", error=error or None)
 
-# Why a masked upset had no effect, when the executor knows it without comparing.
+# Why a masked upset had no effect (Verdict.cause of a `masked` outcome). A cause is one
+# of these texts, except `converged`, recorded as "converged at op K" (cause_kind maps it back).
 NEVER_READ = "never read"
+OVERWRITTEN = "overwritten"
+PADDING = "padding"
+CONVERGED = "converged"
+LATENT = "latent in memory"
 MASKED_CAUSES = {
-    NEVER_READ: "no op of the run reads the upset bytes (e.g. alignment padding)",
+    NEVER_READ: "no op of the run reads the upset bytes",
+    OVERWRITTEN: "the upset bytes were dead: written again before any op read them",
+    PADDING: "alignment padding between tensors: no tensor holds those bytes",
+    CONVERGED: "the faulty run's live tensors became bit-identical to the golden run's at op K, "
+               "so the rest of the run was the golden one",
+    LATENT: "output exact, but the upset weight is still wrong in memory (no scrub ran): later runs may read it",
 }
+
+
+def converged_at(op_index: int) -> str:
+    """The cause text of an upset masked by convergence at op `op_index`."""
+    return f"{CONVERGED} at op {int(op_index)}"
+
+
+def cause_kind(cause: Optional[str]) -> Optional[str]:
+    """The MASKED_CAUSES key of a recorded cause text (None stays None); InvalidArgumentError
+    for a text that is no cause."""
+    if cause is None or cause in MASKED_CAUSES:
+        return cause
+    head, _, k = cause.rpartition(" at op ")
+    if head == CONVERGED and k.isdigit():
+        return CONVERGED
+    raise InvalidArgumentError(f"masked cause {cause!r} is not one of {', '.join(MASKED_CAUSES)} "
+                               f"(converged as 'converged at op K')")
 
 
 class Golden:

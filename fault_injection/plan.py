@@ -69,17 +69,20 @@ class Fault:
     op_index: Optional[int] = None   # the site's op
     replica: Optional[int] = None
     at_op: Optional[int] = None      # activations: the time point of the injection
+    input_index: int = 0             # which of the campaign's inputs the faulty run infers
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d) -> "Fault":
-        optional = ("op_index", "replica", "at_op")
+        optional = ("op_index", "replica", "at_op", "input_index")
         missing = [k for k in cls.__dataclass_fields__ if k not in optional and k not in d]
         if missing:
             raise InvalidArgumentError(f"fault {d.get('fault_id', '?')}: missing field '{missing[0]}'")
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+        values = {k: d.get(k) for k in cls.__dataclass_fields__}
+        values["input_index"] = d.get("input_index", 0)
+        return cls(**values)
 
     def bits(self):
         """The (byte offset, bit) pairs this fault touches."""
