@@ -16,11 +16,17 @@ Rates of an outcome are reported with Wilson score intervals (Wilson 1927; Newco
 Stat. Med. 1998, method 3), which keep their coverage near 0 and 1, where
 vulnerability rates of protected runtimes live; the normal (Wald) interval collapses
 to zero width there.
+
+Counts of events over an exposure (upsets and outcomes of the mission soak, per
+mission-year) get Garwood's exact Poisson intervals (`poisson_interval`), and an
+expected count its central range of counts (`poisson_range`); see the comment above them.
 """
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Dict, Iterable, Mapping, Tuple
+
+import numpy as np
 
 from runtime.errors import InvalidArgumentError
 
@@ -128,3 +134,83 @@ def group_rates(observations: Iterable[Tuple[object, bool]], confidence: float =
         kn[0] += bool(hit)
         kn[1] += 1
     return {g: proportion(k, n, confidence) for g, (k, n) in tally.items()}
+
+
+# -- Poisson counts (the mission soak, fault_injection/soak.py) ---------------------------
+# Exact (Garwood) interval of a Poisson mean from an observed count k (F. Garwood,
+# "Fiducial limits for the Poisson distribution", Biometrika 28 (1936) 437-442):
+#     low  = chi2.ppf(a/2, 2k) / 2       (0 when k = 0)
+#     high = chi2.ppf(1 - a/2, 2k + 2) / 2,     a = 1 - confidence,
+# computed here without scipy through the equivalent Poisson tail equations
+# P(X >= k | low) = a/2 and P(X <= k | high) = a/2 (the chi-square / Poisson identity),
+# solved by bisection on the exact CDF. Closed forms at the ends: k = 0 gives
+# high = -ln(a/2); k = 1 gives low = -ln(1 - a/2).
+
+def _check_count(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidArgumentError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _check_mean(mean) -> float:
+    if isinstance(mean, bool) or not isinstance(mean, (int, float, np.floating)) or not math.isfinite(mean) \
+            or mean < 0:
+        raise InvalidArgumentError(f"Poisson mean must be a finite number >= 0, got {mean!r}")
+    return float(mean)
+
+
+def _poisson_cdf_table(n_max: int, mean: float) -> np.ndarray:
+    """P(X <= n) for n = 0..n_max, X ~ Poisson(mean): pmf terms in log space (no overflow
+    for large means), cumulated."""
+    if mean == 0.0:
+        return np.ones(n_max + 1)
+    n = np.arange(1, n_max + 1, dtype=np.float64)
+    log_pmf = -mean + np.concatenate(([0.0], np.cumsum(math.log(mean) - np.log(n))))
+    return np.minimum(np.cumsum(np.exp(log_pmf)), 1.0)
+
+
+def poisson_cdf(k: int, mean: float) -> float:
+    """P(X <= k) for X ~ Poisson(mean); k an int >= 0, mean a finite number >= 0."""
+    return float(_poisson_cdf_table(_check_count("k (count)", k), _check_mean(mean))[-1])
+
+
+def _bisect_mean(tail, target: float, hi: float) -> float:
+    """The mean m in [0, hi] where the decreasing function tail(m) crosses target."""
+    lo = 0.0
+    while tail(hi) > target:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if tail(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-13 * hi:
+            break
+    return 0.5 * (lo + hi)
+
+
+def poisson_interval(k: int, confidence: float = 0.95) -> Tuple[float, float]:
+    """Garwood's exact interval (low, high) of a Poisson mean after observing k events
+    (see the comment above); divide by the exposure for a rate interval."""
+    k = _check_count("k (count)", k)
+    half = (1.0 - _check_fraction("confidence", confidence)) / 2.0
+    start = k + 10.0 * math.sqrt(k) + 10.0
+    # P(X <= k-1 | m) falls as m grows: low is where it reaches 1 - a/2.
+    low = 0.0 if k == 0 else _bisect_mean(lambda m: poisson_cdf(k - 1, m), 1.0 - half, start)
+    high = _bisect_mean(lambda m: poisson_cdf(k, m), half, start)
+    return low, high
+
+
+def poisson_range(mean: float, confidence: float = 0.95) -> Tuple[int, int]:
+    """The central range [low, high] of counts of X ~ Poisson(mean) holding at least
+    `confidence` of its probability: low = min{n : P(X <= n) > a/2}, high = min{n :
+    P(X <= n) >= 1 - a/2}, a = 1 - confidence, so P(X < low) <= a/2 and P(X > high) <= a/2.
+    An observed count outside it refutes the mean at level a (two-sided exact test)."""
+    mean = _check_mean(mean)
+    half = (1.0 - _check_fraction("confidence", confidence)) / 2.0
+    n_max = int(mean + 12.0 * math.sqrt(mean) + 30.0)
+    cdf = _poisson_cdf_table(n_max, mean)
+    low = int(np.searchsorted(cdf, half, side="right"))
+    high = int(np.searchsorted(cdf, 1.0 - half, side="left"))
+    return low, min(high, n_max)
