@@ -44,11 +44,13 @@ How it works:
    the expected count (rate x bits x mission time): confirmed when it lies in the
    expectation's central 95% Poisson range (stats.poisson_range). With `--campaign
    DB` (a `radrt fi run` database of the same model, protection and fault model
-   `flip`, covering every injected site kind), the campaign's AVF per site kind
-   times the upsets injected per kind gives the expected count of each outcome:
-   the estimate is confirmed when the observed sdc (with critical_sdc) and due
-   counts lie in the central 95% Poisson ranges of their expectations, refuted
-   otherwise. The campaign's AVF is taken as exact; a campaign models one upset
+   `flip`), the campaign's AVF per site kind times the upsets injected per kind
+   gives the expected count of each outcome: the estimate is confirmed when the
+   observed sdc (with critical_sdc) and due counts lie in the central 95% Poisson
+   ranges of their expectations, refuted otherwise. Upsets at a kind the campaign
+   never injected (a small site the sample missed) may have had any outcome: the
+   range's high end then counts them all. The campaign's AVF is taken as exact
+   (its own sampling error is not added); a campaign models one upset
    per inference, so persistent weight upsets that several inferences read (no
    scrubber, or before it passes) show up here as more sdc than expected.
 Rates per mission-year carry Garwood's exact Poisson intervals (stats.poisson_interval).
@@ -188,10 +190,11 @@ def soak_inputs(model: str, sess, inputs: Optional[str]) -> List[Dict[str, np.nd
 
 
 def campaign_avf(db: str, model_sha256: str, model: str, protect: str, kinds: Sequence[str]) -> dict:
-    """{kind: {outcome: count}} of a `radrt fi run` database, checked to fit the soak.
+    """{kind: {outcome: count}} of a `radrt fi run` database over the soak's `kinds` it
+    injected (kinds it did not inject are left out), checked to fit the soak.
 
     InvalidArgumentError naming --campaign and the value when it is another model,
-    protection or fault model, or lacks a site kind the soak injects."""
+    protection or fault model, or injected none of `kinds`."""
     from .store import CampaignStore
     store = CampaignStore.open_existing(db)
     try:
@@ -212,12 +215,12 @@ def campaign_avf(db: str, model_sha256: str, model: str, protect: str, kinds: Se
         raise InvalidArgumentError(f"{where} injected fault model '{config.get('fault_model')}'; the soak's "
                                    f"upsets are single-bit flips: expected a campaign of 'flip'",
                                    argument="campaign", value=db)
-    missing = [k for k in kinds if not sum(by_kind.get(k, {}).values())]
-    if missing:
-        raise InvalidArgumentError(f"{where} has no injections at site kind {', '.join(missing)} (it has "
-                                   f"{', '.join(sorted(by_kind)) or 'none'}); give --sites without "
-                                   f"{', '.join(missing)} or a campaign over it", argument="campaign", value=db)
-    return {k: dict(by_kind[k]) for k in kinds}
+    covered = {k: dict(by_kind[k]) for k in kinds if sum(by_kind.get(k, {}).values())}
+    if not covered:
+        raise InvalidArgumentError(f"{where} has no injections at site kinds {', '.join(kinds)} (it has "
+                                   f"{', '.join(sorted(by_kind)) or 'none'}); expected a campaign over some "
+                                   f"of the kinds the soak injects (--sites)", argument="campaign", value=db)
+    return covered
 
 
 def _judged_count(counts: Dict[str, float], what: str) -> float:
@@ -226,23 +229,28 @@ def _judged_count(counts: Dict[str, float], what: str) -> float:
 
 def check_against_campaign(avf_counts: dict, injected: Dict[str, int], outcomes: Dict[str, int],
                            confidence: float = CONFIDENCE) -> dict:
-    """Expected outcome counts = sum over kinds of AVF(kind, outcome) x upsets injected of
-    that kind; each JUDGED outcome's observed count against the central Poisson range of
-    its expectation (the module docstring)."""
+    """Expected outcome counts = sum over the campaign's kinds of AVF(kind, outcome) x upsets
+    injected of that kind; each JUDGED outcome's observed count against the central Poisson
+    range of its expectation (the module docstring). Upsets at kinds the campaign did not
+    inject (`uncovered`) may have had any outcome: the range then runs from the low end
+    for the expectation without them to the high end for it plus all of them."""
     from .stats import poisson_range
     expected = dict.fromkeys(OUTCOMES, 0.0)
     for kind, per_outcome in avf_counts.items():
         n = sum(per_outcome.values())
         for outcome, k in per_outcome.items():
             expected[outcome] += k / n * injected.get(kind, 0)
+    uncovered = {k: n for k, n in injected.items() if k not in avf_counts}
+    extra = sum(uncovered.values())
     items = []
     for what in JUDGED:
         mean = _judged_count(expected, what)
-        low, high = poisson_range(mean, confidence)
+        low = poisson_range(mean, confidence)[0]
+        high = poisson_range(mean + extra, confidence)[1]
         observed = _judged_count(outcomes, what)
-        items.append({"what": what, "observed": observed, "expected": mean, "low": low, "high": high,
-                      "within": low <= observed <= high})
-    return {"against": "campaign", "expected_outcomes": expected, "items": items,
+        items.append({"what": what, "observed": observed, "expected": mean, "uncovered_upsets": extra,
+                      "low": low, "high": high, "within": low <= observed <= high})
+    return {"against": "campaign", "expected_outcomes": expected, "uncovered": uncovered, "items": items,
             "verdict": "confirmed" if all(i["within"] for i in items) else "refuted"}
 
 
@@ -518,6 +526,8 @@ def print_summary(s: dict, file=None) -> None:
     p(f"estimate of {against}: {check['verdict'].upper()}")
     for item in check["items"]:
         what = "sdc+critical_sdc" if item["what"] == "sdc" else item["what"]
-        p(f"  {what}: observed {item['observed']}, expected {item['expected']:.4g}, "
+        extra = (f" (+ up to {item['uncovered_upsets']} upsets at kinds the campaign did not inject: "
+                 f"{', '.join(k for k, n in check['uncovered'].items() if n)})" if item.get("uncovered_upsets") else "")
+        p(f"  {what}: observed {item['observed']}, expected {item['expected']:.4g}{extra}, "
           f"{s['confidence']:.0%} Poisson range [{item['low']}, {item['high']}]: "
           f"{'within' if item['within'] else 'OUTSIDE'}")
