@@ -196,7 +196,10 @@ def campaign_avf(db: str, model_sha256: str, model: str, protect: str, kinds: Se
     InvalidArgumentError naming --campaign and the value when it is another model,
     protection or fault model, or injected none of `kinds`."""
     from .store import CampaignStore
-    store = CampaignStore.open_existing(db)
+    try:
+        store = CampaignStore.open_existing(db)
+    except RadrtError as e:
+        raise InvalidArgumentError(f"--campaign: {e}", argument="campaign", value=db) from e
     try:
         info = store.info
         by_kind = store.counts_by("kind")
