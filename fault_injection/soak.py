@@ -45,14 +45,18 @@ How it works:
    expectation's central 95% Poisson range (stats.poisson_range). With `--campaign
    DB` (a `radrt fi run` database of the same model, protection and fault model
    `flip`), the campaign's AVF per site kind times the upsets injected per kind
-   gives the expected count of each outcome: the estimate is confirmed when the
-   observed sdc (with critical_sdc) and due counts lie in the central 95% Poisson
-   ranges of their expectations, refuted otherwise. Upsets at a kind the campaign
-   never injected (a small site the sample missed) may have had any outcome: the
-   range's high end then counts them all. The campaign's AVF is taken as exact
-   (its own sampling error is not added); a campaign models one upset
-   per inference, so persistent weight upsets that several inferences read (no
-   scrubber, or before it passes) show up here as more sdc than expected.
+   gives the expected count of each outcome among the soak's *first reads*: the
+   inferences that ran right after upsets landed, as a campaign runs one inference
+   after each upset. The estimate is confirmed when the first reads' sdc (with
+   critical_sdc) and due counts lie in the central 95% Poisson ranges of their
+   expectations, refuted otherwise. Several upsets landing before one inference make
+   one first read (keep upsets per inference well below 1: both are printed). Later
+   inferences that read a persistent weight upset again (no scrubber, or before it
+   passes) count in the per-inference outcomes, not in the check: the gap between the
+   two is what persistence costs, which a one-upset-one-run campaign cannot see.
+   Upsets at a kind the campaign never injected (a small site the sample missed) may
+   have had any outcome: the range's high end then counts them all. The campaign's
+   AVF is taken as exact (its own sampling error is not added).
 Rates per mission-year carry Garwood's exact Poisson intervals (stats.poisson_interval).
 """
 import argparse
@@ -233,7 +237,8 @@ def _judged_count(counts: Dict[str, float], what: str) -> float:
 def check_against_campaign(avf_counts: dict, injected: Dict[str, int], outcomes: Dict[str, int],
                            confidence: float = CONFIDENCE) -> dict:
     """Expected outcome counts = sum over the campaign's kinds of AVF(kind, outcome) x upsets
-    injected of that kind; each JUDGED outcome's observed count against the central Poisson
+    injected of that kind; each JUDGED outcome's count in `outcomes` (the soak's first
+    reads) against the central Poisson
     range of its expectation (the module docstring). Upsets at kinds the campaign did not
     inject (`uncovered`) may have had any outcome: the range then runs from the low end
     for the expectation without them to the high end for it plus all of them."""
@@ -352,6 +357,7 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
     tolerance = Tolerance()
     injected = dict.fromkeys(kinds, 0)
     outcomes = dict.fromkeys(OUTCOMES, 0)
+    first_reads = dict.fromkeys(OUTCOMES, 0)  # outcomes of the inferences right after upsets landed
     health_total: Dict[str, int] = {}
     recoveries = inferences = 0
     pending = deque(schedule)
@@ -382,7 +388,9 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
                                raised=raised, tolerance=tolerance)
             health_mark = health_now
             outcomes[verdict.outcome] += 1
-            out.write(event="inference", index=inferences, input=index, outcome=verdict.outcome,
+            if landed:
+                first_reads[verdict.outcome] += 1
+            out.write(event="inference", index=inferences, input=index, outcome=verdict.outcome, upsets=landed,
                       max_abs_error=verdict.max_abs_error, error=verdict.error)
             inferences += 1
             if raised is not None:
@@ -404,7 +412,7 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
     rates = {"upsets": per_mission_year(upsets_total, mission_years)}
     for outcome in OUTCOMES:
         rates[outcome] = per_mission_year(outcomes[outcome], mission_years)
-    check = (check_against_campaign(avf_counts, injected, outcomes) if avf_counts is not None
+    check = (check_against_campaign(avf_counts, injected, first_reads) if avf_counts is not None
              else check_upset_count(expected_upsets, upsets_total))
     if campaign is not None:
         check["campaign"] = str(campaign)
@@ -417,6 +425,7 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
             "exposed_bits": bits, "upsets_per_wall_second": upsets_per_s, "expected_upsets": expected_upsets,
             "upsets": {"total": upsets_total, **injected}, "schedule_sha256": schedule_sha256(schedule),
             "inputs": len(feeds_list), "inferences": inferences, "outcomes": outcomes,
+            "first_reads": first_reads,
             "recoveries": recoveries, "health": health_total, "per_mission_year": rates,
             "confidence": CONFIDENCE, "check": check}
 
@@ -449,8 +458,8 @@ def add_commands(sub) -> None:
     """Adds `radrt soak` (entry point group radrt.commands)."""
     s = sub.add_parser("soak", help="mission soak: serve inferences while upsets arrive at an accelerated "
                                     "orbit rate; every output checked against its golden output",
-                       description="Serves inferences back to back with the chosen protection and the "
-                                   "background scrubber on, while upsets arrive as a Poisson process at the "
+                       description="Serves inferences back to back with the chosen protection (and its "
+                                   "background scrubber), while upsets arrive as a Poisson process at the "
                                    "orbit preset's rate x exposed bits x --accelerate. --hours is the "
                                    "wall-clock duration; the soak covers --hours x --accelerate hours of "
                                    "mission time.")
@@ -517,6 +526,10 @@ def print_summary(s: dict, file=None) -> None:
     p(f"upsets injected: {up['total']} (" + ", ".join(f"{k} {up[k]}" for k in s["sites"])
       + f"); expected {s['expected_upsets']:.4g}")
     p(f"inferences: {s['inferences']} over {s['inputs']} inputs; recoveries (model reloaded): {s['recoveries']}")
+    first = s["first_reads"]
+    p(f"first reads (inferences right after upsets landed): {sum(first.values())}, "
+      f"{up['total'] / max(s['inferences'], 1):.3g} upsets per inference; "
+      + ", ".join(f"{o} {n}" for o, n in first.items() if n))
     p("health: " + ", ".join(f"{k} {v}" for k, v in s["health"].items()))
     p(f"{'':<14}{'count':>8}{'per m-year':>14}   {s['confidence']:.0%} interval (Garwood)")
     rates = s["per_mission_year"]
@@ -528,7 +541,8 @@ def print_summary(s: dict, file=None) -> None:
                else "the orbit rate x exposed bits x mission time")
     p(f"estimate of {against}: {check['verdict'].upper()}")
     for item in check["items"]:
-        what = "sdc+critical_sdc" if item["what"] == "sdc" else item["what"]
+        what = ("first-read " if check["against"] == "campaign" else "") + (
+            "sdc+critical_sdc" if item["what"] == "sdc" else item["what"])
         extra = (f" (+ up to {item['uncovered_upsets']} upsets at kinds the campaign did not inject: "
                  f"{', '.join(k for k, n in check['uncovered'].items() if n)})" if item.get("uncovered_upsets") else "")
         p(f"  {what}: observed {item['observed']}, expected {item['expected']:.4g}{extra}, "

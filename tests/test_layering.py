@@ -6,7 +6,7 @@ only through the entry point group `radrt.commands`.
    importlib.import_module / __import__ call with a literal name, may name a ground package.
 2. Fresh interpreters import the flight modules and parse flight commands, and run
    `radrt run`: no fault_injection module may be in sys.modules afterwards.
-3. Registration as a user sees it: `radrt --help` lists `fi` and `demo`; plugins that are
+3. Registration as a user sees it: `radrt --help` lists `fi`, `demo` and `soak`; plugins that are
    broken, silent or registered twice (fake distributions on PYTHONPATH) fail their own
    command in one line naming the plugin, and leave the flight commands untouched.
 """
@@ -114,14 +114,17 @@ def radrt(*argv, env=None):
 def test_the_ground_commands_are_registered_through_the_entry_point():
     from runtime.cli import command_plugins
     assert command_plugins() == {"demo": ["fault_injection.demo:add_commands"],
-                                 "fi": ["fault_injection.cli:add_commands"]}
+                                 "fi": ["fault_injection.cli:add_commands"],
+                                 "soak": ["fault_injection.soak:add_commands"]}
     code, out, err = radrt("--help")
     assert code == 0 and err == ""
-    assert "{inspect,run,randomize-weights,bench,serve,link,demo,fi}" in out
+    assert "{inspect,run,randomize-weights,bench,serve,link,demo,fi,soak}" in out
     code, out, _ = radrt("fi", "--help")
     assert code == 0 and "{run,replay,report,serve}" in out
     code, out, _ = radrt("demo", "--help")
     assert code == 0 and "--model" in out
+    code, out, _ = radrt("soak", "--help")
+    assert code == 0 and "--accelerate" in out
 
 
 PLUGIN_MODULE = '''

@@ -135,6 +135,10 @@ def test_every_upset_and_inference_counted_once(tmr_soak):
     assert [e["input"] for e in inferences] == [i % HELD_OUT for i in range(s["inferences"])]
     assert sum(s["outcomes"].values()) == s["inferences"] and s["inputs"] == HELD_OUT
     assert s["outcomes"] == {o: sum(e["outcome"] == o for e in inferences) for o in OUTCOMES}
+    # First reads: the inferences right after upsets landed; each upset lands before exactly one.
+    assert sum(e["upsets"] for e in inferences) == s["upsets"]["total"]
+    assert s["first_reads"] == {o: sum(e["outcome"] == o and e["upsets"] > 0 for e in inferences) for o in OUTCOMES}
+    assert 0 < sum(s["first_reads"].values()) <= s["upsets"]["total"]
     assert s["recoveries"] == len(log["reload"]) == s["outcomes"]["due"] + s["outcomes"]["crash"]
     # Every upset landed before an inference that ran (the soak ends with none pending).
     assert max(u["inference"] for u in log["upset"]) < s["inferences"]
@@ -216,7 +220,7 @@ def test_campaign_estimate_confirmed_or_refuted_with_its_numbers(campaign):
     for item in check["items"]:
         names = ("sdc", "critical_sdc") if item["what"] == "sdc" else (item["what"],)
         mean = sum(expected[o] for o in names)
-        observed = sum(s["outcomes"][o] for o in names)
+        observed = sum(s["first_reads"][o] for o in names)
         low, high = naive_poisson_range(mean)[0], naive_poisson_range(mean + uncovered)[1]
         assert (item["observed"], item["expected"], item["low"], item["high"]) == (
             observed, pytest.approx(mean), low, high)
@@ -326,3 +330,19 @@ def test_soak_without_scrubber_and_a_fake_clock_is_deterministic():
     assert first["upsets"]["total"] > 0
     assert first["inferences"] in (fake_clock_inferences(0.0001), fake_clock_inferences(0.0001) + 1)
     assert once() == first
+
+
+def test_inputs_file_gives_the_samples_and_a_bad_one_is_named(tmp_path, capsys):
+    from fault_injection.models import load_heldout
+    images = load_heldout()[0][:3]
+    np.savez(tmp_path / "three.npz", input=images)
+    s = soak_module.run_soak("digits", "leo-alsat1", 1.0, 0.00002, "none", inputs=str(tmp_path / "three.npz"),
+                             log=str(tmp_path / "l.jsonl"), clock=fake_clock())
+    assert s["inputs"] == 3 and s["outcomes"]["masked"] == s["inferences"] == fake_clock_inferences(0.00002)
+    assert [e["input"] for e in read_log(tmp_path / "l.jsonl")["inference"]][:5] == [0, 1, 2, 0, 1]
+    np.savez(tmp_path / "named.npz", x=images)
+    np.savez(tmp_path / "shaped.npz", input=images.reshape(3, 1, 4, 16))
+    for name, words in (("named.npz", "holds arrays ['x']; expected one per model input ['input']"),
+                        ("shaped.npz", "array 'input' is float32 (3, 1, 4, 16); expected float32 (samples, 1, 8, 8)")):
+        code, _, err = radrt_here(capsys, "soak", "digits", *BASE, "--inputs", tmp_path / name)
+        assert code == 2 and err == f"radrt soak: --inputs '{tmp_path / name}': {words}\n"
