@@ -17,11 +17,12 @@ How it works:
 3. The schedule, drawn before the soak from `numpy.random.default_rng(seed)`, in this
    order: the upset count N ~ Poisson(rate x bits x X x H hours) (rate: the preset's
    upsets/bit/day, fault_injection.orbits), the N arrival times uniform over [0, H)
-   hours, sorted (a Poisson process given its count), then per upset one bit uniform
-   over all exposed bits (an integer in [0, bits): site, byte and bit follow from the
-   sites' order) and its op: activations uniform over the plan's ops (lands right
-   after that op), input uniform over -1 (right after the inputs are copied in) and
-   the ops. The same seed gives the same schedule (its SHA-256 is in the summary).
+   hours, sorted (a Poisson process given its count), then per upset, by
+   fault_injection.upsets.BitDraw (the draw `radrt fi serve --upset-rate` uses too),
+   one bit uniform over all exposed bits and its op: activations uniform over the
+   plan's ops (lands right after that op), input uniform over -1 (right after the
+   inputs are copied in) and the ops. The same seed gives the same schedule (its
+   SHA-256 is in the summary).
 4. The loop. Inferences run back to back over the inputs, in order, cycling (digits:
    the shipped held-out set; other models: 4 seeded random inputs, runtime.feeds
    seeds 0-3; or `--inputs FILE.npz`), each on its own golden output computed
@@ -78,6 +79,7 @@ from runtime.protect import MODES
 from runtime.protect.scrubber import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S
 
 from .orbits import orbit_rate
+from .upsets import BitDraw, Upset
 from .vocabulary import OUTCOMES
 
 SOAK_KINDS = ("weights", "activations", "input")  # site kinds with a per-bit orbit rate
@@ -92,15 +94,13 @@ JUDGED = ("sdc", "due")      # outcomes the campaign check judges ("sdc" include
 
 @dataclass(frozen=True)
 class ScheduledUpset:
-    """One upset of the schedule: arrival `t_s` (wall seconds after the soak starts), where
-    it lands (a fault site of the session, byte, bit) and for arena and input sites the op
-    after which it lands (-1: right after the inputs are copied in); None for weights."""
+    """One upset of the schedule: its arrival `t_s` (wall seconds after the soak starts)
+    and the upset (upsets.Upset: where it lands)."""
     t_s: float
-    kind: str
-    site: str
-    byte_offset: int
-    bit: int
-    at_op: Optional[int]
+    upset: Upset
+
+    def as_dict(self) -> dict:
+        return {"t_s": self.t_s, **asdict(self.upset)}
 
 
 def exposed_sites(sess, kinds: Sequence[str]) -> list:
@@ -125,27 +125,15 @@ def draw_schedule(sites: Sequence, n_ops: int, upsets_per_s: float, duration_s: 
     rng = np.random.default_rng(seed)
     count = int(rng.poisson(upsets_per_s * duration_s))
     times = np.sort(rng.uniform(0.0, duration_s, count))
-    ends = np.cumsum([8 * s.nbytes for s in sites])
-    schedule = []
-    for t in times:
-        index = int(rng.integers(int(ends[-1])))
-        i = int(np.searchsorted(ends, index, side="right"))
-        site = sites[i]
-        in_site = index - (int(ends[i - 1]) if i else 0)
-        at_op = None
-        if site.kind == "activations":
-            at_op = int(rng.integers(n_ops))
-        elif site.kind == "input":
-            at_op = int(rng.integers(-1, n_ops))
-        schedule.append(ScheduledUpset(float(t), site.kind, site.name, in_site // 8, in_site % 8, at_op))
-    return schedule
+    draw = BitDraw(sites, n_ops)
+    return [ScheduledUpset(float(t), draw.draw(rng)) for t in times]
 
 
 def schedule_sha256(schedule: Sequence[ScheduledUpset]) -> str:
     """SHA-256 of the schedule as canonical JSON lines (times as repr floats)."""
     h = hashlib.sha256()
     for u in schedule:
-        h.update((json.dumps(asdict(u), sort_keys=True) + "\n").encode())
+        h.update((json.dumps(u.as_dict(), sort_keys=True) + "\n").encode())
     return h.hexdigest()
 
 
@@ -371,10 +359,10 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
             landed = 0
             while pending and pending[0].t_s <= now:
                 u = pending.popleft()
-                sess.inject(u.site, u.byte_offset, u.bit, at_op=u.at_op)
-                injected[u.kind] += 1
+                u.upset.inject(sess)
+                injected[u.upset.kind] += 1
                 landed += 1
-                out.write(event="upset", inference=inferences, **asdict(u))
+                out.write(event="upset", inference=inferences, **u.as_dict())
             if now >= duration_s and not landed:
                 break
             index = inferences % len(feeds_list)

@@ -4,16 +4,19 @@ injected into the serving session, an accelerated radiation environment.
 How it works: `UpsetBackend` is the flight `SessionBackend` with one change: before
 each inference it draws a Poisson number of upsets (mean `upset_rate`, seeded) and
 injects each through the session's own primitive (`InferenceSession.inject`, as
-campaigns do): a site among the weights and activations with probability
-proportional to its bytes, a byte uniform in it, a bit uniform in the byte, and for
-activations an op uniform over the plan (the upset lands right after it).
+campaigns do), each drawn by `BitDraw`: one bit uniform over every bit of the
+weights and activations sites (so a site with probability proportional to its
+bytes), and for activations an op uniform over the plan (the upset lands right
+after it). `BitDraw` is the one way accelerated upsets are drawn: the mission soak
+(`radrt soak`, soak.py) uses it too, over weights, activations and input.
 `radrt fi serve` serves that backend with every option of `radrt serve`
 (runtime.link.cli.add_serve_options) plus `--upset-rate` and `--upset-seed`, and once
 stopped logs event `upsets_injected` ("N upsets injected", read by fault_injection/hil.py).
 The flight server knows nothing of it: never run it on a flight board.
 """
 import logging
-from typing import List
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -25,6 +28,47 @@ from runtime.options import float_option, int_option
 UPSET_KINDS = ("weights", "activations")  # where the accelerated environment strikes
 
 log = logging.getLogger("radrt.fi.serve")
+
+
+@dataclass(frozen=True)
+class Upset:
+    """One single-bit upset: a fault site of the session, byte, bit, and for arena and
+    input sites the op after which it lands (-1: right after the inputs are copied in);
+    None for weights (it lands at once and stays until scrubbed)."""
+    kind: str
+    site: str
+    byte_offset: int
+    bit: int
+    at_op: Optional[int]
+
+    def inject(self, session) -> None:
+        session.inject(self.site, self.byte_offset, self.bit, at_op=self.at_op)
+
+
+class BitDraw:
+    """Draws upsets uniformly over every bit of `sites` (FaultSite-like: name, kind,
+    nbytes; kinds weights, activations, input), each with two draws from the caller's
+    numpy Generator: an integer in [0, total bits) (site, byte and bit follow from the
+    sites' order) and then, for activations, its op uniform in [0, n_ops), for input
+    uniform in [-1, n_ops)."""
+
+    def __init__(self, sites: Sequence, n_ops: int):
+        self.sites = list(sites)
+        self.n_ops = n_ops
+        self._ends = np.cumsum([8 * s.nbytes for s in self.sites])
+        self.bits = int(self._ends[-1]) if self.sites else 0
+
+    def draw(self, rng: np.random.Generator) -> Upset:
+        index = int(rng.integers(self.bits))
+        i = int(np.searchsorted(self._ends, index, side="right"))
+        site = self.sites[i]
+        in_site = index - (int(self._ends[i - 1]) if i else 0)
+        at_op = None
+        if site.kind == "activations":
+            at_op = int(rng.integers(self.n_ops))
+        elif site.kind == "input":
+            at_op = int(rng.integers(-1, self.n_ops))
+        return Upset(site.kind, site.name, in_site // 8, in_site % 8, at_op)
 
 
 class UpsetBackend(SessionBackend):
@@ -41,15 +85,11 @@ class UpsetBackend(SessionBackend):
 
     def inject_upsets(self) -> int:
         """Injects this inference's upsets into the serving session; returns how many."""
-        sites = [s for s in self.session.fault_sites() if s.kind in UPSET_KINDS]
-        sizes = np.array([s.nbytes for s in sites], dtype=np.float64)
-        n_ops = len(self.session.compiled.plan.steps)
+        draw = BitDraw([s for s in self.session.fault_sites() if s.kind in UPSET_KINDS],
+                       len(self.session.compiled.plan.steps))
         count = int(self._rng.poisson(self.upset_rate))
         for _ in range(count):
-            site = sites[self._rng.choice(len(sites), p=sizes / sizes.sum())]
-            at_op = int(self._rng.integers(n_ops)) if site.kind == "activations" else None
-            self.session.inject(site.name, int(self._rng.integers(site.nbytes)), int(self._rng.integers(8)),
-                                at_op=at_op)
+            draw.draw(self._rng).inject(self.session)
         self.upsets_injected += count
         return count
 

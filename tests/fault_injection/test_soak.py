@@ -346,3 +346,30 @@ def test_inputs_file_gives_the_samples_and_a_bad_one_is_named(tmp_path, capsys):
                         ("shaped.npz", "array 'input' is float32 (3, 1, 4, 16); expected float32 (samples, 1, 8, 8)")):
         code, _, err = radrt_here(capsys, "soak", "digits", *BASE, "--inputs", tmp_path / name)
         assert code == 2 and err == f"radrt soak: --inputs '{tmp_path / name}': {words}\n"
+
+
+def test_bit_draw_maps_each_bit_index_to_exactly_one_bit():
+    from types import SimpleNamespace as Site
+
+    from fault_injection.upsets import BitDraw, Upset
+
+    class Scripted:  # a Generator whose integers() returns the script, checking its bounds
+        def __init__(self, script):
+            self.script = list(script)
+
+        def integers(self, low, high=None):
+            value, (lo, hi) = self.script.pop(0), ((0, low) if high is None else (low, high))
+            assert lo <= value < hi
+            return value
+
+    sites = [Site(name="weights/copy0", kind="weights", nbytes=1),
+             Site(name="activations/r0", kind="activations", nbytes=2),
+             Site(name="input/r0", kind="input", nbytes=1)]
+    draw = BitDraw(sites, n_ops=5)
+    assert draw.bits == 32
+    assert draw.draw(Scripted([7])) == Upset("weights", "weights/copy0", 0, 7, None)
+    assert draw.draw(Scripted([8, 4])) == Upset("activations", "activations/r0", 0, 0, 4)
+    assert draw.draw(Scripted([23, 0])) == Upset("activations", "activations/r0", 1, 7, 0)
+    assert draw.draw(Scripted([24, -1])) == Upset("input", "input/r0", 0, 0, -1)
+    landed = {(u.site, u.byte_offset, u.bit) for u in (draw.draw(Scripted([i, 0])) for i in range(32))}
+    assert len(landed) == 32
