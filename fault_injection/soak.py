@@ -41,6 +41,10 @@ How it works:
    InferenceSession: fresh weight copies from the model file), counts a recovery and
    goes on; upsets armed in the dropped session are lost with it. A segfault or a
    hang stops the soak itself (it runs in process: use `radrt fi run` to study those).
+   Ctrl-C ends the soak at the next inference boundary with the summary of the part
+   that ran (the time covered is up to the previous boundary: every upset that
+   arrived before it landed and was read) and the command exits 130; a second
+   Ctrl-C interrupts at once, without a summary.
 6. The check. Without `--campaign`, the number of upsets injected is tested against
    the expected count (rate x bits x mission time): confirmed when it lies in the
    expectation's central 95% Poisson range (stats.poisson_range). With `--campaign
@@ -64,7 +68,9 @@ import argparse
 import hashlib
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -89,6 +95,7 @@ DAYS_PER_YEAR = 365.25       # a mission-year (Julian year)
 CONFIDENCE = 0.95
 MAX_UPSETS = 1_000_000       # expected upsets of one soak: bounds the schedule's memory
 MAX_HOURS = 8760.0           # a year of wall clock
+EX_INTERRUPTED = 130         # runtime.cli's exit code for Ctrl-C, after the partial summary
 JUDGED = ("sdc", "due")      # outcomes the campaign check judges ("sdc" includes critical_sdc)
 
 
@@ -267,6 +274,28 @@ def per_mission_year(count: int, mission_years: float, confidence: float = CONFI
             "high": high / mission_years}
 
 
+class _StopOnSigint:
+    """Ctrl-C during the soak loop asks it to stop at the next inference boundary (a
+    second Ctrl-C interrupts at once). Installed only in the main thread (Python runs
+    signal handlers there only); elsewhere Ctrl-C keeps its default."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
 class _Log:
     """--log FILE: one JSON object per line (upset, inference, reload)."""
 
@@ -303,7 +332,8 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
 
     rate = orbit_rate(orbit)
     for option, value, high in (("--accelerate", accelerate, math.inf), ("--hours", hours, MAX_HOURS)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= high:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not 0 < value <= high:
             raise InvalidArgumentError(f"{option} must be a number in (0, {high:g}], got {value!r}",
                                        argument=option, value=value)
     kinds = list(dict.fromkeys(sites))
@@ -335,10 +365,10 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
     total_bits = sum(bits.values())
     duration_s = hours * 3600.0
     upsets_per_s = rate.upsets_per_bit_per_day / SECONDS_PER_DAY * total_bits * accelerate
-    expected_upsets = upsets_per_s * duration_s
-    if expected_upsets > MAX_UPSETS:
+    planned = upsets_per_s * duration_s
+    if planned > MAX_UPSETS:
         raise InvalidArgumentError(f"--accelerate {accelerate:g} x --hours {hours:g} would inject "
-                                   f"{expected_upsets:.3g} upsets on average; at most {MAX_UPSETS:g} per soak",
+                                   f"{planned:.3g} upsets on average; at most {MAX_UPSETS:g} per soak",
                                    argument="accelerate", value=accelerate)
     schedule = draw_schedule(exposed_sites(sess, kinds), len(sess.compiled.plan.steps), upsets_per_s,
                              duration_s, seed)
@@ -348,13 +378,19 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
     first_reads = dict.fromkeys(OUTCOMES, 0)  # outcomes of the inferences right after upsets landed
     health_total: Dict[str, int] = {}
     recoveries = inferences = 0
+    covered_s, interrupted = 0.0, False  # arrivals up to covered_s have all landed
     pending = deque(schedule)
     out = _Log(log)
+    stop = _StopOnSigint()
     try:
         sess.reset_health()
         health_mark = sess.health()
+        wall_start = time.monotonic()
         start = clock()
         while True:
+            if stop.requested:
+                interrupted = True
+                break
             now = clock() - start
             landed = 0
             while pending and pending[0].t_s <= now:
@@ -363,6 +399,7 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
                 injected[u.upset.kind] += 1
                 landed += 1
                 out.write(event="upset", inference=inferences, **u.as_dict())
+            covered_s = min(now, duration_s)
             if now >= duration_s and not landed:
                 break
             index = inferences % len(feeds_list)
@@ -389,13 +426,17 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
                 recoveries += 1
                 out.write(event="reload", after_inference=inferences - 1,
                           reason="due" if isinstance(raised, UncorrectableUpsetError) else "crash")
-        wall_s = clock() - start
+        wall_s = time.monotonic() - wall_start
     finally:
+        stop.restore()
         sess.close()
         out.close()
     _add(health_total, sess.health())
+    if covered_s <= 0.0:  # interrupted before any time was covered: nothing to summarise
+        raise KeyboardInterrupt
 
-    mission_years = duration_s * accelerate / SECONDS_PER_DAY / DAYS_PER_YEAR
+    mission_years = covered_s * accelerate / SECONDS_PER_DAY / DAYS_PER_YEAR
+    expected_upsets = upsets_per_s * covered_s
     upsets_total = sum(injected.values())
     rates = {"upsets": per_mission_year(upsets_total, mission_years)}
     for outcome in OUTCOMES:
@@ -406,7 +447,8 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
         check["campaign"] = str(campaign)
     return {"model": model, "protect": protect, "orbit": rate.name,
             "upsets_per_bit_per_day": rate.upsets_per_bit_per_day, "accelerate": accelerate,
-            "soak_hours": hours, "wall_seconds": wall_s, "mission_hours": hours * accelerate,
+            "soak_hours": hours, "interrupted": interrupted, "covered_hours": covered_s / 3600.0,
+            "wall_seconds": wall_s, "mission_hours": covered_s * accelerate / 3600.0,
             "mission_years": mission_years, "seed": seed, "sites": kinds,
             "scrub_interval_s": interval_s if protect != "none" else None,
             "mission_scrub_interval_s": interval_s * accelerate if protect != "none" else None,
@@ -488,6 +530,10 @@ def cmd_soak(args) -> int:
         print(json.dumps(summary))
     else:
         print_summary(summary)
+    if summary["interrupted"]:
+        print(f"radrt soak: interrupted after {summary['covered_hours']:.4g} h of {summary['soak_hours']:g} h; "
+              f"the summary covers that part", file=sys.stderr)
+        return EX_INTERRUPTED
     return 0
 
 
@@ -503,7 +549,10 @@ def print_summary(s: dict, file=None) -> None:
 
     p(f"soak {s['model']} --protect {s['protect']} --orbit {s['orbit']} "
       f"({s['upsets_per_bit_per_day']:.3g} upsets/bit/day) --accelerate {s['accelerate']:g}")
-    p(f"soak duration (wall clock): {s['soak_hours']:g} h; mission time covered: {s['mission_hours']:.4g} h "
+    if s["interrupted"]:
+        p(f"INTERRUPTED after {s['covered_hours']:.4g} h of the {s['soak_hours']:g} h soak (wall clock): "
+          f"the figures below cover that part")
+    p(f"soak duration (wall clock): {s['covered_hours']:.4g} h; mission time covered: {s['mission_hours']:.4g} h "
       f"= {s['mission_years']:.4g} mission-years")
     if s["scrub_interval_s"] is not None:
         p(f"background scrubber: every {s['scrub_interval_s']:g} s wall = {s['mission_scrub_interval_s']:.4g} s "
