@@ -347,13 +347,15 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
     interval_s = DEFAULT_INTERVAL_S if scrub_interval_s is None else scrub_interval_s
     data = resolve_model(model)
 
-    def new_session():
-        return InferenceSession(data, protection=protect, scrub_interval_s=interval_s)
+    def new_session(input_shapes=None):
+        return InferenceSession(data, protection=protect, scrub_interval_s=interval_s, input_shapes=input_shapes)
 
     sess = new_session()
     avf_counts = (campaign_avf(campaign, hashlib.sha256(data).hexdigest(), model, protect, kinds)
                   if campaign is not None else None)
     feeds_list = soak_inputs(model, sess, inputs)
+    # A reloaded session is compiled for these shapes at once: upsets land before its first run.
+    shapes = {name: arr.shape for name, arr in feeds_list[0].items()}
     goldens = []
     for feeds in feeds_list:
         golden = Golden(sess.run(None, feeds))
@@ -421,7 +423,7 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
             if raised is not None:
                 sess.close()
                 _add(health_total, sess.health())
-                sess = new_session()
+                sess = new_session(shapes)
                 health_mark = sess.health()
                 recoveries += 1
                 out.write(event="reload", after_inference=inferences - 1,
