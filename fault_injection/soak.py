@@ -150,11 +150,15 @@ def load_inputs_npz(path: str, sess) -> List[Dict[str, np.ndarray]]:
     InvalidArgumentError naming the file, the array and what was expected."""
     where = f"--inputs '{path}'"
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise InvalidArgumentError(f"{where}: cannot be read as a .npz file ({e})", argument="inputs",
                                    value=path) from e
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise InvalidArgumentError(f"{where}: holds one bare array (.npy); expected a .npz file of one array "
+                                   f"per model input name", argument="inputs", value=path)
+    with data:
+        arrays = {k: data[k] for k in data.files}
     inputs = sess.get_inputs()
     names = [a.name for a in inputs]
     if sorted(arrays) != sorted(names):

@@ -342,7 +342,10 @@ def test_inputs_file_gives_the_samples_and_a_bad_one_is_named(tmp_path, capsys):
     assert [e["input"] for e in read_log(tmp_path / "l.jsonl")["inference"]][:5] == [0, 1, 2, 0, 1]
     np.savez(tmp_path / "named.npz", x=images)
     np.savez(tmp_path / "shaped.npz", input=images.reshape(3, 1, 4, 16))
+    np.save(tmp_path / "bare.npy", images)
     for name, words in (("named.npz", "holds arrays ['x']; expected one per model input ['input']"),
+                        ("bare.npy", "holds one bare array (.npy); expected a .npz file of one array per "
+                                     "model input name"),
                         ("shaped.npz", "array 'input' is float32 (3, 1, 4, 16); expected float32 (samples, 1, 8, 8)")):
         code, _, err = radrt_here(capsys, "soak", "digits", *BASE, "--inputs", tmp_path / name)
         assert code == 2 and err == f"radrt soak: --inputs '{tmp_path / name}': {words}\n"
