@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Dict, Iterable, Iterator, List, Optional
 
 from runtime.errors import InvalidArgumentError, UncorrectableUpsetError
+from runtime.protect.modes import mode as protection_mode
 
 from .outcome import NEVER_READ, Golden, Tolerance, Verdict, classify, health_delta
 from .plan import Fault
@@ -58,18 +59,24 @@ class PausePoints:
                     self.readers[p.region].append((p.offset, p.offset + p.nbytes, step.index))
 
     def never_read(self, fault: Fault) -> bool:
-        """A weights or input fault whose bytes no op reads."""
+        """A weights or input fault whose bytes no op reads (accumulate: every upset is)."""
+        if fault.upsets is not None:
+            return all(self.never_read(u) for u in fault.upset_faults())
         return fault.kind in self.readers and self(fault) == self.n_ops
 
     def layer(self, fault: Fault) -> Optional[int]:
         """The op the upset first reaches: the first reader (weights, input), the
         op whose output it is (compute), the op after which it lands (activations);
-        None when never read."""
+        None when never read. accumulate: the earliest of its upsets'."""
+        if fault.upsets is not None:
+            return min((x for x in map(self.layer, fault.upset_faults()) if x is not None), default=None)
         if fault.kind == "activations":
             return fault.at_op
         return None if self.never_read(fault) else self(fault)
 
     def __call__(self, fault: Fault) -> int:
+        if fault.upsets is not None:  # accumulate: the earliest of its upsets
+            return min(self(u) for u in fault.upset_faults())
         if fault.kind == "compute":
             return fault.op_index
         if fault.kind == "activations":
@@ -85,6 +92,10 @@ def inject_fault(sess, fault: Fault, paused_at: int) -> None:
     for a run paused at op `paused_at` (an input fault lands there, see above); a
     random or zero fault sets its word in one call."""
     model = FaultModel.parse(fault.model)
+    if fault.upsets is not None:  # accumulate: each of its flips (all land at or after paused_at)
+        for upset in fault.upset_faults():
+            inject_fault(sess, upset, paused_at)
+        return
     at_op = paused_at - 1 if fault.kind == "input" else fault.at_op
     if model.on_word:
         sess.inject(fault.site, fault.byte_offset, fault.bit, at_op=at_op, model=model.kind, value=fault.value)
@@ -98,12 +109,15 @@ def run_fault_here(sess, paused, fault: Fault, golden: Golden, tolerance: Tolera
                    never_read: bool = False) -> Verdict:
     """Inject `fault` and finish the paused run in this process; classify the result.
     never_read: no op reads the fault's bytes (PausePoints.never_read), the cause of
-    a masked outcome."""
+    a masked outcome. An accumulate fault's run is followed by one scrub pass when
+    the mode keeps weight copies (fault_injection.vocabulary), part of its outcome."""
     before = sess.health()
     outputs, raised = None, None
     try:
         inject_fault(sess, fault, paused.at)
         outputs = paused.finish()
+        if fault.upsets is not None and protection_mode(sess.protection).scrubbed:
+            sess.scrub()
     except UncorrectableUpsetError as e:
         raised = e
     except Exception as e:  # any other failure of the run is a crash outcome, with its text

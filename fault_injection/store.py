@@ -16,7 +16,8 @@ Tables:
   NULL: never read), `cause` why a masked upset had no effect, when known.
   `input_index` is the campaign input the faulty run inferred; `value` a `random`
   fault's new word; `golden_class`/`faulty_class` the top-1 classes (criterion
-  top1), `iou` the mean IoU of the masks (criterion iou; fault_injection.outcome).
+  top1), `iou` the mean IoU of the masks (criterion iou; fault_injection.outcome);
+  `upsets` an accumulate fault's flips (JSON, fault_injection.plan).
 - `layer`: the compiled plan's ops, `op_index` -> node name and op type, so reports
   name layers without loading the model.
 - `input`: one row per campaign input: `input_index`, `feeds_sha256` (digest of the
@@ -24,7 +25,7 @@ Tables:
   `golden_class` (its top-1 class when the model is a classifier, else NULL).
 
 Schema 3 (this one) added the input table and the columns input_index, value,
-golden_class, faulty_class, iou; databases of schema 1 and 2 (radrt before
+golden_class, faulty_class, iou, upsets; databases of schema 1 and 2 (radrt before
 multi-input campaigns) are refused with the version that wrote them: re-run the
 campaign.
 
@@ -91,7 +92,8 @@ CREATE TABLE injection (
     value         INTEGER,
     golden_class  INTEGER,
     faulty_class  INTEGER,
-    iou           REAL
+    iou           REAL,
+    upsets        TEXT
 );
 CREATE TABLE layer (
     op_index      INTEGER PRIMARY KEY,
@@ -108,11 +110,11 @@ CREATE TABLE input (
 
 _COLUMNS = ("fault_id", "site", "kind", "op_index", "replica", "at_op", "byte_offset", "bit",
             "fault_model", "outcome", "max_abs_error", "top1_changed", "duration_s", "worker", "error",
-            "layer", "cause", "input_index", "value", "golden_class", "faulty_class", "iou")
+            "layer", "cause", "input_index", "value", "golden_class", "faulty_class", "iou", "upsets")
 # The columns that restate the fault (fault_injection.plan.Fault) of a row.
 _FAULT_COLUMNS = {"site": "site", "kind": "kind", "op_index": "op_index", "replica": "replica",
                   "at_op": "at_op", "byte_offset": "byte_offset", "bit": "bit", "fault_model": "model",
-                  "input_index": "input_index", "value": "value"}
+                  "input_index": "input_index", "value": "value", "upsets": "upsets"}
 
 # Group expressions of the summaries. layer: the op the upset first reached (NULL:
 # never read). bit: the bit's position
@@ -155,7 +157,8 @@ class InjectionRecord:
         top1 = None if v.top1_changed is None else int(v.top1_changed)
         return (f.fault_id, f.site, f.kind, f.op_index, f.replica, f.at_op, f.byte_offset, f.bit,
                 f.model, v.outcome, v.max_abs_error, top1, self.duration_s, self.worker, v.error,
-                self.layer, v.cause, f.input_index, f.value, v.golden_class, v.faulty_class, v.iou)
+                self.layer, v.cause, f.input_index, f.value, v.golden_class, v.faulty_class, v.iou,
+                f.upsets)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,19 @@ byte j of the word takes bits 8j..8j+7 of the value), `zero` sets it to 0.
 A stuck/zero/random fault that leaves every bit as it was is no upset: it is
 recorded `masked` with cause `unchanged` (fault_injection.outcome.MASKED_CAUSES).
 
+`accumulate:N` (N from 2 to 64): N single-bit flips that arrive during one scrub
+interval, the interval that ends with one inference and one scrub pass. Arrival
+times of a Poisson process, given that N arrive, are N uniform ordered times; an
+upset's time is where it lands: a weights upset arrives before the run and stays
+in memory (it is there when the run starts), an input upset lands when the run
+fills the input copy, an activations upset after its drawn op, a compute upset
+at its op. Each upset has its own site, byte and bit, drawn like a single flip
+over the campaign's site kinds (fault_injection.plan), listed in the fault's
+`upsets` (JSON) in time order. After the run, when the protection mode keeps
+weight copies (scrub, dwc, tmr, abft), one full scrub pass (`sess.scrub()`) runs
+and is part of the outcome: an UncorrectableUpsetError there is `due`, a repair
+with an exact output `corrected`.
+
 Outcomes of one injection, against the fault-free (golden) run: see OUTCOMES.
 """
 from dataclasses import dataclass
@@ -45,26 +58,33 @@ WORD_BYTES = 4  # the word of the `random` and `zero` models
 
 @dataclass(frozen=True)
 class FaultModel:
-    kind: str  # flip, mbu, stuck0, stuck1, random, zero
-    width: int = 1
+    kind: str  # flip, mbu, stuck0, stuck1, random, zero, accumulate
+    width: int = 1   # mbu: adjacent bits; accumulate: number of upsets
 
     @classmethod
     def parse(cls, text: str) -> "FaultModel":
         name, _, arg = text.strip().partition(":")
         if name in ("flip", "stuck0", "stuck1", "random", "zero") and not arg:
             return cls(name)
-        if name == "mbu":
+        if name in ("mbu", "accumulate"):
             try:
                 width = int(arg)
             except ValueError:
                 width = 0
             if 2 <= width <= 64:
-                return cls("mbu", width)
-            raise InvalidArgumentError(f"fault model '{text}': mbu needs a bit count from 2 to 64, e.g. mbu:2")
-        raise InvalidArgumentError(f"fault model '{text}': expected flip, mbu:N, stuck0, stuck1, random or zero")
+                return cls(name, width)
+            what = "a bit count" if name == "mbu" else "an upset count"
+            raise InvalidArgumentError(f"fault model '{text}': {name} needs {what} from 2 to 64, e.g. {name}:2")
+        raise InvalidArgumentError(f"fault model '{text}': expected flip, mbu:N, stuck0, stuck1, random, zero "
+                                   f"or accumulate:N")
 
     def __str__(self) -> str:
-        return f"mbu:{self.width}" if self.kind == "mbu" else self.kind
+        return f"{self.kind}:{self.width}" if self.kind in ("mbu", "accumulate") else self.kind
+
+    @property
+    def span(self) -> int:
+        """Adjacent bits one upset of this model covers from its start (mbu: width, else 1)."""
+        return self.width if self.kind == "mbu" else 1
 
     @property
     def on_word(self) -> bool:
@@ -84,7 +104,7 @@ class FaultModel:
             start = byte_offset - byte_offset % WORD_BYTES
             return [(b, i) for b in range(start, start + WORD_BYTES) for i in range(8)]
         pos = byte_offset * 8 + bit
-        return [((pos + i) // 8, (pos + i) % 8) for i in range(self.width)]
+        return [((pos + i) // 8, (pos + i) % 8) for i in range(self.span)]
 
     def apply(self, byte_value: int, bit: int) -> int:
         """The new value of one byte when this fault hits `bit` of it (bit models)."""

@@ -4,6 +4,7 @@ The word a random/zero upset writes is read back from the site memory; campaigns
 through the CLI (fi run -> fi report -> fi replay); every `unchanged` record is
 checked against the golden memory of a fresh session and against the naive run.
 """
+import json
 import re
 import subprocess
 import sys
@@ -128,3 +129,68 @@ def test_unchanged_faults_are_masked_by_golden_memory_and_by_the_naive_run(tmp_p
     assert "cause: unchanged" in out and "recorded: masked" in out
     code, out, err = radrt("fi", "report", "u.db", "--out", "rep", cwd=tmp_path)
     assert (code, err) == (0, ""), err
+
+
+# -- accumulate:N: upsets over one scrub interval, then a scrub pass ----------------------
+def test_accumulate_plan_lists_its_upsets_in_time_order():
+    from fault_injection.plan import Site, plan_faults
+    sites = [Site("weights/copy0", "weights", 64), Site("input/r0", "input", 16, replica=0),
+             Site("activations/r0", "activations", 32, replica=0),
+             Site("compute/op1/r0", "compute", 8, op_index=1, replica=0)]
+    faults = plan_faults(sites, 20, seed=9, model="accumulate:6", n_ops=3)
+    assert faults[:7] == plan_faults(sites, 7, seed=9, model="accumulate:6", n_ops=3)
+    time = {"weights": -2, "input": -1}
+    for f in faults:
+        upsets = json.loads(f.upsets)
+        assert len(upsets) == 6
+        times = [time.get(u["kind"], u["at_op"] if u["kind"] == "activations" else u["op_index"]) for u in upsets]
+        assert times == sorted(times)
+        first = {"site": f.site, "kind": f.kind, "byte_offset": f.byte_offset, "bit": f.bit,
+                 "op_index": f.op_index, "replica": f.replica, "at_op": f.at_op}
+        assert first in upsets
+        assert [u.model for u in f.upset_faults()] == ["flip"] * 6
+    assert len({u["kind"] for f in faults for u in json.loads(f.upsets)}) == 4
+
+
+def test_accumulate_campaign_under_dwc_gives_due_and_replays_it(tmp_path):
+    code, out, err = radrt("fi", "run", "digits", "--fault-model", "accumulate:8", "--sites",
+                           "weights,activations,compute,input", "--protect", "dwc", "--faults", "30",
+                           "--input-count", "5", "--seed", "0", "--db", "a.db", "--json", cwd=tmp_path)
+    assert (code, err) == (0, ""), err
+    outcomes = json.loads(out)["outcomes"]
+    assert outcomes["due"] >= 1 and outcomes["corrected"] >= 1, outcomes
+    with CampaignStore.open_existing(tmp_path / "a.db") as store:
+        rows = list(store.rows())
+    assert all(len(json.loads(r["upsets"])) == 8 for r in rows)
+    due = next(r for r in rows if r["outcome"] == "due")
+    assert "UncorrectableUpsetError" in due["error"]
+    corrected = next(r for r in rows if r["outcome"] == "corrected")
+    code, out, err = radrt("fi", "report", "a.db", "--out", "rep", cwd=tmp_path)
+    assert (code, err) == (0, ""), err
+    for r in (due, corrected):
+        code, out, err = radrt("fi", "replay", "a.db", r["fault_id"], cwd=tmp_path)
+        assert (code, err) == (0, ""), err
+        assert re.search(r"replayed outcome: (\w+) .*recorded: (\w+)", out).groups() == (r["outcome"],) * 2
+
+
+def test_accumulate_weights_upsets_are_scrubbed_after_the_run():
+    """The naive method for one accumulate fault under scrub: its weight flips, a full run,
+    one scrub pass repairing one block-copy per distinct (copy, block) hit."""
+    from fault_injection.executor import PausePoints, run_fault_here
+    from fault_injection.outcome import Golden, Tolerance
+    from fault_injection.plan import Fault
+    sess = session("scrub")
+    golden = Golden(sess.run(None, feeds(0)))
+    upsets = [{"site": "weights/copy0", "kind": "weights", "byte_offset": b, "bit": 3, "op_index": None,
+               "replica": 0, "at_op": None} for b in (10, 20, 5000)]
+    fault = Fault(0, "weights/copy0", "weights", 10, 3, "accumulate:3", None, 0, None, 0, None,
+                  json.dumps(upsets))
+    before = sess.health()
+    with sess.paused_run(feeds(0)) as paused:
+        paused.advance_to(PausePoints(sess.compiled.plan)(fault))
+        verdict = run_fault_here(sess, paused, fault, golden, Tolerance())
+    after = sess.health()
+    assert after["scrub_passes"] - before["scrub_passes"] == 1
+    assert after["upsets_corrected"] - before["upsets_corrected"] == 2  # blocks 0 and 1 of copy 0
+    assert verdict.outcome in ("sdc", "critical_sdc", "tolerable")  # the run read the flipped weights
+    assert sess.run(None, feeds(0))[0].tobytes() == golden.outputs[0].tobytes()
