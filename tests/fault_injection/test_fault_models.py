@@ -72,7 +72,7 @@ def test_random_on_an_activation_lands_after_its_op():
 def test_fault_model_vocabulary():
     assert FaultModel.parse("random").bits(6, 3) == [(b, i) for b in range(4, 8) for i in range(8)]
     assert str(FaultModel.parse("zero")) == "zero"
-    with pytest.raises(InvalidArgumentError, match="expected flip, mbu:N, stuck0, stuck1, random or zero"):
+    with pytest.raises(InvalidArgumentError, match="expected flip, mbu:N, stuck0, stuck1, random, zero or accumulate:N"):
         FaultModel.parse("random:3")
     assert UNCHANGED in MASKED_CAUSES
 
