@@ -6,8 +6,6 @@ checked against the golden memory of a fresh session and against the naive run.
 """
 import json
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,14 +18,7 @@ from fault_injection.vocabulary import FaultModel
 from runtime import InferenceSession
 from runtime.errors import InvalidArgumentError
 
-PROGRESS = re.compile(r"radrt fi run: \d+ of \d+ injections recorded \(\d+%\)")
-
-
-def radrt(*argv, cwd):
-    p = subprocess.run([sys.executable, "-m", "runtime.cli", *map(str, argv)], capture_output=True,
-                       text=True, cwd=cwd, timeout=600)
-    return p.returncode, p.stdout, "".join(ln for ln in p.stderr.splitlines(keepends=True)
-                                           if not PROGRESS.fullmatch(ln.strip()))
+from .cli import radrt
 
 
 def session(protect="none"):

@@ -8,8 +8,6 @@ import hashlib
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 
 import numpy as np
 import onnx
@@ -23,14 +21,7 @@ from fault_injection.store import CampaignStore
 from runtime import InferenceSession
 from runtime.errors import InvalidArgumentError
 
-PROGRESS = re.compile(r"radrt fi run: \d+ of \d+ injections recorded \(\d+%\)")
-
-
-def radrt(*argv, cwd):
-    p = subprocess.run([sys.executable, "-m", "runtime.cli", *map(str, argv)], capture_output=True,
-                       text=True, cwd=cwd, timeout=600)
-    return p.returncode, p.stdout, "".join(ln for ln in p.stderr.splitlines(keepends=True)
-                                           if not PROGRESS.fullmatch(ln.strip()))
+from .cli import radrt
 
 
 def store_of(db):
