@@ -16,7 +16,7 @@ Where they come from (`campaign_inputs`):
 `count` (`--input-count N`) keeps the first N samples.
 
 A mismatch is InvalidArgumentError naming the file, the array, its shape (or dtype)
-and the expected one.
+and the expected one; all samples must share their shapes (one memory plan).
 
 Digests (recorded in the campaign database): `feeds_sha256` of one sample is
 SHA-256 over, for each input name in sorted order, the name, dtype, shape and C-order
@@ -166,6 +166,13 @@ def campaign_inputs(model: str, sess, inputs: Optional[str] = None, count: Optio
         source = "random (seed 0)"
     if not samples:
         raise InvalidArgumentError(f"--inputs {inputs}: holds no sample", argument="inputs", value=inputs)
+    first = {k: v.shape for k, v in samples[0].items()}
+    for i, feeds in enumerate(samples):
+        other = next((k for k, v in feeds.items() if v.shape != first[k]), None)
+        if other is not None:  # a symbolic dimension set two ways: one campaign has one memory plan
+            raise InvalidArgumentError(f"--inputs {inputs}: sample {i} has '{other}' of shape "
+                                       f"{feeds[other].shape}, sample 0 {first[other]}; every sample of a "
+                                       f"campaign must have the same shapes", argument="inputs", value=inputs)
     if count is not None:
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(samples):
             raise InvalidArgumentError(f"--input-count {count}: expected 1 to {len(samples)} (the samples of "

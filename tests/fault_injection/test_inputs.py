@@ -198,3 +198,18 @@ def test_segmentation_campaign_records_mean_iou(tmp_path):
     code, out, err = radrt("fi", "run", "mask.onnx", "--criterion", "top1", "--faults", "3", "--db", "t.db",
                            cwd=tmp_path)
     assert code == 2 and "--criterion top1: the model's first output is float32 (1, 2, 6, 6)" in err, err
+
+
+def test_samples_must_share_their_shapes(tmp_path):
+    from fault_injection.inputs import campaign_inputs
+    mask_model(tmp_path / "mask.onnx")
+    model = onnx.load(tmp_path / "mask.onnx")
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "h"
+    onnx.save(model, tmp_path / "free.onnx")
+    sess = InferenceSession(str(tmp_path / "free.onnx"), scrub_interval_s=None)
+    (tmp_path / "d").mkdir()
+    np.savez(tmp_path / "d" / "a.npz", x=np.zeros((1, 1, 6, 6), np.float32))
+    np.savez(tmp_path / "d" / "b.npz", x=np.zeros((1, 1, 4, 6), np.float32))
+    with pytest.raises(InvalidArgumentError, match=r"sample 1 has 'x' of shape \(1, 1, 4, 6\), sample 0 "
+                                                   r"\(1, 1, 6, 6\)"):
+        campaign_inputs("free.onnx", sess, str(tmp_path / "d"))
