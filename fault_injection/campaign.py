@@ -6,12 +6,19 @@
 
 1. The model (a path, a light model name whose weights are re-drawn with seed 0,
    or `digits`, the shipped classifier) is loaded with the chosen protection;
-   inputs are the first held-out image for `digits`, else seeded random.
-2. The golden (fault-free) run gives the reference outputs and the watchdog's
-   time base.
+   its inputs are `inputs` (a .npz or a folder, fault_injection.inputs), else the
+   held-out set for `digits`, else one seeded random input; `input_count` keeps
+   the first N.
+2. Each input's golden (fault-free) run, run twice and checked bit-identical,
+   gives its reference outputs; input 0's runs give the watchdog's time base.
+   The application criterion (`criterion`: auto picks from the output shape,
+   fault_injection.outcome) is resolved and recorded in the configuration.
 3. The fault list is drawn from the seed over the runtime's own fault sites
-   (`fault_injection.plan`); its size is `faults`, or Leveugle's sample size for
-   `margin` and `confidence` over the fault space.
+   (`fault_injection.plan`), each fault on one input drawn uniformly; its size is
+   `faults`, or Leveugle's sample size for `margin` and `confidence` over the
+   fault space. Forcing faults that would change no bit (stuck-at on a bit
+   already at that value, zero/random on a word already holding it) are recorded
+   `masked` (cause `unchanged`) without running (fault_injection.unchanged).
 4. The database is created, or reopened to resume: a database of another model,
    configuration, seed or golden output is refused before anything runs, and
    only the faults without a row are executed (none lost, none done twice); a
@@ -27,22 +34,24 @@ depend on the machine); the on-demand scrubs that a disagreement triggers are on
 import hashlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import chain
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
 from runtime import InferenceSession
 from runtime.errors import InvalidArgumentError
-from runtime.feeds import random_feeds
 from runtime.protect import check_mode
 from runtime.zoo import model_bytes
 
-from .executor import ForkExecutor
-from .outcome import Golden, Tolerance
+from .executor import ForkExecutor, PausePoints
+from .inputs import campaign_inputs, feeds_sha256, inputs_sha256
+from .outcome import UNCHANGED, Golden, Tolerance, classify
 from .plan import Fault, Site, fault_space_size, faults_sha256, plan_faults
 from .stats import sample_size
 from .store import CampaignStore, InjectionRecord
+from .unchanged import unchanged_faults
 from .vocabulary import FaultModel
 
 INJECTABLE_KINDS = ("weights", "activations", "compute", "input")
@@ -56,14 +65,6 @@ def resolve_model(spec: str) -> bytes:
     return model_bytes(spec)
 
 
-def campaign_feeds(spec: str, sess) -> Dict[str, np.ndarray]:
-    if spec == "digits":
-        from .models import load_heldout
-        images, _ = load_heldout()
-        return {sess.get_inputs()[0].name: images[:1].copy()}
-    return random_feeds(sess, seed=0)
-
-
 def check_sites(sites: Sequence[str]) -> List[str]:
     kinds = [s.strip() for s in sites if s.strip()]
     bad = [k for k in kinds if k not in INJECTABLE_KINDS]
@@ -74,23 +75,47 @@ def check_sites(sites: Sequence[str]) -> List[str]:
 
 @dataclass
 class CampaignSetup:
-    """Everything a worker needs to reproduce the campaign's golden state."""
+    """Everything a worker needs to reproduce the campaign's golden state: the inputs
+    (one feeds dict each) and each one's golden output digest, in order."""
     model: str
     model_bytes: bytes
     protect: str
-    feeds: Dict[str, np.ndarray]
-    golden_sha256: str
+    inputs: List[Dict[str, np.ndarray]]
+    golden_sha256s: List[str]
     tolerance: Tolerance
     timeout_s: float
+
+    @property
+    def golden_sha256(self) -> str:
+        """The campaign's golden digest: SHA-256 over the inputs' golden digests in order."""
+        return campaign_golden_sha256(self.golden_sha256s)
 
     def session(self):
         return InferenceSession(self.model_bytes, protection=self.protect, scrub_interval_s=None)
 
 
+def campaign_golden_sha256(golden_sha256s: Sequence[str]) -> str:
+    return hashlib.sha256("".join(golden_sha256s).encode()).hexdigest()
+
+
+def golden_runs(model: str, sess, inputs: List[Dict[str, np.ndarray]]) -> List[Golden]:
+    """Each input's golden outputs, from two runs that must be bit-identical."""
+    goldens = []
+    for i, feeds in enumerate(inputs):
+        golden = Golden(sess.run(None, feeds))
+        if Golden(sess.run(None, feeds)).sha256 != golden.sha256:
+            raise RuntimeError(f"model '{model}', input {i}: two fault-free runs differ; kernels must be "
+                               f"deterministic")
+        goldens.append(golden)
+    return goldens
+
+
 def prepare(model: str, sites: Sequence[str], fault_model: str, protect: str, seed: int,
             faults: Optional[int] = None, margin: Optional[float] = None, confidence: float = 0.95,
-            tolerance: Tolerance = Tolerance(), timeout_factor: float = 20.0):
-    """Validate, load, run the golden inference and draw the fault list (nothing written yet)."""
+            tolerance: Tolerance = Tolerance(), timeout_factor: float = 20.0,
+            inputs: Optional[str] = None, input_count: Optional[int] = None):
+    """Validate, load, run the golden inferences and draw the fault list (nothing written yet).
+    Returns (setup, session, goldens, fault list, config)."""
     kinds = check_sites(sites)
     FaultModel.parse(fault_model)
     check_mode(protect)
@@ -100,38 +125,61 @@ def prepare(model: str, sites: Sequence[str], fault_model: str, protect: str, se
         raise InvalidArgumentError(f"faults {faults}: expected a positive number of injections")
     data = resolve_model(model)
     sess = InferenceSession(data, protection=protect, scrub_interval_s=None)
-    feeds = campaign_feeds(model, sess)
-    outputs = sess.run(None, feeds)
-    golden = Golden(outputs)
+    samples = campaign_inputs(model, sess, inputs, input_count)
+    feeds = samples.feeds
+    goldens = golden_runs(model, sess, feeds)
+    tolerance = tolerance.resolved(goldens[0])
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        again = sess.run(None, feeds)
+        sess.run(None, feeds[0])
         times.append(time.perf_counter() - t0)
-        if Golden(again).sha256 != golden.sha256:
-            raise RuntimeError(f"model '{model}': two fault-free runs differ; kernels must be deterministic")
     sites_all = [Site(s.name, s.kind, s.nbytes, s.op_index, s.replica) for s in sess.fault_sites()
                  if s.kind in kinds]
     n_ops = len(sess.compiled.plan.steps)
-    space = fault_space_size(sites_all, fault_model, kinds, n_ops)
+    space = fault_space_size(sites_all, fault_model, kinds, n_ops, len(feeds))
     count = faults if faults is not None else sample_size(space, margin, confidence)
-    fault_list = plan_faults(sites_all, count, seed, fault_model, kinds, n_ops)
-    input_sha = hashlib.sha256(b"".join(np.ascontiguousarray(feeds[k]).tobytes() for k in sorted(feeds)))
+    fault_list = plan_faults(sites_all, count, seed, fault_model, kinds, n_ops, len(feeds))
     config = {"model": model, "protect": protect, "sites": kinds, "fault_model": fault_model,
               "faults": count, "margin": margin, "confidence": confidence, "seed": seed,
               "fault_space": space, "faults_sha256": faults_sha256(fault_list),
               "tolerance": {"rtol": tolerance.rtol, "atol": tolerance.atol},
-              "input_sha256": input_sha.hexdigest(), "n_ops": n_ops}
+              "criterion": tolerance.criterion, "iou_threshold": tolerance.iou_threshold,
+              "inputs": "file" if inputs is not None else samples.source,
+              "input_count": len(feeds), "inputs_sha256": inputs_sha256(feeds), "n_ops": n_ops}
     timeout_s = max(2.0, timeout_factor * float(np.median(times)) * 2)  # x2: a re-execution
-    setup = CampaignSetup(model, data, protect, feeds, golden.sha256, tolerance, timeout_s)
-    return setup, sess, golden, fault_list, config
+    setup = CampaignSetup(model, data, protect, feeds, [g.sha256 for g in goldens], tolerance, timeout_s)
+    return setup, sess, goldens, fault_list, config
+
+
+def config_tolerance(config: dict) -> Tolerance:
+    """The criteria a campaign's configuration recorded."""
+    return Tolerance(config["tolerance"]["rtol"], config["tolerance"]["atol"], config["criterion"],
+                     config["iou_threshold"])
+
+
+def unchanged_records(sess, setup: CampaignSetup, goldens: List[Golden], faults: List[Fault]) -> List[InjectionRecord]:
+    """`masked` records (cause unchanged) of the forcing faults that change no bit."""
+    ids = unchanged_faults(sess, setup.inputs, faults)
+    pause_point = PausePoints(sess.compiled.plan)
+    records = []
+    for f in faults:
+        if f.fault_id in ids:
+            g = goldens[f.input_index]
+            verdict = replace(classify(g, g.outputs, tolerance=setup.tolerance), cause=UNCHANGED)
+            records.append(InjectionRecord(f, verdict, 0.0, "golden memory", pause_point.layer(f)))
+    return records
 
 
 def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: str, seed: int,
                  db: str, faults: Optional[int] = None, margin: Optional[float] = None,
                  confidence: float = 0.95, workers: int = 1, scheduler: Optional[str] = None,
                  prefix_reuse: bool = True, progress: Optional[Callable[[int, int], None]] = None,
-                 timeout_factor: float = 20.0, tls: Optional["TlsFiles"] = None) -> dict:
+                 timeout_factor: float = 20.0, tls: Optional["TlsFiles"] = None,
+                 inputs: Optional[str] = None, input_count: Optional[int] = None,
+                 tolerance: Tolerance = Tolerance()) -> dict:
+    """Run (or resume) a campaign into `db`; returns the summary (see the module docstring).
+    inputs/input_count: fault_injection.inputs; tolerance: the criteria (outcome.Tolerance)."""
     security = None
     if scheduler is not None:
         check_scheduler_address(scheduler)  # before the golden run and the database
@@ -139,12 +187,13 @@ def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: st
     elif tls is not None:
         raise InvalidArgumentError("--tls-ca/--tls-cert/--tls-key secure a Dask scheduler: give --scheduler "
                                    "tls://HOST:PORT too", argument="tls")
-    setup, sess, golden, fault_list, config = prepare(
-        model, sites, fault_model, protect, seed, faults, margin, confidence,
-        timeout_factor=timeout_factor)
+    setup, sess, goldens, fault_list, config = prepare(
+        model, sites, fault_model, protect, seed, faults, margin, confidence, tolerance,
+        timeout_factor=timeout_factor, inputs=inputs, input_count=input_count)
     layers = [(step.index, step.node.name, step.node.op_type) for step in sess.compiled.plan.steps]
+    input_rows = [(i, feeds_sha256(f), g.sha256, g.top1) for i, (f, g) in enumerate(zip(setup.inputs, goldens))]
     store = CampaignStore.open(db, config=config, model_sha256=hashlib.sha256(setup.model_bytes).hexdigest(),
-                               golden_sha256=golden.sha256, seed=seed, layers=layers)
+                               golden_sha256=setup.golden_sha256, seed=seed, layers=layers, inputs=input_rows)
     try:
         store.check_rows(fault_list)
         todo_ids = set(store.pending(range(len(fault_list))))
@@ -153,16 +202,21 @@ def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: st
         if progress:
             progress(done_before, len(fault_list))
         t0 = time.perf_counter()
+        skipped = unchanged_records(sess, setup, goldens, todo)
+        done_ids = {r.fault.fault_id for r in skipped}
+        todo = [f for f in todo if f.fault_id not in done_ids]
         if scheduler:
             records = run_on_dask(setup, todo, scheduler, security)
         else:
-            records = ForkExecutor(sess, setup.feeds, golden, setup.tolerance, workers,
+            records = ForkExecutor(sess, setup.inputs, goldens, setup.tolerance, workers,
                                    setup.timeout_s, prefix_reuse).run(todo)
-        executed = store.record_stream(_counting(records, progress, done_before, len(fault_list)),
+        executed = store.record_stream(_counting(chain(skipped, records), progress, done_before, len(fault_list)),
                                        batch=RECORD_BATCH)
         elapsed = time.perf_counter() - t0
         return {"db": str(db), "total": store.count(), "planned": len(fault_list),
                 "executed_now": executed, "outcomes": store.outcome_counts(),
+                "inputs": f"{len(setup.inputs)} ({config['inputs'] if inputs is None else inputs})",
+                "criterion": setup.tolerance.criterion,
                 "injections_per_s": round(executed / elapsed, 2) if executed and elapsed > 0 else 0.0}
     finally:
         store.close()
@@ -280,26 +334,27 @@ def run_batch(setup: CampaignSetup, faults: List[Fault]) -> List[InjectionRecord
     key = setup.golden_sha256 + setup.protect
     if key not in _WORKER_STATE:
         sess = setup.session()
-        golden = Golden(sess.run(None, setup.feeds))
-        if golden.sha256 != setup.golden_sha256:
+        goldens = golden_runs(setup.model, sess, setup.inputs)
+        if [g.sha256 for g in goldens] != setup.golden_sha256s:
             raise RuntimeError(f"worker pid {os.getpid()}: golden output differs from the "
                                f"campaign's; mixed builds or machines in one cluster?")
         _WORKER_STATE.clear()
-        _WORKER_STATE[key] = (sess, golden)
-    sess, golden = _WORKER_STATE[key]
+        _WORKER_STATE[key] = (sess, goldens)
+    sess, goldens = _WORKER_STATE[key]
     try:
         from distributed import get_worker
         name = get_worker().address
     except (ImportError, ValueError):
         name = f"pid {os.getpid()}"
-    executor = ForkExecutor(sess, setup.feeds, golden, setup.tolerance, 1, setup.timeout_s,
+    executor = ForkExecutor(sess, setup.inputs, goldens, setup.tolerance, 1, setup.timeout_s,
                             worker_name=name)
     return list(executor.run(faults))
 
 
-def replay(db: str, fault_id: int):
-    """Re-run one recorded fault in this process; return (fault, stored row, new verdict)."""
-    from .executor import PausePoints, run_fault_here
+def replay(db: str, fault_id: int, inputs: Optional[str] = None):
+    """Re-run one recorded fault in this process; return (fault, stored row, new verdict).
+    inputs: the --inputs file or folder of a campaign run on one (checked against its digest)."""
+    from .executor import run_fault_here
     store = CampaignStore.open_existing(db)
     try:
         info = store.info
@@ -309,16 +364,32 @@ def replay(db: str, fault_id: int):
     c = info.config
     if not 0 <= fault_id < c["faults"]:
         raise InvalidArgumentError(f"fault id {fault_id}: the campaign in {db} has faults 0..{c['faults'] - 1}")
-    setup, sess, golden, fault_list, config = prepare(
+    if c["inputs"] == "file" and inputs is None:
+        raise InvalidArgumentError(f"{db}: the campaign ran on inputs from a file or folder (sha256 "
+                                   f"{c['inputs_sha256'][:16]}...); give the same with --inputs",
+                                   argument="inputs", value=None)
+    if c["inputs"] != "file" and inputs is not None:
+        raise InvalidArgumentError(f"--inputs {inputs}: the campaign in {db} ran on the {c['inputs']} inputs, "
+                                   f"not a file", argument="inputs", value=inputs)
+    setup, sess, goldens, fault_list, config = prepare(
         c["model"], c["sites"], c["fault_model"], c["protect"], c["seed"], faults=c["faults"],
-        tolerance=Tolerance(**c["tolerance"]))
-    if golden.sha256 != info.golden_sha256 or config["faults_sha256"] != c["faults_sha256"]:
+        tolerance=config_tolerance(c), inputs=inputs, input_count=c["input_count"])
+    if config["inputs_sha256"] != c["inputs_sha256"]:
+        raise InvalidArgumentError(f"--inputs {inputs}: inputs sha256 {config['inputs_sha256'][:16]}..., the "
+                                   f"campaign's {c['inputs_sha256'][:16]}...; give the campaign's inputs",
+                                   argument="inputs", value=inputs)
+    if setup.golden_sha256 != info.golden_sha256 or config["faults_sha256"] != c["faults_sha256"]:
         raise InvalidArgumentError(f"{db}: this machine's golden run or fault list differs from the campaign's; "
                                    f"replay needs the same model, build and configuration")
     fault = fault_list[fault_id]
+    skipped = unchanged_records(sess, setup, goldens, [fault])
+    if skipped:
+        sess.close()
+        return fault, row, skipped[0].verdict
     pause_point = PausePoints(sess.compiled.plan)
-    with sess.paused_run(setup.feeds) as paused:
+    with sess.paused_run(setup.inputs[fault.input_index]) as paused:
         paused.advance_to(pause_point(fault))
-        verdict = run_fault_here(sess, paused, fault, golden, setup.tolerance, pause_point.never_read(fault))
+        verdict = run_fault_here(sess, paused, fault, goldens[fault.input_index], setup.tolerance,
+                                 pause_point.never_read(fault))
     sess.close()
     return fault, row, verdict

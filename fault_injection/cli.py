@@ -14,6 +14,7 @@ from runtime.errors import InvalidArgumentError, RadrtError
 from runtime.options import float_option, int_option
 from runtime.protect import MODES
 
+from .outcome import CRITERIA, DEFAULT_IOU_THRESHOLD, Tolerance
 from .upsets import add_serve_command
 from .vocabulary import OUTCOMES, FaultModel
 
@@ -62,7 +63,8 @@ def add_commands(sub) -> None:
     s.add_argument("model", help="an .onnx path, a light model name, or 'digits' (the shipped classifier)")
     s.add_argument("--sites", default="weights,activations,compute", type=_sites_option,
                    help="site kinds, comma-separated: weights, activations, compute, input")
-    s.add_argument("--fault-model", default="flip", type=_fault_model_option, help="flip, mbu:N, stuck0 or stuck1")
+    s.add_argument("--fault-model", default="flip", type=_fault_model_option,
+                   help="flip, mbu:N, stuck0, stuck1, random (a random 32-bit word) or zero (the word set to 0)")
     s.add_argument("--protect", default="none", choices=MODES, help="protection mode: " + ", ".join(MODES))
     size = s.add_mutually_exclusive_group(required=True)
     size.add_argument("--faults", type=int_option("--faults", 1), help="number of injections")
@@ -79,12 +81,24 @@ def add_commands(sub) -> None:
     s.add_argument("--tls-ca", metavar="PEM", help="with a tls:// --scheduler: the CA that signed the cluster's certificates")
     s.add_argument("--tls-cert", metavar="PEM", help="with a tls:// --scheduler: this client's certificate")
     s.add_argument("--tls-key", metavar="PEM", help="with a tls:// --scheduler: this client's private key")
+    s.add_argument("--inputs", metavar="DIR|FILE.npz",
+                   help="the campaign's inputs: a .npz of one array per model input stacked on a first sample "
+                        "axis, or a folder of one .npz per sample (default: digits' held-out set for digits, "
+                        "else one random input)")
+    s.add_argument("--input-count", type=int_option("--input-count", 1), metavar="N",
+                   help="use the first N inputs only")
+    s.add_argument("--criterion", default="auto", choices=CRITERIA,
+                   help="when an SDC is critical: top1 (classifier: class changed), iou (segmentation: mean IoU "
+                        "of the argmax masks below --iou-threshold), none; auto picks from the output shape")
+    s.add_argument("--iou-threshold", type=float_option("--iou-threshold", 0.0, 1.0), default=DEFAULT_IOU_THRESHOLD,
+                   help=f"with criterion iou: critical below this mean IoU (default {DEFAULT_IOU_THRESHOLD})")
     s.add_argument("--json", action="store_true", help="print the final summary as JSON")
     s.set_defaults(fn=cmd_run)
 
     s = fi.add_parser("replay", help="re-run one recorded fault and compare outcomes")
     s.add_argument("db")
     s.add_argument("fault_id", type=int_option("fault_id", 0))
+    s.add_argument("--inputs", metavar="DIR|FILE.npz", help="the inputs the campaign ran on, when it ran with --inputs")
     s.set_defaults(fn=cmd_replay)
 
     s = fi.add_parser("report", help="Markdown report with plots of one or more campaigns")
@@ -146,13 +160,16 @@ def cmd_run(args) -> int:
     summary = run_campaign(args.model, args.sites.split(","), args.fault_model, args.protect,
                            args.seed, args.db, faults=args.faults, margin=args.margin,
                            confidence=args.confidence, workers=args.workers,
-                           scheduler=args.scheduler, progress=progress, tls=_tls_files(args))
+                           scheduler=args.scheduler, progress=progress, tls=_tls_files(args),
+                           inputs=args.inputs, input_count=args.input_count,
+                           tolerance=Tolerance(criterion=args.criterion, iou_threshold=args.iou_threshold))
     if args.json:
-        print(json.dumps({"total": summary["total"], "outcomes": summary["outcomes"],
-                          "injections_per_s": summary["injections_per_s"], "db": summary["db"]}))
+        print(json.dumps({k: summary[k] for k in ("total", "outcomes", "injections_per_s", "db", "inputs",
+                                                    "criterion")}))
         return 0
     print(f"campaign {args.db}: {summary['total']} of {summary['planned']} injections recorded "
-          f"({summary['executed_now']} now, {summary['injections_per_s']} /s)")
+          f"({summary['executed_now']} now, {summary['injections_per_s']} /s); inputs: {summary['inputs']}; "
+          f"criterion: {summary['criterion']}")
     print_outcomes(summary["outcomes"], summary["total"])
     return 0
 
@@ -169,9 +186,10 @@ def print_outcomes(counts, total: int) -> None:
 
 def cmd_replay(args) -> int:
     from .campaign import replay
-    fault, row, verdict = replay(args.db, args.fault_id)
+    fault, row, verdict = replay(args.db, args.fault_id, args.inputs)
     print(f"fault {fault.fault_id}: {fault.model} at {fault.site} byte {fault.byte_offset} bit {fault.bit}"
-          + (f", after op {fault.at_op}" if fault.at_op is not None else ""))
+          + (f", after op {fault.at_op}" if fault.at_op is not None else "")
+          + (f", value 0x{fault.value:08x}" if fault.value is not None else "") + f", input {fault.input_index}")
     stored = row["outcome"] if row else None
     cause = f"cause: {verdict.cause}; " if verdict.cause else ""
     print(f"replayed outcome: {verdict.outcome} ({cause}max |error| {verdict.max_abs_error}); "

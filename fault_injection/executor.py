@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Dict, Iterable, Iterator, List, Optional
 
 from runtime.errors import InvalidArgumentError, UncorrectableUpsetError
+from runtime.protect.modes import mode as protection_mode
 
 from .outcome import NEVER_READ, Golden, Tolerance, Verdict, classify, health_delta
 from .plan import Fault
@@ -58,18 +59,24 @@ class PausePoints:
                     self.readers[p.region].append((p.offset, p.offset + p.nbytes, step.index))
 
     def never_read(self, fault: Fault) -> bool:
-        """A weights or input fault whose bytes no op reads."""
+        """A weights or input fault whose bytes no op reads (accumulate: every upset is)."""
+        if fault.upsets is not None:
+            return all(self.never_read(u) for u in fault.upset_faults())
         return fault.kind in self.readers and self(fault) == self.n_ops
 
     def layer(self, fault: Fault) -> Optional[int]:
         """The op the upset first reaches: the first reader (weights, input), the
         op whose output it is (compute), the op after which it lands (activations);
-        None when never read."""
+        None when never read. accumulate: the earliest of its upsets'."""
+        if fault.upsets is not None:
+            return min((x for x in map(self.layer, fault.upset_faults()) if x is not None), default=None)
         if fault.kind == "activations":
             return fault.at_op
         return None if self.never_read(fault) else self(fault)
 
     def __call__(self, fault: Fault) -> int:
+        if fault.upsets is not None:  # accumulate: the earliest of its upsets
+            return min(self(u) for u in fault.upset_faults())
         if fault.kind == "compute":
             return fault.op_index
         if fault.kind == "activations":
@@ -82,10 +89,18 @@ class PausePoints:
 
 def inject_fault(sess, fault: Fault, paused_at: int) -> None:
     """Upset every bit of the fault in the session's memory (through its C primitive),
-    for a run paused at op `paused_at` (an input fault lands there, see above)."""
+    for a run paused at op `paused_at` (an input fault lands there, see above); a
+    random or zero fault sets its word in one call."""
     model = FaultModel.parse(fault.model)
-    how = model.kind if model.kind in ("stuck0", "stuck1") else "flip"
+    if fault.upsets is not None:  # accumulate: each of its flips (all land at or after paused_at)
+        for upset in fault.upset_faults():
+            inject_fault(sess, upset, paused_at)
+        return
     at_op = paused_at - 1 if fault.kind == "input" else fault.at_op
+    if model.on_word:
+        sess.inject(fault.site, fault.byte_offset, fault.bit, at_op=at_op, model=model.kind, value=fault.value)
+        return
+    how = model.kind if model.kind in ("stuck0", "stuck1") else "flip"
     for byte_offset, bit in model.bits(fault.byte_offset, fault.bit):
         sess.inject(fault.site, byte_offset, bit, at_op=at_op, model=how)
 
@@ -94,12 +109,15 @@ def run_fault_here(sess, paused, fault: Fault, golden: Golden, tolerance: Tolera
                    never_read: bool = False) -> Verdict:
     """Inject `fault` and finish the paused run in this process; classify the result.
     never_read: no op reads the fault's bytes (PausePoints.never_read), the cause of
-    a masked outcome."""
+    a masked outcome. An accumulate fault's run is followed by one scrub pass when
+    the mode keeps weight copies (fault_injection.vocabulary), part of its outcome."""
     before = sess.health()
     outputs, raised = None, None
     try:
         inject_fault(sess, fault, paused.at)
         outputs = paused.finish()
+        if fault.upsets is not None and protection_mode(sess.protection).scrubbed:
+            sess.scrub()
     except UncorrectableUpsetError as e:
         raised = e
     except Exception as e:  # any other failure of the run is a crash outcome, with its text
@@ -121,13 +139,19 @@ class _Child:
 
 
 class ForkExecutor:
-    def __init__(self, sess, feeds, golden: Golden, tolerance: Tolerance, workers: int = 1,
+    """inputs: the campaign's feeds, one dict per input; goldens: their Golden, in the
+    same order; a fault runs on inputs[fault.input_index]."""
+
+    def __init__(self, sess, inputs: List[dict], goldens: List[Golden], tolerance: Tolerance, workers: int = 1,
                  timeout_s: float = 10.0, prefix_reuse: bool = True, worker_name: str = "local"):
         if workers < 1:
             raise InvalidArgumentError(f"workers {workers}: expected at least 1")
+        if len(inputs) != len(goldens) or not inputs:
+            raise InvalidArgumentError(f"{len(inputs)} inputs and {len(goldens)} goldens: expected one golden "
+                                       f"per input, at least one")
         self.sess = sess
-        self.feeds = feeds
-        self.golden = golden
+        self.inputs = inputs
+        self.goldens = goldens
         self.tolerance = tolerance
         self.workers = workers
         self.timeout_s = timeout_s
@@ -137,18 +161,27 @@ class ForkExecutor:
         self.pause_point = PausePoints(sess.compiled.plan)
 
     def run(self, faults: Iterable[Fault]) -> Iterator[InjectionRecord]:
-        """Yield one record per fault, in completion order."""
-        order = sorted(faults, key=lambda f: (self.pause_point(f) if self.prefix_reuse else 0, f.fault_id))
-        with self.sess.paused_run(self.feeds) as paused:
-            for fault in order:
-                if self.prefix_reuse:
-                    paused.advance_to(self.pause_point(fault))
-                while len(self._running) >= self.workers:
-                    yield from self._reap(block=True)
-                self._fork(paused, fault)
-                yield from self._reap(block=False)
-            while self._running:
-                yield from self._reap(block=True)
+        """Yield one record per fault, in completion order (one paused run per input)."""
+        by_input: Dict[int, List[Fault]] = {}
+        for f in faults:
+            if not 0 <= f.input_index < len(self.inputs):
+                raise InvalidArgumentError(f"fault {f.fault_id}: input_index {f.input_index} is not one of the "
+                                           f"campaign's {len(self.inputs)} inputs")
+            by_input.setdefault(f.input_index, []).append(f)
+        for index in sorted(by_input):
+            order = sorted(by_input[index],
+                           key=lambda f: (self.pause_point(f) if self.prefix_reuse else 0, f.fault_id))
+            with self.sess.paused_run(self.inputs[index]) as paused:
+                for fault in order:
+                    if self.prefix_reuse:
+                        paused.advance_to(self.pause_point(fault))
+                    while len(self._running) >= self.workers:
+                        yield from self._reap(block=True)
+                    self._fork(paused, fault)
+                    yield from self._reap(block=False)
+        # children hold their own copy of the paused run: the next input does not touch them
+        while self._running:
+            yield from self._reap(block=True)
 
     def _fork(self, paused, fault: Fault) -> None:
         rfd, wfd = os.pipe()
@@ -159,7 +192,7 @@ class ForkExecutor:
             code = 0
             try:
                 t0 = time.perf_counter()
-                verdict = run_fault_here(self.sess, paused, fault, self.golden, self.tolerance,
+                verdict = run_fault_here(self.sess, paused, fault, self.goldens[fault.input_index], self.tolerance,
                                          self.pause_point.never_read(fault))
                 payload = pickle.dumps((verdict, time.perf_counter() - t0))
                 view = memoryview(payload)

@@ -14,12 +14,24 @@ would be: every bit equally likely to be hit during a run. A fault of width w
 in the site. A fault on an `activations` site also gets a time point `at_op`, drawn
 uniformly from 0 .. n_ops - 1 (the `at_op` of the runtime's injection call).
 
+A campaign over n inputs (`n_inputs`) gives each fault the input its faulty run
+infers, `input_index`, uniform over 0 .. n - 1 from its own draw ("input"); a
+`random` fault gets the word's new value, `value`, uniform over 32-bit integers
+("value"). Both draws use the fault id only, so the prefix property holds.
+
 Faults are distinct (without replacement, as Leveugle's sampling assumes): a draw
 that repeats an earlier fault of the list is drawn again (attempt 1, 2, ... in the
 hash input), so no fault is injected twice.
 
+An `accumulate:N` fault (fault_injection.vocabulary) is its first upset drawn as
+above plus N - 1 more, upset j from its own draws ("upset/<j>/position",
+"upset/<j>/at_op"), all listed in `upsets` ordered by time: weights (before the
+run), input (-1), then by op (activations after at_op, compute at its op), ties
+by draw order.
+
 The fault space is the number of distinct faults the draw can produce: start
-positions, times n_ops for activations. Use it as Leveugle's N in
+positions, times n_ops for activations, times the number of inputs (for
+accumulate: of its first upset, a lower bound). Use it as Leveugle's N in
 fault_injection.stats.sample_size; it is at least the number of bits, so it errs on
 the side of more injections.
 """
@@ -70,13 +82,15 @@ class Fault:
     replica: Optional[int] = None
     at_op: Optional[int] = None      # activations: the time point of the injection
     input_index: int = 0             # which of the campaign's inputs the faulty run infers
+    value: Optional[int] = None      # random: the word's new value (32-bit, little-endian)
+    upsets: Optional[str] = None     # accumulate: JSON list of its single-bit flips, in time order
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d) -> "Fault":
-        optional = ("op_index", "replica", "at_op", "input_index")
+        optional = ("op_index", "replica", "at_op", "input_index", "value", "upsets")
         missing = [k for k in cls.__dataclass_fields__ if k not in optional and k not in d]
         if missing:
             raise InvalidArgumentError(f"fault {d.get('fault_id', '?')}: missing field '{missing[0]}'")
@@ -87,6 +101,13 @@ class Fault:
     def bits(self):
         """The (byte offset, bit) pairs this fault touches."""
         return FaultModel.parse(self.model).bits(self.byte_offset, self.bit)
+
+    def upset_faults(self) -> List["Fault"]:
+        """accumulate: its upsets as single flips (same id and input), in time order; else []."""
+        if self.upsets is None:
+            return []
+        return [Fault(self.fault_id, u["site"], u["kind"], u["byte_offset"], u["bit"], "flip", u["op_index"],
+                      u["replica"], u["at_op"], self.input_index) for u in json.loads(self.upsets)]
 
 
 def _draw(seed: int, fault_id: int, what: str, bound: int) -> int:
@@ -124,17 +145,25 @@ def _check_n_ops(chosen: List[Site], n_ops: Optional[int]) -> None:
                                        f"injection time point, got {n_ops!r}")
 
 
+def _check_n_inputs(n_inputs) -> int:
+    if isinstance(n_inputs, bool) or not isinstance(n_inputs, int) or n_inputs < 1:
+        raise InvalidArgumentError(f"n_inputs must be an integer >= 1 (the campaign's input count), got {n_inputs!r}")
+    return n_inputs
+
+
 def fault_space_size(sites: Iterable[Site], model: str = "flip", kinds: Optional[Sequence[str]] = None,
-                     n_ops: Optional[int] = None) -> int:
+                     n_ops: Optional[int] = None, n_inputs: int = 1) -> int:
     """How many distinct faults `plan_faults` can draw over these sites."""
-    width = FaultModel.parse(model).width
+    width = FaultModel.parse(model).span
     chosen = _chosen(sites, kinds, width)
     _check_n_ops(chosen, n_ops)
-    return sum(_starts(s, width) * (n_ops if s.kind == "activations" else 1) for s in chosen)
+    return _check_n_inputs(n_inputs) * sum(_starts(s, width) * (n_ops if s.kind == "activations" else 1)
+                                           for s in chosen)
 
 
 def plan_faults(sites: Iterable[Site], count: int, seed: int, model: str = "flip",
-                kinds: Optional[Sequence[str]] = None, n_ops: Optional[int] = None) -> List[Fault]:
+                kinds: Optional[Sequence[str]] = None, n_ops: Optional[int] = None,
+                n_inputs: int = 1) -> List[Fault]:
     """`count` distinct faults drawn uniformly over the bits of the chosen sites; see
     the module docstring."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
@@ -142,34 +171,66 @@ def plan_faults(sites: Iterable[Site], count: int, seed: int, model: str = "flip
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InvalidArgumentError(f"seed must be an integer, got {seed!r}")
     fault_model = FaultModel.parse(model)
-    chosen = _chosen(sites, kinds, fault_model.width)
+    chosen = _chosen(sites, kinds, fault_model.span)
     _check_n_ops(chosen, n_ops)
     ends = []
     total = 0
     for s in chosen:
-        total += _starts(s, fault_model.width)
+        total += _starts(s, fault_model.span)
         ends.append(total)
-    space = sum(_starts(s, fault_model.width) * (n_ops if s.kind == "activations" else 1) for s in chosen)
+    n_inputs = _check_n_inputs(n_inputs)
+    space = n_inputs * sum(_starts(s, fault_model.span) * (n_ops if s.kind == "activations" else 1) for s in chosen)
     if count > space:
         raise InvalidArgumentError(f"count {count} exceeds the fault space of {space} distinct faults")
     faults = []
     drawn = set()
     for fault_id in range(count):
+        value = _draw(seed, fault_id, "value", 2 ** 32) if fault_model.kind == "random" else None
         attempt = 0
         while True:
+            # a repeat redraws the input too, so an input whose faults are all drawn cannot stall
+            input_index = _draw(seed, fault_id, "input" if attempt == 0 else f"input/{attempt}", n_inputs)
             pos = _draw(seed, fault_id, f"position/{attempt}", total)
             i = bisect.bisect_right(ends, pos)
             site = chosen[i]
             at_op = _draw(seed, fault_id, f"at_op/{attempt}", n_ops) if site.kind == "activations" else None
-            key = (pos, at_op)
+            key = (pos, at_op, input_index)
             if key not in drawn:
                 break
             attempt += 1
         drawn.add(key)
-        local = pos - (ends[i] - _starts(site, fault_model.width))
+        local = pos - (ends[i] - _starts(site, fault_model.span))
+        upsets = None
+        if fault_model.kind == "accumulate":
+            upsets = _upsets(seed, fault_id, chosen, ends, total, n_ops, fault_model.width,
+                             _upset(site, local, at_op))
         faults.append(Fault(fault_id, site.name, site.kind, local // 8, local % 8, str(fault_model),
-                            site.op_index, site.replica, at_op))
+                            site.op_index, site.replica, at_op, input_index, value, upsets))
     return faults
+
+
+def _upset(site: Site, local: int, at_op: Optional[int]) -> dict:
+    return {"site": site.name, "kind": site.kind, "byte_offset": local // 8, "bit": local % 8,
+            "op_index": site.op_index, "replica": site.replica, "at_op": at_op}
+
+
+def _upset_time(u: dict) -> int:
+    """When an accumulated upset lands: weights -2 (before the run), input -1, else its op."""
+    return {"weights": -2, "input": -1, "activations": u["at_op"]}.get(u["kind"], u["op_index"])
+
+
+def _upsets(seed: int, fault_id: int, chosen: List[Site], ends: List[int], total: int, n_ops: Optional[int],
+            n: int, first: dict) -> str:
+    """The JSON list of an accumulate fault's n upsets (module docstring)."""
+    drawn = [first]
+    for j in range(1, n):
+        pos = _draw(seed, fault_id, f"upset/{j}/position", total)
+        i = bisect.bisect_right(ends, pos)
+        site = chosen[i]
+        at_op = _draw(seed, fault_id, f"upset/{j}/at_op", n_ops) if site.kind == "activations" else None
+        drawn.append(_upset(site, pos - (ends[i] - _starts(site, 1)), at_op))
+    order = sorted(range(n), key=lambda j: (_upset_time(drawn[j]), j))
+    return json.dumps([drawn[j] for j in order], sort_keys=True, separators=(",", ":"))
 
 
 def faults_sha256(faults: Iterable[Fault]) -> str:

@@ -14,8 +14,20 @@ Tables:
   recording a fault twice impossible (IntegrityError, the batch rolls back). `layer`
   is the op the upset first reached (fault_injection.executor.PausePoints.layer;
   NULL: never read), `cause` why a masked upset had no effect, when known.
+  `input_index` is the campaign input the faulty run inferred; `value` a `random`
+  fault's new word; `golden_class`/`faulty_class` the top-1 classes (criterion
+  top1), `iou` the mean IoU of the masks (criterion iou; fault_injection.outcome);
+  `upsets` an accumulate fault's flips (JSON, fault_injection.plan).
 - `layer`: the compiled plan's ops, `op_index` -> node name and op type, so reports
   name layers without loading the model.
+- `input`: one row per campaign input: `input_index`, `feeds_sha256` (digest of the
+  feeds, fault_injection.inputs), `golden_sha256` of its golden outputs,
+  `golden_class` (its top-1 class when the model is a classifier, else NULL).
+
+Schema 3 (this one) added the input table and the columns input_index, value,
+golden_class, faulty_class, iou, upsets; databases of schema 1 and 2 (radrt before
+multi-input campaigns) are refused with the version that wrote them: re-run the
+campaign.
 
 A file that is not SQLite, truncated or damaged is CampaignDatabaseError naming the
 file, and so is a row that does not fit the vocabulary (an outcome edited to an unknown
@@ -45,7 +57,7 @@ from .outcome import Verdict
 from .plan import Fault
 from .vocabulary import OUTCOMES
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = f"""
 CREATE TABLE campaign (
@@ -75,21 +87,34 @@ CREATE TABLE injection (
     worker        TEXT,
     error         TEXT,
     layer         INTEGER,
-    cause         TEXT
+    cause         TEXT,
+    input_index   INTEGER NOT NULL DEFAULT 0,
+    value         INTEGER,
+    golden_class  INTEGER,
+    faulty_class  INTEGER,
+    iou           REAL,
+    upsets        TEXT
 );
 CREATE TABLE layer (
     op_index      INTEGER PRIMARY KEY,
     name          TEXT NOT NULL,
     op_type       TEXT NOT NULL
 );
+CREATE TABLE input (
+    input_index   INTEGER PRIMARY KEY,
+    feeds_sha256  TEXT NOT NULL,
+    golden_sha256 TEXT NOT NULL,
+    golden_class  INTEGER
+);
 """
 
 _COLUMNS = ("fault_id", "site", "kind", "op_index", "replica", "at_op", "byte_offset", "bit",
             "fault_model", "outcome", "max_abs_error", "top1_changed", "duration_s", "worker", "error",
-            "layer", "cause")
+            "layer", "cause", "input_index", "value", "golden_class", "faulty_class", "iou", "upsets")
 # The columns that restate the fault (fault_injection.plan.Fault) of a row.
 _FAULT_COLUMNS = {"site": "site", "kind": "kind", "op_index": "op_index", "replica": "replica",
-                  "at_op": "at_op", "byte_offset": "byte_offset", "bit": "bit", "fault_model": "model"}
+                  "at_op": "at_op", "byte_offset": "byte_offset", "bit": "bit", "fault_model": "model",
+                  "input_index": "input_index", "value": "value", "upsets": "upsets"}
 
 # Group expressions of the summaries. layer: the op the upset first reached (NULL:
 # never read). bit: the bit's position
@@ -101,6 +126,7 @@ _GROUPS = {
     "layer": "layer",
     "bit": "(byte_offset % :word_bytes) * 8 + bit",
     "fault_model": "fault_model",
+    "input": "input_index",
 }
 
 
@@ -131,7 +157,8 @@ class InjectionRecord:
         top1 = None if v.top1_changed is None else int(v.top1_changed)
         return (f.fault_id, f.site, f.kind, f.op_index, f.replica, f.at_op, f.byte_offset, f.bit,
                 f.model, v.outcome, v.max_abs_error, top1, self.duration_s, self.worker, v.error,
-                self.layer, v.cause)
+                self.layer, v.cause, f.input_index, f.value, v.golden_class, v.faulty_class, v.iou,
+                f.upsets)
 
 
 @dataclass(frozen=True)
@@ -235,10 +262,12 @@ class CampaignStore:
     @classmethod
     def open(cls, path: Union[str, Path], *, config: dict, model_sha256: str, golden_sha256: str,
              seed: int, version: Optional[str] = None,
-             layers: Sequence[Tuple[int, str, str]] = ()) -> "CampaignStore":
+             layers: Sequence[Tuple[int, str, str]] = (),
+             inputs: Sequence[Tuple[int, str, str, Optional[int]]] = ()) -> "CampaignStore":
         """Create the campaign database, or reopen it to resume when it holds the same
         campaign (same model, configuration, seed and golden output). layers: the
-        plan's (op index, node name, op type), written when the database is created."""
+        plan's (op index, node name, op type); inputs: (input index, feeds sha256,
+        golden sha256, golden class or None); both written when the database is created."""
         path = Path(path)
         config_json = canonical_json(config)
         conn = _connect(path)
@@ -255,6 +284,7 @@ class CampaignStore:
                              (SCHEMA_VERSION, config_json, model_sha256, golden_sha256,
                               version if version is not None else code_version(), seed, created))
                 conn.executemany("INSERT INTO layer VALUES (?, ?, ?)", list(layers))
+                conn.executemany("INSERT INTO input VALUES (?, ?, ?, ?)", list(inputs))
                 conn.execute("COMMIT")
             else:
                 conn.execute("ROLLBACK")
@@ -302,7 +332,10 @@ class CampaignStore:
         if row is None:
             raise CampaignMismatchError(f"'{self.path}': the campaign table is empty")
         if row[0] != SCHEMA_VERSION:
-            raise CampaignMismatchError(f"'{self.path}': schema version {row[0]}, this radrt reads {SCHEMA_VERSION}")
+            older = (" (before multi-input campaigns and the input table); re-run the campaign with this radrt"
+                     if isinstance(row[0], int) and row[0] < SCHEMA_VERSION else "; use the radrt that wrote it")
+            raise CampaignMismatchError(f"'{self.path}': schema version {row[0]}, written by {row[4]}, this radrt "
+                                        f"reads schema {SCHEMA_VERSION}{older}", argument="db", value=str(self.path))
         try:
             config = json.loads(row[1])
         except ValueError as e:
@@ -424,6 +457,12 @@ class CampaignStore:
                 raise CampaignDatabaseError(f"'{self.path}': injection row fault_id {row['fault_id']} has outcome "
                                             f"{row['outcome']!r}, not one of {', '.join(OUTCOMES)}")
             yield row
+
+    def inputs(self) -> List[dict]:
+        """The campaign's inputs, by index: {input_index, feeds_sha256, golden_sha256, golden_class}."""
+        cols = ("input_index", "feeds_sha256", "golden_sha256", "golden_class")
+        return [dict(zip(cols, r)) for r in
+                self._conn.execute(f"SELECT {', '.join(cols)} FROM input ORDER BY input_index")]
 
     def layers(self) -> Dict[int, Tuple[str, str]]:
         """{op index: (node name, op type)} of the campaign's plan."""

@@ -33,7 +33,7 @@ from .load import LoadedModel, load_model
 from .plan import MemoryPlan, plan_memory
 from .protect import HEALTH_COUNTERS as _HEALTH, VOTE_POINTS, check_mode, mode as protection_mode
 from .protect.engine import Engine, make_engine
-from .protect.faults import FaultSite, fault_sites, make_upset
+from .protect.faults import FaultSite, fault_sites, make_upset, read_site
 from .protect.scrubber import (DEFAULT_CHUNK_BYTES, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S,
                                BackgroundScrubber)
 from .protect.weights import DEFAULT_BLOCK_SIZE, WeightCopies, check_block_size
@@ -371,7 +371,7 @@ class InferenceSession:
             return fault_sites(self._require_engine())
 
     def inject(self, site_name: str, byte_offset: int, bit: int, at_op: Optional[int] = None,
-               model: str = "flip", **unknown) -> None:
+               model: str = "flip", value: Optional[int] = None, **unknown) -> None:
         """Upset one bit of a fault site, through C, in the bytes the kernels use.
 
         Args:
@@ -384,7 +384,12 @@ class InferenceSession:
                 sites the op index (int, 0 to the op count - 1) after which it
                 lands in the next run; for compute sites None or the site's own
                 op index.
-            model: "flip" (invert the bit), "stuck0" or "stuck1" (force it).
+            model: "flip" (invert the bit), "stuck0" or "stuck1" (force it),
+                "zero" or "random" (set the 4-byte word holding byte_offset,
+                rounded down to a multiple of 4 and clipped to the site, to 0 or
+                to `value`; runtime.protect.faults).
+            value: for "random" only, the word's new value, an int in [0, 2^32)
+                (little-endian: byte j takes bits 8j..8j+7).
         Integers must be int or numpy integers: a bool, float or str is refused,
         never truncated.
 
@@ -402,11 +407,27 @@ class InferenceSession:
                 raise InvalidArgumentError(f"fault site {site_name!r} does not exist in protection "
                                            f"'{self._mode}' (site kinds: {', '.join(kinds)}; see "
                                            f"fault_sites())", argument="site_name", value=site_name)
-            when, upset = make_upset(engine, sites[site_name], byte_offset, bit, at_op, model)
+            when, upset = make_upset(engine, sites[site_name], byte_offset, bit, at_op, model, value)
             if when is None:
                 upset()
             else:
                 self._armed.setdefault(when, []).append(upset)
+
+    def read_site(self, site_name: str, byte_offset: int, nbytes: int) -> bytes:
+        """The current `nbytes` bytes of a fault site from `byte_offset` (clipped to the
+        site's end), read from the memory the kernels use: weights now; activations,
+        input and compute sites as the (paused) run left them. Read-only.
+
+        Raises:
+            InvalidArgumentError: an unknown site, or an offset out of the site.
+        """
+        with self._lock:
+            engine = self._require_engine()
+            sites = {s.name: s for s in fault_sites(engine)}
+            if not isinstance(site_name, str) or site_name not in sites:
+                raise InvalidArgumentError(f"fault site {site_name!r} does not exist in protection '{self._mode}' "
+                                           f"(see fault_sites())", argument="site_name", value=site_name)
+            return read_site(engine, sites[site_name], byte_offset, nbytes)
 
     def close(self) -> None:
         """Stop the background scrubber (the session still runs; scrub() still works)."""

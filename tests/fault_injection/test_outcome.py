@@ -23,7 +23,7 @@ def changed(value, index=(0, 0), base=LOGITS):
 
 def test_bit_identical_is_masked():
     v = classify(golden(), [LOGITS.copy()])
-    assert v == Verdict("masked", 0.0, False)
+    assert v == Verdict("masked", 0.0, False, golden_class=1, faulty_class=1)
 
 
 def test_corrected_needs_a_repair_counter_and_exact_output():
@@ -63,7 +63,7 @@ def test_top1_change_is_critical_even_within_tolerance():
 def test_nan_is_never_tolerable_where_golden_is_a_number():
     v = classify(golden(), [changed(np.nan, (0, 2))])
     # Top-1 of an output with a NaN is no class: the decision changed.
-    assert v == Verdict("critical_sdc", float("inf"), True)
+    assert v == Verdict("critical_sdc", float("inf"), True, golden_class=1, faulty_class=None)
     non_classifier = np.ones((1, 3, 2, 2), np.float32)
     bad = non_classifier.copy()
     bad[0, 0, 0, 0] = np.nan

@@ -15,7 +15,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from fault_injection.campaign import campaign_feeds
+from fault_injection.inputs import campaign_inputs
 from fault_injection.outcome import Golden, classify
 from fault_injection.store import CampaignStore
 from fault_injection.vocabulary import OUTCOMES
@@ -91,7 +91,7 @@ def test_input_faults_land_at_their_first_reader_or_are_masked_never_read(tmp_pa
     assert json.loads(out)["outcomes"]["crash"] == 0
 
     sess = InferenceSession(str(tmp_path / "two.onnx"), scrub_interval_s=None)
-    feeds = campaign_feeds(str(tmp_path / "two.onnx"), sess)
+    feeds = campaign_inputs(str(tmp_path / "two.onnx"), sess).feeds[0]
     golden = Golden(sess.run(None, feeds))
     assert input_layout(sess) == {"x": 0, "y": 64}
     recorded = rows(tmp_path / "none.db")

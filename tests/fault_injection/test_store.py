@@ -95,7 +95,8 @@ def test_rows_round_trip(tmp_path):
     assert first == dict(fault_id=7, site=f.site, kind=f.kind, op_index=f.op_index, replica=f.replica,
                          at_op=f.at_op, byte_offset=f.byte_offset, bit=f.bit, fault_model="flip",
                          outcome="critical_sdc", max_abs_error=float("inf"), top1_changed=1, duration_s=0.25,
-                         worker="w2", error=None, layer=2, cause=None)
+                         worker="w2", error=None, layer=2, cause=None, input_index=f.input_index, value=None,
+                         golden_class=None, faulty_class=None, iou=None, upsets=None)
     assert (second["outcome"], second["error"], second["top1_changed"], second["max_abs_error"]) == \
         ("crash", "exit -11", None, None)
 
