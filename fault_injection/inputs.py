@@ -12,7 +12,7 @@ Where they come from (`campaign_inputs`):
   by name, so nothing is silently skipped.
 - no `--inputs`: for `digits`, the shipped held-out set (fault_injection.models,
   load_heldout), 450 images; for any other model one input drawn with seed 0
-  (runtime.feeds.random_feeds).
+  (runtime.feeds.random_feeds; `random_count` draws seeds 0, 1, ...).
 `count` (`--input-count N`) keeps the first N samples.
 
 A mismatch is InvalidArgumentError naming the file, the array, its shape (or dtype)
@@ -141,8 +141,11 @@ def load_inputs_dir(path: Path, sess) -> List[Feeds]:
     return samples
 
 
-def campaign_inputs(model: str, sess, inputs: Optional[str] = None, count: Optional[int] = None) -> CampaignInputs:
-    """The campaign's samples (see the module docstring); `count` keeps the first N."""
+def campaign_inputs(model: str, sess, inputs: Optional[str] = None, count: Optional[int] = None,
+                    random_count: int = 1) -> CampaignInputs:
+    """The campaign's samples (see the module docstring); `count` keeps the first N;
+    `random_count`: how many seeded random inputs (seeds 0, 1, ...) a model without
+    `--inputs` or a held-out set gets (`radrt soak` cycles over several)."""
     if inputs is not None:
         path = Path(inputs)
         if path.is_dir():
@@ -162,8 +165,8 @@ def campaign_inputs(model: str, sess, inputs: Optional[str] = None, count: Optio
         samples = [{name: np.ascontiguousarray(images[i:i + 1])} for i in range(len(images))]
         source = "digits held-out set"
     else:
-        samples = [random_feeds(sess, seed=0)]
-        source = "random (seed 0)"
+        samples = [random_feeds(sess, seed=i) for i in range(random_count)]
+        source = "random (seed 0)" if random_count == 1 else f"random (seeds 0-{random_count - 1})"
     if not samples:
         raise InvalidArgumentError(f"--inputs {inputs}: holds no sample", argument="inputs", value=inputs)
     first = {k: v.shape for k, v in samples[0].items()}

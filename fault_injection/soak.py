@@ -25,7 +25,8 @@ How it works:
    SHA-256 is in the summary).
 4. The loop. Inferences run back to back over the inputs, in order, cycling (digits:
    the shipped held-out set; other models: 4 seeded random inputs, runtime.feeds
-   seeds 0-3; or `--inputs FILE.npz`), each on its own golden output computed
+   seeds 0-3; or `--inputs DIR|FILE.npz`, read as `radrt fi run` reads them,
+   fault_injection.inputs), each on its own golden output computed
    fault-free first. Before each inference every upset whose arrival time has passed
    is injected through `InferenceSession.inject`: a weight bit flips at once (and
    stays until scrubbed), an arena or input bit is armed for this inference at its
@@ -84,6 +85,7 @@ from runtime.options import float_option, int_option
 from runtime.protect import MODES
 from runtime.protect.scrubber import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S
 
+from .inputs import campaign_inputs
 from .orbits import orbit_rate
 from .upsets import BitDraw, Upset
 from .vocabulary import OUTCOMES
@@ -142,54 +144,6 @@ def schedule_sha256(schedule: Sequence[ScheduledUpset]) -> str:
     for u in schedule:
         h.update((json.dumps(u.as_dict(), sort_keys=True) + "\n").encode())
     return h.hexdigest()
-
-
-def load_inputs_npz(path: str, sess) -> List[Dict[str, np.ndarray]]:
-    """Samples of FILE.npz: one array per model input name, first axis = sample, so
-    sample i is {name: arr[i:i+1]}; each must have the input's dtype and shape.
-    InvalidArgumentError naming the file, the array and what was expected."""
-    where = f"--inputs '{path}'"
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise InvalidArgumentError(f"{where}: cannot be read as a .npz file ({e})", argument="inputs",
-                                   value=path) from e
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise InvalidArgumentError(f"{where}: holds one bare array (.npy); expected a .npz file of one array "
-                                   f"per model input name", argument="inputs", value=path)
-    with data:
-        arrays = {k: data[k] for k in data.files}
-    inputs = sess.get_inputs()
-    names = [a.name for a in inputs]
-    if sorted(arrays) != sorted(names):
-        raise InvalidArgumentError(f"{where}: holds arrays {sorted(arrays)}; expected one per model input "
-                                   f"{names}", argument="inputs", value=path)
-    counts = set()
-    for arg in inputs:
-        arr = arrays[arg.name]
-        expected = tuple(d if isinstance(d, int) else "N" for d in arg.shape)
-        if arr.dtype != arg.dtype or arr.ndim != len(arg.shape) or arr.shape[0] < 1 or any(
-                isinstance(d, int) and d != n for d, n in zip(arg.shape[1:], arr.shape[1:])):
-            raise InvalidArgumentError(f"{where}: array '{arg.name}' is {arr.dtype} {arr.shape}; expected "
-                                       f"{arg.dtype} (samples, {', '.join(map(str, expected[1:]))})",
-                                       argument="inputs", value=path)
-        counts.add(arr.shape[0])
-    if len(counts) != 1:
-        raise InvalidArgumentError(f"{where}: arrays hold different sample counts {sorted(counts)}",
-                                   argument="inputs", value=path)
-    return [{k: np.ascontiguousarray(v[i:i + 1]) for k, v in arrays.items()} for i in range(counts.pop())]
-
-
-def soak_inputs(model: str, sess, inputs: Optional[str]) -> List[Dict[str, np.ndarray]]:
-    if inputs is not None:
-        return load_inputs_npz(inputs, sess)
-    if model == "digits":
-        from .models import load_heldout
-        images, _ = load_heldout()
-        name = sess.get_inputs()[0].name
-        return [{name: images[i:i + 1].copy()} for i in range(len(images))]
-    from runtime.feeds import random_feeds
-    return [random_feeds(sess, seed=i) for i in range(RANDOM_INPUTS)]
 
 
 def campaign_avf(db: str, model_sha256: str, model: str, protect: str, kinds: Sequence[str]) -> dict:
@@ -357,7 +311,7 @@ def run_soak(model: str, orbit: str, accelerate: float, hours: float, protect: s
     sess = new_session()
     avf_counts = (campaign_avf(campaign, hashlib.sha256(data).hexdigest(), model, protect, kinds)
                   if campaign is not None else None)
-    feeds_list = soak_inputs(model, sess, inputs)
+    feeds_list = campaign_inputs(model, sess, inputs, random_count=RANDOM_INPUTS).feeds
     # A reloaded session is compiled for these shapes at once: upsets land before its first run.
     shapes = {name: arr.shape for name, arr in feeds_list[0].items()}
     goldens = []
@@ -507,8 +461,8 @@ def add_commands(sub) -> None:
     s.add_argument("--hours", required=True, type=float_option("--hours", 0.0, MAX_HOURS), metavar="H",
                    help="wall-clock duration of the soak in hours (> 0); mission time covered = H x X hours")
     s.add_argument("--protect", default="none", choices=MODES, help="protection mode: " + ", ".join(MODES))
-    s.add_argument("--inputs", metavar="FILE.npz",
-                   help="inputs: one array per model input name, first axis = sample (default: digits' "
+    s.add_argument("--inputs", metavar="DIR|FILE.npz",
+                   help="inputs, as for `radrt fi run --inputs` (default: digits' "
                         f"held-out set, else {RANDOM_INPUTS} seeded random inputs)")
     s.add_argument("--sites", type=_sites_option, default=list(SOAK_KINDS),
                    help="site kinds upsets arrive in, comma-separated (default weights,activations,input)")

@@ -343,12 +343,14 @@ def test_inputs_file_gives_the_samples_and_a_bad_one_is_named(tmp_path, capsys):
     np.savez(tmp_path / "named.npz", x=images)
     np.savez(tmp_path / "shaped.npz", input=images.reshape(3, 1, 4, 16))
     np.save(tmp_path / "bare.npy", images)
-    for name, words in (("named.npz", "holds arrays ['x']; expected one per model input ['input']"),
-                        ("bare.npy", "holds one bare array (.npy); expected a .npz file of one array per "
-                                     "model input name"),
-                        ("shaped.npz", "array 'input' is float32 (3, 1, 4, 16); expected float32 (samples, 1, 8, 8)")):
+    for name, words in (("named.npz", f"{tmp_path / 'named.npz'}: no array for model input 'input' "
+                                      f"(model inputs: input)"),
+                        ("bare.npy", f"--inputs {tmp_path / 'bare.npy'}: expected a folder of .npz files or "
+                                     f"one .npz file"),
+                        ("shaped.npz", f"{tmp_path / 'shaped.npz'}: array 'input' has shape (3, 1, 4, 16), "
+                                       f"expected (?, 1, 8, 8)")):
         code, _, err = radrt_here(capsys, "soak", "digits", *BASE, "--inputs", tmp_path / name)
-        assert code == 2 and err == f"radrt soak: --inputs '{tmp_path / name}': {words}\n"
+        assert code == 2 and err == f"radrt soak: {words}\n"
 
 
 def test_bit_draw_maps_each_bit_index_to_exactly_one_bit():
