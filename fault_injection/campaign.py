@@ -16,10 +16,13 @@
    configuration, seed or golden output is refused before anything runs, and
    only the faults without a row are executed (none lost, none done twice); a
    recorded row that is not its fault of the list (an edit) is refused.
-5. Faults run in forked children from a shared fault-free prefix
-   (`fault_injection.executor`), locally with `workers` children at a time, or
-   on a Dask distributed cluster (`scheduler`), results streaming into the
-   database.
+5. Faults run in persistent worker processes forked from the campaign's
+   session (`fault_injection.executor`): each restores the fault-free state at
+   the fault's pause point from a snapshot, injects, runs until the end or
+   until the run has re-converged to the golden one, classifies and undoes; a
+   watchdog records a worker's crash or hang and forks a new one. Locally with
+   `workers` processes, or on a Dask distributed cluster (`scheduler`, one
+   worker process per task), results streaming into the database.
 
 The background scrubber is off during campaigns (its timing would make outcomes
 depend on the machine); the on-demand scrubs that a disagreement triggers are on.
@@ -38,7 +41,7 @@ from runtime.feeds import random_feeds
 from runtime.protect import check_mode
 from runtime.zoo import model_bytes
 
-from .executor import ForkExecutor
+from .executor import Executor
 from .outcome import Golden, Tolerance
 from .plan import Fault, Site, fault_space_size, faults_sha256, plan_faults
 from .stats import sample_size
@@ -82,6 +85,7 @@ class CampaignSetup:
     golden_sha256: str
     tolerance: Tolerance
     timeout_s: float
+    run_s: float = 0.01  # median fault-free run time (sizes the executor's batches)
 
     def session(self):
         return InferenceSession(self.model_bytes, protection=self.protect, scrub_interval_s=None)
@@ -123,7 +127,7 @@ def prepare(model: str, sites: Sequence[str], fault_model: str, protect: str, se
               "tolerance": {"rtol": tolerance.rtol, "atol": tolerance.atol},
               "input_sha256": input_sha.hexdigest(), "n_ops": n_ops}
     timeout_s = max(2.0, timeout_factor * float(np.median(times)) * 2)  # x2: a re-execution
-    setup = CampaignSetup(model, data, protect, feeds, golden.sha256, tolerance, timeout_s)
+    setup = CampaignSetup(model, data, protect, feeds, golden.sha256, tolerance, timeout_s, float(np.median(times)))
     return setup, sess, golden, fault_list, config
 
 
@@ -155,9 +159,11 @@ def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: st
         t0 = time.perf_counter()
         if scheduler:
             records = run_on_dask(setup, todo, scheduler, security)
+        elif prefix_reuse:
+            records = Executor(sess, [setup.feeds], [golden], setup.tolerance, workers, setup.timeout_s,
+                               make_session=setup.session, run_s=setup.run_s).run(todo)
         else:
-            records = ForkExecutor(sess, setup.feeds, golden, setup.tolerance, workers,
-                                   setup.timeout_s, prefix_reuse).run(todo)
+            records = naive_records(setup, golden, todo)
         executed = store.record_stream(_counting(records, progress, done_before, len(fault_list)),
                                        batch=RECORD_BATCH)
         elapsed = time.perf_counter() - t0
@@ -292,14 +298,26 @@ def run_batch(setup: CampaignSetup, faults: List[Fault]) -> List[InjectionRecord
         name = get_worker().address
     except (ImportError, ValueError):
         name = f"pid {os.getpid()}"
-    executor = ForkExecutor(sess, setup.feeds, golden, setup.tolerance, 1, setup.timeout_s,
-                            worker_name=name)
+    executor = Executor(sess, [setup.feeds], [golden], setup.tolerance, 1, setup.timeout_s, worker_name=name,
+                        make_session=setup.session, run_s=setup.run_s)
     return list(executor.run(faults))
+
+
+def naive_records(setup: CampaignSetup, golden: Golden, faults: List[Fault]) -> Iterator[InjectionRecord]:
+    """The naive baseline (`prefix_reuse=False`): every fault in a fresh session, a full
+    run from op 0, in this process (executor.naive_verdict)."""
+    from .executor import PausePoints, naive_verdict
+    golden_sess = setup.session()
+    points = PausePoints(golden_sess.compiled.plan)
+    for fault in faults:
+        t0 = time.perf_counter()
+        verdict = naive_verdict(setup.session, setup.feeds, fault, golden, setup.tolerance, golden_sess)
+        yield InjectionRecord(fault, verdict, time.perf_counter() - t0, "naive", points.layer(fault))
 
 
 def replay(db: str, fault_id: int):
     """Re-run one recorded fault in this process; return (fault, stored row, new verdict)."""
-    from .executor import PausePoints, run_fault_here
+    from .executor import run_in_process
     store = CampaignStore.open_existing(db)
     try:
         info = store.info
@@ -316,9 +334,6 @@ def replay(db: str, fault_id: int):
         raise InvalidArgumentError(f"{db}: this machine's golden run or fault list differs from the campaign's; "
                                    f"replay needs the same model, build and configuration")
     fault = fault_list[fault_id]
-    pause_point = PausePoints(sess.compiled.plan)
-    with sess.paused_run(setup.feeds) as paused:
-        paused.advance_to(pause_point(fault))
-        verdict = run_fault_here(sess, paused, fault, golden, setup.tolerance, pause_point.never_read(fault))
+    verdict = next(run_in_process(sess, [setup.feeds], [golden], setup.tolerance, [fault], setup.session))
     sess.close()
     return fault, row, verdict

@@ -601,7 +601,7 @@ class PausedRun:
                                        f"{len(engine.plan.steps)}, the model's op count)",
                                        argument="stop", value=stop)
         stop = int(stop)
-        if stop > self.at and s._armed:
+        if s._armed:  # also those due right now, when stop == self.at
             engine.advance(self.at, stop, self._take_armed(stop))
         else:
             engine.advance(self.at, stop)
