@@ -46,6 +46,7 @@ earlier op reads them, so it is the same upset as one after the copy-in). Each
 record carries its layer: the op the upset first reaches (`PausePoints.layer`).
 """
 import faulthandler
+import functools
 import mmap
 import os
 import pickle
@@ -82,6 +83,7 @@ class PausePoints:
     def __init__(self, plan):
         self.n_ops = len(plan.steps)
         self.readers = {"weights": [], "input": []}  # (start, end, op) byte ranges read
+        self._cache: Dict[tuple, int] = {}
         for step in plan.steps:
             for p in list(step.ins) + list(step.consts):
                 if p is not None and p.region in self.readers:
@@ -104,6 +106,13 @@ class PausePoints:
         return None if self.never_read(fault) else self(fault)
 
     def __call__(self, fault: Fault) -> int:
+        key = (fault.kind, fault.model, fault.byte_offset, fault.bit, fault.op_index, fault.at_op)
+        k = self._cache.get(key)
+        if k is None:
+            k = self._cache[key] = self._first_op(fault)
+        return k
+
+    def _first_op(self, fault: Fault) -> int:
         if fault.kind == "compute":
             return fault.op_index
         if fault.kind == "activations":
@@ -114,7 +123,13 @@ class PausePoints:
 
 
 def _touched_span(fault: Fault) -> Tuple[int, int]:
-    touched = [b for b, _ in FaultModel.parse(fault.model).bits(fault.byte_offset, fault.bit)]
+    """[lo, hi): the bytes the fault touches."""
+    return _span(fault.model, fault.byte_offset, fault.bit)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _span(model: str, byte_offset: int, bit: int) -> Tuple[int, int]:
+    touched = [b for b, _ in FaultModel.parse(model).bits(byte_offset, bit)]
     return min(touched), max(touched) + 1
 
 
@@ -211,7 +226,9 @@ def _readers_of_copy(engine, copy: int) -> List[int]:
 
 
 def _masked_cause(verdict: Verdict, cause: Optional[str]) -> Verdict:
-    return replace(verdict, cause=cause) if verdict.outcome == "masked" and cause else verdict
+    if verdict.outcome != "masked" or not cause:
+        return verdict
+    return Verdict(verdict.outcome, verdict.max_abs_error, verdict.top1_changed, verdict.error, cause)
 
 
 # -- early convergence -------------------------------------------------------------------
@@ -268,7 +285,7 @@ class Convergence:
                 return None, b
             if b == n:
                 break
-            paused.advance_to(b + 1)
+            paused.step()
             if reports[b].words_disagreeing or sess._health != health0:
                 return paused.finish(), None  # detected: run the rest as finish() does
             self._step(b, dirty, upset_weights, forced)

@@ -398,7 +398,7 @@ class InferenceSession:
         _refuse_unknown_keywords(InferenceSession.inject, unknown)
         with self._lock:
             engine = self._require_engine()
-            sites = {s.name: s for s in fault_sites(engine)}
+            sites = engine.fault_site_index()
             if not isinstance(site_name, str) or site_name not in sites:
                 kinds = sorted({s.name.split("/")[0] for s in sites.values()})
                 raise InvalidArgumentError(f"fault site {site_name!r} does not exist in protection "
@@ -606,6 +606,22 @@ class PausedRun:
         else:
             engine.advance(self.at, stop)
         self.at = stop
+
+    def step(self) -> None:
+        """Run the next op, with the upsets armed for it: advance_to(self.at + 1) for a
+        caller stepping op by op (inside the `with` block only; at the end of the run,
+        InvalidArgumentError)."""
+        if not self._open:
+            self._require_open("step")
+        s, engine = self.session, self.session._engine
+        if self.at >= len(engine.plan.steps):
+            raise InvalidArgumentError(f"step: the run is at its end (op {self.at})", argument="step",
+                                       value=self.at)
+        if s._armed:
+            engine.advance(self.at, self.at + 1, self._take_armed(self.at + 1))
+        else:
+            engine.advance(self.at, self.at + 1)
+        self.at += 1
 
     def snapshot(self) -> "PausedState":
         """Everything the rest of this run can change, copied (inside the `with` block only):

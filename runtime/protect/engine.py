@@ -96,6 +96,7 @@ class Engine:
         self._zero_reports = bytes(ffi.sizeof("radrt_vote_report") * max(nsteps, 1))
         self.tmr_calls = self._interleave_with_votes() if mode == "tmr" and vote_points == "every_op" else None
         self.feeds: Dict[str, np.ndarray] = {}
+        self._sites: Optional[Dict[str, object]] = None
 
     # -- building --------------------------------------------------------------
     def _vote_calls(self, step_index: int):
@@ -114,6 +115,13 @@ class Engine:
         for i in range(len(self.plan.steps)):
             per_step.append([r.calls[i] for r in self.replicas] + self._vote_calls(i))
         return per_step
+
+    def fault_site_index(self) -> Dict[str, object]:
+        """{site name: FaultSite} of this engine (faults.fault_sites), built once."""
+        if self._sites is None:
+            from .faults import fault_sites  # imports nothing of this module
+            self._sites = {s.name: s for s in fault_sites(self)}
+        return self._sites
 
     # -- run state ---------------------------------------------------------------
     def save_run_state(self) -> "RunState":

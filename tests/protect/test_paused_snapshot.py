@@ -64,3 +64,18 @@ def test_snapshot_refuses_armed_upsets_and_restore_a_foreign_state():
             p.restore("state")
     with pytest.raises(InvalidArgumentError, match="snapshot: the paused run is not open"):
         p.snapshot()
+
+
+def test_step_is_advance_to_the_next_op():
+    feeds, want = golden("small_cnn")
+    sess = session("small_cnn", "tmr")
+    n = len(sess.compiled.plan.steps)
+    with sess.paused_run(feeds) as p:
+        sess.inject("compute/op1/r2", 0, 3)
+        for k in range(n):
+            p.step()
+            assert p.at == k + 1
+        with pytest.raises(InvalidArgumentError, match=f"step: the run is at its end \\(op {n}\\)"):
+            p.step()
+        assert p.finish()[0].tobytes() == want.tobytes()  # the upset was voted out
+    assert sess.health()["vote_disagreements"] == 1
