@@ -18,22 +18,26 @@ inputs serves every fault:
 
 Early convergence (`Convergence`): after the upset lands, the worker tracks the
 byte ranges that differ from the golden run ("dirty": the upset bytes if they
-changed; the outputs of every op that read a dirty range or upset weight bytes,
-when they differ from the golden outputs recorded once per input). At each op
-boundary b, when no dirty range overlaps a tensor live at b (written before b,
-read at or after b, or a graph output) in any replica, no later op reads upset
-weight bytes and nothing was detected yet (no vote disagreed, health counters
-unchanged), the rest of the run is the golden run: the golden outputs are taken
-and the fault is `masked`, cause "converged at op b" (the ops from b on were
-the golden ones; b is the pause point when the upset changed nothing live).
-A run that detects something runs to the end, so `finish()` counts what it
-counts. Causes of a masked outcome, in order: the static cause (asked before
-running: `static_cause`, by default `PausePoints.never_read` -> never read),
-then `latent in memory` (a weights upset still wrong at the end, no scrub
-repaired it), then `converged at op b`. `naive_verdict` computes the same
-verdict the slow way (a fresh session per fault, a full run from op 0, every
-live tensor compared with a golden run in lockstep at every op boundary); the
-tests and benchmarks/fi_throughput.py check both agree fault by fault.
+changed; the outputs of every op that read a dirty range, when they differ from
+the golden outputs recorded once per input). At each op boundary b, when no
+dirty range overlaps a tensor live at b (written before b, read at or after b,
+or a graph output) in any replica and nothing was detected yet (no vote
+disagreed, health counters unchanged), the rest of the run is the golden run:
+the golden outputs are taken and the fault is `masked`, cause "converged at op
+b" (the ops from b on were the golden ones; b is the pause point when the upset
+changed nothing live). A run that detects something runs to the end, so
+`finish()` counts what it counts. A weights upset that changed its bytes runs
+to the end too: the weight stays wrong unless a scrub repairs it, which only a
+detection triggers and the counters show, so masked it is `latent in memory`,
+never converged.
+
+Causes of a masked outcome, in order: the static cause, asked before running
+(`static_cause`; by default `PausePoints.static_cause`: never read), then
+`latent in memory` (a weights upset still wrong at the end), then `converged at
+op b`. `naive_verdict` computes the same verdict the slow way (a fresh session
+per fault, a full run from op 0, every live tensor compared with a golden run
+in lockstep at every op boundary); the tests and benchmarks/fi_throughput.py
+check that both agree fault by fault.
 
 Isolation: each worker publishes, in shared memory, the fault it runs and since
 when; the parent's watchdog kills a worker whose fault runs longer than
@@ -187,13 +191,18 @@ class Liveness:
             if p.nbytes and p in current:
                 current[p][4] = n
         self.tensors = [_Tensor(*t) for t in tensors]
+        self._last_weight_reader: Dict[Tuple[int, int], int] = {}
         self.live_at: List[List[_Tensor]] = [[t for t in self.tensors if t.writer < b <= t.last_read]
                                              for b in range(n + 1)]
 
     def last_weight_reader(self, lo: int, hi: int) -> int:
         """The last step reading weight bytes [lo, hi); -1 when none does."""
-        return max((i for i, ranges in enumerate(self.weight_reads) if any(a < hi and lo < b for a, b in ranges)),
-                   default=-1)
+        last = self._last_weight_reader.get((lo, hi))
+        if last is None:
+            last = self._last_weight_reader[lo, hi] = max(
+                (i for i, ranges in enumerate(self.weight_reads) if any(a < hi and lo < b for a, b in ranges)),
+                default=-1)
+        return last
 
 
 def golden_weights(plan) -> np.ndarray:
@@ -215,7 +224,7 @@ def weights_still_upset(sess, fault: Fault, image: Optional[np.ndarray] = None) 
     lo, hi = _touched_span(fault)
     if image is None:
         image = golden_weights(sess.compiled.plan)
-    return not np.array_equal(_weight_copy(sess, fault)[lo:hi], image[lo:hi])
+    return not _same(_weight_copy(sess, fault)[lo:hi], image[lo:hi])
 
 
 def _readers_of_copy(engine, copy: int) -> List[int]:
@@ -223,6 +232,13 @@ def _readers_of_copy(engine, copy: int) -> List[int]:
     if len(engine.replicas) == 1 and copy > 0:
         return []  # scrub / abft: copy 1 is the golden mirror no replica reads
     return [r.index for r in engine.active if r.index % ncopies == copy]
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-identical uint8 arrays (bytes comparison: cheaper than np.array_equal when small)."""
+    if a.nbytes <= 1 << 16:
+        return a.tobytes() == b.tobytes()
+    return bool(np.array_equal(a, b))
 
 
 def _masked_cause(verdict: Verdict, cause: Optional[str]) -> Verdict:
@@ -262,38 +278,37 @@ class Convergence:
         n = live.n_ops
         paused.advance_to(p)  # the upsets due now land
         dirty: Dict[int, List[list]] = {r.index: [] for r in engine.active}
-        upset_weights: List[Tuple[List[int], int, int, int]] = []  # (replicas, lo, hi, last reader)
         forced: Optional[Tuple[int, int]] = None
         lo, hi = _touched_span(fault)
         if fault.kind == "weights":
             copy = int(fault.site.rsplit("copy", 1)[1])
-            if not np.array_equal(engine.weights.copies[copy].bytes[lo:hi], self.image[lo:hi]):
-                upset_weights.append((_readers_of_copy(engine, copy), lo, hi, live.last_weight_reader(lo, hi)))
+            if not _same(engine.weights.copies[copy].bytes[lo:hi], self.image[lo:hi]):
+                # Masked, it is `latent` (only a scrub, which a detection triggers and the
+                # counters show, could make it right again): no convergence point to find.
+                return paused.finish(), None
         elif fault.kind == "compute":
             forced = (fault.op_index, fault.replica)
         else:
             region = "arena" if fault.kind == "activations" else "input"
             now = engine.replicas[fault.replica].regions[region].bytes[lo:hi]
             saved = state.engine.regions[fault.replica * len(_RUN_REGIONS) + _RUN_REGIONS.index(region)][lo:hi]
-            if not np.array_equal(now, saved):
+            if not _same(now, saved):
                 dirty[fault.replica].append([region, lo, hi])
         start = p + 1 if fault.kind == "compute" else p
         health0 = state.health
         reports = engine.vote_reports
         for b in range(p, n + 1):
-            if b >= start and self._converged(b, dirty, upset_weights):
+            if b >= start and self._converged(b, dirty):
                 return None, b
             if b == n:
                 break
             paused.step()
             if reports[b].words_disagreeing or sess._health != health0:
                 return paused.finish(), None  # detected: run the rest as finish() does
-            self._step(b, dirty, upset_weights, forced)
+            self._step(b, dirty, forced)
         return paused.finish(), None
 
-    def _converged(self, b: int, dirty, upset_weights) -> bool:
-        if any(last >= b and readers for readers, _, _, last in upset_weights):
-            return False
+    def _converged(self, b: int, dirty) -> bool:
         live = self.liveness.live_at[b]
         for ranges in dirty.values():
             for region, lo, hi in ranges:
@@ -301,7 +316,7 @@ class Convergence:
                     return False
         return True
 
-    def _step(self, i: int, dirty, upset_weights, forced) -> None:
+    def _step(self, i: int, dirty, forced) -> None:
         """Update the dirty ranges after step i ran (and voted) in every active replica."""
         live = self.liveness
         reads = live.reads[i]
@@ -311,9 +326,6 @@ class Convergence:
                 if any(region == r and lo < b and a < hi for region, lo, hi in ranges for r, a, b in reads):
                     tainted = True
                     break
-        if not tainted and upset_weights:
-            wr = live.weight_reads[i]
-            tainted = any(readers and any(lo < b and a < hi for a, b in wr) for readers, lo, hi, _ in upset_weights)
         writes = live.writes[i]
         if not writes:
             return
@@ -326,7 +338,7 @@ class Convergence:
             if tainted:
                 regions = engine.replicas[r].regions
                 for (_, region, lo, hi), want in zip(writes, golden):
-                    if not np.array_equal(regions[region].bytes[lo:hi], want):
+                    if not _same(regions[region].bytes[lo:hi], want):
                         ranges.append([region, lo, hi])
 
 
@@ -442,13 +454,13 @@ def _naive_converged(sess, golden_sess, live, fault, image, b, health0) -> bool:
     if fault.kind == "weights":
         lo, hi = _touched_span(fault)
         copy = int(fault.site.rsplit("copy", 1)[1])
-        if (not np.array_equal(engine.weights.copies[copy].bytes[lo:hi], image[lo:hi])
+        if (not _same(engine.weights.copies[copy].bytes[lo:hi], image[lo:hi])
                 and _readers_of_copy(engine, copy) and live.last_weight_reader(lo, hi) >= b):
             return False
     for r in engine.active:
         mine, theirs = r.regions, ref.replicas[r.index].regions
         for t in live.live_at[b]:
-            if not np.array_equal(mine[t.region].bytes[t.lo:t.hi], theirs[t.region].bytes[t.lo:t.hi]):
+            if not _same(mine[t.region].bytes[t.lo:t.hi], theirs[t.region].bytes[t.lo:t.hi]):
                 return False
     return True
 
