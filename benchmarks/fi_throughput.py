@@ -141,14 +141,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--equal", type=int, default=500, help="faults per model and mode checked against naive")
+    ap.add_argument("--equal-for", action="append", default=[], metavar="MODEL=N",
+                    help="another --equal for one model (e.g. resnet50=100: its naive runs take seconds each)")
     ap.add_argument("--models", default="digits,squeezenet,resnet50")
     ap.add_argument("--out", default=os.path.join(HERE, "fi_throughput.md"))
     args = ap.parse_args()
+    equal_for = {}
+    for item in args.equal_for:
+        model, _, count = item.partition("=")
+        if not count.isdigit():
+            ap.error(f"--equal-for {item!r}: expected MODEL=N")
+        equal_for[model] = int(count)
     load0 = os.getloadavg()
     rows = []
     for model in args.models.split(","):
         for mode in ("none", "tmr"):
-            equal = args.equal if model != "digits" else 0  # digits: the test suite checks 1,202
+            equal = equal_for.get(model, args.equal if model != "digits" else 0)  # digits: the suite checks 1,202
             rows.append((model, mode) + measure(model, mode, args.rounds, equal))
     load1 = os.getloadavg()
     lines = ["# Benchmark record: fault-injection throughput per worker (issue 13)", "",
@@ -156,7 +164,7 @@ def main() -> int:
              f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores); the machine is shared with other "
              f"sessions: load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end",
              f"- command: `.venv/bin/python benchmarks/fi_throughput.py --rounds {args.rounds} --equal {args.equal} "
-             f"--models {args.models}`",
+             f"--models {args.models}{''.join(f' --equal-for {e}' for e in args.equal_for)}`",
              "- faults: seeded single-bit flips over weights, activations, compute and input sites; "
              "median over rounds of injections/s of one worker; methods interleaved per round", "",
              "| model | protect | tool /s | plain loop /s | fork per fault /s | full run /s | tool / full run "

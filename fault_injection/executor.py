@@ -617,6 +617,7 @@ class Executor:
 
     def run(self, faults: Iterable[Fault]) -> Iterator[InjectionRecord]:
         """Yield one record per fault, in completion order."""
+        faults = list(faults)
         for f in faults:
             if not 0 <= f.input_index < len(self.feeds):
                 raise InvalidArgumentError(f"fault {f.fault_id}: input_index {f.input_index} is not one of the "
@@ -625,11 +626,13 @@ class Executor:
         order = sorted(faults, key=lambda f: (f.input_index, self.pause_point(f), f.fault_id))
         if not order:
             return
-        queue = deque(order[i:i + self.batch] for i in range(0, len(order), self.batch))
+        size = min(self.batch, -(-len(order) // self.workers))  # every worker gets a batch
+        queue = deque(order[i:i + size] for i in range(0, len(order), size))
         self._shared = mmap.mmap(-1, 8 * _SLOT * self.workers)
         self._slots = np.frombuffer(self._shared, np.float64).reshape(self.workers, _SLOT)
         self._slots[:, 0] = -1
         procs: Dict[int, _Proc] = {}
+        self._procs = procs
         died_idle = 0
         try:
             while queue or any(p.batch for p in procs.values()):
@@ -711,8 +714,11 @@ class Executor:
             os.close(proc.to_fd)
             os.close(proc.from_fd)
         self._slots[proc.slot] = (-1, 0.0)
-        fault = next(f for f in proc.batch if f.fault_id == fault_id)
+        fault = next((f for f in proc.batch if f.fault_id == fault_id), None)
         rest = [f for f in proc.batch if f.fault_id != fault_id]
+        if fault is None:
+            raise RuntimeError(f"worker {proc.pid} published fault {fault_id}, which is not in its batch "
+                               f"(a radrt bug: please report it)")
         if rest:
             queue.appendleft(rest)
         return [InjectionRecord(fault, verdict, duration, self.worker_name, self.pause_point.layer(fault))]
@@ -724,6 +730,9 @@ class Executor:
         if pid == 0:  # the worker: never returns
             os.close(to_w)
             os.close(from_r)
+            for other in self._procs.values():  # so that each worker sees EOF when the parent closes its pipe
+                os.close(other.to_fd)
+                os.close(other.from_fd)
             faulthandler.disable()  # a crash is an outcome here, not a traceback on stderr
             code = 0
             try:
