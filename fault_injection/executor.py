@@ -26,10 +26,12 @@ disagreed, health counters unchanged), the rest of the run is the golden run:
 the golden outputs are taken and the fault is `masked`, cause "converged at op
 b" (the ops from b on were the golden ones; b is the pause point when the upset
 changed nothing live). A run that detects something runs to the end, so
-`finish()` counts what it counts. A weights upset that changed its bytes runs
-to the end too: the weight stays wrong unless a scrub repairs it, which only a
-detection triggers and the counters show, so masked it is `latent in memory`,
-never converged.
+`finish()` counts what it counts. Upset weight bytes are dirty for the replicas
+reading their copy until their last reader has run; such a run, masked, is
+`latent in memory`, never converged (the weight stays wrong unless a scrub
+repairs it, which only a detection triggers and the counters show), so where
+ops are shorter than `TRACK_WEIGHTS_MIN_OP_S` tracking it costs more than it
+saves and it runs to the end.
 
 Causes of a masked outcome, in order: the static cause, asked before running
 (`static_cause`; by default `PausePoints.static_cause`: never read), then
@@ -72,6 +74,11 @@ from .store import InjectionRecord
 from .vocabulary import FaultModel
 
 StaticCause = Callable[[Fault], Optional[str]]
+
+# Below this mean op time (fault-free run time / op count), a weights upset runs to the
+# end instead of being tracked op by op: the tracking's Python cost per op (~10-20 us)
+# would exceed the ops it can skip (digits: ~10 us per op).
+TRACK_WEIGHTS_MIN_OP_S = 50e-6
 
 
 class PausePoints:
@@ -254,6 +261,7 @@ class Convergence:
     paused run of that input (`record`)."""
 
     def __init__(self, sess, liveness: Liveness, image: np.ndarray, golden_steps: List[List[np.ndarray]]):
+        self.track_weights = True  # see finish()
         self.sess = sess
         self.liveness = liveness
         self.image = image
@@ -279,13 +287,18 @@ class Convergence:
         paused.advance_to(p)  # the upsets due now land
         dirty: Dict[int, List[list]] = {r.index: [] for r in engine.active}
         forced: Optional[Tuple[int, int]] = None
+        weights = None  # upset weight bytes still to be read: (lo, hi, last reader)
         lo, hi = _touched_span(fault)
         if fault.kind == "weights":
             copy = int(fault.site.rsplit("copy", 1)[1])
             if not _same(engine.weights.copies[copy].bytes[lo:hi], self.image[lo:hi]):
                 # Masked, it is `latent` (only a scrub, which a detection triggers and the
-                # counters show, could make it right again): no convergence point to find.
-                return paused.finish(), None
+                # counters show, could make it right again), never converged: tracking it
+                # only saves the ops after its last reader, worth it when ops are long.
+                if not self.track_weights:
+                    return paused.finish(), None
+                if _readers_of_copy(engine, copy):
+                    weights = (lo, hi, live.last_weight_reader(lo, hi))
         elif fault.kind == "compute":
             forced = (fault.op_index, fault.replica)
         else:
@@ -298,14 +311,14 @@ class Convergence:
         health0 = state.health
         reports = engine.vote_reports
         for b in range(p, n + 1):
-            if b >= start and self._converged(b, dirty):
+            if b >= start and (weights is None or weights[2] < b) and self._converged(b, dirty):
                 return None, b
             if b == n:
                 break
             paused.step()
             if reports[b].words_disagreeing or sess._health != health0:
                 return paused.finish(), None  # detected: run the rest as finish() does
-            self._step(b, dirty, forced)
+            self._step(b, dirty, forced, weights)
         return paused.finish(), None
 
     def _converged(self, b: int, dirty) -> bool:
@@ -316,7 +329,7 @@ class Convergence:
                     return False
         return True
 
-    def _step(self, i: int, dirty, forced) -> None:
+    def _step(self, i: int, dirty, forced, weights) -> None:
         """Update the dirty ranges after step i ran (and voted) in every active replica."""
         live = self.liveness
         reads = live.reads[i]
@@ -326,6 +339,8 @@ class Convergence:
                 if any(region == r and lo < b and a < hi for region, lo, hi in ranges for r, a, b in reads):
                     tainted = True
                     break
+        if not tainted and weights is not None:
+            tainted = any(weights[0] < b and a < weights[1] for a, b in live.weight_reads[i])
         writes = live.writes[i]
         if not writes:
             return
@@ -392,10 +407,10 @@ def run_fault_here(sess, paused, fault: Fault, golden: Golden, tolerance: Tolera
     return _masked_cause(verdict, converged_at(at) if at is not None else None)
 
 
-def static_verdict(golden: Golden, cause: str) -> Verdict:
+def static_verdict(golden: Golden, cause: str, tolerance) -> Verdict:
     """The verdict of a fault masked for a cause known without running: what classify
     gives a run whose outputs are the golden ones and whose counters did not move."""
-    return replace(classify(golden, golden.outputs, health={}), cause=cause)
+    return replace(classify(golden, golden.outputs, health={}, tolerance=tolerance), cause=cause)
 
 
 # -- the naive reference -----------------------------------------------------------------
@@ -483,6 +498,7 @@ class _Worker:
         self.image = golden_weights(sess.compiled.plan)
         self.input = None
         self.paused = None
+        self.track_weights = True
 
     def _open(self, input_index: int) -> None:
         self._close()
@@ -491,6 +507,7 @@ class _Worker:
         self.input = input_index
         self.origin = self.paused.snapshot()
         self.convergence = Convergence.record(self.sess, self.paused, self.liveness, self.image)
+        self.convergence.track_weights = self.track_weights
         self.paused.restore(self.origin)
         self.base = self.origin
 
@@ -511,7 +528,7 @@ class _Worker:
         golden = self.goldens[fault.input_index]
         cause = self.static_cause(fault)
         if cause is not None:
-            return static_verdict(golden, cause)
+            return static_verdict(golden, cause, self.tolerance)
         if self.input != fault.input_index:
             self._open(fault.input_index)
         self._pause_at(self.points(fault))
@@ -614,6 +631,7 @@ class Executor:
         self.pause_point = PausePoints(sess.compiled.plan)
         self.static_cause = static_cause or self.pause_point.static_cause
         self.batch = batch or max(1, min(256, int(0.05 / max(run_s, 1e-6))))
+        self.run_s = run_s
 
     def run(self, faults: Iterable[Fault]) -> Iterator[InjectionRecord]:
         """Yield one record per fault, in completion order."""
@@ -624,6 +642,9 @@ class Executor:
                                            f"campaign's {len(self.feeds)} inputs", argument="input_index",
                                            value=f.input_index)
         order = sorted(faults, key=lambda f: (f.input_index, self.pause_point(f), f.fault_id))
+        self._by_id = {f.fault_id: f for f in order}
+        if len(self._by_id) != len(order):
+            raise InvalidArgumentError("the fault list names a fault id twice", argument="faults")
         if not order:
             return
         size = min(self.batch, -(-len(order) // self.workers))  # every worker gets a batch
@@ -642,7 +663,7 @@ class Executor:
                 for proc in procs.values():
                     if proc.batch is None and queue:
                         proc.batch = queue.popleft()
-                        _send(proc.to_fd, proc.batch)
+                        _send(proc.to_fd, [f.fault_id for f in proc.batch])
                 busy = {p.from_fd: p for p in procs.values() if p.batch}
                 readable, _, _ = select.select(list(busy), [], [], 0.05)
                 for fd in readable:
@@ -689,7 +710,9 @@ class Executor:
         results = pickle.loads(proc.data[8:8 + size])
         proc.data = proc.data[8 + size:]
         proc.batch = None
-        return [InjectionRecord(f, v, d, self.worker_name, self.pause_point.layer(f)) for f, v, d in results]
+        layer = self.pause_point.layer
+        return [InjectionRecord(self._by_id[fid], Verdict(**fields), duration, self.worker_name,
+                                layer(self._by_id[fid])) for fid, fields, duration in results]
 
     def _died(self, proc: _Proc, queue) -> Tuple[List[InjectionRecord], int]:
         _, status = os.waitpid(proc.pid, 0)
@@ -749,20 +772,21 @@ class Executor:
         make = self.make_session or (lambda: _fresh_like(self.sess))
         worker = _Worker(make, self.sess, self.feeds, self.goldens, self.tolerance, self.static_cause,
                          self.pause_point)
+        worker.track_weights = self.run_s / max(self.pause_point.n_ops, 1) >= TRACK_WEIGHTS_MIN_OP_S
         mine = self._slots[slot]
         while True:
             head = _recv_exact(rfd, 8)
             if head is None:
                 return
-            batch = pickle.loads(_recv_exact(rfd, struct.unpack("<Q", head)[0]))
+            ids = pickle.loads(_recv_exact(rfd, struct.unpack("<Q", head)[0]))
             results = []
-            for fault in batch:
+            for fault_id in ids:  # the faults themselves came with the fork
                 t0 = time.monotonic()
                 mine[1] = t0
-                mine[0] = fault.fault_id
-                verdict = _run_one(worker, fault)
+                mine[0] = fault_id
+                v = _run_one(worker, self._by_id[fault_id])
                 mine[0] = -1
-                results.append((fault, verdict, time.monotonic() - t0))
+                results.append((fault_id, vars(v), time.monotonic() - t0))  # primitives: cheap to pickle
             _send(wfd, results)
 
 

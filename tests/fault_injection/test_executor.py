@@ -15,7 +15,7 @@ import pytest
 from fault_injection.campaign import prepare
 from fault_injection.executor import Executor, PausePoints, golden_weights, naive_verdict
 from fault_injection.models import load_heldout
-from fault_injection.outcome import LATENT, NEVER_READ, Golden, cause_kind
+from fault_injection.outcome import LATENT, NEVER_READ, PADDING, Golden, cause_kind
 from fault_injection.plan import Fault
 from runtime.errors import InvalidArgumentError
 
@@ -128,6 +128,26 @@ def test_latent_weight_is_undone_between_faults():
     verdicts = list(run_in_process(sess, [setup.feeds], [golden], setup.tolerance, [latent, again], setup.session))
     assert verdicts == [naive[latent.fault_id]] * 2
     assert np.array_equal(sess._engine.weights.copies[0].bytes, golden_weights(sess.compiled.plan))
+
+
+def test_a_static_cause_is_recorded_without_running(monkeypatch):
+    """The executor asks `static_cause` first: a fault it names is `masked` with that cause
+    and never runs (here every run would crash); the others run."""
+    from fault_injection import executor
+    setup, sess, golden, faults, _ = prepare("digits", KINDS, "flip", "none", seed=4, faults=6)
+
+    def never_called(*args, **kwargs):
+        raise AssertionError("a statically masked fault ran")
+
+    monkeypatch.setattr(executor, "run_fault_here", never_called)
+    ex = Executor(sess, [setup.feeds], [golden], setup.tolerance, 1, setup.timeout_s,
+                  static_cause=lambda f: PADDING if f.fault_id % 2 else None)
+    verdicts = {r.fault.fault_id: r.verdict for r in ex.run(faults)}
+    for i, v in verdicts.items():
+        if i % 2:
+            assert (v.outcome, v.cause, v.max_abs_error) == ("masked", PADDING, 0.0)
+        else:
+            assert v.outcome == "crash" and "a statically masked fault ran" in v.error
 
 
 def test_bad_arguments_are_refused():
