@@ -180,6 +180,7 @@ class Liveness:
                 current[p] = [p.region, p.offset, p.offset + p.nbytes, -1, -1]
                 tensors.append(current[p])
         self.reads: List[List[Tuple[str, int, int]]] = []
+        self.written: List[List[Tuple[str, int, int]]] = []  # outputs and scratch of each step
         self.writes: List[List[Tuple[int, str, int, int]]] = []
         self.weight_reads: List[List[Tuple[int, int]]] = []
         for step in plan.steps:
@@ -191,6 +192,9 @@ class Liveness:
                                       if p is not None and p.nbytes and p.region == "weights"])
             outs = [(j, p) for j, p in enumerate(step.outs) if p is not None and p.nbytes]
             self.writes.append([(j, p.region, p.offset, p.offset + p.nbytes) for j, p in outs])
+            scratch = [step.scratch] if step.scratch is not None and step.scratch.nbytes else []
+            self.written.append([(p.region, p.offset, p.offset + p.nbytes) for _, p in outs]
+                                + [(p.region, p.offset, p.offset + p.nbytes) for p in scratch])
             for _, p in outs:
                 current[p] = [p.region, p.offset, p.offset + p.nbytes, step.index, step.index]
                 tensors.append(current[p])
@@ -202,6 +206,14 @@ class Liveness:
         self.live_at: List[List[_Tensor]] = [[t for t in self.tensors if t.writer < b <= t.last_read]
                                              for b in range(n + 1)]
 
+    def written_between(self, start: int, stop: int) -> Dict[str, List[Tuple[int, int]]]:
+        """{region: merged [lo, hi) ranges} the steps [start, stop) write."""
+        by_region: Dict[str, List[Tuple[int, int]]] = {}
+        for i in range(start, stop):
+            for region, lo, hi in self.written[i]:
+                by_region.setdefault(region, []).append((lo, hi))
+        return {region: _merge(ranges) for region, ranges in by_region.items()}
+
     def last_weight_reader(self, lo: int, hi: int) -> int:
         """The last step reading weight bytes [lo, hi); -1 when none does."""
         last = self._last_weight_reader.get((lo, hi))
@@ -210,6 +222,16 @@ class Liveness:
                 (i for i, ranges in enumerate(self.weight_reads) if any(a < hi and lo < b for a, b in ranges)),
                 default=-1)
         return last
+
+
+def _merge(ranges: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    merged: List[List[int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
 
 
 def golden_weights(plan) -> np.ndarray:
@@ -262,6 +284,7 @@ class Convergence:
 
     def __init__(self, sess, liveness: Liveness, image: np.ndarray, golden_steps: List[List[np.ndarray]]):
         self.track_weights = True  # see finish()
+        self.stop: Optional[int] = None
         self.sess = sess
         self.liveness = liveness
         self.image = image
@@ -284,6 +307,7 @@ class Convergence:
         sess, live = self.sess, self.liveness
         engine = sess._engine
         n = live.n_ops
+        self.stop = None  # where the run stopped, when it ran no op twice and detected nothing
         paused.advance_to(p)  # the upsets due now land
         dirty: Dict[int, List[list]] = {r.index: [] for r in engine.active}
         forced: Optional[Tuple[int, int]] = None
@@ -296,6 +320,7 @@ class Convergence:
                 # counters show, could make it right again), never converged: tracking it
                 # only saves the ops after its last reader, worth it when ops are long.
                 if not self.track_weights:
+                    self.stop = n
                     return paused.finish(), None
                 if _readers_of_copy(engine, copy):
                     weights = (lo, hi, live.last_weight_reader(lo, hi))
@@ -312,6 +337,7 @@ class Convergence:
         reports = engine.vote_reports
         for b in range(p, n + 1):
             if b >= start and (weights is None or weights[2] < b) and self._converged(b, dirty):
+                self.stop = b
                 return None, b
             if b == n:
                 break
@@ -319,6 +345,7 @@ class Convergence:
             if reports[b].words_disagreeing or sess._health != health0:
                 return paused.finish(), None  # detected: run the rest as finish() does
             self._step(b, dirty, forced, weights)
+        self.stop = n
         return paused.finish(), None
 
     def _converged(self, b: int, dirty) -> bool:
@@ -542,7 +569,15 @@ class _Worker:
         if engine.weights.lost_blocks or verdict.outcome == "crash":
             self._rebuild()
             return
-        self.paused.restore(self.base)
+        stop = self.convergence.stop
+        if stop is None or self.sess._health != self.base.health:
+            self.paused.restore(self.base)  # it may have run again from op 0, scrubbed, ...
+        else:  # it ran ops [pause point, stop) once: put back what they wrote and the upset
+            written = self.liveness.written_between(self.base.at, stop)
+            if fault.kind in ("activations", "input"):
+                region = "arena" if fault.kind == "activations" else "input"
+                written[region] = _merge(written.get(region, []) + [_touched_span(fault)])
+            self.paused.restore(self.base, written)
         if fault.kind == "weights":
             lo, hi = _touched_span(fault)
             for copy in engine.weights.copies:

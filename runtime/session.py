@@ -632,16 +632,18 @@ class PausedRun:
         s._refuse_to_drop_armed_upsets("snapshot() copies the run state without them")
         return PausedState(s._engine.save_run_state(), dict(s._health), tuple(s._events), self.at)
 
-    def restore(self, state: "PausedState") -> None:
+    def restore(self, state: "PausedState", written: Optional[Dict[str, List[tuple]]] = None) -> None:
         """Go back to a snapshot() of this run, byte for byte (inside the `with` block
         only). Upsets armed since are dropped; weight upsets, which land in the weight
-        copies now, are not undone (the caller restores the bytes it upset)."""
+        copies now, are not undone (the caller restores the bytes it upset).
+        written: None, or the only byte ranges written since, {region: [(lo, hi)]}
+        (Engine.restore_run_state): fewer bytes to copy back."""
         self._require_open("restore")
         s = self.session
         if not isinstance(state, PausedState):
             raise InvalidArgumentError(f"restore: expected a PausedState from snapshot(), got "
                                        f"{type(state).__name__}", argument="state", value=type(state).__name__)
-        s._engine.restore_run_state(state.engine)
+        s._engine.restore_run_state(state.engine, written)
         s._health.clear()
         s._health.update(state.health)
         s._events.clear()

@@ -169,8 +169,8 @@ class AbftEngine(Engine):
         state.extra = (b"".join(ffi.buffer(slot, size)[:] for slot in self._slots), self._reran)
         return state
 
-    def restore_run_state(self, state) -> None:
-        super().restore_run_state(state)
+    def restore_run_state(self, state, written=None) -> None:
+        super().restore_run_state(state, written)
         seals, self._reran = state.extra
         size = ffi.sizeof("radrt_seal")
         for k, slot in enumerate(self._slots):

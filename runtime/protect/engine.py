@@ -130,14 +130,27 @@ class Engine:
         regions = [r.regions[name].bytes.copy() for r in self.replicas for name in RUN_REGIONS]
         return RunState(regions, ffi.buffer(self.vote_reports, len(self._zero_reports))[:], self.feeds)
 
-    def restore_run_state(self, state: "RunState") -> None:
-        """Put back a state from save_run_state() of this engine, byte for byte."""
+    def restore_run_state(self, state: "RunState", written: Optional[Dict[str, List[tuple]]] = None) -> None:
+        """Put back a state from save_run_state() of this engine, byte for byte.
+
+        written: None (every byte), or {region name: [(lo, hi), ...]}: only those byte
+        ranges of every replica's region are copied back (a region not named is not);
+        the caller guarantees that nothing else was written since the save."""
         views = [r.regions[name].bytes for r in self.replicas for name in RUN_REGIONS]
         if len(views) != len(state.regions) or any(v.shape != s.shape for v, s in zip(views, state.regions)):
             raise InvalidArgumentError("restore_run_state: the state was saved from another engine "
                                        "(regions differ)", argument="state")
-        for view, saved in zip(views, state.regions):
-            np.copyto(view, saved)
+        if written is None:
+            for view, saved in zip(views, state.regions):
+                np.copyto(view, saved)
+        else:
+            unknown = sorted(set(written) - set(RUN_REGIONS))
+            if unknown:
+                raise InvalidArgumentError(f"restore_run_state: region {unknown[0]!r} is not one a run writes "
+                                           f"({', '.join(RUN_REGIONS)})", argument="written", value=unknown[0])
+            for k, (view, saved) in enumerate(zip(views, state.regions)):
+                for lo, hi in written.get(RUN_REGIONS[k % len(RUN_REGIONS)], ()):
+                    view[lo:hi] = saved[lo:hi]
         ffi.memmove(self.vote_reports, state.vote_reports, len(state.vote_reports))
         self.feeds = state.feeds
 

@@ -79,3 +79,29 @@ def test_step_is_advance_to_the_next_op():
             p.step()
         assert p.finish()[0].tobytes() == want.tobytes()  # the upset was voted out
     assert sess.health()["vote_disagreements"] == 1
+
+
+def test_restore_of_the_written_ranges_only():
+    """Ops [k, n) write only their outputs and scratch: putting back those ranges (and
+    the upset byte) restores every region as a full restore would; a region name that a
+    run does not write is refused."""
+    feeds, _ = golden("small_cnn")
+    sess = session("small_cnn", "tmr")
+    plan = sess.compiled.plan
+    k = len(plan.steps) // 2
+    written = {}
+    for step in plan.steps[k:]:
+        for p in [q for q in step.outs if q is not None] + ([step.scratch] if step.scratch else []):
+            written.setdefault(p.region, []).append((p.offset, p.offset + p.nbytes))
+    written.setdefault("arena", []).append((64, 65))
+    with sess.paused_run(feeds) as p:
+        p.advance_to(k)
+        state = p.snapshot()
+        saved = [r.regions[name].bytes.copy() for r in sess._engine.replicas for name in ("arena", "input", "output")]
+        sess.inject("activations/r1", 64, 2, at_op=k)
+        p.finish()
+        p.restore(state, written)
+        now = [r.regions[name].bytes for r in sess._engine.replicas for name in ("arena", "input", "output")]
+        assert all(np.array_equal(a, b) for a, b in zip(saved, now))
+        with pytest.raises(InvalidArgumentError, match="region 'weights' is not one a run writes"):
+            p.restore(state, {"weights": [(0, 1)]})
