@@ -67,6 +67,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 import numpy as np
 
 from runtime.errors import InvalidArgumentError, UncorrectableUpsetError
+from runtime.protect.engine import RUN_REGIONS
 
 from .outcome import LATENT, NEVER_READ, Golden, Tolerance, Verdict, classify, converged_at, health_delta
 from .plan import Fault
@@ -155,7 +156,6 @@ def inject_fault(sess, fault: Fault, paused_at: int) -> None:
 
 
 # -- liveness and golden weights ------------------------------------------------------------
-_RUN_REGIONS = ("arena", "input", "output")
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ class Liveness:
         self.writes: List[List[Tuple[int, str, int, int]]] = []
         self.weight_reads: List[List[Tuple[int, int]]] = []
         for step in plan.steps:
-            ins = [p for p in step.ins if p is not None and p.nbytes and p.region in _RUN_REGIONS]
+            ins = [p for p in step.ins if p is not None and p.nbytes and p.region in RUN_REGIONS]
             for p in ins:
                 current[p][4] = step.index
             self.reads.append([(p.region, p.offset, p.offset + p.nbytes) for p in ins])
@@ -273,7 +273,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 def _masked_cause(verdict: Verdict, cause: Optional[str]) -> Verdict:
     if verdict.outcome != "masked" or not cause:
         return verdict
-    return Verdict(verdict.outcome, verdict.max_abs_error, verdict.top1_changed, verdict.error, cause)
+    return replace(verdict, cause=cause)
 
 
 # -- early convergence -------------------------------------------------------------------
@@ -329,7 +329,7 @@ class Convergence:
         else:
             region = "arena" if fault.kind == "activations" else "input"
             now = engine.replicas[fault.replica].regions[region].bytes[lo:hi]
-            saved = state.engine.regions[fault.replica * len(_RUN_REGIONS) + _RUN_REGIONS.index(region)][lo:hi]
+            saved = state.engine.regions[fault.replica * len(RUN_REGIONS) + RUN_REGIONS.index(region)][lo:hi]
             if not _same(now, saved):
                 dirty[fault.replica].append([region, lo, hi])
         start = p + 1 if fault.kind == "compute" else p

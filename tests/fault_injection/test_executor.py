@@ -15,7 +15,7 @@ import pytest
 from fault_injection.campaign import prepare
 from fault_injection.executor import Executor, PausePoints, golden_weights, naive_verdict
 from fault_injection.models import load_heldout
-from fault_injection.outcome import LATENT, NEVER_READ, PADDING, Golden, cause_kind
+from fault_injection.outcome import LATENT, NEVER_READ, PADDING, Golden, Verdict, cause_kind
 from fault_injection.plan import Fault
 from runtime.errors import InvalidArgumentError
 
@@ -132,22 +132,36 @@ def test_latent_weight_is_undone_between_faults():
 
 def test_a_static_cause_is_recorded_without_running(monkeypatch):
     """The executor asks `static_cause` first: a fault it names is `masked` with that cause
-    and never runs (here every run would crash); the others run."""
+    and never runs; the others run (here through a stand-in that marks them)."""
     from fault_injection import executor
     setup, sess, golden, faults, _ = prepare("digits", KINDS, "flip", "none", seed=4, faults=6)
-
-    def never_called(*args, **kwargs):
-        raise AssertionError("a statically masked fault ran")
-
-    monkeypatch.setattr(executor, "run_fault_here", never_called)
+    ran = Verdict("sdc", error="ran")
+    monkeypatch.setattr(executor, "run_fault_here", lambda *args, **kwargs: ran)
     ex = Executor(sess, [setup.feeds], [golden], setup.tolerance, 1, setup.timeout_s,
                   static_cause=lambda f: PADDING if f.fault_id % 2 else None)
     verdicts = {r.fault.fault_id: r.verdict for r in ex.run(faults)}
-    for i, v in verdicts.items():
-        if i % 2:
-            assert (v.outcome, v.cause, v.max_abs_error) == ("masked", PADDING, 0.0)
-        else:
-            assert v.outcome == "crash" and "a statically masked fault ran" in v.error
+    assert verdicts == {i: Verdict("masked", 0.0, False, None, PADDING) if i % 2 else ran for i in range(6)}
+
+
+def test_a_run_that_raises_is_a_crash_and_the_worker_rebuilds_its_session(monkeypatch):
+    """A run that fails (here: the injection raises for fault 2) is `crash` with the error's
+    text; the worker then rebuilds its session and every other fault gets the naive verdict."""
+    from fault_injection import executor
+    setup, sess, golden, faults, _ = prepare("digits", KINDS, "flip", "tmr", seed=8, faults=40)
+    real = executor.inject_fault
+
+    def failing(s, fault, paused_at):
+        if fault.fault_id == 2:
+            raise RuntimeError("injector failed")
+        real(s, fault, paused_at)
+
+    monkeypatch.setattr(executor, "inject_fault", failing)
+    fast = executor_verdicts(setup, sess, [setup.feeds], [golden], faults, workers=1)
+    monkeypatch.setattr(executor, "inject_fault", real)
+    assert fast.pop(2) == Verdict.crash("RuntimeError: injector failed")
+    naive = naive_verdicts(setup, [setup.feeds], [golden], faults)
+    del naive[2]
+    assert fast == naive
 
 
 def test_bad_arguments_are_refused():
