@@ -203,16 +203,20 @@ class Liveness:
                 current[p][4] = n
         self.tensors = [_Tensor(*t) for t in tensors]
         self._last_weight_reader: Dict[Tuple[int, int], int] = {}
+        self._written_between: Dict[Tuple[int, int], dict] = {}
         self.live_at: List[List[_Tensor]] = [[t for t in self.tensors if t.writer < b <= t.last_read]
                                              for b in range(n + 1)]
 
     def written_between(self, start: int, stop: int) -> Dict[str, List[Tuple[int, int]]]:
-        """{region: merged [lo, hi) ranges} the steps [start, stop) write."""
-        by_region: Dict[str, List[Tuple[int, int]]] = {}
-        for i in range(start, stop):
-            for region, lo, hi in self.written[i]:
-                by_region.setdefault(region, []).append((lo, hi))
-        return {region: _merge(ranges) for region, ranges in by_region.items()}
+        """{region: merged [lo, hi) ranges} the steps [start, stop) write (a new dict)."""
+        merged = self._written_between.get((start, stop))
+        if merged is None:
+            by_region: Dict[str, List[Tuple[int, int]]] = {}
+            for i in range(start, stop):
+                for region, lo, hi in self.written[i]:
+                    by_region.setdefault(region, []).append((lo, hi))
+            merged = self._written_between[start, stop] = {r: _merge(ranges) for r, ranges in by_region.items()}
+        return dict(merged)
 
     def last_weight_reader(self, lo: int, hi: int) -> int:
         """The last step reading weight bytes [lo, hi); -1 when none does."""
