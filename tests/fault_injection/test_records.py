@@ -18,7 +18,6 @@ from onnx import TensorProto, helper, numpy_helper
 from fault_injection.campaign import campaign_feeds
 from fault_injection.outcome import Golden, cause_kind, classify
 from fault_injection.store import CampaignStore
-from fault_injection.vocabulary import OUTCOMES
 from runtime import InferenceSession
 from runtime.protect import MODES
 
