@@ -183,9 +183,9 @@ class InferenceSession:
                               for vi in self._input_protos}
         self._fixed_shapes = _check_input_shapes(input_shapes, self._input_protos)
         self._lock = threading.RLock()
-        # The open paused run, if any. The lock is re-entrant (a forked child of a
-        # campaign injects into its parent's paused run), so this is what stops the
-        # same thread from running again over the arena a paused run still uses.
+        # The open paused run, if any. The lock is re-entrant (a campaign worker injects
+        # while its paused run holds the lock), so this is what stops the same thread
+        # from running again over the arena a paused run still uses.
         self._paused: Optional["PausedRun"] = None
         self._health = dict.fromkeys(HEALTH_COUNTERS, 0)
         self._events: deque = deque(maxlen=256)
