@@ -3,10 +3,12 @@
     .venv/bin/python benchmarks/campaign.py [--faults N] [--out benchmarks/campaigns.md]
 
 For each model and protection mode, the same seeded fault list (weights,
-activations, compute; single-bit flips) runs twice with 2 local workers: once
-with forked children starting from the shared fault-free prefix (the default),
-once with every child running the whole inference (the naive baseline). Both
-must give the same per-fault outcomes; the speed-up is the ratio of their rates.
+activations, compute; single-bit flips) runs twice: once with the executor's 2
+local worker processes (snapshot restore at each fault's first op, early
+convergence: the default), once with the naive method (`prefix_reuse=False`: a
+fresh session per fault, a full run, in this process). Both must give the same
+per-fault outcomes; the speed-up is the ratio of their rates. Per-worker rates
+against a plain loop and full runs: benchmarks/fi_throughput.py.
 """
 import argparse
 import datetime

@@ -23,10 +23,13 @@
    configuration, seed or golden output is refused before anything runs, and
    only the faults without a row are executed (none lost, none done twice); a
    recorded row that is not its fault of the list (an edit) is refused.
-5. Faults run in forked children from a shared fault-free prefix
-   (`fault_injection.executor`), locally with `workers` children at a time, or
-   on a Dask distributed cluster (`scheduler`), results streaming into the
-   database.
+5. Faults run in persistent worker processes forked from the campaign's
+   session (`fault_injection.executor`): each restores the fault-free state at
+   the fault's pause point from a snapshot, injects, runs until the end or
+   until the run has re-converged to the golden one, classifies and undoes; a
+   watchdog records a worker's crash or hang and forks a new one. Locally with
+   `workers` processes, or on a Dask distributed cluster (`scheduler`, one
+   worker process per task), results streaming into the database.
 
 The background scrubber is off during campaigns (its timing would make outcomes
 depend on the machine); the on-demand scrubs that a disagreement triggers are on.
@@ -45,7 +48,7 @@ from runtime.errors import InvalidArgumentError
 from runtime.protect import check_mode
 from runtime.zoo import model_bytes
 
-from .executor import ForkExecutor, PausePoints
+from .executor import Executor, PausePoints
 from .inputs import campaign_inputs, feeds_sha256, inputs_sha256
 from .outcome import UNCHANGED, Golden, Tolerance, classify
 from .plan import Fault, Site, fault_space_size, faults_sha256, plan_faults
@@ -84,6 +87,7 @@ class CampaignSetup:
     golden_sha256s: List[str]
     tolerance: Tolerance
     timeout_s: float
+    run_s: float = 0.01  # median fault-free run time (sizes the executor's batches)
 
     @property
     def golden_sha256(self) -> str:
@@ -148,7 +152,8 @@ def prepare(model: str, sites: Sequence[str], fault_model: str, protect: str, se
               "inputs": "file" if inputs is not None else samples.source,
               "input_count": len(feeds), "inputs_sha256": inputs_sha256(feeds), "n_ops": n_ops}
     timeout_s = max(2.0, timeout_factor * float(np.median(times)) * 2)  # x2: a re-execution
-    setup = CampaignSetup(model, data, protect, feeds, [g.sha256 for g in goldens], tolerance, timeout_s)
+    setup = CampaignSetup(model, data, protect, feeds, [g.sha256 for g in goldens], tolerance, timeout_s,
+                          float(np.median(times)))
     return setup, sess, goldens, fault_list, config
 
 
@@ -207,9 +212,11 @@ def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: st
         todo = [f for f in todo if f.fault_id not in done_ids]
         if scheduler:
             records = run_on_dask(setup, todo, scheduler, security)
+        elif prefix_reuse:
+            records = Executor(sess, setup.inputs, goldens, setup.tolerance, workers, setup.timeout_s,
+                               make_session=setup.session, run_s=setup.run_s).run(todo)
         else:
-            records = ForkExecutor(sess, setup.inputs, goldens, setup.tolerance, workers,
-                                   setup.timeout_s, prefix_reuse).run(todo)
+            records = naive_records(setup, goldens, todo)
         executed = store.record_stream(_counting(chain(skipped, records), progress, done_before, len(fault_list)),
                                        batch=RECORD_BATCH)
         elapsed = time.perf_counter() - t0
@@ -346,15 +353,28 @@ def run_batch(setup: CampaignSetup, faults: List[Fault]) -> List[InjectionRecord
         name = get_worker().address
     except (ImportError, ValueError):
         name = f"pid {os.getpid()}"
-    executor = ForkExecutor(sess, setup.inputs, goldens, setup.tolerance, 1, setup.timeout_s,
-                            worker_name=name)
+    executor = Executor(sess, setup.inputs, goldens, setup.tolerance, 1, setup.timeout_s, worker_name=name,
+                        make_session=setup.session, run_s=setup.run_s)
     return list(executor.run(faults))
+
+
+def naive_records(setup: CampaignSetup, goldens: List[Golden], faults: List[Fault]) -> Iterator[InjectionRecord]:
+    """The naive baseline (`prefix_reuse=False`): every fault in a fresh session, a full
+    run from op 0, in this process (executor.naive_verdict)."""
+    from .executor import naive_verdict
+    golden_sess = setup.session()
+    points = PausePoints(golden_sess.compiled.plan)
+    for fault in faults:
+        t0 = time.perf_counter()
+        verdict = naive_verdict(setup.session, setup.inputs[fault.input_index], fault, goldens[fault.input_index],
+                                setup.tolerance, golden_sess)
+        yield InjectionRecord(fault, verdict, time.perf_counter() - t0, "naive", points.layer(fault))
 
 
 def replay(db: str, fault_id: int, inputs: Optional[str] = None):
     """Re-run one recorded fault in this process; return (fault, stored row, new verdict).
     inputs: the --inputs file or folder of a campaign run on one (checked against its digest)."""
-    from .executor import run_fault_here
+    from .executor import run_in_process
     store = CampaignStore.open_existing(db)
     try:
         info = store.info
@@ -386,10 +406,6 @@ def replay(db: str, fault_id: int, inputs: Optional[str] = None):
     if skipped:
         sess.close()
         return fault, row, skipped[0].verdict
-    pause_point = PausePoints(sess.compiled.plan)
-    with sess.paused_run(setup.inputs[fault.input_index]) as paused:
-        paused.advance_to(pause_point(fault))
-        verdict = run_fault_here(sess, paused, fault, goldens[fault.input_index], setup.tolerance,
-                                 pause_point.never_read(fault))
+    verdict = next(run_in_process(sess, setup.inputs, goldens, setup.tolerance, [fault], setup.session))
     sess.close()
     return fault, row, verdict

@@ -1,43 +1,86 @@
-"""Executing injections: one forked child per fault, from a shared fault-free prefix.
+"""Executing injections: persistent worker processes that inject in-process.
 
-The parent process holds a session and pauses a fault-free run (the golden
-inputs) at op k, the first op a fault can change (`PausePoints`). Faults are
-taken in order of k; the parent advances the paused run to each k
-once and forks one child per fault there. The child inherits the prefix's
-memory copy-on-write, injects, finishes the run, classifies the outcome and
-writes its verdict to a pipe; the parent never sees the upset. So the prefix is
-computed once for all faults (speed), every fault starts from the same
-fault-free state whatever the order (reproducible, also across Dask workers),
-and a fault that kills or stalls its child is a `crash` or `hang` of that child
-only (crash isolation). The watchdog kills a child that runs longer than
-`timeout_s` (`hang`).
+The parent holds the compiled session and forks `workers` worker processes
+(`Executor`). Faults are sorted by (input, pause point, id) and sent to the
+workers in batches (one pipe message per batch; a message per fault would cost
+more than a digits run). In a worker, per input, one paused run of the golden
+inputs serves every fault:
 
-`prefix_reuse=False` makes every child run from op 0 (the naive baseline the
-benchmark compares against).
+1. the run is advanced, fault-free, to the fault's pause point k (`PausePoints`:
+   the first op a fault can change) and its state is kept (`PausedRun.snapshot`:
+   every replica's arena, input and output, vote reports, abft seals, health,
+   events);
+2. per fault: inject (`inject_fault`), run on op by op, classify
+   (`run_fault_here`), then go back to the snapshot (`PausedRun.restore`) and
+   undo the weight bytes the fault touched, from the memory plan's own weights.
+   After a run that lost a weight block (`due`) or crashed, the worker's session
+   is rebuilt from the campaign setup: nothing else is trusted to be undone.
 
-An input upset lands right before the first op that reads its bytes (in the run
-paused there, or after the copy-in when a child runs from op 0): no earlier op
-reads them, so both are the same upset. A weights or input fault that no op reads
-(alignment padding) still runs; when its output is bit-identical it is recorded
-`masked` with cause `never read`. Each record carries its layer: the op the upset
-first reaches (`PausePoints.layer`).
+Early convergence (`Convergence`): after the upset lands, the worker tracks the
+byte ranges that differ from the golden run ("dirty": the upset bytes if they
+changed; the outputs of every op that read a dirty range, when they differ from
+the golden outputs recorded once per input). At each op boundary b, when no
+dirty range overlaps a tensor live at b (written before b, read at or after b,
+or a graph output) in any replica and nothing was detected yet (no vote
+disagreed, health counters unchanged), the rest of the run is the golden run:
+the golden outputs are taken and the fault is `masked`, cause "converged at op
+b" (the ops from b on were the golden ones; b is the pause point when the upset
+changed nothing live). A run that detects something runs to the end, so
+`finish()` counts what it counts. Upset weight bytes are dirty for the replicas
+reading their copy until their last reader has run; such a run, masked, is
+`latent in memory`, never converged (the weight stays wrong unless a scrub
+repairs it, which only a detection triggers and the counters show), so where
+ops are shorter than `TRACK_WEIGHTS_MIN_OP_S` tracking it costs more than it
+saves and it runs to the end.
+
+Causes of a masked outcome, in order: the static cause, asked before running
+(`static_cause`; by default `PausePoints.static_cause`: never read), then
+`latent in memory` (a weights upset still wrong at the end), then `converged at
+op b`. `naive_verdict` computes the same verdict the slow way (a fresh session
+per fault, a full run from op 0, every live tensor compared with a golden run
+in lockstep at every op boundary); the tests and benchmarks/fi_throughput.py
+check that both agree fault by fault.
+
+Isolation: each worker publishes, in shared memory, the fault it runs and since
+when; the parent's watchdog kills a worker whose fault runs longer than
+`timeout_s` (`hang`), and a worker that dies (signal, exit) gets its in-flight
+fault recorded as `crash` with the signal. The rest of its batch is queued
+again, a new worker is forked, and the campaign goes on.
+
+An input upset lands right before the first op that reads its bytes (no
+earlier op reads them, so it is the same upset as one after the copy-in). Each
+record carries its layer: the op the upset first reaches (`PausePoints.layer`).
 """
 import faulthandler
+import functools
+import mmap
 import os
 import pickle
 import select
 import signal
+import struct
 import time
+from collections import deque
 from dataclasses import dataclass, replace
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from runtime.errors import InvalidArgumentError, UncorrectableUpsetError
 from runtime.protect.modes import mode as protection_mode
+from runtime.protect.engine import RUN_REGIONS
 
-from .outcome import NEVER_READ, Golden, Tolerance, Verdict, classify, health_delta
+from .outcome import LATENT, NEVER_READ, Golden, Tolerance, Verdict, classify, converged_at, health_delta
 from .plan import Fault
 from .store import InjectionRecord
 from .vocabulary import FaultModel
+
+StaticCause = Callable[[Fault], Optional[str]]
+
+# Below this mean op time (fault-free run time / op count), a weights upset runs to the
+# end instead of being tracked op by op: the tracking's Python cost per op (~10-20 us)
+# would exceed the ops it can skip (digits: ~10 us per op).
+TRACK_WEIGHTS_MIN_OP_S = 50e-6
 
 
 class PausePoints:
@@ -45,7 +88,7 @@ class PausePoints:
 
     - weights and input faults: the first op that reads one of the fault's bytes
       (no op: the end of the run; such a fault can only be masked);
-    - compute faults at op c: c (the child runs op c, upsets its output in one
+    - compute faults at op c: c (the run executes op c, upsets its output in one
       replica, then votes);
     - activations faults at time a: a + 1 (the upset lands right after op a).
     """
@@ -53,6 +96,7 @@ class PausePoints:
     def __init__(self, plan):
         self.n_ops = len(plan.steps)
         self.readers = {"weights": [], "input": []}  # (start, end, op) byte ranges read
+        self._cache: Dict[tuple, int] = {}
         for step in plan.steps:
             for p in list(step.ins) + list(step.consts):
                 if p is not None and p.region in self.readers:
@@ -63,6 +107,10 @@ class PausePoints:
         if fault.upsets is not None:
             return all(self.never_read(u) for u in fault.upset_faults())
         return fault.kind in self.readers and self(fault) == self.n_ops
+
+    def static_cause(self, fault: Fault) -> Optional[str]:
+        """The masked cause known without running: `never read`, else None."""
+        return NEVER_READ if self.never_read(fault) else None
 
     def layer(self, fault: Fault) -> Optional[int]:
         """The op the upset first reaches: the first reader (weights, input), the
@@ -77,14 +125,31 @@ class PausePoints:
     def __call__(self, fault: Fault) -> int:
         if fault.upsets is not None:  # accumulate: the earliest of its upsets
             return min(self(u) for u in fault.upset_faults())
+        key = (fault.kind, fault.model, fault.byte_offset, fault.bit, fault.op_index, fault.at_op)
+        k = self._cache.get(key)
+        if k is None:
+            k = self._cache[key] = self._first_op(fault)
+        return k
+
+    def _first_op(self, fault: Fault) -> int:
         if fault.kind == "compute":
             return fault.op_index
         if fault.kind == "activations":
             return fault.at_op + 1
-        touched = [b for b, _ in FaultModel.parse(fault.model).bits(fault.byte_offset, fault.bit)]
-        lo, hi = min(touched), max(touched) + 1
+        lo, hi = _touched_span(fault)
         ops = [op for start, end, op in self.readers[fault.kind] if start < hi and lo < end]
         return min(ops, default=self.n_ops)
+
+
+def _touched_span(fault: Fault) -> Tuple[int, int]:
+    """[lo, hi): the bytes the fault touches."""
+    return _span(fault.model, fault.byte_offset, fault.bit)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _span(model: str, byte_offset: int, bit: int) -> Tuple[int, int]:
+    touched = [b for b, _ in FaultModel.parse(model).bits(byte_offset, bit)]
+    return min(touched), max(touched) + 1
 
 
 def inject_fault(sess, fault: Fault, paused_at: int) -> None:
@@ -105,147 +170,700 @@ def inject_fault(sess, fault: Fault, paused_at: int) -> None:
         sess.inject(fault.site, byte_offset, bit, at_op=at_op, model=how)
 
 
+# -- liveness and golden weights ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    region: str
+    lo: int
+    hi: int
+    writer: int      # the step that writes it; -1 for a graph input
+    last_read: int   # the last step that reads it; n_ops for a graph output
+
+
+class Liveness:
+    """Tensors of the memory plan (a placement from its writer to its last reader) and
+    what each step reads and writes, as byte ranges (region, lo, hi)."""
+
+    def __init__(self, plan):
+        n = self.n_ops = len(plan.steps)
+        current: Dict[object, list] = {}
+        tensors = []
+        for _, p, _ in plan.inputs:
+            if p.nbytes:
+                current[p] = [p.region, p.offset, p.offset + p.nbytes, -1, -1]
+                tensors.append(current[p])
+        self.reads: List[List[Tuple[str, int, int]]] = []
+        self.written: List[List[Tuple[str, int, int]]] = []  # outputs and scratch of each step
+        self.writes: List[List[Tuple[int, str, int, int]]] = []
+        self.weight_reads: List[List[Tuple[int, int]]] = []
+        for step in plan.steps:
+            ins = [p for p in step.ins if p is not None and p.nbytes and p.region in RUN_REGIONS]
+            for p in ins:
+                current[p][4] = step.index
+            self.reads.append([(p.region, p.offset, p.offset + p.nbytes) for p in ins])
+            self.weight_reads.append([(p.offset, p.offset + p.nbytes) for p in list(step.ins) + list(step.consts)
+                                      if p is not None and p.nbytes and p.region == "weights"])
+            outs = [(j, p) for j, p in enumerate(step.outs) if p is not None and p.nbytes]
+            self.writes.append([(j, p.region, p.offset, p.offset + p.nbytes) for j, p in outs])
+            scratch = [step.scratch] if step.scratch is not None and step.scratch.nbytes else []
+            self.written.append([(p.region, p.offset, p.offset + p.nbytes) for _, p in outs]
+                                + [(p.region, p.offset, p.offset + p.nbytes) for p in scratch])
+            for _, p in outs:
+                current[p] = [p.region, p.offset, p.offset + p.nbytes, step.index, step.index]
+                tensors.append(current[p])
+        for _, p, _ in plan.outputs:
+            if p.nbytes and p in current:
+                current[p][4] = n
+        self.tensors = [_Tensor(*t) for t in tensors]
+        self._last_weight_reader: Dict[Tuple[int, int], int] = {}
+        self._written_between: Dict[Tuple[int, int], dict] = {}
+        self.live_at: List[List[_Tensor]] = [[t for t in self.tensors if t.writer < b <= t.last_read]
+                                             for b in range(n + 1)]
+
+    def written_between(self, start: int, stop: int) -> Dict[str, List[Tuple[int, int]]]:
+        """{region: merged [lo, hi) ranges} the steps [start, stop) write (a new dict)."""
+        merged = self._written_between.get((start, stop))
+        if merged is None:
+            by_region: Dict[str, List[Tuple[int, int]]] = {}
+            for i in range(start, stop):
+                for region, lo, hi in self.written[i]:
+                    by_region.setdefault(region, []).append((lo, hi))
+            merged = self._written_between[start, stop] = {r: _merge(ranges) for r, ranges in by_region.items()}
+        return dict(merged)
+
+    def last_weight_reader(self, lo: int, hi: int) -> int:
+        """The last step reading weight bytes [lo, hi); -1 when none does."""
+        last = self._last_weight_reader.get((lo, hi))
+        if last is None:
+            last = self._last_weight_reader[lo, hi] = max(
+                (i for i, ranges in enumerate(self.weight_reads) if any(a < hi and lo < b for a, b in ranges)),
+                default=-1)
+        return last
+
+
+def _merge(ranges: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    merged: List[List[int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
+
+
+def golden_weights(plan) -> np.ndarray:
+    """The weights region as the plan lays it out (what every copy holds fault-free), uint8."""
+    image = np.zeros(plan.region_bytes["weights"], np.uint8)
+    for _, p, arr in plan.weights:
+        image[p.offset:p.offset + p.nbytes] = arr.reshape(-1).view(np.uint8)
+    return image
+
+
+def _weight_copy(sess, fault: Fault) -> np.ndarray:
+    return sess._engine.weights.copies[int(fault.site.rsplit("copy", 1)[1])].bytes
+
+
+def weights_still_upset(sess, fault: Fault, image: Optional[np.ndarray] = None) -> bool:
+    """A weights fault whose bytes differ from the plan's weights now (no scrub repaired them);
+    an accumulate fault when any of its weights upsets does."""
+    if fault.upsets is not None:
+        return any(weights_still_upset(sess, u, image) for u in fault.upset_faults())
+    if fault.kind != "weights":
+        return False
+    lo, hi = _touched_span(fault)
+    if image is None:
+        image = golden_weights(sess.compiled.plan)
+    return not _same(_weight_copy(sess, fault)[lo:hi], image[lo:hi])
+
+
+def _readers_of_copy(engine, copy: int) -> List[int]:
+    ncopies = len(engine.weights.copies)
+    if len(engine.replicas) == 1 and copy > 0:
+        return []  # scrub / abft: copy 1 is the golden mirror no replica reads
+    return [r.index for r in engine.active if r.index % ncopies == copy]
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-identical uint8 arrays (bytes comparison: cheaper than np.array_equal when small)."""
+    if a.nbytes <= 1 << 16:
+        return a.tobytes() == b.tobytes()
+    return bool(np.array_equal(a, b))
+
+
+def _masked_cause(verdict: Verdict, cause: Optional[str]) -> Verdict:
+    if verdict.outcome != "masked" or not cause:
+        return verdict
+    return replace(verdict, cause=cause)
+
+
+# -- early convergence -------------------------------------------------------------------
+class Convergence:
+    """One input's golden record in one session: every step's outputs after the step
+    (and its vote), the weights image, the liveness table. Built by stepping a fresh
+    paused run of that input (`record`)."""
+
+    def __init__(self, sess, liveness: Liveness, image: np.ndarray, golden_steps: List[List[np.ndarray]]):
+        self.track_weights = True  # see finish()
+        self.stop: Optional[int] = None
+        self.sess = sess
+        self.liveness = liveness
+        self.image = image
+        self.golden_steps = golden_steps
+
+    @classmethod
+    def record(cls, sess, paused, liveness: Liveness, image: np.ndarray) -> "Convergence":
+        """Step `paused` (at op 0, fault-free) to the end, copying each step's outputs;
+        the caller restores the run afterwards."""
+        r0 = sess._engine.replicas[0].regions
+        steps = []
+        for i, writes in enumerate(liveness.writes):
+            paused.advance_to(i + 1)
+            steps.append([r0[region].bytes[lo:hi].copy() for _, region, lo, hi in writes])
+        return cls(sess, liveness, image, steps)
+
+    def finish(self, paused, fault: Fault, state, p: int):
+        """Run the paused run (at p, upset injected) on op by op until it converges or ends.
+        Returns (outputs or None when converged, converged boundary or None)."""
+        sess, live = self.sess, self.liveness
+        engine = sess._engine
+        n = live.n_ops
+        self.stop = None  # where the run stopped, when it ran no op twice and detected nothing
+        paused.advance_to(p)  # the upsets due now land
+        dirty: Dict[int, List[list]] = {r.index: [] for r in engine.active}
+        forced: Optional[Tuple[int, int]] = None
+        weights = None  # upset weight bytes still to be read: (lo, hi, last reader)
+        lo, hi = _touched_span(fault)
+        if fault.kind == "weights":
+            copy = int(fault.site.rsplit("copy", 1)[1])
+            if not _same(engine.weights.copies[copy].bytes[lo:hi], self.image[lo:hi]):
+                # Masked, it is `latent` (only a scrub, which a detection triggers and the
+                # counters show, could make it right again), never converged: tracking it
+                # only saves the ops after its last reader, worth it when ops are long.
+                if not self.track_weights:
+                    self.stop = n
+                    return paused.finish(), None
+                if _readers_of_copy(engine, copy):
+                    weights = (lo, hi, live.last_weight_reader(lo, hi))
+        elif fault.kind == "compute":
+            forced = (fault.op_index, fault.replica)
+        else:
+            region = "arena" if fault.kind == "activations" else "input"
+            now = engine.replicas[fault.replica].regions[region].bytes[lo:hi]
+            saved = state.engine.regions[fault.replica * len(RUN_REGIONS) + RUN_REGIONS.index(region)][lo:hi]
+            if not _same(now, saved):
+                dirty[fault.replica].append([region, lo, hi])
+        start = p + 1 if fault.kind == "compute" else p
+        health0 = state.health
+        reports = engine.vote_reports
+        for b in range(p, n + 1):
+            if b >= start and (weights is None or weights[2] < b) and self._converged(b, dirty):
+                self.stop = b
+                return None, b
+            if b == n:
+                break
+            paused.step()
+            if reports[b].words_disagreeing or sess._health != health0:
+                return paused.finish(), None  # detected: run the rest as finish() does
+            self._step(b, dirty, forced, weights)
+        self.stop = n
+        return paused.finish(), None
+
+    def _converged(self, b: int, dirty) -> bool:
+        live = self.liveness.live_at[b]
+        for ranges in dirty.values():
+            for region, lo, hi in ranges:
+                if any(t.region == region and t.lo < hi and lo < t.hi for t in live):
+                    return False
+        return True
+
+    def _step(self, i: int, dirty, forced, weights) -> None:
+        """Update the dirty ranges after step i ran (and voted) in every active replica."""
+        live = self.liveness
+        reads = live.reads[i]
+        tainted = forced is not None and forced[0] == i
+        if not tainted:
+            for ranges in dirty.values():
+                if any(region == r and lo < b and a < hi for region, lo, hi in ranges for r, a, b in reads):
+                    tainted = True
+                    break
+        if not tainted and weights is not None:
+            tainted = any(weights[0] < b and a < weights[1] for a, b in live.weight_reads[i])
+        writes = live.writes[i]
+        if not writes:
+            return
+        engine = self.sess._engine
+        golden = self.golden_steps[i]
+        for r, ranges in dirty.items():
+            for _, region, lo, hi in writes:
+                if ranges:
+                    ranges[:] = _subtract(ranges, region, lo, hi)
+            if tainted:
+                regions = engine.replicas[r].regions
+                for (_, region, lo, hi), want in zip(writes, golden):
+                    if not _same(regions[region].bytes[lo:hi], want):
+                        ranges.append([region, lo, hi])
+
+
+def _subtract(ranges, region: str, lo: int, hi: int) -> List[list]:
+    out = []
+    for rr, a, b in ranges:
+        if rr != region or b <= lo or hi <= a:
+            out.append([rr, a, b])
+            continue
+        if a < lo:
+            out.append([rr, a, lo])
+        if hi < b:
+            out.append([rr, hi, b])
+    return out
+
+
 def run_fault_here(sess, paused, fault: Fault, golden: Golden, tolerance: Tolerance,
-                   never_read: bool = False) -> Verdict:
-    """Inject `fault` and finish the paused run in this process; classify the result.
-    never_read: no op reads the fault's bytes (PausePoints.never_read), the cause of
-    a masked outcome. An accumulate fault's run is followed by one scrub pass when
-    the mode keeps weight copies (fault_injection.vocabulary), part of its outcome."""
+                   never_read: bool = False, convergence: Optional[Convergence] = None,
+                   state=None) -> Verdict:
+    """Inject `fault` and finish the paused run (at the fault's pause point) in this
+    process; classify the result (`tolerance` is passed to classify as is).
+
+    never_read: no op reads the fault's bytes (PausePoints.never_read), the cause of a
+    masked outcome. convergence, state: a Convergence of this input and the paused
+    run's snapshot() at its pause point: the run stops at the first op boundary where
+    it has converged (module docstring); without them the run goes to the end and a
+    masked outcome carries no convergence point. A masked weights upset still wrong in
+    memory at the end is `latent in memory`. An accumulate fault (several upsets) runs
+    to the end without convergence and is followed by one scrub pass when the mode
+    keeps weight copies (fault_injection.vocabulary), part of its outcome."""
     before = sess.health()
-    outputs, raised = None, None
+    outputs, raised, at = None, None, None
+    p = paused.at
     try:
-        inject_fault(sess, fault, paused.at)
-        outputs = paused.finish()
-        if fault.upsets is not None and protection_mode(sess.protection).scrubbed:
-            sess.scrub()
+        inject_fault(sess, fault, p)
+        if convergence is None or fault.upsets is not None:
+            outputs = paused.finish()
+            if fault.upsets is not None and protection_mode(sess.protection).scrubbed:
+                sess.scrub()
+        else:
+            outputs, at = convergence.finish(paused, fault, state, p)
+            if outputs is None:
+                outputs = golden.outputs
     except UncorrectableUpsetError as e:
         raised = e
     except Exception as e:  # any other failure of the run is a crash outcome, with its text
         raised = e
     verdict = classify(golden, outputs, health=health_delta(before, sess.health()), raised=raised,
                        tolerance=tolerance)
-    if never_read and verdict.outcome == "masked":
-        verdict = replace(verdict, cause=NEVER_READ)
-    return verdict
+    if never_read:
+        return _masked_cause(verdict, NEVER_READ)
+    image = convergence.image if convergence is not None else None
+    if verdict.outcome == "masked" and weights_still_upset(sess, fault, image):
+        return _masked_cause(verdict, LATENT)
+    return _masked_cause(verdict, converged_at(at) if at is not None else None)
+
+
+def static_verdict(golden: Golden, cause: str, tolerance) -> Verdict:
+    """The verdict of a fault masked for a cause known without running: what classify
+    gives a run whose outputs are the golden ones and whose counters did not move."""
+    return replace(classify(golden, golden.outputs, health={}, tolerance=tolerance), cause=cause)
+
+
+# -- the naive reference -----------------------------------------------------------------
+def naive_verdict(make_session: Callable[[], object], feeds, fault: Fault, golden: Golden,
+                  tolerance: Tolerance, golden_sess=None) -> Verdict:
+    """The verdict of `fault` the slow way: a fresh session (`make_session()`), the upset
+    from op 0 on, a full run, and at every op boundary from the fault's pause point every
+    live tensor of every active replica compared with a fault-free run of `golden_sess`
+    (another session of the same model and protection) in lockstep; the first boundary
+    where all are equal, no later op reads upset weight bytes and nothing was detected
+    is the convergence point. Same causes and order as run_fault_here."""
+    sess = make_session()
+    golden_sess = golden_sess if golden_sess is not None else make_session()
+    plan = sess.compiled.plan
+    points = PausePoints(plan)
+    if points.never_read(fault):
+        sess_verdict = _naive_run(sess, golden_sess, feeds, fault, golden, tolerance, points, None)
+        return _masked_cause(sess_verdict, NEVER_READ)
+    live = None if fault.upsets is not None else Liveness(plan)  # accumulate: no convergence point
+    return _naive_run(sess, golden_sess, feeds, fault, golden, tolerance, points, live)
+
+
+def _naive_run(sess, golden_sess, feeds, fault, golden, tolerance, points, live) -> Verdict:
+    n = len(sess.compiled.plan.steps)
+    p = points(fault)
+    start = p + 1 if fault.kind == "compute" else p
+    image = golden_weights(sess.compiled.plan)
+    before = sess.health()
+    outputs, raised, at = None, None, None
+    try:
+        with sess.paused_run(feeds) as run, golden_sess.paused_run(feeds) as ref:
+            inject_fault(sess, fault, 0)
+            run.advance_to(0)
+            for b in range(n + 1):
+                if (live is not None and at is None and b >= start
+                        and _naive_converged(sess, golden_sess, live, fault, image, b, before)):
+                    at = b
+                if b < n:
+                    run.advance_to(b + 1)
+                    ref.advance_to(b + 1)
+            outputs = run.finish()
+        if fault.upsets is not None and protection_mode(sess.protection).scrubbed:
+            sess.scrub()
+    except UncorrectableUpsetError as e:
+        raised = e
+    except Exception as e:
+        raised = e
+    verdict = classify(golden, outputs, health=health_delta(before, sess.health()), raised=raised,
+                       tolerance=tolerance)
+    if verdict.outcome == "masked" and weights_still_upset(sess, fault, image):
+        return _masked_cause(verdict, LATENT)
+    return _masked_cause(verdict, converged_at(at) if at is not None else None)
+
+
+def _naive_converged(sess, golden_sess, live, fault, image, b, health0) -> bool:
+    engine, ref = sess._engine, golden_sess._engine
+    if sess._health != health0 or any(engine.vote_reports[i].words_disagreeing for i in range(b)):
+        return False
+    if fault.kind == "weights":
+        lo, hi = _touched_span(fault)
+        copy = int(fault.site.rsplit("copy", 1)[1])
+        if (not _same(engine.weights.copies[copy].bytes[lo:hi], image[lo:hi])
+                and _readers_of_copy(engine, copy) and live.last_weight_reader(lo, hi) >= b):
+            return False
+    for r in engine.active:
+        mine, theirs = r.regions, ref.replicas[r.index].regions
+        for t in live.live_at[b]:
+            if not _same(mine[t.region].bytes[t.lo:t.hi], theirs[t.region].bytes[t.lo:t.hi]):
+                return False
+    return True
+
+
+# -- the worker ----------------------------------------------------------------------------
+class _Worker:
+    """In a worker process: one session, one open paused run per input, states kept at
+    op 0 (`origin`) and at the current pause point (`base`)."""
+
+    def __init__(self, make_session, sess, feeds: Sequence[dict], goldens: Sequence[Golden],
+                 tolerance, static_cause: StaticCause, points: PausePoints):
+        self.make_session = make_session
+        self.sess = sess
+        self.feeds = feeds
+        self.goldens = goldens
+        self.tolerance = tolerance
+        self.static_cause = static_cause
+        self.points = points
+        self.liveness = Liveness(sess.compiled.plan)
+        self.image = golden_weights(sess.compiled.plan)
+        self.input = None
+        self.paused = None
+        self.track_weights = True
+
+    def _open(self, input_index: int) -> None:
+        self._close()
+        self.paused = self.sess.paused_run(self.feeds[input_index])
+        self.paused.__enter__()
+        self.input = input_index
+        self.origin = self.paused.snapshot()
+        self.convergence = Convergence.record(self.sess, self.paused, self.liveness, self.image)
+        self.convergence.track_weights = self.track_weights
+        self.paused.restore(self.origin)
+        self.base = self.origin
+
+    def _close(self) -> None:
+        if self.paused is not None:
+            self.paused.__exit__(None, None, None)
+            self.paused = None
+            self.input = None
+
+    def _pause_at(self, k: int) -> None:
+        if k == self.base.at:
+            return
+        self.paused.restore(self.origin if k < self.base.at else self.base)
+        self.paused.advance_to(k)
+        self.base = self.paused.snapshot()
+
+    def run(self, fault: Fault) -> Verdict:
+        golden = self.goldens[fault.input_index]
+        cause = self.static_cause(fault)
+        if cause is not None:
+            return static_verdict(golden, cause, self.tolerance)
+        if self.input != fault.input_index:
+            self._open(fault.input_index)
+        self._pause_at(self.points(fault))
+        verdict = run_fault_here(self.sess, self.paused, fault, golden, self.tolerance, False,
+                                 self.convergence, self.base)
+        self._undo(fault, verdict)
+        return verdict
+
+    def _undo(self, fault: Fault, verdict: Verdict) -> None:
+        engine = self.sess._engine
+        if engine.weights.lost_blocks or verdict.outcome == "crash":
+            self._rebuild()
+            return
+        stop = self.convergence.stop
+        if stop is None or fault.upsets is not None or self.sess._health != self.base.health:
+            self.paused.restore(self.base)  # it may have run again from op 0, scrubbed, ...
+        else:  # it ran ops [pause point, stop) once: put back what they wrote and the upset
+            written = self.liveness.written_between(self.base.at, stop)
+            if fault.kind in ("activations", "input"):
+                region = "arena" if fault.kind == "activations" else "input"
+                written[region] = _merge(written.get(region, []) + [_touched_span(fault)])
+            self.paused.restore(self.base, written)
+        if fault.upsets is not None:  # several upsets, maybe a scrub: every copy back whole
+            for copy in engine.weights.copies:
+                copy.bytes[:] = self.image
+        elif fault.kind == "weights":
+            lo, hi = _touched_span(fault)
+            for copy in engine.weights.copies:
+                copy.bytes[lo:hi] = self.image[lo:hi]
+
+    def _rebuild(self) -> None:
+        self._close()
+        self.sess = self.make_session()
+        self.base = None
+
+
+def run_in_process(sess, feeds: Sequence[dict], goldens: Sequence[Golden], tolerance, faults: Iterable[Fault],
+                   make_session, static_cause: Optional[StaticCause] = None) -> Iterator[Verdict]:
+    """The verdict of each fault, in order, run in this process with `sess` as a worker
+    runs it (snapshot, convergence, undo), without isolation: a fault that crashes
+    the process crashes the caller (`fi replay`, benchmarks)."""
+    points = PausePoints(sess.compiled.plan)
+    worker = _Worker(make_session, sess, feeds, goldens, tolerance, static_cause or points.static_cause, points)
+    try:
+        for fault in faults:
+            yield worker.run(fault)
+    finally:
+        worker._close()
+
+
+def _send(fd: int, obj) -> None:
+    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(struct.pack("<Q", len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _recv_exact(fd: int, n: int) -> Optional[bytes]:
+    chunks, got = [], 0
+    while got < n:
+        chunk = os.read(fd, n - got)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+# Shared memory: one slot per worker, (fault id in flight or -1, time.monotonic() it started).
+_SLOT = 2
 
 
 @dataclass
-class _Child:
-    fault: Fault
-    fd: int
-    started: float
-    deadline: float
+class _Proc:
+    slot: int
+    pid: int
+    to_fd: int
+    from_fd: int
+    batch: Optional[List[Fault]] = None
     data: bytes = b""
 
 
-class ForkExecutor:
-    """inputs: the campaign's feeds, one dict per input; goldens: their Golden, in the
-    same order; a fault runs on inputs[fault.input_index]."""
+class Executor:
+    """Run faults in persistent worker processes forked from this one (module docstring).
 
-    def __init__(self, sess, inputs: List[dict], goldens: List[Golden], tolerance: Tolerance, workers: int = 1,
-                 timeout_s: float = 10.0, prefix_reuse: bool = True, worker_name: str = "local"):
-        if workers < 1:
-            raise InvalidArgumentError(f"workers {workers}: expected at least 1")
-        if len(inputs) != len(goldens) or not inputs:
-            raise InvalidArgumentError(f"{len(inputs)} inputs and {len(goldens)} goldens: expected one golden "
-                                       f"per input, at least one")
+    sess: the campaign's compiled session (never run here; forked into each worker).
+    feeds: one feed dict per input (Fault.input_index indexes it); goldens: one Golden
+    per input. tolerance: passed to classify as is. make_session: builds a fresh session
+    of the campaign (a worker rebuilds its own after a lost weight block or a crash).
+    static_cause: Fault -> masked cause known without running, or None (default:
+    PausePoints.never_read). batch: faults per message to a worker (None: sized from
+    the fault-free run time `run_s` to about 50 ms of work)."""
+
+    def __init__(self, sess, feeds: Sequence[dict], goldens: Sequence[Golden], tolerance, workers: int = 1,
+                 timeout_s: float = 10.0, worker_name: str = "local", make_session=None,
+                 static_cause: Optional[StaticCause] = None, batch: Optional[int] = None, run_s: float = 0.01):
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InvalidArgumentError(f"workers {workers!r}: expected an int >= 1", argument="workers",
+                                       value=workers)
+        if len(feeds) != len(goldens) or not feeds:
+            raise InvalidArgumentError(f"{len(feeds)} inputs and {len(goldens)} goldens: expected one golden "
+                                       f"per input, at least one", argument="goldens", value=len(goldens))
         self.sess = sess
-        self.inputs = inputs
-        self.goldens = goldens
+        self.feeds = list(feeds)
+        self.goldens = list(goldens)
         self.tolerance = tolerance
         self.workers = workers
         self.timeout_s = timeout_s
-        self.prefix_reuse = prefix_reuse
         self.worker_name = worker_name
-        self._running: Dict[int, _Child] = {}
+        self.make_session = make_session
         self.pause_point = PausePoints(sess.compiled.plan)
+        self.static_cause = static_cause or self.pause_point.static_cause
+        self.batch = batch or max(1, min(256, int(0.05 / max(run_s, 1e-6))))
+        self.run_s = run_s
 
     def run(self, faults: Iterable[Fault]) -> Iterator[InjectionRecord]:
-        """Yield one record per fault, in completion order (one paused run per input)."""
-        by_input: Dict[int, List[Fault]] = {}
+        """Yield one record per fault, in completion order."""
+        faults = list(faults)
         for f in faults:
-            if not 0 <= f.input_index < len(self.inputs):
+            if not 0 <= f.input_index < len(self.feeds):
                 raise InvalidArgumentError(f"fault {f.fault_id}: input_index {f.input_index} is not one of the "
-                                           f"campaign's {len(self.inputs)} inputs")
-            by_input.setdefault(f.input_index, []).append(f)
-        for index in sorted(by_input):
-            order = sorted(by_input[index],
-                           key=lambda f: (self.pause_point(f) if self.prefix_reuse else 0, f.fault_id))
-            with self.sess.paused_run(self.inputs[index]) as paused:
-                for fault in order:
-                    if self.prefix_reuse:
-                        paused.advance_to(self.pause_point(fault))
-                    while len(self._running) >= self.workers:
-                        yield from self._reap(block=True)
-                    self._fork(paused, fault)
-                    yield from self._reap(block=False)
-        # children hold their own copy of the paused run: the next input does not touch them
-        while self._running:
-            yield from self._reap(block=True)
+                                           f"campaign's {len(self.feeds)} inputs", argument="input_index",
+                                           value=f.input_index)
+        order = sorted(faults, key=lambda f: (f.input_index, self.pause_point(f), f.fault_id))
+        self._by_id = {f.fault_id: f for f in order}
+        if len(self._by_id) != len(order):
+            raise InvalidArgumentError("the fault list names a fault id twice", argument="faults")
+        if not order:
+            return
+        size = min(self.batch, -(-len(order) // self.workers))  # every worker gets a batch
+        queue = deque(order[i:i + size] for i in range(0, len(order), size))
+        self._shared = mmap.mmap(-1, 8 * _SLOT * self.workers)
+        self._slots = np.frombuffer(self._shared, np.float64).reshape(self.workers, _SLOT)
+        self._slots[:, 0] = -1
+        procs: Dict[int, _Proc] = {}
+        self._procs = procs
+        died_idle = 0
+        try:
+            while queue or any(p.batch for p in procs.values()):
+                for slot in range(self.workers):
+                    if slot not in procs and queue:
+                        procs[slot] = self._spawn(slot)
+                for proc in procs.values():
+                    if proc.batch is None and queue:
+                        proc.batch = queue.popleft()
+                        _send(proc.to_fd, [f.fault_id for f in proc.batch])
+                busy = {p.from_fd: p for p in procs.values() if p.batch}
+                readable, _, _ = select.select(list(busy), [], [], 0.05)
+                for fd in readable:
+                    proc = busy[fd]
+                    chunk = os.read(fd, 1 << 20)
+                    if chunk:
+                        proc.data += chunk
+                        records = self._complete(proc)
+                        if records is not None:
+                            yield from records
+                        continue
+                    records, idle = self._died(proc, queue)
+                    died_idle += idle
+                    if died_idle > 3:
+                        raise RuntimeError("fault-injection workers died 4 times with no fault in flight "
+                                           "(while setting up); see the worker's stderr")
+                    del procs[proc.slot]
+                    yield from records
+                now = time.monotonic()
+                for proc in list(procs.values()):
+                    fid, since = self._slots[proc.slot]
+                    if proc.batch and fid >= 0 and now - since > self.timeout_s:
+                        os.kill(proc.pid, signal.SIGKILL)
+                        del procs[proc.slot]
+                        yield from self._lost(proc, queue, int(fid), now - since,
+                                              Verdict.hang(f"no result after {self.timeout_s:.2f} s"))
+        finally:
+            for proc in procs.values():
+                os.close(proc.to_fd)  # the worker exits at EOF
+            for proc in procs.values():
+                if proc.batch:
+                    os.kill(proc.pid, signal.SIGKILL)
+                os.waitpid(proc.pid, 0)
+                os.close(proc.from_fd)
+            del self._slots
+            self._shared.close()
 
-    def _fork(self, paused, fault: Fault) -> None:
-        rfd, wfd = os.pipe()
+    def _complete(self, proc: _Proc) -> Optional[List[InjectionRecord]]:
+        if len(proc.data) < 8:
+            return None
+        (size,) = struct.unpack("<Q", proc.data[:8])
+        if len(proc.data) < 8 + size:
+            return None
+        results = pickle.loads(proc.data[8:8 + size])
+        proc.data = proc.data[8 + size:]
+        proc.batch = None
+        layer = self.pause_point.layer
+        return [InjectionRecord(self._by_id[fid], Verdict(**fields), duration, self.worker_name,
+                                layer(self._by_id[fid])) for fid, fields, duration in results]
+
+    def _died(self, proc: _Proc, queue) -> Tuple[List[InjectionRecord], int]:
+        _, status = os.waitpid(proc.pid, 0)
+        os.close(proc.to_fd)
+        os.close(proc.from_fd)
+        fid, since = self._slots[proc.slot]
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            how = f"worker killed by signal {sig} ({signal.Signals(sig).name})"
+        else:
+            how = f"worker exited with code {os.WEXITSTATUS(status)} and no result"
+        if fid < 0:
+            queue.appendleft(proc.batch)
+            return [], 1
+        return self._lost(proc, queue, int(fid), time.monotonic() - since, Verdict.crash(how), reap=False), 0
+
+    def _lost(self, proc: _Proc, queue, fault_id: int, duration: float, verdict: Verdict,
+              reap: bool = True) -> List[InjectionRecord]:
+        """Record the in-flight fault of a killed or dead worker; queue the rest of its batch."""
+        if reap:
+            os.waitpid(proc.pid, 0)
+            os.close(proc.to_fd)
+            os.close(proc.from_fd)
+        self._slots[proc.slot] = (-1, 0.0)
+        fault = next((f for f in proc.batch if f.fault_id == fault_id), None)
+        rest = [f for f in proc.batch if f.fault_id != fault_id]
+        if fault is None:
+            raise RuntimeError(f"worker {proc.pid} published fault {fault_id}, which is not in its batch "
+                               f"(a radrt bug: please report it)")
+        if rest:
+            queue.appendleft(rest)
+        return [InjectionRecord(fault, verdict, duration, self.worker_name, self.pause_point.layer(fault))]
+
+    def _spawn(self, slot: int) -> _Proc:
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
         pid = os.fork()
-        if pid == 0:  # child: never returns
-            os.close(rfd)
+        if pid == 0:  # the worker: never returns
+            os.close(to_w)
+            os.close(from_r)
+            for other in self._procs.values():  # so that each worker sees EOF when the parent closes its pipe
+                os.close(other.to_fd)
+                os.close(other.from_fd)
             faulthandler.disable()  # a crash is an outcome here, not a traceback on stderr
             code = 0
             try:
-                t0 = time.perf_counter()
-                verdict = run_fault_here(self.sess, paused, fault, self.goldens[fault.input_index], self.tolerance,
-                                         self.pause_point.never_read(fault))
-                payload = pickle.dumps((verdict, time.perf_counter() - t0))
-                view = memoryview(payload)
-                while view:
-                    view = view[os.write(wfd, view):]
+                self._serve(slot, to_r, from_w)
             except BaseException:
                 code = 70
             finally:
                 os._exit(code)
-        os.close(wfd)
-        now = time.monotonic()
-        self._running[pid] = _Child(fault, rfd, now, now + self.timeout_s)
+        os.close(to_r)
+        os.close(from_w)
+        return _Proc(slot, pid, to_w, from_r)
 
-    def _reap(self, block: bool) -> List[InjectionRecord]:
-        """Collect finished children (waiting for at least one when block); kill late ones."""
-        done: List[InjectionRecord] = []
-        while self._running and not done:
-            now = time.monotonic()
-            for pid, child in list(self._running.items()):
-                if now >= child.deadline:
-                    os.kill(pid, signal.SIGKILL)
-                    done.append(self._close(pid, Verdict.hang(f"no result after {self.timeout_s:.2f} s")))
-            if done:
-                break
-            wait = max(0.0, min(c.deadline for c in self._running.values()) - now) if block else 0.0
-            by_fd = {c.fd: pid for pid, c in self._running.items()}
-            readable, _, _ = select.select(list(by_fd), [], [], wait)
-            for fd in readable:
-                pid = by_fd[fd]
-                chunk = os.read(fd, 1 << 16)
-                if chunk:
-                    self._running[pid].data += chunk
-                    continue
-                done.append(self._close(pid, None))
-            if not block:
-                break
-        return done
+    def _serve(self, slot: int, rfd: int, wfd: int) -> None:
+        make = self.make_session or (lambda: _fresh_like(self.sess))
+        worker = _Worker(make, self.sess, self.feeds, self.goldens, self.tolerance, self.static_cause,
+                         self.pause_point)
+        worker.track_weights = self.run_s / max(self.pause_point.n_ops, 1) >= TRACK_WEIGHTS_MIN_OP_S
+        mine = self._slots[slot]
+        while True:
+            head = _recv_exact(rfd, 8)
+            if head is None:
+                return
+            ids = pickle.loads(_recv_exact(rfd, struct.unpack("<Q", head)[0]))
+            results = []
+            for fault_id in ids:  # the faults themselves came with the fork
+                t0 = time.monotonic()
+                mine[1] = t0
+                mine[0] = fault_id
+                v = _run_one(worker, self._by_id[fault_id])
+                mine[0] = -1
+                results.append((fault_id, vars(v), time.monotonic() - t0))  # primitives: cheap to pickle
+            _send(wfd, results)
 
-    def _close(self, pid: int, verdict: Optional[Verdict]) -> InjectionRecord:
-        child = self._running.pop(pid)
-        os.close(child.fd)
-        _, status = os.waitpid(pid, 0)
-        duration = time.monotonic() - child.started
-        if verdict is None:
-            if child.data:
-                try:
-                    verdict, duration = pickle.loads(child.data)
-                except (pickle.UnpicklingError, EOFError, ValueError):
-                    verdict = Verdict.crash("worker died while reporting its result")
-            elif os.WIFSIGNALED(status):
-                verdict = Verdict.crash(f"worker killed by signal {os.WTERMSIG(status)} "
-                                        f"({signal.Signals(os.WTERMSIG(status)).name})")
-            else:
-                verdict = Verdict.crash(f"worker exited with code {os.WEXITSTATUS(status)} and no result")
-        return InjectionRecord(child.fault, verdict, duration, self.worker_name,
-                               self.pause_point.layer(child.fault))
+
+def _run_one(worker: _Worker, fault: Fault) -> Verdict:
+    """One fault in a worker (a module function, so a test can replace it)."""
+    return worker.run(fault)
+
+
+def _fresh_like(sess):
+    from runtime import InferenceSession
+    return InferenceSession(sess._loaded.proto.SerializeToString(), protection=sess.protection,
+                            vote_points=sess._vote_points, scrub_block_size=sess._block_size,
+                            scrub_interval_s=None)

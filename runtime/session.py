@@ -183,9 +183,9 @@ class InferenceSession:
                               for vi in self._input_protos}
         self._fixed_shapes = _check_input_shapes(input_shapes, self._input_protos)
         self._lock = threading.RLock()
-        # The open paused run, if any. The lock is re-entrant (a forked child of a
-        # campaign injects into its parent's paused run), so this is what stops the
-        # same thread from running again over the arena a paused run still uses.
+        # The open paused run, if any. The lock is re-entrant (a campaign worker injects
+        # while its paused run holds the lock), so this is what stops the same thread
+        # from running again over the arena a paused run still uses.
         self._paused: Optional["PausedRun"] = None
         self._health = dict.fromkeys(HEALTH_COUNTERS, 0)
         self._events: deque = deque(maxlen=256)
@@ -270,6 +270,8 @@ class InferenceSession:
         run(), another paused_run() and set_protection() on the same thread
         raise InvalidArgumentError (they would overwrite the paused run's
         memory); inject(), scrub(), health() and fault_sites() are allowed.
+        `p.snapshot()` copies the paused state and `p.restore(state)` goes back to
+        it, so one prefix serves many runs in this process.
         advance_to() and finish() outside the `with` block raise
         InvalidArgumentError.
         """
@@ -401,7 +403,7 @@ class InferenceSession:
         _refuse_unknown_keywords(InferenceSession.inject, unknown)
         with self._lock:
             engine = self._require_engine()
-            sites = {s.name: s for s in fault_sites(engine)}
+            sites = engine.fault_site_index()
             if not isinstance(site_name, str) or site_name not in sites:
                 kinds = sorted({s.name.split("/")[0] for s in sites.values()})
                 raise InvalidArgumentError(f"fault site {site_name!r} does not exist in protection "
@@ -562,6 +564,15 @@ class InferenceSession:
         return Compiled(self._loaded, input_shapes, self._max_memory_bytes, self._mode, self._disabled_passes)
 
 
+@dataclass(frozen=True)
+class PausedState:
+    """A PausedRun.snapshot(): the engine's RunState, health counters, events, op index."""
+    engine: Any
+    health: Dict[str, int]
+    events: tuple
+    at: int
+
+
 class PausedRun:
     """One inference, stoppable between ops; holds the session's lock while open
     (between __enter__ and __exit__; the session's `_paused` is this run then)."""
@@ -601,17 +612,79 @@ class PausedRun:
                                        argument="paused_run", value=what)
 
     def advance_to(self, stop: int) -> None:
-        """Run ops [self.at, stop) now (inside the `with` block only)."""
+        """Run ops [self.at, stop) now (inside the `with` block only), with the upsets
+        armed for them (as finish() would apply them)."""
         self._require_open("advance_to")
-        engine = self.session._engine
+        s, engine = self.session, self.session._engine
         if not is_integer(stop) or not self.at <= stop <= len(engine.plan.steps):
             raise InvalidArgumentError(f"advance_to: stop {stop!r} is not an op index a run paused at op "
                                        f"{self.at} can advance to (expected an int from {self.at} to "
                                        f"{len(engine.plan.steps)}, the model's op count)",
                                        argument="stop", value=stop)
         stop = int(stop)
-        engine.advance(self.at, stop)
+        if s._armed:  # also those due right now, when stop == self.at
+            engine.advance(self.at, stop, self._take_armed(stop))
+        else:
+            engine.advance(self.at, stop)
         self.at = stop
+
+    def step(self) -> None:
+        """Run the next op, with the upsets armed for it: advance_to(self.at + 1) for a
+        caller stepping op by op (inside the `with` block only; at the end of the run,
+        InvalidArgumentError)."""
+        if not self._open:
+            self._require_open("step")
+        s, engine = self.session, self.session._engine
+        if self.at >= len(engine.plan.steps):
+            raise InvalidArgumentError(f"step: the run is at its end (op {self.at})", argument="step",
+                                       value=self.at)
+        if s._armed:
+            engine.advance(self.at, self.at + 1, self._take_armed(self.at + 1))
+        else:
+            engine.advance(self.at, self.at + 1)
+        self.at += 1
+
+    def snapshot(self) -> "PausedState":
+        """Everything the rest of this run can change, copied (inside the `with` block only):
+        the engine's run state (Engine.save_run_state), the health counters, the events and
+        the op the run is paused at. Upsets must not be armed (they are not part of it)."""
+        self._require_open("snapshot")
+        s = self.session
+        s._refuse_to_drop_armed_upsets("snapshot() copies the run state without them")
+        return PausedState(s._engine.save_run_state(), dict(s._health), tuple(s._events), self.at)
+
+    def restore(self, state: "PausedState", written: Optional[Dict[str, List[tuple]]] = None) -> None:
+        """Go back to a snapshot() of this run, byte for byte (inside the `with` block
+        only). Upsets armed since are dropped; weight upsets, which land in the weight
+        copies now, are not undone (the caller restores the bytes it upset).
+        written: None, or the only byte ranges written since, {region: [(lo, hi)]}
+        (Engine.restore_run_state): fewer bytes to copy back."""
+        self._require_open("restore")
+        s = self.session
+        if not isinstance(state, PausedState):
+            raise InvalidArgumentError(f"restore: expected a PausedState from snapshot(), got "
+                                       f"{type(state).__name__}", argument="state", value=type(state).__name__)
+        s._engine.restore_run_state(state.engine, written)
+        s._health.clear()
+        s._health.update(state.health)
+        s._events.clear()
+        s._events.extend(state.events)
+        s._armed = {}
+        self.at = state.at
+
+    def _take_armed(self, stop: int):
+        """Pop the upsets armed for ops before `stop`; apply those due right now; return
+        the others as hooks by op."""
+        s = self.session
+        now = s._armed.pop(self.at - 1, [])
+        late = sorted(k for k in s._armed if k < self.at) + [self.at - 1 for u in now if u.before_vote]
+        if late:
+            s._armed = {}
+            raise InvalidArgumentError(f"an upset armed for op {late[0]} cannot land in a run already at "
+                                       f"op {self.at}", argument="at_op", value=late[0])
+        for upset in now:
+            upset()
+        return {k: s._armed.pop(k) for k in sorted(s._armed) if k < stop}
 
     def finish(self, output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
         """Apply the armed upsets, run the remaining ops, vote/compare; return the outputs
@@ -619,14 +692,7 @@ class PausedRun:
         self._require_open("finish")
         s, engine = self.session, self.session._engine
         names = s._check_output_names(output_names)
-        armed, s._armed = s._armed, {}
-        now = armed.pop(self.at - 1, [])  # upsets whose moment is right now
-        late = sorted(k for k in armed if k < self.at) + [self.at - 1 for u in now if u.before_vote]
-        if late:
-            raise InvalidArgumentError(f"an upset armed for op {late[0]} cannot land in a run already at "
-                                       f"op {self.at}", argument="at_op", value=late[0])
-        for upset in now:
-            upset()
+        armed = self._take_armed(len(engine.plan.steps))
         engine.advance(self.at, len(engine.plan.steps), armed)
         outputs = engine.finish()
         s.last_latency_s = time.perf_counter() - self.t0

@@ -103,10 +103,11 @@ class AbftEngine(Engine):
         super().__init__(plan, mode, weights, vote_points, health, events)
         regions = self.replicas[0].regions
         self._keep: List[object] = []  # cdata the C records point to
+        self._slots: List[object] = []  # every seal slot: state a run writes (save_run_state)
 
         def new_slot():
-            self._keep.append(ffi.new("radrt_seal *"))
-            return self._keep[-1]
+            self._slots.append(ffi.new("radrt_seal *"))
+            return self._slots[-1]
 
         def ptr(p):
             return regions[p.region].pointer(p.offset)
@@ -160,6 +161,20 @@ class AbftEngine(Engine):
                 [ptr(p) if p is not None else ffi.NULL for p in step.outs],
                 [ptr(p) for p in step.consts],
                 ptr(step.scratch) if step.scratch else ffi.NULL)
+
+    # -- run state -----------------------------------------------------------------------
+    def save_run_state(self):
+        state = super().save_run_state()
+        size = ffi.sizeof("radrt_seal")
+        state.extra = (b"".join(ffi.buffer(slot, size)[:] for slot in self._slots), self._reran)
+        return state
+
+    def restore_run_state(self, state, written=None) -> None:
+        super().restore_run_state(state, written)
+        seals, self._reran = state.extra
+        size = ffi.sizeof("radrt_seal")
+        for k, slot in enumerate(self._slots):
+            ffi.memmove(slot, seals[k * size:(k + 1) * size], size)
 
     # -- running -----------------------------------------------------------------------
     def begin(self, feeds: Dict[str, np.ndarray]) -> None:

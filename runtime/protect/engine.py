@@ -27,11 +27,15 @@ A weight upset in one copy is therefore voted out in the run it occurs and
 scrubbed right after; see README "Protection" for what stays exposed.
 
 A run is `begin(feeds)`, `advance(0, n)`, `finish()`; fault-injection
-campaigns pause between `advance` calls to reuse a fault-free prefix. Armed
+campaigns pause between `advance` calls to reuse a fault-free prefix, and
+`save_run_state()` / `restore_run_state()` copy out and back everything a run
+writes (each replica's arena, input and output regions, the per-op vote
+reports; abft adds its seals), so many runs can go on from one paused state. Armed
 upsets (from `inject`) are hooks keyed by step: applied right after that
 step's kernels (compute: before that step's vote; activations: after it).
 With nothing armed the loop is a plain walk over pre-bound C calls.
 """
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
@@ -45,6 +49,19 @@ from .weights import WeightCopies
 
 # Hooks by step index, and -1 for "after the inputs are copied in".
 Hooks = Dict[int, List[Callable[[], None]]]
+
+# The regions of a replica that a run writes.
+RUN_REGIONS = ("arena", "input", "output")
+
+
+@dataclass
+class RunState:
+    """What Engine.save_run_state() copied: regions in replica-major RUN_REGIONS order,
+    the vote reports' bytes, the feeds, and (abft) the seal slots' bytes and flag."""
+    regions: List[np.ndarray]
+    vote_reports: bytes
+    feeds: Dict[str, np.ndarray]
+    extra: tuple = ()
 
 
 class Replica:
@@ -79,6 +96,7 @@ class Engine:
         self._zero_reports = bytes(ffi.sizeof("radrt_vote_report") * max(nsteps, 1))
         self.tmr_calls = self._interleave_with_votes() if mode == "tmr" and vote_points == "every_op" else None
         self.feeds: Dict[str, np.ndarray] = {}
+        self._sites: Optional[Dict[str, object]] = None
 
     # -- building --------------------------------------------------------------
     def _vote_calls(self, step_index: int):
@@ -97,6 +115,44 @@ class Engine:
         for i in range(len(self.plan.steps)):
             per_step.append([r.calls[i] for r in self.replicas] + self._vote_calls(i))
         return per_step
+
+    def fault_site_index(self) -> Dict[str, object]:
+        """{site name: FaultSite} of this engine (faults.fault_sites), built once."""
+        if self._sites is None:
+            from .faults import fault_sites  # imports nothing of this module
+            self._sites = {s.name: s for s in fault_sites(self)}
+        return self._sites
+
+    # -- run state ---------------------------------------------------------------
+    def save_run_state(self) -> "RunState":
+        """A copy of everything a run writes (not the weights, which a run only reads).
+        Costs one copy of every replica's arena, input and output regions."""
+        regions = [r.regions[name].bytes.copy() for r in self.replicas for name in RUN_REGIONS]
+        return RunState(regions, ffi.buffer(self.vote_reports, len(self._zero_reports))[:], self.feeds)
+
+    def restore_run_state(self, state: "RunState", written: Optional[Dict[str, List[tuple]]] = None) -> None:
+        """Put back a state from save_run_state() of this engine, byte for byte.
+
+        written: None (every byte), or {region name: [(lo, hi), ...]}: only those byte
+        ranges of every replica's region are copied back (a region not named is not);
+        the caller guarantees that nothing else was written since the save."""
+        views = [r.regions[name].bytes for r in self.replicas for name in RUN_REGIONS]
+        if len(views) != len(state.regions) or any(v.shape != s.shape for v, s in zip(views, state.regions)):
+            raise InvalidArgumentError("restore_run_state: the state was saved from another engine "
+                                       "(regions differ)", argument="state")
+        if written is None:
+            for view, saved in zip(views, state.regions):
+                np.copyto(view, saved)
+        else:
+            unknown = sorted(set(written) - set(RUN_REGIONS))
+            if unknown:
+                raise InvalidArgumentError(f"restore_run_state: region {unknown[0]!r} is not one a run writes "
+                                           f"({', '.join(RUN_REGIONS)})", argument="written", value=unknown[0])
+            for k, (view, saved) in enumerate(zip(views, state.regions)):
+                for lo, hi in written.get(RUN_REGIONS[k % len(RUN_REGIONS)], ()):
+                    view[lo:hi] = saved[lo:hi]
+        ffi.memmove(self.vote_reports, state.vote_reports, len(state.vote_reports))
+        self.feeds = state.feeds
 
     # -- running ---------------------------------------------------------------
     # A run is begin(feeds), advance(0, n) and finish(); campaigns pause between

@@ -86,26 +86,32 @@ def test_campaign_killed_mid_way_resumes_to_exactly_n_rows(tmp_path):
 
 
 def test_a_fault_that_kills_or_stalls_its_worker_is_recorded_and_the_campaign_finishes(tmp_path, monkeypatch):
-    real = executor.run_fault_here
+    real = executor._run_one
 
-    def sabotaged(sess, paused, fault, golden, tolerance, never_read):
+    def sabotaged(worker, fault):
         if fault.fault_id == 3:
             os.kill(os.getpid(), signal.SIGSEGV)
         if fault.fault_id == 5:
             time.sleep(3600)
-        return real(sess, paused, fault, golden, tolerance, never_read)
+        return real(worker, fault)
 
-    monkeypatch.setattr(executor, "run_fault_here", sabotaged)
+    monkeypatch.setattr(executor, "_run_one", sabotaged)
     s = run_campaign("digits", SITES, "flip", "tmr", seed=2, db=tmp_path / "c.sqlite", faults=12,
                      workers=2, timeout_factor=0.0)
     rows = outcomes_by_fault(tmp_path / "c.sqlite")
     assert s["total"] == 12
     assert rows[3] == "crash" and rows[5] == "hang"
-    assert all(o in ("masked", "corrected") for i, o in rows.items() if i not in (3, 5))
+    monkeypatch.setattr(executor, "_run_one", real)
+    clean = run_campaign("digits", SITES, "flip", "tmr", seed=2, db=tmp_path / "clean.sqlite", faults=12,
+                         workers=1)
+    assert clean["total"] == 12
+    want = outcomes_by_fault(tmp_path / "clean.sqlite")
+    assert {i: o for i, o in rows.items() if i not in (3, 5)} == {i: o for i, o in want.items() if i not in (3, 5)}
     store = CampaignStore.open_existing(tmp_path / "c.sqlite")
     errors = {r["fault_id"]: r["error"] for r in store.rows()}
     store.close()
-    assert "SIGSEGV" in errors[3]
+    assert "SIGSEGV" in errors[3] and "signal 11" in errors[3]
+    assert "no result after 2.00 s" in errors[5]
 
 
 def test_dask_local_cluster_gives_the_same_outcomes_as_local_workers(tmp_path):
