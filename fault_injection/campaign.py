@@ -23,13 +23,17 @@
    configuration, seed or golden output is refused before anything runs, and
    only the faults without a row are executed (none lost, none done twice); a
    recorded row that is not its fault of the list (an edit) is refused.
-5. Faults run in persistent worker processes forked from the campaign's
-   session (`fault_injection.executor`): each restores the fault-free state at
-   the fault's pause point from a snapshot, injects, runs until the end or
-   until the run has re-converged to the golden one, classifies and undoes; a
-   watchdog records a worker's crash or hang and forks a new one. Locally with
-   `workers` processes, or on a Dask distributed cluster (`scheduler`, one
-   worker process per task), results streaming into the database.
+5. The exposure (fault_injection.estimate: exposed bits per site kind, padding, op
+   durations) is measured and stored once, for `fi estimate` and the report.
+6. Faults run in persistent worker processes forked from the campaign's
+   session (`fault_injection.executor`): a fault whose masked cause the memory
+   plan decides (fault_injection.memory_map: padding, never read, overwritten)
+   is recorded without running; the others restore the fault-free state at the
+   fault's pause point from a snapshot, inject, run until the end or until the
+   run has re-converged to the golden one, classify and undo; a watchdog records
+   a worker's crash or hang and forks a new one. Locally with `workers`
+   processes, or on a Dask distributed cluster (`scheduler`, one worker process
+   per task), results streaming into the database.
 
 The background scrubber is off during campaigns (its timing would make outcomes
 depend on the machine); the on-demand scrubs that a disagreement triggers are on.
@@ -48,16 +52,19 @@ from runtime.errors import InvalidArgumentError
 from runtime.protect import check_mode
 from runtime.zoo import model_bytes
 
+from .estimate import STRATA_KEY, record_exposure
 from .executor import Executor, PausePoints
 from .inputs import campaign_inputs, feeds_sha256, inputs_sha256
+from .memory_map import MemoryMap, layer_strata
 from .outcome import UNCHANGED, Golden, Tolerance, classify
-from .plan import Fault, Site, fault_space_size, faults_sha256, plan_faults
+from .plan import Fault, Site, fault_space_size, faults_sha256, plan_faults, plan_faults_stratified
 from .stats import sample_size
 from .store import CampaignStore, InjectionRecord
 from .unchanged import unchanged_faults
 from .vocabulary import FaultModel
 
 INJECTABLE_KINDS = ("weights", "activations", "compute", "input")
+STRATIFY_CHOICES = (None, "layer")
 RECORD_BATCH = 32
 
 
@@ -88,6 +95,7 @@ class CampaignSetup:
     tolerance: Tolerance
     timeout_s: float
     run_s: float = 0.01  # median fault-free run time (sizes the executor's batches)
+    strata: Optional[dict] = None   # a stratified campaign's strata (prepare)
 
     @property
     def golden_sha256(self) -> str:
@@ -117,9 +125,15 @@ def golden_runs(model: str, sess, inputs: List[Dict[str, np.ndarray]]) -> List[G
 def prepare(model: str, sites: Sequence[str], fault_model: str, protect: str, seed: int,
             faults: Optional[int] = None, margin: Optional[float] = None, confidence: float = 0.95,
             tolerance: Tolerance = Tolerance(), timeout_factor: float = 20.0,
-            inputs: Optional[str] = None, input_count: Optional[int] = None):
+            inputs: Optional[str] = None, input_count: Optional[int] = None, stratify: Optional[str] = None):
     """Validate, load, run the golden inferences and draw the fault list (nothing written yet).
-    Returns (setup, session, goldens, fault list, config)."""
+    Returns (setup, session, goldens, fault list, config).
+    stratify: None (uniform draw) or "layer" (fault_injection.plan.plan_faults_stratified
+    over memory_map.layer_strata; setup.strata then records each fault's stratum and the
+    strata's fault-space sizes and weights)."""
+    if stratify not in STRATIFY_CHOICES:
+        raise InvalidArgumentError(f"stratify {stratify!r}: expected one of {', '.join(map(str, STRATIFY_CHOICES))}",
+                                   argument="stratify", value=stratify)
     kinds = check_sites(sites)
     FaultModel.parse(fault_model)
     check_mode(protect)
@@ -143,7 +157,20 @@ def prepare(model: str, sites: Sequence[str], fault_model: str, protect: str, se
     n_ops = len(sess.compiled.plan.steps)
     space = fault_space_size(sites_all, fault_model, kinds, n_ops, len(feeds))
     count = faults if faults is not None else sample_size(space, margin, confidence)
-    fault_list = plan_faults(sites_all, count, seed, fault_model, kinds, n_ops, len(feeds))
+    strata_doc = None
+    if stratify is None:
+        fault_list = plan_faults(sites_all, count, seed, fault_model, kinds, n_ops, len(feeds))
+    else:
+        strata = layer_strata(sess.compiled.plan, sites_all, kinds)
+        drawn = plan_faults_stratified(strata, count, seed, fault_model, len(feeds))
+        fault_list = [f for f, _ in drawn]
+        width = FaultModel.parse(fault_model).width
+        sizes = {str(h): sum(max(0, min(g.end, g.site.nbytes * 8 - width + 1) - g.start) for g in segs)
+                 for h, segs in strata.items()}
+        total = sum(sizes.values())
+        strata_doc = {"by": stratify, "allocation": "equal (round-robin)",
+                      "by_fault": [str(h) for _, h in drawn],
+                      "strata": {h: {"N": n, "W": n / total} for h, n in sizes.items() if n}}
     config = {"model": model, "protect": protect, "sites": kinds, "fault_model": fault_model,
               "faults": count, "margin": margin, "confidence": confidence, "seed": seed,
               "fault_space": space, "faults_sha256": faults_sha256(fault_list),
@@ -151,10 +178,29 @@ def prepare(model: str, sites: Sequence[str], fault_model: str, protect: str, se
               "criterion": tolerance.criterion, "iou_threshold": tolerance.iou_threshold,
               "inputs": "file" if inputs is not None else samples.source,
               "input_count": len(feeds), "inputs_sha256": inputs_sha256(feeds), "n_ops": n_ops}
+    if stratify is not None:  # only then: databases of uniform campaigns keep resuming
+        config["stratify"] = stratify
     timeout_s = max(2.0, timeout_factor * float(np.median(times)) * 2)  # x2: a re-execution
     setup = CampaignSetup(model, data, protect, feeds, [g.sha256 for g in goldens], tolerance, timeout_s,
-                          float(np.median(times)))
+                          float(np.median(times)), strata_doc)
     return setup, sess, goldens, fault_list, config
+
+
+def static_causes(sess, model_bytes: bytes, memory_map: Optional[MemoryMap] = None):
+    """The executor's `static_cause` for this session: fault -> the masked cause the memory
+    plan decides without running (fault_injection.memory_map: padding, never read,
+    overwritten) or None. The golden mirror copy of `scrub`/`abft` is never decided (no
+    replica reads it, but a scrub compares it); an accumulate fault (several upsets) is
+    decided only when no op reads any of its upsets (PausePoints)."""
+    memory_map = memory_map or MemoryMap.of_session(sess, model_bytes)
+    mirrors = {s.name for s in sess.fault_sites() if s.kind == "weights" and s.replica is None}
+    points = PausePoints(sess.compiled.plan)
+
+    def cause(fault: Fault) -> Optional[str]:
+        if fault.upsets is not None:
+            return points.static_cause(fault)
+        return memory_map.static_cause(fault, fault.site not in mirrors)
+    return cause
 
 
 def config_tolerance(config: dict) -> Tolerance:
@@ -182,9 +228,10 @@ def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: st
                  prefix_reuse: bool = True, progress: Optional[Callable[[int, int], None]] = None,
                  timeout_factor: float = 20.0, tls: Optional["TlsFiles"] = None,
                  inputs: Optional[str] = None, input_count: Optional[int] = None,
-                 tolerance: Tolerance = Tolerance()) -> dict:
+                 tolerance: Tolerance = Tolerance(), stratify: Optional[str] = None) -> dict:
     """Run (or resume) a campaign into `db`; returns the summary (see the module docstring).
-    inputs/input_count: fault_injection.inputs; tolerance: the criteria (outcome.Tolerance)."""
+    inputs/input_count: fault_injection.inputs; tolerance: the criteria (outcome.Tolerance);
+    stratify: None or "layer" (prepare)."""
     security = None
     if scheduler is not None:
         check_scheduler_address(scheduler)  # before the golden run and the database
@@ -194,13 +241,17 @@ def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: st
                                    "tls://HOST:PORT too", argument="tls")
     setup, sess, goldens, fault_list, config = prepare(
         model, sites, fault_model, protect, seed, faults, margin, confidence, tolerance,
-        timeout_factor=timeout_factor, inputs=inputs, input_count=input_count)
+        timeout_factor=timeout_factor, inputs=inputs, input_count=input_count, stratify=stratify)
     layers = [(step.index, step.node.name, step.node.op_type) for step in sess.compiled.plan.steps]
     input_rows = [(i, feeds_sha256(f), g.sha256, g.top1) for i, (f, g) in enumerate(zip(setup.inputs, goldens))]
     store = CampaignStore.open(db, config=config, model_sha256=hashlib.sha256(setup.model_bytes).hexdigest(),
                                golden_sha256=setup.golden_sha256, seed=seed, layers=layers, inputs=input_rows)
     try:
         store.check_rows(fault_list)
+        memory_map = MemoryMap.of_session(sess, setup.model_bytes)
+        record_exposure(store, sess, setup.inputs[0], memory_map)
+        if setup.strata is not None and store.get_meta(STRATA_KEY) is None:
+            store.put_meta(STRATA_KEY, setup.strata)
         todo_ids = set(store.pending(range(len(fault_list))))
         todo = [f for f in fault_list if f.fault_id in todo_ids]
         done_before = len(fault_list) - len(todo)
@@ -214,7 +265,8 @@ def run_campaign(model: str, sites: Sequence[str], fault_model: str, protect: st
             records = run_on_dask(setup, todo, scheduler, security)
         elif prefix_reuse:
             records = Executor(sess, setup.inputs, goldens, setup.tolerance, workers, setup.timeout_s,
-                               make_session=setup.session, run_s=setup.run_s).run(todo)
+                               make_session=setup.session, run_s=setup.run_s,
+                               static_cause=static_causes(sess, setup.model_bytes, memory_map)).run(todo)
         else:
             records = naive_records(setup, goldens, todo)
         executed = store.record_stream(_counting(chain(skipped, records), progress, done_before, len(fault_list)),
@@ -346,15 +398,15 @@ def run_batch(setup: CampaignSetup, faults: List[Fault]) -> List[InjectionRecord
             raise RuntimeError(f"worker pid {os.getpid()}: golden output differs from the "
                                f"campaign's; mixed builds or machines in one cluster?")
         _WORKER_STATE.clear()
-        _WORKER_STATE[key] = (sess, goldens)
-    sess, goldens = _WORKER_STATE[key]
+        _WORKER_STATE[key] = (sess, goldens, static_causes(sess, setup.model_bytes))
+    sess, goldens, static = _WORKER_STATE[key]
     try:
         from distributed import get_worker
         name = get_worker().address
     except (ImportError, ValueError):
         name = f"pid {os.getpid()}"
     executor = Executor(sess, setup.inputs, goldens, setup.tolerance, 1, setup.timeout_s, worker_name=name,
-                        make_session=setup.session, run_s=setup.run_s)
+                        make_session=setup.session, run_s=setup.run_s, static_cause=static)
     return list(executor.run(faults))
 
 
@@ -393,7 +445,7 @@ def replay(db: str, fault_id: int, inputs: Optional[str] = None):
                                    f"not a file", argument="inputs", value=inputs)
     setup, sess, goldens, fault_list, config = prepare(
         c["model"], c["sites"], c["fault_model"], c["protect"], c["seed"], faults=c["faults"],
-        tolerance=config_tolerance(c), inputs=inputs, input_count=c["input_count"])
+        tolerance=config_tolerance(c), inputs=inputs, input_count=c["input_count"], stratify=c.get("stratify"))
     if config["inputs_sha256"] != c["inputs_sha256"]:
         raise InvalidArgumentError(f"--inputs {inputs}: inputs sha256 {config['inputs_sha256'][:16]}..., the "
                                    f"campaign's {c['inputs_sha256'][:16]}...; give the campaign's inputs",
@@ -406,6 +458,7 @@ def replay(db: str, fault_id: int, inputs: Optional[str] = None):
     if skipped:
         sess.close()
         return fault, row, skipped[0].verdict
-    verdict = next(run_in_process(sess, setup.inputs, goldens, setup.tolerance, [fault], setup.session))
+    verdict = next(run_in_process(sess, setup.inputs, goldens, setup.tolerance, [fault], setup.session,
+                                  static_causes(sess, setup.model_bytes)))
     sess.close()
     return fault, row, verdict

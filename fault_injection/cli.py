@@ -1,4 +1,4 @@
-"""`radrt fi run | replay | report`: fault-injection campaigns from the command line
+"""`radrt fi run | replay | report | estimate`: fault-injection campaigns from the command line
 (and `radrt fi serve`: upsets.py).
 
 Errors and exit codes are runtime.cli's (one line `radrt fi CMD: message`);
@@ -92,6 +92,8 @@ def add_commands(sub) -> None:
                         "of the argmax masks below --iou-threshold), none; auto picks from the output shape")
     s.add_argument("--iou-threshold", type=float_option("--iou-threshold", 0.0, 1.0), default=DEFAULT_IOU_THRESHOLD,
                    help=f"with criterion iou: critical below this mean IoU (default {DEFAULT_IOU_THRESHOLD})")
+    s.add_argument("--stratify", choices=["layer"],
+                   help="draw the faults stratified per layer (equal allocation) instead of uniformly")
     s.add_argument("--json", action="store_true", help="print the final summary as JSON")
     s.set_defaults(fn=cmd_run)
 
@@ -105,6 +107,17 @@ def add_commands(sub) -> None:
     s.add_argument("dbs", nargs="+", metavar="DB")
     s.add_argument("--out", required=True, help="output folder")
     s.set_defaults(fn=cmd_report)
+
+    s = fi.add_parser("estimate", help="expected sdc / due / corrected per mission from campaigns and an upset rate")
+    s.add_argument("dbs", nargs="+", metavar="DB")
+    rate = s.add_mutually_exclusive_group(required=True)
+    rate.add_argument("--orbit", metavar="PRESET", help="an orbit preset of fault_injection/orbits.json, e.g. leo-alsat1")
+    rate.add_argument("--upset-rate", type=float_option("--upset-rate", 0.0, 1.0), metavar="PER_BIT_PER_DAY",
+                      help="upsets per bit per day")
+    s.add_argument("--years", type=float_option("--years", 0.0, 1000.0, low_open=True), default=1.0,
+                   help="mission duration in years (default 1)")
+    s.add_argument("--json", action="store_true", help="print the estimates as JSON")
+    s.set_defaults(fn=cmd_estimate)
 
     add_serve_command(fi)
 
@@ -162,7 +175,8 @@ def cmd_run(args) -> int:
                            confidence=args.confidence, workers=args.workers,
                            scheduler=args.scheduler, progress=progress, tls=_tls_files(args),
                            inputs=args.inputs, input_count=args.input_count,
-                           tolerance=Tolerance(criterion=args.criterion, iou_threshold=args.iou_threshold))
+                           tolerance=Tolerance(criterion=args.criterion, iou_threshold=args.iou_threshold),
+                           stratify=args.stratify)
     if args.json:
         print(json.dumps({k: summary[k] for k in ("total", "outcomes", "injections_per_s", "db", "inputs",
                                                     "criterion")}))
@@ -197,6 +211,25 @@ def cmd_replay(args) -> int:
     if verdict.error:
         print(f"error: {verdict.error}")
     return 0 if stored in (None, verdict.outcome) else 1
+
+
+def cmd_estimate(args) -> int:
+    from .estimate import format_estimate, mission_estimate
+    if args.orbit is not None:
+        from .orbits import orbit_rate
+        preset = orbit_rate(args.orbit)
+        rate, rate_text = preset.upsets_per_bit_per_day, f"orbit {preset.name}: {preset.description}"
+    else:
+        rate, rate_text = args.upset_rate, "--upset-rate"
+    estimates = [mission_estimate(db, rate, args.years) for db in args.dbs]
+    if args.json:
+        print(json.dumps({"rate_source": rate_text, "estimates": estimates}, indent=1))
+        return 0
+    for i, est in enumerate(estimates):
+        if i:
+            print()
+        print("\n".join(format_estimate(est, rate_text)))
+    return 0
 
 
 def cmd_report(args) -> int:

@@ -34,7 +34,8 @@ ops are shorter than `TRACK_WEIGHTS_MIN_OP_S` tracking it costs more than it
 saves and it runs to the end.
 
 Causes of a masked outcome, in order: the static cause, asked before running
-(`static_cause`; by default `PausePoints.static_cause`: never read), then
+(`static_cause`; by default `PausePoints.static_cause`: never read; a campaign
+passes fault_injection.memory_map's: padding, never read, overwritten), then
 `latent in memory` (a weights upset still wrong at the end), then `converged at
 op b`. `naive_verdict` computes the same verdict the slow way (a fresh session
 per fault, a full run from op 0, every live tensor compared with a golden run

@@ -29,6 +29,19 @@ above plus N - 1 more, upset j from its own draws ("upset/<j>/position",
 run), input (-1), then by op (activations after at_op, compute at its op), ties
 by draw order.
 
+Stratified draw (`plan_faults_stratified`, `radrt fi run --stratify layer`): the fault
+space is cut into strata (e.g. one per layer), each a list of `Segment`s (a range of
+start positions in one site, at one time point for activations). Fault i goes to the
+i-th stratum in round-robin order over the strata (sorted by key) that still have
+faults left to draw, and is drawn uniformly inside it from the same hash (with
+"stratum/<key>" in the input; its input from "input", as above). Equal allocation (n / H per stratum, +-1), so every
+layer gets enough injections for a usable interval however small it is; Neyman
+allocation would need each layer's rate beforehand. The round-robin keeps
+plan(n)[:m] == plan(m). The whole-model rate is then sum_h W_h p_h with W_h = N_h / N,
+the stratum's share of the fault space, and variance sum_h W_h^2 p_h (1 - p_h) / n_h
+(Cochran, Sampling Techniques, 3rd ed. 1977, ch. 5; per-stratum sizes for a margin as
+Leveugle et al., DATE 2009): fault_injection.stats.stratified_rate.
+
 The fault space is the number of distinct faults the draw can produce: start
 positions, times n_ops for activations, times the number of inputs (for
 accumulate: of its first upset, a lower bound). Use it as Leveugle's N in
@@ -39,7 +52,7 @@ import bisect
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from runtime.errors import InvalidArgumentError
 
@@ -231,6 +244,77 @@ def _upsets(seed: int, fault_id: int, chosen: List[Site], ends: List[int], total
         drawn.append(_upset(site, pos - (ends[i] - _starts(site, 1)), at_op))
     order = sorted(range(n), key=lambda j: (_upset_time(drawn[j]), j))
     return json.dumps([drawn[j] for j in order], sort_keys=True, separators=(",", ":"))
+
+@dataclass(frozen=True)
+class Segment:
+    """Start positions [start, end) (bit index = byte * 8 + bit) of `site`, at time point
+    `at_op` (activations) or None: one piece of a stratum."""
+    site: Site
+    start: int
+    end: int
+    at_op: Optional[int] = None
+
+
+def plan_faults_stratified(strata: Dict[object, Sequence[Segment]], count: int, seed: int,
+                           model: str = "flip", n_inputs: int = 1) -> List[Tuple[Fault, object]]:
+    """`count` distinct faults, (fault, stratum key) each, drawn by equal allocation over
+    the strata (module docstring). Segments are clipped to the start positions where a
+    fault of the model's width fits in its site. InvalidArgumentError when count exceeds
+    the strata's fault space or a stratum key cannot be sorted with the others."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise InvalidArgumentError(f"count must be an integer >= 0, got {count!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidArgumentError(f"seed must be an integer, got {seed!r}")
+    fault_model = FaultModel.parse(model)
+    if fault_model.kind not in ("flip", "mbu", "stuck0", "stuck1"):
+        raise InvalidArgumentError(f"fault model '{model}': a stratified draw takes flip, mbu:N, stuck0 or stuck1 "
+                                   f"(random/zero draw a value, accumulate several upsets: draw them uniformly)",
+                                   argument="fault_model", value=model)
+    if isinstance(n_inputs, bool) or not isinstance(n_inputs, int) or n_inputs < 1:
+        raise InvalidArgumentError(f"n_inputs must be an integer >= 1, got {n_inputs!r}")
+    sizes: Dict[object, Tuple[List[Segment], List[int]]] = {}
+    for key in sorted(strata, key=repr):
+        segs, ends, total = [], [], 0
+        for seg in strata[key]:
+            end = min(seg.end, _starts(seg.site, fault_model.width))
+            if end > seg.start:
+                segs.append(Segment(seg.site, seg.start, end, seg.at_op))
+                total += end - seg.start
+                ends.append(total)
+        if total:
+            sizes[key] = (segs, ends)
+    space = sum(ends[-1] for _, ends in sizes.values())
+    if count > space:
+        raise InvalidArgumentError(f"count {count} exceeds the fault space of {space} distinct faults")
+    keys = list(sizes)
+    taken = {k: 0 for k in keys}
+    drawn = set()
+    faults: List[Tuple[Fault, object]] = []
+    turn = 0
+    for fault_id in range(count):
+        while True:  # round-robin over the strata with faults left
+            key = keys[turn % len(keys)]
+            turn += 1
+            if taken[key] < sizes[key][1][-1]:
+                break
+        segs, ends = sizes[key]
+        attempt = 0
+        while True:
+            pos = _draw(seed, fault_id, f"stratum/{key!r}/{attempt}", ends[-1])
+            i = bisect.bisect_right(ends, pos)
+            seg = segs[i]
+            local = seg.start + pos - (ends[i] - (seg.end - seg.start))
+            ident = (seg.site.sort_key(), local, seg.at_op)
+            if ident not in drawn:
+                break
+            attempt += 1
+        drawn.add(ident)
+        taken[key] += 1
+        site = seg.site
+        input_index = _draw(seed, fault_id, "input", n_inputs) if n_inputs > 1 else 0
+        faults.append((Fault(fault_id, site.name, site.kind, local // 8, local % 8, str(fault_model),
+                             site.op_index, site.replica, seg.at_op, input_index), key))
+    return faults
 
 
 def faults_sha256(faults: Iterable[Fault]) -> str:

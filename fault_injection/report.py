@@ -5,11 +5,19 @@
 
 Per campaign (n = 1, 2, ... in the order given): its configuration, the outcome
 breakdown (all eight outcomes of the vocabulary, zero rows included, each with its
-95% Wilson interval), the rates per site kind, and three plots: `outcomes_<n>.png`
-(outcome rates), `layers_<n>.png` (SDC rate per layer, named) and `bits_<n>.png` (SDC
-rate per bit position of a float32 word). With several campaigns, a side-by-side table
-and `comparison.png`. Last, "How to read this": the outcomes' definitions, what the
-intervals mean, and the error margin each campaign's sample size achieves.
+95% Wilson interval), the rates per site kind, padding (bytes in no tensor: their
+share of each site and the injections that hit them, excluded from every rate when
+the database records its exposure), the exposure-weighted AVF per site kind
+(fault_injection.estimate), masked injections by cause, the SDC rate per named layer,
+"which layers to protect" (each layer's share of the SDCs against its share of the
+run time, largest first), SDC rate per bit position, the mission estimate for the
+LEO preset, and three plots:
+`outcomes_<n>.png` (outcome rates), `layers_<n>.png` (SDC rate per layer, named) and
+`bits_<n>.png` (SDC rate per bit position of a float32 word). With several campaigns
+(e.g. one per protection mode), a side-by-side table with each one's expected SDC /
+DUE / corrected per mission-year, and `comparison.png`. Last, "How to read this": the
+outcomes' definitions, what the intervals mean, and the error margin each campaign's
+sample size achieves.
 
 "SDC" throughout is sdc + critical_sdc: every silent wrong output. A plot whose data
 is empty (no injections, no injection with an op index) is left out and the report
@@ -21,14 +29,17 @@ matplotlib is imported only when plots are drawn, and only its object-oriented A
 import argparse
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from runtime.errors import InvalidArgumentError
 
-from .outcome import MASKED_CAUSES
-from .stats import Proportion, achieved_margin, normal_quantile, proportion
+from .estimate import (ESTIMATE_OUTCOMES, MEMORY_KINDS, Exposure, format_count, format_estimate, load_exposure,
+                       mission_estimate, weighted_avf)
+from .orbits import orbit_rate
+from .outcome import MASKED_CAUSES, UNCHANGED, cause_kind
+from .stats import Proportion, achieved_margin, normal_quantile, proportion, stratified_rate
 from .store import EXPECTED_DATABASE, CampaignInfo, CampaignMismatchError, CampaignStore
 from .vocabulary import OUTCOMES, SITE_KINDS
 
@@ -51,7 +62,11 @@ class ReportError(InvalidArgumentError):
 
 @dataclass(frozen=True)
 class Campaign:
-    """What the report needs from one campaign database, read once."""
+    """What the report needs from one campaign database, read once. Counts exclude
+    injections on padding (bytes in no tensor) when the database records its exposure
+    (fault_injection.estimate); `padding` counts those per site kind. They also exclude
+    the faults that left every bit as it was (cause `unchanged`: a stuck-at, zero or
+    random fault on bits already at that value is no upset); `unchanged` counts them."""
     path: Path
     info: CampaignInfo
     outcome_counts: Dict[str, int]
@@ -59,6 +74,11 @@ class Campaign:
     by_layer: Dict[Optional[int], Dict[str, int]]
     by_bit: Dict[int, Dict[str, int]]
     layers: Dict[int, Tuple[str, str]]   # op index -> (node name, op type)
+    rows: Tuple[dict, ...] = ()
+    exposure: Optional[Exposure] = None
+    padding: Dict[str, int] = field(default_factory=dict)      # site kind -> injections on padding
+    causes: Dict[Optional[str], int] = field(default_factory=dict)  # masked cause kind -> count
+    unchanged: int = 0                                          # faults that changed no bit
 
     def layer_name(self, op_index: int) -> str:
         """`name (OpType)` of an op of the campaign's plan."""
@@ -83,6 +103,14 @@ class Campaign:
         return proportion(sum(self.outcome_counts[o] for o in outcomes), self.total, CONFIDENCE)
 
 
+def _tally(rows, key) -> Dict[object, Dict[str, int]]:
+    result: Dict[object, Dict[str, int]] = {}
+    for r in rows:
+        per = result.setdefault(key(r), {})
+        per[r["outcome"]] = per.get(r["outcome"], 0) + 1
+    return result
+
+
 def load_campaign(path: Union[str, Path]) -> Campaign:
     """Read one database (CampaignStore checks the file and its rows); a database
     that cannot be read is ReportError naming it."""
@@ -94,9 +122,35 @@ def load_campaign(path: Union[str, Path]) -> Campaign:
     except InvalidArgumentError as e:
         raise ReportError(str(e)) from e
     with store:
-        return Campaign(path, store.info, store.outcome_counts(), store.counts_by("kind"),
-                        store.counts_by("layer"), store.counts_by("bit", word_bytes=WORD_BITS // 8),
-                        store.layers())
+        try:
+            exposure = load_exposure(store)
+        except InvalidArgumentError as e:
+            raise ReportError(str(e)) from e
+        rows = tuple(store.rows())
+        layers = store.layers()
+        info = store.info
+    on_padding = [exposure is not None and r["kind"] in MEMORY_KINDS and exposure.on_padding(r) for r in rows]
+    real = [r for r, pad in zip(rows, on_padding) if not pad and r["cause"] != UNCHANGED]
+    unchanged = sum(1 for r, pad in zip(rows, on_padding) if not pad and r["cause"] == UNCHANGED)
+    padding: Dict[str, int] = {}
+    for r, pad in zip(rows, on_padding):
+        if pad:
+            padding[r["kind"]] = padding.get(r["kind"], 0) + 1
+    counts = {o: 0 for o in OUTCOMES}
+    for r in real:
+        counts[r["outcome"]] += 1
+    causes: Dict[Optional[str], int] = {}
+    for r in rows:
+        if r["outcome"] == "masked":
+            try:
+                kind = cause_kind(r["cause"])
+            except InvalidArgumentError as e:
+                raise ReportError(f"'{path}': injection row fault_id {r['fault_id']}: {e}") from e
+            causes[kind] = causes.get(kind, 0) + 1
+    word = WORD_BITS // 8
+    return Campaign(path, info, counts, _tally(real, lambda r: r["kind"]), _tally(real, lambda r: r["layer"]),
+                    _tally(real, lambda r: (r["byte_offset"] % word) * 8 + r["bit"]), layers, rows, exposure,
+                    padding, causes, unchanged)
 
 
 # -- formatting --------------------------------------------------------------------------
@@ -144,12 +198,17 @@ def _tolerance_text(config: dict) -> str:
 
 
 def _injections_text(c: Campaign) -> str:
+    recorded = len(c.rows)
     planned = c.info.config.get("faults")
     if not isinstance(planned, int) or isinstance(planned, bool):
-        return f"{c.total} recorded (planned count not recorded)"
-    text = f"{c.total} recorded of {planned} planned"
-    if c.total < planned:
-        text += f" (incomplete: {planned - c.total} not run yet)"
+        return f"{recorded} recorded (planned count not recorded)"
+    text = f"{recorded} recorded of {planned} planned"
+    if recorded < planned:
+        text += f" (incomplete: {planned - recorded} not run yet)"
+    if sum(c.padding.values()):
+        text += f"; {sum(c.padding.values())} on padding, excluded from the rates"
+    if c.unchanged:
+        text += f"; {c.unchanged} changed no bit (cause `unchanged`: no upset), excluded from the rates"
     return text
 
 
@@ -303,7 +362,19 @@ def _campaign_section(n: int, c: Campaign, label: str, out_dir: Path) -> List[st
     for o in OUTCOMES:
         p = c.rate([o])
         rows.append((o, c.outcome_counts[o], "n/a" if p is None else format_percent(p.rate), format_interval(p)))
-    rows.append(("total", c.total, "n/a" if not c.total else "100.00%", ""))
+    on_padding = sum(c.padding.values()) + c.unchanged
+    if on_padding:
+        rows.append(("total over real data", c.total, "n/a" if not c.total else "100.00%", ""))
+    if c.unchanged:
+        rows.append(("changed no bit (excluded: no upset)", c.unchanged, "", "masked"))
+    if sum(c.padding.values()):
+        pad_outcomes = {}
+        for r in c.rows:
+            if r["kind"] in MEMORY_KINDS and c.exposure.on_padding(r):
+                pad_outcomes[r["outcome"]] = pad_outcomes.get(r["outcome"], 0) + 1
+        rows.append(("on padding (excluded, see Padding)", sum(c.padding.values()), "",
+                     ", ".join(f"{o} {pad_outcomes[o]}" for o in OUTCOMES if o in pad_outcomes)))
+    rows.append(("total", len(c.rows), "n/a" if not c.rows else ("100.00%" if not on_padding else ""), ""))
     lines += _table(["outcome", "count", "rate", "95% interval"], rows, "lrrl")
 
     lines += ["", "### Per site kind", ""]
@@ -318,6 +389,10 @@ def _campaign_section(n: int, c: Campaign, label: str, out_dir: Path) -> List[st
         lines += _table(["site kind", "injections", "SDC (sdc + critical_sdc)", "corrected", "due"], rows, "lrlll")
     else:
         lines.append("No injections recorded.")
+    lines += _padding_lines(c)
+    lines += _stratified_section(c)
+    lines += _avf_section(c)
+    lines += _causes_section(c)
 
     lines += ["", "### Plots", ""]
     if not c.total:
@@ -332,6 +407,7 @@ def _campaign_section(n: int, c: Campaign, label: str, out_dir: Path) -> List[st
         lines += ["### Per layer", ""]
         lines += _table(["layer (op: name (op type))", "injections", "SDC (sdc + critical_sdc)"], rows, "lrl")
         lines.append("")
+        lines += _protect_first(c)
         plot_layers(c, by_layer, label, out_dir / f"layers_{n}.png")
         lines += [f"![SDC rate per layer of campaign {n}](layers_{n}.png)", ""]
     else:
@@ -340,8 +416,138 @@ def _campaign_section(n: int, c: Campaign, label: str, out_dir: Path) -> List[st
     if never_read:
         lines += [f"{never_read} injections hit bytes no op reads (alignment padding): recorded `masked`, "
                   f"cause `never read`, and not in the per-layer table or plot.", ""]
-    plot_bits(_sdc_by(c.by_bit), label, out_dir / f"bits_{n}.png")
+    by_bit = _sdc_by(c.by_bit)
+    plot_bits(by_bit, label, out_dir / f"bits_{n}.png")
     lines.append(f"![SDC rate per bit position of campaign {n}](bits_{n}.png)")
+    if by_bit:
+        lines += ["", "### Per bit position (float32 word: 0-22 mantissa, 23-30 exponent, 31 sign)", ""]
+        lines += _table(["bit", "injections", "SDC (sdc + critical_sdc)"],
+                        [(b, sum(c.by_bit[b].values()), format_rate(by_bit[b])) for b in sorted(by_bit)], "rrl")
+    lines += [""] + _estimate_section(c)
+    return lines
+
+
+def _padding_lines(c: Campaign) -> List[str]:
+    """Padding: bytes in no tensor, its share of each site, and the injections excluded."""
+    if c.exposure is None:
+        return ["", "Padding not separated: this database records no exposure data (written before "
+                    "`fi estimate`); rates include upsets on bytes in no tensor."]
+    lines = ["", "#### Padding (bytes in no tensor: alignment and packing), excluded from the rates above", ""]
+    rows = []
+    for kind in MEMORY_KINDS:
+        real, pad = c.exposure.exposed_bits[kind], c.exposure.padding_bits[kind]
+        if real + pad:
+            rows.append((kind, f"{pad // 8:,}", format_percent(pad / (real + pad)), c.padding.get(kind, 0)))
+    lines += _table(["site kind", "padding bytes (all copies)", "share of the site", "injections there"], rows,
+                    "lrrr")
+    return lines
+
+
+def _stratified_section(c: Campaign) -> List[str]:
+    """A stratified campaign: the whole-model rates as sum_h W_h p_h (Cochran ch. 5)."""
+    strata = c.exposure.strata if c.exposure is not None else None
+    if not strata or not c.rows:
+        return []
+    by_stratum: Dict[str, List[dict]] = {}
+    for r in c.rows:
+        by_stratum.setdefault(strata["by_fault"][r["fault_id"]], []).append(r)
+    lines = ["", f"### Stratified estimate (strata: {strata['by']}, allocation {strata['allocation']})", "",
+             "Whole-model rate = sum over strata of W_h p_h, W_h the stratum's share of the fault space; "
+             "variance sum W_h^2 p_h (1 - p_h) / n_h (Cochran, Sampling Techniques, ch. 5); normal 95% interval. "
+             "Over the whole fault space (padding included, as drawn); a stratum without any event adds no "
+             "variance, so read the per-layer Wilson intervals beside it.",
+             ""]
+    rows = []
+    for name, outcomes in (("SDC (sdc + critical_sdc)", SDC_OUTCOMES), ("corrected", ("corrected",)),
+                           ("due", ("due",))):
+        est = stratified_rate({h: (strata["strata"][h]["W"], sum(r["outcome"] in outcomes for r in rs), len(rs))
+                               for h, rs in by_stratum.items()}, CONFIDENCE)
+        rows.append((name, format_percent(est.rate), format_percent(est.se),
+                     f"[{format_percent(est.low)}, {format_percent(est.high)}]"))
+    lines += _table(["outcome", "stratified rate", "standard error", "95% interval"], rows, "lrrl")
+    lines += ["", f"{len(by_stratum)} strata with injections, "
+                  f"{min(len(rs) for rs in by_stratum.values())} to {max(len(rs) for rs in by_stratum.values())} "
+                  f"injections each."]
+    return lines
+
+
+def _avf_section(c: Campaign) -> List[str]:
+    """Exposure-weighted AVF per site kind (fault_injection.estimate)."""
+    if c.exposure is None or not c.rows:
+        return []
+    avf = weighted_avf(c.rows, c.exposure, CONFIDENCE)
+    if not avf:
+        return []
+    lines = ["", "### AVF per site kind (exposure-weighted: activations by live time, compute by op run time)", ""]
+    rows = [(kind, *(format_rate(avf[kind][g]) for g in ESTIMATE_OUTCOMES),
+             f"{avf[kind]['sdc'].n_eff:.1f}") for kind in SITE_KINDS if kind in avf]
+    lines += _table(["site kind", *(f"AVF {g}" for g in ESTIMATE_OUTCOMES), "effective n"], rows, "lllllr")
+    return lines
+
+
+def _causes_section(c: Campaign) -> List[str]:
+    masked = sum(c.causes.values())
+    if not masked:
+        return []
+    lines = ["", "### Masked, by cause", ""]
+    rows = [(cause, n, format_percent(n / masked)) for cause, n in
+            sorted(((k, v) for k, v in c.causes.items() if k is not None), key=lambda kv: -kv[1])]
+    if c.causes.get(None):
+        rows.append(("not determined (output exact, cause not recorded)", c.causes[None],
+                     format_percent(c.causes[None] / masked)))
+    lines += _table(["cause", "masked injections", "share of masked"], rows, "lrr")
+    return lines
+
+
+def protect_first_rows(c: Campaign) -> List[Tuple[int, int, float, Optional[float]]]:
+    """(op, SDC count, share of all SDC, share of run time or None) per layer with an SDC,
+    sorted by SDC share, largest first: the order in which to protect layers."""
+    sdc = {k: sum(v.get(o, 0) for o in SDC_OUTCOMES) for k, v in c.by_layer.items() if k is not None}
+    total = sum(sdc.values())
+    if not total:
+        return []
+    run = c.exposure.run_time if c.exposure is not None else None
+    rows = []
+    for k, n in sdc.items():
+        if n:
+            time_share = (c.exposure.durations[k] / run
+                          if run and 0 <= k < len(c.exposure.durations) else None)
+            rows.append((k, n, n / total, time_share))
+    return sorted(rows, key=lambda r: (-r[2], r[0]))
+
+
+def _protect_first(c: Campaign) -> List[str]:
+    rows = protect_first_rows(c)
+    if not rows:
+        return ["No layer produced an SDC: nothing to rank for protection.", ""]
+    lines = ["#### Which layers to protect", "",
+             "Layers by their share of the campaign's SDCs, against their share of the run time (what "
+             "protecting them costs, e.g. in tmr or abft re-execution). Protect from the top; a layer whose SDC "
+             "share is far above its time share is cheap to protect for what it gains.", ""]
+    lines += _table(["rank", "layer (op: name (op type))", "SDCs", "share of SDCs", "share of run time",
+                     "SDC share / time share"],
+                    [(i, f"{k}: {c.layer_name(k)}", n, format_percent(share),
+                      "n/a" if t is None else format_percent(t),
+                      "n/a" if not t else f"{share / t:.2f}") for i, (k, n, share, t) in enumerate(rows, 1)],
+                    "rlrrrr")
+    return lines + [""]
+
+
+ESTIMATE_PRESET = "leo-alsat1"
+
+
+def _estimate_section(c: Campaign) -> List[str]:
+    """The mission estimate for the LEO preset, when the database records its exposure."""
+    lines = [f"### Mission estimate ({ESTIMATE_PRESET}, one mission-year)", ""]
+    if c.exposure is None:
+        return lines + ["No estimate: this database records no exposure data."]
+    if not c.total:
+        return lines + ["No estimate: no injections recorded yet."]
+    preset = orbit_rate(ESTIMATE_PRESET)
+    est = mission_estimate(c.path, preset.upsets_per_bit_per_day, 1.0, CONFIDENCE)
+    lines += ["```"] + format_estimate(est, f"orbit {preset.name}") + ["```", "",
+              f"Source of the rate: {preset.source}. Expected count = rate x 365.25 x exposed bits x AVF "
+              f"(`radrt fi estimate`; other orbits and durations: `--orbit`, `--upset-rate`, `--years`)."]
     return lines
 
 
@@ -367,6 +573,19 @@ def _comparison_section(campaigns: Sequence[Campaign], names: Sequence[str], out
     rows = [(o, *(format_rate(c.rate([o])) for c in campaigns)) for o in OUTCOMES]
     rows.append(("SDC (sdc + critical_sdc)", *(format_rate(c.rate(SDC_OUTCOMES)) for c in campaigns)))
     rows.append(("injections", *(c.total for c in campaigns)))
+    if any(c.padding for c in campaigns):
+        rows.append(("injections on padding (excluded)", *(sum(c.padding.values()) for c in campaigns)))
+    if any(c.exposure is not None and c.total for c in campaigns):
+        rate = orbit_rate(ESTIMATE_PRESET).upsets_per_bit_per_day
+        for g in ("sdc", "due", "corrected"):
+            cells = []
+            for c in campaigns:
+                if c.exposure is None or not c.total:
+                    cells.append("n/a")
+                    continue
+                t = mission_estimate(c.path, rate, 1.0, CONFIDENCE)["total"][g]
+                cells.append(f"{format_count(t['mean'])} [{format_count(t['low'])}, {format_count(t['high'])}]")
+            rows.append((f"expected {g} per mission-year ({ESTIMATE_PRESET}, memory sites)", *cells))
     lines += _table(["outcome (rate, 95% interval)", *names], rows, "l" + "r" * len(campaigns))
     lines.append("")
     if any(c.total for c in campaigns):
@@ -382,16 +601,17 @@ def margin_sentence(c: Campaign, label: str) -> str:
     worst case p = 0.5), over its fault space when the configuration records it."""
     cfg = c.info.config
     confidence = cfg.get("confidence", CONFIDENCE)
-    head = f"- {label}: {c.total} injections"
-    if not c.total:
+    n = len(c.rows)
+    head = f"- {label}: {n} injections"
+    if not n:
         return head + ": no margin yet."
     space = cfg.get("fault_space")
     if space is None:
-        margin = normal_quantile(confidence) * math.sqrt(0.25 / c.total)
+        margin = normal_quantile(confidence) * math.sqrt(0.25 / n)
         text = f"{head} (fault space size not recorded; margin for an infinite population)"
     else:
         try:
-            margin = achieved_margin(c.total, space, confidence)
+            margin = achieved_margin(n, space, confidence)
         except ValueError as e:
             raise ReportError(f"'{c.path}': fault_space {space!r} in the configuration: {e}") from e
         text = f"{head} out of a fault space of {space} faults"

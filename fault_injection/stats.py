@@ -12,6 +12,13 @@ when nothing is known beforehand. For N -> infinity this is Cochran's t^2 p (1-p
 (9604 at e = 1%, 95%; 385 at e = 5%, 95%). `sample_size` rounds up, so the margin is
 met.
 
+Weighted rates (`weighted_proportion`): when faults were drawn from one distribution
+and the rate is wanted under another (activations by live time, compute by op run
+time: fault_injection.estimate), each fault carries an importance weight w_i and the
+rate is the ratio estimate sum w_i y_i / sum w_i; its Wilson interval uses Kish's
+effective sample size n_eff = (sum w_i)^2 / sum w_i^2 (Kish, Survey Sampling, 1965,
+sec. 11.7), which is n when all weights are equal.
+
 Rates of an outcome are reported with Wilson score intervals (Wilson 1927; Newcombe,
 Stat. Med. 1998, method 3), which keep their coverage near 0 and 1, where
 vulnerability rates of protected runtimes live; the normal (Wald) interval collapses
@@ -24,7 +31,7 @@ expected count its central range of counts (`poisson_range`); see the comment ab
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Dict, Iterable, Mapping, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -77,17 +84,22 @@ def achieved_margin(n: int, population: int, confidence: float = 0.95, p: float 
 
 @dataclass(frozen=True)
 class Proportion:
-    """k of n, its rate and Wilson score interval [low, high] at `confidence`."""
+    """k of n, its rate and Wilson score interval [low, high] at `confidence`. A weighted
+    rate (`weighted_proportion`) also carries n_eff, the interval's effective sample size."""
     k: int
     n: int
     rate: float
     low: float
     high: float
     confidence: float
+    n_eff: Optional[float] = None
 
     def as_dict(self) -> dict:
-        return {"k": self.k, "n": self.n, "rate": self.rate, "low": self.low, "high": self.high,
-                "confidence": self.confidence}
+        d = {"k": self.k, "n": self.n, "rate": self.rate, "low": self.low, "high": self.high,
+             "confidence": self.confidence}
+        if self.n_eff is not None:
+            d["n_eff"] = self.n_eff
+        return d
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> Tuple[float, float]:
@@ -96,20 +108,81 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> Tuple[float, fl
         raise InvalidArgumentError(f"n (trials) must be an integer >= 1, got {n!r}")
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= n:
         raise InvalidArgumentError(f"k (successes) must be an integer from 0 to n={n}, got {k!r}")
-    z = normal_quantile(confidence)
-    phat = k / n
+    return _wilson(k / n, n, normal_quantile(confidence), k == 0, k == n)
+
+
+def _wilson(phat: float, n: float, z: float, none: bool, all_: bool) -> Tuple[float, float]:
     denom = 1.0 + z * z / n
     centre = (phat + z * z / (2 * n)) / denom
     half = z / denom * math.sqrt(phat * (1.0 - phat) / n + z * z / (4 * n * n))
     # Exact at the ends: k = 0 gives low 0, k = n gives high 1 (rounding would leave ~1e-17).
-    low = 0.0 if k == 0 else max(0.0, centre - half)
-    high = 1.0 if k == n else min(1.0, centre + half)
+    low = 0.0 if none else max(0.0, centre - half)
+    high = 1.0 if all_ else min(1.0, centre + half)
     return low, high
 
 
 def proportion(k: int, n: int, confidence: float = 0.95) -> Proportion:
     low, high = wilson_interval(k, n, confidence)
     return Proportion(k, n, k / n, low, high, confidence)
+
+
+def weighted_proportion(weights: Sequence[float], hits: Sequence[bool], confidence: float = 0.95) -> Proportion:
+    """The weighted rate sum w_i y_i / sum w_i of hits y_i with importance weights w_i >= 0
+    and its Wilson interval at Kish's n_eff (module docstring). k and n count the
+    observations with w > 0 (hits among them, all of them). InvalidArgumentError for
+    mismatched lengths, a negative or non-finite weight, or no positive weight."""
+    if len(weights) != len(hits):
+        raise InvalidArgumentError(f"weighted_proportion: {len(weights)} weights for {len(hits)} observations")
+    if any(not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0) for w in weights):
+        bad = next(w for w in weights if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0))
+        raise InvalidArgumentError(f"weighted_proportion: weight {bad!r} is not a finite number >= 0")
+    total = math.fsum(weights)
+    if total <= 0:
+        raise InvalidArgumentError("weighted_proportion: no observation has a positive weight")
+    hit_weight = math.fsum(w for w, y in zip(weights, hits) if y)
+    n_eff = total * total / math.fsum(w * w for w in weights)
+    k = sum(1 for w, y in zip(weights, hits) if y and w > 0)
+    n = sum(1 for w in weights if w > 0)
+    rate = hit_weight / total
+    low, high = _wilson(rate, n_eff, normal_quantile(confidence), k == 0, k == n)
+    return Proportion(k, n, rate, low, high, confidence, n_eff)
+
+
+@dataclass(frozen=True)
+class StratifiedRate:
+    """A stratified estimate sum_h W_h p_h, its standard error and normal interval."""
+    rate: float
+    se: float
+    low: float
+    high: float
+    n: int
+    confidence: float
+
+
+def stratified_rate(strata: Mapping[object, Tuple[float, int, int]], confidence: float = 0.95) -> StratifiedRate:
+    """The stratified estimate of a rate from {stratum: (W_h, k_h, n_h)}: sum_h W_h k_h/n_h
+    with variance sum_h W_h^2 p_h (1 - p_h) / n_h (Cochran, Sampling Techniques, ch. 5,
+    eq. 5.7 without the finite-population correction) and the normal interval, clipped
+    to [0, 1]. Strata with n_h = 0 are left out and the weights of the others
+    renormalised. InvalidArgumentError for weights not >= 0, k_h outside 0..n_h, or no
+    stratum with injections."""
+    used = {}
+    for h, (w, k, n) in strata.items():
+        if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
+            raise InvalidArgumentError(f"stratum {h!r}: weight {w!r} is not a finite number >= 0")
+        if not (isinstance(n, int) and n >= 0 and isinstance(k, int) and 0 <= k <= n):
+            raise InvalidArgumentError(f"stratum {h!r}: {k!r} of {n!r} is not a count of a count")
+        if n:
+            used[h] = (float(w), k, n)
+    total_w = math.fsum(w for w, _, _ in used.values())
+    if not used or total_w <= 0:
+        raise InvalidArgumentError("stratified_rate: no stratum with injections and a positive weight")
+    rate = math.fsum(w / total_w * k / n for w, k, n in used.values())
+    var = math.fsum((w / total_w) ** 2 * (k / n) * (1 - k / n) / n for w, k, n in used.values())
+    se = math.sqrt(var)
+    z = normal_quantile(confidence)
+    return StratifiedRate(rate, se, max(0.0, rate - z * se), min(1.0, rate + z * se),
+                          sum(n for _, _, n in used.values()), confidence)
 
 
 def breakdown(counts: Mapping[object, Mapping[str, int]], outcomes: Iterable[str],

@@ -23,6 +23,9 @@ Tables:
 - `input`: one row per campaign input: `input_index`, `feeds_sha256` (digest of the
   feeds, fault_injection.inputs), `golden_sha256` of its golden outputs,
   `golden_class` (its top-1 class when the model is a classifier, else NULL).
+- `meta`: named JSON documents a campaign adds beside its rows (`put_meta`,
+  `get_meta`), e.g. the exposure data of fault_injection.estimate; created when
+  first written, so older databases read as having none.
 
 Schema 3 (this one) added the input table and the columns input_index, value,
 golden_class, faulty_class, iou, upsets; databases of schema 1 and 2 (radrt before
@@ -489,6 +492,31 @@ class CampaignStore:
         for g, outcome, n in self._conn.execute(q, {"word_bytes": word_bytes}):
             result.setdefault(g, {})[outcome] = n
         return result
+
+    def put_meta(self, key: str, value) -> None:
+        """Store the JSON-serialisable `value` under `key` (replacing an earlier one)."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value_json TEXT NOT NULL)")
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, canonical_json(value)))
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def get_meta(self, key: str):
+        """The value stored under `key`, or None when there is none; CampaignDatabaseError
+        when it is not valid JSON."""
+        if "meta" not in _tables(self._conn):
+            return None
+        row = self._conn.execute("SELECT value_json FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError as e:
+            raise CampaignDatabaseError(f"'{self.path}': meta '{key}' is not valid JSON ({e})", argument="db",
+                                        value=str(self.path)) from e
 
     def integrity_ok(self) -> bool:
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -99,8 +99,10 @@ def _load_feeds(items: List[str]) -> Dict[str, np.ndarray]:
 def cmd_inspect(args) -> int:
     from .describe import describe
     from .session import InferenceSession
-    sess = InferenceSession(args.model, input_shapes=_parse_shape_args(args.input_shape) or None)
-    print(describe(sess.compiled, os.path.basename(args.model)))
+    sess = InferenceSession(args.model, input_shapes=_parse_shape_args(args.input_shape) or None,
+                            protection=args.protect, scrub_interval_s=None)
+    compiled = sess.compiled
+    print(describe(compiled, os.path.basename(args.model), sess.fault_sites(), args.protect))
     return 0
 
 
@@ -186,8 +188,10 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     p.add_argument("--debug", action="store_true", help="on an error, print the Python traceback too")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("inspect", help="print ops, shapes, FLOPs and the memory plan of a model")
+    s = sub.add_parser("inspect", help="print ops, shapes, FLOPs, the memory plan and the exposed bits of a model")
     s.add_argument("model")
+    s.add_argument("--protect", default="none", choices=MODES,
+                   help="protection mode whose copies and replicas count as exposed bits (default none)")
     s.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
                    help="fix a symbolic input dimension")
     s.set_defaults(fn=cmd_inspect)

@@ -1,4 +1,11 @@
-"""What `radrt inspect MODEL` prints: the outcome of load, compile and plan."""
+"""What `radrt inspect MODEL` prints: the outcome of load, compile and plan, and the
+exposed bits of a protection mode.
+
+Exposed bits: every bit of memory an upset can hit that the mode keeps, per fault-site
+kind (runtime.protect.faults): weights (every copy, the golden mirror included),
+activations (every replica's arena) and input (every replica's copy). Alignment and
+packing padding are included here; `radrt fi estimate` separates them (a campaign's
+memory map knows which bytes hold no tensor)."""
 from collections import Counter
 from typing import List
 
@@ -9,7 +16,16 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
 
 
-def describe(compiled: Compiled, model_name: str) -> str:
+EXPOSED_KINDS = ("weights", "activations", "input")
+
+
+def exposed_bits(fault_sites) -> dict:
+    """{kind: bits} over the sites of each memory kind (FaultSite.nbytes x 8, summed)."""
+    return {kind: 8 * sum(s.nbytes for s in fault_sites if s.kind == kind) for kind in EXPOSED_KINDS}
+
+
+def describe(compiled: Compiled, model_name: str, fault_sites=None, protection: str = "none") -> str:
+    """The inspect text; with the session's fault_sites(), also the exposed bits of `protection`."""
     g, plan = compiled.graph, compiled.plan
     lines: List[str] = [f"model {model_name}: opset {g.opset}"]
     for name in g.inputs:
@@ -40,4 +56,11 @@ def describe(compiled: Compiled, model_name: str) -> str:
                  f"{_mib(plan.arena_unshared_bytes)}, reuse saved {_mib(saved)})")
     lines.append(f"  input        {_mib(rb['input']):>12}")
     lines.append(f"  output       {_mib(rb['output']):>12}")
+    if fault_sites is not None:
+        bits = exposed_bits(fault_sites)
+        lines.append(f"exposed bits (protection {protection}; every copy and replica, padding included):")
+        for kind in EXPOSED_KINDS:
+            n_sites = sum(1 for s in fault_sites if s.kind == kind)
+            lines.append(f"  {kind:<12} {bits[kind]:>14,} bits  ({n_sites} site{'s' if n_sites != 1 else ''})")
+        lines.append(f"  {'total':<12} {sum(bits.values()):>14,} bits")
     return "\n".join(lines)

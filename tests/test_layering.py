@@ -120,7 +120,7 @@ def test_the_ground_commands_are_registered_through_the_entry_point():
     assert code == 0 and err == ""
     assert "{inspect,run,randomize-weights,bench,serve,link,demo,fi,soak}" in out
     code, out, _ = radrt("fi", "--help")
-    assert code == 0 and "{run,replay,report,serve}" in out
+    assert code == 0 and "{run,replay,report,estimate,serve}" in out
     code, out, _ = radrt("demo", "--help")
     assert code == 0 and "--model" in out
     code, out, _ = radrt("soak", "--help")

@@ -120,6 +120,10 @@ def test_unchanged_faults_are_masked_by_golden_memory_and_by_the_naive_run(tmp_p
     assert "cause: unchanged" in out and "recorded: masked" in out
     code, out, err = radrt("fi", "report", "u.db", "--out", "rep", cwd=tmp_path)
     assert (code, err) == (0, ""), err
+    report = (tmp_path / "rep" / "report.md").read_text()  # no upset: out of the rates, counted
+    counted = int(re.search(r"\| changed no bit \(excluded: no upset\) \| (\d+) \|  \| masked \|", report).group(1))
+    assert 0 < counted <= len(unchanged)  # those on padding are counted with padding
+    assert f"; {counted} changed no bit (cause `unchanged`: no upset), excluded from the rates" in report
 
 
 # -- accumulate:N: upsets over one scrub interval, then a scrub pass ----------------------
