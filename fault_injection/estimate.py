@@ -45,6 +45,7 @@ from typing import Dict, List, Optional, Sequence
 
 from runtime.errors import InvalidArgumentError
 
+from .outcome import UNCHANGED
 from .stats import Proportion, weighted_proportion
 from .store import CampaignStore
 
@@ -56,6 +57,9 @@ MEMORY_KINDS = ("weights", "activations", "input")
 # Outcome groups of an estimate: name -> outcomes counted.
 ESTIMATE_OUTCOMES = {"sdc": ("sdc", "critical_sdc"), "critical_sdc": ("critical_sdc",),
                      "due": ("due",), "corrected": ("corrected",)}
+# Fault models whose one draw is one upset event (a particle strike flipping one bit, or
+# adjacent bits for mbu): the only ones an orbit's upset rate can be multiplied with.
+UPSET_MODELS = ("flip", "mbu")
 COMPUTE_NOTE = "compute: AVF only; an upset rate per bit does not apply to logic (no orbit rate for ALU upsets)"
 
 
@@ -124,9 +128,10 @@ class Exposure:
         return any(s <= row["byte_offset"] < e for s, e in spans)
 
     def weight(self, row: dict) -> float:
-        """The importance weight of a recorded fault (module docstring)."""
+        """The importance weight of a recorded fault (module docstring); 0 for one on
+        padding and for one that changed no bit (cause `unchanged`: no upset)."""
         kind = row["kind"]
-        if kind in MEMORY_KINDS and self.on_padding(row):
+        if row.get("cause") == UNCHANGED or (kind in MEMORY_KINDS and self.on_padding(row)):
             return 0.0
         if kind == "activations":
             return len(self.durations) * self.durations[row["at_op"]] / self.run_time
@@ -182,13 +187,24 @@ def check_rate(rate, what: str = "--upset-rate") -> float:
     return float(rate)
 
 
+def check_upset_model(fault_model, db) -> None:
+    """InvalidArgumentError unless the campaign's fault model is an upset (UPSET_MODELS)."""
+    kind = str(fault_model).partition(":")[0]
+    if kind not in UPSET_MODELS:
+        raise InvalidArgumentError(f"'{db}': fault model {fault_model!r} is not an upset; an orbit estimate "
+                                   f"multiplies upsets per bit per day, so it needs a campaign of fault model "
+                                   f"flip or mbu:N", argument="fault_model", value=fault_model)
+
+
 def mission_estimate(db, upsets_per_bit_per_day: float, years: float = 1.0, confidence: float = 0.95) -> dict:
     """The estimate of one campaign database (module docstring), as a JSON-able dict:
     {db, model, protect, injections, rate, years, kinds: {kind: {exposed_bits,
     padding_bits, injections, padding_injections, avf: {group: Proportion.as_dict()},
     expected: {group: {mean, low, high}}}}, total: {group: {mean, low, high}},
     compute: {group: AVF} or None, notes}. InvalidArgumentError for a database
-    without exposure data (written before this radrt) or a bad rate or years."""
+    without exposure data (written before this radrt), of a fault model that is not an
+    upset (stuck-at, random, zero, accumulate: UPSET_MODELS are flip and mbu:N), or a bad
+    rate or years."""
     rate = check_rate(upsets_per_bit_per_day)
     if isinstance(years, bool) or not isinstance(years, (int, float)) or not math.isfinite(years) or years <= 0:
         raise InvalidArgumentError(f"--years {years!r}: expected a mission duration in years > 0",
@@ -204,6 +220,7 @@ def mission_estimate(db, upsets_per_bit_per_day: float, years: float = 1.0, conf
         raise InvalidArgumentError(f"'{db}' holds no exposure data (exposed bits, op durations): it was written "
                                    f"by a radrt before `fi estimate`; run the campaign into a new database",
                                    argument="db", value=str(db))
+    check_upset_model(info.config.get("fault_model"), db)
     avf = weighted_avf(rows, exposure, confidence)
     per_bit_mission = rate * DAYS_PER_YEAR * years
     kinds = {}

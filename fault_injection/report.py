@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from runtime.errors import InvalidArgumentError
 
-from .estimate import (ESTIMATE_OUTCOMES, MEMORY_KINDS, Exposure, format_count, format_estimate, load_exposure,
+from .estimate import (ESTIMATE_OUTCOMES, MEMORY_KINDS, UPSET_MODELS, Exposure, format_count, format_estimate, load_exposure,
                        mission_estimate, weighted_avf)
 from .orbits import orbit_rate
 from .outcome import MASKED_CAUSES, UNCHANGED, cause_kind
@@ -536,6 +536,12 @@ def _protect_first(c: Campaign) -> List[str]:
 ESTIMATE_PRESET = "leo-alsat1"
 
 
+def _estimable(c: Campaign) -> bool:
+    """The campaign has injections, exposure data and an upset fault model (estimate.UPSET_MODELS)."""
+    kind = str(c.info.config.get("fault_model")).partition(":")[0]
+    return c.exposure is not None and bool(c.total) and kind in UPSET_MODELS
+
+
 def _estimate_section(c: Campaign) -> List[str]:
     """The mission estimate for the LEO preset, when the database records its exposure."""
     lines = [f"### Mission estimate ({ESTIMATE_PRESET}, one mission-year)", ""]
@@ -543,6 +549,9 @@ def _estimate_section(c: Campaign) -> List[str]:
         return lines + ["No estimate: this database records no exposure data."]
     if not c.total:
         return lines + ["No estimate: no injections recorded yet."]
+    if not _estimable(c):
+        return lines + [f"No estimate: fault model {c.info.config.get('fault_model')} is not an upset; an orbit's "
+                        f"rate counts upsets, so only flip and mbu:N campaigns are estimated."]
     preset = orbit_rate(ESTIMATE_PRESET)
     est = mission_estimate(c.path, preset.upsets_per_bit_per_day, 1.0, CONFIDENCE)
     lines += ["```"] + format_estimate(est, f"orbit {preset.name}") + ["```", "",
@@ -575,12 +584,12 @@ def _comparison_section(campaigns: Sequence[Campaign], names: Sequence[str], out
     rows.append(("injections", *(c.total for c in campaigns)))
     if any(c.padding for c in campaigns):
         rows.append(("injections on padding (excluded)", *(sum(c.padding.values()) for c in campaigns)))
-    if any(c.exposure is not None and c.total for c in campaigns):
+    if any(_estimable(c) for c in campaigns):
         rate = orbit_rate(ESTIMATE_PRESET).upsets_per_bit_per_day
         for g in ("sdc", "due", "corrected"):
             cells = []
             for c in campaigns:
-                if c.exposure is None or not c.total:
+                if not _estimable(c):
                     cells.append("n/a")
                     continue
                 t = mission_estimate(c.path, rate, 1.0, CONFIDENCE)["total"][g]

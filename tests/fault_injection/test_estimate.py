@@ -58,6 +58,8 @@ def test_exposure_weights_by_hand():
     assert e.weight({"kind": "weights", "byte_offset": 100}) == 0.0
     assert e.weight({"kind": "activations", "byte_offset": 9, "at_op": 1}) == pytest.approx(3 * 3.0 / 8.0)
     assert e.weight({"kind": "activations", "byte_offset": 7, "at_op": 1}) == 0.0
+    # A fault that changed no bit (stuck-at on a bit already at that value) is no upset.
+    assert e.weight({"kind": "weights", "byte_offset": 99, "cause": "unchanged"}) == 0.0
     # compute: (d_k / D) / (b_k / B): op 2 runs half the time and holds half the output bytes.
     assert e.weight({"kind": "compute", "op_index": 2, "byte_offset": 0}) == pytest.approx(1.0)
     assert e.weight({"kind": "compute", "op_index": 0, "byte_offset": 0}) == pytest.approx((1 / 8) / (10 / 40))
@@ -126,6 +128,17 @@ def test_estimate_refuses_bad_arguments(tmp_path):
     assert code == 2 and "'mars' is not one of" in err and "leo-alsat1" in err
     code, _, err = radrt("fi", "estimate", tmp_path / "x.db", "--upset-rate", "-1", cwd=tmp_path)
     assert code == 2 and "--upset-rate" in err
+
+
+def test_estimate_and_report_refuse_a_fault_model_that_is_not_an_upset(tmp_path):
+    code, out, err = radrt("fi", "run", "digits", "--fault-model", "stuck1", "--faults", "20", "--seed", "3",
+                           "--db", "s.db", cwd=tmp_path)
+    assert code == 0, err
+    code, _, err = radrt("fi", "estimate", "s.db", "--orbit", "leo-alsat1", cwd=tmp_path)
+    assert code == 2 and "fault model 'stuck1' is not an upset" in err and "flip or mbu:N" in err
+    code, _, err = radrt("fi", "report", "s.db", "--out", "rep", cwd=tmp_path)
+    assert code == 0, err
+    assert "No estimate: fault model stuck1 is not an upset" in (tmp_path / "rep" / "report.md").read_text()
 
 
 def test_inspect_prints_the_exposed_bits_a_campaign_records(tmp_path):

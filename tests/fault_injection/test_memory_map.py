@@ -50,12 +50,12 @@ def dead_activation_faults(mm, site, n, rng):
 
 
 def check_against_naive(model, protect, faults, expected_cause):
-    setup, sess, golden, _, _ = prepare(model, ["weights"], "flip", protect, seed=0, faults=1)
+    setup, sess, (golden,), _, _ = prepare(model, ["weights"], "flip", protect, seed=0, faults=1, input_count=1)
     mm = MemoryMap.of_session(sess, setup.model_bytes)
     sess.close()
     for f in faults:
         assert mm.static_cause(f) == expected_cause, f
-        v = naive(setup.model_bytes, protect, setup.feeds, f, golden, setup.tolerance)
+        v = naive(setup.model_bytes, protect, setup.inputs[0], f, golden, setup.tolerance)
         assert v.outcome == "masked", (f, v)
 
 
