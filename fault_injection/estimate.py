@@ -41,7 +41,7 @@ upsets-per-bit rate (logic, not memory): shown as AVF only.
 import math
 import statistics
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from runtime.errors import InvalidArgumentError
 
@@ -168,15 +168,45 @@ def weighted_avf(rows: Sequence[dict], exposure: Exposure, confidence: float = 0
     by_kind: Dict[str, List[dict]] = {}
     for row in rows:
         by_kind.setdefault(row["kind"], []).append(row)
-    factor = strata_factors(rows, exposure.strata) if exposure.strata else {}
+    weights_of = dict(zip((r["fault_id"] for r in rows), _row_weights(rows, exposure)))
     result = {}
     for kind, kind_rows in by_kind.items():
-        weights = [exposure.weight(r) * factor.get(r["fault_id"], 1.0) for r in kind_rows]
+        weights = [weights_of[r["fault_id"]] for r in kind_rows]
         if not any(w > 0 for w in weights):
             continue
         result[kind] = {name: weighted_proportion(weights, [r["outcome"] in outcomes for r in kind_rows],
                                                   confidence)
                         for name, outcomes in ESTIMATE_OUTCOMES.items()}
+    return result
+
+
+def _row_weights(rows: Sequence[dict], exposure: Exposure) -> List[float]:
+    """Each row's importance weight times its stratum factor (a stratified campaign)."""
+    factor = strata_factors(rows, exposure.strata) if exposure.strata else {}
+    return [exposure.weight(r) * factor.get(r["fault_id"], 1.0) for r in rows]
+
+
+def layer_sdc(rows: Sequence[dict], exposure: Exposure, confidence: float = 0.95
+              ) -> Dict[int, Tuple[Proportion, float]]:
+    """{op index: (exposure-weighted SDC AVF of the faults that reached the op, its share
+    of the whole campaign's weighted SDC)}, over the rows with a layer. The weights are
+    those of the per-kind AVF (module docstring) times the strata factor, so a layer
+    sampled more densely (`--stratify layer`) does not gain share for it; within a layer
+    the kinds mix in the proportions the draw gave them. A layer whose rows all weigh 0
+    (padding, unchanged) is left out; shares are 0 when no layer has an SDC."""
+    by_layer: Dict[int, Tuple[List[float], List[bool]]] = {}
+    for r, w in zip(rows, _row_weights(rows, exposure)):
+        if r.get("layer") is None:
+            continue
+        ws, ys = by_layer.setdefault(r["layer"], ([], []))
+        ws.append(w)
+        ys.append(r["outcome"] in ESTIMATE_OUTCOMES["sdc"])
+    total = math.fsum(w for ws, ys in by_layer.values() for w, y in zip(ws, ys) if y)
+    result = {}
+    for layer, (ws, ys) in by_layer.items():
+        if any(w > 0 for w in ws):
+            part = math.fsum(w for w, y in zip(ws, ys) if y)
+            result[layer] = (weighted_proportion(ws, ys, confidence), part / total if total else 0.0)
     return result
 
 

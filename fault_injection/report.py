@@ -35,8 +35,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from runtime.errors import InvalidArgumentError
 
-from .estimate import (ESTIMATE_OUTCOMES, MEMORY_KINDS, UPSET_MODELS, Exposure, format_count, format_estimate, load_exposure,
-                       mission_estimate, weighted_avf)
+from .estimate import (ESTIMATE_OUTCOMES, MEMORY_KINDS, UPSET_MODELS, Exposure, format_count, format_estimate,
+                       layer_sdc, load_exposure, mission_estimate, weighted_avf)
 from .orbits import orbit_rate
 from .outcome import MASKED_CAUSES, UNCHANGED, cause_kind
 from .stats import Proportion, achieved_margin, normal_quantile, proportion, stratified_rate
@@ -277,7 +277,8 @@ def _note_no_sdc(ax, props: Sequence[Proportion]) -> None:
             ha="center", va="top", fontsize=9, bbox={"facecolor": "white", "edgecolor": "#999999"})
 
 
-def plot_layers(c: Campaign, by_layer: Dict[int, Proportion], label: str, path: Path) -> None:
+def plot_layers(c: Campaign, by_layer: Dict[int, Proportion], label: str, path: Path,
+                what: str = "SDC rate") -> None:
     layers = sorted(by_layer)
     props = [by_layer[k] for k in layers]
     fig = _figure(min(18.0, max(8.0, 0.3 * len(layers))), 5.5)
@@ -288,9 +289,9 @@ def plot_layers(c: Campaign, by_layer: Dict[int, Proportion], label: str, path: 
     ax.set_xticks(list(x), [f"{k}: {c.layer_name(k)}" for k in layers], rotation=60, ha="right",
                   fontsize=7 if len(layers) > 20 else 8)
     ax.set_xlabel("layer (op index: node name (op type)), the op the upset first reached")
-    ax.set_ylabel("SDC rate (%)")
+    ax.set_ylabel(f"{what} (%)")
     _note_no_sdc(ax, props)
-    ax.set_title(f"SDC rate per layer: {label} (sdc + critical_sdc, 95% Wilson intervals)", fontsize=10)
+    ax.set_title(f"{what} per layer: {label} (sdc + critical_sdc, 95% Wilson intervals)", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     fig.savefig(path, format="png")
 
@@ -401,14 +402,25 @@ def _campaign_section(n: int, c: Campaign, label: str, out_dir: Path) -> List[st
     plot_outcomes(c, label, out_dir / f"outcomes_{n}.png")
     lines += [f"![Outcome rates of campaign {n}](outcomes_{n}.png)", ""]
     by_layer = _sdc_by(c.by_layer)
+    weighted = layer_sdc(c.rows, c.exposure, CONFIDENCE) if c.exposure is not None else {}
     if by_layer:
-        rows = [(f"{k}: {c.layer_name(k)}", sum(c.by_layer[k].values()), format_rate(by_layer[k]))
-                for k in sorted(by_layer)]
         lines += ["### Per layer", ""]
-        lines += _table(["layer (op: name (op type))", "injections", "SDC (sdc + critical_sdc)"], rows, "lrl")
+        if weighted:
+            lines += ["The op each upset first reached. SDC rate: the share of its injections that ended in an "
+                      "SDC; AVF: the same exposure-weighted (activations by live time, compute by run time) and, "
+                      "for a stratified campaign, undoing the per-layer allocation; share of SDC: the layer's "
+                      "part of the campaign's weighted SDCs.", ""]
+        rows = [(f"{k}: {c.layer_name(k)}", sum(c.by_layer[k].values()), format_rate(by_layer[k]),
+                 *((format_rate(weighted[k][0]), format_percent(weighted[k][1])) if k in weighted
+                   else (("n/a", "n/a") if weighted else ())))
+                for k in sorted(by_layer)]
+        header = ["layer (op: name (op type))", "injections", "SDC rate (sdc + critical_sdc)"]
+        lines += _table(header + (["AVF sdc (exposure-weighted)", "share of SDC"] if weighted else []), rows,
+                        "lrl" + ("lr" if weighted else ""))
         lines.append("")
-        lines += _protect_first(c)
-        plot_layers(c, by_layer, label, out_dir / f"layers_{n}.png")
+        lines += _protect_first(c, weighted)
+        plot_layers(c, {k: weighted[k][0] for k in by_layer if k in weighted} if weighted else by_layer,
+                    label, out_dir / f"layers_{n}.png", "AVF sdc, exposure-weighted" if weighted else "SDC rate")
         lines += [f"![SDC rate per layer of campaign {n}](layers_{n}.png)", ""]
     else:
         lines += ["No per-layer plot: no injection reached an op (every upset was never read).", ""]
@@ -499,9 +511,11 @@ def _causes_section(c: Campaign) -> List[str]:
     return lines
 
 
-def protect_first_rows(c: Campaign) -> List[Tuple[int, int, float, Optional[float]]]:
+def protect_first_rows(c: Campaign, weighted: Optional[Dict[int, Tuple[Proportion, float]]] = None
+                       ) -> List[Tuple[int, int, float, Optional[float]]]:
     """(op, SDC count, share of all SDC, share of run time or None) per layer with an SDC,
-    sorted by SDC share, largest first: the order in which to protect layers."""
+    sorted by SDC share, largest first: the order in which to protect layers. With
+    `weighted` (estimate.layer_sdc) the share is the exposure-weighted one, else counts."""
     sdc = {k: sum(v.get(o, 0) for o in SDC_OUTCOMES) for k, v in c.by_layer.items() if k is not None}
     total = sum(sdc.values())
     if not total:
@@ -512,16 +526,18 @@ def protect_first_rows(c: Campaign) -> List[Tuple[int, int, float, Optional[floa
         if n:
             time_share = (c.exposure.durations[k] / run
                           if run and 0 <= k < len(c.exposure.durations) else None)
-            rows.append((k, n, n / total, time_share))
+            share = weighted[k][1] if weighted and k in weighted else n / total
+            rows.append((k, n, share, time_share))
     return sorted(rows, key=lambda r: (-r[2], r[0]))
 
 
-def _protect_first(c: Campaign) -> List[str]:
-    rows = protect_first_rows(c)
+def _protect_first(c: Campaign, weighted: Optional[Dict[int, Tuple[Proportion, float]]] = None) -> List[str]:
+    rows = protect_first_rows(c, weighted)
     if not rows:
         return ["No layer produced an SDC: nothing to rank for protection.", ""]
     lines = ["#### Which layers to protect", "",
-             "Layers by their share of the campaign's SDCs, against their share of the run time (what "
+             "Layers by their share of the campaign's SDCs" + (" (exposure-weighted)" if weighted else "")
+             + ", against their share of the run time (what "
              "protecting them costs, e.g. in tmr or abft re-execution). Protect from the top; a layer whose SDC "
              "share is far above its time share is cheap to protect for what it gains.", ""]
     lines += _table(["rank", "layer (op: name (op type))", "SDCs", "share of SDCs", "share of run time",

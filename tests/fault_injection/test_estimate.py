@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fault_injection.estimate import Exposure
+from fault_injection.estimate import Exposure, layer_sdc
 from fault_injection.orbits import orbit_rate
 from fault_injection.stats import weighted_proportion
 from runtime.errors import InvalidArgumentError
@@ -63,6 +63,26 @@ def test_exposure_weights_by_hand():
     # compute: (d_k / D) / (b_k / B): op 2 runs half the time and holds half the output bytes.
     assert e.weight({"kind": "compute", "op_index": 2, "byte_offset": 0}) == pytest.approx(1.0)
     assert e.weight({"kind": "compute", "op_index": 0, "byte_offset": 0}) == pytest.approx((1 / 8) / (10 / 40))
+
+
+def test_layer_sdc_undoes_the_stratified_allocation_by_hand():
+    """Two layers drawn 10 and 10 (equal allocation) though layer 0 holds 90% of the fault
+    space: layer 0 has 1 SDC in 10, layer 1 has 5 in 10. Uniform-draw share of SDC:
+    0.9 * 0.1 / (0.9 * 0.1 + 0.1 * 0.5) = 0.643, not the raw 1 / 6."""
+    doc = {"op_durations_s": [1.0, 1.0], "padding_spans": {"weights": [], "input": [], "activations": []},
+           "exposed_bits": {"weights": 800, "activations": 0, "input": 0},
+           "padding_bits": {"weights": 0, "activations": 0, "input": 0}, "op_output_bytes": {"0": 4, "1": 4}}
+    rows = [{"fault_id": i, "kind": "weights", "byte_offset": 0, "layer": i // 10, "cause": None,
+             "outcome": "sdc" if i in (0, 10, 11, 12, 13, 14) else "masked"} for i in range(20)]
+    strata = {"by": "layer", "allocation": "equal", "by_fault": {i: str(i // 10) for i in range(20)},
+              "strata": {"0": {"W": 0.9}, "1": {"W": 0.1}}}
+    got = layer_sdc(rows, Exposure(doc, strata=strata))
+    assert got[0][1] == pytest.approx(0.09 / 0.14) and got[1][1] == pytest.approx(0.05 / 0.14)
+    assert (got[0][0].rate, got[1][0].rate) == (pytest.approx(0.1), pytest.approx(0.5))
+    assert (got[0][0].k, got[0][0].n) == (1, 10)
+    # Unstratified, the same rows: the raw shares.
+    raw = layer_sdc(rows, Exposure(doc))
+    assert raw[0][1] == pytest.approx(1 / 6) and raw[1][1] == pytest.approx(5 / 6)
 
 
 def hand_estimate(db, rate, years):
