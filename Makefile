@@ -19,8 +19,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# ukis-csmask (the cloud-mask models of the demo's first scene and of tests/test_half.py,
+# ~145 MB from PyPI, cached by pip, never committed) is installed on its own, without its
+# dependencies (radrt reads only its .onnx files): without it the demo skips that scene and
+# the tests skip those models, each saying so.
+UKIS := ukis-csmask==1.0.0
 $(STAMP): $(PY) $(BUILD_INPUTS)
 	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet --no-deps '$(UKIS)' || echo "note: $(UKIS) could not be installed: the cloud-mask scene of the demo and its tests will be skipped"
 	touch $@
 
 build: $(STAMP)

@@ -1,6 +1,13 @@
-"""`radrt demo`: a real CNN from the onnx wheel, weights re-drawn, run by radrt and onnxruntime.
+"""`radrt demo`: the main job on real models, no hardware needed.
 
-1. Conformance and speed: latency medians of both runtimes (runs interleaved),
+0. Cloud masking (fault_injection/cloudmask.py): DLR's ukis-csmask 6-band model (a
+   float16 U-Net) masks clouds in a synthetic Sentinel-2-like tile, run by radrt
+   under `tmr` and by onnxruntime (pixels of the same class, latencies); then an
+   upset storm (STORM_UPSETS exponent-bit flips in the weights) hits an unprotected
+   and a `tmr` session: the unprotected mask changes, the protected one is
+   bit-identical. PNGs (false colour, masks) go to --out. Skipped, saying so, when
+   the ukis-csmask package is not installed.
+1. A light CNN from the onnx wheel, weights re-drawn. Conformance and speed: latency medians of both runtimes (runs interleaved),
    their ratio, the largest difference and whether top-1 agrees.
 2. An upset: one bit of the first convolution's weights (an exponent bit) is
    flipped in an unprotected session and in `abft` and `tmr` sessions; the table
@@ -14,7 +21,8 @@
    held-out digits over an emulated noisy UART (BER 1e-5, 115200 baud) to
    `radrt fi serve` (tmr) while upsets are injected into the runtime; every result
    is checked against the fault-free one.
-Exit code 1 when radrt disagrees with onnxruntime, `abft` or `tmr` fails to
+Exit code 1 when radrt disagrees with onnxruntime (the cloud mask on fewer than 99.9%
+of pixels), the protected cloud mask changes under the storm, `abft` or `tmr` fails to
 correct, their campaigns show a silent data corruption, or a link result is wrong.
 
 A ground tool (it runs campaigns and the HIL scene): the command is registered in the
@@ -22,6 +30,7 @@ entry point group `radrt.commands` (pyproject.toml), not by the flight CLI.
 """
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -39,8 +48,9 @@ REPEATS = 5
 
 
 def add_commands(sub) -> None:
-    s = sub.add_parser("demo", help="run a real CNN from the onnx wheel and compare with onnxruntime")
+    s = sub.add_parser("demo", help="cloud masking under upsets, a CNN against onnxruntime, a campaign, the link")
     s.add_argument("--model", default="squeezenet", help="light model name (default squeezenet)")
+    s.add_argument("--out", default="build/demo", help="folder for the cloud-mask PNGs (default build/demo)")
     s.set_defaults(fn=run_demo)
 
 
@@ -56,6 +66,8 @@ def _ort_session(model_bytes: bytes):
 
 
 def run_demo(args) -> int:
+    cloud_ok = cloud_scene(Path(args.out))
+    print()
     path = light_model_path(args.model)
     model = randomize_weights(onnx.load(path), seed=0)
     data = model.SerializeToString()
@@ -89,7 +101,86 @@ def run_demo(args) -> int:
     corrected = upset_scene(data, feeds, y)
     campaign_clean = campaign_scene()
     link_clean = link_scene()
-    return 0 if ok and corrected and campaign_clean and link_clean else 1
+    return 0 if cloud_ok and ok and corrected and campaign_clean and link_clean else 1
+
+
+STORM_UPSETS = 40
+CLOUD_PROTECT = "tmr"
+CLASS_AGREEMENT = 0.999
+
+
+def cloud_scene(out: Path, seed: int = 0) -> bool:
+    """Scene 0 (module docstring); True when it passed or was skipped."""
+    from runtime.errors import ModelLoadError
+    from runtime.zoo import ukis_model_path
+
+    from . import cloudmask as cm
+    try:
+        path = ukis_model_path(6, "l2a")
+    except ModelLoadError as e:
+        print(f"(cloud-mask scene skipped: {e}; `make demo` installs it when PyPI can be reached)")
+        return True
+    tile, truth = cm.synthetic_tile(seed)
+    x = cm.normalise(tile, path)
+    feeds = {"input": x}
+    print(f"cloud masking: ukis-csmask 6 bands L2A (U-Net, EfficientNet-B4, float16 weights) on a synthetic "
+          f"Sentinel-2-like tile {tile.shape[1]}x{tile.shape[2]} (seed {seed}; see fault_injection/cloudmask.py)")
+    protected = InferenceSession(path, protection=CLOUD_PROTECT, scrub_interval_s=None)
+    plain = InferenceSession(path, protection="none", scrub_interval_s=None)
+    with open(path, "rb") as f:
+        ort_sess = _ort_session(f.read())
+    times = {"radrt none": [], f"radrt {CLOUD_PROTECT}": [], "onnxruntime": []}
+    for _ in range(3):   # interleaved
+        for name, run in (("radrt none", lambda: plain.run(None, feeds)[0]),
+                          (f"radrt {CLOUD_PROTECT}", lambda: protected.run(None, feeds)[0]),
+                          ("onnxruntime", (lambda: ort_sess.run(None, feeds)[0]) if ort_sess else None)):
+            if run is None:
+                continue
+            t0 = time.perf_counter()
+            y = run()
+            times[name].append(time.perf_counter() - t0)
+            if name == f"radrt {CLOUD_PROTECT}":
+                golden = y
+            elif name == "onnxruntime":
+                reference = y
+    mask = cm.class_mask(golden)
+    out.mkdir(parents=True, exist_ok=True)
+    cm.save_png(cm.false_colour(tile), out / "tile_false_colour.png")
+    cm.save_png(cm.CLASS_COLOURS[mask], out / f"mask_{CLOUD_PROTECT}.png")
+    cm.save_png(cm.CLASS_COLOURS[truth], out / "tile_truth.png")
+    shares = np.bincount(mask.ravel(), minlength=3) / mask.size
+    print("  " + ", ".join(f"{name} {100 * v:.1f}%" for name, v in zip(cm.CLASSES, shares))
+          + f" of pixels (the tile was built with {100 * float((truth == 1).mean()):.0f}% cloud: "
+          f"the model finds {100 * float(((mask == 1) & (truth == 1)).sum() / max(1, (truth == 1).sum())):.0f}% "
+          f"of it on this synthetic tile)")
+    print("  " + ", ".join(f"{name} {1e3 * statistics.median(t):.0f} ms" for name, t in times.items() if t))
+    ok = True
+    if ort_sess is not None:
+        agree = float((cm.class_mask(reference) == mask).mean())
+        diff = float(np.abs(reference - golden).max())
+        ok = agree >= CLASS_AGREEMENT
+        print(f"  radrt {CLOUD_PROTECT} vs onnxruntime: same class on {100 * agree:.3f}% of pixels, max |logit "
+              f"difference| {diff:.3g} (float16 rounding): {'OK' if ok else 'MISMATCH'}")
+    # The storm: the same exponent-bit flips in the weights of both sessions.
+    rng = np.random.default_rng(seed)
+    n_floats = plain.compiled.plan.region_bytes["weights"] // 4
+    words = rng.choice(n_floats, STORM_UPSETS, replace=False)
+    storm = {}
+    for mode, sess in (("none", plain), (CLOUD_PROTECT, protected)):
+        for w in words:
+            sess.inject("weights/copy0", 4 * int(w) + 3, 6)   # bit 30: the exponent's top bit
+        (y,) = sess.run(None, feeds)
+        storm[mode] = (y, {k: v for k, v in sess.health().items() if v})
+    changed = float((cm.class_mask(storm["none"][0]) != mask).mean())
+    cm.save_png(cm.CLASS_COLOURS[cm.class_mask(np.nan_to_num(storm["none"][0]))], out / "mask_storm_none.png")
+    same = storm[CLOUD_PROTECT][0].tobytes() == golden.tobytes()
+    print(f"  upset storm: {STORM_UPSETS} exponent-bit flips in the weights; unprotected: "
+          f"{100 * changed:.1f}% of pixels change class; {CLOUD_PROTECT}: "
+          f"{'bit-identical' if same else 'CHANGED'} ({', '.join(f'{k}={v}' for k, v in storm[CLOUD_PROTECT][1].items()) or 'no counter moved'})")
+    print(f"  pictures: {out}/tile_false_colour.png, tile_truth.png, mask_{CLOUD_PROTECT}.png, mask_storm_none.png")
+    plain.close()
+    protected.close()
+    return ok and same
 
 
 def link_scene(records: int = 100) -> bool:

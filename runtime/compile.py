@@ -94,6 +94,7 @@ class CompiledGraph:
     folded_nodes: int = 0
     fused_nodes: List[Tuple[str, str]] = field(default_factory=list)  # (op_type, node name)
     disabled_passes: FrozenSet[str] = frozenset()
+    float16_widened: bool = False  # float16 model computed in float32 (runtime.half)
 
     def base(self, name: str) -> str:
         return self.alias.get(name, name)
@@ -208,7 +209,7 @@ def compile_graph(loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence
             raise CompileError(f"graph output '{name}' is produced by no node, input or initializer")
     steps = _drop_dead_steps(c.steps, c.alias, outputs)
     return CompiledGraph(loaded.opset, inputs, outputs, c.values, c.alias, steps,
-                         c.folded, c.fused, disabled)
+                         c.folded, c.fused, disabled, loaded.float16_widened)
 
 
 def _readers(graph: onnx.GraphProto) -> Dict[str, List[Tuple[Optional[str], int]]]:

@@ -52,6 +52,9 @@ def describe(compiled: Compiled, model_name: str, fault_sites=None, protection: 
     saved = plan.arena_unshared_bytes - rb["arena"]
     lines.append("memory plan:")
     lines.append(f"  weights      {_mib(rb['weights']):>12}  ({len(plan.weights)} tensors)")
+    if g.float16_widened:
+        lines.append("               float16 in the model, held and computed as float32 (runtime.half): "
+                     "2x the bits a float16 copy would expose")
     lines.append(f"  activations  {_mib(rb['arena']):>12}  (arena; without reuse "
                  f"{_mib(plan.arena_unshared_bytes)}, reuse saved {_mib(saved)})")
     lines.append(f"  input        {_mib(rb['input']):>12}")

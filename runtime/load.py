@@ -5,7 +5,8 @@
 plain `Node` objects (attributes decoded to Python and numpy values). The
 model is first checked against the ONNX spec (`runtime.validate`). Every op
 is checked against the kernel registry and the ops the compile stage folds, so
-an unsupported op fails here, naming op type, node name and opset.
+an unsupported op fails here, naming op type, node name and opset. A model with
+float16 tensors is rewritten to compute them in float32 (`runtime.half`).
 """
 import os
 import stat
@@ -17,6 +18,7 @@ from onnx import helper, numpy_helper
 
 from . import ops
 from .errors import ModelLoadError, UnsupportedOpError
+from .half import widen_float16
 from .sizes import default_max_memory_bytes
 from .validate import load_external_data, validate_model
 
@@ -52,6 +54,7 @@ class LoadedModel:
     proto: onnx.ModelProto
     opset: int
     nodes: List[Node]
+    float16_widened: bool = False   # the model's float16 tensors compute in float32 (runtime.half)
 
 
 def _decode_attr(a: onnx.AttributeProto) -> Any:
@@ -175,6 +178,8 @@ def load_model(path_or_bytes, max_bytes: Optional[int] = None) -> LoadedModel:
     """
     proto = _read(path_or_bytes, max_bytes)
     opset = validate_model(proto)
+    original = proto
+    proto = widen_float16(proto)   # float16 tensors compute in float32 (runtime.half)
     nodes = to_nodes(proto.graph, opset)
     checked = []
     for proto_node, node in zip(proto.graph.node, nodes):
@@ -185,4 +190,4 @@ def load_model(path_or_bytes, max_bytes: Optional[int] = None) -> LoadedModel:
     problem = unsupported_summary(checked, opset)
     if problem:
         raise UnsupportedOpError(problem)
-    return LoadedModel(proto, opset, nodes)
+    return LoadedModel(proto, opset, nodes, float16_widened=proto is not original)
