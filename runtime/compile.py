@@ -70,7 +70,41 @@ PARAMETER_INPUTS = {
     "ReduceLogSumExp": (1,), "ReduceMax": (1,), "ReduceMean": (1,), "ReduceMin": (1,),
     "ReduceProd": (1,), "ReduceSum": (1,), "ReduceSumSquare": (1,),
     "LayerNormalization": (1, 2),  # a Scale or B that broadcasts must be a constant
+    "TopK": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "OneHot": (1,),
 }
+# Ops whose output depends on their input's shape, not its values.
+_SHAPE_ONLY_OPS = frozenset({"Shape", "Size"})
+
+
+def parameter_inputs(loaded: LoadedModel) -> Dict[str, List[str]]:
+    """{runtime input name: ["<op> node '<name>' input <k>", ...]}: the inputs whose
+    values reach a compile-time parameter (PARAMETER_INPUTS: pads, axes, starts, sizes,
+    scales, repeats, shape, k, ...) through the graph's data flow (Shape and Size read
+    only a shape, so they cut it). The session compiles such a model on the values fed
+    to these inputs, as it compiles on symbolic shapes (runtime.session)."""
+    runtime = {vi.name for vi in runtime_inputs(loaded.proto)}
+    producer: Dict[str, Node] = {}
+    for n in loaded.nodes:
+        for o in n.outputs:
+            if o:
+                producer[o] = n
+    found: Dict[str, List[str]] = {}
+    for n in loaded.nodes:
+        for k in PARAMETER_INPUTS.get(n.op_type, ()):
+            if k >= len(n.inputs) or not n.inputs[k]:
+                continue
+            seen, stack = set(), [n.inputs[k]]
+            while stack:
+                v = stack.pop()
+                if v in seen:
+                    continue
+                seen.add(v)
+                if v in runtime:
+                    found.setdefault(v, []).append(f"{n.op_type} node '{n.name}' input {k}")
+                p = producer.get(v)
+                if p is not None and p.op_type not in _SHAPE_ONLY_OPS:
+                    stack.extend(i for i in p.inputs if i)
+    return found
 _GRAPH_OUTPUT = ("", -1)  # a reader entry: the value is a graph output
 _SUBGRAPH = (None, -1)  # a reader entry: read inside a subgraph
 
@@ -167,9 +201,13 @@ def check_passes(disabled_passes) -> FrozenSet[str]:
 
 def compile_graph(loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence[int]]] = None,
                   disabled_passes: Sequence[str] = (),
-                  max_memory_bytes: Optional[int] = None) -> CompiledGraph:
+                  max_memory_bytes: Optional[int] = None,
+                  input_values: Optional[Dict[str, np.ndarray]] = None) -> CompiledGraph:
     """Compile `loaded` for fixed input shapes (`input_shapes` by input name, else the
-    declared shapes) with every pass of PASSES on except `disabled_passes`, every
+    declared shapes) and, for the inputs in `input_values` (parameter inputs, see
+    parameter_inputs), those values as constants (the input stays an input: the run
+    feeds it, and the session checks the fed value is the one compiled on); with
+    every pass of PASSES on except `disabled_passes`, every
     tensor, scratch and compile-time table checked against `max_memory_bytes`
     (runtime.sizes; None: the default budget).
     Raises CompileError (shapes, attributes; SizeOverflowError, MemoryBudgetError),
@@ -194,7 +232,12 @@ def compile_graph(loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence
                     f"dimension {[isinstance(d, int) for d in shape].index(False)} of {tuple(shape)}"
                 raise CompileError(f"{what}: {where} is not fixed; give input_shapes={{'{vi.name}': (...)}} "
                                    f"or feed the input")
-        values[vi.name] = TensorInfo(tuple(int(d) for d in shape), dtype)
+        value = (input_values or {}).get(vi.name)
+        if value is not None:
+            value = np.array(value, dtype=dtype, copy=True)
+            if value.shape != tuple(shape):
+                raise CompileError(f"{what}: value of shape {value.shape} for an input of shape {tuple(shape)}")
+        values[vi.name] = TensorInfo(tuple(int(d) for d in shape), dtype, value)
         inputs.append(vi.name)
     if input_shapes:
         raise CompileError(f"input_shapes names {sorted(input_shapes)}, which are not runtime inputs "

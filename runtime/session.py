@@ -18,7 +18,7 @@ import inspect
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -27,6 +27,7 @@ import onnx
 
 from .arguments import check_choice, check_integer, check_seconds, is_integer
 from .compile import (CompiledGraph, check_passes, compile_graph, declared_shape, is_fixed, np_dtype,
+                      parameter_inputs,
                       runtime_inputs, shape_matches)
 from .errors import CompileError, InvalidArgumentError, UnknownArgumentError
 from .load import LoadedModel, load_model
@@ -59,13 +60,24 @@ class NodeArg:
 
 
 class Compiled:
-    """One compiled shape signature: the graph and its memory plan."""
+    """One compiled signature (input shapes, and the values of parameter inputs): the
+    graph and its memory plan."""
 
     def __init__(self, loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence[int]]],
                  max_memory_bytes: Optional[int] = None, protection: str = "none",
-                 disabled_passes: Sequence[str] = ()):
-        self.graph: CompiledGraph = compile_graph(loaded, input_shapes, disabled_passes, max_memory_bytes)
+                 disabled_passes: Sequence[str] = (), input_values: Optional[Dict[str, np.ndarray]] = None):
+        self.graph: CompiledGraph = compile_graph(loaded, input_shapes, disabled_passes, max_memory_bytes,
+                                                  input_values)
         self.plan: MemoryPlan = plan_memory(self.graph, max_memory_bytes, protection)
+        self.key: Optional[tuple] = None   # the session's cache key (InferenceSession._compile_for)
+
+
+# Compiled signatures a session keeps (least recently used dropped first): a model with
+# symbolic shapes or parameter inputs compiles once per distinct signature up to this.
+COMPILE_CACHE_SIZE = 8
+# A parameter input (compile.parameter_inputs) holds at most this many elements: the
+# session compiles on its value, which only makes sense for pads, axes, sizes and the like.
+MAX_PARAMETER_ELEMENTS = 4096
 
 
 class InferenceSession:
@@ -182,6 +194,9 @@ class InferenceSession:
         self._input_dtypes = {vi.name: np_dtype(vi.type.tensor_type.elem_type, f"input '{vi.name}'")
                               for vi in self._input_protos}
         self._fixed_shapes = _check_input_shapes(input_shapes, self._input_protos)
+        # Inputs whose fed values the model is compiled on (pads, axes, sizes, ... fed at run time).
+        self._parameter_inputs = parameter_inputs(self._loaded)
+        self._compile_cache: "OrderedDict[tuple, Compiled]" = OrderedDict()
         self._lock = threading.RLock()
         # The open paused run, if any. The lock is re-entrant (a campaign worker injects
         # while its paused run holds the lock), so this is what stops the same thread
@@ -194,7 +209,7 @@ class InferenceSession:
         self._engine: Optional[Engine] = None
         self.last_latency_s = 0.0
         known = [self._fixed_shapes.get(vi.name, declared_shape(vi)) for vi in self._input_protos]
-        if all(is_fixed(shape) for shape in known):
+        if all(is_fixed(shape) for shape in known) and not self._parameter_inputs:
             self._set_compiled(self._compile(self._fixed_shapes or None))
         self._scrubber: Optional[BackgroundScrubber] = None
         self._scrub_schedule = (scrub_interval_s, scrub_chunk_bytes)
@@ -445,6 +460,11 @@ class InferenceSession:
     @property
     def compiled(self) -> Compiled:
         if self._compiled is None:
+            if self._parameter_inputs:
+                name, uses = next(iter(self._parameter_inputs.items()))
+                raise CompileError(f"the model is compiled on the values fed to its parameter inputs "
+                                   f"({', '.join(self._parameter_inputs)}; '{name}' reaches {uses[0]}): "
+                                   f"it is compiled on the first run()")
             raise CompileError("the model has symbolic input dimensions; it is compiled on the first "
                                "run() or with input_shapes=...")
         return self._compiled
@@ -546,8 +566,23 @@ class InferenceSession:
         return list(output_names)
 
     def _compile_for(self, feeds: Dict[str, np.ndarray]) -> None:
+        """Make the compiled signature of these feeds current: their shapes and the values
+        of the parameter inputs; from the cache (COMPILE_CACHE_SIZE) or compiled now."""
         shapes = {n: tuple(a.shape) for n, a in feeds.items()}
-        if self._compiled is not None and all(
+        values = {}
+        for name, uses in self._parameter_inputs.items():
+            arr = feeds[name]
+            if arr.size > MAX_PARAMETER_ELEMENTS:
+                raise InvalidArgumentError(
+                    f"input '{name}' reaches a compile-time parameter ({uses[0]}), so radrt compiles the model "
+                    f"on its value; it holds {arr.size} elements, expected at most {MAX_PARAMETER_ELEMENTS}",
+                    argument="input_feed", value=name)
+            values[name] = arr
+        key = (tuple(sorted(shapes.items())),
+               tuple((n, a.tobytes()) for n, a in sorted(values.items())))
+        if self._compiled is not None and self._compiled.key == key:
+            return
+        if self._compiled is not None and not values and all(
                 self._compiled.graph.values[n].shape == s for n, s in shapes.items()):
             return
         for vi in self._input_protos:
@@ -557,11 +592,22 @@ class InferenceSession:
                 raise InvalidArgumentError(f"input '{vi.name}': shape {got} does not match the model's "
                                            f"{tuple(d if isinstance(d, int) else '?' for d in declared)}",
                                            argument="input_feed", value=got)
-        self._refuse_to_drop_armed_upsets(f"the feed's shapes {shapes} compile the model again")
-        self._set_compiled(self._compile(shapes))
+        self._refuse_to_drop_armed_upsets(f"the feed's shapes {shapes}"
+                                          + (f" and parameter values of {sorted(values)}" if values else "")
+                                          + " compile the model again")
+        compiled = self._compile_cache.pop(key, None)
+        if compiled is None:
+            compiled = self._compile(shapes, values)
+            compiled.key = key
+        self._compile_cache[key] = compiled
+        while len(self._compile_cache) > COMPILE_CACHE_SIZE:
+            self._compile_cache.popitem(last=False)
+        self._set_compiled(compiled)
 
-    def _compile(self, input_shapes: Optional[Dict[str, Sequence[int]]]) -> Compiled:
-        return Compiled(self._loaded, input_shapes, self._max_memory_bytes, self._mode, self._disabled_passes)
+    def _compile(self, input_shapes: Optional[Dict[str, Sequence[int]]],
+                 input_values: Optional[Dict[str, np.ndarray]] = None) -> Compiled:
+        return Compiled(self._loaded, input_shapes, self._max_memory_bytes, self._mode, self._disabled_passes,
+                        input_values or None)
 
 
 @dataclass(frozen=True)
