@@ -72,6 +72,9 @@ PARAMETER_INPUTS = {
     "LayerNormalization": (1, 2),  # a Scale or B that broadcasts must be a constant
     "TopK": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "OneHot": (1,),
 }
+# Ops whose PARAMETER_INPUTS are data (a LayerNormalization Scale or B runs fed at run
+# time unless it must broadcast): never compiled on their value.
+_DATA_PARAMETER_OPS = frozenset({"LayerNormalization"})
 # Ops whose output depends on their input's shape, not its values.
 _SHAPE_ONLY_OPS = frozenset({"Shape", "Size"})
 
@@ -90,6 +93,8 @@ def parameter_inputs(loaded: LoadedModel) -> Dict[str, List[str]]:
                 producer[o] = n
     found: Dict[str, List[str]] = {}
     for n in loaded.nodes:
+        if n.op_type in _DATA_PARAMETER_OPS:
+            continue
         for k in PARAMETER_INPUTS.get(n.op_type, ()):
             if k >= len(n.inputs) or not n.inputs[k]:
                 continue
