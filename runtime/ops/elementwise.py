@@ -100,7 +100,9 @@ def binary(node, ins):
     if len(ins) != 2 or ins[0] is None or ins[1] is None:
         raise node_error(node, f"expected 2 inputs, got {len([i for i in ins if i is not None])}")
     a, b = ins
-    require_float32(node, a)
+    if np.dtype(a.dtype) != FLOAT32:
+        from .typed import typed_binary  # integers and float64 (runtime/ops/typed.py)
+        return typed_binary(node, ins)
     exponent: Optional[np.ndarray] = None
     if node.op_type == "Pow" and np.dtype(b.dtype) != FLOAT32:
         # Pow takes an exponent of another numeric type; a constant one is
@@ -130,7 +132,9 @@ def binary(node, ins):
 def variadic(node, ins):
     if not ins or any(i is None for i in ins):
         raise node_error(node, "expected 1 or more inputs, none omitted")
-    require_float32(node, *ins)
+    if any(np.dtype(i.dtype) != FLOAT32 for i in ins):
+        from .typed import typed_variadic  # integers and float64 (runtime/ops/typed.py)
+        return typed_variadic(node, ins)
     out = broadcast_shape(node, [i.shape for i in ins])
     y = output_info(node, out, FLOAT32)
     n = count(node, out, "output")
