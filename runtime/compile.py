@@ -51,7 +51,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from . import fold_only, ops, sizes
+from . import fold_only, ops, rnn, sizes
 from .errors import CompileError, InvalidArgumentError, RadrtError, UnsupportedOpError
 from .load import FOLD_ONLY_OPS, VIEW_OPS, LoadedModel, Node, to_nodes
 from .ops import FLOAT32, Prepared, TensorInfo
@@ -71,6 +71,7 @@ PARAMETER_INPUTS = {
     "ReduceProd": (1,), "ReduceSum": (1,), "ReduceSumSquare": (1,),
     "LayerNormalization": (1, 2),  # a Scale or B that broadcasts must be a constant
     "TopK": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "OneHot": (1,),
+    "LSTM": (4,), "GRU": (4,), "RNN": (4,),   # sequence_lens (runtime.rnn)
 }
 # Ops whose PARAMETER_INPUTS are data (a LayerNormalization Scale or B runs fed at run
 # time unless it must broadcast): never compiled on their value.
@@ -436,6 +437,8 @@ class _Compiler:
             op = node.op_type
             if op == "If":
                 self.inline_if(node, ins)
+            elif op in rnn.GATES:
+                self.expand_recurrent(node, ins)
             elif op in ("Shape", "Size") and ins[0] is not None:
                 self.set_constant(node, [_fold_shape(node, ins[0])])
             elif self.all_constant(node, ins) and self.fold_constants(node, ins):
@@ -559,6 +562,14 @@ class _Compiler:
         for out, inner in zip(node.outputs, branch.output):
             self.alias_or_copy(out, inner.name, self.values[inner.name].shape)
         self.folded += 1
+
+    def expand_recurrent(self, node: Node, ins: List[Optional[TensorInfo]]) -> None:
+        """LSTM, GRU or RNN unrolled over its fixed sequence length into kernel ops
+        (runtime.rnn), which are then compiled like the model's own nodes."""
+        nodes, constants = rnn.expand(node, ins, self.names.fresh, self.opset)
+        for name, arr in constants.items():
+            self.values[name] = TensorInfo(tuple(arr.shape), arr.dtype, arr)
+        self.walk(nodes)
 
     # -- views -----------------------------------------------------------------------
     def alias_or_copy(self, out: str, src: str, shape: Tuple[int, ...]) -> None:

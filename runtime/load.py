@@ -26,7 +26,8 @@ from .validate import load_external_data, validate_model
 # shapes, or folded from constant inputs. Ops outside the kernel registry
 # that may still fold when all their inputs are constants (shape arithmetic).
 VIEW_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
-COMPILE_TIME_OPS = frozenset({"Constant", "ConstantOfShape", "Shape", "Size", "If"})
+COMPILE_TIME_OPS = frozenset({"Constant", "ConstantOfShape", "Shape", "Size", "If",
+                              "LSTM", "GRU", "RNN"})   # unrolled into kernel ops (runtime.rnn)
 FOLD_ONLY_OPS = frozenset({
     "Range", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or",
     "Where", "Round", "NonZero", "ScatterND", "CumSum", "Mod", "Sign", "ArgMax", "ArgMin",
