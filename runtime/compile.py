@@ -72,6 +72,7 @@ PARAMETER_INPUTS = {
     "LayerNormalization": (1, 2),  # a Scale or B that broadcasts must be a constant
     "TopK": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "OneHot": (1,),
     "LSTM": (4,), "GRU": (4,), "RNN": (4,),   # sequence_lens (runtime.rnn)
+    "QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2),   # scale, zero point
 }
 # Ops whose PARAMETER_INPUTS are data (a LayerNormalization Scale or B runs fed at run
 # time unless it must broadcast): never compiled on their value.

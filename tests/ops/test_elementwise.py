@@ -186,10 +186,12 @@ def test_shapes_that_do_not_broadcast_are_rejected():
         runtime.InferenceSession(make_model("Max", [("a", a), ("b", b)]))
 
 
-def test_integer_inputs_are_unsupported():
-    a = np.zeros((2, 3), np.int64)
-    with pytest.raises(UnsupportedOpError, match=r"Mul node 'node0': input 0 has dtype int64, .*float32 only"):
-        runtime.InferenceSession(make_model("Mul", [("a", a), ("b", a)], output_types=[None]))
+def test_integer_inputs_run_in_the_typed_kernels():
+    """int64 Mul goes to runtime/ops/typed.py (tests/ops/test_typed.py covers the types)."""
+    a = np.arange(6, dtype=np.int64).reshape(2, 3) - 2
+    sess = runtime.InferenceSession(make_model("Mul", [("a", a), ("b", a)], output_types=[None]))
+    (y,) = sess.run(None, {"a": a, "b": a})
+    assert y.dtype == np.int64 and np.array_equal(y, a * a)
 
 
 def test_runtime_integer_exponent_is_unsupported():

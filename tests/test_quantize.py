@@ -1,0 +1,133 @@
+"""QDQ models (runtime/ops/quantize.py): QuantizeLinear/DequantizeLinear against numpy's
+spec arithmetic (round half to even, saturation, per tensor and per axis), and light
+models quantized at test time with onnxruntime's static QDQ quantizer (calibration data
+generated here) against onnxruntime; never silent under tmr."""
+import numpy as np
+import onnx
+import onnx.version_converter
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+from onnx import TensorProto, helper, numpy_helper
+
+from runtime import InferenceSession
+from runtime.zoo import model_bytes
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def qdq_model(x_shape, scale, zero_point, axis=1):
+    inits = [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zero_point, "z")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], axis=axis),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], axis=axis)]
+    qtype = helper.np_dtype_to_tensor_dtype(zero_point.dtype)
+    g = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                          [helper.make_tensor_value_info("q", qtype, x_shape),
+                           helper.make_tensor_value_info("y", TensorProto.FLOAT, x_shape)], initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)]).SerializeToString()
+
+
+def spec_quantize(x, scale, zp, lo, hi):
+    """The spec (and onnx's reference): x / scale in float32, rounded half to even."""
+    q = np.rint((x / np.asarray(scale, np.float32)).astype(np.float32)).astype(np.float64) + zp
+    return np.clip(q, lo, hi)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), dtype=st.sampled_from([np.int8, np.uint8]), per_axis=st.booleans())
+def test_quantize_dequantize_follow_the_spec(data, dtype, per_axis):
+    info = np.iinfo(dtype)
+    x = data.draw(hnp.arrays(np.float32, (2, 3, 4), elements=st.floats(-300, 300, width=32)))
+    # values exactly halfway between two steps, to see the rounding
+    x[0, 0, :2] = np.array([2.5, -3.5], np.float32)
+    n = 3 if per_axis else 1
+    scale = np.array(data.draw(st.lists(st.sampled_from([0.5, 1.0, 0.25, 2.0, 0.1]), min_size=n, max_size=n)),
+                     np.float32)
+    zp = np.array(data.draw(st.lists(st.integers(int(info.min), int(info.max)), min_size=n, max_size=n)), dtype)
+    if not per_axis:
+        scale, zp = scale.reshape(()), zp.reshape(())
+    q, y = InferenceSession(qdq_model(x.shape, scale, zp), scrub_interval_s=None).run(None, {"x": x})
+    s = scale.reshape(1, -1, 1) if per_axis else scale
+    z = zp.reshape(1, -1, 1).astype(np.float64) if per_axis else float(zp)
+    want = spec_quantize(x, s, z, info.min, info.max)
+    assert q.dtype == dtype and np.array_equal(q, want.astype(dtype))
+    np.testing.assert_array_equal(y, ((want - z) * s).astype(np.float32))
+    ref_q, ref_y = ort.InferenceSession(qdq_model(x.shape, scale, zp), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})
+    assert np.array_equal(q, ref_q)
+    np.testing.assert_allclose(y, ref_y, rtol=1e-6, atol=0)
+
+
+class _Reader:
+    """Calibration data for onnxruntime's quantizer: seeded random inputs."""
+
+    def __init__(self, name, shape, n=4):
+        rng = np.random.default_rng(0)
+        self.data = iter([{name: rng.random(shape, dtype=np.float32)} for _ in range(n)])
+
+    def get_next(self):
+        return next(self.data, None)
+
+
+def quantized(name, tmp_path, per_channel):
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    src, pre, dst = tmp_path / "f.onnx", tmp_path / "p.onnx", tmp_path / "q.onnx"
+    # The light models are IR 3 (weights listed as graph inputs too) at opset 9 or less:
+    # drop those inputs and move to opset 13 so the quantizer's own converter accepts them.
+    m = onnx.load_from_string(model_bytes(name))
+    weights = {t.name for t in m.graph.initializer}
+    kept = [vi for vi in m.graph.input if vi.name not in weights]
+    del m.graph.input[:]
+    m.graph.input.extend(kept)
+    m.ir_version = 7
+    m = onnx.version_converter.convert_version(m, 13)
+    src.write_bytes(m.SerializeToString())
+    quant_pre_process(str(src), str(pre), skip_optimization=False, skip_symbolic_shape=True)
+    m = onnx.load(str(pre))
+    inp = m.graph.input[0]
+    shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
+    quantize_static(str(pre), str(dst), _Reader(inp.name, shape), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=per_channel)
+    return dst.read_bytes(), inp.name, shape
+
+
+def output_step(model: bytes) -> float:
+    """The quantization step of the model's output (the scale of the DequantizeLinear
+    that produces it), or 0."""
+    m = onnx.load_from_string(model)
+    producer = {o: n for n in m.graph.node for o in n.output}
+    node = producer.get(m.graph.output[0].name)
+    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    if node is None or node.op_type != "DequantizeLinear":
+        return 0.0
+    return float(np.max(inits[node.input[1]]))
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per-tensor", "per-channel"])
+@pytest.mark.parametrize("name", ["squeezenet", "shufflenet", "inception_v1", "resnet50"])
+def test_static_qdq_light_models_match_onnxruntime(name, per_channel, tmp_path):
+    model, inp, shape = quantized(name, tmp_path, per_channel)
+    x = np.random.default_rng(1).random(shape, dtype=np.float32)
+    (got,) = InferenceSession(model, scrub_interval_s=None).run(None, {inp: x})
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    (want,) = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"]).run(None, {inp: x})
+    # onnxruntime fuses QDQ into integer kernels that requantize between ops; radrt
+    # computes the float ops between exact Q/DQ: a few output quantization steps apart.
+    step = output_step(model)
+    assert np.abs(got - want).max() <= 3 * step + 0.05 * float(np.abs(want).max())
+    assert np.mean(np.abs(got - want) <= step * 1.01) >= 0.95
+
+
+def test_qdq_model_under_tmr_is_never_silent(tmp_path):
+    model, inp, shape = quantized("squeezenet", tmp_path, True)
+    x = np.random.default_rng(2).random(shape, dtype=np.float32)
+    (golden,) = InferenceSession(model, scrub_interval_s=None).run(None, {inp: x})
+    sess = InferenceSession(model, protection="tmr", scrub_interval_s=None)
+    n = sess.compiled.plan.region_bytes["weights"]
+    for offset in np.random.default_rng(3).choice(n, 20, replace=False):
+        sess.inject("weights/copy0", int(offset), 6)
+        (y,) = sess.run(None, {inp: x})
+        assert y.tobytes() == golden.tobytes()
+    assert sess.health()["upsets_corrected"] >= 1 and sess.health()["uncorrectable"] == 0
