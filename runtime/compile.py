@@ -24,7 +24,9 @@ checks random graphs with every pass on, all off and each one off:
   or BatchNormalization that feeds it;
 - fuse_activation: Relu/Clip into the Conv, ConvTranspose, Gemm, MatMul,
   BatchNormalization, Add, Sub, Mul or Sum that feeds it, as that kernel's
-  store-time clamp (the same compare-based clamp, so NaN still passes through).
+  store-time clamp (the same compare-based clamp, so NaN still passes through);
+- fuse_pad: a zero constant Pad of the spatial dims into the Conv that reads it,
+  as the Conv's own padding.
 
 Not passes, because radrt has no kernel that could run them instead: Constant,
 ConstantOfShape, Shape and Size of a known shape, `If` with a constant
@@ -59,7 +61,7 @@ from .ops.activation import clip_bounds
 from .ops.normalization import batchnorm_params
 from .ops import FUSED_CLIP
 
-PASSES = ("fold_constants", "views", "fuse_batchnorm", "fuse_mul_add", "fuse_activation")
+PASSES = ("fold_constants", "views", "fuse_batchnorm", "fuse_mul_add", "fuse_activation", "fuse_pad")
 
 # Inputs that kernels read at compile time (ops.require_constant), by op type.
 # With fold_constants off, a constant that a node reads there stays a constant.
@@ -452,6 +454,8 @@ class _Compiler:
                 pass
             elif op in ("Relu", "Clip") and self.on("fuse_activation") and self.fuse_activation(node, ins):
                 pass
+            elif op == "Conv" and self.on("fuse_pad") and self.fuse_pad(node, ins):
+                pass
             else:
                 self.add_step(node, ins)
 
@@ -743,6 +747,58 @@ class _Compiler:
             if not lo <= hi:
                 return False
         self.replace_step(prev, node, prev.inputs, dict(prev.node.attrs, **{FUSED_CLIP: (lo, hi)}))
+        return True
+
+    def fuse_pad(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
+        """Pass fuse_pad: a Pad step feeding this Conv's input X becomes the Conv's own
+        padding (pads added to the Conv's pads); True when it did.
+
+        Legality: the Pad's output is read by this Conv only; mode constant with value 0
+        (or none); no padding of the batch or channel dims and none negative; the Conv
+        has no auto_pad and constant, finite weights. The Conv treats its padding as
+        zeros in the same products, so the result is the same (with a weight of inf or
+        NaN, 0 x inf would differ from a skipped product: not fused)."""
+        prev = self.fusable_producer(node, ("Pad",))
+        if prev is None or node.attr("auto_pad", "NOTSET") not in ("NOTSET", b"NOTSET"):
+            return False
+        w = ins[1] if len(ins) > 1 else None
+        if w is None or w.value is None or not np.all(np.isfinite(w.value)):
+            return False
+        pad = prev.node
+        mode = pad.attr("mode", "constant")
+        if (mode.decode() if isinstance(mode, bytes) else mode) != "constant":
+            return False
+        pad_ins = [self.values.get(n) if n else None for n in prev.inputs]
+        if pad.opset < 11:
+            pads, value = pad.attr("pads"), pad.attr("value", 0.0)
+        else:
+            if len(pad_ins) < 2 or pad_ins[1] is None or pad_ins[1].value is None:
+                return False
+            if len(pad_ins) > 3 and pad_ins[3] is not None:
+                return False   # an axes input: left to the Pad step
+            pads = [int(v) for v in pad_ins[1].value.reshape(-1)]
+            value = 0.0
+            if len(pad_ins) > 2 and pad_ins[2] is not None:
+                if pad_ins[2].value is None or pad_ins[2].value.size != 1:
+                    return False
+                value = float(pad_ins[2].value.reshape(-1)[0])
+        x = pad_ins[0]
+        if pads is None or x is None or value != 0.0 or len(pads) != 2 * x.rank or x.rank < 3:
+            return False
+        rank = x.rank
+        begin, end = list(pads[:rank]), list(pads[rank:])
+        if any(begin[:2]) or any(end[:2]) or any(p < 0 for p in pads):
+            return False
+        conv_pads = list(node.attr("pads") or [0] * (2 * (rank - 2)))
+        spatial = rank - 2
+        new = [conv_pads[k] + begin[2 + k] for k in range(spatial)] + \
+              [conv_pads[spatial + k] + end[2 + k] for k in range(spatial)]
+        self.steps.remove(prev)
+        del self.values[prev.outputs[0]]
+        fused = dataclasses.replace(node, inputs=[prev.inputs[0]] + list(node.inputs[1:]),
+                                    attrs=dict(node.attrs, pads=new))
+        self.add_step(fused, [self.values[n] if n else None for n in fused.inputs])
+        self.fused.append(("Pad", pad.name))
         return True
 
     def fusable_producer(self, node: Node, op_types, input_index: int = 0) -> Optional[Step]:

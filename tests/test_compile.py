@@ -621,3 +621,34 @@ def test_relu_and_clip_fuse_into_elementwise_steps_with_nan_passing(op):
     assert got.tobytes() == unfused.run(None, {"a": a, "b": b})[0].tobytes()
     np.testing.assert_allclose(got, reference(data, {"a": a, "b": b})[0], rtol=1e-6, equal_nan=True)
     assert np.isnan(got[0, 0, :2]).all() and (np.nan_to_num(got) >= 0).all()
+
+
+@pytest.mark.parametrize("pads,value,fused", [
+    ([0, 0, 1, 2, 0, 0, 2, 1], 0.0, True),     # spatial zero padding: fused
+    ([0, 0, 1, 1, 0, 0, 1, 1], 0.5, False),    # not zero
+    ([0, 1, 0, 0, 0, 0, 0, 0], 0.0, False),    # pads a channel
+    ([0, 0, -1, 0, 0, 0, 0, 0], 0.0, False),   # crops
+])
+def test_fuse_pad_folds_a_zero_spatial_pad_into_the_conv(pads, value, fused):
+    nodes = [helper.make_node("Pad", ["x", "pads", "value"], ["p"], mode="constant", name="pad"),
+             helper.make_node("Conv", ["p", "w"], ["y"], pads=[1, 0, 0, 1], name="conv")]
+    data = make_model(nodes, [("x", [1, 2, 5, 6])], [("y", None)], [
+        ("w", rand(3, 2 + (1 if pads[1] else 0), 3, 3)), ("pads", np.array(pads, np.int64)),
+        ("value", np.array(value, np.float32))])
+    feeds = {"x": rand(1, 2, 5, 6)}
+    on = InferenceSession(data, scrub_interval_s=None)
+    off = InferenceSession(data, scrub_interval_s=None, disabled_passes=("fuse_pad",))
+    assert [s.node.op_type for s in on.compiled.plan.steps] == (["Conv"] if fused else ["Pad", "Conv"])
+    assert ("Pad", "pad") in on.compiled.graph.fused_nodes if fused else not on.compiled.graph.fused_nodes
+    np.testing.assert_array_equal(on.run(None, feeds)[0], off.run(None, feeds)[0])
+    np.testing.assert_allclose(on.run(None, feeds)[0], reference(data, feeds)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_fuse_pad_leaves_a_pad_read_twice():
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["p"], mode="constant", name="pad"),
+             helper.make_node("Conv", ["p", "w"], ["c"], name="conv"),
+             helper.make_node("ReduceSum", ["p"], ["s"], keepdims=0, name="sum")]
+    data = make_model(nodes, [("x", [1, 2, 4, 4])], [("c", None), ("s", None)], [
+        ("w", rand(3, 2, 3, 3)), ("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))])
+    sess = InferenceSession(data, scrub_interval_s=None)
+    assert "Pad" in [s.node.op_type for s in sess.compiled.plan.steps]
