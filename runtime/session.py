@@ -599,6 +599,8 @@ class InferenceSession:
         if compiled is None:
             compiled = self._compile(shapes, values)
             compiled.key = key
+        else:
+            compiled.plan.check_budget(self._mode)   # planned under another mode, maybe
         self._compile_cache[key] = compiled
         while len(self._compile_cache) > COMPILE_CACHE_SIZE:
             self._compile_cache.popitem(last=False)

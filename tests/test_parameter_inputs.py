@@ -122,3 +122,25 @@ def test_resize_with_fed_scales_matches_onnxruntime():
         (got,) = sess.run(None, feeds)
         (want,) = ref.run(None, feeds)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_cached_signature_is_budget_checked_for_the_current_mode():
+    """A signature compiled under none and cached, taken again after set_protection("tmr"):
+    its memory plan is checked against the budget for tmr's replicas, not reused unchecked."""
+    from runtime.errors import MemoryBudgetError
+    pad = model([helper.make_node("Pad", ["x", "pads"], ["y"], mode="constant")],
+                [("x", F, [64, 64]), ("pads", I64, [4])], [("y", F, None)])
+    x = np.ones((64, 64), np.float32)
+    small, big = np.array([0, 0, 0, 0]), np.array([0, 0, 0, 256])
+    probe = InferenceSession(pad, scrub_interval_s=None)
+    probe.run(None, {"x": x, "pads": big})
+    tmr_big = probe.compiled.plan.total_bytes("tmr")
+    probe.run(None, {"x": x, "pads": small})
+    tmr_small = probe.compiled.plan.total_bytes("tmr")
+    assert tmr_small < tmr_big
+    sess = InferenceSession(pad, scrub_interval_s=None, max_memory_bytes=(tmr_small + tmr_big) // 2)
+    sess.run(None, {"x": x, "pads": big})      # fits under none; cached
+    sess.run(None, {"x": x, "pads": small})
+    sess.set_protection("tmr")                 # the small signature fits tmr
+    with pytest.raises(MemoryBudgetError, match="protection 'tmr'"):
+        sess.run(None, {"x": x, "pads": big})  # the cached big one does not
