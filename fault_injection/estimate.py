@@ -217,10 +217,14 @@ def check_rate(rate, what: str = "--upset-rate") -> float:
     return float(rate)
 
 
+def is_upset_model(fault_model) -> bool:
+    """Whether a campaign's fault model ("flip", "mbu:3", "stuck-at-0", ...) is an upset (UPSET_MODELS)."""
+    return str(fault_model).partition(":")[0] in UPSET_MODELS
+
+
 def check_upset_model(fault_model, db) -> None:
-    """InvalidArgumentError unless the campaign's fault model is an upset (UPSET_MODELS)."""
-    kind = str(fault_model).partition(":")[0]
-    if kind not in UPSET_MODELS:
+    """InvalidArgumentError unless the campaign's fault model is an upset (is_upset_model)."""
+    if not is_upset_model(fault_model):
         raise InvalidArgumentError(f"'{db}': fault model {fault_model!r} is not an upset; an orbit estimate "
                                    f"multiplies upsets per bit per day, so it needs a campaign of fault model "
                                    f"flip or mbu:N", argument="fault_model", value=fault_model)

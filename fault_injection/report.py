@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from runtime.errors import InvalidArgumentError
 
-from .estimate import (ESTIMATE_OUTCOMES, MEMORY_KINDS, UPSET_MODELS, Exposure, format_count, format_estimate,
+from .estimate import (ESTIMATE_OUTCOMES, MEMORY_KINDS, Exposure, format_count, format_estimate, is_upset_model,
                        layer_sdc, load_exposure, mission_estimate, weighted_avf)
 from .orbits import orbit_rate
 from .outcome import MASKED_CAUSES, UNCHANGED, cause_kind
@@ -553,9 +553,8 @@ ESTIMATE_PRESET = "leo-alsat1"
 
 
 def _estimable(c: Campaign) -> bool:
-    """The campaign has injections, exposure data and an upset fault model (estimate.UPSET_MODELS)."""
-    kind = str(c.info.config.get("fault_model")).partition(":")[0]
-    return c.exposure is not None and bool(c.total) and kind in UPSET_MODELS
+    """The campaign has injections, exposure data and an upset fault model (estimate.is_upset_model)."""
+    return c.exposure is not None and bool(c.total) and is_upset_model(c.info.config.get("fault_model"))
 
 
 def _estimate_section(c: Campaign) -> List[str]:

@@ -97,6 +97,37 @@ UNSIGNED_HELPERS(u32, uint32_t, uint32_t)
 SIGNED_HELPERS(i64, int64_t, uint64_t, INT64_MIN)
 UNSIGNED_HELPERS(u64, uint64_t, uint64_t)
 
+/* Comparison rows, the same for every type. */
+#define COMPARE_ROWS(S, T)                                                                     \
+    DEFINE_ROW(S##_row_eq, T, uint8_t, x == z)                                                 \
+    DEFINE_ROW(S##_row_lt, T, uint8_t, x < z)                                                  \
+    DEFINE_ROW(S##_row_gt, T, uint8_t, x > z)                                                  \
+    DEFINE_ROW(S##_row_le, T, uint8_t, x <= z)                                                 \
+    DEFINE_ROW(S##_row_ge, T, uint8_t, x >= z)
+
+/* The dispatch of one type over the rows it defines; the variadic tail adds cases
+ * (integer Mod). */
+#define BINARY_DISPATCH(S, T, ...)                                                             \
+    static int S##_binary(const radrt_bcast_t *p, int op, const void *a, const void *b, void *y) { \
+        switch (op) {                                                                          \
+        case RADRT_TOP_ADD: BCAST_ROWS(T, T, S##_row_add);                                     \
+        case RADRT_TOP_SUB: BCAST_ROWS(T, T, S##_row_sub);                                     \
+        case RADRT_TOP_MUL: BCAST_ROWS(T, T, S##_row_mul);                                     \
+        case RADRT_TOP_DIV: BCAST_ROWS(T, T, S##_row_div);                                     \
+        case RADRT_TOP_FMOD: BCAST_ROWS(T, T, S##_row_fmod);                                   \
+        case RADRT_TOP_POW: BCAST_ROWS(T, T, S##_row_pow);                                     \
+        case RADRT_TOP_MAX: BCAST_ROWS(T, T, S##_row_max);                                     \
+        case RADRT_TOP_MIN: BCAST_ROWS(T, T, S##_row_min);                                     \
+        case RADRT_TOP_EQ: BCAST_ROWS(T, uint8_t, S##_row_eq);                                 \
+        case RADRT_TOP_LT: BCAST_ROWS(T, uint8_t, S##_row_lt);                                 \
+        case RADRT_TOP_GT: BCAST_ROWS(T, uint8_t, S##_row_gt);                                 \
+        case RADRT_TOP_LE: BCAST_ROWS(T, uint8_t, S##_row_le);                                 \
+        case RADRT_TOP_GE: BCAST_ROWS(T, uint8_t, S##_row_ge);                                 \
+        __VA_ARGS__                                                                            \
+        default: return -1;                                                                    \
+        }                                                                                      \
+    }
+
 /* Every op of one integer type: row loops and the dispatch. */
 #define INT_TYPE(S, T)                                                                         \
     DEFINE_ROW(S##_row_add, T, T, S##_add(x, z))                                               \
@@ -108,30 +139,8 @@ UNSIGNED_HELPERS(u64, uint64_t, uint64_t)
     DEFINE_ROW(S##_row_pow, T, T, S##_pow(x, z))                                               \
     DEFINE_ROW(S##_row_max, T, T, x > z ? x : z)                                               \
     DEFINE_ROW(S##_row_min, T, T, x < z ? x : z)                                               \
-    DEFINE_ROW(S##_row_eq, T, uint8_t, x == z)                                                 \
-    DEFINE_ROW(S##_row_lt, T, uint8_t, x < z)                                                  \
-    DEFINE_ROW(S##_row_gt, T, uint8_t, x > z)                                                  \
-    DEFINE_ROW(S##_row_le, T, uint8_t, x <= z)                                                 \
-    DEFINE_ROW(S##_row_ge, T, uint8_t, x >= z)                                                 \
-    static int S##_binary(const radrt_bcast_t *p, int op, const void *a, const void *b, void *y) { \
-        switch (op) {                                                                          \
-        case RADRT_TOP_ADD: BCAST_ROWS(T, T, S##_row_add);                                     \
-        case RADRT_TOP_SUB: BCAST_ROWS(T, T, S##_row_sub);                                     \
-        case RADRT_TOP_MUL: BCAST_ROWS(T, T, S##_row_mul);                                     \
-        case RADRT_TOP_DIV: BCAST_ROWS(T, T, S##_row_div);                                     \
-        case RADRT_TOP_MOD: BCAST_ROWS(T, T, S##_row_mod);                                     \
-        case RADRT_TOP_FMOD: BCAST_ROWS(T, T, S##_row_fmod);                                   \
-        case RADRT_TOP_POW: BCAST_ROWS(T, T, S##_row_pow);                                     \
-        case RADRT_TOP_MAX: BCAST_ROWS(T, T, S##_row_max);                                     \
-        case RADRT_TOP_MIN: BCAST_ROWS(T, T, S##_row_min);                                     \
-        case RADRT_TOP_EQ: BCAST_ROWS(T, uint8_t, S##_row_eq);                                 \
-        case RADRT_TOP_LT: BCAST_ROWS(T, uint8_t, S##_row_lt);                                 \
-        case RADRT_TOP_GT: BCAST_ROWS(T, uint8_t, S##_row_gt);                                 \
-        case RADRT_TOP_LE: BCAST_ROWS(T, uint8_t, S##_row_le);                                 \
-        case RADRT_TOP_GE: BCAST_ROWS(T, uint8_t, S##_row_ge);                                 \
-        default: return -1;                                                                    \
-        }                                                                                      \
-    }
+    COMPARE_ROWS(S, T)                                                                         \
+    BINARY_DISPATCH(S, T, case RADRT_TOP_MOD: BCAST_ROWS(T, T, S##_row_mod);)
 
 INT_TYPE(i8, int8_t)
 INT_TYPE(u8, uint8_t)
@@ -153,29 +162,8 @@ INT_TYPE(u64, uint64_t)
     DEFINE_ROW(S##_row_pow, T, T, POW(x, z))                                                   \
     DEFINE_ROW(S##_row_max, T, T, (x > z || x != x) ? x : z)                                   \
     DEFINE_ROW(S##_row_min, T, T, (x < z || x != x) ? x : z)                                   \
-    DEFINE_ROW(S##_row_eq, T, uint8_t, x == z)                                                 \
-    DEFINE_ROW(S##_row_lt, T, uint8_t, x < z)                                                  \
-    DEFINE_ROW(S##_row_gt, T, uint8_t, x > z)                                                  \
-    DEFINE_ROW(S##_row_le, T, uint8_t, x <= z)                                                 \
-    DEFINE_ROW(S##_row_ge, T, uint8_t, x >= z)                                                 \
-    static int S##_binary(const radrt_bcast_t *p, int op, const void *a, const void *b, void *y) { \
-        switch (op) {                                                                          \
-        case RADRT_TOP_ADD: BCAST_ROWS(T, T, S##_row_add);                                     \
-        case RADRT_TOP_SUB: BCAST_ROWS(T, T, S##_row_sub);                                     \
-        case RADRT_TOP_MUL: BCAST_ROWS(T, T, S##_row_mul);                                     \
-        case RADRT_TOP_DIV: BCAST_ROWS(T, T, S##_row_div);                                     \
-        case RADRT_TOP_FMOD: BCAST_ROWS(T, T, S##_row_fmod);                                   \
-        case RADRT_TOP_POW: BCAST_ROWS(T, T, S##_row_pow);                                     \
-        case RADRT_TOP_MAX: BCAST_ROWS(T, T, S##_row_max);                                     \
-        case RADRT_TOP_MIN: BCAST_ROWS(T, T, S##_row_min);                                     \
-        case RADRT_TOP_EQ: BCAST_ROWS(T, uint8_t, S##_row_eq);                                 \
-        case RADRT_TOP_LT: BCAST_ROWS(T, uint8_t, S##_row_lt);                                 \
-        case RADRT_TOP_GT: BCAST_ROWS(T, uint8_t, S##_row_gt);                                 \
-        case RADRT_TOP_LE: BCAST_ROWS(T, uint8_t, S##_row_le);                                 \
-        case RADRT_TOP_GE: BCAST_ROWS(T, uint8_t, S##_row_ge);                                 \
-        default: return -1;                                                                    \
-        }                                                                                      \
-    }
+    COMPARE_ROWS(S, T)                                                                         \
+    BINARY_DISPATCH(S, T)
 
 FLOAT_TYPE(f32, float, fmodf, powf)
 FLOAT_TYPE(f64, double, fmod, pow)
