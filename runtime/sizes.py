@@ -252,9 +252,18 @@ def check_c_fields(node, fields, what: str = "kernel parameters"):
 def c_scratch_floats(node, floats: int, what: str = "scratch") -> int:
     """Scratch bytes from a C `*_scratch_floats` result. Those functions compute with
     overflow checks and return SIZE_MAX when a product or sum does not fit."""
-    floats = int(floats)
-    if floats >= SIZE_MAX:
-        raise SizeOverflowError(f"{_where(node)}{what}: its size in floats overflows int64 (a product or "
+    return _c_scratch(node, floats, 4, "floats", what)
+
+
+def c_scratch_bytes(node, nbytes: int, what: str = "scratch") -> int:
+    """Scratch bytes from a C `*_scratch_bytes` result (SIZE_MAX on overflow, as above)."""
+    return _c_scratch(node, nbytes, 1, "bytes", what)
+
+
+def _c_scratch(node, units: int, unit_bytes: int, unit: str, what: str) -> int:
+    units = int(units)
+    if units >= SIZE_MAX:
+        raise SizeOverflowError(f"{_where(node)}{what}: its size in {unit} overflows int64 (a product or "
                                 f"sum in the kernel's size arithmetic is above {INT64_MAX})",
-                                node=_name(node), attribute=what, value=floats)
-    return check_bytes(node, checked_mul(floats, 4, what=f"{what} size (bytes)", node=node), what)
+                                node=_name(node), attribute=what, value=units)
+    return check_bytes(node, checked_mul(units, unit_bytes, what=f"{what} size (bytes)", node=node), what)

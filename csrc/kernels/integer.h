@@ -1,0 +1,92 @@
+/* Integer convolution and matrix product of int8/uint8 models (ONNX ConvInteger,
+ * MatMulInteger, QLinearConv, QLinearMatMul), accumulating in int32.
+ *
+ * Every operand is first widened to int16 with its zero point subtracted (values in
+ * [-255, 255], exact); the product C = A B sums int16 x int16 products in int32 (exact:
+ * runtime/ops/integer.py refuses at compile time any shape whose sum could leave int32).
+ * Constant weights are widened once at compile time (w_ready); runtime operands are
+ * widened into scratch at each call. Then the output is either the int32 accumulator
+ * (ConvInteger, MatMulInteger) or requantized:
+ *   y = saturate(round_half_even((float)(acc + bias) * scale) + y_zero_point)
+ * with scale = x_scale * w_scale / y_scale computed once in float32 by the caller
+ * (per output channel for a conv, per output column for a matmul, or one value), the
+ * order of operations of onnxruntime's requantization (MlasRequantizeOutput), so int8
+ * results equal onnxruntime's bit for bit (tests/ops/test_integer.py).
+ *
+ * Conv padding reads as the input's zero point (so contributes 0 after subtraction),
+ * which is what the spec's zero-padding of the dequantized input means. */
+#ifndef RADRT_INTEGER_H
+#define RADRT_INTEGER_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conv.h" /* radrt_im2col */
+
+/* Output of an integer product: the int32 accumulator, or requantized to uint8/int8. */
+#define RADRT_QOUT_I32 0
+#define RADRT_QOUT_U8 1
+#define RADRT_QOUT_I8 2
+
+/* C (M x N, row stride ldc) = A (M x K, row-major) B (K x N, row-major), int32. */
+void radrt_igemm(int64_t M, int64_t N, int64_t K, const int16_t *a, const int16_t *b, int32_t *c, int64_t ldc);
+
+/* y[i] = x[i] - zero_point as int16, for n int8 (is_signed) or uint8 values; zero_point
+ * points to one value of x's type, or is NULL (0). */
+void radrt_widen_i16(const void *x, int is_signed, const void *zero_point, int16_t *y, int64_t n);
+
+/* y[i] = saturate(round_half_even((float)(acc[i] + bias[r]) * scale[s]) + zero_point)
+ * for a rows x cols accumulator, r the row (bias per row: bias_per = 1), s the row or
+ * the column (scale_per = 1 row, 2 column, 0 one scale); bias NULL for none; out_kind
+ * RADRT_QOUT_U8 or _I8. NaN (scale is finite, acc is not: cannot occur) gives zero_point. */
+void radrt_requantize(const int32_t *acc, int64_t rows, int64_t cols, const int32_t *bias, const float *scale,
+                      int scale_per, int32_t zero_point, int out_kind, void *y);
+
+typedef struct {
+    int64_t batch, in_channels, out_channels, group;
+    radrt_im2col geom; /* of one group: geom.channels = in_channels / group */
+    int x_signed;      /* x int8 (1) or uint8 (0) */
+    /* Weights: w_ready = 1: int16, zero point subtracted, (out_channels, K) row-major,
+     * K = geom.channels * prod(kernel); else the ONNX int8/uint8 layout, w_signed, with
+     * w_zero_point one int32 per output channel (widened into scratch at each call). */
+    int w_ready, w_signed;
+    int out_kind;
+    int scale_per_channel; /* requantize: scale per output channel (1) or one (0) */
+    int32_t y_zero_point;
+} radrt_qconv_params;
+
+/* x: (batch, in_channels, spatial...) int8/uint8; x_zero_point one value of x's type or
+ * NULL; bias: out_channels int32 or NULL (added before requantizing, or to the int32
+ * output); scale: see radrt_requantize (unused for RADRT_QOUT_I32); y: (batch,
+ * out_channels, out spatial...) of out_kind's type. scratch: radrt_qconv_scratch_bytes. */
+void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_point, const void *w,
+                 const int32_t *w_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch);
+/* Bytes of scratch for radrt_qconv; SIZE_MAX on overflow. */
+size_t radrt_qconv_scratch_bytes(const radrt_qconv_params *p);
+
+typedef struct {
+    int64_t batch, M, N, K;
+    int a_signed;
+    /* B: b_ready = 1: int16, zero point subtracted, K x N row-major; else int8/uint8
+     * (b_signed) with b_zero_point one int32 per column. b_batch_stride: elements
+     * between the B of consecutive products (0: one B for all). */
+    int b_ready, b_signed;
+    int64_t b_batch_stride;
+    int out_kind;
+    int scale_per_column; /* requantize: scale per column of B (1) or one (0) */
+    int32_t y_zero_point;
+} radrt_qmatmul_params;
+
+/* batch products of A (batch, M, K) int8/uint8 with a_zero_point (one value of A's type,
+ * or NULL) and B; y (batch, M, N) of out_kind's type. scratch: radrt_qmatmul_scratch_bytes. */
+void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_zero_point, const void *b,
+                   const int32_t *b_zero_point, const float *scale, void *y, void *scratch);
+size_t radrt_qmatmul_scratch_bytes(const radrt_qmatmul_params *p);
+
+/* DynamicQuantizeLinear (uint8), as the spec and onnx's reference: with lo = min(0, min
+ * x), hi = max(0, max x) over the finite x, scale = (hi == lo ? 1 : hi - lo) / 255,
+ * zero_point = saturate(round_half_even(0 - lo / scale)), y = saturate(round_half_even(x /
+ * scale) + zero_point): an infinite x saturates to 0 or 255 (the spec's range would be
+ * infinite, every other value quantized to one step), NaN gives zero_point. */
+void radrt_dynamic_quantize(const float *x, int64_t n, uint8_t *y, float *scale, uint8_t *zero_point);
+
+#endif

@@ -1,0 +1,302 @@
+"""Integer kernels of int8 models (C: csrc/kernels/integer.c, whose header states the
+arithmetic): ConvInteger and MatMulInteger (int32 output), QLinearConv and QLinearMatMul
+(requantized uint8/int8 output), DynamicQuantizeLinear.
+
+Operands are int8 or uint8 (each with its own zero point), products accumulate in int32.
+Constant weights are widened here, once, to int16 with their zero point subtracted (per
+tensor, or per output channel / column); runtime operands are widened by the kernel.
+The accumulator is exact: a shape or weights whose sum could leave int32 (K x 255 x 255
+for runtime weights; sum |w - zp| x 255 per output for constant ones) is refused with a
+CompileError naming K, never wrapped.
+
+Requantization (QLinear*): y = saturate(round_half_even(float(acc + bias) * multiplier) +
+y_zero_point) with multiplier = x_scale * w_scale / y_scale in float32, per output channel
+or column when w_scale is, as onnxruntime computes it. The scales and the weights' zero
+points must be constants (initializers, or fed inputs the session compiles on: see
+runtime.compile.PARAMETER_INPUTS); the input's zero point may be computed at run time
+(DynamicQuantizeLinear feeding ConvInteger, the dynamic-quantization pattern).
+Not supported (UnsupportedOpError): MatMulInteger's per-row a_zero_point, B with batch
+dims that differ from A's, 16-bit and 4-bit integer types.
+"""
+from typing import Optional
+
+import numpy as np
+
+from . import Prepared, TensorInfo, count, node_error, output_info, register, unsupported
+from .conv import conv_output, spatial_attrs, to3, unused_steps_to_one
+from .. import sizes
+
+INT8, UINT8, INT32, FLOAT32 = (np.dtype(t) for t in (np.int8, np.uint8, np.int32, np.float32))
+INT32_MAX = 2 ** 31 - 1
+WIDEST = 255   # the largest |q - zero_point| of an int8 or uint8 value
+
+
+def _lib():
+    from .._core import ffi, lib
+    return ffi, lib
+
+
+def _quantized(node, info: Optional[TensorInfo], what: str) -> TensorInfo:
+    if info is None:
+        raise node_error(node, f"{what} is required")
+    if np.dtype(info.dtype) not in (INT8, UINT8):
+        raise unsupported(node, f"{what} has dtype {np.dtype(info.dtype).name}, expected int8 or uint8")
+    return info
+
+
+def _zero_point_of(node, ins, index: int, operand: TensorInfo, what: str, per: int) -> Optional[np.ndarray]:
+    """The constant zero point input `index` as int32 [1 or per] (None when absent), of the
+    operand's type."""
+    info = ins[index] if len(ins) > index else None
+    if info is None:
+        return None
+    if np.dtype(info.dtype) != np.dtype(operand.dtype):
+        raise node_error(node, f"{what} has dtype {np.dtype(info.dtype).name}, expected "
+                               f"{np.dtype(operand.dtype).name} like its operand")
+    if info.value is None:
+        raise unsupported(node, f"{what} must be a constant (an initializer or a fed input the session "
+                                f"compiles on)")
+    v = np.asarray(info.value).reshape(-1).astype(np.int32)
+    if v.size not in (1, per):
+        raise node_error(node, f"{what} has {v.size} values, expected 1 or {per}", value=v.size)
+    return v
+
+
+def _runtime_zero_point(node, ins, index: int, operand: TensorInfo, what: str) -> Optional[TensorInfo]:
+    """The scalar zero point of a runtime operand (read by the kernel at run time), or None."""
+    info = ins[index] if len(ins) > index else None
+    if info is None:
+        return None
+    if np.dtype(info.dtype) != np.dtype(operand.dtype):
+        raise node_error(node, f"{what} has dtype {np.dtype(info.dtype).name}, expected "
+                               f"{np.dtype(operand.dtype).name} like its operand")
+    if info.size != 1:
+        raise unsupported(node, f"{what} has shape {info.shape}; radrt supports one zero point for this "
+                                f"operand (per tensor)")
+    return info
+
+
+def _scale(node, info: Optional[TensorInfo], what: str, per: int) -> np.ndarray:
+    if info is None or info.value is None:
+        raise unsupported(node, f"{what} must be a constant (an initializer or a fed input the session compiles on)")
+    s = np.asarray(info.value).reshape(-1)
+    if s.dtype != FLOAT32:
+        raise node_error(node, f"{what} has dtype {s.dtype.name}, expected float32")
+    if s.size not in (1, per):
+        raise node_error(node, f"{what} has {s.size} values, expected 1 or {per}", value=s.size)
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise node_error(node, f"{what} {s.tolist()[:8]} must be finite and > 0")
+    return s
+
+
+def _multiplier(x_scale, w_scale, y_scale) -> np.ndarray:
+    """x_scale * w_scale / y_scale in float32, in onnxruntime's order."""
+    return np.ascontiguousarray((np.float32(x_scale[0]) * w_scale.astype(np.float32)) / np.float32(y_scale[0]),
+                                np.float32)
+
+
+def _check_sum_bound(node, widened: Optional[np.ndarray], k: int) -> None:
+    """CompileError when an int32 accumulator could overflow: per output, sum |w| x 255
+    (constant widened weights, rows = outputs) or K x 255 x 255 (runtime weights)."""
+    if widened is None:
+        worst = k * WIDEST * WIDEST
+        what = f"K = {k} products of up to {WIDEST} x {WIDEST}"
+    else:
+        worst = int(np.abs(widened.astype(np.int64)).sum(axis=1).max(initial=0)) * WIDEST
+        what = f"weights whose largest sum of |w - zero point| over K = {k} is {worst // WIDEST}, times {WIDEST}"
+    if worst > INT32_MAX:
+        raise unsupported(node, f"the int32 accumulator could overflow ({what} = {worst} > {INT32_MAX})",
+                          value=k)
+
+
+def _out_kind(node, y_zp: Optional[TensorInfo]) -> int:
+    _, lib = _lib()
+    if y_zp is None:
+        return lib.RADRT_QOUT_U8
+    return lib.RADRT_QOUT_I8 if np.dtype(y_zp.dtype) == INT8 else lib.RADRT_QOUT_U8
+
+
+def _conv(node, ins, x_index, w_index, x_zp_index, w_zp_index, requant):
+    ffi, lib = _lib()
+    x = _quantized(node, ins[x_index] if len(ins) > x_index else None, f"input {x_index} (x)")
+    w = _quantized(node, ins[w_index] if len(ins) > w_index else None, f"input {w_index} (w)")
+    if x.rank not in (3, 4, 5) or w.rank != x.rank:
+        raise unsupported(node, f"x {x.shape} and w {w.shape}: expected equal ranks 3, 4 or 5 (1-D to 3-D)")
+    spatial = x.rank - 2
+    batch, cin = x.shape[:2]
+    cout = w.shape[0]
+    group = int(node.attr("group", 1))
+    if group < 1 or cin % group or cout % group:
+        raise node_error(node, f"group {group} must divide input channels {cin} and output channels {cout}")
+    if w.shape[1] != cin // group:
+        raise node_error(node, f"w has shape {w.shape}, expected dim 1 = input channels / group = {cin // group}")
+    kernel, strides, dilations, begin, end, auto_pad = spatial_attrs(node, spatial, w.shape[2:])
+    if any(k < 1 for k in kernel):
+        raise node_error(node, f"w has shape {w.shape}, expected kernel sizes >= 1")
+    out, pads = conv_output(node, x.shape[2:], kernel, strides, dilations, begin, end, auto_pad)
+    for i, size in enumerate(x.shape[2:]):
+        sizes.check_window_reach(node, i, size, begin[i], end[i], out[i], kernel[i], dilations[i], strides[i])
+    strides, dilations = unused_steps_to_one(out, kernel, strides, dilations)
+    k_size = sizes.checked_mul(cin // group, count(node, kernel, "kernel"), what="inner size K", node=node)
+
+    x_zp = _runtime_zero_point(node, ins, x_zp_index, x, f"input {x_zp_index} (x_zero_point)")
+    w_zp = _zero_point_of(node, ins, w_zp_index, w, f"input {w_zp_index} (w_zero_point)", cout)
+    w_zp_rows = np.zeros(cout, np.int32) if w_zp is None else np.broadcast_to(w_zp, (cout,)).astype(np.int32)
+    constants, widened = [], None
+    if w.value is not None:
+        widened = (np.asarray(w.value).reshape(cout, k_size).astype(np.int32) - w_zp_rows[:, None]).astype(np.int16)
+        constants.append(np.ascontiguousarray(widened))
+    else:
+        constants.append(np.ascontiguousarray(w_zp_rows))
+    _check_sum_bound(node, widened, k_size)
+
+    scale, y_zero, bias, out_kind, per_channel = None, 0, None, lib.RADRT_QOUT_I32, 0
+    if requant:
+        x_scale = _scale(node, ins[1], "input 1 (x_scale)", 1)
+        w_scale = _scale(node, ins[4], "input 4 (w_scale)", cout)
+        y_scale = _scale(node, ins[6], "input 6 (y_scale)", 1)
+        y_zp = ins[7] if len(ins) > 7 else None
+        if y_zp is not None and (y_zp.value is None or y_zp.size != 1):
+            raise unsupported(node, "input 7 (y_zero_point) must be one constant value")
+        if y_zp is not None and np.dtype(y_zp.dtype) not in (INT8, UINT8):
+            raise node_error(node, f"input 7 (y_zero_point) has dtype {np.dtype(y_zp.dtype).name}, "
+                                   f"expected int8 or uint8")
+        out_kind = _out_kind(node, y_zp)
+        y_zero = int(np.asarray(y_zp.value).reshape(-1)[0]) if y_zp is not None else 0
+        scale = _multiplier(x_scale, w_scale, y_scale)
+        per_channel = int(scale.size > 1)
+        constants.append(scale)
+        bias = ins[8] if len(ins) > 8 else None
+        if bias is not None and (np.dtype(bias.dtype) != INT32 or bias.shape != (cout,)):
+            raise node_error(node, f"input 8 (B) has shape {bias.shape} and dtype {np.dtype(bias.dtype).name}, "
+                                   f"expected ({cout},) int32")
+    y_dtype = {lib.RADRT_QOUT_I32: INT32, lib.RADRT_QOUT_U8: UINT8, lib.RADRT_QOUT_I8: INT8}[out_kind]
+    y = output_info(node, (batch, cout) + tuple(out), y_dtype)
+
+    fields = dict(batch=batch, in_channels=cin, out_channels=cout, group=group,
+                  geom=dict(channels=cin // group, **{"in": to3(x.shape[2:], 1)}, out=to3(out, 1),
+                            kernel=to3(kernel, 1), stride=to3(strides, 1), pad=to3(pads, 0),
+                            dilation=to3(dilations, 1)),
+                  x_signed=int(np.dtype(x.dtype) == INT8), w_ready=int(widened is not None),
+                  w_signed=int(np.dtype(w.dtype) == INT8), out_kind=out_kind, scale_per_channel=per_channel,
+                  y_zero_point=y_zero)
+    sizes.check_c_fields(node, fields, "convolution parameters")
+    scratch = sizes.c_scratch_bytes(node, lib.radrt_qconv_scratch_bytes(ffi.new("radrt_qconv_params *", fields)),
+                                     "integer convolution scratch")
+
+    def invoke(lib, i, o, c, scratch_ptr):
+        p = ffi.new("radrt_qconv_params *", fields)
+        wp, w_zero = (c[0], ffi.NULL) if widened is not None else (i[w_index], c[0])
+        xz = i[x_zp_index] if x_zp is not None else ffi.NULL
+        sp = c[1] if requant else ffi.NULL
+        bp = i[8] if bias is not None else ffi.NULL
+        return lib.radrt_qconv, (p, i[x_index], xz, wp, w_zero, bp, sp, o[0], scratch_ptr)
+
+    unread = (w_index, w_zp_index) if widened is not None else (w_zp_index,)
+    if requant:
+        unread += (1, 4, 6, 7)
+    return Prepared([y], invoke, flops=2 * batch * cout * count(node, out, "output") * k_size,
+                    constants=constants, scratch_bytes=scratch, unread_inputs=unread)
+
+
+@register("ConvInteger")
+def conv_integer(node, ins):
+    return _conv(node, ins, 0, 1, 2, 3, requant=False)
+
+
+@register("QLinearConv")
+def qlinear_conv(node, ins):
+    if len(ins) < 8 or any(ins[k] is None for k in (0, 1, 3, 4, 6)):
+        raise node_error(node, "inputs x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point "
+                               "are required (x_scale, w and the scales present)")
+    return _conv(node, ins, 0, 3, 2, 5, requant=True)
+
+
+def _matmul(node, ins, a_index, b_index, a_zp_index, b_zp_index, requant):
+    ffi, lib = _lib()
+    a = _quantized(node, ins[a_index] if len(ins) > a_index else None, f"input {a_index} (A)")
+    b = _quantized(node, ins[b_index] if len(ins) > b_index else None, f"input {b_index} (B)")
+    if a.rank < 2 or b.rank < 2:
+        raise unsupported(node, f"inputs have shapes {a.shape} and {b.shape}; radrt needs rank >= 2 for both")
+    m, k = a.shape[-2:]
+    kb, n = b.shape[-2:]
+    if k != kb:
+        raise node_error(node, f"A {a.shape} and B {b.shape}: inner dimensions {k} and {kb} differ")
+    if b.rank > 2 and tuple(b.shape[:-2]) != tuple(a.shape[:-2]):
+        raise unsupported(node, f"B {b.shape} has batch dims that differ from A's {a.shape}; radrt multiplies "
+                                f"by one 2-D B or by one B per A matrix")
+    batch = count(node, a.shape[:-2], "batch dims")
+    a_zp = _runtime_zero_point(node, ins, a_zp_index, a, f"input {a_zp_index} (a_zero_point)")
+    b_zp = _zero_point_of(node, ins, b_zp_index, b, f"input {b_zp_index} (b_zero_point)", n)
+    b_zp_cols = np.zeros(n, np.int32) if b_zp is None else np.broadcast_to(b_zp, (n,)).astype(np.int32)
+    constants, widened = [], None
+    if b.value is not None:
+        widened = (np.asarray(b.value).astype(np.int32) - b_zp_cols).astype(np.int16)
+        constants.append(np.ascontiguousarray(widened))
+        # rows of the bound: one per output column (and B matrix)
+        _check_sum_bound(node, np.moveaxis(widened, -1, -2).reshape(-1, k), k)
+    else:
+        constants.append(np.ascontiguousarray(b_zp_cols))
+        _check_sum_bound(node, None, k)
+
+    scale, y_zero, out_kind, per_column = None, 0, lib.RADRT_QOUT_I32, 0
+    if requant:
+        a_scale = _scale(node, ins[1], "input 1 (a_scale)", 1)
+        b_scale = _scale(node, ins[4], "input 4 (b_scale)", n)
+        y_scale = _scale(node, ins[6], "input 6 (y_scale)", 1)
+        y_zp = ins[7] if len(ins) > 7 else None
+        if y_zp is None or y_zp.value is None or y_zp.size != 1 or np.dtype(y_zp.dtype) not in (INT8, UINT8):
+            raise unsupported(node, "input 7 (y_zero_point) must be one constant int8 or uint8 value")
+        out_kind = _out_kind(node, y_zp)
+        y_zero = int(np.asarray(y_zp.value).reshape(-1)[0])
+        scale = _multiplier(a_scale, b_scale, y_scale)
+        per_column = int(scale.size > 1)
+        constants.append(scale)
+    y_dtype = {lib.RADRT_QOUT_I32: INT32, lib.RADRT_QOUT_U8: UINT8, lib.RADRT_QOUT_I8: INT8}[out_kind]
+    y = output_info(node, tuple(a.shape[:-2]) + (m, n), y_dtype)
+    fields = dict(batch=batch, M=m, N=n, K=k, a_signed=int(np.dtype(a.dtype) == INT8),
+                  b_ready=int(widened is not None), b_signed=int(np.dtype(b.dtype) == INT8),
+                  b_batch_stride=k * n if b.rank > 2 else 0, out_kind=out_kind, scale_per_column=per_column,
+                  y_zero_point=y_zero)
+    sizes.check_c_fields(node, fields, "matrix product parameters")
+    scratch = sizes.c_scratch_bytes(node, lib.radrt_qmatmul_scratch_bytes(ffi.new("radrt_qmatmul_params *", fields)),
+                                     "integer matrix product scratch")
+
+    def invoke(lib, i, o, c, scratch_ptr):
+        p = ffi.new("radrt_qmatmul_params *", fields)
+        bp, b_zero = (c[0], ffi.NULL) if widened is not None else (i[b_index], c[0])
+        az = i[a_zp_index] if a_zp is not None else ffi.NULL
+        return lib.radrt_qmatmul, (p, i[a_index], az, bp, b_zero, c[1] if requant else ffi.NULL, o[0], scratch_ptr)
+
+    unread = (b_index, b_zp_index) if widened is not None else (b_zp_index,)
+    if requant:
+        unread += (1, 4, 6, 7)
+    return Prepared([y], invoke, flops=2 * batch * m * n * k, constants=constants, scratch_bytes=scratch,
+                    unread_inputs=unread)
+
+
+@register("MatMulInteger")
+def matmul_integer(node, ins):
+    return _matmul(node, ins, 0, 1, 2, 3, requant=False)
+
+
+@register("QLinearMatMul")
+def qlinear_matmul(node, ins):
+    if len(ins) < 8 or any(ins[k] is None for k in (0, 1, 3, 4, 6, 7)):
+        raise node_error(node, "inputs a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point "
+                               "are required")
+    return _matmul(node, ins, 0, 3, 2, 5, requant=True)
+
+
+@register("DynamicQuantizeLinear")
+def dynamic_quantize_linear(node, ins):
+    if not ins or ins[0] is None:
+        raise node_error(node, "input x is required")
+    x = ins[0]
+    if np.dtype(x.dtype) != FLOAT32:
+        raise unsupported(node, f"input x has dtype {np.dtype(x.dtype).name}, expected float32")
+    outs = [output_info(node, x.shape, UINT8, 0), output_info(node, (), FLOAT32, 1),
+            output_info(node, (), UINT8, 2)]
+    n = x.size
+    return Prepared(outs, lambda lib, i, o, c, scratch: (lib.radrt_dynamic_quantize, (i[0], n, o[0], o[1], o[2])),
+                    flops=3 * n)
