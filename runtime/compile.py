@@ -75,6 +75,8 @@ PARAMETER_INPUTS = {
     "TopK": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "OneHot": (1,),
     "LSTM": (4,), "GRU": (4,), "RNN": (4,),   # sequence_lens (runtime.rnn)
     "QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2),   # scale, zero point
+    "QLinearConv": (1, 2, 4, 5, 6, 7), "QLinearMatMul": (1, 2, 4, 5, 6, 7),   # scales, zero points
+    "ConvInteger": (3,), "MatMulInteger": (3,),   # the weights' zero point (x's is read at run time)
 }
 # Ops whose PARAMETER_INPUTS are data (a LayerNormalization Scale or B runs fed at run
 # time unless it must broadcast): never compiled on their value.
