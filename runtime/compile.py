@@ -99,7 +99,7 @@ def parameter_inputs(loaded: LoadedModel) -> Dict[str, List[str]]:
                 producer[o] = n
     found: Dict[str, List[str]] = {}
     for n in loaded.nodes:
-        if n.op_type in _DATA_PARAMETER_OPS:
+        if n.domain or n.op_type in _DATA_PARAMETER_OPS:  # PARAMETER_INPUTS name default-domain ops
             continue
         for k in PARAMETER_INPUTS.get(n.op_type, ()):
             if k >= len(n.inputs) or not n.inputs[k]:
@@ -113,7 +113,7 @@ def parameter_inputs(loaded: LoadedModel) -> Dict[str, List[str]]:
                 if v in runtime:
                     found.setdefault(v, []).append(f"{n.op_type} node '{n.name}' input {k}")
                 p = producer.get(v)
-                if p is not None and p.op_type not in _SHAPE_ONLY_OPS:
+                if p is not None and (p.domain or p.op_type not in _SHAPE_ONLY_OPS):
                     stack.extend(i for i in p.inputs if i)
     return found
 _GRAPH_OUTPUT = ("", -1)  # a reader entry: the value is a graph output
@@ -267,11 +267,13 @@ def compile_graph(loaded: LoadedModel, input_shapes: Optional[Dict[str, Sequence
 
 
 def _readers(graph: onnx.GraphProto) -> Dict[str, List[Tuple[Optional[str], int]]]:
-    """Every read of each value: (op type, input index), _SUBGRAPH or _GRAPH_OUTPUT."""
+    """Every read of each value: (op key, input index), _SUBGRAPH or _GRAPH_OUTPUT. The op
+    key is `ops.op_key`: the op type in the default domain, "domain::op_type" otherwise
+    (so a contrib op never matches a default-domain op's name)."""
     readers: Dict[str, List[Tuple[Optional[str], int]]] = {}
     for n in graph.node:
         for k, i in enumerate(n.input):
-            readers.setdefault(i, []).append((n.op_type, k))
+            readers.setdefault(i, []).append((ops.op_key(n.op_type, n.domain), k))
         for name in _subgraph_reads(n):  # values read from inside subgraphs count too
             readers.setdefault(name, []).append(_SUBGRAPH)
     for o in graph.output:
@@ -440,7 +442,10 @@ class _Compiler:
             node = self.names.node(node)
             ins = [self.info(node, n) for n in node.inputs]
             op = node.op_type
-            if op == "If":
+            if node.domain:  # a contrib op (com.microsoft): its kernel, never a default-domain pass
+                if not (self.all_constant(node, ins) and self.fold_constants(node, ins)):
+                    self.add_step(node, ins)
+            elif op == "If":
                 self.inline_if(node, ins)
             elif op in rnn.GATES:
                 self.expand_recurrent(node, ins)
@@ -489,6 +494,12 @@ class _Compiler:
         reader takes at a compile-time parameter input (PARAMETER_INPUTS, a node
         without a kernel, a subgraph)."""
         op = node.op_type
+        if node.domain:  # a contrib op: folded by its own kernel, or left a step
+            prepared = self.prepare(node, ins, self.lookup_kernel(node))
+            if not self.on("fold_constants") and self.may_run_as_step(node, prepared):
+                return False
+            self.set_constant(node, run_one_step(self.opset, node, ins, prepared))
+            return True
         if op == "Constant":
             self.set_constant(node, [_constant_value(node)])
             return True
@@ -807,27 +818,35 @@ class _Compiler:
         """The step whose only reader is `node` (and not a graph output), if of op_types."""
         name = node.inputs[input_index]
         prev = self.producer.get(name)
-        if prev is None or prev.node.op_type not in op_types or len(self.readers.get(name, ())) != 1:
+        if prev is None or prev.node.domain or prev.node.op_type not in op_types \
+                or len(self.readers.get(name, ())) != 1:
             return None
         return prev
 
     def replace_step(self, prev: Step, absorbed: Node, inputs: List[str], attrs: dict) -> None:
         """Re-prepare `prev` with new inputs/attributes so it also does `absorbed`'s work."""
         fused = Node(prev.node.op_type, prev.node.name, inputs, [absorbed.outputs[0]], attrs,
-                     prev.node.opset, None)
+                     prev.node.opset, None, prev.node.domain)
         self.steps.remove(prev)
         del self.values[prev.outputs[0]]
         self.add_step(fused, [self.values[n] if n else None for n in inputs])
         self.fused.append((absorbed.op_type, absorbed.name))
 
     # -- kernel steps ------------------------------------------------------------------
-    def add_step(self, node: Node, ins: List[Optional[TensorInfo]]) -> None:
-        prepare = ops.lookup(node.op_type)
+    def lookup_kernel(self, node: Node):
+        """The prepare function of the node's op in its domain; UnsupportedOpError naming
+        the op ("com.microsoft::Foo" for a contrib op) when radrt has no kernel for it."""
+        prepare = ops.lookup(node.op_type, node.domain)
         if prepare is None:
             raise UnsupportedOpError(
-                f"op {node.op_type} (node '{node.name}', opset {self.opset}) has no radrt kernel "
-                f"and its inputs are not all constant, so it cannot be folded at compile time")
-        self.append_step(node, self.prepare(node, ins, prepare))
+                f"op {ops.op_key(node.op_type, node.domain)} (node '{node.name}', opset {self.opset}) has no "
+                f"radrt kernel" + ("" if node.domain else
+                                   " and its inputs are not all constant, so it cannot be folded at compile time"),
+                node=node.name)
+        return prepare
+
+    def add_step(self, node: Node, ins: List[Optional[TensorInfo]]) -> None:
+        self.append_step(node, self.prepare(node, ins, self.lookup_kernel(node)))
 
     @staticmethod
     def prepare(node: Node, ins: List[Optional[TensorInfo]], prepare) -> Prepared:

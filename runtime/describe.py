@@ -44,7 +44,8 @@ def describe(compiled: Compiled, model_name: str, fault_sites=None, protection: 
     for s in plan.steps:
         shapes = " ".join(str(tuple(o.shape)) for o in s.prepared.outputs)
         total += s.prepared.flops
-        lines.append(f"{s.index:>4}  {s.node.op_type:<20} {s.node.name[:32]:<32} {shapes:<22} "
+        op = f"{s.node.domain}::{s.node.op_type}" if s.node.domain else s.node.op_type
+        lines.append(f"{s.index:>4}  {op:<20} {s.node.name[:32]:<32} {shapes:<22} "
                      f"{s.prepared.flops / 1e6:>9.2f}")
     lines.append("")
     lines.append(f"FLOPs: {total / 1e9:.3f} GFLOP per inference (a multiply-add counts 2)")

@@ -163,7 +163,8 @@ def _widen_node(n: onnx.NodeProto, taken: set, rename: Dict[str, str]) -> List[o
         elif a.type == onnx.AttributeProto.GRAPHS:
             for sub in a.graphs:
                 _widen_graph(sub, taken, top=False, outer=rename)
-        elif a.name == "dtype" and n.op_type in _DTYPE_ATTR_OPS and a.i == F16:
+        elif a.name == "dtype" and n.op_type in _DTYPE_ATTR_OPS and n.domain in ("", "ai.onnx") \
+                and a.i == F16:
             a.i = F32
     if n.op_type == "Cast" and n.domain in ("", "ai.onnx"):
         to = next((a for a in n.attribute if a.name == "to"), None)

@@ -45,6 +45,7 @@ class Node:
     attrs: Dict[str, Any] = field(default_factory=dict)
     opset: int = 0
     proto: Any = None  # the NodeProto, for folding with onnx's reference evaluator
+    domain: str = ""  # "" for the default ONNX domain ("ai.onnx" is normalised to ""), else e.g. "com.microsoft"
 
     def attr(self, key: str, default: Any = None) -> Any:
         return self.attrs.get(key, default)
@@ -74,7 +75,8 @@ def to_nodes(graph: onnx.GraphProto, opset: int, prefix: str = "") -> List[Node]
     for i, n in enumerate(graph.node):
         name = n.name or f"{prefix}{n.op_type}_{i}"
         nodes.append(Node(n.op_type, name, list(n.input), list(n.output),
-                          {a.name: _decode_attr(a) for a in n.attribute}, opset, n))
+                          {a.name: _decode_attr(a) for a in n.attribute}, opset, n,
+                          "" if n.domain in DEFAULT_DOMAINS else n.domain))
     return nodes
 
 
@@ -145,9 +147,10 @@ def _read(path_or_bytes: Union[str, bytes, os.PathLike, onnx.ModelProto],
 
 
 def _is_known(op_type: str, domain: str) -> bool:
-    return domain in DEFAULT_DOMAINS and bool(
-        ops.lookup(op_type) or op_type in VIEW_OPS or op_type in COMPILE_TIME_OPS
-        or op_type in FOLD_ONLY_OPS)
+    if domain not in DEFAULT_DOMAINS:  # contrib ops (com.microsoft): kernels only
+        return ops.lookup(op_type, domain) is not None
+    return bool(ops.lookup(op_type) or op_type in VIEW_OPS or op_type in COMPILE_TIME_OPS
+                or op_type in FOLD_ONLY_OPS)
 
 
 def unsupported_summary(nodes: List[Tuple[Node, str]], opset: int) -> str:

@@ -41,7 +41,7 @@ def _fan_in(node: onnx.NodeProto, shape: Tuple[int, ...]) -> int:
 
 def _draw(rng: np.random.Generator, shape, role) -> np.ndarray:
     node, k = role if role else (None, -1)
-    op = node.op_type if node is not None else ""
+    op = node.op_type if node is not None and node.domain in ("", "ai.onnx") else ""
     if op in _WEIGHT_OPS and k == 1 and len(shape) >= 1:
         std = np.sqrt(2.0 / max(_fan_in(node, tuple(shape)), 1))
         return rng.normal(0.0, std, shape)
@@ -66,7 +66,7 @@ def randomize_weights(model: onnx.ModelProto, seed: int) -> onnx.ModelProto:
     new_inits: List[onnx.TensorProto] = []
     dropped_nodes = []
     for n in g.node:
-        if n.op_type == "ConstantOfShape" and n.input and n.input[0] in inits:
+        if n.op_type == "ConstantOfShape" and n.domain in ("", "ai.onnx") and n.input and n.input[0] in inits:
             value = next((numpy_helper.to_array(a.t) for a in n.attribute if a.name == "value"),
                          np.zeros(1, np.float32))
             if value.dtype != np.float32:

@@ -160,6 +160,37 @@ void radrt_avgpool(const float *x, float *y, const float *divisors, const radrt_
     pool(x, y, divisors, p, scratch, 0);
 }
 
+static int64_t plane_elements(const int64_t *dims) {
+    return radrt_size_mul(radrt_size_mul(dims[0], dims[1]), dims[2]);
+}
+
+size_t radrt_pool_plane_scratch_floats(const radrt_pool_params *p) {
+    const size_t pool_floats = radrt_pool_scratch_floats(p);
+    if (pool_floats == SIZE_MAX) return SIZE_MAX;
+    const int64_t n = radrt_size_add(radrt_size_add(plane_elements(p->in), plane_elements(p->out)),
+                                     (int64_t)pool_floats);
+    return n < 0 ? SIZE_MAX : (size_t)n;
+}
+
+/* One plane at a time: widen into scratch, pool as float32, narrow back. */
+#define INT_MAXPOOL(NAME, T)                                                                   \
+    void NAME(const T *x, T *y, const radrt_pool_params *p, float *scratch) {                  \
+        radrt_pool_params one = *p;                                                            \
+        one.planes = 1;                                                                        \
+        const size_t in_plane = (size_t)plane_elements(p->in), out_plane = (size_t)plane_elements(p->out); \
+        float *fx = scratch, *fy = scratch + in_plane;                                         \
+        for (int64_t c = 0; c < p->planes; c++) {                                              \
+            const T *xc = x + (size_t)c * in_plane;                                            \
+            for (size_t i = 0; i < in_plane; i++) fx[i] = (float)xc[i];                        \
+            pool(fx, fy, NULL, &one, fy + out_plane, 1);                                       \
+            T *yc = y + (size_t)c * out_plane;                                                 \
+            for (size_t i = 0; i < out_plane; i++) yc[i] = (T)fy[i];                           \
+        }                                                                                      \
+    }
+
+INT_MAXPOOL(radrt_maxpool_u8, uint8_t)
+INT_MAXPOOL(radrt_maxpool_i8, int8_t)
+
 static const int64_t *axis_ranges(const int64_t *ranges, const radrt_pool_params *p, int axis) {
     int64_t off = 0;
     for (int a = 0; a < axis; a++) off += RADRT_POOL_RANGE * p->out[a];

@@ -46,6 +46,15 @@ void radrt_avgpool(const float *x, float *y, const float *divisors, const radrt_
 void radrt_maxpool_indices(const float *x, float *y, int64_t *indices, const int64_t *ranges,
                            const radrt_pool_params *p);
 
+/* MaxPool on uint8 / int8 tensors: each plane is widened to float32 in scratch (exact),
+ * pooled by the float32 kernel (its frame is -inf, below every value, and every window
+ * covers an input element: padding never wins) and narrowed back (exact: a max is one of
+ * the inputs). Scratch: radrt_pool_plane_scratch_floats floats, an input plane, an
+ * output plane and radrt_pool_scratch_floats (SIZE_MAX when that overflows int64). */
+size_t radrt_pool_plane_scratch_floats(const radrt_pool_params *p);
+void radrt_maxpool_u8(const uint8_t *x, uint8_t *y, const radrt_pool_params *p, float *scratch);
+void radrt_maxpool_i8(const int8_t *x, int8_t *y, const radrt_pool_params *p, float *scratch);
+
 /* Global pools: one value per plane of `size` contiguous elements. */
 void radrt_global_maxpool(const float *x, float *y, size_t planes, size_t size);
 void radrt_global_avgpool(const float *x, float *y, size_t planes, size_t size);

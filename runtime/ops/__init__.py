@@ -1,7 +1,7 @@
 """Op registry: each module in this package registers the ONNX ops it implements.
 
 An op's `prepare(node, inputs)` runs once at compile time. It receives the
-node (`runtime.graph.Node`: op_type, name, attrs, inputs, outputs) and one
+node (`runtime.load.Node`: op_type, domain, name, attrs, inputs, outputs) and one
 `TensorInfo` per input (shape, dtype and, for constants, the value), checks
 everything the C kernel will trust, and returns a `Prepared`:
 
@@ -30,6 +30,9 @@ MemoryBudgetError naming the node and the output).
 
 There is one way to add an op: write `runtime/ops/NAME.py` with a
 `@register("OpType")` function and, if it needs new C, `csrc/kernels/NAME.{h,c}`.
+An op of another domain registers with `domain=` (`@register("QLinearAdd",
+domain="com.microsoft")`, key "com.microsoft::QLinearAdd"); `lookup(op_type, domain)`
+finds it, and only for a node of that domain.
 """
 import importlib
 import math
@@ -158,19 +161,27 @@ REGISTRY: dict = {}
 FLOAT32 = np.dtype(np.float32)
 
 
-def register(*op_types: str):
+def op_key(op_type: str, domain: str = "") -> str:
+    """The registry key of an op: its op_type in the default domain ("" or "ai.onnx"),
+    else "domain::op_type" (e.g. "com.microsoft::QLinearAdd"), so a contrib op never
+    answers for a default-domain op of the same name."""
+    return op_type if domain in ("", "ai.onnx") else f"{domain}::{op_type}"
+
+
+def register(*op_types: str, domain: str = ""):
     def wrap(fn: PrepareFn) -> PrepareFn:
         for op in op_types:
-            if op in REGISTRY:
-                raise RuntimeError(f"op {op} registered twice")
-            REGISTRY[op] = fn
+            key = op_key(op, domain)
+            if key in REGISTRY:
+                raise RuntimeError(f"op {key} registered twice")
+            REGISTRY[key] = fn
         return fn
 
     return wrap
 
 
-def lookup(op_type: str) -> Optional[PrepareFn]:
-    return REGISTRY.get(op_type)
+def lookup(op_type: str, domain: str = "") -> Optional[PrepareFn]:
+    return REGISTRY.get(op_key(op_type, domain))
 
 
 # ---- helpers shared by op modules -------------------------------------------

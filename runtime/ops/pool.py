@@ -13,6 +13,12 @@ Every path combines a window's taps in the same order. AveragePool divides by
 a per-position divisor computed here (taps inside the input, or inside the
 padded input with count_include_pad). Windows lying entirely in the padding
 are rejected, except for AveragePool with count_include_pad (they give 0).
+
+MaxPool also takes uint8 and int8 tensors (what onnxruntime's QOperator quantizer
+leaves between quantized tensors): radrt_maxpool_u8/i8 widen each plane to float32
+(exact), pool it with the same kernel (the -inf frame never wins) and narrow the
+maxima back; not with the Indices output. `pool_plan` is shared with the com.microsoft
+QLinearAveragePool (runtime/ops/qlinear.py).
 """
 import numpy as np
 
@@ -109,9 +115,60 @@ def _axis_table(n, o_n, k, s, d, pb, pe):
     return rows
 
 
+INTEGER_MAX = {np.dtype(np.uint8): "radrt_maxpool_u8", np.dtype(np.int8): "radrt_maxpool_i8"}
+
+
 def _pool(node, ins, kind):
     x = ins[0]
-    require_float32(node, x)
+    integer = kind == "max" and np.dtype(x.dtype) in INTEGER_MAX
+    if not integer:
+        require_float32(node, x)
+    plan = pool_plan(node, x, kind)
+    if integer and plan.with_indices:
+        raise unsupported(node, f"input 0 has dtype {np.dtype(x.dtype).name}: radrt computes MaxPool's "
+                                f"Indices output on float32 only")
+    return plan.prepared(node, x, kind, INTEGER_MAX.get(np.dtype(x.dtype)) if integer else None)
+
+
+class PoolPlan:
+    """What `pool_plan` worked out for one MaxPool/AveragePool node: `outputs`, the C
+    `params` dict (radrt_pool_params), `constants` (the Indices table or the
+    AveragePool divisors), `with_indices` and `flops`."""
+
+    def __init__(self, outputs, params, constants, with_indices, flops):
+        self.outputs, self.params, self.constants = outputs, params, constants
+        self.with_indices, self.flops = with_indices, flops
+
+    def prepared(self, node, x, kind, integer_kernel=None) -> Prepared:
+        from .._core import ffi, lib
+        params, with_indices = self.params, self.with_indices
+        if with_indices:
+            scratch_bytes = 0
+        elif integer_kernel is not None:  # widened plane by plane (csrc/kernels/pool.h)
+            scratch_bytes = sizes.c_scratch_floats(
+                node, lib.radrt_pool_plane_scratch_floats(ffi.new("radrt_pool_params *", params)),
+                "widened plane and padded plane scratch")
+        else:
+            scratch_bytes = sizes.c_scratch_floats(
+                node, lib.radrt_pool_scratch_floats(ffi.new("radrt_pool_params *", params)), "padded plane scratch")
+
+        def invoke(lib, i, o, consts, scratch):
+            p = ffi.new("radrt_pool_params *", params)
+            if with_indices:
+                return lib.radrt_maxpool_indices, (i[0], o[0], o[1], consts[0], p)
+            if integer_kernel is not None:
+                return getattr(lib, integer_kernel), (i[0], o[0], p, scratch)
+            if kind == "max":
+                return lib.radrt_maxpool, (i[0], o[0], p, scratch)
+            return lib.radrt_avgpool, (i[0], o[0], consts[0], p, scratch)
+
+        return Prepared(self.outputs, invoke, flops=self.flops, constants=self.constants,
+                        scratch_bytes=scratch_bytes)
+
+
+def pool_plan(node, x: TensorInfo, kind: str) -> PoolPlan:
+    """Geometry, C parameters and tables of a MaxPool ("max") or AveragePool ("avg") of x
+    (any dtype: the caller checks it); the outputs have x's dtype."""
     if x.rank < 3:
         raise node_error(node, f"input 0 has shape {x.shape}, expected rank 3, 4 or 5 (N, C, 1 to 3 spatial axes)")
     if x.rank > 5:
@@ -158,28 +215,16 @@ def _pool(node, ins, kind):
                                        f"kernel {kernel[axis]}, dilation {dilations[axis]}); expected every "
                                        f"window to cover at least one input element")
     flops = count(node, y_shape, "output") * count(node, kernel, "kernel_shape")
-    from .._core import ffi, lib
     if with_indices:
-        constants, scratch_bytes = [np.concatenate(tables).reshape(-1)], 0
+        constants = [np.concatenate(tables).reshape(-1)]
     else:
-        scratch_bytes = sizes.c_scratch_floats(
-            node, lib.radrt_pool_scratch_floats(ffi.new("radrt_pool_params *", params)), "padded plane scratch")
         # AveragePool divisor of each output position: taps inside the input (or the padded input)
         constants = []
         if kind == "avg":
             counts = [t[:, 3] if count_include_pad else t[:, 2] - t[:, 1] for t in tables]
             divisors = np.multiply.outer(np.multiply.outer(counts[0], counts[1]), counts[2]).astype(np.float32)
             constants = [divisors.reshape(-1)]
-
-    def invoke(lib, i, o, consts, scratch):
-        p = ffi.new("radrt_pool_params *", params)
-        if with_indices:
-            return lib.radrt_maxpool_indices, (i[0], o[0], o[1], consts[0], p)
-        if kind == "max":
-            return lib.radrt_maxpool, (i[0], o[0], p, scratch)
-        return lib.radrt_avgpool, (i[0], o[0], consts[0], p, scratch)
-
-    return Prepared(outputs, invoke, flops=flops, constants=constants, scratch_bytes=scratch_bytes)
+    return PoolPlan(outputs, params, constants, with_indices, flops)
 
 
 @register("MaxPool")

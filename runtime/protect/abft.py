@@ -303,7 +303,7 @@ class AbftEngine(Engine):
 def _moves_words(step) -> bool:
     """True for a step whose output words are its input words, moved (elements of 4 or 8
     bytes, so whole 32-bit words move): their plain sums then agree."""
-    if step.node.op_type not in MOVED or step.consts or step.scratch is not None:
+    if step.node.domain or step.node.op_type not in MOVED or step.consts or step.scratch is not None:
         return False
     infos = step.prepared.outputs
     return bool(infos) and all(np.dtype(i.dtype).itemsize in (4, 8) for i in infos)
