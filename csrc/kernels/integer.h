@@ -1,12 +1,13 @@
 /* Integer convolution and matrix product of int8/uint8 models (ONNX ConvInteger,
  * MatMulInteger, QLinearConv, QLinearMatMul), accumulating in int32.
  *
- * Every operand is first widened to int16 with its zero point subtracted (values in
- * [-255, 255], exact); the product C = A B sums int16 x int16 products in int32 (exact:
+ * Every operand is widened at each call to int16 with its zero point subtracted (values
+ * in [-255, 255], exact), each row of K values padded with zeros to a multiple of
+ * RADRT_IGEMM_KSTEP; the product sums int16 x int16 products in int32 (exact:
  * runtime/ops/integer.py refuses at compile time any shape whose sum could leave int32).
- * Constant weights are widened once at compile time (w_ready); runtime operands are
- * widened into scratch at each call. Then the output is either the int32 accumulator
- * (ConvInteger, MatMulInteger) or requantized:
+ * Weights stay int8/uint8 in the weights region (one byte each: the fewest bits to
+ * upset); the widened copy lives in scratch for the op only. Then the output is either
+ * the int32 accumulator (ConvInteger, MatMulInteger) or requantized:
  *   y = saturate(round_half_even((float)(acc + bias) * scale) + y_zero_point)
  * with scale = x_scale * w_scale / y_scale computed once in float32 by the caller
  * (per output channel for a conv, per output column for a matmul, or one value), the
@@ -27,12 +28,12 @@
 #define RADRT_QOUT_U8 1
 #define RADRT_QOUT_I8 2
 
-/* C (M x N, row stride ldc) = A (M x K, row-major) B (K x N, row-major), int32. */
-void radrt_igemm(int64_t M, int64_t N, int64_t K, const int16_t *a, const int16_t *b, int32_t *c, int64_t ldc);
+/* K is padded to a multiple of this (a 512-bit vector of int16). */
+#define RADRT_IGEMM_KSTEP 32
 
-/* y[i] = x[i] - zero_point as int16, for n int8 (is_signed) or uint8 values; zero_point
- * points to one value of x's type, or is NULL (0). */
-void radrt_widen_i16(const void *x, int is_signed, const void *zero_point, int16_t *y, int64_t n);
+/* C (M x N, row stride ldc) = A B^T for A (M x Kp) and B (N x Kp), both row-major with
+ * Kp a multiple of RADRT_IGEMM_KSTEP: every C element is the dot product of two rows. */
+void radrt_igemm(int64_t M, int64_t N, int64_t Kp, const int16_t *a, const int16_t *b, int32_t *c, int64_t ldc);
 
 /* y[i] = saturate(round_half_even((float)(acc[i] + bias[r]) * scale[s]) + zero_point)
  * for a rows x cols accumulator, r the row (bias per row: bias_per = 1), s the row or
@@ -45,17 +46,14 @@ typedef struct {
     int64_t batch, in_channels, out_channels, group;
     radrt_im2col geom; /* of one group: geom.channels = in_channels / group */
     int x_signed;      /* x int8 (1) or uint8 (0) */
-    /* Weights: w_ready = 1: int16, zero point subtracted, (out_channels, K) row-major,
-     * K = geom.channels * prod(kernel); else the ONNX int8/uint8 layout, w_signed, with
-     * w_zero_point one int32 per output channel (widened into scratch at each call). */
-    int w_ready, w_signed;
+    int w_signed;      /* w (ONNX layout) int8 (1) or uint8 (0) */
     int out_kind;
     int scale_per_channel; /* requantize: scale per output channel (1) or one (0) */
     int32_t y_zero_point;
 } radrt_qconv_params;
 
 /* x: (batch, in_channels, spatial...) int8/uint8; x_zero_point one value of x's type or
- * NULL; bias: out_channels int32 or NULL (added before requantizing, or to the int32
+ * NULL; w_zero_point: out_channels int32 or NULL (0); bias: out_channels int32 or NULL (added before requantizing, or to the int32
  * output); scale: see radrt_requantize (unused for RADRT_QOUT_I32); y: (batch,
  * out_channels, out spatial...) of out_kind's type. scratch: radrt_qconv_scratch_bytes. */
 void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_point, const void *w,
@@ -66,10 +64,10 @@ size_t radrt_qconv_scratch_bytes(const radrt_qconv_params *p);
 typedef struct {
     int64_t batch, M, N, K;
     int a_signed;
-    /* B: b_ready = 1: int16, zero point subtracted, K x N row-major; else int8/uint8
-     * (b_signed) with b_zero_point one int32 per column. b_batch_stride: elements
-     * between the B of consecutive products (0: one B for all). */
-    int b_ready, b_signed;
+    /* B: int8/uint8 (b_signed), K x N row-major, or N x K when b_transposed (a constant
+     * B is transposed once at compile time); b_zero_point one int32 per column or NULL.
+     * b_batch_stride: elements between the B of consecutive products (0: one B). */
+    int b_signed, b_transposed;
     int64_t b_batch_stride;
     int out_kind;
     int scale_per_column; /* requantize: scale per column of B (1) or one (0) */

@@ -3,9 +3,9 @@ arithmetic): ConvInteger and MatMulInteger (int32 output), QLinearConv and QLine
 (requantized uint8/int8 output), DynamicQuantizeLinear.
 
 Operands are int8 or uint8 (each with its own zero point), products accumulate in int32.
-Constant weights are widened here, once, to int16 with their zero point subtracted (per
-tensor, or per output channel / column); runtime operands are widened by the kernel.
-The accumulator is exact: a shape or weights whose sum could leave int32 (K x 255 x 255
+Weights stay int8/uint8 in the weights region (a constant MatMul B transposed once here);
+the kernel widens every operand to int16 minus its zero point (per tensor, or per output
+channel / column for the weights) in scratch at each call. The accumulator is exact: a shape or weights whose sum could leave int32 (K x 255 x 255
 for runtime weights; sum |w - zp| x 255 per output for constant ones) is refused with a
 CompileError naming K, never wrapped.
 
@@ -142,12 +142,10 @@ def _conv(node, ins, x_index, w_index, x_zp_index, w_zp_index, requant):
     x_zp = _runtime_zero_point(node, ins, x_zp_index, x, f"input {x_zp_index} (x_zero_point)")
     w_zp = _zero_point_of(node, ins, w_zp_index, w, f"input {w_zp_index} (w_zero_point)", cout)
     w_zp_rows = np.zeros(cout, np.int32) if w_zp is None else np.broadcast_to(w_zp, (cout,)).astype(np.int32)
-    constants, widened = [], None
+    constants = [np.ascontiguousarray(w_zp_rows)]
+    widened = None
     if w.value is not None:
-        widened = (np.asarray(w.value).reshape(cout, k_size).astype(np.int32) - w_zp_rows[:, None]).astype(np.int16)
-        constants.append(np.ascontiguousarray(widened))
-    else:
-        constants.append(np.ascontiguousarray(w_zp_rows))
+        widened = np.asarray(w.value).reshape(cout, k_size).astype(np.int32) - w_zp_rows[:, None]
     _check_sum_bound(node, widened, k_size)
 
     scale, y_zero, bias, out_kind, per_channel = None, 0, None, lib.RADRT_QOUT_I32, 0
@@ -177,8 +175,7 @@ def _conv(node, ins, x_index, w_index, x_zp_index, w_zp_index, requant):
                   geom=dict(channels=cin // group, **{"in": to3(x.shape[2:], 1)}, out=to3(out, 1),
                             kernel=to3(kernel, 1), stride=to3(strides, 1), pad=to3(pads, 0),
                             dilation=to3(dilations, 1)),
-                  x_signed=int(np.dtype(x.dtype) == INT8), w_ready=int(widened is not None),
-                  w_signed=int(np.dtype(w.dtype) == INT8), out_kind=out_kind, scale_per_channel=per_channel,
+                  x_signed=int(np.dtype(x.dtype) == INT8), w_signed=int(np.dtype(w.dtype) == INT8), out_kind=out_kind, scale_per_channel=per_channel,
                   y_zero_point=y_zero)
     sizes.check_c_fields(node, fields, "convolution parameters")
     scratch = sizes.c_scratch_bytes(node, lib.radrt_qconv_scratch_bytes(ffi.new("radrt_qconv_params *", fields)),
@@ -186,13 +183,12 @@ def _conv(node, ins, x_index, w_index, x_zp_index, w_zp_index, requant):
 
     def invoke(lib, i, o, c, scratch_ptr):
         p = ffi.new("radrt_qconv_params *", fields)
-        wp, w_zero = (c[0], ffi.NULL) if widened is not None else (i[w_index], c[0])
         xz = i[x_zp_index] if x_zp is not None else ffi.NULL
         sp = c[1] if requant else ffi.NULL
         bp = i[8] if bias is not None else ffi.NULL
-        return lib.radrt_qconv, (p, i[x_index], xz, wp, w_zero, bp, sp, o[0], scratch_ptr)
+        return lib.radrt_qconv, (p, i[x_index], xz, i[w_index], c[0], bp, sp, o[0], scratch_ptr)
 
-    unread = (w_index, w_zp_index) if widened is not None else (w_zp_index,)
+    unread = (w_zp_index,)
     if requant:
         unread += (1, 4, 6, 7)
     return Prepared([y], invoke, flops=2 * batch * cout * count(node, out, "output") * k_size,
@@ -229,14 +225,13 @@ def _matmul(node, ins, a_index, b_index, a_zp_index, b_zp_index, requant):
     a_zp = _runtime_zero_point(node, ins, a_zp_index, a, f"input {a_zp_index} (a_zero_point)")
     b_zp = _zero_point_of(node, ins, b_zp_index, b, f"input {b_zp_index} (b_zero_point)", n)
     b_zp_cols = np.zeros(n, np.int32) if b_zp is None else np.broadcast_to(b_zp, (n,)).astype(np.int32)
-    constants, widened = [], None
+    constants = [np.ascontiguousarray(b_zp_cols)]
     if b.value is not None:
-        widened = (np.asarray(b.value).astype(np.int32) - b_zp_cols).astype(np.int16)
-        constants.append(np.ascontiguousarray(widened))
-        # rows of the bound: one per output column (and B matrix)
-        _check_sum_bound(node, np.moveaxis(widened, -1, -2).reshape(-1, k), k)
+        transposed = np.ascontiguousarray(np.swapaxes(np.asarray(b.value), -1, -2))   # (..., N, K)
+        constants.append(transposed)
+        _check_sum_bound(node, transposed.reshape(-1, k).astype(np.int32) - np.tile(b_zp_cols, transposed.size
+                                                                                     // (n * k))[:, None], k)
     else:
-        constants.append(np.ascontiguousarray(b_zp_cols))
         _check_sum_bound(node, None, k)
 
     scale, y_zero, out_kind, per_column = None, 0, lib.RADRT_QOUT_I32, 0
@@ -255,7 +250,7 @@ def _matmul(node, ins, a_index, b_index, a_zp_index, b_zp_index, requant):
     y_dtype = {lib.RADRT_QOUT_I32: INT32, lib.RADRT_QOUT_U8: UINT8, lib.RADRT_QOUT_I8: INT8}[out_kind]
     y = output_info(node, tuple(a.shape[:-2]) + (m, n), y_dtype)
     fields = dict(batch=batch, M=m, N=n, K=k, a_signed=int(np.dtype(a.dtype) == INT8),
-                  b_ready=int(widened is not None), b_signed=int(np.dtype(b.dtype) == INT8),
+                  b_signed=int(np.dtype(b.dtype) == INT8), b_transposed=int(b.value is not None),
                   b_batch_stride=k * n if b.rank > 2 else 0, out_kind=out_kind, scale_per_column=per_column,
                   y_zero_point=y_zero)
     sizes.check_c_fields(node, fields, "matrix product parameters")
@@ -264,11 +259,11 @@ def _matmul(node, ins, a_index, b_index, a_zp_index, b_zp_index, requant):
 
     def invoke(lib, i, o, c, scratch_ptr):
         p = ffi.new("radrt_qmatmul_params *", fields)
-        bp, b_zero = (c[0], ffi.NULL) if widened is not None else (i[b_index], c[0])
+        bp = c[1] if b.value is not None else i[b_index]
         az = i[a_zp_index] if a_zp is not None else ffi.NULL
-        return lib.radrt_qmatmul, (p, i[a_index], az, bp, b_zero, c[1] if requant else ffi.NULL, o[0], scratch_ptr)
+        return lib.radrt_qmatmul, (p, i[a_index], az, bp, c[0], c[-1] if requant else ffi.NULL, o[0], scratch_ptr)
 
-    unread = (b_index, b_zp_index) if widened is not None else (b_zp_index,)
+    unread = (b_index, b_zp_index) if b.value is not None else (b_zp_index,)
     if requant:
         unread += (1, 4, 6, 7)
     return Prepared([y], invoke, flops=2 * batch * m * n * k, constants=constants, scratch_bytes=scratch,
