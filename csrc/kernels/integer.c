@@ -1,28 +1,30 @@
 /* Integer convolution and matrix product (integer.h has the semantics).
  *
- * The product: every C element is the dot product of a row of A and a row of B (both
- * int16, K padded with zeros to a multiple of RADRT_IGEMM_KSTEP). igemm_4x4 computes a
- * 4 x 4 tile as 16 dot products in one pass over k, each loaded value used 4 times; the
- * compiler vectorises the k loop into int16 multiply-add instructions (vpmaddwd, or
- * vpdpwssd with VNNI) on x86 and their NEON equivalents. int32 addition is exact here
- * (the caller bounds every sum), so the result does not depend on the order.
+ * Operands are first normalised: weights to int8 (uint8 weights minus 128), activations
+ * to uint8 (int8 activations plus 128), each zero point moved with them, rows of K
+ * values padded with zeros to Kp, a multiple of RADRT_IGEMM_KSTEP, and each row's sum
+ * kept. Then every output is a dot product of a weight row a and an activation row b,
+ * corrected for the zero points (za per weight row, zb per tensor):
+ *   sum_k (a_k - za)(b_k - zb) = sum_k a_k b_k - za sum_k b_k - zb sum_k a_k + K za zb.
+ * igemm_4x4 computes 4 x 4 raw dot products in one pass over k, each loaded vector used
+ * 4 times; the compiler vectorises the uint8 x int8 products into vpdpbusd (VNNI) on
+ * x86 and into widening multiply-adds elsewhere. The raw sums stay below 2^31 (K x 255 x
+ * 128, K bounded by the caller) and the corrected result is formed in int64, so the
+ * result is exact and independent of the order.
  *
- * A convolution widens its weights once per call (out_channels x Kp) and its input
- * image by image and group into the im2row matrix (one row of Kp values per output
- * position, padding 0 = the zero point subtracted), then each output channel of the
- * group is a row of dot products with those rows; the (channel, position) plane is
- * requantized when asked. A matrix product widens A (M x Kp) and B (N x Kp, transposed
- * when given K x N). */
+ * A convolution normalises its weights once per call and its input image by image and
+ * group into the im2row matrix (one row of Kp values per output position; padding holds
+ * the zero point, so it contributes 0); a matrix product normalises B's columns (the
+ * weights, rows of the transposed B) and A's rows. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "integer.h"
 
-static void igemm_4x4(const int16_t *restrict a, const int16_t *restrict b, int64_t Kp, int32_t *restrict c,
-                      int64_t ldc) {
-    const int16_t *a0 = a, *a1 = a + Kp, *a2 = a + 2 * Kp, *a3 = a + 3 * Kp;
-    const int16_t *b0 = b, *b1 = b + Kp, *b2 = b + 2 * Kp, *b3 = b + 3 * Kp;
+static void igemm_4x4(const int8_t *restrict a, const uint8_t *restrict b, int64_t Kp, int32_t raw[4][4]) {
+    const int8_t *a0 = a, *a1 = a + Kp, *a2 = a + 2 * Kp, *a3 = a + 3 * Kp;
+    const uint8_t *b0 = b, *b1 = b + Kp, *b2 = b + 2 * Kp, *b3 = b + 3 * Kp;
     int32_t s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
     int32_t s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
     for (int64_t k = 0; k < Kp; k++) {
@@ -33,216 +35,315 @@ static void igemm_4x4(const int16_t *restrict a, const int16_t *restrict b, int6
         s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3;
         s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3;
     }
-    c[0] = s00; c[1] = s01; c[2] = s02; c[3] = s03;
-    c += ldc;
-    c[0] = s10; c[1] = s11; c[2] = s12; c[3] = s13;
-    c += ldc;
-    c[0] = s20; c[1] = s21; c[2] = s22; c[3] = s23;
-    c += ldc;
-    c[0] = s30; c[1] = s31; c[2] = s32; c[3] = s33;
+    raw[0][0] = s00; raw[0][1] = s01; raw[0][2] = s02; raw[0][3] = s03;
+    raw[1][0] = s10; raw[1][1] = s11; raw[1][2] = s12; raw[1][3] = s13;
+    raw[2][0] = s20; raw[2][1] = s21; raw[2][2] = s22; raw[2][3] = s23;
+    raw[3][0] = s30; raw[3][1] = s31; raw[3][2] = s32; raw[3][3] = s33;
 }
 
-static int32_t dot(const int16_t *restrict a, const int16_t *restrict b, int64_t Kp) {
+static int32_t dot(const int8_t *restrict a, const uint8_t *restrict b, int64_t Kp) {
     int32_t s = 0;
     for (int64_t k = 0; k < Kp; k++) s += (int32_t)a[k] * (int32_t)b[k];
     return s;
 }
 
-void radrt_igemm(int64_t M, int64_t N, int64_t Kp, const int16_t *a, const int16_t *b, int32_t *c, int64_t ldc) {
-    const int64_t M4 = M / 4 * 4, N4 = N / 4 * 4;
+void radrt_igemm(const radrt_igemm_operands *o, int32_t *c, int64_t c_rs, int64_t c_cs) {
+    const int64_t M = o->rows_a, N = o->rows_b, Kp = o->Kp, M4 = M / 4 * 4, N4 = N / 4 * 4;
+    const int64_t zb = o->zero_b;
+#define CORRECTED(m, n, rawv)                                                                    \
+    c[(m) * c_rs + (n) * c_cs] =                                                                 \
+        (int32_t)((int64_t)(rawv) - (o->sum_b ? (int64_t)o->zero_a[m] * o->sum_b[n] : 0) -       \
+                  zb * o->sum_a[m] + o->K * (int64_t)o->zero_a[m] * zb)
     for (int64_t i = 0; i < M4; i += 4) {
-        for (int64_t j = 0; j < N4; j += 4) igemm_4x4(a + i * Kp, b + j * Kp, Kp, c + i * ldc + j, ldc);
+        for (int64_t j = 0; j < N4; j += 4) {
+            int32_t raw[4][4];
+            igemm_4x4(o->a + i * Kp, o->b + j * Kp, Kp, raw);
+            for (int r = 0; r < 4; r++)
+                for (int q = 0; q < 4; q++) CORRECTED(i + r, j + q, raw[r][q]);
+        }
         for (int64_t r = i; r < i + 4; r++)
-            for (int64_t j = N4; j < N; j++) c[r * ldc + j] = dot(a + r * Kp, b + j * Kp, Kp);
+            for (int64_t j = N4; j < N; j++) CORRECTED(r, j, dot(o->a + r * Kp, o->b + j * Kp, Kp));
     }
     for (int64_t r = M4; r < M; r++)
-        for (int64_t j = 0; j < N; j++) c[r * ldc + j] = dot(a + r * Kp, b + j * Kp, Kp);
+        for (int64_t j = 0; j < N; j++) CORRECTED(r, j, dot(o->a + r * Kp, o->b + j * Kp, Kp));
+#undef CORRECTED
 }
 
 static int64_t padded_k(int64_t K) { return (K + RADRT_IGEMM_KSTEP - 1) / RADRT_IGEMM_KSTEP * RADRT_IGEMM_KSTEP; }
-
-static inline int32_t load_int(const void *p, int64_t i, int is_signed) {
-    return is_signed ? (int32_t)((const int8_t *)p)[i] : (int32_t)((const uint8_t *)p)[i];
-}
-
-/* rows x K values (row stride rs, column stride cs) of an int8/uint8 matrix, minus the
- * zero point of the row (zp per row, or NULL) or of all (zp_all), as rows of Kp int16. */
-static void widen_rows(const void *x, int is_signed, int64_t rows, int64_t K, int64_t rs, int64_t cs,
-                       const int32_t *zp, int32_t zp_all, int16_t *y, int64_t Kp) {
-    for (int64_t r = 0; r < rows; r++) {
-        const int32_t z = zp ? zp[r] : zp_all;
-        int16_t *dst = y + r * Kp;
-        if (cs == 1 && is_signed)
-            for (int64_t k = 0; k < K; k++) dst[k] = (int16_t)(((const int8_t *)x)[r * rs + k] - z);
-        else if (cs == 1)
-            for (int64_t k = 0; k < K; k++) dst[k] = (int16_t)(((const uint8_t *)x)[r * rs + k] - z);
-        else
-            for (int64_t k = 0; k < K; k++) dst[k] = (int16_t)(load_int(x, r * rs + k * cs, is_signed) - z);
-        memset(dst + K, 0, (size_t)(Kp - K) * sizeof(int16_t));
-    }
-}
 
 static int32_t zero_point_of(const void *zp, int is_signed) {
     if (!zp) return 0;
     return is_signed ? (int32_t) * (const int8_t *)zp : (int32_t) * (const uint8_t *)zp;
 }
 
-void radrt_requantize(const int32_t *acc, int64_t rows, int64_t cols, const int32_t *bias, const float *scale,
-                      int scale_per, int32_t zero_point, int out_kind, void *y) {
-    const float lo = out_kind == RADRT_QOUT_I8 ? -128.0f : 0.0f, hi = out_kind == RADRT_QOUT_I8 ? 127.0f : 255.0f;
-    const float zp = (float)zero_point;
+static inline int32_t load_int(const void *p, int64_t i, int is_signed) {
+    return is_signed ? (int32_t)((const int8_t *)p)[i] : (int32_t)((const uint8_t *)p)[i];
+}
+
+/* rows x K weights (row stride rs, column stride cs), int8 or uint8, as int8 rows of Kp
+ * (uint8 minus 128), with each row's zero point (zp per row or NULL: 0) moved alike and
+ * its sum. */
+static void weight_rows(const void *w, int is_signed, int64_t rows, int64_t K, int64_t rs, int64_t cs,
+                        const int32_t *zp, int8_t *out, int32_t *zero, int32_t *sum, int64_t Kp) {
+    const int32_t shift = is_signed ? 0 : 128;
     for (int64_t r = 0; r < rows; r++) {
-        const int32_t b = bias ? bias[r] : 0;
-        const float row_scale = scale[scale_per == 1 ? r : 0];
-        for (int64_t j = 0; j < cols; j++) {
-            const float s = scale_per == 2 ? scale[j] : row_scale;
-            float q = nearbyintf((float)((int64_t)acc[r * cols + j] + b) * s) + zp;
-            q = q < lo ? lo : (q > hi ? hi : q);
-            if (out_kind == RADRT_QOUT_I8)
-                ((int8_t *)y)[r * cols + j] = (int8_t)q;
-            else
-                ((uint8_t *)y)[r * cols + j] = (uint8_t)q;
+        int8_t *dst = out + r * Kp;
+        int32_t total = 0;
+        for (int64_t k = 0; k < K; k++) {
+            const int32_t v = load_int(w, r * rs + k * cs, is_signed) - shift;
+            dst[k] = (int8_t)v;
+            total += v;
         }
+        memset(dst + K, 0, (size_t)(Kp - K));
+        zero[r] = (zp ? zp[r] : 0) - shift;
+        sum[r] = total;
     }
 }
 
-static size_t out_elem_bytes(int out_kind) { return out_kind == RADRT_QOUT_I32 ? 4 : 1; }
+/* rows x K activations of a matrix (strides rs, cs), int8 or uint8, as uint8 rows of Kp
+ * (int8 plus 128) and their sums. */
+static void activation_rows(const void *x, int is_signed, int64_t rows, int64_t K, int64_t rs, int64_t cs,
+                            uint8_t *out, int32_t *sum, int64_t Kp) {
+    const int32_t shift = is_signed ? 128 : 0;
+    for (int64_t r = 0; r < rows; r++) {
+        uint8_t *dst = out + r * Kp;
+        int32_t total = 0;
+        for (int64_t k = 0; k < K; k++) {
+            const int32_t v = load_int(x, r * rs + k * cs, is_signed) + shift;
+            dst[k] = (uint8_t)v;
+            total += v;
+        }
+        memset(dst + K, 0, (size_t)(Kp - K));
+        sum[r] = total;
+    }
+}
+
+void radrt_requantize(const int32_t *acc, int64_t rows, int64_t cols, const int32_t *bias, int64_t bias_rs,
+                      int64_t bias_cs, const float *scale, int64_t scale_rs, int64_t scale_cs, int32_t zero_point,
+                      int out_kind, void *y) {
+    const float lo = out_kind == RADRT_QOUT_I8 ? -128.0f : 0.0f, hi = out_kind == RADRT_QOUT_I8 ? 127.0f : 255.0f;
+    const float zp = (float)zero_point;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < cols; j++) {
+            const int64_t i = r * cols + j;
+            const int64_t v = (int64_t)acc[i] + (bias ? bias[r * bias_rs + j * bias_cs] : 0);
+            if (out_kind == RADRT_QOUT_I32) {
+                ((int32_t *)y)[i] = (int32_t)(uint32_t)v;
+                continue;
+            }
+            const float f = (float)v * scale[r * scale_rs + j * scale_cs];
+            if (out_kind == RADRT_QOUT_F32) {
+                ((float *)y)[i] = f;
+                continue;
+            }
+            float q = nearbyintf(f) + zp;
+            q = q < lo ? lo : (q > hi ? hi : q);
+            if (out_kind == RADRT_QOUT_I8)
+                ((int8_t *)y)[i] = (int8_t)q;
+            else
+                ((uint8_t *)y)[i] = (uint8_t)q;
+        }
+}
+
+static size_t out_elem_bytes(int out_kind) {
+    return out_kind == RADRT_QOUT_I32 || out_kind == RADRT_QOUT_F32 ? 4 : 1;
+}
 
 /* ---- convolution ----------------------------------------------------------------- */
 
 static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
 
-/* The im2row matrix of one group of one image (positions x Kp int16, row n holding the
- * K = channels x kernel values output position n reads, then zeros): x points at the
- * group's first channel plane. */
-static void im2row_i16(const radrt_im2col *g, const void *x, int is_signed, int32_t zp, int16_t *rows,
-                       int64_t Kp) {
-    const int64_t plane = prod3(g->in), K = g->channels * prod3(g->kernel);
-    int16_t *dst = rows;
+/* The padded image of one group of one image, channels last: pixel (d, h, w) of the
+ * padded grid holds its channels.. values contiguously, as uint8 (int8 plus 128), and
+ * the frame holds the zero point (also shifted). pdims: the padded grid (padded_dims). */
+static void padded_image(const radrt_im2col *g, const void *x, int is_signed, uint8_t pad, uint8_t *dst,
+                         const int64_t *pdims) {
+    const int64_t plane = prod3(g->in), C = g->channels;
+    const int32_t shift = is_signed ? 128 : 0;
+    memset(dst, pad, (size_t)(prod3(pdims) * C));
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t d = 0; d < g->in[0]; d++)
+            for (int64_t h = 0; h < g->in[1]; h++) {
+                uint8_t *row = dst + (((d + g->pad[0]) * pdims[1] + h + g->pad[1]) * pdims[2] + g->pad[2]) * C + c;
+                const int64_t src = c * plane + (d * g->in[1] + h) * g->in[2];
+                for (int64_t w = 0; w < g->in[2]; w++) row[w * C] = (uint8_t)(load_int(x, src + w, is_signed) + shift);
+            }
+}
+
+/* The padded grid: each input size plus its begin pad and what the last window reaches. */
+static void padded_dims(const radrt_im2col *g, int64_t *pdims) {
+    for (int d = 0; d < 3; d++) {
+        const int64_t reach = (g->out[d] - 1) * g->stride[d] + (g->kernel[d] - 1) * g->dilation[d] + 1;
+        const int64_t size = g->in[d] + g->pad[d];
+        pdims[d] = reach > size ? reach : size;
+    }
+}
+
+/* The im2row matrix of one group of one image (positions x Kp uint8): row n holds the
+ * K values output position n reads, in (kd, kh, kw, channel) order (each tap's channels
+ * are contiguous in the padded image), then zeros; when sums is not NULL, each row's sum
+ * over its K values. */
+static void im2row_u8(const radrt_im2col *g, const uint8_t *image, const int64_t *pdims, uint8_t *rows,
+                      int32_t *sums, int64_t Kp) {
+    const int64_t C = g->channels, K = C * prod3(g->kernel);
+    uint8_t *dst = rows;
     for (int64_t od = 0; od < g->out[0]; od++)
         for (int64_t oh = 0; oh < g->out[1]; oh++)
             for (int64_t ow = 0; ow < g->out[2]; ow++, dst += Kp) {
-                int64_t k = 0;
-                for (int64_t c = 0; c < g->channels; c++)
-                    for (int64_t kd = 0; kd < g->kernel[0]; kd++) {
-                        const int64_t id = od * g->stride[0] - g->pad[0] + kd * g->dilation[0];
-                        for (int64_t kh = 0; kh < g->kernel[1]; kh++) {
-                            const int64_t ih = oh * g->stride[1] - g->pad[1] + kh * g->dilation[1];
-                            const int inside = id >= 0 && id < g->in[0] && ih >= 0 && ih < g->in[1];
-                            const int64_t base = c * plane + (id * g->in[1] + ih) * g->in[2];
-                            for (int64_t kw = 0; kw < g->kernel[2]; kw++, k++) {
-                                const int64_t iw = ow * g->stride[2] - g->pad[2] + kw * g->dilation[2];
-                                dst[k] = (inside && iw >= 0 && iw < g->in[2])
-                                             ? (int16_t)(load_int(x, base + iw, is_signed) - zp) : 0;
-                            }
+                uint8_t *out = dst;
+                for (int64_t kd = 0; kd < g->kernel[0]; kd++)
+                    for (int64_t kh = 0; kh < g->kernel[1]; kh++)
+                        for (int64_t kw = 0; kw < g->kernel[2]; kw++, out += C) {
+                            const int64_t pixel = ((od * g->stride[0] + kd * g->dilation[0]) * pdims[1] +
+                                                   oh * g->stride[1] + kh * g->dilation[1]) * pdims[2] +
+                                                  ow * g->stride[2] + kw * g->dilation[2];
+                            memcpy(out, image + pixel * C, (size_t)C);
                         }
-                    }
-                memset(dst + K, 0, (size_t)(Kp - K) * sizeof(int16_t));
+                memset(dst + K, 0, (size_t)(Kp - K));
+                if (sums) {
+                    int32_t total = 0;
+                    for (int64_t k = 0; k < K; k++) total += dst[k];
+                    *sums++ = total;
+                }
             }
+}
+
+/* The weights of a convolution (out_channels x channels x kernel, ONNX layout) as int8
+ * rows in im2row's (kd, kh, kw, channel) order, with zero points and sums (weight_rows). */
+static void conv_weight_rows(const radrt_qconv_params *p, const void *w, const int32_t *zp, int8_t *out,
+                             int32_t *zero, int32_t *sum, int64_t Kp) {
+    const int64_t C = p->geom.channels, taps = prod3(p->geom.kernel), K = C * taps;
+    const int32_t shift = p->w_signed ? 0 : 128;
+    for (int64_t m = 0; m < p->out_channels; m++) {
+        int8_t *dst = out + m * Kp;
+        int32_t total = 0;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t t = 0; t < taps; t++) {
+                const int32_t v = load_int(w, (m * C + c) * taps + t, p->w_signed) - shift;
+                dst[t * C + c] = (int8_t)v;
+                total += v;
+            }
+        memset(dst + K, 0, (size_t)(Kp - K));
+        zero[m] = (zp ? zp[m] : 0) - shift;
+        sum[m] = total;
+    }
 }
 
 static int64_t conv_k(const radrt_qconv_params *p) { return p->geom.channels * prod3(p->geom.kernel); }
 
-/* Scratch: [widened weights] [im2row of one group] [int32 outputs of one group (when
- * requantizing)], each 64-byte aligned. */
 static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
-static int mul_ok(size_t a, size_t b, size_t *out) {
-    if (a && b > SIZE_MAX / a) return 0;
-    *out = a * b;
-    return 1;
+/* Sum of the 64-byte aligned sizes (a product of two counts and an element size each),
+ * SIZE_MAX when it does not fit int64. */
+static size_t scratch_sum(const size_t (*parts)[3], int n) {
+    const size_t limit = (size_t)INT64_MAX / 8;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        const size_t a = parts[i][0], b = parts[i][1], e = parts[i][2];
+        if (a && b > limit / a) return SIZE_MAX;
+        if (a * b > limit / e) return SIZE_MAX;
+        total += align64(a * b * e);
+        if (total > limit) return SIZE_MAX;
+    }
+    return total;
 }
 
-/* align64(a) + align64(b) + align64(c), SIZE_MAX when it does not fit int64. */
-static size_t three_parts(size_t a, size_t b, size_t c) {
-    const size_t limit = (size_t)INT64_MAX / 4;
-    if (a > limit || b > limit || c > limit) return SIZE_MAX;
-    return align64(a) + align64(b) + align64(c);
-}
-
+/* Scratch: normalised weights, their zero points and sums; the padded image, the im2row
+ * and its sums of one group; the int32 outputs of one group. */
 size_t radrt_qconv_scratch_bytes(const radrt_qconv_params *p) {
-    size_t w = 0, rows = 0, acc = 0, t;
     const size_t Kp = (size_t)padded_k(conv_k(p)), positions = (size_t)prod3(p->geom.out);
-    const size_t cout_g = (size_t)(p->out_channels / p->group);
-    if (!mul_ok((size_t)p->out_channels, Kp, &t) || !mul_ok(t, 2, &w)) return SIZE_MAX;
-    if (!mul_ok(Kp, positions, &t) || !mul_ok(t, 2, &rows)) return SIZE_MAX;
-    if (p->out_kind != RADRT_QOUT_I32 && (!mul_ok(cout_g, positions, &t) || !mul_ok(t, 4, &acc))) return SIZE_MAX;
-    return three_parts(w, rows, acc);
+    const size_t cout = (size_t)p->out_channels, cout_g = (size_t)(p->out_channels / p->group);
+    int64_t pdims[3];
+    padded_dims(&p->geom, pdims);
+    const size_t parts[7][3] = {{cout, Kp, 1}, {cout, 1, 4}, {cout, 1, 4},
+                                {(size_t)p->geom.channels, (size_t)prod3(pdims), 1},   /* padded image */
+                                {positions, Kp, 1}, {positions, 1, 4}, {cout_g, positions, 4}};
+    return scratch_sum(parts, 7);
 }
 
 void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_point, const void *w,
                  const int32_t *w_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch) {
     const int64_t K = conv_k(p), Kp = padded_k(K), positions = prod3(p->geom.out), plane = prod3(p->geom.in);
-    const int64_t cout_g = p->out_channels / p->group;
+    const int64_t cout = p->out_channels, cout_g = cout / p->group;
     const int32_t x_zp = zero_point_of(x_zero_point, p->x_signed);
     char *s = (char *)scratch;
-    int16_t *w16 = (int16_t *)s;
-    widen_rows(w, p->w_signed, p->out_channels, K, K, 1, w_zero_point, 0, w16, Kp);
-    s += align64((size_t)(p->out_channels * Kp) * 2);
-    int16_t *rows = (int16_t *)s;
-    int32_t *acc = (int32_t *)(s + align64((size_t)(Kp * positions) * 2));
+    int8_t *w8 = (int8_t *)s;
+    s += align64((size_t)(cout * Kp));
+    int32_t *w_zero = (int32_t *)s;
+    s += align64((size_t)cout * 4);
+    int32_t *w_sum = (int32_t *)s;
+    s += align64((size_t)cout * 4);
+    int64_t pdims[3];
+    padded_dims(&p->geom, pdims);
+    uint8_t *image = (uint8_t *)s;
+    s += align64((size_t)(p->geom.channels * prod3(pdims)));
+    uint8_t *rows = (uint8_t *)s;
+    s += align64((size_t)(positions * Kp));
+    int32_t *row_sum = (int32_t *)s;
+    s += align64((size_t)positions * 4);
+    int32_t *acc = (int32_t *)s;
+    conv_weight_rows(p, w, w_zero_point, w8, w_zero, w_sum, Kp);
+    int sums_needed = 0;   /* the im2row sums only matter with a weight zero point */
+    for (int64_t m = 0; m < cout; m++) sums_needed |= w_zero[m] != 0;
+    const int32_t x_zero = x_zp + (p->x_signed ? 128 : 0);
     const size_t yb = out_elem_bytes(p->out_kind);
     for (int64_t n = 0; n < p->batch; n++)
         for (int64_t grp = 0; grp < p->group; grp++) {
             const char *xg = (const char *)x + (size_t)((n * p->in_channels + grp * p->geom.channels) * plane);
-            im2row_i16(&p->geom, xg, p->x_signed, x_zp, rows, Kp);
+            padded_image(&p->geom, xg, p->x_signed, (uint8_t)x_zero, image, pdims);
+            im2row_u8(&p->geom, image, pdims, rows, sums_needed ? row_sum : NULL, Kp);
             const int64_t m0 = grp * cout_g;
-            char *yg = (char *)y + (size_t)((n * p->out_channels + m0) * positions) * yb;
-            int32_t *out = p->out_kind == RADRT_QOUT_I32 ? (int32_t *)yg : acc;
-            radrt_igemm(cout_g, positions, Kp, w16 + m0 * Kp, rows, out, positions);
-            if (p->out_kind == RADRT_QOUT_I32) {
-                if (bias)
-                    for (int64_t m = 0; m < cout_g; m++)
-                        for (int64_t j = 0; j < positions; j++) out[m * positions + j] += bias[m0 + m];
-            } else {
-                radrt_requantize(acc, cout_g, positions, bias ? bias + m0 : NULL,
-                                 p->scale_per_channel ? scale + m0 : scale, p->scale_per_channel ? 1 : 0,
-                                 p->y_zero_point, p->out_kind, yg);
-            }
+            const radrt_igemm_operands o = {cout_g, positions, K, Kp, w8 + m0 * Kp, w_zero + m0, w_sum + m0,
+                                            rows, x_zero, sums_needed ? row_sum : NULL};
+            radrt_igemm(&o, acc, positions, 1);
+            char *yg = (char *)y + (size_t)((n * cout + m0) * positions) * yb;
+            radrt_requantize(acc, cout_g, positions, bias ? bias + m0 : NULL, 1, 0,
+                             p->scale_per_channel ? scale + m0 : scale, p->scale_per_channel ? 1 : 0, 0,
+                             p->y_zero_point, p->out_kind, yg);
         }
 }
 
 /* ---- matrix product --------------------------------------------------------------- */
 
-/* Scratch: [widened A of one product] [widened B] [int32 product (when requantizing)],
- * each 64-byte aligned. */
+/* Scratch: B's columns normalised (N x Kp), their zero points and sums; A's rows (M x
+ * Kp) and sums; the int32 product. */
 size_t radrt_qmatmul_scratch_bytes(const radrt_qmatmul_params *p) {
-    size_t a = 0, b = 0, acc = 0, t;
-    const size_t Kp = (size_t)padded_k(p->K);
-    if (!mul_ok((size_t)p->M, Kp, &t) || !mul_ok(t, 2, &a)) return SIZE_MAX;
-    if (!mul_ok((size_t)p->N, Kp, &t) || !mul_ok(t, 2, &b)) return SIZE_MAX;
-    if (p->out_kind != RADRT_QOUT_I32 && (!mul_ok((size_t)p->M, (size_t)p->N, &t) || !mul_ok(t, 4, &acc)))
-        return SIZE_MAX;
-    return three_parts(a, b, acc);
+    const size_t Kp = (size_t)padded_k(p->K), M = (size_t)p->M, N = (size_t)p->N;
+    const size_t parts[6][3] = {{N, Kp, 1}, {N, 1, 4}, {N, 1, 4}, {M, Kp, 1}, {M, 1, 4}, {M, N, 4}};
+    return scratch_sum(parts, 6);
 }
 
 void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_zero_point, const void *b,
-                   const int32_t *b_zero_point, const float *scale, void *y, void *scratch) {
+                   const int32_t *b_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch) {
     const int64_t M = p->M, N = p->N, K = p->K, Kp = padded_k(K);
     char *s = (char *)scratch;
-    int16_t *a16 = (int16_t *)s;
-    s += align64((size_t)(M * Kp) * 2);
-    int16_t *b16 = (int16_t *)s;
-    s += align64((size_t)(N * Kp) * 2);
+    int8_t *b8 = (int8_t *)s;
+    s += align64((size_t)(N * Kp));
+    int32_t *b_zero = (int32_t *)s;
+    s += align64((size_t)N * 4);
+    int32_t *b_sum = (int32_t *)s;
+    s += align64((size_t)N * 4);
+    uint8_t *a8 = (uint8_t *)s;
+    s += align64((size_t)(M * Kp));
+    int32_t *a_sum = (int32_t *)s;
+    s += align64((size_t)M * 4);
     int32_t *acc = (int32_t *)s;
-    const int32_t a_zp = zero_point_of(a_zero_point, p->a_signed);
+    const int32_t a_zp = zero_point_of(a_zero_point, p->a_signed) + (p->a_signed ? 128 : 0);
     const size_t yb = out_elem_bytes(p->out_kind);
     for (int64_t i = 0; i < p->batch; i++) {
-        widen_rows((const char *)a + (size_t)(i * M * K), p->a_signed, M, K, K, 1, NULL, a_zp, a16, Kp);
         if (i == 0 || p->b_batch_stride) {
             const char *bi = (const char *)b + (size_t)(i * p->b_batch_stride);
             if (p->b_transposed)   /* N x K: row n is column n of B */
-                widen_rows(bi, p->b_signed, N, K, K, 1, b_zero_point, 0, b16, Kp);
+                weight_rows(bi, p->b_signed, N, K, K, 1, b_zero_point, b8, b_zero, b_sum, Kp);
             else                   /* K x N: column n has stride N */
-                widen_rows(bi, p->b_signed, N, K, 1, N, b_zero_point, 0, b16, Kp);
+                weight_rows(bi, p->b_signed, N, K, 1, N, b_zero_point, b8, b_zero, b_sum, Kp);
         }
-        char *yi = (char *)y + (size_t)(i * M * N) * yb;
-        if (p->out_kind == RADRT_QOUT_I32) {
-            radrt_igemm(M, N, Kp, a16, b16, (int32_t *)yi, N);
-        } else {
-            radrt_igemm(M, N, Kp, a16, b16, acc, N);
-            radrt_requantize(acc, M, N, NULL, scale, p->scale_per_column ? 2 : 0, p->y_zero_point, p->out_kind, yi);
-        }
+        activation_rows((const char *)a + (size_t)(i * M * K), p->a_signed, M, K, p->a_rs, p->a_cs, a8, a_sum, Kp);
+        /* weight rows are B's columns: C[i][j] = dot(column j, row i), stored at i * N + j */
+        const radrt_igemm_operands o = {N, M, K, Kp, b8, b_zero, b_sum, a8, a_zp, a_sum};
+        radrt_igemm(&o, acc, 1, N);
+        radrt_requantize(acc, M, N, bias, p->bias_rs, p->bias_cs, scale, 0, p->scale_per_column ? 1 : 0,
+                         p->y_zero_point, p->out_kind, (char *)y + (size_t)(i * M * N) * yb);
     }
 }
 
@@ -256,7 +357,8 @@ void radrt_dynamic_quantize(const float *x, int64_t n, uint8_t *y, float *scale,
         if (v < lo) lo = v;
         if (v > hi) hi = v;
     }
-    const float s = (hi == lo ? 1.0f : hi - lo) / 255.0f;
+    float s = (hi == lo ? 1.0f : hi - lo) / 255.0f;
+    if (s == 0.0f) s = 1.0f / 255.0f; /* a range of subnormals: as all zero (0 / 0 otherwise) */
     float z = nearbyintf(0.0f - lo / s);
     z = z < 0.0f ? 0.0f : (z > 255.0f ? 255.0f : z);
     for (int64_t i = 0; i < n; i++) {

@@ -116,6 +116,8 @@ static void matmul_case(int trial) {
     p.a_signed = rnd(0, 1);
     p.b_signed = rnd(0, 1);
     p.b_transposed = rnd(0, 1);
+    p.a_rs = p.K;
+    p.a_cs = 1;
     p.b_batch_stride = rnd(0, 1) ? p.K * p.N : 0;
     p.out_kind = trial % 2 ? RADRT_QOUT_I32 : RADRT_QOUT_I8;
     p.scale_per_column = 1;
@@ -134,7 +136,7 @@ static void matmul_case(int trial) {
     const int8_t az8 = -1;
     void *y = malloc((size_t)(p.batch * p.M * p.N) * 4);
     void *scratch = malloc(radrt_qmatmul_scratch_bytes(&p));
-    radrt_qmatmul(&p, a, p.a_signed ? (const void *)&az8 : (const void *)&azu, b, bz, scale, y, scratch);
+    radrt_qmatmul(&p, a, p.a_signed ? (const void *)&az8 : (const void *)&azu, b, bz, NULL, scale, y, scratch);
     const int32_t azv = p.a_signed ? az8 : azu;
     for (int64_t i = 0; i < p.batch; i++)
         for (int64_t r = 0; r < p.M; r++)
@@ -166,7 +168,7 @@ int main(void) {
     const int32_t acc[6] = {5, 7, -5, 100000, -100000, 0};
     const float half = 0.5f;
     uint8_t yu[6];
-    radrt_requantize(acc, 1, 6, NULL, &half, 0, 10, RADRT_QOUT_U8, yu);
+    radrt_requantize(acc, 1, 6, NULL, 0, 0, &half, 0, 0, 10, RADRT_QOUT_U8, yu);
     const uint8_t want[6] = {12, 14, 8, 255, 0, 10};
     for (int i = 0; i < 6; i++) CHECK(yu[i] == want[i], "requantize[%d] = %u, want %u", i, yu[i], want[i]);
 

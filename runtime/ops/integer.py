@@ -4,8 +4,9 @@ arithmetic): ConvInteger and MatMulInteger (int32 output), QLinearConv and QLine
 
 Operands are int8 or uint8 (each with its own zero point), products accumulate in int32.
 Weights stay int8/uint8 in the weights region (a constant MatMul B transposed once here);
-the kernel widens every operand to int16 minus its zero point (per tensor, or per output
-channel / column for the weights) in scratch at each call. The accumulator is exact: a shape or weights whose sum could leave int32 (K x 255 x 255
+the kernel normalises the operands (weights to int8, activations to uint8) in scratch at
+each call and corrects its dot products for the zero points (per tensor, or per output
+channel / column for the weights). The accumulator is exact: a shape or weights whose sum could leave int32 (K x 255 x 255
 for runtime weights; sum |w - zp| x 255 per output for constant ones) is refused with a
 CompileError naming K, never wrapped.
 
@@ -96,14 +97,17 @@ def _multiplier(x_scale, w_scale, y_scale) -> np.ndarray:
 
 
 def _check_sum_bound(node, widened: Optional[np.ndarray], k: int) -> None:
-    """CompileError when an int32 accumulator could overflow: per output, sum |w| x 255
-    (constant widened weights, rows = outputs) or K x 255 x 255 (runtime weights)."""
+    """UnsupportedOpError when an int32 sum could overflow: per output, sum |w - zp| x 255
+    (constant weights, one row per output) or K x 255 x 255 (runtime weights), and the
+    kernel's raw uint8 x int8 dot product, K x 255 x 128 (csrc/kernels/integer.c)."""
     if widened is None:
         worst = k * WIDEST * WIDEST
         what = f"K = {k} products of up to {WIDEST} x {WIDEST}"
     else:
         worst = int(np.abs(widened.astype(np.int64)).sum(axis=1).max(initial=0)) * WIDEST
         what = f"weights whose largest sum of |w - zero point| over K = {k} is {worst // WIDEST}, times {WIDEST}"
+    if k * WIDEST * 128 > worst:
+        worst, what = k * WIDEST * 128, f"the kernel's raw dot product over K = {k}, {k} x {WIDEST} x 128"
     if worst > INT32_MAX:
         raise unsupported(node, f"the int32 accumulator could overflow ({what} = {worst} > {INT32_MAX})",
                           value=k)
@@ -153,12 +157,7 @@ def _conv(node, ins, x_index, w_index, x_zp_index, w_zp_index, requant):
         x_scale = _scale(node, ins[1], "input 1 (x_scale)", 1)
         w_scale = _scale(node, ins[4], "input 4 (w_scale)", cout)
         y_scale = _scale(node, ins[6], "input 6 (y_scale)", 1)
-        y_zp = ins[7] if len(ins) > 7 else None
-        if y_zp is not None and (y_zp.value is None or y_zp.size != 1):
-            raise unsupported(node, "input 7 (y_zero_point) must be one constant value")
-        if y_zp is not None and np.dtype(y_zp.dtype) not in (INT8, UINT8):
-            raise node_error(node, f"input 7 (y_zero_point) has dtype {np.dtype(y_zp.dtype).name}, "
-                                   f"expected int8 or uint8")
+        y_zp = _y_zero_point(node, ins, 7)
         out_kind = _out_kind(node, y_zp)
         y_zero = int(np.asarray(y_zp.value).reshape(-1)[0]) if y_zp is not None else 0
         scale = _multiplier(x_scale, w_scale, y_scale)
@@ -208,71 +207,110 @@ def qlinear_conv(node, ins):
     return _conv(node, ins, 0, 3, 2, 5, requant=True)
 
 
-def _matmul(node, ins, a_index, b_index, a_zp_index, b_zp_index, requant):
+def _y_zero_point(node, ins, index: int) -> Optional[TensorInfo]:
+    info = ins[index] if len(ins) > index else None
+    if info is not None and (info.value is None or info.size != 1 or np.dtype(info.dtype) not in (INT8, UINT8)):
+        raise unsupported(node, f"input {index} (y_zero_point) must be one constant int8 or uint8 value")
+    return info
+
+
+def _matmul(node, ins, names, trans_a=False, trans_b=False, alpha=1.0, output="int32"):
+    """MatMulInteger, QLinearMatMul and QGemm: Y = A B (A, B optionally transposed 2-D
+    matrices) with `names` = {input role: index} (a, b, a_zp, b_zp; and a_scale, b_scale,
+    y_scale, y_zp, bias for the requantizing ops). output: "int32", "quantized" or
+    "float" (QGemm without y_scale: (acc + bias) x alpha x a_scale x b_scale)."""
     ffi, lib = _lib()
-    a = _quantized(node, ins[a_index] if len(ins) > a_index else None, f"input {a_index} (A)")
-    b = _quantized(node, ins[b_index] if len(ins) > b_index else None, f"input {b_index} (B)")
+    a = _quantized(node, ins[names["a"]] if len(ins) > names["a"] else None, f"input {names['a']} (A)")
+    b = _quantized(node, ins[names["b"]] if len(ins) > names["b"] else None, f"input {names['b']} (B)")
     if a.rank < 2 or b.rank < 2:
         raise unsupported(node, f"inputs have shapes {a.shape} and {b.shape}; radrt needs rank >= 2 for both")
-    m, k = a.shape[-2:]
-    kb, n = b.shape[-2:]
+    if (trans_a or trans_b) and (a.rank != 2 or b.rank != 2):
+        raise node_error(node, f"inputs have shapes {a.shape} and {b.shape}, expected rank 2")
+    m, k = a.shape[-2:][::-1] if trans_a else a.shape[-2:]
+    kb, n = b.shape[-2:][::-1] if trans_b else b.shape[-2:]
     if k != kb:
-        raise node_error(node, f"A {a.shape} and B {b.shape}: inner dimensions {k} and {kb} differ")
+        raise node_error(node, f"A {a.shape} and B {b.shape} (transA={int(trans_a)}, transB={int(trans_b)}): "
+                               f"inner dimensions {k} and {kb} differ")
     if b.rank > 2 and tuple(b.shape[:-2]) != tuple(a.shape[:-2]):
         raise unsupported(node, f"B {b.shape} has batch dims that differ from A's {a.shape}; radrt multiplies "
                                 f"by one 2-D B or by one B per A matrix")
+    if trans_b and b.value is None:
+        raise unsupported(node, "a transposed B (transB=1) must be a constant")
     batch = count(node, a.shape[:-2], "batch dims")
-    a_zp = _runtime_zero_point(node, ins, a_zp_index, a, f"input {a_zp_index} (a_zero_point)")
-    b_zp = _zero_point_of(node, ins, b_zp_index, b, f"input {b_zp_index} (b_zero_point)", n)
+    a_zp = _runtime_zero_point(node, ins, names["a_zp"], a, f"input {names['a_zp']} (a_zero_point)")
+    b_zp = _zero_point_of(node, ins, names["b_zp"], b, f"input {names['b_zp']} (b_zero_point)", n)
     b_zp_cols = np.zeros(n, np.int32) if b_zp is None else np.broadcast_to(b_zp, (n,)).astype(np.int32)
     constants = [np.ascontiguousarray(b_zp_cols)]
     if b.value is not None:
-        transposed = np.ascontiguousarray(np.swapaxes(np.asarray(b.value), -1, -2))   # (..., N, K)
+        value = np.asarray(b.value)
+        transposed = np.ascontiguousarray(value if trans_b else np.swapaxes(value, -1, -2))   # (..., N, K)
         constants.append(transposed)
-        _check_sum_bound(node, transposed.reshape(-1, k).astype(np.int32) - np.tile(b_zp_cols, transposed.size
-                                                                                     // (n * k))[:, None], k)
+        rows = transposed.reshape(-1, n, k).astype(np.int32) - b_zp_cols[None, :, None]
+        _check_sum_bound(node, rows.reshape(-1, k), k)
     else:
         _check_sum_bound(node, None, k)
 
-    scale, y_zero, out_kind, per_column = None, 0, lib.RADRT_QOUT_I32, 0
-    if requant:
-        a_scale = _scale(node, ins[1], "input 1 (a_scale)", 1)
-        b_scale = _scale(node, ins[4], "input 4 (b_scale)", n)
-        y_scale = _scale(node, ins[6], "input 6 (y_scale)", 1)
-        y_zp = ins[7] if len(ins) > 7 else None
-        if y_zp is None or y_zp.value is None or y_zp.size != 1 or np.dtype(y_zp.dtype) not in (INT8, UINT8):
-            raise unsupported(node, "input 7 (y_zero_point) must be one constant int8 or uint8 value")
-        out_kind = _out_kind(node, y_zp)
-        y_zero = int(np.asarray(y_zp.value).reshape(-1)[0])
-        scale = _multiplier(a_scale, b_scale, y_scale)
+    out_kind, y_zero, per_column, bias, bias_strides = lib.RADRT_QOUT_I32, 0, 0, None, (0, 0)
+    unread = (names["b"], names["b_zp"]) if b.value is not None else (names["b_zp"],)
+    if output != "int32":
+        a_scale = _scale(node, ins[names["a_scale"]], f"input {names['a_scale']} (a_scale)", 1)
+        b_scale = _scale(node, ins[names["b_scale"]], f"input {names['b_scale']} (b_scale)", n)
+        y_scale = None
+        if output == "quantized":
+            y_scale = _scale(node, ins[names["y_scale"]], f"input {names['y_scale']} (y_scale)", 1)
+            y_zp = _y_zero_point(node, ins, names["y_zp"])
+            out_kind = _out_kind(node, y_zp)
+            y_zero = int(np.asarray(y_zp.value).reshape(-1)[0]) if y_zp is not None else 0
+            unread += (names["y_scale"], names["y_zp"])
+        else:
+            out_kind = lib.RADRT_QOUT_F32
+        # onnxruntime's order: alpha x a_scale x b_scale, then / y_scale
+        scale = (np.float32(alpha) * np.float32(a_scale[0])) * b_scale.astype(np.float32)
+        if y_scale is not None:
+            scale = scale / np.float32(y_scale[0])
+        scale = np.ascontiguousarray(scale, np.float32)
         per_column = int(scale.size > 1)
         constants.append(scale)
-    y_dtype = {lib.RADRT_QOUT_I32: INT32, lib.RADRT_QOUT_U8: UINT8, lib.RADRT_QOUT_I8: INT8}[out_kind]
+        unread += (names["a_scale"], names["b_scale"])
+        bias = ins[names["bias"]] if "bias" in names and len(ins) > names["bias"] else None
+        if bias is not None:
+            if np.dtype(bias.dtype) != INT32:
+                raise node_error(node, f"input {names['bias']} (C) has dtype {np.dtype(bias.dtype).name}, "
+                                       f"expected int32")
+            try:
+                st = np.broadcast_to(np.empty(bias.shape, np.int32), (m, n)).strides
+            except ValueError:
+                raise node_error(node, f"input {names['bias']} (C) has shape {bias.shape}, expected one that "
+                                       f"broadcasts to ({m}, {n})") from None
+            bias_strides = (st[0] // 4, st[1] // 4)
+    y_dtype = {lib.RADRT_QOUT_I32: INT32, lib.RADRT_QOUT_U8: UINT8, lib.RADRT_QOUT_I8: INT8,
+               lib.RADRT_QOUT_F32: FLOAT32}[out_kind]
     y = output_info(node, tuple(a.shape[:-2]) + (m, n), y_dtype)
     fields = dict(batch=batch, M=m, N=n, K=k, a_signed=int(np.dtype(a.dtype) == INT8),
+                  a_rs=1 if trans_a else k, a_cs=m if trans_a else 1,
                   b_signed=int(np.dtype(b.dtype) == INT8), b_transposed=int(b.value is not None),
                   b_batch_stride=k * n if b.rank > 2 else 0, out_kind=out_kind, scale_per_column=per_column,
-                  y_zero_point=y_zero)
+                  y_zero_point=y_zero, bias_rs=bias_strides[0], bias_cs=bias_strides[1])
     sizes.check_c_fields(node, fields, "matrix product parameters")
     scratch = sizes.c_scratch_bytes(node, lib.radrt_qmatmul_scratch_bytes(ffi.new("radrt_qmatmul_params *", fields)),
-                                     "integer matrix product scratch")
+                                    "integer matrix product scratch")
+    scaled = output != "int32"
 
     def invoke(lib, i, o, c, scratch_ptr):
         p = ffi.new("radrt_qmatmul_params *", fields)
-        bp = c[1] if b.value is not None else i[b_index]
-        az = i[a_zp_index] if a_zp is not None else ffi.NULL
-        return lib.radrt_qmatmul, (p, i[a_index], az, bp, c[0], c[-1] if requant else ffi.NULL, o[0], scratch_ptr)
+        bp = c[1] if b.value is not None else i[names["b"]]
+        az = i[names["a_zp"]] if a_zp is not None else ffi.NULL
+        bias_ptr = i[names["bias"]] if bias is not None else ffi.NULL
+        return lib.radrt_qmatmul, (p, i[names["a"]], az, bp, c[0], bias_ptr, c[-1] if scaled else ffi.NULL, o[0],
+                                   scratch_ptr)
 
-    unread = (b_index, b_zp_index) if b.value is not None else (b_zp_index,)
-    if requant:
-        unread += (1, 4, 6, 7)
     return Prepared([y], invoke, flops=2 * batch * m * n * k, constants=constants, scratch_bytes=scratch,
                     unread_inputs=unread)
 
 
 @register("MatMulInteger")
 def matmul_integer(node, ins):
-    return _matmul(node, ins, 0, 1, 2, 3, requant=False)
+    return _matmul(node, ins, dict(a=0, b=1, a_zp=2, b_zp=3))
 
 
 @register("QLinearMatMul")
@@ -280,7 +318,23 @@ def qlinear_matmul(node, ins):
     if len(ins) < 8 or any(ins[k] is None for k in (0, 1, 3, 4, 6, 7)):
         raise node_error(node, "inputs a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point "
                                "are required")
-    return _matmul(node, ins, 0, 3, 2, 5, requant=True)
+    return _matmul(node, ins, dict(a=0, a_scale=1, a_zp=2, b=3, b_scale=4, b_zp=5, y_scale=6, y_zp=7),
+                   output="quantized")
+
+
+@register("QGemm", domain="com.microsoft")
+def qgemm(node, ins):
+    """com.microsoft QGemm (onnxruntime's quantizer for Gemm): Y = alpha A' B' + C with A'
+    and B' the (transposed) dequantized operands and C int32 at scale a_scale x b_scale;
+    quantized when y_scale is given, float32 otherwise."""
+    if len(ins) < 6 or any(ins[k] is None for k in (0, 1, 2, 3, 4, 5)):
+        raise node_error(node, "inputs A, a_scale, a_zero_point, B, b_scale, b_zero_point are required")
+    has_y = len(ins) > 7 and ins[7] is not None
+    if len(ins) > 8 and ins[8] is not None and not has_y:
+        raise node_error(node, "input 8 (y_zero_point) is given without input 7 (y_scale)")
+    return _matmul(node, ins, dict(a=0, a_scale=1, a_zp=2, b=3, b_scale=4, b_zp=5, bias=6, y_scale=7, y_zp=8),
+                   trans_a=bool(node.attr("transA", 0)), trans_b=bool(node.attr("transB", 0)),
+                   alpha=float(node.attr("alpha", 1.0)), output="quantized" if has_y else "float")
 
 
 @register("DynamicQuantizeLinear")
