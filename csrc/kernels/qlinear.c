@@ -6,7 +6,9 @@
  * -ffp-contract; Mul must round its product before the add, so contraction is switched
  * off for it. Both end in rint (round half to even, the default rounding mode) and a
  * clamp to the type's range. The lookup, concat and pool kernels are plain loops;
- * the quantized AveragePool reuses the float32 radrt_avgpool one plane at a time. */
+ * the quantized AveragePool reuses the float32 radrt_avgpool one plane at a time.
+ * QLinearSoftmax reads each line along the axis three times in place (max, sum of the
+ * table's exponentials, quotients), strided by `inner`, so it needs no scratch. */
 #include "qlinear.h"
 
 #include <math.h>
@@ -155,3 +157,33 @@ static size_t plane_floats(const int64_t *dims) { return (size_t)(dims[0] * dims
 
 QAVGPOOL(radrt_qlinear_avgpool_u8, uint8_t, 0.0f, 255.0f)
 QAVGPOOL(radrt_qlinear_avgpool_i8, int8_t, -128.0f, 127.0f)
+
+/* ---- QLinearSoftmax ------------------------------------------------------------------------- */
+
+/* The float sum runs in element order (no reassociation without -ffast-math), as
+ * onnxruntime's loop; the quotient is (e * y_mult) / (sum * sum_scale), each step one
+ * float32 rounding (sum_scale, a power of two, keeps e * y_mult finite: qlinear.h). */
+#define QSOFTMAX(NAME, T, LO, HI)                                                              \
+    void NAME(const T *x, T *y, const float *table, size_t outer, size_t len, size_t inner,    \
+              float y_mult, float sum_scale, int32_t y_zp) {                                   \
+        const float zp = (float)y_zp;                                                          \
+        for (size_t o = 0; o < outer; o++)                                                     \
+            for (size_t j = 0; j < inner; j++) {                                               \
+                const T *xl = x + o * len * inner + j;                                         \
+                T *yl = y + o * len * inner + j;                                               \
+                int32_t m = (LO);                                                              \
+                for (size_t i = 0; i < len; i++)                                               \
+                    if ((int32_t)xl[i * inner] > m) m = xl[i * inner];                         \
+                const int32_t off = 255 - m; /* table[x + off]: x - m in [-255, 0] */          \
+                float sum = 0.0f;                                                              \
+                for (size_t i = 0; i < len; i++) sum += table[(int32_t)xl[i * inner] + off];   \
+                sum *= sum_scale;                                                              \
+                for (size_t i = 0; i < len; i++) {                                             \
+                    const float q = rintf((table[(int32_t)xl[i * inner] + off] * y_mult) / sum) + zp; \
+                    yl[i * inner] = (T)clampf(q, (float)(LO), (float)(HI));                    \
+                }                                                                              \
+            }                                                                                  \
+    }
+
+QSOFTMAX(radrt_qlinear_softmax_u8, uint8_t, 0, 255)
+QSOFTMAX(radrt_qlinear_softmax_i8, int8_t, -128, 127)

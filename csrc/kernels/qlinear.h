@@ -24,7 +24,19 @@
  * radrt_qlinear_avgpool: per plane, dequantize into scratch ((float)(x - x_zp) * x_scale),
  *   float32 AveragePool by radrt_avgpool (csrc/kernels/pool.h; params->planes is ignored,
  *   one plane at a time), then y = sat(rint(v / y_scale + y_zp)). Scratch:
- *   radrt_pool_plane_scratch_floats floats (pool.h; SIZE_MAX when it overflows). */
+ *   radrt_pool_plane_scratch_floats floats (pool.h; SIZE_MAX when it overflows).
+ * radrt_qlinear_softmax: onnxruntime's QLinearSoftmax (contrib_ops/cpu/quantization/
+ *   qlinear_softmax.cc). The tensor is (outer, len, inner), normalised along len (stride
+ *   inner). Per line: m = max(x); e_i = table[x_i - m + 255] (table: 256 floats from Python,
+ *   table[k] = (float)exp(((k - 255) + shift) * x_scale) in double, shift = max(0, log(FLT_MAX /
+ *   len) - 5) / x_scale, so the line's maximum reads e^(log(FLT_MAX / len) - 5) and the sum
+ *   cannot overflow; the input zero point cancels in x - m); sum = e_0 + e_1 + ... in float32,
+ *   in order; y_i = sat(rint((e_i * y_mult) / (sum * sum_scale)) + y_zp) with y_mult =
+ *   floor(1 / y_scale) * sum_scale (float32, from Python; floor(1 / y_scale) is onnxruntime's
+ *   choice, not 1 / y_scale). sum_scale is 1, or 2^-64 when table[255] * floor(1 / y_scale)
+ *   overflows float32 (a short line and a small y_scale): both factors scaled by a power of
+ *   two, the quotient is the one float32 would give without overflow, which is what
+ *   onnxruntime 1.32 returns (its source's e_i * y_mult would be +inf). */
 #ifndef RADRT_QLINEAR_H
 #define RADRT_QLINEAR_H
 #include <stddef.h>
@@ -61,5 +73,10 @@ void radrt_qlinear_avgpool_u8(const uint8_t *x, uint8_t *y, const float *divisor
                               float x_scale, int32_t x_zp, float y_scale, int32_t y_zp, float *scratch);
 void radrt_qlinear_avgpool_i8(const int8_t *x, int8_t *y, const float *divisors, const radrt_pool_params *p,
                               float x_scale, int32_t x_zp, float y_scale, int32_t y_zp, float *scratch);
+
+void radrt_qlinear_softmax_u8(const uint8_t *x, uint8_t *y, const float *table, size_t outer, size_t len,
+                              size_t inner, float y_mult, float sum_scale, int32_t y_zp);
+void radrt_qlinear_softmax_i8(const int8_t *x, int8_t *y, const float *table, size_t outer, size_t len,
+                              size_t inner, float y_mult, float sum_scale, int32_t y_zp);
 
 #endif

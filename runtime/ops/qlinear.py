@@ -18,12 +18,20 @@ bit-exact with onnxruntime's CPU kernels (MLAS on x86-64):
   - QLinearGlobalAveragePool: an exact integer sum per plane, times
     x_scale / (y_scale * size), rounded (NCHW; channels_last=1 is refused);
   - QLinearAveragePool: per plane, dequantized to float32, the float32 AveragePool
-    (runtime/ops/pool.py's geometry and kernel), quantized with rint(v / y_scale + y_zp).
+    (runtime/ops/pool.py's geometry and kernel), quantized with rint(v / y_scale + y_zp);
+  - QLinearSoftmax: onnxruntime's 256-entry table of float32 exponentials, built here
+    with the C library's exp and log (CPython's math module, as onnxruntime calls them)
+    for the line length, then per line a float32 sum and quotients scaled by
+    floor(1 / y_scale) (qlinear_softmax below). Not always bit-exact: onnxruntime 1.32's
+    build rounds a few quotients near .5 differently from its published source, which
+    radrt follows (at most 1 step apart; tests/ops/test_qlinear.py measures it).
 Rounding is half to even and saturating everywhere. A scale or zero point that is
 not a constant, not one value, not float32 / of the data type, or a scale that is
 not finite and > 0, is refused naming the node, the input and what was expected.
 """
 from typing import Optional
+
+import math
 
 import numpy as np
 
@@ -306,3 +314,56 @@ def qlinear_average_pool(node, ins):
 
     return Prepared(plan.outputs, invoke, flops=plan.flops + 3 * x.size, constants=plan.constants,
                     scratch_bytes=scratch_bytes, unread_inputs=(1, 2, 3, 4))
+
+
+# ---- QLinearSoftmax -------------------------------------------------------------------------
+
+def softmax_table(x_scale, length: int) -> np.ndarray:
+    """onnxruntime's QLinearSoftmax table (QlinearBuildLookupTableUint32, float flavour):
+    entry k is exp(d * x_scale + (log(FLT_MAX / length) - 5)) for d = k - 255 = x - max(x),
+    in double (the shift's division by x_scale and product by it kept, as there), rounded
+    to float32. The line's maximum reads FLT_MAX / (length e^5), so a float32 sum of
+    `length` entries stays finite. FLT_MAX / length is a float32 division, as in C++."""
+    quotient = float(f32(np.finfo(f32).max) / f32(length))
+    scale = float(f32(x_scale))
+    shift = max(0.0, math.log(quotient) - 5.0) / scale
+    return np.array([math.exp(((k - 255.0) + shift) * scale) for k in range(256)], f32)
+
+
+@register("QLinearSoftmax", domain=MS)
+def qlinear_softmax(node, ins):
+    """Inputs X, X_scale, X_zero_point (optional; it cancels in x - max(x)), Y_scale,
+    Y_zero_point (optional); attribute opset (required, as onnxruntime requires it) picks
+    the Softmax semantics: < 13 coerces to 2-D at axis, >= 13 normalises along the one axis.
+    axis defaults to -1 for either: the contrib schema's default, which onnxruntime fills in
+    before its kernel's own opset-dependent default (1 below 13) could apply. The tensor is
+    viewed as (outer, len, inner) like Softmax."""
+    _arity(node, ins, 4, 5)
+    qtype = _data(node, ins[0], "input 0 (X)")
+    sx = _qparams(node, ins, 1, 2, "X", qtype)[0]
+    sy, zy = _qparams(node, ins, 3, 4, "Y", qtype)
+    if "opset" not in node.attrs:
+        raise node_error(node, "attribute opset is missing (it picks the Softmax semantics: < 13 coerces "
+                               "to 2-D at axis, >= 13 one axis)", attribute="opset")
+    legacy = int(node.attr("opset")) < 13
+    x = ins[0]
+    axis = normalize_axis(node, int(node.attr("axis", -1)), x.rank)
+    y = output_info(node, x.shape, qtype)
+    outer = count(node, x.shape[:axis], "outer dims")
+    if legacy:
+        length, inner = count(node, x.shape[axis:], "normalised dims"), 1
+    else:
+        length, inner = count(node, x.shape[axis:axis + 1], "axis"), count(node, x.shape[axis + 1:], "inner dims")
+    # an empty line has no table (FLT_MAX / 0); the kernel then reads nothing
+    table = softmax_table(sx, length) if length else np.zeros(256, f32)
+    y_mult = f32(np.floor(f32(1.0) / sy))
+    # A line's maximum reads table[255]; when table[255] * y_mult overflows float32 (a short
+    # line, a small y_scale) both it and the sum are scaled by 2^-64, exactly: the quotient
+    # is then the one unbounded float32 gives, as onnxruntime 1.32 returns.
+    with np.errstate(over="ignore"):
+        sum_scale = f32(1.0) if np.isfinite(f32(table[255] * y_mult)) else f32(2.0 ** -64)
+    y_mult = f32(y_mult * sum_scale)
+    kernel = f"radrt_qlinear_softmax_{C_NAMES[qtype]}"
+    return Prepared([y], lambda lib, i, o, c, s: (getattr(lib, kernel), (i[0], o[0], c[0], outer, length, inner,
+                                                                          y_mult, sum_scale, zy)),
+                    flops=4 * x.size, constants=[table], unread_inputs=(1, 2, 3, 4))

@@ -151,6 +151,113 @@ def test_qlinear_average_pool_matches_onnxruntime(dtype, attrs):
         run_both(ms_model("QLinearAveragePool", [("x", x)], consts, attrs), {"x": x})
 
 
+# QLinearSoftmax: its own tally (bit-exact and worst difference in quantization steps).
+SOFTMAX = {"equal": 0, "total": 0, "worst": 0}
+
+
+def softmax_model(x, sx, zx, sy, zy, attrs):
+    consts = [("sx", np.array(sx, f32)), ("zx", np.array(zx)), ("sy", np.array(sy, f32)), ("zy", np.array(zy))]
+    return ms_model("QLinearSoftmax", [("x", x)], consts, attrs)
+
+
+def run_softmax(x, sx, zx, sy, zy, attrs):
+    got, want = run_both(softmax_model(x, sx, zx, sy, zy, attrs), {"x": x})
+    diff = np.abs(got.astype(np.int32) - want.astype(np.int32))
+    SOFTMAX["equal"] += int(np.sum(diff == 0))
+    SOFTMAX["total"] += diff.size
+    SOFTMAX["worst"] = max(SOFTMAX["worst"], int(diff.max(initial=0)))
+    return got, want
+
+
+SOFTMAX_SHAPES = st.sampled_from([(10,), (1, 10), (1, 1000), (2, 3, 4), (3, 1, 5), (2, 4, 3, 3), (1, 1), (5, 1),
+                                  (4, 257), (2, 2, 2, 2, 7)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(shape=SOFTMAX_SHAPES, dtype=st.sampled_from([np.uint8, np.int8]), opset=st.sampled_from([11, 12, 13]),
+       axis_pick=st.integers(0, 99), default_axis=st.booleans(), seed=st.integers(0, 2 ** 32 - 1),
+       classifier=st.booleans(), x_scale=st.floats(0.001, 2.0), y_scale=st.floats(0.001, 0.5))
+def test_qlinear_softmax_matches_onnxruntime(shape, dtype, opset, axis_pick, default_axis, seed, classifier,
+                                             x_scale, y_scale):
+    """Shapes, both types, both Softmax semantics, every axis (negative too) or the
+    default, random scales and zero points; half the cases as the quantizer emits them
+    after a classifier (Y scale 1/256, zero point 0 for uint8 and -128 for int8)."""
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    x = data(rng, dtype, shape)
+    rank = len(shape)
+    attrs = {"opset": opset}
+    if not default_axis:   # the default is -1 for every opset (the contrib schema's)
+        attrs["axis"] = axis_pick % (2 * rank) - rank
+    zx = dtype(rng.integers(info.min, int(info.max) + 1))
+    if classifier:
+        sy, zy = f32(1 / 256), dtype(info.min)
+    else:
+        sy, zy = f32(y_scale), dtype(rng.integers(info.min, int(info.max) + 1))
+    run_softmax(x, f32(x_scale), zx, sy, zy, attrs)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+def test_qlinear_softmax_saturates_a_confident_class(dtype):
+    """One class far above the rest: probability ~1, 256 steps at scale 1/256, saturated
+    to the type's maximum (never wrapped round), as onnxruntime returns."""
+    info = np.iinfo(dtype)
+    x = np.full((2, 10), info.min, dtype)
+    x[0, 3] = info.max
+    x[1, 0] = info.max
+    got, _ = run_softmax(x, f32(0.2), dtype(0), f32(1 / 256), dtype(info.min), {"opset": 13})
+    assert got[0, 3] == info.max and got[1, 0] == info.max
+    assert np.all(got[0, [0, 1, 2, 4, 5]] == info.min)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+def test_qlinear_softmax_every_byte_and_long_lines(dtype):
+    """Each byte value in one line (every table entry read), and lines long enough that
+    the table's headroom shift shrinks (log(FLT_MAX / len) - 5)."""
+    rng = np.random.default_rng(11)
+    x = np.arange(256, dtype=np.uint8).view(dtype).reshape(1, 256)
+    for sx in (0.001, 0.05, 0.3, 1.5):
+        run_softmax(x, f32(sx), dtype(0), f32(1 / 256), dtype(np.iinfo(dtype).min), {"opset": 13})
+    for length in (4096, 70000):
+        x = data(rng, dtype, (2, length))
+        run_softmax(x, f32(0.1), dtype(0), f32(1 / 256), dtype(0), {"opset": 12, "axis": 1})
+
+
+def test_qlinear_softmax_empty_line():
+    x = np.zeros((3, 0), np.uint8)
+    consts = [("sx", np.array(0.1, f32)), ("zx", np.array(0, np.uint8)), ("sy", np.array(1 / 256, f32)),
+              ("zy", np.array(0, np.uint8))]
+    (y,) = InferenceSession(ms_model("QLinearSoftmax", [("x", x)], consts, {"opset": 13}),
+                            scrub_interval_s=None).run(None, {"x": x})
+    assert y.shape == (3, 0) and y.dtype == np.uint8
+
+
+def test_qlinear_softmax_refusals():
+    x = np.zeros((1, 10), np.uint8)
+    consts = [("sx", np.array(0.1, f32)), ("zx", np.array(0, np.uint8)), ("sy", np.array(1 / 256, f32)),
+              ("zy", np.array(0, np.uint8))]
+    fed_y_scale = ms_model("QLinearSoftmax", [("x", x), ("sy", np.array(1 / 256, f32))],
+                           [c for c in consts if c[0] != "sy"], {"opset": 13},
+                           node_inputs=["x", "sx", "zx", "sy", "zy"])
+    with pytest.raises(UnsupportedOpError, match=r"QLinearSoftmax node 'q0'.*input 3 \(Y scale\) 'sy' must be a "
+                                                 r"constant"):
+        InferenceSession(fed_y_scale, scrub_interval_s=None)
+    fed_x_zp = ms_model("QLinearSoftmax", [("x", x), ("zx", np.array(0, np.uint8))],
+                        [c for c in consts if c[0] != "zx"], {"opset": 13},
+                        node_inputs=["x", "sx", "zx", "sy", "zy"])
+    with pytest.raises(UnsupportedOpError, match=r"QLinearSoftmax node 'q0'.*input 2 \(X zero point\) 'zx' must "
+                                                 r"be a constant"):
+        InferenceSession(fed_x_zp, scrub_interval_s=None)
+    with pytest.raises(CompileError, match="attribute opset is missing"):
+        InferenceSession(softmax_model(x, 0.1, np.uint8(0), 1 / 256, np.uint8(0), {}), scrub_interval_s=None)
+    with pytest.raises(CompileError, match="axis 2 is out of range"):
+        InferenceSession(softmax_model(x, 0.1, np.uint8(0), 1 / 256, np.uint8(0), {"opset": 13, "axis": 2}),
+                         scrub_interval_s=None)
+    with pytest.raises(UnsupportedOpError, match="per-tensor"):
+        InferenceSession(softmax_model(x, np.array([0.1, 0.2], f32), np.uint8(0), 1 / 256, np.uint8(0),
+                                       {"opset": 13}), scrub_interval_s=None)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8])
 @pytest.mark.parametrize("attrs", [dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
                                    dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
@@ -290,3 +397,6 @@ def test_report_bit_exact_fraction():
     """Prints the fraction of outputs bit-exact with onnxruntime over this module's runs."""
     if EXACT["total"]:
         print(f"\nqlinear bit-exact: {EXACT['equal']} / {EXACT['total']} = {EXACT['equal'] / EXACT['total']:.6f}")
+    if SOFTMAX["total"]:
+        print(f"QLinearSoftmax bit-exact: {SOFTMAX['equal']} / {SOFTMAX['total']} = "
+              f"{SOFTMAX['equal'] / SOFTMAX['total']:.6f}, worst {SOFTMAX['worst']} step(s)")
