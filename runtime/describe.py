@@ -39,14 +39,20 @@ def describe(compiled: Compiled, model_name: str, fault_sites=None, protection: 
     lines.append(f"compile: {len(plan.steps)} kernel steps, {g.folded_nodes} nodes folded at compile time, "
                  f"{len(g.alias)} views; fused into Conv/Gemm/MatMul: {fused_text}")
     lines.append("")
-    lines.append(f"{'#':>4}  {'op':<20} {'node':<32} {'output shape':<22} {'MFLOP':>9}")
+    # One row per step; the op and shape columns are as wide as their longest entry (a
+    # contrib op reads "com.microsoft::QLinearAdd"), so every row stays aligned.
+    rows = []
     total = 0
     for s in plan.steps:
-        shapes = " ".join(str(tuple(o.shape)) for o in s.prepared.outputs)
         total += s.prepared.flops
         op = f"{s.node.domain}::{s.node.op_type}" if s.node.domain else s.node.op_type
-        lines.append(f"{s.index:>4}  {op:<20} {s.node.name[:32]:<32} {shapes:<22} "
-                     f"{s.prepared.flops / 1e6:>9.2f}")
+        shapes = " ".join(str(tuple(o.shape)) for o in s.prepared.outputs)
+        rows.append((s.index, op, s.node.name[:32], shapes, s.prepared.flops))
+    op_w = max([20] + [len(r[1]) for r in rows])
+    shape_w = max([22] + [len(r[3]) for r in rows])
+    lines.append(f"{'#':>4}  {'op':<{op_w}} {'node':<32} {'output shape':<{shape_w}} {'MFLOP':>9}")
+    for index, op, name, shapes, flops in rows:
+        lines.append(f"{index:>4}  {op:<{op_w}} {name:<32} {shapes:<{shape_w}} {flops / 1e6:>9.2f}")
     lines.append("")
     lines.append(f"FLOPs: {total / 1e9:.3f} GFLOP per inference (a multiply-add counts 2)")
     rb = plan.region_bytes

@@ -428,3 +428,39 @@ def test_a_device_or_fifo_given_as_a_model_path_is_refused_by_every_command(caps
         code, _, err = main(capsys, "bench", "/dev/zero")
         assert (code, one_line(err)) == (3, "radrt bench: model '/dev/zero': is a character device, expected a "
                                             "regular file holding a serialized ONNX ModelProto")
+
+
+def test_inspect_columns_stay_aligned_with_contrib_op_names(capsys, tmp_path):
+    """A contrib op ("com.microsoft::QLinearSoftmax", wider than the default op column)
+    beside a default-domain one: every step row starts its node, shape and MFLOP columns
+    where the header does."""
+    from onnx import numpy_helper
+    consts = [numpy_helper.from_array(a, n) for n, a in [
+        ("sx", np.array(0.1, np.float32)), ("zx", np.array(0, np.uint8)),
+        ("sy", np.array(1 / 256, np.float32)), ("zy", np.array(0, np.uint8))]]
+    nodes = [helper.make_node("QLinearSoftmax", ["x", "sx", "zx", "sy", "zy"], ["p"], name="softmax_node",
+                              domain="com.microsoft", opset=13),
+             helper.make_node("Reshape", ["p", "shape"], ["y"], name="reshape_node")]
+    consts.append(numpy_helper.from_array(np.array([2, 5, 1], np.int64), "shape"))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [2, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.UINT8, [2, 5, 1])], consts)
+    m = helper.make_model(g, ir_version=8, opset_imports=[helper.make_opsetid("", 13),
+                                                          helper.make_opsetid("com.microsoft", 1)])
+    path = tmp_path / "contrib.onnx"
+    path.write_bytes(m.SerializeToString())
+    code, out, _ = main(capsys, "inspect", path)
+    assert code == 0
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("#"))
+    header, rows = lines[head], []
+    for line in lines[head + 1:]:
+        if not line.strip():
+            break
+        rows.append(line)
+    assert any("com.microsoft::QLinearSoftmax" in r for r in rows), out
+    columns = [header.index(c) for c in ("node", "output shape")]
+    for r in rows:
+        fields = r.split()
+        # the node name and the first shape token start exactly under their headers
+        assert r.index(fields[2]) == columns[0] and r.index(fields[3], columns[0]) == columns[1], (header, r)
+        assert len(r) == len(header), (header, r)
