@@ -1,7 +1,9 @@
-"""QDQ models (runtime/ops/quantize.py): QuantizeLinear/DequantizeLinear against numpy's
-spec arithmetic (round half to even, saturation, per tensor and per axis), and light
-models quantized at test time with onnxruntime's static QDQ quantizer (calibration data
-generated here) against onnxruntime; never silent under tmr."""
+"""int8 models. QDQ (runtime/ops/quantize.py): QuantizeLinear/DequantizeLinear against
+numpy's spec arithmetic (round half to even, saturation, per tensor and per axis). Light
+models quantized at test time with onnxruntime's quantizers, in the three forms it writes
+(static QDQ and static QOperator with calibration data generated here, and dynamic:
+DynamicQuantizeLinear + ConvInteger/MatMulInteger), against onnxruntime; seeded upsets in
+an int8 model never silent under tmr and abft."""
 import numpy as np
 import onnx
 import onnx.version_converter
@@ -69,8 +71,11 @@ class _Reader:
         return next(self.data, None)
 
 
-def quantized(name, tmp_path, per_channel):
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+def quantized(name, tmp_path, per_channel, form="qdq"):
+    """(model bytes, input name, input shape) of light model `name` quantized by
+    onnxruntime: form "qdq" or "qoperator" (static, uint8 activations, int8 weights) or
+    "dynamic" (uint8 weights: what onnxruntime's ConvInteger runs)."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
     src, pre, dst = tmp_path / "f.onnx", tmp_path / "p.onnx", tmp_path / "q.onnx"
     # The light models are IR 3 (weights listed as graph inputs too) at opset 9 or less:
@@ -87,8 +92,12 @@ def quantized(name, tmp_path, per_channel):
     m = onnx.load(str(pre))
     inp = m.graph.input[0]
     shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
-    quantize_static(str(pre), str(dst), _Reader(inp.name, shape), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=per_channel)
+    if form == "dynamic":
+        quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QUInt8, per_channel=per_channel)
+    else:
+        quantize_static(str(pre), str(dst), _Reader(inp.name, shape),
+                        quant_format=QuantFormat.QDQ if form == "qdq" else QuantFormat.QOperator,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=per_channel)
     return dst.read_bytes(), inp.name, shape
 
 
@@ -118,6 +127,70 @@ def test_static_qdq_light_models_match_onnxruntime(name, per_channel, tmp_path):
     step = output_step(model)
     assert np.abs(got - want).max() <= 3 * step + 0.05 * float(np.abs(want).max())
     assert np.mean(np.abs(got - want) <= step * 1.01) >= 0.95
+
+
+def ort_run(model, feeds):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per-tensor", "per-channel"])
+@pytest.mark.parametrize("name", ["squeezenet", "shufflenet", "inception_v1", "resnet50"])
+def test_qoperator_light_models_match_onnxruntime(name, per_channel, tmp_path):
+    """QLinearConv, QGemm and the com.microsoft QLinear ops run on the integer kernels,
+    whose arithmetic is onnxruntime's: the quantized outputs agree to the bit but for
+    QLinearSoftmax's table rounding."""
+    model, inp, shape = quantized(name, tmp_path, per_channel, "qoperator")
+    ops = {n.op_type for n in onnx.load_from_string(model).graph.node}
+    assert "QLinearConv" in ops and "Conv" not in ops
+    x = np.random.default_rng(1).random(shape, dtype=np.float32)
+    (got,) = InferenceSession(model, scrub_interval_s=None).run(None, {inp: x})
+    (want,) = ort_run(model, {inp: x})
+    step = output_step(model)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.abs(got.astype(np.float64) - want).max() <= step * 1.01
+    assert np.mean(got == want) >= 0.99
+
+
+@pytest.mark.parametrize("name", ["squeezenet", "shufflenet", "inception_v1", "resnet50"])
+def test_dynamic_light_models_match_onnxruntime(name, tmp_path):
+    """DynamicQuantizeLinear + ConvInteger/MatMulInteger, then float32 scaling. The integer
+    kernels agree with onnxruntime's to the bit (every intermediate tensor of these models
+    is equal up to the first float op that sums in another order: AveragePool, LRN,
+    GlobalAveragePool, 1 ulp apart), and a 1-ulp difference may move the next dynamic
+    quantization by one step: outputs agree closely, not exactly."""
+    model, inp, shape = quantized(name, tmp_path, False, "dynamic")
+    ops = {n.op_type for n in onnx.load_from_string(model).graph.node}
+    assert "ConvInteger" in ops and "DynamicQuantizeLinear" in ops and "Conv" not in ops
+    x = np.random.default_rng(1).random(shape, dtype=np.float32)
+    (got,) = InferenceSession(model, scrub_interval_s=None).run(None, {inp: x})
+    (want,) = ort_run(model, {inp: x})
+    diff = np.abs(got.astype(np.float64) - want)
+    assert diff.max() <= 0.05 * float(np.abs(want).max())
+    assert diff.mean() <= 0.03 * float(np.abs(want).mean())   # inception_v1, after LRN: 1.2%
+
+
+@pytest.mark.parametrize("protection", ["tmr", "abft"])
+def test_int8_model_upsets_are_never_silent(protection, tmp_path):
+    """Seeded single-bit flips in the weights (int8, one byte each) of a QOperator model:
+    every run's output is the golden one, or the call raises."""
+    from runtime.errors import UncorrectableUpsetError
+    model, inp, shape = quantized("squeezenet", tmp_path, True, "qoperator")
+    x = np.random.default_rng(2).random(shape, dtype=np.float32)
+    (golden,) = InferenceSession(model, scrub_interval_s=None).run(None, {inp: x})
+    sess = InferenceSession(model, protection=protection, scrub_interval_s=None)
+    rng = np.random.default_rng(3)
+    n = sess.compiled.plan.region_bytes["weights"]
+    for offset in rng.choice(n, 25, replace=False):
+        sess.inject("weights/copy0", int(offset), int(rng.integers(8)))
+        try:
+            (y,) = sess.run(None, {inp: x})
+        except UncorrectableUpsetError:
+            continue
+        assert y.tobytes() == golden.tobytes()
+    health = sess.health()
+    assert health["upsets_corrected"] + health["uncorrectable"] >= 1
 
 
 def test_qdq_model_under_tmr_is_never_silent(tmp_path):
