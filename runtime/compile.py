@@ -26,7 +26,13 @@ checks random graphs with every pass on, all off and each one off:
   BatchNormalization, Add, Sub, Mul or Sum that feeds it, as that kernel's
   store-time clamp (the same compare-based clamp, so NaN still passes through);
 - fuse_pad: a zero constant Pad of the spatial dims into the Conv that reads it,
-  as the Conv's own padding.
+  as the Conv's own padding;
+- fuse_qdq: the QDQ pattern DequantizeLinear -> Conv / MatMul / Gemm (weights a
+  DequantizeLinear of constant int8) -> QuantizeLinear into one integer kernel
+  (QLinearConv, QLinearMatMul, com.microsoft QGemm), as onnxruntime fuses it: the
+  weights stay int8 and the sum is exact. The one pass that may change a result: the
+  float32 op's rounding error can move the quantized output by one step, where the
+  integer kernel requantizes the exact sum (tests/test_quantize.py).
 
 Not passes, because radrt has no kernel that could run them instead: Constant,
 ConstantOfShape, Shape and Size of a known shape, `If` with a constant
@@ -61,7 +67,7 @@ from .ops.activation import clip_bounds
 from .ops.normalization import batchnorm_params
 from .ops import FUSED_CLIP
 
-PASSES = ("fold_constants", "views", "fuse_batchnorm", "fuse_mul_add", "fuse_activation", "fuse_pad")
+PASSES = ("fold_constants", "views", "fuse_batchnorm", "fuse_mul_add", "fuse_activation", "fuse_pad", "fuse_qdq")
 
 # Inputs that kernels read at compile time (ops.require_constant), by op type.
 # With fold_constants off, a constant that a node reads there stays a constant.
@@ -425,6 +431,8 @@ class _Compiler:
         self.producer: Dict[str, Step] = {}
         self.folded = 0
         self.fused: List[Tuple[str, str]] = []
+        # DequantizeLinear outputs: name -> (x, scale, zero point, axis) input names (for fuse_qdq)
+        self.dequantized: Dict[str, Tuple[str, str, str, int]] = {}
 
     def on(self, pass_name: str) -> bool:
         return pass_name not in self.disabled
@@ -442,6 +450,9 @@ class _Compiler:
             node = self.names.node(node)
             ins = [self.info(node, n) for n in node.inputs]
             op = node.op_type
+            if op == "DequantizeLinear" and not node.domain and len(node.inputs) >= 2:
+                zp = node.inputs[2] if len(node.inputs) > 2 else ""
+                self.dequantized[node.outputs[0]] = (node.inputs[0], node.inputs[1], zp, int(node.attr("axis", 1)))
             if node.domain:  # a contrib op (com.microsoft): its kernel, never a default-domain pass
                 if not (self.all_constant(node, ins) and self.fold_constants(node, ins)):
                     self.add_step(node, ins)
@@ -462,6 +473,8 @@ class _Compiler:
             elif op in ("Relu", "Clip") and self.on("fuse_activation") and self.fuse_activation(node, ins):
                 pass
             elif op == "Conv" and self.on("fuse_pad") and self.fuse_pad(node, ins):
+                pass
+            elif op == "QuantizeLinear" and self.on("fuse_qdq") and self.fuse_qdq(node, ins):
                 pass
             else:
                 self.add_step(node, ins)
@@ -812,6 +825,88 @@ class _Compiler:
                                     attrs=dict(node.attrs, pads=new))
         self.add_step(fused, [self.values[n] if n else None for n in fused.inputs])
         self.fused.append(("Pad", pad.name))
+        return True
+
+    def fuse_qdq(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
+        """Pass fuse_qdq: this QuantizeLinear, the Conv / MatMul / Gemm step feeding it
+        and the DequantizeLinear nodes feeding that become one QLinearConv, QLinearMatMul
+        or com.microsoft QGemm step; True when it did.
+
+        Legality: the op's output is read by this QuantizeLinear only and has no fused
+        clamp; the QuantizeLinear and the activation's DequantizeLinear have one constant
+        scale and zero point; the weights are a DequantizeLinear of a constant int8/uint8
+        tensor, per tensor or per output channel (Conv axis 0, MatMul the last axis, Gemm
+        the N axis); a bias is a DequantizeLinear of a constant int32 tensor with zero
+        point 0 and scale equal, in float32, to activation scale x weight scale (so the
+        integer bias is the same value); a Gemm has alpha = beta = 1. The integer kernel
+        then computes the same real-number formula with one rounding (the requantization)
+        where the float path rounds every product: the result may differ by one
+        quantization step, as onnxruntime's fused kernels do. The integer op's prepare
+        may still decline (types, shapes): the nodes then run unfused."""
+        prev = self.fusable_producer(node, ("Conv", "MatMul", "Gemm"))
+        if prev is None or FUSED_CLIP in prev.node.attrs or len(prev.inputs) < 2:
+            return False
+        op = prev.node.op_type
+
+        def constant(name, size_ok=lambda n: n == 1):
+            info = self.values.get(name) if name else None
+            return info if info is not None and info.value is not None and size_ok(info.value.size) else None
+
+        y_scale, y_zp = (node.inputs + ["", ""])[1:3]
+        if constant(y_scale) is None or constant(y_zp) is None:
+            return False
+        x = self.dequantized.get(prev.inputs[0])
+        if x is None or constant(x[1]) is None or (x[2] and constant(x[2]) is None) \
+                or np.dtype(self.values[x[0]].dtype) not in (np.dtype(np.uint8), np.dtype(np.int8)):
+            return False
+        w = self.dequantized.get(prev.inputs[1])
+        w_info = constant(w[0], lambda n: True) if w is not None else None
+        if w_info is None or np.dtype(w_info.dtype) not in (np.dtype(np.uint8), np.dtype(np.int8)):
+            return False
+        w_scale = constant(w[1], lambda n: True)
+        if w_scale is None or (w[2] and constant(w[2], lambda n: True) is None):
+            return False
+        if w_scale.value.size > 1:   # per channel: along the output channels only
+            trans_b = op == "Gemm" and int(prev.node.attr("transB", 0))
+            out_axis = {"Conv": 0, "MatMul": w_info.rank - 1, "Gemm": 0 if trans_b else 1}[op]
+            if w[3] % max(w_info.rank, 1) != out_axis:
+                return False
+        bias = ""
+        if op in ("Conv", "Gemm") and len(prev.inputs) > 2 and prev.inputs[2]:
+            b = self.dequantized.get(prev.inputs[2])
+            b_info = constant(b[0], lambda n: True) if b is not None else None
+            b_scale = constant(b[1], lambda n: True) if b is not None else None
+            if b_info is None or b_scale is None or np.dtype(b_info.dtype) != np.dtype(np.int32) \
+                    or (b[2] and (constant(b[2], lambda n: True) is None or np.any(self.values[b[2]].value))):
+                return False
+            want = np.float32(self.values[x[1]].value.reshape(-1)[0]) * w_scale.value.astype(np.float32).reshape(-1)
+            if not np.array_equal(np.broadcast_to(want, b_scale.value.reshape(-1).shape),
+                                  b_scale.value.astype(np.float32).reshape(-1)):
+                return False
+            bias = b[0]
+        attrs = {k: v for k, v in prev.node.attrs.items() if not k.startswith("_")}
+        if op == "Conv":
+            fused = Node("QLinearConv", prev.node.name, [x[0], x[1], x[2], w[0], w[1], w[2], y_scale, y_zp]
+                         + ([bias] if bias else []), [node.outputs[0]], attrs, prev.node.opset)
+        elif op == "MatMul":
+            fused = Node("QLinearMatMul", prev.node.name, [x[0], x[1], x[2], w[0], w[1], w[2], y_scale, y_zp],
+                         [node.outputs[0]], {}, prev.node.opset)
+        else:
+            if float(attrs.get("alpha", 1.0)) != 1.0 or (bias and float(attrs.get("beta", 1.0)) != 1.0) \
+                    or (len(prev.inputs) > 2 and prev.inputs[2] and not bias):
+                return False
+            fused = Node("QGemm", prev.node.name, [x[0], x[1], x[2], w[0], w[1], w[2], bias, y_scale, y_zp],
+                         [node.outputs[0]], {k: attrs[k] for k in ("transA", "transB") if k in attrs},
+                         prev.node.opset, None, "com.microsoft")
+        fused_ins = [self.values[n] if n else None for n in fused.inputs]
+        try:
+            prepared = self.prepare(fused, fused_ins, self.lookup_kernel(fused))
+        except (UnsupportedOpError, CompileError):
+            return False
+        self.steps.remove(prev)
+        del self.values[prev.outputs[0]]
+        self.append_step(fused, prepared)
+        self.fused.append(("QuantizeLinear", node.name))
         return True
 
     def fusable_producer(self, node: Node, op_types, input_index: int = 0) -> Optional[Step]:

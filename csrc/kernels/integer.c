@@ -22,6 +22,45 @@
 
 #include "integer.h"
 
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#include <immintrin.h>
+#define IG_VNNI 1
+/* 8 weight rows x 32 activation rows by vpdpbusd: the activations packed as panel[k/4][j][4]
+ * (32 rows, 4 consecutive k of row j in one 32-bit lane), each weight row's 4 bytes of a
+ * k quad broadcast to every lane; 16 accumulators, 2 loads and 8 broadcasts per quad. */
+static void vnni_8x32(const int8_t *a, int64_t Kp, const uint8_t *panel, int32_t raw[8][32]) {
+    __m512i acc[8][2];
+    for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    for (int64_t kq = 0; kq < Kp / 4; kq++) {
+        const __m512i b0 = _mm512_loadu_si512((const void *)(panel + kq * 128));
+        const __m512i b1 = _mm512_loadu_si512((const void *)(panel + kq * 128 + 64));
+        for (int r = 0; r < 8; r++) {
+            int32_t quad;
+            memcpy(&quad, a + r * Kp + 4 * kq, 4);
+            const __m512i w = _mm512_set1_epi32(quad);
+            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, w);
+            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, w);
+        }
+    }
+    for (int r = 0; r < 8; r++) {
+        _mm512_storeu_si512((void *)raw[r], acc[r][0]);
+        _mm512_storeu_si512((void *)(raw[r] + 16), acc[r][1]);
+    }
+}
+
+/* panel[kq][j][4] = b[n0 + j][4 kq .. 4 kq + 3] for j < count, zeros for the rest. */
+static void pack_panel(const uint8_t *b, int64_t Kp, int64_t count, uint8_t *panel) {
+    for (int64_t j = 0; j < 32; j++) {
+        if (j >= count) {
+            for (int64_t kq = 0; kq < Kp / 4; kq++) memset(panel + (kq * 32 + j) * 4, 0, 4);
+            continue;
+        }
+        const uint8_t *src = b + j * Kp;
+        for (int64_t kq = 0; kq < Kp / 4; kq++) memcpy(panel + (kq * 32 + j) * 4, src + 4 * kq, 4);
+    }
+}
+#else
+#define IG_VNNI 0
 static void igemm_4x4(const int8_t *restrict a, const uint8_t *restrict b, int64_t Kp, int32_t raw[4][4]) {
     const int8_t *a0 = a, *a1 = a + Kp, *a2 = a + 2 * Kp, *a3 = a + 3 * Kp;
     const uint8_t *b0 = b, *b1 = b + Kp, *b2 = b + 2 * Kp, *b3 = b + 3 * Kp;
@@ -46,6 +85,7 @@ static int32_t dot(const int8_t *restrict a, const uint8_t *restrict b, int64_t 
     for (int64_t k = 0; k < Kp; k++) s += (int32_t)a[k] * (int32_t)b[k];
     return s;
 }
+#endif
 
 void radrt_igemm(const radrt_igemm_operands *o, int32_t *c, int64_t c_rs, int64_t c_cs) {
     const int64_t M = o->rows_a, N = o->rows_b, Kp = o->Kp, M4 = M / 4 * 4, N4 = N / 4 * 4;
@@ -54,6 +94,23 @@ void radrt_igemm(const radrt_igemm_operands *o, int32_t *c, int64_t c_rs, int64_
     c[(m) * c_rs + (n) * c_cs] =                                                                 \
         (int32_t)((int64_t)(rawv) - (o->sum_b ? (int64_t)o->zero_a[m] * o->sum_b[n] : 0) -       \
                   zb * o->sum_a[m] + o->K * (int64_t)o->zero_a[m] * zb)
+#if IG_VNNI
+    /* Weight rows are read 8 at a time: the caller's buffer has 7 more rows after row M - 1
+     * (RADRT_IGEMM_ROW_PAD); their results are not stored. */
+    for (int64_t n0 = 0; n0 < N; n0 += 32) {
+        const int64_t cols = N - n0 < 32 ? N - n0 : 32;
+        pack_panel(o->b + n0 * Kp, Kp, cols, o->panel);
+        for (int64_t m0 = 0; m0 < M; m0 += 8) {
+            int32_t raw[8][32];
+            vnni_8x32(o->a + m0 * Kp, Kp, o->panel, raw);
+            const int64_t rows = M - m0 < 8 ? M - m0 : 8;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t q = 0; q < cols; q++) CORRECTED(m0 + r, n0 + q, raw[r][q]);
+        }
+    }
+    (void)M4;
+    (void)N4;
+#else
     for (int64_t i = 0; i < M4; i += 4) {
         for (int64_t j = 0; j < N4; j += 4) {
             int32_t raw[4][4];
@@ -66,6 +123,7 @@ void radrt_igemm(const radrt_igemm_operands *o, int32_t *c, int64_t c_rs, int64_
     }
     for (int64_t r = M4; r < M; r++)
         for (int64_t j = 0; j < N; j++) CORRECTED(r, j, dot(o->a + r * Kp, o->b + j * Kp, Kp));
+#endif
 #undef CORRECTED
 }
 
@@ -118,12 +176,39 @@ static void activation_rows(const void *x, int is_signed, int64_t rows, int64_t 
     }
 }
 
+/* One row of the output stage with one bias b and one scale s (the convolution's case:
+ * both per output channel): a loop the compiler vectorises. */
+static void requantize_row(const int32_t *acc, int64_t cols, int64_t b, float s, float zp, float lo, float hi,
+                           int out_kind, void *y) {
+    if (out_kind == RADRT_QOUT_U8) {
+        uint8_t *out = (uint8_t *)y;
+        for (int64_t j = 0; j < cols; j++) {
+            float q = nearbyintf((float)((int64_t)acc[j] + b) * s) + zp;
+            q = q < lo ? lo : (q > hi ? hi : q);
+            out[j] = (uint8_t)q;
+        }
+    } else {
+        int8_t *out = (int8_t *)y;
+        for (int64_t j = 0; j < cols; j++) {
+            float q = nearbyintf((float)((int64_t)acc[j] + b) * s) + zp;
+            q = q < lo ? lo : (q > hi ? hi : q);
+            out[j] = (int8_t)q;
+        }
+    }
+}
+
 void radrt_requantize(const int32_t *acc, int64_t rows, int64_t cols, const int32_t *bias, int64_t bias_rs,
                       int64_t bias_cs, const float *scale, int64_t scale_rs, int64_t scale_cs, int32_t zero_point,
                       int out_kind, void *y) {
     const float lo = out_kind == RADRT_QOUT_I8 ? -128.0f : 0.0f, hi = out_kind == RADRT_QOUT_I8 ? 127.0f : 255.0f;
     const float zp = (float)zero_point;
-    for (int64_t r = 0; r < rows; r++)
+    const int quantized = out_kind == RADRT_QOUT_U8 || out_kind == RADRT_QOUT_I8;
+    for (int64_t r = 0; r < rows; r++) {
+        if (quantized && (!bias || bias_cs == 0) && scale_cs == 0) {
+            requantize_row(acc + r * cols, cols, bias ? bias[r * bias_rs] : 0, scale[r * scale_rs], zp, lo, hi,
+                           out_kind, (char *)y + r * cols);
+            continue;
+        }
         for (int64_t j = 0; j < cols; j++) {
             const int64_t i = r * cols + j;
             const int64_t v = (int64_t)acc[i] + (bias ? bias[r * bias_rs + j * bias_cs] : 0);
@@ -143,6 +228,7 @@ void radrt_requantize(const int32_t *acc, int64_t rows, int64_t cols, const int3
             else
                 ((uint8_t *)y)[i] = (uint8_t)q;
         }
+    }
 }
 
 static size_t out_elem_bytes(int out_kind) {
@@ -161,13 +247,27 @@ static void padded_image(const radrt_im2col *g, const void *x, int is_signed, ui
     const int64_t plane = prod3(g->in), C = g->channels;
     const int32_t shift = is_signed ? 128 : 0;
     memset(dst, pad, (size_t)(prod3(pdims) * C));
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t d = 0; d < g->in[0]; d++)
-            for (int64_t h = 0; h < g->in[1]; h++) {
-                uint8_t *row = dst + (((d + g->pad[0]) * pdims[1] + h + g->pad[1]) * pdims[2] + g->pad[2]) * C + c;
-                const int64_t src = c * plane + (d * g->in[1] + h) * g->in[2];
-                for (int64_t w = 0; w < g->in[2]; w++) row[w * C] = (uint8_t)(load_int(x, src + w, is_signed) + shift);
+    for (int64_t d = 0; d < g->in[0]; d++)
+        for (int64_t h = 0; h < g->in[1]; h++) {
+            uint8_t *row = dst + ((d + g->pad[0]) * pdims[1] + h + g->pad[1]) * pdims[2] * C + g->pad[2] * C;
+            const int64_t src = (d * g->in[1] + h) * g->in[2];
+            /* blocks of 16 pixels: 16 contiguous reads per channel, 16 x C contiguous writes */
+            for (int64_t w0 = 0; w0 < g->in[2]; w0 += 16) {
+                const int64_t n = g->in[2] - w0 < 16 ? g->in[2] - w0 : 16;
+                uint8_t *out = row + w0 * C;
+                if (is_signed) {
+                    for (int64_t c = 0; c < C; c++) {
+                        const int8_t *in = (const int8_t *)x + c * plane + src + w0;
+                        for (int64_t w = 0; w < n; w++) out[w * C + c] = (uint8_t)(in[w] + shift);
+                    }
+                } else {
+                    for (int64_t c = 0; c < C; c++) {
+                        const uint8_t *in = (const uint8_t *)x + c * plane + src + w0;
+                        for (int64_t w = 0; w < n; w++) out[w * C + c] = in[w];
+                    }
+                }
             }
+        }
 }
 
 /* The padded grid: each input size plus its begin pad and what the last window reaches. */
@@ -197,7 +297,10 @@ static void im2row_u8(const radrt_im2col *g, const uint8_t *image, const int64_t
                             const int64_t pixel = ((od * g->stride[0] + kd * g->dilation[0]) * pdims[1] +
                                                    oh * g->stride[1] + kh * g->dilation[1]) * pdims[2] +
                                                   ow * g->stride[2] + kw * g->dilation[2];
-                            memcpy(out, image + pixel * C, (size_t)C);
+                            if (C >= 16)
+                                memcpy(out, image + pixel * C, (size_t)C);
+                            else   /* a few channels (a first layer): a loop beats a memcpy call */
+                                for (int64_t c = 0; c < C; c++) out[c] = image[pixel * C + c];
                         }
                 memset(dst + K, 0, (size_t)(Kp - K));
                 if (sums) {
@@ -255,10 +358,11 @@ size_t radrt_qconv_scratch_bytes(const radrt_qconv_params *p) {
     const size_t cout = (size_t)p->out_channels, cout_g = (size_t)(p->out_channels / p->group);
     int64_t pdims[3];
     padded_dims(&p->geom, pdims);
-    const size_t parts[7][3] = {{cout, Kp, 1}, {cout, 1, 4}, {cout, 1, 4},
+    const size_t parts[8][3] = {{cout + RADRT_IGEMM_ROW_PAD, Kp, 1}, {cout, 1, 4}, {cout, 1, 4},
                                 {(size_t)p->geom.channels, (size_t)prod3(pdims), 1},   /* padded image */
-                                {positions, Kp, 1}, {positions, 1, 4}, {cout_g, positions, 4}};
-    return scratch_sum(parts, 7);
+                                {positions, Kp, 1}, {positions, 1, 4}, {cout_g, positions, 4},
+                                {RADRT_IGEMM_PANEL_ROWS, Kp, 1}};
+    return scratch_sum(parts, 8);
 }
 
 void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_point, const void *w,
@@ -268,7 +372,7 @@ void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_
     const int32_t x_zp = zero_point_of(x_zero_point, p->x_signed);
     char *s = (char *)scratch;
     int8_t *w8 = (int8_t *)s;
-    s += align64((size_t)(cout * Kp));
+    s += align64((size_t)((cout + RADRT_IGEMM_ROW_PAD) * Kp));
     int32_t *w_zero = (int32_t *)s;
     s += align64((size_t)cout * 4);
     int32_t *w_sum = (int32_t *)s;
@@ -282,7 +386,10 @@ void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_
     int32_t *row_sum = (int32_t *)s;
     s += align64((size_t)positions * 4);
     int32_t *acc = (int32_t *)s;
+    s += align64((size_t)(cout_g * positions) * 4);
+    uint8_t *panel = (uint8_t *)s;
     conv_weight_rows(p, w, w_zero_point, w8, w_zero, w_sum, Kp);
+    memset(w8 + cout * Kp, 0, (size_t)(RADRT_IGEMM_ROW_PAD * Kp));
     int sums_needed = 0;   /* the im2row sums only matter with a weight zero point */
     for (int64_t m = 0; m < cout; m++) sums_needed |= w_zero[m] != 0;
     const int32_t x_zero = x_zp + (p->x_signed ? 128 : 0);
@@ -294,7 +401,7 @@ void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_
             im2row_u8(&p->geom, image, pdims, rows, sums_needed ? row_sum : NULL, Kp);
             const int64_t m0 = grp * cout_g;
             const radrt_igemm_operands o = {cout_g, positions, K, Kp, w8 + m0 * Kp, w_zero + m0, w_sum + m0,
-                                            rows, x_zero, sums_needed ? row_sum : NULL};
+                                            rows, x_zero, sums_needed ? row_sum : NULL, panel};
             radrt_igemm(&o, acc, positions, 1);
             char *yg = (char *)y + (size_t)((n * cout + m0) * positions) * yb;
             radrt_requantize(acc, cout_g, positions, bias ? bias + m0 : NULL, 1, 0,
@@ -309,8 +416,9 @@ void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_
  * Kp) and sums; the int32 product. */
 size_t radrt_qmatmul_scratch_bytes(const radrt_qmatmul_params *p) {
     const size_t Kp = (size_t)padded_k(p->K), M = (size_t)p->M, N = (size_t)p->N;
-    const size_t parts[6][3] = {{N, Kp, 1}, {N, 1, 4}, {N, 1, 4}, {M, Kp, 1}, {M, 1, 4}, {M, N, 4}};
-    return scratch_sum(parts, 6);
+    const size_t parts[7][3] = {{N + RADRT_IGEMM_ROW_PAD, Kp, 1}, {N, 1, 4}, {N, 1, 4}, {M, Kp, 1}, {M, 1, 4},
+                                {M, N, 4}, {RADRT_IGEMM_PANEL_ROWS, Kp, 1}};
+    return scratch_sum(parts, 7);
 }
 
 void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_zero_point, const void *b,
@@ -318,7 +426,8 @@ void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_z
     const int64_t M = p->M, N = p->N, K = p->K, Kp = padded_k(K);
     char *s = (char *)scratch;
     int8_t *b8 = (int8_t *)s;
-    s += align64((size_t)(N * Kp));
+    s += align64((size_t)((N + RADRT_IGEMM_ROW_PAD) * Kp));
+    memset(b8 + N * Kp, 0, (size_t)(RADRT_IGEMM_ROW_PAD * Kp));
     int32_t *b_zero = (int32_t *)s;
     s += align64((size_t)N * 4);
     int32_t *b_sum = (int32_t *)s;
@@ -328,6 +437,8 @@ void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_z
     int32_t *a_sum = (int32_t *)s;
     s += align64((size_t)M * 4);
     int32_t *acc = (int32_t *)s;
+    s += align64((size_t)(M * N) * 4);
+    uint8_t *panel = (uint8_t *)s;
     const int32_t a_zp = zero_point_of(a_zero_point, p->a_signed) + (p->a_signed ? 128 : 0);
     const size_t yb = out_elem_bytes(p->out_kind);
     for (int64_t i = 0; i < p->batch; i++) {
@@ -340,7 +451,7 @@ void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_z
         }
         activation_rows((const char *)a + (size_t)(i * M * K), p->a_signed, M, K, p->a_rs, p->a_cs, a8, a_sum, Kp);
         /* weight rows are B's columns: C[i][j] = dot(column j, row i), stored at i * N + j */
-        const radrt_igemm_operands o = {N, M, K, Kp, b8, b_zero, b_sum, a8, a_zp, a_sum};
+        const radrt_igemm_operands o = {N, M, K, Kp, b8, b_zero, b_sum, a8, a_zp, a_sum, panel};
         radrt_igemm(&o, acc, 1, N);
         radrt_requantize(acc, M, N, bias, p->bias_rs, p->bias_cs, scale, 0, p->scale_per_column ? 1 : 0,
                          p->y_zero_point, p->out_kind, (char *)y + (size_t)(i * M * N) * yb);

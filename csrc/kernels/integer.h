@@ -30,12 +30,18 @@
 #define RADRT_QOUT_I8 2
 #define RADRT_QOUT_F32 3
 
-/* K is padded to a multiple of this (a 512-bit vector of bytes). */
-#define RADRT_IGEMM_KSTEP 64
+/* K is padded to a multiple of this (a 256-bit vector of bytes). */
+#define RADRT_IGEMM_KSTEP 32
+/* Weight rows the product may read past the last one (zeros; their results are dropped). */
+#define RADRT_IGEMM_ROW_PAD 8
+/* Bytes of the product's packing panel (radrt_igemm_operands.panel) per Kp. */
+#define RADRT_IGEMM_PANEL_ROWS 32
 
 /* The normalised operands of one product: rows_a weight rows (int8, Kp each, zero point
- * zero_a[m] and sum sum_a[m] over the K real values) and rows_b activation rows (uint8,
- * Kp each, zero point zero_b, sums sum_b[n]; sum_b may be NULL when every zero_a is 0). */
+ * zero_a[m] and sum sum_a[m] over the K real values; RADRT_IGEMM_ROW_PAD readable rows
+ * of zeros after the last) and rows_b activation rows (uint8, Kp each, zero point zero_b,
+ * sums sum_b[n]; sum_b may be NULL when every zero_a is 0); panel: scratch of
+ * RADRT_IGEMM_PANEL_ROWS x Kp bytes. */
 typedef struct {
     int64_t rows_a, rows_b, K, Kp;
     const int8_t *a;
@@ -43,6 +49,7 @@ typedef struct {
     const uint8_t *b;
     int32_t zero_b;
     const int32_t *sum_b;
+    uint8_t *panel;
 } radrt_igemm_operands;
 
 /* c[m * c_rs + n * c_cs] = sum_k (a[m][k] - zero_a[m]) (b[n][k] - zero_b), exact when it
