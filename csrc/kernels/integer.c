@@ -6,16 +6,20 @@
  * kept. Then every output is a dot product of a weight row a and an activation row b,
  * corrected for the zero points (za per weight row, zb per tensor):
  *   sum_k (a_k - za)(b_k - zb) = sum_k a_k b_k - za sum_k b_k - zb sum_k a_k + K za zb.
- * igemm_4x4 computes 4 x 4 raw dot products in one pass over k, each loaded vector used
- * 4 times; the compiler vectorises the uint8 x int8 products into vpdpbusd (VNNI) on
- * x86 and into widening multiply-adds elsewhere. The raw sums stay below 2^31 (K x 255 x
- * 128, K bounded by the caller) and the corrected result is formed in int64, so the
- * result is exact and independent of the order.
+ * With AVX-512 VNNI, vnni_8x32 computes 8 weight rows x 32 activation rows by vpdpbusd
+ * from a panel of 32 activation rows packed 4 bytes of k per lane (the layout the
+ * instruction multiplies); elsewhere igemm_4x4 computes 4 x 4 dot products in one pass
+ * over k, which the compiler vectorises (widening multiply-adds). The raw sums stay below
+ * 2^31 (K x 255 x 128, K bounded by the caller) and the corrected result is formed
+ * modulo 2^32, exact because it fits int32, so the result is independent of the path and
+ * the order.
  *
  * A convolution normalises its weights once per call and its input image by image and
- * group into the im2row matrix (one row of Kp values per output position; padding holds
- * the zero point, so it contributes 0); a matrix product normalises B's columns (the
- * weights, rows of the transposed B) and A's rows. */
+ * group into a channels-last padded image; a depthwise group (one input channel) then
+ * runs direct loops over it (depthwise_group); any other group is gathered into the
+ * im2row matrix (one row of Kp values per output position; padding holds the zero
+ * point, so it contributes 0). A matrix product normalises B's columns (the weights,
+ * rows of the transposed B) and A's rows. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -87,16 +91,31 @@ static int32_t dot(const int8_t *restrict a, const uint8_t *restrict b, int64_t 
 }
 #endif
 
-void radrt_igemm(const radrt_igemm_operands *o, int32_t *c, int64_t c_rs, int64_t c_cs) {
-    const int64_t M = o->rows_a, N = o->rows_b, Kp = o->Kp, M4 = M / 4 * 4, N4 = N / 4 * 4;
+/* The zero-point correction of weight row m that does not depend on the activation row,
+ * K za zb - zb sum_a[m], modulo 2^32: every output is formed in uint32 arithmetic, which
+ * wraps, and equals the exact sum because that sum fits int32 (the caller's bound). */
+static uint32_t row_correction(const radrt_igemm_operands *o, int64_t m) {
     const int64_t zb = o->zero_b;
-#define CORRECTED(m, n, rawv)                                                                    \
-    c[(m) * c_rs + (n) * c_cs] =                                                                 \
-        (int32_t)((int64_t)(rawv) - (o->sum_b ? (int64_t)o->zero_a[m] * o->sum_b[n] : 0) -       \
-                  zb * o->sum_a[m] + o->K * (int64_t)o->zero_a[m] * zb)
+    return (uint32_t)(o->K * (int64_t)o->zero_a[m] * zb - zb * (int64_t)o->sum_a[m]);
+}
+
+/* Corrected outputs of weight row m for activation rows n0 .. n0 + count - 1. */
+static void store_row(const radrt_igemm_operands *o, int64_t m, int64_t n0, int64_t count, const int32_t *raw,
+                      int32_t *c, int64_t c_rs, int64_t c_cs) {
+    const uint32_t corr = row_correction(o, m), za = (uint32_t)o->zero_a[m];
+    int32_t *out = c + m * c_rs + n0 * c_cs;
+    if (o->sum_b)
+        for (int64_t q = 0; q < count; q++)
+            out[q * c_cs] = (int32_t)((uint32_t)raw[q] + corr - za * (uint32_t)o->sum_b[n0 + q]);
+    else
+        for (int64_t q = 0; q < count; q++) out[q * c_cs] = (int32_t)((uint32_t)raw[q] + corr);
+}
+
+void radrt_igemm(const radrt_igemm_operands *o, int32_t *c, int64_t c_rs, int64_t c_cs) {
+    const int64_t M = o->rows_a, N = o->rows_b, Kp = o->Kp;
 #if IG_VNNI
-    /* Weight rows are read 8 at a time: the caller's buffer has 7 more rows after row M - 1
-     * (RADRT_IGEMM_ROW_PAD); their results are not stored. */
+    /* Weight rows are read 8 at a time: the caller's buffer has RADRT_IGEMM_ROW_PAD rows
+     * of zeros after row M - 1; their results are not stored. */
     for (int64_t n0 = 0; n0 < N; n0 += 32) {
         const int64_t cols = N - n0 < 32 ? N - n0 : 32;
         pack_panel(o->b + n0 * Kp, Kp, cols, o->panel);
@@ -104,27 +123,29 @@ void radrt_igemm(const radrt_igemm_operands *o, int32_t *c, int64_t c_rs, int64_
             int32_t raw[8][32];
             vnni_8x32(o->a + m0 * Kp, Kp, o->panel, raw);
             const int64_t rows = M - m0 < 8 ? M - m0 : 8;
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t q = 0; q < cols; q++) CORRECTED(m0 + r, n0 + q, raw[r][q]);
+            for (int64_t r = 0; r < rows; r++) store_row(o, m0 + r, n0, cols, raw[r], c, c_rs, c_cs);
         }
     }
-    (void)M4;
-    (void)N4;
 #else
+    const int64_t M4 = M / 4 * 4, N4 = N / 4 * 4;
     for (int64_t i = 0; i < M4; i += 4) {
         for (int64_t j = 0; j < N4; j += 4) {
             int32_t raw[4][4];
             igemm_4x4(o->a + i * Kp, o->b + j * Kp, Kp, raw);
-            for (int r = 0; r < 4; r++)
-                for (int q = 0; q < 4; q++) CORRECTED(i + r, j + q, raw[r][q]);
+            for (int r = 0; r < 4; r++) store_row(o, i + r, j, 4, raw[r], c, c_rs, c_cs);
         }
         for (int64_t r = i; r < i + 4; r++)
-            for (int64_t j = N4; j < N; j++) CORRECTED(r, j, dot(o->a + r * Kp, o->b + j * Kp, Kp));
+            for (int64_t j = N4; j < N; j++) {
+                const int32_t d = dot(o->a + r * Kp, o->b + j * Kp, Kp);
+                store_row(o, r, j, 1, &d, c, c_rs, c_cs);
+            }
     }
     for (int64_t r = M4; r < M; r++)
-        for (int64_t j = 0; j < N; j++) CORRECTED(r, j, dot(o->a + r * Kp, o->b + j * Kp, Kp));
+        for (int64_t j = 0; j < N; j++) {
+            const int32_t d = dot(o->a + r * Kp, o->b + j * Kp, Kp);
+            store_row(o, r, j, 1, &d, c, c_rs, c_cs);
+        }
 #endif
-#undef CORRECTED
 }
 
 static int64_t padded_k(int64_t K) { return (K + RADRT_IGEMM_KSTEP - 1) / RADRT_IGEMM_KSTEP * RADRT_IGEMM_KSTEP; }
@@ -332,6 +353,36 @@ static void conv_weight_rows(const radrt_qconv_params *p, const void *w, const i
     }
 }
 
+/* A depthwise group (one input channel): for each of the group's output channels, the
+ * int32 outputs straight from the padded plane (channels = 1: the padded image is the
+ * plane), each tap's weight times a row of inputs at a time (vectorised over ow when the
+ * stride is 1). w8 rows and zero points as conv_weight_rows gives them. */
+static void depthwise_group(const radrt_im2col *g, const uint8_t *plane, const int64_t *pdims, int32_t x_zero,
+                            const int8_t *w8, const int32_t *w_zero, int64_t rows, int64_t Kp, int32_t *acc) {
+    const int64_t positions = prod3(g->out), ow_n = g->out[2], sw = g->stride[2];
+    for (int64_t m = 0; m < rows; m++) {
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                int32_t *out = acc + m * positions + (od * g->out[1] + oh) * ow_n;
+                memset(out, 0, (size_t)ow_n * sizeof(int32_t));
+                int64_t t = 0;
+                for (int64_t kd = 0; kd < g->kernel[0]; kd++)
+                    for (int64_t kh = 0; kh < g->kernel[1]; kh++) {
+                        const uint8_t *src = plane + ((od * g->stride[0] + kd * g->dilation[0]) * pdims[1] +
+                                                      oh * g->stride[1] + kh * g->dilation[1]) * pdims[2];
+                        for (int64_t kw = 0; kw < g->kernel[2]; kw++, t++) {
+                            const int32_t wv = (int32_t)w8[m * Kp + t] - w_zero[m];
+                            const uint8_t *sp = src + kw * g->dilation[2];
+                            if (sw == 1)
+                                for (int64_t ow = 0; ow < ow_n; ow++) out[ow] += wv * ((int32_t)sp[ow] - x_zero);
+                            else
+                                for (int64_t ow = 0; ow < ow_n; ow++) out[ow] += wv * ((int32_t)sp[ow * sw] - x_zero);
+                        }
+                    }
+            }
+    }
+}
+
 static int64_t conv_k(const radrt_qconv_params *p) { return p->geom.channels * prod3(p->geom.kernel); }
 
 static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
@@ -351,18 +402,60 @@ static size_t scratch_sum(const size_t (*parts)[3], int n) {
     return total;
 }
 
-/* Scratch: normalised weights, their zero points and sums; the padded image, the im2row
- * and its sums of one group; the int32 outputs of one group. */
+/* ---- packed weights: [rows of Kp int8 + RADRT_IGEMM_ROW_PAD zero rows][zero points,
+ * int32][sums, int32], each part 64-byte aligned. Built at compile time for constant
+ * weights (runtime/ops/integer.py), or into scratch at each call for runtime ones. */
+
+size_t radrt_qweights_bytes(int64_t rows, int64_t K) {
+    const size_t parts[3][3] = {{(size_t)rows + RADRT_IGEMM_ROW_PAD, (size_t)padded_k(K), 1}, {(size_t)rows, 1, 4},
+                                {(size_t)rows, 1, 4}};
+    if (rows < 0 || K < 0) return SIZE_MAX;
+    return scratch_sum(parts, 3);
+}
+
+typedef struct {
+    int8_t *rows;
+    int32_t *zero, *sum;
+} packed_parts;
+
+static packed_parts parts_of(const void *packed, int64_t rows, int64_t Kp) {
+    char *b = (char *)(uintptr_t)packed;   /* the kernels only read a compile-time block */
+    packed_parts q;
+    q.rows = (int8_t *)b;
+    q.zero = (int32_t *)(b + align64((size_t)((rows + RADRT_IGEMM_ROW_PAD) * Kp)));
+    q.sum = (int32_t *)((char *)q.zero + align64((size_t)rows * 4));
+    return q;
+}
+
+void radrt_qconv_pack(const radrt_qconv_params *p, const void *w, const int32_t *w_zero_point, void *packed) {
+    const int64_t Kp = padded_k(conv_k(p)), cout = p->out_channels;
+    const packed_parts q = parts_of(packed, cout, Kp);
+    conv_weight_rows(p, w, w_zero_point, q.rows, q.zero, q.sum, Kp);
+    memset(q.rows + cout * Kp, 0, (size_t)(RADRT_IGEMM_ROW_PAD * Kp));
+}
+
+void radrt_qmatmul_pack(const radrt_qmatmul_params *p, const void *b, const int32_t *b_zero_point, void *packed) {
+    const int64_t N = p->N, K = p->K, Kp = padded_k(K);
+    const packed_parts q = parts_of(packed, N, Kp);
+    if (p->b_transposed)   /* N x K: row n is column n of B */
+        weight_rows(b, p->b_signed, N, K, K, 1, b_zero_point, q.rows, q.zero, q.sum, Kp);
+    else                   /* K x N: column n has stride N */
+        weight_rows(b, p->b_signed, N, K, 1, N, b_zero_point, q.rows, q.zero, q.sum, Kp);
+    memset(q.rows + N * Kp, 0, (size_t)(RADRT_IGEMM_ROW_PAD * Kp));
+}
+
+/* Scratch: the padded image, the im2row and its sums of one group; the int32 outputs of
+ * one group; the packing panel; the packed weights when they are not packed already. */
 size_t radrt_qconv_scratch_bytes(const radrt_qconv_params *p) {
     const size_t Kp = (size_t)padded_k(conv_k(p)), positions = (size_t)prod3(p->geom.out);
-    const size_t cout = (size_t)p->out_channels, cout_g = (size_t)(p->out_channels / p->group);
+    const size_t cout_g = (size_t)(p->out_channels / p->group);
     int64_t pdims[3];
     padded_dims(&p->geom, pdims);
-    const size_t parts[8][3] = {{cout + RADRT_IGEMM_ROW_PAD, Kp, 1}, {cout, 1, 4}, {cout, 1, 4},
-                                {(size_t)p->geom.channels, (size_t)prod3(pdims), 1},   /* padded image */
+    const size_t weights = p->w_packed ? 0 : radrt_qweights_bytes(p->out_channels, conv_k(p));
+    const size_t parts[6][3] = {{(size_t)p->geom.channels, (size_t)prod3(pdims), 1},   /* padded image */
                                 {positions, Kp, 1}, {positions, 1, 4}, {cout_g, positions, 4},
-                                {RADRT_IGEMM_PANEL_ROWS, Kp, 1}};
-    return scratch_sum(parts, 8);
+                                {RADRT_IGEMM_PANEL_ROWS, Kp, 1}, {weights, 1, 1}};
+    return weights == SIZE_MAX ? SIZE_MAX : scratch_sum(parts, 6);
 }
 
 void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_point, const void *w,
@@ -371,12 +464,6 @@ void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_
     const int64_t cout = p->out_channels, cout_g = cout / p->group;
     const int32_t x_zp = zero_point_of(x_zero_point, p->x_signed);
     char *s = (char *)scratch;
-    int8_t *w8 = (int8_t *)s;
-    s += align64((size_t)((cout + RADRT_IGEMM_ROW_PAD) * Kp));
-    int32_t *w_zero = (int32_t *)s;
-    s += align64((size_t)cout * 4);
-    int32_t *w_sum = (int32_t *)s;
-    s += align64((size_t)cout * 4);
     int64_t pdims[3];
     padded_dims(&p->geom, pdims);
     uint8_t *image = (uint8_t *)s;
@@ -388,21 +475,46 @@ void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_
     int32_t *acc = (int32_t *)s;
     s += align64((size_t)(cout_g * positions) * 4);
     uint8_t *panel = (uint8_t *)s;
-    conv_weight_rows(p, w, w_zero_point, w8, w_zero, w_sum, Kp);
-    memset(w8 + cout * Kp, 0, (size_t)(RADRT_IGEMM_ROW_PAD * Kp));
+    s += align64((size_t)(RADRT_IGEMM_PANEL_ROWS * Kp));
+    if (!p->w_packed) {
+        radrt_qconv_pack(p, w, w_zero_point, s);
+        w = s;
+    }
+    const packed_parts q = parts_of(w, cout, Kp);
+    const int8_t *w8 = q.rows;
+    const int32_t *w_zero = q.zero, *w_sum = q.sum;
     int sums_needed = 0;   /* the im2row sums only matter with a weight zero point */
     for (int64_t m = 0; m < cout; m++) sums_needed |= w_zero[m] != 0;
     const int32_t x_zero = x_zp + (p->x_signed ? 128 : 0);
     const size_t yb = out_elem_bytes(p->out_kind);
+    int pointwise = K == Kp;   /* 1 x 1, stride 1, no pad, channels a multiple of the K step */
+    for (int d = 0; d < 3; d++)
+        pointwise &= p->geom.kernel[d] == 1 && p->geom.stride[d] == 1 && p->geom.pad[d] == 0 &&
+                     p->geom.out[d] == p->geom.in[d];
     for (int64_t n = 0; n < p->batch; n++)
         for (int64_t grp = 0; grp < p->group; grp++) {
             const char *xg = (const char *)x + (size_t)((n * p->in_channels + grp * p->geom.channels) * plane);
             padded_image(&p->geom, xg, p->x_signed, (uint8_t)x_zero, image, pdims);
-            im2row_u8(&p->geom, image, pdims, rows, sums_needed ? row_sum : NULL, Kp);
             const int64_t m0 = grp * cout_g;
-            const radrt_igemm_operands o = {cout_g, positions, K, Kp, w8 + m0 * Kp, w_zero + m0, w_sum + m0,
-                                            rows, x_zero, sums_needed ? row_sum : NULL, panel};
-            radrt_igemm(&o, acc, positions, 1);
+            if (p->geom.channels == 1 && p->group > 1) {   /* depthwise: direct, no im2row */
+                depthwise_group(&p->geom, image, pdims, x_zero, w8 + m0 * Kp, w_zero + m0, cout_g, Kp, acc);
+            } else {
+                const uint8_t *b = rows;
+                if (pointwise) {   /* the channels-last image is the im2row matrix already */
+                    b = image;
+                    if (sums_needed)
+                        for (int64_t j = 0; j < positions; j++) {
+                            int32_t total = 0;
+                            for (int64_t k = 0; k < K; k++) total += image[j * Kp + k];
+                            row_sum[j] = total;
+                        }
+                } else {
+                    im2row_u8(&p->geom, image, pdims, rows, sums_needed ? row_sum : NULL, Kp);
+                }
+                const radrt_igemm_operands o = {cout_g, positions, K, Kp, w8 + m0 * Kp, w_zero + m0, w_sum + m0,
+                                                b, x_zero, sums_needed ? row_sum : NULL, panel};
+                radrt_igemm(&o, acc, positions, 1);
+            }
             char *yg = (char *)y + (size_t)((n * cout + m0) * positions) * yb;
             radrt_requantize(acc, cout_g, positions, bias ? bias + m0 : NULL, 1, 0,
                              p->scale_per_channel ? scale + m0 : scale, p->scale_per_channel ? 1 : 0, 0,
@@ -412,26 +524,19 @@ void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_
 
 /* ---- matrix product --------------------------------------------------------------- */
 
-/* Scratch: B's columns normalised (N x Kp), their zero points and sums; A's rows (M x
- * Kp) and sums; the int32 product. */
+/* Scratch: A's rows (M x Kp) and sums; the int32 product; the packing panel; B packed
+ * (its columns as weight rows) when it is not packed already. */
 size_t radrt_qmatmul_scratch_bytes(const radrt_qmatmul_params *p) {
     const size_t Kp = (size_t)padded_k(p->K), M = (size_t)p->M, N = (size_t)p->N;
-    const size_t parts[7][3] = {{N + RADRT_IGEMM_ROW_PAD, Kp, 1}, {N, 1, 4}, {N, 1, 4}, {M, Kp, 1}, {M, 1, 4},
-                                {M, N, 4}, {RADRT_IGEMM_PANEL_ROWS, Kp, 1}};
-    return scratch_sum(parts, 7);
+    const size_t weights = p->b_packed ? 0 : radrt_qweights_bytes(p->N, p->K);
+    const size_t parts[5][3] = {{M, Kp, 1}, {M, 1, 4}, {M, N, 4}, {RADRT_IGEMM_PANEL_ROWS, Kp, 1}, {weights, 1, 1}};
+    return weights == SIZE_MAX ? SIZE_MAX : scratch_sum(parts, 5);
 }
 
 void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_zero_point, const void *b,
                    const int32_t *b_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch) {
     const int64_t M = p->M, N = p->N, K = p->K, Kp = padded_k(K);
     char *s = (char *)scratch;
-    int8_t *b8 = (int8_t *)s;
-    s += align64((size_t)((N + RADRT_IGEMM_ROW_PAD) * Kp));
-    memset(b8 + N * Kp, 0, (size_t)(RADRT_IGEMM_ROW_PAD * Kp));
-    int32_t *b_zero = (int32_t *)s;
-    s += align64((size_t)N * 4);
-    int32_t *b_sum = (int32_t *)s;
-    s += align64((size_t)N * 4);
     uint8_t *a8 = (uint8_t *)s;
     s += align64((size_t)(M * Kp));
     int32_t *a_sum = (int32_t *)s;
@@ -439,19 +544,20 @@ void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_z
     int32_t *acc = (int32_t *)s;
     s += align64((size_t)(M * N) * 4);
     uint8_t *panel = (uint8_t *)s;
+    s += align64((size_t)(RADRT_IGEMM_PANEL_ROWS * Kp));
     const int32_t a_zp = zero_point_of(a_zero_point, p->a_signed) + (p->a_signed ? 128 : 0);
     const size_t yb = out_elem_bytes(p->out_kind);
     for (int64_t i = 0; i < p->batch; i++) {
-        if (i == 0 || p->b_batch_stride) {
-            const char *bi = (const char *)b + (size_t)(i * p->b_batch_stride);
-            if (p->b_transposed)   /* N x K: row n is column n of B */
-                weight_rows(bi, p->b_signed, N, K, K, 1, b_zero_point, b8, b_zero, b_sum, Kp);
-            else                   /* K x N: column n has stride N */
-                weight_rows(bi, p->b_signed, N, K, 1, N, b_zero_point, b8, b_zero, b_sum, Kp);
+        const void *packed = b;
+        if (!p->b_packed) {
+            if (i == 0 || p->b_batch_stride)
+                radrt_qmatmul_pack(p, (const char *)b + (size_t)(i * p->b_batch_stride), b_zero_point, s);
+            packed = s;
         }
+        const packed_parts q = parts_of(packed, N, Kp);
         activation_rows((const char *)a + (size_t)(i * M * K), p->a_signed, M, K, p->a_rs, p->a_cs, a8, a_sum, Kp);
         /* weight rows are B's columns: C[i][j] = dot(column j, row i), stored at i * N + j */
-        const radrt_igemm_operands o = {N, M, K, Kp, b8, b_zero, b_sum, a8, a_zp, a_sum, panel};
+        const radrt_igemm_operands o = {N, M, K, Kp, q.rows, q.zero, q.sum, a8, a_zp, a_sum, panel};
         radrt_igemm(&o, acc, 1, N);
         radrt_requantize(acc, M, N, bias, p->bias_rs, p->bias_cs, scale, 0, p->scale_per_column ? 1 : 0,
                          p->y_zero_point, p->out_kind, (char *)y + (size_t)(i * M * N) * yb);

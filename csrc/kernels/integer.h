@@ -71,6 +71,7 @@ typedef struct {
     radrt_im2col geom; /* of one group: geom.channels = in_channels / group */
     int x_signed;      /* x int8 (1) or uint8 (0) */
     int w_signed;      /* w (ONNX layout) int8 (1) or uint8 (0) */
+    int w_packed;      /* w is radrt_qconv_pack's block (w_zero_point unused) */
     int out_kind;
     int scale_per_channel; /* requantize: scale per output channel (1) or one (0) */
     int32_t y_zero_point;
@@ -93,6 +94,7 @@ typedef struct {
      * B is transposed once at compile time); b_zero_point one int32 per column or NULL.
      * b_batch_stride: elements between the B of consecutive products (0: one B). */
     int b_signed, b_transposed;
+    int b_packed; /* b is radrt_qmatmul_pack's block of one 2-D B (b_zero_point unused) */
     int64_t b_batch_stride;
     int out_kind;
     int scale_per_column; /* output stage: scale per column of B (1) or one (0) */
@@ -106,6 +108,15 @@ typedef struct {
 void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_zero_point, const void *b,
                    const int32_t *b_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch);
 size_t radrt_qmatmul_scratch_bytes(const radrt_qmatmul_params *p);
+
+/* Weights packed once (at compile time, for constant weights): rows of K values (a conv's
+ * output channels, a matmul's columns of B) normalised to int8 with their zero points and
+ * sums, in the layout the product reads (integer.c). Weights stay one byte each plus the
+ * padding of K to a multiple of RADRT_IGEMM_KSTEP. radrt_qweights_bytes: the block's size
+ * (SIZE_MAX on overflow); the packers take the params the kernel will get. */
+size_t radrt_qweights_bytes(int64_t rows, int64_t K);
+void radrt_qconv_pack(const radrt_qconv_params *p, const void *w, const int32_t *w_zero_point, void *packed);
+void radrt_qmatmul_pack(const radrt_qmatmul_params *p, const void *b, const int32_t *b_zero_point, void *packed);
 
 /* DynamicQuantizeLinear (uint8), as the spec and onnx's reference: with lo = min(0, min
  * x), hi = max(0, max x) over the finite x, scale = (hi == lo ? 1 : hi - lo) / 255

@@ -1,7 +1,7 @@
 /* Integer convolution and product under the sanitizers (any read outside the image or
  * the scratch is an error): radrt_qconv and radrt_qmatmul against naive int64 loops over
- * random shapes (padding, strides, dilations, groups, both signednesses, per-channel zero
- * points, K not a multiple of the vector step), requantization rounding half to even and
+ * random shapes (padding, strides, dilations, groups and depthwise, pointwise, both
+ * signednesses, per-channel zero points, K a multiple of the vector step or not), requantization rounding half to even and
  * saturating at both ends, DynamicQuantizeLinear's range. */
 #include <stdlib.h>
 
@@ -49,6 +49,15 @@ static void conv_case(int trial) {
     }
     p.x_signed = rnd(0, 1);
     p.w_signed = rnd(0, 1);
+    if (trial % 5 == 0) { /* pointwise with a multiple of the K step: the image is the im2row */
+        p.group = 1;
+        p.in_channels = p.geom.channels = RADRT_IGEMM_KSTEP * rnd(1, 2);
+        for (int d = 0; d < 3; d++) {
+            p.geom.kernel[d] = p.geom.stride[d] = p.geom.dilation[d] = 1;
+            p.geom.pad[d] = 0;
+            p.geom.out[d] = p.geom.in[d];
+        }
+    }
     p.out_kind = trial % 2 ? RADRT_QOUT_I32 : RADRT_QOUT_U8;
     p.scale_per_channel = 1;
     p.y_zero_point = 7;

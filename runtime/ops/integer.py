@@ -37,6 +37,15 @@ def _lib():
     return ffi, lib
 
 
+def _packed(node, rows: int, k: int, pack) -> np.ndarray:
+    """The packed-weights block (csrc/kernels/integer.h) of `rows` rows of K, filled by
+    `pack(pointer)` (radrt_qconv_pack or radrt_qmatmul_pack)."""
+    ffi, lib = _lib()
+    out = np.zeros(sizes.c_scratch_bytes(node, lib.radrt_qweights_bytes(rows, k), "packed int8 weights"), np.uint8)
+    pack(ffi.from_buffer("uint8_t[]", out))
+    return out
+
+
 def _quantized(node, info: Optional[TensorInfo], what: str) -> TensorInfo:
     if info is None:
         raise node_error(node, f"{what} is required")
@@ -145,8 +154,8 @@ def _conv(node, ins, x_index, w_index, x_zp_index, w_zp_index, requant):
 
     x_zp = _runtime_zero_point(node, ins, x_zp_index, x, f"input {x_zp_index} (x_zero_point)")
     w_zp = _zero_point_of(node, ins, w_zp_index, w, f"input {w_zp_index} (w_zero_point)", cout)
-    w_zp_rows = np.zeros(cout, np.int32) if w_zp is None else np.broadcast_to(w_zp, (cout,)).astype(np.int32)
-    constants = [np.ascontiguousarray(w_zp_rows)]
+    w_zp_rows = np.ascontiguousarray(np.zeros(cout, np.int32) if w_zp is None else
+                                     np.broadcast_to(w_zp, (cout,)).astype(np.int32))
     widened = None
     if w.value is not None:
         widened = np.asarray(w.value).reshape(cout, k_size).astype(np.int32) - w_zp_rows[:, None]
@@ -162,7 +171,6 @@ def _conv(node, ins, x_index, w_index, x_zp_index, w_zp_index, requant):
         y_zero = int(np.asarray(y_zp.value).reshape(-1)[0]) if y_zp is not None else 0
         scale = _multiplier(x_scale, w_scale, y_scale)
         per_channel = int(scale.size > 1)
-        constants.append(scale)
         bias = ins[8] if len(ins) > 8 else None
         if bias is not None and (np.dtype(bias.dtype) != INT32 or bias.shape != (cout,)):
             raise node_error(node, f"input 8 (B) has shape {bias.shape} and dtype {np.dtype(bias.dtype).name}, "
@@ -174,20 +182,31 @@ def _conv(node, ins, x_index, w_index, x_zp_index, w_zp_index, requant):
                   geom=dict(channels=cin // group, **{"in": to3(x.shape[2:], 1)}, out=to3(out, 1),
                             kernel=to3(kernel, 1), stride=to3(strides, 1), pad=to3(pads, 0),
                             dilation=to3(dilations, 1)),
-                  x_signed=int(np.dtype(x.dtype) == INT8), w_signed=int(np.dtype(w.dtype) == INT8), out_kind=out_kind, scale_per_channel=per_channel,
+                  x_signed=int(np.dtype(x.dtype) == INT8), w_signed=int(np.dtype(w.dtype) == INT8),
+                  w_packed=int(w.value is not None), out_kind=out_kind, scale_per_channel=per_channel,
                   y_zero_point=y_zero)
     sizes.check_c_fields(node, fields, "convolution parameters")
     scratch = sizes.c_scratch_bytes(node, lib.radrt_qconv_scratch_bytes(ffi.new("radrt_qconv_params *", fields)),
-                                     "integer convolution scratch")
+                                    "integer convolution scratch")
+    if w.value is not None:   # packed once: int8 rows in the product's order (csrc/kernels/integer.h)
+        raw = np.ascontiguousarray(w.value)
+        constants = [_packed(node, cout, k_size, lambda out: lib.radrt_qconv_pack(
+            ffi.new("radrt_qconv_params *", fields), ffi.from_buffer(raw), ffi.from_buffer("int32_t[]", w_zp_rows),
+            out))]
+    else:
+        constants = [w_zp_rows]
+    if requant:
+        constants.append(scale)
 
     def invoke(lib, i, o, c, scratch_ptr):
         p = ffi.new("radrt_qconv_params *", fields)
         xz = i[x_zp_index] if x_zp is not None else ffi.NULL
         sp = c[1] if requant else ffi.NULL
         bp = i[8] if bias is not None else ffi.NULL
-        return lib.radrt_qconv, (p, i[x_index], xz, i[w_index], c[0], bp, sp, o[0], scratch_ptr)
+        wp, w_zero = (c[0], ffi.NULL) if w.value is not None else (i[w_index], c[0])
+        return lib.radrt_qconv, (p, i[x_index], xz, wp, w_zero, bp, sp, o[0], scratch_ptr)
 
-    unread = (w_zp_index,)
+    unread = (w_index, w_zp_index) if w.value is not None else (w_zp_index,)
     if requant:
         unread += (1, 4, 6, 7)
     return Prepared([y], invoke, flops=2 * batch * cout * count(node, out, "output") * k_size,
@@ -289,19 +308,28 @@ def _matmul(node, ins, names, trans_a=False, trans_b=False, alpha=1.0, output="i
     fields = dict(batch=batch, M=m, N=n, K=k, a_signed=int(np.dtype(a.dtype) == INT8),
                   a_rs=1 if trans_a else k, a_cs=m if trans_a else 1,
                   b_signed=int(np.dtype(b.dtype) == INT8), b_transposed=int(b.value is not None),
+                  b_packed=int(b.value is not None and b.rank == 2),
                   b_batch_stride=k * n if b.rank > 2 else 0, out_kind=out_kind, scale_per_column=per_column,
                   y_zero_point=y_zero, bias_rs=bias_strides[0], bias_cs=bias_strides[1])
     sizes.check_c_fields(node, fields, "matrix product parameters")
     scratch = sizes.c_scratch_bytes(node, lib.radrt_qmatmul_scratch_bytes(ffi.new("radrt_qmatmul_params *", fields)),
                                     "integer matrix product scratch")
     scaled = output != "int32"
+    packed = bool(fields["b_packed"])
+    if packed:   # one 2-D B, packed once: its columns as int8 rows (csrc/kernels/integer.h)
+        constants[:2] = [_packed(node, n, k, lambda out: lib.radrt_qmatmul_pack(
+            ffi.new("radrt_qmatmul_params *", fields), ffi.from_buffer(constants[1]),
+            ffi.from_buffer("int32_t[]", constants[0]), out))]
 
     def invoke(lib, i, o, c, scratch_ptr):
         p = ffi.new("radrt_qmatmul_params *", fields)
-        bp = c[1] if b.value is not None else i[names["b"]]
+        if packed:
+            bp, b_zero = c[0], ffi.NULL
+        else:
+            bp, b_zero = (c[1] if b.value is not None else i[names["b"]]), c[0]
         az = i[names["a_zp"]] if a_zp is not None else ffi.NULL
         bias_ptr = i[names["bias"]] if bias is not None else ffi.NULL
-        return lib.radrt_qmatmul, (p, i[names["a"]], az, bp, c[0], bias_ptr, c[-1] if scaled else ffi.NULL, o[0],
+        return lib.radrt_qmatmul, (p, i[names["a"]], az, bp, b_zero, bias_ptr, c[-1] if scaled else ffi.NULL, o[0],
                                    scratch_ptr)
 
     return Prepared([y], invoke, flops=2 * batch * m * n * k, constants=constants, scratch_bytes=scratch,
