@@ -81,7 +81,7 @@ PARAMETER_INPUTS = {
     "TopK": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "OneHot": (1,),
     "LSTM": (4,), "GRU": (4,), "RNN": (4,),   # sequence_lens (runtime.rnn)
     "QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2),   # scale, zero point
-    "QLinearConv": (1, 2, 4, 5, 6, 7), "QLinearMatMul": (1, 2, 4, 5, 6, 7),   # scales, zero points
+    "QLinearConv": (1, 2, 4, 5, 6, 7, 8), "QLinearMatMul": (1, 2, 4, 5, 6, 7),   # scales, zero points, bias
     "ConvInteger": (3,), "MatMulInteger": (3,),   # the weights' zero point (x's is read at run time)
 }
 # Ops whose PARAMETER_INPUTS are data (a LayerNormalization Scale or B runs fed at run
@@ -450,7 +450,8 @@ class _Compiler:
             node = self.names.node(node)
             ins = [self.info(node, n) for n in node.inputs]
             op = node.op_type
-            if op == "DequantizeLinear" and not node.domain and len(node.inputs) >= 2:
+            if op == "DequantizeLinear" and not node.domain and len(node.inputs) >= 2 \
+                    and not node.attr("block_size", 0):   # blocked scales never fuse
                 zp = node.inputs[2] if len(node.inputs) > 2 else ""
                 self.dequantized[node.outputs[0]] = (node.inputs[0], node.inputs[1], zp, int(node.attr("axis", 1)))
             if node.domain:  # a contrib op (com.microsoft): its kernel, never a default-domain pass
@@ -836,9 +837,10 @@ class _Compiler:
         clamp; the QuantizeLinear and the activation's DequantizeLinear have one constant
         scale and zero point; the weights are a DequantizeLinear of a constant int8/uint8
         tensor, per tensor or per output channel (Conv axis 0, MatMul the last axis, Gemm
-        the N axis); a bias is a DequantizeLinear of a constant int32 tensor with zero
-        point 0 and scale equal, in float32, to activation scale x weight scale (so the
-        integer bias is the same value); a Gemm has alpha = beta = 1. The integer kernel
+        the N axis), no DequantizeLinear blocked (block_size); a bias is a
+        DequantizeLinear of a constant int32 tensor with zero point 0 and scale equal, in
+        float32, to activation scale x weight scale (so the integer bias is the same
+        value); a Gemm has alpha = beta = 1. The integer kernel
         then computes the same real-number formula with one rounding (the requantization)
         where the float path rounds every product: the result may differ by one
         quantization step, as onnxruntime's fused kernels do. The integer op's prepare
@@ -880,8 +882,11 @@ class _Compiler:
                     or (b[2] and (constant(b[2], lambda n: True) is None or np.any(self.values[b[2]].value))):
                 return False
             want = np.float32(self.values[x[1]].value.reshape(-1)[0]) * w_scale.value.astype(np.float32).reshape(-1)
-            if not np.array_equal(np.broadcast_to(want, b_scale.value.reshape(-1).shape),
-                                  b_scale.value.astype(np.float32).reshape(-1)):
+            try:
+                want, have = np.broadcast_arrays(want, b_scale.value.astype(np.float32).reshape(-1))
+            except ValueError:
+                return False   # as many bias scales as neither 1 nor the weight scales
+            if not np.array_equal(want, have):
                 return False
             bias = b[0]
         attrs = {k: v for k, v in prev.node.attrs.items() if not k.startswith("_")}

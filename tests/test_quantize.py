@@ -251,3 +251,43 @@ def test_qdq_model_under_tmr_is_never_silent(tmp_path):
         (y,) = sess.run(None, {inp: x})
         assert y.tobytes() == golden.tobytes()
     assert sess.health()["upsets_corrected"] >= 1 and sess.health()["uncorrectable"] == 0
+
+
+def test_fuse_qdq_leaves_blocked_and_mismatched_scales_unfused():
+    """A blocked DequantizeLinear (block_size) is not a per-channel scale, and a bias with
+    one scale beside per-channel weight scales cannot be checked element by element: both
+    stay on the float path, whose result they keep."""
+    from onnx import TensorProto as T
+    rng = np.random.default_rng(8)
+    b = rng.integers(-100, 100, (2, 4)).astype(np.int8)
+    inits = dict(xs=np.float32(0.1), xz=np.uint8(100), b=b, bs=np.array([[0.01, 0.02], [0.03, 0.04]], np.float32),
+                 bz=np.zeros((2, 2), np.int8), ys=np.float32(0.05), yz=np.uint8(10))
+    nodes = [helper.make_node("DequantizeLinear", ["x", "xs", "xz"], ["xf"]),
+             helper.make_node("DequantizeLinear", ["b", "bs", "bz"], ["bf"], axis=1, block_size=2),
+             helper.make_node("MatMul", ["xf", "bf"], ["yf"]),
+             helper.make_node("QuantizeLinear", ["yf", "ys", "yz"], ["y"])]
+    g = helper.make_graph(nodes, "blocked", [helper.make_tensor_value_info("x", T.UINT8, (1, 2))],
+                          [helper.make_tensor_value_info("y", T.UINT8, (1, 4))],
+                          initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)]).SerializeToString()
+    x = np.array([[200, 30]], np.uint8)
+    on = InferenceSession(m, scrub_interval_s=None)
+    assert "QLinearMatMul" not in [st.node.op_type for st in on.compiled.graph.steps]
+    (got,) = on.run(None, {"x": x})
+    (off,) = InferenceSession(m, scrub_interval_s=None, disabled_passes=("fuse_qdq",)).run(None, {"x": x})
+    assert np.array_equal(got, off)
+    # per-channel weights, one bias scale: unfused, no error
+    model = onnx.load_from_string(qdq_conv())
+    for t in model.graph.initializer:
+        if t.name == "bs":
+            t.CopyFrom(numpy_helper.from_array(np.float32(0.0002), "bs"))
+        if t.name == "bz":
+            t.CopyFrom(numpy_helper.from_array(np.int32(0), "bz"))
+    for n in model.graph.node:
+        if n.input[0] == "bq":
+            del n.attribute[:]
+    data = model.SerializeToString()
+    xi = np.random.default_rng(6).integers(0, 256, (1, 2, 6, 6)).astype(np.uint8)
+    sess = InferenceSession(data, scrub_interval_s=None)
+    assert "QLinearConv" not in [st.node.op_type for st in sess.compiled.graph.steps]
+    assert sess.run(None, {"x": xi})[0].shape == (1, 3, 6, 6)

@@ -105,21 +105,35 @@ def _multiplier(x_scale, w_scale, y_scale) -> np.ndarray:
                                 np.float32)
 
 
-def _check_sum_bound(node, widened: Optional[np.ndarray], k: int) -> None:
+def _check_sum_bound(node, widened: Optional[np.ndarray], k: int, bias: Optional[np.ndarray] = None) -> None:
     """UnsupportedOpError when an int32 sum could overflow: per output, sum |w - zp| x 255
-    (constant weights, one row per output) or K x 255 x 255 (runtime weights), and the
-    kernel's raw uint8 x int8 dot product, K x 255 x 128 (csrc/kernels/integer.c)."""
-    if widened is None:
+    (constant weights, one row per output) or K x 255 x 255 (runtime weights), plus the
+    largest |bias| (the spec adds the int32 bias to the int32 accumulator; onnxruntime
+    wraps there, radrt refuses); and the kernel's raw uint8 x int8 dot product, K x 255 x
+    128 (csrc/kernels/integer.c)."""
+    if widened is None or not widened.size:
         worst = k * WIDEST * WIDEST
         what = f"K = {k} products of up to {WIDEST} x {WIDEST}"
     else:
         worst = int(np.abs(widened.astype(np.int64)).sum(axis=1).max(initial=0)) * WIDEST
         what = f"weights whose largest sum of |w - zero point| over K = {k} is {worst // WIDEST}, times {WIDEST}"
+    if bias is not None and bias.size:
+        largest = int(np.abs(bias.astype(np.int64)).max())
+        worst += largest
+        what += f", plus a bias of magnitude {largest}"
     if k * WIDEST * 128 > worst:
         worst, what = k * WIDEST * 128, f"the kernel's raw dot product over K = {k}, {k} x {WIDEST} x 128"
     if worst > INT32_MAX:
         raise unsupported(node, f"the int32 accumulator could overflow ({what} = {worst} > {INT32_MAX})",
                           value=k)
+
+
+def _check_multiplier(node, scale: np.ndarray, what: str) -> None:
+    """CompileError for a requantization multiplier that is not finite (scales whose
+    product or quotient overflows float32, a NaN or infinite alpha)."""
+    if not np.all(np.isfinite(scale)):
+        raise node_error(node, f"the output multiplier {what} = {scale.tolist()[:8]} is not finite (float32)",
+                         value=float(scale.reshape(-1)[~np.isfinite(scale.reshape(-1))][0]))
 
 
 def _out_kind(node, y_zp: Optional[TensorInfo]) -> int:
@@ -171,10 +185,16 @@ def _conv(node, ins, x_index, w_index, x_zp_index, w_zp_index, requant):
         y_zero = int(np.asarray(y_zp.value).reshape(-1)[0]) if y_zp is not None else 0
         scale = _multiplier(x_scale, w_scale, y_scale)
         per_channel = int(scale.size > 1)
+        _check_multiplier(node, scale, "x_scale x w_scale / y_scale")
         bias = ins[8] if len(ins) > 8 else None
         if bias is not None and (np.dtype(bias.dtype) != INT32 or bias.shape != (cout,)):
             raise node_error(node, f"input 8 (B) has shape {bias.shape} and dtype {np.dtype(bias.dtype).name}, "
                                    f"expected ({cout},) int32")
+        if bias is not None and bias.value is None:
+            raise unsupported(node, "input 8 (B) must be a constant (an initializer or a fed input the session "
+                                    "compiles on): the int32 overflow check needs its values")
+        if bias is not None:
+            _check_sum_bound(node, widened, k_size, bias.value)
     y_dtype = {lib.RADRT_QOUT_I32: INT32, lib.RADRT_QOUT_U8: UINT8, lib.RADRT_QOUT_I8: INT8}[out_kind]
     y = output_info(node, (batch, cout) + tuple(out), y_dtype)
 
@@ -259,13 +279,13 @@ def _matmul(node, ins, names, trans_a=False, trans_b=False, alpha=1.0, output="i
     a_zp = _runtime_zero_point(node, ins, names["a_zp"], a, f"input {names['a_zp']} (a_zero_point)")
     b_zp = _zero_point_of(node, ins, names["b_zp"], b, f"input {names['b_zp']} (b_zero_point)", n)
     b_zp_cols = np.zeros(n, np.int32) if b_zp is None else np.broadcast_to(b_zp, (n,)).astype(np.int32)
-    constants = [np.ascontiguousarray(b_zp_cols)]
+    constants, rows = [np.ascontiguousarray(b_zp_cols)], None
     if b.value is not None:
         value = np.asarray(b.value)
         transposed = np.ascontiguousarray(value if trans_b else np.swapaxes(value, -1, -2))   # (..., N, K)
         constants.append(transposed)
-        rows = transposed.reshape(-1, n, k).astype(np.int32) - b_zp_cols[None, :, None]
-        _check_sum_bound(node, rows.reshape(-1, k), k)
+        rows = transposed.reshape(-1, n, k).astype(np.int32) - b_zp_cols[None, :, None] if n and k else None
+        _check_sum_bound(node, None if rows is None else rows.reshape(-1, k), k)
     else:
         _check_sum_bound(node, None, k)
 
@@ -288,6 +308,7 @@ def _matmul(node, ins, names, trans_a=False, trans_b=False, alpha=1.0, output="i
         if y_scale is not None:
             scale = scale / np.float32(y_scale[0])
         scale = np.ascontiguousarray(scale, np.float32)
+        _check_multiplier(node, scale, "alpha x a_scale x b_scale" + (" / y_scale" if y_scale is not None else ""))
         per_column = int(scale.size > 1)
         constants.append(scale)
         unread += (names["a_scale"], names["b_scale"])
@@ -302,6 +323,10 @@ def _matmul(node, ins, names, trans_a=False, trans_b=False, alpha=1.0, output="i
                 raise node_error(node, f"input {names['bias']} (C) has shape {bias.shape}, expected one that "
                                        f"broadcasts to ({m}, {n})") from None
             bias_strides = (st[0] // 4, st[1] // 4)
+            if bias.value is None:
+                raise unsupported(node, f"input {names['bias']} (C) must be a constant: the int32 overflow check "
+                                        f"needs its values")
+            _check_sum_bound(node, None if rows is None else rows.reshape(-1, k), k, bias.value)
     y_dtype = {lib.RADRT_QOUT_I32: INT32, lib.RADRT_QOUT_U8: UINT8, lib.RADRT_QOUT_I8: INT8,
                lib.RADRT_QOUT_F32: FLOAT32}[out_kind]
     y = output_info(node, tuple(a.shape[:-2]) + (m, n), y_dtype)

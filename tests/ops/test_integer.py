@@ -260,3 +260,38 @@ def test_qgemm_matches_onnxruntime(data, a_type, quantized_out, trans_a, trans_b
         assert np.array_equal(got, want)
     else:   # onnxruntime scales in its GEMM's output processor: the same float product
         np.testing.assert_array_equal(got, want)
+
+
+def test_constant_b_with_an_empty_dimension():
+    """K = 0 (every output is the bias-free zero) and N = 0 (an empty output)."""
+    a = np.zeros((2, 0), np.uint8)
+    m = model("MatMulInteger", {"a": a}, {"b": np.zeros((0, 3), np.int8)}, np.int32)
+    assert np.array_equal(run_radrt(m, {"a": a}), np.zeros((2, 3), np.int32))
+    a = np.ones((2, 4), np.uint8)
+    m = model("MatMulInteger", {"a": a}, {"b": np.zeros((4, 0), np.int8)}, np.int32)
+    assert run_radrt(m, {"a": a}).shape == (2, 0)
+
+
+def conv_with_bias(bias, y_scale=np.float32(0.05)):
+    x = np.zeros((1, 1, 2, 2), np.uint8)
+    consts = dict(xs=np.float32(1.0), xz=np.uint8(0), w=np.full((4, 1, 1, 1), 127, np.int8),
+                  ws=np.float32(1.0), wz=np.int8(0), ys=y_scale, yz=np.uint8(0), b=bias)
+    return x, model("QLinearConv", {"x": x}, consts, np.uint8,
+                    order=["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"])
+
+
+def test_a_bias_that_could_overflow_the_int32_accumulator_is_refused():
+    """The spec adds the int32 bias to the int32 sum: onnxruntime wraps there (a bias of
+    INT32_MAX turns an output from 255 to 0); radrt refuses at compile time, naming it."""
+    _, m = conv_with_bias(np.full(4, 2 ** 31 - 1, np.int32))
+    with pytest.raises(UnsupportedOpError, match=r"could overflow .*plus a bias of magnitude 2147483647"):
+        InferenceSession(m, scrub_interval_s=None)
+    x, m = conv_with_bias(np.full(4, 2 ** 31 - 1 - 127 * 255, np.int32))   # just fits
+    assert run_radrt(m, {"x": x}).max() == 255
+
+
+def test_a_requantization_multiplier_that_is_not_finite_is_refused():
+    from runtime.errors import CompileError
+    _, m = conv_with_bias(None, y_scale=np.float32(1e-45))   # 1 x 1 / 1e-45 overflows float32
+    with pytest.raises(CompileError, match=r"output multiplier x_scale x w_scale / y_scale = \[inf\] is not finite"):
+        InferenceSession(m, scrub_interval_s=None)

@@ -421,3 +421,16 @@ def test_no_false_alarm_on_the_light_models(name):
               np.zeros(shape, np.float32)):
         assert same_bits(sess.run(None, feeds(sess, x))[0], ref.run(None, feeds(ref, x))[0])
     assert sess.health() == ZERO
+
+
+def test_an_output_of_no_elements_runs_under_abft():
+    """A graph output of zero elements has no seal and nothing to check (it crashed the
+    engine's construction)."""
+    from onnx import TensorProto, helper, numpy_helper
+    g = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "empty",
+                          [helper.make_tensor_value_info("a", TensorProto.FLOAT, [0, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          initializer=[numpy_helper.from_array(np.ones((4, 3), np.float32), "b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    (y,) = InferenceSession(m, protection="abft", scrub_interval_s=None).run(None, {"a": np.zeros((0, 4), np.float32)})
+    assert y.shape == (0, 3)
