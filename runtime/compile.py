@@ -32,7 +32,9 @@ checks random graphs with every pass on, all off and each one off:
   (QLinearConv, QLinearMatMul, com.microsoft QGemm), as onnxruntime fuses it: the
   weights stay int8 and the sum is exact. The one pass that may change a result: the
   float32 op's rounding error can move the quantized output by one step, where the
-  integer kernel requantizes the exact sum (tests/test_quantize.py).
+  integer kernel requantizes the exact sum (tests/test_quantize.py). Also, exactly,
+  DequantizeLinear -> MaxPool / Concat -> QuantizeLinear with one scale and zero point
+  throughout becomes MaxPool / Concat on the quantized tensors.
 
 Not passes, because radrt has no kernel that could run them instead: Constant,
 ConstantOfShape, Shape and Size of a known shape, `If` with a constant
@@ -845,6 +847,8 @@ class _Compiler:
         where the float path rounds every product: the result may differ by one
         quantization step, as onnxruntime's fused kernels do. The integer op's prepare
         may still decline (types, shapes): the nodes then run unfused."""
+        if self.drop_qdq(node):
+            return True
         prev = self.fusable_producer(node, ("Conv", "MatMul", "Gemm"))
         if prev is None or FUSED_CLIP in prev.node.attrs or len(prev.inputs) < 2:
             return False
@@ -906,6 +910,54 @@ class _Compiler:
         fused_ins = [self.values[n] if n else None for n in fused.inputs]
         try:
             prepared = self.prepare(fused, fused_ins, self.lookup_kernel(fused))
+        except (UnsupportedOpError, CompileError):
+            return False
+        self.steps.remove(prev)
+        del self.values[prev.outputs[0]]
+        self.append_step(fused, prepared)
+        self.fused.append(("QuantizeLinear", node.name))
+        return True
+
+    def drop_qdq(self, node: Node) -> bool:
+        """Part of pass fuse_qdq: DequantizeLinear -> MaxPool / Concat -> QuantizeLinear with
+        one scale and zero point throughout runs MaxPool / Concat on the quantized tensors
+        themselves; True when it did.
+
+        Legality (exact, not only close): every DequantizeLinear input and the
+        QuantizeLinear have the same constant scalar scale (> 0) and zero point of one
+        type; the op's output is read by this QuantizeLinear only; MaxPool has no Indices
+        output. Dequantizing is increasing, so the max of the dequantized values is the
+        dequantized max, and QuantizeLinear(DequantizeLinear(q)) = q for every q (|q - zero
+        point| <= 255: (q - z) x s / s lies within an ulp of q - z, which rounds back)."""
+        prev = self.fusable_producer(node, ("MaxPool", "Concat"))
+        if prev is None or FUSED_CLIP in prev.node.attrs:
+            return False
+        if prev.node.op_type == "MaxPool" and (len(prev.outputs) > 1 and prev.outputs[1]):
+            return False
+
+        def params(scale: str, zp: str):
+            s_info, z_info = self.values.get(scale), self.values.get(zp) if zp else None
+            if s_info is None or s_info.value is None or s_info.value.size != 1 or z_info is None \
+                    or z_info.value is None or z_info.value.size != 1:
+                return None
+            sv = float(np.asarray(s_info.value, np.float32).reshape(-1)[0])
+            if not (np.isfinite(sv) and sv > 0):
+                return None
+            return sv, int(np.asarray(z_info.value).reshape(-1)[0]), np.dtype(z_info.dtype)
+
+        out = params(*(node.inputs + ["", ""])[1:3])
+        if out is None or out[2] not in (np.dtype(np.uint8), np.dtype(np.int8)):
+            return False
+        quantized = []
+        for name in prev.inputs:
+            dq = self.dequantized.get(name)
+            if dq is None or params(dq[1], dq[2]) != out or np.dtype(self.values[dq[0]].dtype) != out[2]:
+                return False
+            quantized.append(dq[0])
+        fused = Node(prev.node.op_type, prev.node.name, quantized, [node.outputs[0]],
+                     {k: v for k, v in prev.node.attrs.items() if not k.startswith("_")}, prev.node.opset)
+        try:
+            prepared = self.prepare(fused, [self.values[n] for n in quantized], self.lookup_kernel(fused))
         except (UnsupportedOpError, CompileError):
             return False
         self.steps.remove(prev)

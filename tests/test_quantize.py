@@ -291,3 +291,26 @@ def test_fuse_qdq_leaves_blocked_and_mismatched_scales_unfused():
     sess = InferenceSession(data, scrub_interval_s=None)
     assert "QLinearConv" not in [st.node.op_type for st in sess.compiled.graph.steps]
     assert sess.run(None, {"x": xi})[0].shape == (1, 3, 6, 6)
+
+
+@pytest.mark.parametrize("same", [True, False], ids=["same-params", "other-params"])
+def test_fuse_qdq_runs_maxpool_on_the_quantized_tensor_exactly(same):
+    """DequantizeLinear -> MaxPool -> QuantizeLinear with one scale and zero point becomes
+    a uint8 MaxPool, equal to the float path bit for bit; other parameters keep the float
+    path."""
+    from onnx import TensorProto as T
+    inits = dict(s=np.float32(0.037), z=np.uint8(131), s2=np.float32(0.037 if same else 0.05), z2=np.uint8(131))
+    nodes = [helper.make_node("DequantizeLinear", ["x", "s", "z"], ["xf"]),
+             helper.make_node("MaxPool", ["xf"], ["p"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("QuantizeLinear", ["p", "s2", "z2"], ["y"])]
+    g = helper.make_graph(nodes, "dq_maxpool_q", [helper.make_tensor_value_info("x", T.UINT8, (2, 3, 9, 9))],
+                          [helper.make_tensor_value_info("y", T.UINT8, None)],
+                          initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    x = np.random.default_rng(9).integers(0, 256, (2, 3, 9, 9)).astype(np.uint8)
+    sess = InferenceSession(m, scrub_interval_s=None)
+    kinds = [st.node.op_type for st in sess.compiled.graph.steps]
+    assert (kinds == ["MaxPool"]) == same
+    (got,) = sess.run(None, {"x": x})
+    (off,) = InferenceSession(m, scrub_interval_s=None, disabled_passes=("fuse_qdq",)).run(None, {"x": x})
+    assert np.array_equal(got, off) and np.array_equal(got, ort_run(m, {"x": x})[0])
