@@ -17,13 +17,15 @@ load.FOLD_ONLY_OPS, in this order:
      OneHot   depth and float indices cast to int64 (truncation) as the spec says;
               indices in [-depth, depth - 1], negatives counted from the end, others
               give an all-off row; NaN/inf indices or depth, depth < 0 are refused.
-     ArgMax/ArgMin  a scan along the axis that keeps the first (or, with
-              select_last_index, the last) element that compares greater (less):
-              NaN never wins over a number, as in onnxruntime (numpy picks the NaN).
    The other ops (comparisons, logic, Where, Round, Sign, Mod, CumSum, NonZero,
    ScatterND, TopK) go to `evaluate` (the reference evaluator); tests/test_fold_only.py
    checks them against onnxruntime on edge cases (NaN, -0.0, negative indices, ties,
    empty tensors).
+Several of these ops also have a kernel (comparisons, logic, Where, Mod, Sign,
+CumSum): a node whose types the kernel takes folds through that kernel
+(runtime.compile.fold_constants), and only the types it declines come here.
+ArgMax and ArgMin have a kernel for every type radrt loads (runtime/ops/argmax.py)
+and are no longer fold-only.
 Errors: CompileError (invalid values), MemoryBudgetError / SizeOverflowError (size).
 """
 import math
@@ -100,14 +102,6 @@ def output_bounds(node, ins) -> List[Tuple[Tuple[int, ...], np.dtype]]:
         return [((len(shapes[0]), int(np.prod(shapes[0], dtype=object))), np.dtype(np.int64))]
     if op == "Range":
         return [((range_count(node, ins),), np.dtype(ins[0].dtype))]
-    if op in ("ArgMax", "ArgMin"):
-        shape = list(shapes[0])
-        axis = _axis(node, len(shape))
-        if node.attr("keepdims", 1):
-            shape[axis] = 1
-        else:
-            del shape[axis]
-        return [(tuple(shape), np.dtype(np.int64))]
     if op == "TopK":
         shape = list(shapes[0])
         axis = _axis(node, len(shape), default=-1)
@@ -152,25 +146,7 @@ def _onehot(node, ins) -> np.ndarray:
     return np.where(hot, values[1], values[0]).astype(values.dtype)
 
 
-def _arg_extreme(node, ins) -> np.ndarray:
-    x = np.asarray(ins[0].value)
-    axis = _axis(node, x.ndim)
-    if x.shape[axis] == 0:
-        raise node_error(node, f"axis {axis} of input shape {x.shape} is empty, it has no {node.op_type}")
-    last = bool(node.attr("select_last_index", 0))
-    better = {("ArgMax", False): np.greater, ("ArgMax", True): np.greater_equal,
-              ("ArgMin", False): np.less, ("ArgMin", True): np.less_equal}[(node.op_type, last)]
-    xs = np.moveaxis(x, axis, 0)
-    best, index = xs[0].copy(), np.zeros(xs.shape[1:], np.int64)
-    for i in range(1, xs.shape[0]):  # a compare never true against NaN: NaN never wins
-        take = better(xs[i], best)
-        best = np.where(take, xs[i], best)
-        index = np.where(take, i, index)
-    index = np.expand_dims(index, axis)
-    return index if node.attr("keepdims", 1) else np.squeeze(index, axis)
-
-
-OWN = {"Range": _range, "OneHot": _onehot, "ArgMax": _arg_extreme, "ArgMin": _arg_extreme}
+OWN = {"Range": _range, "OneHot": _onehot}
 
 
 def fold(node, ins, evaluate: Callable[[], Sequence[Optional[np.ndarray]]]) -> List[Optional[np.ndarray]]:
