@@ -41,7 +41,7 @@ ConstantOfShape, Shape and Size of a known shape, `If` with a constant
 condition (replaced by its branch) and the fold-only ops (load.FOLD_ONLY_OPS),
 which are evaluated here always. The fold-only ops go through
 runtime.fold_only: output sizes bounded and budget-checked before evaluating,
-Range, OneHot, ArgMax and ArgMin computed by radrt's own spec numerics, the
+Range and OneHot computed by radrt's own spec numerics, the
 rest by onnx's reference evaluator (checked against onnxruntime in
 tests/test_fold_only.py). The few nodes whose kernel declines their element
 types (UnsupportedOpError from its prepare, so the same node on run-time
@@ -80,7 +80,7 @@ PARAMETER_INPUTS = {
     "ReduceLogSumExp": (1,), "ReduceMax": (1,), "ReduceMean": (1,), "ReduceMin": (1,),
     "ReduceProd": (1,), "ReduceSum": (1,), "ReduceSumSquare": (1,),
     "LayerNormalization": (1, 2),  # a Scale or B that broadcasts must be a constant
-    "TopK": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "OneHot": (1,),
+    "TopK": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "OneHot": (1,), "CumSum": (1,),
     "LSTM": (4,), "GRU": (4,), "RNN": (4,),   # sequence_lens (runtime.rnn)
     "QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2),   # scale, zero point
     "QLinearConv": (1, 2, 4, 5, 6, 7, 8), "QLinearMatMul": (1, 2, 4, 5, 6, 7),   # scales, zero points, bias

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
+from runtime import InferenceSession
 from runtime.errors import CompileError, ModelLoadError, UnsupportedOpError
 from tests.ops._scan import assert_same_bits, make_model, run_ort, run_radrt, values
 
@@ -98,10 +99,16 @@ def test_constant_input_folds_through_the_kernel(attrs, axis):
     assert_same_bits(run_radrt(folded, {}), run_ort(fed, feeds))
 
 
-def test_fed_axis_is_refused_by_name():
-    m, feeds = make_model("CumSum", np.zeros((2, 3), np.float32), [np.int64(1)], fed_consts=True)
-    with pytest.raises(UnsupportedOpError, match=r"CumSum node 'cumsum1': input 1 \(axis\) must be a constant"):
-        run_radrt(m, feeds)
+def test_fed_axis_compiles_on_its_value():
+    """The axis is a parameter input (runtime.compile.PARAMETER_INPUTS): a fed axis is
+    compiled on, once per distinct value."""
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    m, feeds = make_model("CumSum", x, [np.int64(1)], fed_consts=True)
+    sess = InferenceSession(m, scrub_interval_s=None)
+    for axis in (1, 0, -1):
+        feeds = {k: (np.asarray(axis, v.dtype).reshape(v.shape) if k != "x" else v) for k, v in feeds.items()}
+        (y,) = sess.run(None, feeds)
+        np.testing.assert_array_equal(y, np.cumsum(x, axis=axis))
 
 
 @pytest.mark.parametrize("axis, attrs, match", [
