@@ -1,23 +1,27 @@
 """Integer kernels of int8 models (C: csrc/kernels/integer.c, whose header states the
-arithmetic): ConvInteger and MatMulInteger (int32 output), QLinearConv and QLinearMatMul
-(requantized uint8/int8 output), DynamicQuantizeLinear.
+arithmetic): ConvInteger and MatMulInteger (int32 output), QLinearConv, QLinearMatMul and
+com.microsoft QGemm (requantized uint8/int8, or QGemm's float32, output),
+DynamicQuantizeLinear.
 
 Operands are int8 or uint8 (each with its own zero point), products accumulate in int32.
-Weights stay int8/uint8 in the weights region (a constant MatMul B transposed once here);
-the kernel normalises the operands (weights to int8, activations to uint8) in scratch at
-each call and corrects its dot products for the zero points (per tensor, or per output
-channel / column for the weights). The accumulator is exact: a shape or weights whose sum could leave int32 (K x 255 x 255
-for runtime weights; sum |w - zp| x 255 per output for constant ones) is refused with a
-CompileError naming K, never wrapped.
+Constant weights are packed here once (radrt_qconv_pack / radrt_qmatmul_pack: int8 rows in
+the product's order with their zero points and sums) and stay one byte per weight in the
+weights region; runtime weights are packed into scratch at each call. The kernel
+normalises the activations to uint8 and corrects its dot products for the zero points
+(per tensor, or per output channel / column for the weights). The sum is exact: a shape,
+weights or constant bias whose sum could leave int32 (K x 255 x 255 for runtime weights;
+sum |w - zp| x 255 per output for constant ones; plus the largest |bias|) is refused with
+an UnsupportedOpError naming K, never wrapped (onnxruntime wraps there).
 
 Requantization (QLinear*): y = saturate(round_half_even(float(acc + bias) * multiplier) +
-y_zero_point) with multiplier = x_scale * w_scale / y_scale in float32, per output channel
-or column when w_scale is, as onnxruntime computes it. The scales and the weights' zero
-points must be constants (initializers, or fed inputs the session compiles on: see
-runtime.compile.PARAMETER_INPUTS); the input's zero point may be computed at run time
-(DynamicQuantizeLinear feeding ConvInteger, the dynamic-quantization pattern).
+y_zero_point) with multiplier = x_scale * w_scale / y_scale in float32 (QGemm: alpha *
+a_scale * b_scale, then / y_scale), per output channel or column when w_scale is, as
+onnxruntime computes it; a multiplier that is not finite is a CompileError. The scales,
+the weights' zero points and a bias must be constants (initializers, or fed inputs the
+session compiles on: see runtime.compile.PARAMETER_INPUTS); the input's zero point may be
+computed at run time (DynamicQuantizeLinear feeding ConvInteger, the dynamic pattern).
 Not supported (UnsupportedOpError): MatMulInteger's per-row a_zero_point, B with batch
-dims that differ from A's, 16-bit and 4-bit integer types.
+dims that differ from A's, a runtime transposed B, 16-bit and 4-bit integer types.
 """
 from typing import Optional
 
