@@ -14,12 +14,14 @@
  * modulo 2^32, exact because it fits int32, so the result is independent of the path and
  * the order.
  *
- * A convolution normalises its weights once per call and its input image by image and
- * group into a channels-last padded image; a depthwise group (one input channel) then
- * runs direct loops over it (depthwise_group); any other group is gathered into the
- * im2row matrix (one row of Kp values per output position; padding holds the zero
- * point, so it contributes 0). A matrix product normalises B's columns (the weights,
- * rows of the transposed B) and A's rows. */
+ * Weights are packed by radrt_qconv_pack / radrt_qmatmul_pack (normalised rows with their
+ * zero points and sums): once at compile time when constant, else into scratch at each
+ * call. A convolution normalises its input image by image and group into a channels-last
+ * padded image; a depthwise group (one input channel) then runs direct loops over it
+ * (depthwise_group); a pointwise one reads it as the im2row matrix; any other group is
+ * gathered into the im2row matrix (one row of Kp values per output position; padding
+ * holds the zero point, so it contributes 0). A matrix product's weight rows are B's
+ * columns, its activation rows A's rows. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
