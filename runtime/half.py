@@ -10,7 +10,10 @@ and the kernels (float32 only) run them. What the model states about float16 sta
 - a model output declared float16 stays float16: a Cast to float16 right before it;
 - a `Cast(to=FLOAT16)` in the model still rounds to float16 (round to nearest even,
   overflow to infinity, as the Cast kernel does it) and is followed by a Cast back to
-  float32, so later ops see the rounded value.
+  float32, so later ops see the rounded value; a `CastLike` whose target is float16 (by
+  onnx's type inference on the original model) becomes that same Cast pair, but from
+  float64 (radrt casts float64 to float32 only: it then rounds once, at the model's
+  float16 output, or not at all).
 
 Other intermediate results keep float32 precision where a float16 runtime would round
 each op's output to float16: radrt's results are the more exact ones, and differ from
@@ -69,8 +72,40 @@ def widen_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     taken = _all_names(out.graph)
-    _widen_graph(out.graph, taken, top=True, outer={})
+    _widen_graph(out.graph, taken, top=True, outer={}, half=_float16_values(proto))
     return out
+
+
+def _float16_values(proto: onnx.ModelProto) -> set:
+    """Names of the values whose element type is float16 in the original model: declared
+    (inputs, outputs, value_info, initializers) or found by onnx's type inference; float64
+    values are in it as ("float64", name), so that a CastLike from float64 is told apart."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto).graph
+    except Exception:   # inference is a help here, never a requirement
+        inferred = proto.graph
+    names = set()
+
+    def add(name: str, elem_type: int) -> None:
+        if elem_type == F16:
+            names.add(name)
+        elif elem_type == TensorProto.DOUBLE:
+            names.add(("float64", name))
+
+    def scan(g: onnx.GraphProto) -> None:
+        for vi in [*g.input, *g.output, *g.value_info]:
+            add(vi.name, vi.type.tensor_type.elem_type)
+        for t in g.initializer:
+            add(t.name, t.data_type)
+        for n in g.node:
+            for a in n.attribute:
+                if n.op_type == "Constant" and a.type == onnx.AttributeProto.TENSOR:
+                    for o in n.output:
+                        add(o, a.t.data_type)
+                for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                    scan(sub)
+    scan(inferred)
+    return names
 
 
 def _all_names(g: onnx.GraphProto) -> set:
@@ -100,8 +135,9 @@ def _widen_tensor(t: onnx.TensorProto) -> onnx.TensorProto:
     return numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float32), t.name)
 
 
-def _widen_graph(g: onnx.GraphProto, taken: set, top: bool, outer: Dict[str, str]) -> None:
-    """Rewrite `g` in place; `outer` renames outer-scope values a subgraph reads."""
+def _widen_graph(g: onnx.GraphProto, taken: set, top: bool, outer: Dict[str, str], half: set) -> None:
+    """Rewrite `g` in place; `outer` renames outer-scope values a subgraph reads; `half`:
+    the names of float16 values in the original model (_float16_values)."""
     for i, t in enumerate(g.initializer):
         if t.data_type == F16:
             g.initializer[i].CopyFrom(_widen_tensor(t))
@@ -141,28 +177,36 @@ def _widen_graph(g: onnx.GraphProto, taken: set, top: bool, outer: Dict[str, str
                 t.name = wide
         rename[vi.name] = wide
     for n in g.node:
+        # CastLike to a float16 target is a Cast to float16 (from float64, which radrt casts
+        # to float32 only, it stays a CastLike to the widened target, unrounded)
+        to_half = n.op_type == "CastLike" and n.domain in ("", "ai.onnx") and len(n.input) > 1 \
+            and n.input[1] in half and ("float64", n.input[0]) not in half
         for k, name in enumerate(n.input):
             if name in rename:
                 n.input[k] = rename[name]
         for k, name in enumerate(n.output):
             if name in rename:
                 n.output[k] = rename[name]
-        nodes.extend(_widen_node(n, taken, rename))
+        if to_half:
+            cast = helper.make_node("Cast", [n.input[0]], list(n.output), name=n.name, to=F16)
+            cast.attribute.extend(a for a in n.attribute if a.name == "saturate")
+            n = cast
+        nodes.extend(_widen_node(n, taken, rename, half))
     for wide, name in narrow_outputs:
         nodes.append(helper.make_node("Cast", [wide], [name], to=F16, name=_fresh(taken, name + "_narrow")))
     del g.node[:]
     g.node.extend(nodes)
 
 
-def _widen_node(n: onnx.NodeProto, taken: set, rename: Dict[str, str]) -> List[onnx.NodeProto]:
+def _widen_node(n: onnx.NodeProto, taken: set, rename: Dict[str, str], half: set) -> List[onnx.NodeProto]:
     for a in n.attribute:
         if a.type == onnx.AttributeProto.TENSOR and a.t.data_type == F16:
             a.t.CopyFrom(_widen_tensor(a.t))
         elif a.type == onnx.AttributeProto.GRAPH:
-            _widen_graph(a.g, taken, top=False, outer=rename)
+            _widen_graph(a.g, taken, top=False, outer=rename, half=half)
         elif a.type == onnx.AttributeProto.GRAPHS:
             for sub in a.graphs:
-                _widen_graph(sub, taken, top=False, outer=rename)
+                _widen_graph(sub, taken, top=False, outer=rename, half=half)
         elif a.name == "dtype" and n.op_type in _DTYPE_ATTR_OPS and n.domain in ("", "ai.onnx") \
                 and a.i == F16:
             a.i = F32

@@ -68,6 +68,27 @@ def test_cast_to_float16_rounds_as_float16_does():
     assert np.array_equal(np.signbit(y), np.signbit(want))
 
 
+@pytest.mark.parametrize("target", ["initializer", "intermediate"])
+def test_castlike_to_a_float16_target_rounds_like_cast(target):
+    """CastLike(x, t) with t float16 is a Cast to float16: it rounds even when later ops
+    carry the value on in float32 (the target an initializer, or a value whose type only
+    inference knows)."""
+    t = numpy_helper.from_array(np.zeros(1, np.float16), "t")
+    nodes = [helper.make_node("CastLike", ["x", "t" if target == "initializer" else "t2"], ["h"]),
+             helper.make_node("Cast", ["h"], ["y0"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["y0", "x"], ["y"])]
+    if target == "intermediate":
+        nodes.insert(0, helper.make_node("Abs", ["t"], ["t2"]))
+    g = helper.make_graph(nodes, "castlike", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5])], initializer=[t])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)]).SerializeToString()
+    x = np.array([1 + 2 ** -11, 1 + 3 * 2 ** -11, 0.1, 70000.0, -3.3], np.float32)
+    (y,) = InferenceSession(model, scrub_interval_s=None).run(None, {"x": x})
+    with np.errstate(over="ignore"):
+        want = x.astype(np.float16).astype(np.float32) + x
+    assert np.array_equal(y, want)
+
+
 def half_model(nodes, inputs, outputs, initializers=(), opset=17) -> bytes:
     def vi(name, shape):
         return helper.make_tensor_value_info(name, TensorProto.FLOAT16, shape)
