@@ -907,16 +907,7 @@ class _Compiler:
             fused = Node("QGemm", prev.node.name, [x[0], x[1], x[2], w[0], w[1], w[2], bias, y_scale, y_zp],
                          [node.outputs[0]], {k: attrs[k] for k in ("transA", "transB") if k in attrs},
                          prev.node.opset, None, "com.microsoft")
-        fused_ins = [self.values[n] if n else None for n in fused.inputs]
-        try:
-            prepared = self.prepare(fused, fused_ins, self.lookup_kernel(fused))
-        except (UnsupportedOpError, CompileError):
-            return False
-        self.steps.remove(prev)
-        del self.values[prev.outputs[0]]
-        self.append_step(fused, prepared)
-        self.fused.append(("QuantizeLinear", node.name))
-        return True
+        return self.replace_with_quantized(prev, fused, node)
 
     def drop_qdq(self, node: Node) -> bool:
         """Part of pass fuse_qdq: DequantizeLinear -> MaxPool / Concat -> QuantizeLinear with
@@ -956,14 +947,21 @@ class _Compiler:
             quantized.append(dq[0])
         fused = Node(prev.node.op_type, prev.node.name, quantized, [node.outputs[0]],
                      {k: v for k, v in prev.node.attrs.items() if not k.startswith("_")}, prev.node.opset)
+        return self.replace_with_quantized(prev, fused, node)
+
+    def replace_with_quantized(self, prev: Step, fused: Node, quantize: Node) -> bool:
+        """fuse_qdq's last step: `fused` (reading quantized tensors) replaces step `prev` and
+        absorbs the QuantizeLinear `quantize`; False, changing nothing, when the fused op's
+        prepare declines (types, shapes)."""
         try:
-            prepared = self.prepare(fused, [self.values[n] for n in quantized], self.lookup_kernel(fused))
+            prepared = self.prepare(fused, [self.values[n] if n else None for n in fused.inputs],
+                                    self.lookup_kernel(fused))
         except (UnsupportedOpError, CompileError):
             return False
         self.steps.remove(prev)
         del self.values[prev.outputs[0]]
         self.append_step(fused, prepared)
-        self.fused.append(("QuantizeLinear", node.name))
+        self.fused.append(("QuantizeLinear", quantize.name))
         return True
 
     def fusable_producer(self, node: Node, op_types, input_index: int = 0) -> Optional[Step]:

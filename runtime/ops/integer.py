@@ -58,15 +58,21 @@ def _quantized(node, info: Optional[TensorInfo], what: str) -> TensorInfo:
     return info
 
 
+def _zero_point_input(node, ins, index: int, operand: TensorInfo, what: str) -> Optional[TensorInfo]:
+    """Zero point input `index` (None when absent), checked to have its operand's type."""
+    info = ins[index] if len(ins) > index else None
+    if info is not None and np.dtype(info.dtype) != np.dtype(operand.dtype):
+        raise node_error(node, f"{what} has dtype {np.dtype(info.dtype).name}, expected "
+                               f"{np.dtype(operand.dtype).name} like its operand")
+    return info
+
+
 def _zero_point_of(node, ins, index: int, operand: TensorInfo, what: str, per: int) -> Optional[np.ndarray]:
     """The constant zero point input `index` as int32 [1 or per] (None when absent), of the
     operand's type."""
-    info = ins[index] if len(ins) > index else None
+    info = _zero_point_input(node, ins, index, operand, what)
     if info is None:
         return None
-    if np.dtype(info.dtype) != np.dtype(operand.dtype):
-        raise node_error(node, f"{what} has dtype {np.dtype(info.dtype).name}, expected "
-                               f"{np.dtype(operand.dtype).name} like its operand")
     if info.value is None:
         raise unsupported(node, f"{what} must be a constant (an initializer or a fed input the session "
                                 f"compiles on)")
@@ -78,12 +84,9 @@ def _zero_point_of(node, ins, index: int, operand: TensorInfo, what: str, per: i
 
 def _runtime_zero_point(node, ins, index: int, operand: TensorInfo, what: str) -> Optional[TensorInfo]:
     """The scalar zero point of a runtime operand (read by the kernel at run time), or None."""
-    info = ins[index] if len(ins) > index else None
+    info = _zero_point_input(node, ins, index, operand, what)
     if info is None:
         return None
-    if np.dtype(info.dtype) != np.dtype(operand.dtype):
-        raise node_error(node, f"{what} has dtype {np.dtype(info.dtype).name}, expected "
-                               f"{np.dtype(operand.dtype).name} like its operand")
     if info.size != 1:
         raise unsupported(node, f"{what} has shape {info.shape}; radrt supports one zero point for this "
                                 f"operand (per tensor)")
