@@ -3,8 +3,8 @@
 How it works. `fold(node, ins, evaluate)` does two things for a node of
 load.FOLD_ONLY_OPS, in this order:
 1. `output_bounds` computes the shape and dtype of every output from the input
-   shapes and, where the size depends on a value (Range's count, OneHot's depth,
-   TopK's k), from that value; each is checked with `sizes.check_tensor` (int64
+   shapes and, where the size depends on a value (Range's count, OneHot's depth),
+   from that value; each is checked with `sizes.check_tensor` (int64
    and the memory budget) BEFORE anything is evaluated, so a constant
    Range(0, 2e8) under a 100 MB budget is a MemoryBudgetError naming the node,
    not a 2.4 GB allocation.
@@ -18,14 +18,14 @@ load.FOLD_ONLY_OPS, in this order:
               indices in [-depth, depth - 1], negatives counted from the end, others
               give an all-off row; NaN/inf indices or depth, depth < 0 are refused.
    The other ops (comparisons, logic, Where, Round, Sign, Mod, CumSum, NonZero,
-   ScatterND, TopK) go to `evaluate` (the reference evaluator); tests/test_fold_only.py
+   ScatterND) go to `evaluate` (the reference evaluator); tests/test_fold_only.py
    checks them against onnxruntime on edge cases (NaN, -0.0, negative indices, ties,
    empty tensors).
 Several of these ops also have a kernel (comparisons, logic, Where, Mod, Sign,
 CumSum): a node whose types the kernel takes folds through that kernel
 (runtime.compile.fold_constants), and only the types it declines come here.
-ArgMax and ArgMin have a kernel for every type radrt loads (runtime/ops/argmax.py)
-and are no longer fold-only.
+ArgMax, ArgMin (runtime/ops/argmax.py) and TopK (runtime/ops/topk.py) have a kernel
+for every type radrt loads and are no longer fold-only.
 Errors: CompileError (invalid values), MemoryBudgetError / SizeOverflowError (size).
 """
 import math
@@ -102,15 +102,6 @@ def output_bounds(node, ins) -> List[Tuple[Tuple[int, ...], np.dtype]]:
         return [((len(shapes[0]), int(np.prod(shapes[0], dtype=object))), np.dtype(np.int64))]
     if op == "Range":
         return [((range_count(node, ins),), np.dtype(ins[0].dtype))]
-    if op == "TopK":
-        shape = list(shapes[0])
-        axis = _axis(node, len(shape), default=-1)
-        k = int(_scalar(node, ins[1], "input 1 (K)")) if node.opset >= 10 else int(node.attr("k"))
-        if not 0 <= k <= shape[axis]:
-            raise node_error(node, f"K is {k}, expected in [0, {shape[axis]}] (axis {axis} of "
-                                   f"input shape {tuple(shapes[0])})", value=k)
-        shape[axis] = k
-        return [(tuple(shape), np.dtype(ins[0].dtype)), (tuple(shape), np.dtype(np.int64))]
     if op == "OneHot":
         shape = list(shapes[0])
         shape.insert(_axis(node, len(shape), default=-1, extra=1), _onehot_depth(node, ins))

@@ -30,7 +30,7 @@ COMPILE_TIME_OPS = frozenset({"Constant", "ConstantOfShape", "Shape", "Size", "I
                               "LSTM", "GRU", "RNN"})   # unrolled into kernel ops (runtime.rnn)
 FOLD_ONLY_OPS = frozenset({
     "Range", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or",
-    "Where", "Round", "NonZero", "ScatterND", "CumSum", "Mod", "Sign", "TopK", "OneHot",
+    "Where", "Round", "NonZero", "ScatterND", "CumSum", "Mod", "Sign", "OneHot",
 })
 DEFAULT_DOMAINS = ("", "ai.onnx")
 

@@ -57,10 +57,6 @@ CASES = [
     ("ScatterND", {"reduction": "add"}, [f32(1, 2, 3, 4), i64(1, 1, 3).reshape(3, 1), f32(10, 20, 30)],
      [TP.FLOAT], 18),
     ("ScatterND", {}, [f32(1, 2, 3, 4), i64(-1).reshape(1, 1), f32(10)], [TP.FLOAT], 18),
-    ("TopK", {"largest": 0, "sorted": 1}, [f32(3, 1, 2, 1).reshape(1, 4), i64(2)], [TP.FLOAT, TP.INT64], 18),
-    ("TopK", {"largest": 1, "sorted": 1}, [f32(3, 1, 3, 1, -INF).reshape(1, 5), i64(3)],
-     [TP.FLOAT, TP.INT64], 18),
-    ("TopK", {"axis": 0}, [f32(1, 2, 3, 4).reshape(2, 2), i64(0)], [TP.FLOAT, TP.INT64], 18),
 ]
 
 
@@ -93,7 +89,8 @@ def _models(op, attrs, inputs, out_types, opset):
 
 
 def test_every_fold_only_op_has_a_case():
-    # ArgMax and ArgMin have kernels now; their folding cases are in tests/ops/test_argmax.py.
+    # ArgMax, ArgMin and TopK have kernels now; their folding cases are in tests/ops/test_argmax.py
+    # and tests/ops/test_topk.py.
     assert {c[0] for c in CASES} == set(FOLD_ONLY_OPS)
 
 
@@ -128,11 +125,9 @@ def test_fold_only_output_is_budget_checked_before_it_is_computed(op, inputs, bu
     ("Range", [np.float32(0), np.float32(np.inf), np.float32(1)], "finite element count"),
     ("OneHot", [np.array([np.nan], np.float32), np.float32(3), np.array([0, 1], np.float32)], "NaN"),
     ("OneHot", [np.array([1], np.int64), np.float32(-2), np.array([0, 1], np.float32)], "depth"),
-    ("TopK", [np.zeros((1, 4), np.float32), np.array([5], np.int64)], "K is 5"),
     ("Equal", [np.zeros(3, np.float32), np.zeros(2, np.float32)], "do not broadcast"),
 ])
 def test_invalid_fold_only_values_are_compile_errors(op, inputs, match):
-    out_types = [TP.FLOAT, TP.INT64] if op == "TopK" else [_out_type(op, inputs)]
-    _, const, _ = _models(op, {}, inputs, out_types, 18)
+    _, const, _ = _models(op, {}, inputs, [_out_type(op, inputs)], 18)
     with pytest.raises(CompileError, match=match):
         InferenceSession(const)
