@@ -18,7 +18,18 @@ operator specs (LSTM-14, GRU-14, RNN-14):
   GRU (gates z, r, h): z = f(.), r = f(.), h~ = g(x_h + (r H) R_h^T + Rb_h) or, with
       linear_before_reset, g(x_h + r (H R_h^T + Rb_h)); H = h~ + z (H - h~);
   RNN: H = f(.);
-- `clip` clamps every pre-activation to [-clip, clip].
+- `clip` clamps every pre-activation to [-clip, clip];
+- sequence_lens (compiled on its value: runtime.compile.PARAMETER_INPUTS; every entry
+  in [0, T]): batch entry b runs steps 0 .. L_b - 1 only (reverse: L_b - 1 down to 0).
+  Its validity at each step is known at compile time, so the unrolled graph masks with
+  a constant: at a step where some entries are past their length, H (and C) =
+  Where(valid, new, previous) keeps their state and Y = Where(valid, new, 0); a step
+  past every entry's length is not computed at all (Y is a constant 0); a step where
+  every entry is valid has no Where. Where selects, so whatever X holds past an
+  entry's length (padding, NaN) never reaches the results, as the spec says (a
+  multiply by a 0/1 mask would let a NaN through). Y_h (Y_c) is the state after the
+  entry's last valid step; for an empty sequence (L_b = 0) it is 0, not the initial
+  state: onnxruntime's result, which the spec does not settle.
 Outputs: Y [T, num_directions, B, H] (layout 1: [B, T, num_directions, H]), Y_h and
 (LSTM) Y_c [num_directions, B, H] (layout 1: [B, num_directions, H]); initial_h and
 initial_c have the shape of Y_h.
@@ -26,8 +37,8 @@ initial_c have the shape of Y_h.
 Activations: Sigmoid, Tanh, Relu, LeakyRelu (alpha), HardSigmoid (alpha, beta);
 activation_alpha / activation_beta are consumed in order by the activations that take
 them, defaults as the ops'. Not supported (UnsupportedOpError naming the attribute):
-LSTM input_forget=1, other activations, sequence_lens other than T for every batch
-entry (a sequence_lens input is compiled on its value: runtime.compile.PARAMETER_INPUTS).
+LSTM input_forget=1, other activations. A sequence length outside [0, T] is a
+CompileError naming sequence_lens.
 """
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -118,6 +129,26 @@ def _activations(node: Node, n_dirs: int) -> List[List[Tuple[str, dict]]]:
     return [resolved[d * k:(d + 1) * k] for d in range(n_dirs)]
 
 
+def _sequence_lengths(node: Node, lens: Optional[TensorInfo], T: int, B: int) -> List[int]:
+    """Each batch entry's sequence length: sequence_lens' value (every entry in [0, T]),
+    or T for all when it is omitted."""
+    if lens is None:
+        return [T] * B
+    if lens.value is None:
+        raise unsupported(node, "input 4 (sequence_lens) must be a constant (an initializer or a fed input "
+                                "the session compiles on)")
+    value = np.asarray(lens.value)
+    if not np.issubdtype(value.dtype, np.integer) or value.shape != (B,):
+        raise node_error(node, f"input 4 (sequence_lens) has shape {value.shape} and element type "
+                               f"{value.dtype.name}, expected ({B},) int32 (one length per batch entry)",
+                         attribute="sequence_lens", value=value.shape)
+    lengths = [int(v) for v in value]
+    if any(not 0 <= n <= T for n in lengths):
+        raise node_error(node, f"sequence_lens {lengths}: every entry must be in [0, {T}] (the sequence "
+                               f"length of X)", attribute="sequence_lens", value=lengths)
+    return lengths
+
+
 def expand(node: Node, ins: List[Optional[TensorInfo]], fresh: Callable[[str], str], opset: int
            ) -> Tuple[List[Node], Dict[str, np.ndarray]]:
     """The kernel nodes and constants computing `node` (module docstring)."""
@@ -159,13 +190,7 @@ def expand(node: Node, ins: List[Optional[TensorInfo]], fresh: Callable[[str], s
         info = get(k)
         if info is not None and tuple(info.shape) != shape:
             raise node_error(node, f"input {k} has shape {info.shape}, expected {shape}")
-    if lens is not None:
-        if lens.value is None:
-            raise unsupported(node, "input 4 (sequence_lens) must be a constant (an initializer or a fed input "
-                                    "the session compiles on)")
-        if tuple(lens.value.shape) != (B,) or np.any(lens.value != T):
-            raise unsupported(node, f"sequence_lens {lens.value.tolist()}: radrt runs full sequences only "
-                                    f"(every entry {T})", attribute="sequence_lens", value=lens.value.tolist())
+    lengths = _sequence_lengths(node, lens, T, B)
     if op == "LSTM" and int(node.attr("input_forget", 0)):
         raise unsupported(node, "input_forget=1 (coupled input and forget gates) is not supported",
                           attribute="input_forget", value=1)
@@ -215,8 +240,14 @@ def expand(node: Node, ins: List[Optional[TensorInfo]], fresh: Callable[[str], s
             R_zr, R_h = (b.one("Slice", [Rd, b.const([s], np.int64), b.const([e], np.int64), b.const([0], np.int64)])
                          for s, e in ((0, 2 * H), (2 * H, 3 * H)))
         outputs: List[Optional[str]] = [None] * T
+        zeros = None   # [B, H] of 0: Y at the steps past an entry's length
         for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            valid = [t < n for n in lengths]
+            if not any(valid):   # past every entry's length: nothing computed, Y is 0
+                outputs[t] = b.const(np.zeros((1, 1, B, H)))
+                continue
             xw = b.pick(XW, t)                                                 # [B, G*H]
+            C_new = None
             if op == "LSTM":
                 gates = b.one("Add", [xw, b.one("Gemm", [H_prev, Rd], transB=1)])
                 gi, go, gf, gc = b.split(gates, [H] * 4)
@@ -228,7 +259,6 @@ def expand(node: Node, ins: List[Optional[TensorInfo]], fresh: Callable[[str], s
                 if peep is not None:
                     go = b.one("Add", [go, b.one("Mul", [p_o, C_new])])
                 H_new = b.one("Mul", [activate(go, f), b.one(h[0], [C_new], **h[1])])
-                C_prev = C_new
             elif op == "GRU":
                 x_zr, x_h = b.split(xw, [2 * H, H])
                 zr = b.one("Add", [x_zr, b.one("Gemm", [H_prev, R_zr], transB=1)])
@@ -245,8 +275,22 @@ def expand(node: Node, ins: List[Optional[TensorInfo]], fresh: Callable[[str], s
                 H_new = b.one("Add", [h_t, b.one("Mul", [z_t, b.one("Sub", [H_prev, h_t])])])
             else:
                 H_new = activate(b.one("Add", [xw, b.one("Gemm", [H_prev, Rd], transB=1)]), f)
-            outputs[t] = b.reshape(H_new, (1, 1, B, H))
-            H_prev = H_new
+            y_t = H_new
+            if not all(valid):   # entries past their length keep their state and output 0
+                mask = b.const(np.array(valid).reshape(B, 1), np.bool_)
+                zeros = zeros or b.const(np.zeros((B, H)))
+                y_t = b.one("Where", [mask, H_new, zeros])
+                H_new = b.one("Where", [mask, H_new, H_prev])
+                if C_new is not None:
+                    C_new = b.one("Where", [mask, C_new, C_prev])
+            outputs[t] = b.reshape(y_t, (1, 1, B, H))
+            H_prev, C_prev = H_new, C_new
+        if 0 in lengths:   # an empty sequence's Y_h and Y_c are 0, as onnxruntime's
+            mask = b.const(np.array([n > 0 for n in lengths]).reshape(B, 1), np.bool_)
+            zeros = zeros or b.const(np.zeros((B, H)))
+            H_prev = b.one("Where", [mask, H_prev, zeros])
+            if op == "LSTM":
+                C_prev = b.one("Where", [mask, C_prev, zeros])
         ys.append(b.one("Concat", outputs, axis=0) if T > 1 else outputs[0])   # [T, 1, B, H]
         hs.append(b.reshape(H_prev, (1, B, H)))
         if op == "LSTM":
