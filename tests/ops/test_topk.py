@@ -25,9 +25,9 @@ ORT_TYPES = [np.float32, np.float64, np.int8, np.uint8, np.int16, np.int32, np.i
 NAN, INF = np.nan, np.inf
 
 
-def make_model(x, k, attrs=None, opset=18, fold=False, fed_k=False):
+def make_model(x, k, attrs=None, opset=18, fold=False, fed_k=False, typed=False):
     """TopK of x (fed, or an initializer when fold) with K an initializer (a graph input
-    when fed_k; the attribute k before opset 10); outputs v and i."""
+    when fed_k; the attribute k before opset 10); outputs v and i, untyped unless typed."""
     x = np.asarray(x)
     attrs = dict(attrs or {})
     k_value = np.array([k], np.int64)
@@ -42,7 +42,9 @@ def make_model(x, k, attrs=None, opset=18, fold=False, fed_k=False):
     g = helper.make_graph(
         [node], "g",
         [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for n, a in inputs],
-        [helper.make_empty_tensor_value_info("v"), helper.make_empty_tensor_value_info("i")],
+        [helper.make_tensor_value_info("v", helper.np_dtype_to_tensor_dtype(x.dtype), None),
+         helper.make_tensor_value_info("i", helper.np_dtype_to_tensor_dtype(np.dtype(np.int64)), None)]
+        if typed else [helper.make_empty_tensor_value_info("v"), helper.make_empty_tensor_value_info("i")],
         [numpy_helper.from_array(a, n) for n, a in inits])
     m = helper.make_model(g, ir_version=8, opset_imports=[helper.make_opsetid("", opset)])
     return m.SerializeToString(), dict(inputs)
@@ -215,3 +217,15 @@ def test_invalid_k_and_attributes_are_named(k, attrs, match):
         m, feeds = make_model(np.zeros((2, 4), np.float32), k, attrs, fold=fold)
         with pytest.raises(CompileError, match=match):
             run_radrt(m, feeds)
+
+
+def test_float16_model_computes_in_float32_and_matches_onnxruntime():
+    """A float16 TopK (runtime.half widens it): float16 values out (the graph output
+    declares float16), the same order."""
+    x = np.array([[1, NAN, 3, 2, 3, -INF], [0.5, 0.5, -0.0, 0.0, 7, NAN]], np.float16)
+    for largest in (0, 1):
+        m, feeds = make_model(x, 3, {"largest": largest}, typed=True)
+        got, want = run_radrt(m, feeds), run_ort(m, feeds)
+        assert got[0].dtype == np.float16
+        for g, w in zip(got, want):
+            assert_same_bits(g, w)
