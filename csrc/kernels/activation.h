@@ -12,6 +12,7 @@ void radrt_clip(const float *x, float *y, size_t n, float lo, float hi);
 void radrt_hard_sigmoid(const float *x, float *y, size_t n, float alpha, float beta);
 void radrt_hard_swish(const float *x, float *y, size_t n);
 void radrt_sigmoid(const float *x, float *y, size_t n);
+void radrt_swish(const float *x, float *y, size_t n); /* x * sigmoid(x) */
 void radrt_tanh(const float *x, float *y, size_t n);
 void radrt_erf(const float *x, float *y, size_t n);
 void radrt_exp(const float *x, float *y, size_t n);

@@ -1,6 +1,6 @@
 /* Activations and unary math against libm in double: the vectorised exp_f
- * behind Exp, Sigmoid and Tanh within their ulp bounds (Exp 1, Sigmoid 2.5,
- * Tanh 6, as tests/ops/test_activation.py) over the whole finite range,
+ * behind Exp, Sigmoid, Swish and Tanh within their ulp bounds (Exp 1, Sigmoid 2.5,
+ * Swish 3.5, Tanh 6, as tests/ops/test_activation.py) over the whole finite range,
  * gradual underflow and overflow, NaN and +-Inf; the value of an element
  * does not depend on where it lands (vector body or remainder) or on the
  * buffer being updated in place. Buffers are exactly sized. */
@@ -136,9 +136,41 @@ static void simple_ops(void) {
     free(x); free(y);
 }
 
+static double ref_swish(double x) { return x * ref_sigmoid(x); }
+
+/* Swish (the fused Sigmoid -> Mul): x times the Sigmoid kernel's value, bit for bit
+ * (NaN matches NaN), on random values and the specials; within 3.5 ulp of float64 where
+ * sigmoid(x) is a normal float (below x = -87 it is subnormal, then 0 below -104, and
+ * x * sigmoid(x) keeps only what those bits hold, as Mul after Sigmoid does). */
+static void swish_is_x_times_sigmoid(void) {
+    const size_t n = 100003;
+    float *x = exact_alloc(n * sizeof(float)), *s = exact_alloc(n * sizeof(float)), *y = exact_alloc(n * sizeof(float));
+    const float sp[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 89.0f, -87.5f, -103.0f, -150.0f, 200.0f, 1e-30f};
+    for (size_t i = 0; i < n; i++) x[i] = i < 11 ? sp[i] : (rnd_float() - 0.5f) * 220.0f;
+    radrt_sigmoid(x, s, n);
+    radrt_swish(x, y, n);
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(x[i]) <= 87.0f) {
+            double e = ulps(y[i], ref_swish((double)x[i]));
+            worst = e < 0 ? INFINITY : e > worst ? e : worst;
+        }
+    CHECK(worst <= 3.5, "swish: %.2f ulp, bound 3.5", worst);
+    for (size_t i = 0; i < n; i++) {
+        float w = x[i] * s[i];
+        int ok = isnan(w) ? isnan(y[i]) : memcmp(&w, &y[i], sizeof w) == 0;
+        if (!ok) {
+            CHECK(0, "swish(%g) = %.9g, expected x * sigmoid(x) = %.9g", x[i], y[i], w);
+            break;
+        }
+    }
+    free(x); free(s); free(y);
+}
+
 int main(void) {
     check_ulps("exp", radrt_exp, exp, 1.0);
     check_ulps("sigmoid", radrt_sigmoid, ref_sigmoid, 2.5);
+    swish_is_x_times_sigmoid();
     check_ulps("tanh", radrt_tanh, tanh, 6.0);
     specials();
     simple_ops();

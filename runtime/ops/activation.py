@@ -15,7 +15,7 @@ PLAIN_UNARY = {
     "Reciprocal": "reciprocal", "Floor": "floor", "Ceil": "ceil",
 }
 # Rough cost in flops per element, for `radrt inspect`.
-COST = {"sigmoid": 4, "tanh": 8, "erf": 8, "exp": 4, "log": 4, "hard_swish": 4}
+COST = {"sigmoid": 4, "swish": 5, "tanh": 8, "erf": 8, "exp": 4, "log": 4, "hard_swish": 4}
 
 
 def _unary_input(node, ins) -> TensorInfo:
@@ -30,6 +30,13 @@ def _prepared(x: TensorInfo, kernel: str, *params) -> Prepared:
     return Prepared([TensorInfo(x.shape, FLOAT32)],
                     lambda lib, i, o, c, scratch: (getattr(lib, "radrt_" + kernel), (i[0], o[0], n) + params),
                     flops=n * COST.get(kernel, 1))
+
+
+def swish(x: TensorInfo) -> Prepared:
+    """x * sigmoid(x) in one pass (radrt_swish): the step runtime.compile's fuse_swish makes
+    of a Sigmoid and the Mul of its input by its output; float32 `x`, checked by the
+    Sigmoid's prepare."""
+    return _prepared(x, "swish")
 
 
 @register(*PLAIN_UNARY)
