@@ -314,3 +314,35 @@ def test_fuse_qdq_runs_maxpool_on_the_quantized_tensor_exactly(same):
     (got,) = sess.run(None, {"x": x})
     (off,) = InferenceSession(m, scrub_interval_s=None, disabled_passes=("fuse_qdq",)).run(None, {"x": x})
     assert np.array_equal(got, off) and np.array_equal(got, ort_run(m, {"x": x})[0])
+
+
+def test_abft_checks_int8_products_exactly_and_corrects_their_upsets(tmp_path):
+    """Under abft every QLinearConv of a QOperator model is one "exact" step (int32
+    checksums, no threshold: csrc/kernels/integer.h), run once: on random, constant and
+    extreme inputs the output is none's bits and nothing is counted (no false alarm);
+    an upset of any such step's stored output, any bit, is corrected."""
+    model, inp, shape = quantized("squeezenet", tmp_path, True, "qoperator")
+    sess = InferenceSession(model, protection="abft", scrub_interval_s=None)
+    ref = InferenceSession(model, scrub_interval_s=None)
+    steps = sess._engine.steps
+    exact = [s.index for s in steps if s.kind == "exact"]
+    convs = [k for k, st in enumerate(sess._engine.plan.steps) if st.node.op_type == "QLinearConv"]
+    assert exact == convs and len(exact) == 26
+    rng = np.random.default_rng(4)
+    for x in (rng.random(shape, dtype=np.float32), np.zeros(shape, np.float32), np.ones(shape, np.float32) * 1e3,
+              rng.standard_normal(shape).astype(np.float32) * 50):
+        assert sess.run(None, {inp: x})[0].tobytes() == ref.run(None, {inp: x})[0].tobytes()
+        assert all(steps[i].ck.checked == sess._engine.plan.steps[i].prepared.abft.checksums and
+                   steps[i].ck.exceeded == 0 for i in exact)
+    assert not any(sess.health()[k] for k in ("checksum_mismatches", "ops_reexecuted", "reexecutions",
+                                             "upsets_corrected", "uncorrectable"))
+    x = rng.random(shape, dtype=np.float32)
+    (golden,) = ref.run(None, {inp: x})
+    sites = {s.name: s for s in sess.fault_sites()}
+    for i in exact:
+        site = sites[f"compute/op{i}/r0"]
+        for offset in rng.choice(site.nbytes, 3, replace=False):
+            sess.inject(site.name, int(offset), int(rng.integers(8)))
+            assert sess.run(None, {inp: x})[0].tobytes() == golden.tobytes()
+    health = sess.health()
+    assert health["uncorrectable"] == 0 and health["upsets_corrected"] == 3 * len(exact)

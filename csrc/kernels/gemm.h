@@ -98,6 +98,9 @@ void radrt_gemm_pack_b(const float *b, int64_t rs, int64_t cs, int64_t K, int64_
  * output channel, predicted from window sums of the input plane (conv.c); not a
  * radrt_sgemm side (radrt_abft_work_floats refuses it: see radrt_conv_abft_work_floats) */
 #define RADRT_ABFT_DEPTHWISE 2
+/* An integer product (integer.h: radrt_qconv, radrt_qmatmul): exact int32 checksums,
+ * no threshold (the sums are compared modulo 2^32, where they are exact) */
+#define RADRT_ABFT_EXACT 3
 
 typedef struct radrt_abft_s {
     int side;
@@ -136,6 +139,9 @@ typedef struct radrt_abft_s {
      * it per group). The caller zeroes wseal[0..1] before the op. */
     uint64_t *wseal;
     int64_t wseal_base;
+    /* RADRT_ABFT_EXACT: per group, K int32 sums of the packed weight rows minus their
+     * zero points, modulo 2^32, in the packed order of k (integer.h); NULL otherwise. */
+    const int32_t *isum;
 } radrt_abft;
 
 /* Compares count checksums (expected[i], mag[i], observed[i]) by the rule above (K

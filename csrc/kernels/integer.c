@@ -27,9 +27,16 @@
 #include <string.h>
 
 #include "integer.h"
+#include "../protect/seal.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+#include <immintrin.h>
+#define IG_AVX512 1
+#else
+#define IG_AVX512 0
+#endif
 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-#include <immintrin.h>
 #define IG_VNNI 1
 /* 8 weight rows x 32 activation rows by vpdpbusd: the activations packed as panel[k/4][j][4]
  * (32 rows, 4 consecutive k of row j in one 32-bit lane), each weight row's 4 bytes of a
@@ -113,6 +120,12 @@ static void store_row(const radrt_igemm_operands *o, int64_t m, int64_t n0, int6
         for (int64_t q = 0; q < count; q++) out[q * c_cs] = (int32_t)((uint32_t)raw[q] + corr);
 }
 
+/* sum_r 256^r raw[r][q] over the 4 digit rows, modulo 2^32. */
+static uint32_t digits_value(const int32_t (*raw)[32], int64_t q) {
+    return (uint32_t)raw[0][q] + ((uint32_t)raw[1][q] << 8) + ((uint32_t)raw[2][q] << 16) +
+           ((uint32_t)raw[3][q] << 24);
+}
+
 void radrt_igemm(const radrt_igemm_operands *o, int32_t *c, int64_t c_rs, int64_t c_cs) {
     const int64_t M = o->rows_a, N = o->rows_b, Kp = o->Kp;
 #if IG_VNNI
@@ -126,6 +139,11 @@ void radrt_igemm(const radrt_igemm_operands *o, int32_t *c, int64_t c_rs, int64_
             vnni_8x32(o->a + m0 * Kp, Kp, o->panel, raw);
             const int64_t rows = M - m0 < 8 ? M - m0 : 8;
             for (int64_t r = 0; r < rows; r++) store_row(o, m0 + r, n0, cols, raw[r], c, c_rs, c_cs);
+        }
+        if (o->check) {   /* the digit rows of the checksum, on the same panel */
+            int32_t raw[8][32];
+            vnni_8x32(o->check, Kp, o->panel, raw);
+            for (int64_t q = 0; q < cols; q++) o->expected[n0 + q] = digits_value(raw, q);
         }
     }
 #else
@@ -147,7 +165,28 @@ void radrt_igemm(const radrt_igemm_operands *o, int32_t *c, int64_t c_rs, int64_
             const int32_t d = dot(o->a + r * Kp, o->b + j * Kp, Kp);
             store_row(o, r, j, 1, &d, c, c_rs, c_cs);
         }
+    if (o->check)   /* the digit rows of the checksum */
+        for (int64_t j = 0; j < N; j++) {
+            int32_t raw[4][32];
+            for (int r = 0; r < 4; r++) raw[r][0] = dot(o->check + r * Kp, o->b + j * Kp, Kp);
+            o->expected[j] = digits_value(raw, 0);
+        }
 #endif
+}
+
+/* The digit rows of exact ABFT (radrt_igemm_operands.check) for the K golden sums v:
+ * v[k] = sum_r 256^r d_r[k] modulo 2^32 with every digit d_r in [-128, 127]; rows 4..7
+ * and k >= K zero. */
+static void check_digits(const int32_t *v, int64_t K, int64_t Kp, int8_t *rows) {
+    memset(rows, 0, (size_t)(RADRT_IGEMM_CHECK_ROWS * Kp));
+    for (int64_t k = 0; k < K; k++) {
+        int64_t u = v[k];
+        for (int r = 0; r < 4; r++) {
+            const int64_t d = ((u + 128) & 255) - 128;
+            rows[r * Kp + k] = (int8_t)d;
+            u = (u - d) / 256;
+        }
+    }
 }
 
 static int64_t padded_k(int64_t K) { return (K + RADRT_IGEMM_KSTEP - 1) / RADRT_IGEMM_KSTEP * RADRT_IGEMM_KSTEP; }
@@ -199,59 +238,104 @@ static void activation_rows(const void *x, int is_signed, int64_t rows, int64_t 
     }
 }
 
+/* acc + b modulo 2^32: exact, since the compile-time bound keeps every sum of an
+ * accumulator and its bias inside int32 (runtime/ops/integer.py); an upset value wraps
+ * (defined behaviour) and is caught by the checks. */
+static inline int32_t biased(int32_t acc, int32_t b) { return (int32_t)((uint32_t)acc + (uint32_t)b); }
+
+/* One output-stage value of v = acc + b with scale s, before the conversion to the output
+ * type (RADRT_QOUT_U8 / _I8: rounded half to even, shifted and saturated to [lo, hi]). */
+static inline float quantized_value(int32_t v, float s, float zp, float lo, float hi) {
+    const float q = nearbyintf((float)v * s) + zp;
+    return q < lo ? lo : (q > hi ? hi : q);
+}
+
 /* One row of the output stage with one bias b and one scale s (the convolution's case:
- * both per output channel): a loop the compiler vectorises. */
-static void requantize_row(const int32_t *acc, int64_t cols, int64_t b, float s, float zp, float lo, float hi,
-                           int out_kind, void *y) {
-    if (out_kind == RADRT_QOUT_U8) {
-        uint8_t *out = (uint8_t *)y;
-        for (int64_t j = 0; j < cols; j++) {
-            float q = nearbyintf((float)((int64_t)acc[j] + b) * s) + zp;
-            q = q < lo ? lo : (q > hi ? hi : q);
-            out[j] = (uint8_t)q;
+ * both per output channel), to uint8 or int8 bytes (the conversion gives the bits of
+ * either). verify: compare with y instead of storing, and return nonzero when a value
+ * differs; colsum (verify only, may be NULL): colsum[j] += acc[j], the column sums of
+ * exact ABFT taken in the same pass. With AVX-512, 16 values per step by the same
+ * operations in the same order (conversion, multiply, round half to even, add, clamp),
+ * so the same bits as the scalar loop. */
+static int requantize_row(const int32_t *acc, int64_t cols, int32_t b, float s, float zp, float lo, float hi,
+                          int verify, uint32_t *colsum, uint8_t *out) {
+    uint8_t bad = 0;
+    int64_t j = 0;
+#if IG_AVX512
+    const __m512i vb = _mm512_set1_epi32(b);
+    const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(zp), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    __m128i vbad = _mm_setzero_si128();
+    for (; j + 16 <= cols; j += 16) {
+        const __m512i a = _mm512_loadu_si512((const void *)(acc + j));
+        if (verify && colsum)
+            _mm512_storeu_si512((void *)(colsum + j), _mm512_add_epi32(_mm512_loadu_si512((void *)(colsum + j)), a));
+        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a, vb)), vs);
+        f = _mm512_add_ps(_mm512_roundscale_ps(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+        const __m128i q = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(f, vlo), vhi)));
+        if (verify)
+            vbad = _mm_or_si128(vbad, _mm_xor_si128(q, _mm_loadu_si128((const __m128i *)(const void *)(out + j))));
+        else
+            _mm_storeu_si128((__m128i *)(void *)(out + j), q);
+    }
+    bad = !_mm_testz_si128(vbad, vbad);
+#endif
+    for (; j < cols; j++) {
+        const uint8_t q = (uint8_t)(int32_t)quantized_value(biased(acc[j], b), s, zp, lo, hi);
+        if (!verify) {
+            out[j] = q;
+            continue;
         }
-    } else {
-        int8_t *out = (int8_t *)y;
+        bad |= out[j] ^ q;
+        if (colsum) colsum[j] += (uint32_t)acc[j];
+    }
+    return bad != 0;
+}
+
+/* radrt_requantize, or (verify) nonzero when an output of y differs from what it would
+ * store, adding each column's accumulators into colsum (when not NULL). */
+static int output_stage(const int32_t *acc, int64_t rows, int64_t cols, const int32_t *bias, int64_t bias_rs,
+                        int64_t bias_cs, const float *scale, int64_t scale_rs, int64_t scale_cs, int32_t zero_point,
+                        int out_kind, int verify, uint32_t *colsum, void *y) {
+    const float lo = out_kind == RADRT_QOUT_I8 ? -128.0f : 0.0f, hi = out_kind == RADRT_QOUT_I8 ? 127.0f : 255.0f;
+    const float zp = (float)zero_point;
+    const int quantized = out_kind == RADRT_QOUT_U8 || out_kind == RADRT_QOUT_I8;
+    int bad = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        if (quantized && (!bias || bias_cs == 0) && scale_cs == 0) {
+            bad |= requantize_row(acc + r * cols, cols, bias ? bias[r * bias_rs] : 0, scale[r * scale_rs], zp, lo, hi,
+                                  verify, colsum, (uint8_t *)y + r * cols);
+            continue;
+        }
         for (int64_t j = 0; j < cols; j++) {
-            float q = nearbyintf((float)((int64_t)acc[j] + b) * s) + zp;
-            q = q < lo ? lo : (q > hi ? hi : q);
-            out[j] = (int8_t)q;
+            const int64_t i = r * cols + j;
+            if (verify && colsum) colsum[j] += (uint32_t)acc[i];
+            const int32_t v = biased(acc[i], bias ? bias[r * bias_rs + j * bias_cs] : 0);
+            if (out_kind == RADRT_QOUT_I32) {
+                if (verify) bad |= ((int32_t *)y)[i] != v;
+                else ((int32_t *)y)[i] = v;
+            } else if (out_kind == RADRT_QOUT_F32) {
+                const float f = (float)v * scale[r * scale_rs + j * scale_cs];
+                if (verify) bad |= memcmp(&((float *)y)[i], &f, 4) != 0;
+                else ((float *)y)[i] = f;
+            } else {
+                const float q = quantized_value(v, scale[r * scale_rs + j * scale_cs], zp, lo, hi);
+                if (out_kind == RADRT_QOUT_I8) {
+                    if (verify) bad |= ((int8_t *)y)[i] != (int8_t)q;
+                    else ((int8_t *)y)[i] = (int8_t)q;
+                } else {
+                    if (verify) bad |= ((uint8_t *)y)[i] != (uint8_t)q;
+                    else ((uint8_t *)y)[i] = (uint8_t)q;
+                }
+            }
         }
     }
+    return bad;
 }
 
 void radrt_requantize(const int32_t *acc, int64_t rows, int64_t cols, const int32_t *bias, int64_t bias_rs,
                       int64_t bias_cs, const float *scale, int64_t scale_rs, int64_t scale_cs, int32_t zero_point,
                       int out_kind, void *y) {
-    const float lo = out_kind == RADRT_QOUT_I8 ? -128.0f : 0.0f, hi = out_kind == RADRT_QOUT_I8 ? 127.0f : 255.0f;
-    const float zp = (float)zero_point;
-    const int quantized = out_kind == RADRT_QOUT_U8 || out_kind == RADRT_QOUT_I8;
-    for (int64_t r = 0; r < rows; r++) {
-        if (quantized && (!bias || bias_cs == 0) && scale_cs == 0) {
-            requantize_row(acc + r * cols, cols, bias ? bias[r * bias_rs] : 0, scale[r * scale_rs], zp, lo, hi,
-                           out_kind, (char *)y + r * cols);
-            continue;
-        }
-        for (int64_t j = 0; j < cols; j++) {
-            const int64_t i = r * cols + j;
-            const int64_t v = (int64_t)acc[i] + (bias ? bias[r * bias_rs + j * bias_cs] : 0);
-            if (out_kind == RADRT_QOUT_I32) {
-                ((int32_t *)y)[i] = (int32_t)(uint32_t)v;
-                continue;
-            }
-            const float f = (float)v * scale[r * scale_rs + j * scale_cs];
-            if (out_kind == RADRT_QOUT_F32) {
-                ((float *)y)[i] = f;
-                continue;
-            }
-            float q = nearbyintf(f) + zp;
-            q = q < lo ? lo : (q > hi ? hi : q);
-            if (out_kind == RADRT_QOUT_I8)
-                ((int8_t *)y)[i] = (int8_t)q;
-            else
-                ((uint8_t *)y)[i] = (uint8_t)q;
-        }
-    }
+    output_stage(acc, rows, cols, bias, bias_rs, bias_cs, scale, scale_rs, scale_cs, zero_point, out_kind, 0, NULL, y);
 }
 
 static size_t out_elem_bytes(int out_kind) {
@@ -385,6 +469,72 @@ static void depthwise_group(const radrt_im2col *g, const uint8_t *plane, const i
     }
 }
 
+/* ---- exact ABFT (integer.h) ------------------------------------------------------- */
+
+/* The exact checksums of one radrt_igemm product made with its prediction
+ * (radrt_igemm_operands.check, .expected), one per activation row n: the sum over the
+ * weight rows of c[m][n] (observed[n] when the caller summed it; else summed here from c
+ * with c_rs = 1, a matrix product's rows, c_cs its row stride) against expected[n] - zb
+ * sum_k v[k], modulo 2^32 (v: the golden sums of the weight rows minus their zero
+ * points). Returns the number that differ. */
+static int64_t check_product(const radrt_igemm_operands *o, const int32_t *v, const uint32_t *observed,
+                             const int32_t *c, int64_t c_cs) {
+    uint32_t vsum = 0;
+    for (int64_t k = 0; k < o->K; k++) vsum += (uint32_t)v[k];
+    const uint32_t shift = (uint32_t)o->zero_b * vsum;
+    int64_t bad = 0;
+    for (int64_t n = 0; n < o->rows_b; n++) {
+        uint32_t total = 0;
+        if (observed)
+            total = observed[n];
+        else
+            for (int64_t m = 0; m < o->rows_a; m++) total += (uint32_t)c[n * c_cs + m];
+        bad += total != o->expected[n] - shift;
+    }
+    return bad;
+}
+
+/* The exact checksums of one depthwise group (depthwise_group's arguments): per output
+ * channel m, sum_n acc[m][n] against sum_t (w[m][t] - za[m]) (S[t] - positions x_zero),
+ * S[t] the sum over output positions of the input tap t reads. S: taps uint32. */
+static int64_t check_depthwise(const radrt_im2col *g, const uint8_t *plane, const int64_t *pdims, int32_t x_zero,
+                               const int8_t *w8, const int32_t *w_zero, int64_t rows, int64_t Kp, const int32_t *acc,
+                               uint32_t *S) {
+    const int64_t positions = prod3(g->out), sw = g->stride[2];
+    int64_t t = 0;
+    for (int64_t kd = 0; kd < g->kernel[0]; kd++)
+        for (int64_t kh = 0; kh < g->kernel[1]; kh++)
+            for (int64_t kw = 0; kw < g->kernel[2]; kw++, t++) {
+                uint32_t total = 0;
+                for (int64_t od = 0; od < g->out[0]; od++)
+                    for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                        const uint8_t *src = plane + ((od * g->stride[0] + kd * g->dilation[0]) * pdims[1] +
+                                                      oh * g->stride[1] + kh * g->dilation[1]) * pdims[2] +
+                                             kw * g->dilation[2];
+                        for (int64_t ow = 0; ow < g->out[2]; ow++) total += src[ow * sw];
+                    }
+                S[t] = total - (uint32_t)positions * (uint32_t)x_zero;
+            }
+    int64_t bad = 0;
+    for (int64_t m = 0; m < rows; m++) {
+        uint32_t observed = 0, expected = 0;
+        for (int64_t n = 0; n < positions; n++) observed += (uint32_t)acc[m * positions + n];
+        for (int64_t k = 0; k < t; k++) expected += (uint32_t)((int32_t)w8[m * Kp + k] - w_zero[m]) * S[k];
+        bad += observed != expected;
+    }
+    return bad;
+}
+
+/* Seals y as the checked parts of it are done: whole words up to byte `end` (all of y
+ * when last), from where the previous call stopped (*done, bytes). */
+static void seal_through(radrt_abft *ck, const void *y, size_t end, int last, size_t *done) {
+    const size_t upto = last ? end : end / 4 * 4;
+    if (ck->seal && upto > *done)
+        radrt_seal_add((radrt_seal *)(void *)ck->seal, (const char *)y + *done, upto - *done,
+                       (uint64_t)ck->seal_base + *done / 4);
+    if (upto > *done) *done = upto;
+}
+
 static int64_t conv_k(const radrt_qconv_params *p) { return p->geom.channels * prod3(p->geom.kernel); }
 
 static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
@@ -447,21 +597,25 @@ void radrt_qmatmul_pack(const radrt_qmatmul_params *p, const void *b, const int3
 }
 
 /* Scratch: the padded image, the im2row and its sums of one group; the int32 outputs of
- * one group; the packing panel; the packed weights when they are not packed already. */
+ * one group; the packing panel; exact ABFT's digit rows, predictions (one per position)
+ * and sums (one per position or tap); the packed weights when they are not packed
+ * already. */
 size_t radrt_qconv_scratch_bytes(const radrt_qconv_params *p) {
     const size_t Kp = (size_t)padded_k(conv_k(p)), positions = (size_t)prod3(p->geom.out);
-    const size_t cout_g = (size_t)(p->out_channels / p->group);
+    const size_t cout_g = (size_t)(p->out_channels / p->group), K = (size_t)conv_k(p);
     int64_t pdims[3];
     padded_dims(&p->geom, pdims);
     const size_t weights = p->w_packed ? 0 : radrt_qweights_bytes(p->out_channels, conv_k(p));
-    const size_t parts[6][3] = {{(size_t)p->geom.channels, (size_t)prod3(pdims), 1},   /* padded image */
+    const size_t parts[9][3] = {{(size_t)p->geom.channels, (size_t)prod3(pdims), 1},   /* padded image */
                                 {positions, Kp, 1}, {positions, 1, 4}, {cout_g, positions, 4},
-                                {RADRT_IGEMM_PANEL_ROWS, Kp, 1}, {weights, 1, 1}};
-    return weights == SIZE_MAX ? SIZE_MAX : scratch_sum(parts, 6);
+                                {RADRT_IGEMM_PANEL_ROWS, Kp, 1}, {RADRT_IGEMM_CHECK_ROWS, Kp, 1}, {positions, 1, 4},
+                                {positions > K ? positions : K, 1, 4}, {weights, 1, 1}};
+    return weights == SIZE_MAX ? SIZE_MAX : scratch_sum(parts, 9);
 }
 
 void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_point, const void *w,
-                 const int32_t *w_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch) {
+                 const int32_t *w_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch,
+                 radrt_abft *ck) {
     const int64_t K = conv_k(p), Kp = padded_k(K), positions = prod3(p->geom.out), plane = prod3(p->geom.in);
     const int64_t cout = p->out_channels, cout_g = cout / p->group;
     const int32_t x_zp = zero_point_of(x_zero_point, p->x_signed);
@@ -478,9 +632,16 @@ void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_
     s += align64((size_t)(cout_g * positions) * 4);
     uint8_t *panel = (uint8_t *)s;
     s += align64((size_t)(RADRT_IGEMM_PANEL_ROWS * Kp));
+    int8_t *digits = (int8_t *)s;
+    s += align64((size_t)(RADRT_IGEMM_CHECK_ROWS * Kp));
+    uint32_t *expected = (uint32_t *)s;
+    s += align64((size_t)positions * 4);
+    uint32_t *sums = (uint32_t *)s;   /* column sums (GEMM path) or window sums (depthwise) */
+    s += align64((size_t)(positions > K ? positions : K) * 4);
     if (!p->w_packed) {
         radrt_qconv_pack(p, w, w_zero_point, s);
         w = s;
+        ck = NULL;   /* checked only with constant (packed) weights: see integer.h */
     }
     const packed_parts q = parts_of(w, cout, Kp);
     const int8_t *w8 = q.rows;
@@ -493,12 +654,15 @@ void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_
     for (int d = 0; d < 3; d++)
         pointwise &= p->geom.kernel[d] == 1 && p->geom.stride[d] == 1 && p->geom.pad[d] == 0 &&
                      p->geom.out[d] == p->geom.in[d];
+    const int depthwise = p->geom.channels == 1 && p->group > 1;
+    size_t sealed = 0;   /* bytes of y sealed (ck) */
     for (int64_t n = 0; n < p->batch; n++)
         for (int64_t grp = 0; grp < p->group; grp++) {
             const char *xg = (const char *)x + (size_t)((n * p->in_channels + grp * p->geom.channels) * plane);
             padded_image(&p->geom, xg, p->x_signed, (uint8_t)x_zero, image, pdims);
             const int64_t m0 = grp * cout_g;
-            if (p->geom.channels == 1 && p->group > 1) {   /* depthwise: direct, no im2row */
+            radrt_igemm_operands o = {0};
+            if (depthwise) {   /* direct, no im2row */
                 depthwise_group(&p->geom, image, pdims, x_zero, w8 + m0 * Kp, w_zero + m0, cout_g, Kp, acc);
             } else {
                 const uint8_t *b = rows;
@@ -513,30 +677,56 @@ void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_
                 } else {
                     im2row_u8(&p->geom, image, pdims, rows, sums_needed ? row_sum : NULL, Kp);
                 }
-                const radrt_igemm_operands o = {cout_g, positions, K, Kp, w8 + m0 * Kp, w_zero + m0, w_sum + m0,
-                                                b, x_zero, sums_needed ? row_sum : NULL, panel};
+                const radrt_igemm_operands g = {cout_g, positions, K, Kp, w8 + m0 * Kp, w_zero + m0, w_sum + m0,
+                                                b, x_zero, sums_needed ? row_sum : NULL, panel, NULL, NULL};
+                o = g;
+                if (ck) {   /* the prediction, computed by the product from the same panels */
+                    check_digits(ck->isum + grp * K, K, Kp, digits);
+                    o.check = digits;
+                    o.expected = expected;
+                    memset(sums, 0, (size_t)positions * 4);
+                }
                 radrt_igemm(&o, acc, positions, 1);
             }
-            char *yg = (char *)y + (size_t)((n * cout + m0) * positions) * yb;
-            radrt_requantize(acc, cout_g, positions, bias ? bias + m0 : NULL, 1, 0,
-                             p->scale_per_channel ? scale + m0 : scale, p->scale_per_channel ? 1 : 0, 0,
-                             p->y_zero_point, p->out_kind, yg);
+            const size_t y0 = (size_t)((n * cout + m0) * positions) * yb;
+            for (int verify = 0; verify <= (ck != NULL); verify++) {   /* store, then (ck) check what was stored */
+                const int bad = output_stage(acc, cout_g, positions, bias ? bias + m0 : NULL, 1, 0,
+                                             p->scale_per_channel ? scale + m0 : scale, p->scale_per_channel, 0,
+                                             p->y_zero_point, p->out_kind, verify, depthwise ? NULL : sums,
+                                             (char *)y + y0);
+                if (verify) ck->exceeded += bad != 0;
+            }
+            if (ck) {   /* after the output stage read the accumulators: see integer.h */
+                if (depthwise) {
+                    ck->exceeded += check_depthwise(&p->geom, image, pdims, x_zero, w8 + m0 * Kp, w_zero + m0,
+                                                    cout_g, Kp, acc, sums);
+                    ck->checked += cout_g;
+                } else {
+                    ck->exceeded += check_product(&o, ck->isum + grp * K, sums, acc, 1);
+                    ck->checked += positions;
+                }
+                seal_through(ck, y, y0 + (size_t)(cout_g * positions) * yb,
+                             n == p->batch - 1 && grp == p->group - 1, &sealed);
+            }
         }
 }
 
 /* ---- matrix product --------------------------------------------------------------- */
 
-/* Scratch: A's rows (M x Kp) and sums; the int32 product; the packing panel; B packed
- * (its columns as weight rows) when it is not packed already. */
+/* Scratch: A's rows (M x Kp) and sums; the int32 product; the packing panel; exact
+ * ABFT's digit rows and predictions (one per row of A); B packed (its columns as weight
+ * rows) when it is not packed already. */
 size_t radrt_qmatmul_scratch_bytes(const radrt_qmatmul_params *p) {
     const size_t Kp = (size_t)padded_k(p->K), M = (size_t)p->M, N = (size_t)p->N;
     const size_t weights = p->b_packed ? 0 : radrt_qweights_bytes(p->N, p->K);
-    const size_t parts[5][3] = {{M, Kp, 1}, {M, 1, 4}, {M, N, 4}, {RADRT_IGEMM_PANEL_ROWS, Kp, 1}, {weights, 1, 1}};
-    return weights == SIZE_MAX ? SIZE_MAX : scratch_sum(parts, 5);
+    const size_t parts[7][3] = {{M, Kp, 1}, {M, 1, 4}, {M, N, 4}, {RADRT_IGEMM_PANEL_ROWS, Kp, 1},
+                                {RADRT_IGEMM_CHECK_ROWS, Kp, 1}, {M, 1, 4}, {weights, 1, 1}};
+    return weights == SIZE_MAX ? SIZE_MAX : scratch_sum(parts, 7);
 }
 
 void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_zero_point, const void *b,
-                   const int32_t *b_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch) {
+                   const int32_t *b_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch,
+                   radrt_abft *ck) {
     const int64_t M = p->M, N = p->N, K = p->K, Kp = padded_k(K);
     char *s = (char *)scratch;
     uint8_t *a8 = (uint8_t *)s;
@@ -547,8 +737,15 @@ void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_z
     s += align64((size_t)(M * N) * 4);
     uint8_t *panel = (uint8_t *)s;
     s += align64((size_t)(RADRT_IGEMM_PANEL_ROWS * Kp));
+    int8_t *digits = (int8_t *)s;
+    s += align64((size_t)(RADRT_IGEMM_CHECK_ROWS * Kp));
+    uint32_t *expected = (uint32_t *)s;
+    s += align64((size_t)M * 4);
     const int32_t a_zp = zero_point_of(a_zero_point, p->a_signed) + (p->a_signed ? 128 : 0);
     const size_t yb = out_elem_bytes(p->out_kind);
+    if (!p->b_packed) ck = NULL;   /* checked only with a constant (packed) B: see integer.h */
+    if (ck) check_digits(ck->isum, K, Kp, digits);
+    size_t sealed = 0;   /* bytes of y sealed (ck) */
     for (int64_t i = 0; i < p->batch; i++) {
         const void *packed = b;
         if (!p->b_packed) {
@@ -559,10 +756,20 @@ void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_z
         const packed_parts q = parts_of(packed, N, Kp);
         activation_rows((const char *)a + (size_t)(i * M * K), p->a_signed, M, K, p->a_rs, p->a_cs, a8, a_sum, Kp);
         /* weight rows are B's columns: C[i][j] = dot(column j, row i), stored at i * N + j */
-        const radrt_igemm_operands o = {N, M, K, Kp, q.rows, q.zero, q.sum, a8, a_zp, a_sum, panel};
+        const radrt_igemm_operands o = {N, M, K, Kp, q.rows, q.zero, q.sum, a8, a_zp, a_sum, panel,
+                                        ck ? digits : NULL, expected};
         radrt_igemm(&o, acc, 1, N);
-        radrt_requantize(acc, M, N, bias, p->bias_rs, p->bias_cs, scale, 0, p->scale_per_column ? 1 : 0,
-                         p->y_zero_point, p->out_kind, (char *)y + (size_t)(i * M * N) * yb);
+        const size_t y0 = (size_t)(i * M * N) * yb;
+        for (int verify = 0; verify <= (ck != NULL); verify++) {   /* store, then (ck) check what was stored */
+            const int bad = output_stage(acc, M, N, bias, p->bias_rs, p->bias_cs, scale, 0, p->scale_per_column,
+                                         p->y_zero_point, p->out_kind, verify, NULL, (char *)y + y0);
+            if (verify) ck->exceeded += bad != 0;
+        }
+        if (ck) {   /* after the output stage read the accumulators: see integer.h */
+            ck->exceeded += check_product(&o, ck->isum, NULL, acc, N);
+            ck->checked += M;
+            seal_through(ck, y, y0 + (size_t)(M * N) * yb, i == p->batch - 1, &sealed);
+        }
     }
 }
 

@@ -15,13 +15,36 @@
  * results equal onnxruntime's bit for bit (tests/ops/test_integer.py).
  *
  * Conv padding reads as the input's zero point (so contributes 0 after subtraction),
- * which is what the spec's zero-padding of the dequantized input means. */
+ * which is what the spec's zero-padding of the dequantized input means.
+ *
+ * ABFT (ck not NULL, side RADRT_ABFT_EXACT; runtime/protect/abft.py), for packed constant
+ * weights only. Integer sums make Huang & Abraham's checksums exact: compared modulo
+ * 2^32, where both sides are exact, with no threshold, so no false alarm and every error
+ * of one accumulator is seen (its difference is below 2^32 in magnitude). Per image and
+ * group, after the output stage:
+ * - the output stage is computed again from the accumulators and compared with y as
+ *   stored (an upset of y or of the requantization arithmetic);
+ * - GEMM path: for each activation row n (a conv's output position, a matmul's row of A),
+ *   sum_m acc[m][n] against sum_k isum[k] (b[n][k] - zb), isum being the golden sums of
+ *   the weight rows minus their zero points (ck->isum, one K vector per group): an upset
+ *   of a weight, a zero point, a packed activation or an accumulator, or of the product's
+ *   arithmetic, after the accumulators were formed and until this check;
+ * - depthwise path: for each output channel m, sum_n acc[m][n] against sum_t (w[m][t] -
+ *   za[m]) (S[t] - positions zb), S[t] the sum of the inputs tap t reads over all output
+ *   positions (the weights are then the ones the kernel read: their seal verifies them).
+ * The check reads the accumulators after the output stage (so an upset of one between
+ * the product and the output stage is seen), then y is sealed word by word into
+ * ck->seal (seal.h; ck->seal_base its first word), so an upset of y after the check is
+ * seen by its reader. Results add to ck->checked (checksums compared) and ck->exceeded
+ * (checksums or output-stage words that differ). Not covered (as for the float GEMM): an
+ * upset of the input between its seal check and the normalisation into scratch. */
 #ifndef RADRT_INTEGER_H
 #define RADRT_INTEGER_H
 #include <stddef.h>
 #include <stdint.h>
 
 #include "conv.h" /* radrt_im2col */
+#include "gemm.h" /* radrt_abft */
 
 /* Output of an integer product: the int32 accumulator, requantized to uint8/int8, or
  * scaled to float32 (com.microsoft QGemm without y_scale: y = (float)(acc + bias) * scale). */
@@ -50,7 +73,16 @@ typedef struct {
     int32_t zero_b;
     const int32_t *sum_b;
     uint8_t *panel;
+    /* Exact ABFT's prediction (NULL: none): check is RADRT_IGEMM_CHECK_ROWS rows of Kp
+     * int8, the base-256 digits of the golden weight-row sums v (digit r in row r, the
+     * rest zeros), and expected[n] receives sum_r 256^r dot(row r, b row n) = sum_k v[k]
+     * b[n][k] modulo 2^32, from the same packed activations the product reads. */
+    const int8_t *check;
+    uint32_t *expected;
 } radrt_igemm_operands;
+
+/* Rows of radrt_igemm_operands.check (4 digits, then zeros: the product reads 8 rows). */
+#define RADRT_IGEMM_CHECK_ROWS 8
 
 /* c[m * c_rs + n * c_cs] = sum_k (a[m][k] - zero_a[m]) (b[n][k] - zero_b), exact when it
  * fits int32 and K x 255 x 128 < 2^31. */
@@ -58,10 +90,10 @@ void radrt_igemm(const radrt_igemm_operands *o, int32_t *c, int64_t c_rs, int64_
 
 /* The output stage of a rows x cols accumulator: with b = bias[r * bias_rs + c * bias_cs]
  * (bias NULL: 0) and s = scale[r * scale_rs + c * scale_cs],
- *   RADRT_QOUT_I32: y = acc + b (int32, wrapping: the caller bounds the sums);
- *   RADRT_QOUT_U8 / _I8: y = saturate(round_half_even((float)(acc + b) * s) + zero_point),
- *     acc + b formed in int64 (exact);
- *   RADRT_QOUT_F32: y = (float)(acc + b) * s. */
+ *   RADRT_QOUT_I32: y = acc + b;
+ *   RADRT_QOUT_U8 / _I8: y = saturate(round_half_even((float)(acc + b) * s) + zero_point);
+ *   RADRT_QOUT_F32: y = (float)(acc + b) * s;
+ * acc + b formed in int32, wrapping (exact: the caller bounds the sums with the bias). */
 void radrt_requantize(const int32_t *acc, int64_t rows, int64_t cols, const int32_t *bias, int64_t bias_rs,
                       int64_t bias_cs, const float *scale, int64_t scale_rs, int64_t scale_cs, int32_t zero_point,
                       int out_kind, void *y);
@@ -80,9 +112,12 @@ typedef struct {
 /* x: (batch, in_channels, spatial...) int8/uint8; x_zero_point one value of x's type or
  * NULL; w_zero_point: out_channels int32 or NULL (0); bias: out_channels int32 or NULL;
  * scale: see radrt_requantize (unused for RADRT_QOUT_I32); y: (batch,
- * out_channels, out spatial...) of out_kind's type. scratch: radrt_qconv_scratch_bytes. */
+ * out_channels, out spatial...) of out_kind's type. scratch: radrt_qconv_scratch_bytes.
+ * ck: NULL, or the exact ABFT checks above (w_packed only; ck->isum: group x K values,
+ * unused by a depthwise conv). */
 void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_point, const void *w,
-                 const int32_t *w_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch);
+                 const int32_t *w_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch,
+                 radrt_abft *ck);
 /* Bytes of scratch for radrt_qconv; SIZE_MAX on overflow. */
 size_t radrt_qconv_scratch_bytes(const radrt_qconv_params *p);
 
@@ -104,9 +139,11 @@ typedef struct {
 
 /* batch products of A (batch, M, K) int8/uint8 with a_zero_point (one value of A's type,
  * or NULL) and B, plus bias (NULL: none); y (batch, M, N) of out_kind's type.
- * scratch: radrt_qmatmul_scratch_bytes. */
+ * scratch: radrt_qmatmul_scratch_bytes. ck: NULL, or the exact ABFT checks above
+ * (b_packed only; ck->isum: K values, the sums over B's columns). */
 void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_zero_point, const void *b,
-                   const int32_t *b_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch);
+                   const int32_t *b_zero_point, const int32_t *bias, const float *scale, void *y, void *scratch,
+                   radrt_abft *ck);
 size_t radrt_qmatmul_scratch_bytes(const radrt_qmatmul_params *p);
 
 /* Weights packed once (at compile time, for constant weights): rows of K values (a conv's

@@ -4,10 +4,12 @@
  * signednesses, per-channel zero points, K a multiple of the vector step or not), requantization rounding half to even and
  * saturating at both ends, DynamicQuantizeLinear's range. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 
 #include "kernels/integer.h"
+#include "protect/seal.h"
 
 static uint32_t rng = 12345u;
 static int32_t rnd(int32_t lo, int32_t hi) { /* uniform in [lo, hi] */
@@ -82,7 +84,7 @@ static void conv_case(int trial) {
     const int64_t yn = p.batch * p.out_channels * positions;
     void *y = malloc((size_t)yn * 4);
     void *scratch = malloc(radrt_qconv_scratch_bytes(&p));
-    radrt_qconv(&p, x, xz, w, wz, bias, scale, y, scratch);
+    radrt_qconv(&p, x, xz, w, wz, bias, scale, y, scratch, NULL);
     const int64_t cg = p.out_channels / p.group;
     for (int64_t n = 0; n < p.batch; n++)
         for (int64_t m = 0; m < p.out_channels; m++)
@@ -113,6 +115,35 @@ static void conv_case(int trial) {
                               (long)yi, ((uint8_t *)y)[yi], (uint8_t)q);
                     }
                 }
+    /* the same with packed weights and exact ABFT: the same bits, every checksum compared,
+     * none exceeded, and the output sealed as a whole (integer.h) */
+    radrt_qconv_params pk = p;
+    pk.w_packed = 1;
+    const int64_t taps = p.geom.kernel[1] * p.geom.kernel[2], C = p.geom.channels;
+    void *packed = malloc(radrt_qweights_bytes(p.out_channels, K));
+    radrt_qconv_pack(&pk, w, wz, packed);
+    int32_t *isum = calloc((size_t)(p.group * K), 4);
+    for (int64_t m = 0; m < p.out_channels; m++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t t = 0; t < taps; t++)
+                isum[(m / cg) * K + t * C + c] += at(w, (m * C + c) * taps + t, p.w_signed) - wz[m];
+    uint64_t seal[2] = {0, 0};
+    radrt_abft ck = {0};
+    ck.side = RADRT_ABFT_EXACT;
+    ck.isum = isum;
+    ck.seal = seal;
+    void *y2 = malloc((size_t)yn * 4), *scratch2 = malloc(radrt_qconv_scratch_bytes(&pk));
+    radrt_qconv(&pk, x, xz, packed, NULL, bias, scale, y2, scratch2, &ck);
+    const size_t ybytes = (size_t)yn * (p.out_kind == RADRT_QOUT_I32 ? 4 : 1);
+    const int depthwise = C == 1 && p.group > 1;
+    const int64_t want = p.batch * (depthwise ? p.out_channels : p.group * positions);
+    radrt_seal whole = {0, 0};
+    radrt_seal_add(&whole, y, ybytes, 0);
+    CHECK(memcmp(y, y2, ybytes) == 0, "trial %d checked qconv differs", trial);
+    CHECK(ck.exceeded == 0 && ck.checked == want, "trial %d qconv checks %ld/%ld exceeded %ld", trial,
+          (long)ck.checked, (long)want, (long)ck.exceeded);
+    CHECK(seal[0] == whole.sum && seal[1] == whole.wsum, "trial %d qconv seal differs", trial);
+    free(packed); free(isum); free(y2); free(scratch2);
     free(x); free(w); free(wz); free(bias); free(scale); free(y); free(scratch);
 }
 
@@ -145,7 +176,7 @@ static void matmul_case(int trial) {
     const int8_t az8 = -1;
     void *y = malloc((size_t)(p.batch * p.M * p.N) * 4);
     void *scratch = malloc(radrt_qmatmul_scratch_bytes(&p));
-    radrt_qmatmul(&p, a, p.a_signed ? (const void *)&az8 : (const void *)&azu, b, bz, NULL, scale, y, scratch);
+    radrt_qmatmul(&p, a, p.a_signed ? (const void *)&az8 : (const void *)&azu, b, bz, NULL, scale, y, scratch, NULL);
     const int32_t azv = p.a_signed ? az8 : azu;
     for (int64_t i = 0; i < p.batch; i++)
         for (int64_t r = 0; r < p.M; r++)
@@ -166,6 +197,32 @@ static void matmul_case(int trial) {
                           ((int8_t *)y)[yi], (int8_t)q);
                 }
             }
+    if (!p.b_batch_stride) { /* one B: packed, with exact ABFT (see conv_case) */
+        radrt_qmatmul_params pk = p;
+        pk.b_packed = 1;
+        void *packed = malloc(radrt_qweights_bytes(p.N, p.K));
+        radrt_qmatmul_pack(&pk, b, bz, packed);
+        int32_t *isum = calloc((size_t)p.K, 4);
+        for (int64_t j = 0; j < p.N; j++)
+            for (int64_t k = 0; k < p.K; k++)
+                isum[k] += at(b, p.b_transposed ? j * p.K + k : k * p.N + j, p.b_signed) - bz[j];
+        uint64_t seal[2] = {0, 0};
+        radrt_abft ck = {0};
+        ck.side = RADRT_ABFT_EXACT;
+        ck.isum = isum;
+        ck.seal = seal;
+        void *y2 = malloc((size_t)(p.batch * p.M * p.N) * 4), *scratch2 = malloc(radrt_qmatmul_scratch_bytes(&pk));
+        radrt_qmatmul(&pk, a, p.a_signed ? (const void *)&az8 : (const void *)&azu, packed, NULL, NULL, scale, y2,
+                      scratch2, &ck);
+        const size_t ybytes = (size_t)(p.batch * p.M * p.N) * (p.out_kind == RADRT_QOUT_I32 ? 4 : 1);
+        radrt_seal whole = {0, 0};
+        radrt_seal_add(&whole, y, ybytes, 0);
+        CHECK(memcmp(y, y2, ybytes) == 0, "trial %d checked qmatmul differs", trial);
+        CHECK(ck.exceeded == 0 && ck.checked == p.batch * p.M, "trial %d qmatmul checks %ld exceeded %ld", trial,
+              (long)ck.checked, (long)ck.exceeded);
+        CHECK(seal[0] == whole.sum && seal[1] == whole.wsum, "trial %d qmatmul seal differs", trial);
+        free(packed); free(isum); free(y2); free(scratch2);
+    }
     free(a); free(b); free(bz); free(scale); free(y); free(scratch);
 }
 

@@ -17,7 +17,9 @@ everything the C kernel will trust, and returns a `Prepared`:
 - `flops`: multiply-adds count twice; used by `radrt inspect`;
 - `abft`: for Conv, Gemm and MatMul with constant weights, the `AbftSpec` of
   the checksums fused into the GEMM (csrc/kernels/gemm.h) or into the depthwise
-  conv (csrc/kernels/conv.c); the invoke then
+  conv (csrc/kernels/conv.c), and for the integer products with constant weights
+  (QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger, QGemm) of their exact
+  checksums (csrc/kernels/integer.h); the invoke then
   takes a keyword `abft=` (a cffi `radrt_abft *`, see `abft_struct`, or None
   for the unchecked call). None for every other op and case.
 
@@ -79,13 +81,17 @@ ABFT_LAMBDA = 4.0
 
 @dataclass(frozen=True)
 class AbftSpec:
-    """The ABFT checksums of one Conv/Gemm/MatMul step (csrc/kernels/gemm.h).
+    """The ABFT checksums of one Conv/Gemm/MatMul step (csrc/kernels/gemm.h) or
+    integer product (csrc/kernels/integer.h).
 
     side: lib.RADRT_ABFT_COLUMNS (Conv: the weights are A, one checksum per
     output position and image and group), lib.RADRT_ABFT_ROWS (Gemm/MatMul:
-    the constant B, one checksum per output row and product) or
+    the constant B, one checksum per output row and product),
     lib.RADRT_ABFT_DEPTHWISE (depthwise Conv: one checksum per image and output
-    channel, predicted from the taps as read and window sums of the input).
+    channel, predicted from the taps as read and window sums of the input) or
+    lib.RADRT_ABFT_EXACT (an integer product: exact int32 checksums, no
+    threshold; wsum is then the index of the int32 golden sums, radrt_abft.isum,
+    wabs None, bias_sum/bias_abs empty, work_floats 0, packed_weights None).
     K: inner GEMM size (depthwise: taps per output); groups: GEMM groups (Conv
     group, else 1).
     wsum, wabs: indices into Prepared.constants of float32 arrays of groups*K
@@ -137,8 +143,12 @@ def abft_struct(ffi, spec: AbftSpec, consts, lam: float = ABFT_LAMBDA):
     bias_sum = ffi.new("float[]", list(spec.bias_sum)) if spec.bias_sum else ffi.NULL
     bias_abs = ffi.new("float[]", list(spec.bias_abs)) if spec.bias_abs else ffi.NULL
     work = ffi.new("float[]", max(spec.work_floats, 1))
-    ck = ffi.new("radrt_abft *", dict(side=spec.side, wsum=const(spec.wsum), wabs=const(spec.wabs),
-                                      bias_sum=bias_sum, bias_abs=bias_abs, work=work, **{"lambda": lam}))
+    from .._core import lib
+    exact = spec.side == lib.RADRT_ABFT_EXACT
+    sums = dict(isum=ffi.NULL if spec.wsum is None else ffi.cast("const int32_t *", consts[spec.wsum])) if exact \
+        else dict(wsum=const(spec.wsum), wabs=const(spec.wabs))
+    ck = ffi.new("radrt_abft *", dict(side=spec.side, bias_sum=bias_sum, bias_abs=bias_abs, work=work,
+                                      **sums, **{"lambda": lam}))
     return ck, (bias_sum, bias_abs, work)
 
 

@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import Prepared, TensorInfo, count, node_error, output_info, register, unsupported
+from . import AbftSpec, Prepared, TensorInfo, count, node_error, output_info, register, unsupported
 from .conv import conv_output, spatial_attrs, to3, unused_steps_to_one
 from .. import sizes
 
@@ -224,20 +224,37 @@ def _conv(node, ins, x_index, w_index, x_zp_index, w_zp_index, requant):
         constants = [w_zp_rows]
     if requant:
         constants.append(scale)
+    abft = None
+    if w.value is not None:   # exact checksums (csrc/kernels/integer.h): golden sums in the packed k order
+        depthwise = cin // group == 1 and group > 1
+        taps = count(node, kernel, "kernel")
+        in_packed_order = widened.reshape(cout, cin // group, taps).transpose(0, 2, 1)
+        constants.append(_weight_sums(in_packed_order.reshape(group, cout // group, k_size)))
+        abft = AbftSpec(side=lib.RADRT_ABFT_EXACT, K=k_size, groups=group, wsum=len(constants) - 1, wabs=None,
+                        bias_sum=(), bias_abs=(), work_floats=0, packed_weights=None,
+                        checksums=batch * (cout if depthwise else group * count(node, out, "output")))
 
-    def invoke(lib, i, o, c, scratch_ptr):
+    def invoke(lib, i, o, c, scratch_ptr, abft=None):
         p = ffi.new("radrt_qconv_params *", fields)
         xz = i[x_zp_index] if x_zp is not None else ffi.NULL
         sp = c[1] if requant else ffi.NULL
         bp = i[8] if bias is not None else ffi.NULL
         wp, w_zero = (c[0], ffi.NULL) if w.value is not None else (i[w_index], c[0])
-        return lib.radrt_qconv, (p, i[x_index], xz, wp, w_zero, bp, sp, o[0], scratch_ptr)
+        return lib.radrt_qconv, (p, i[x_index], xz, wp, w_zero, bp, sp, o[0], scratch_ptr,
+                                 ffi.NULL if abft is None else abft)
 
     unread = (w_index, w_zp_index) if w.value is not None else (w_zp_index,)
     if requant:
         unread += (1, 4, 6, 7)
     return Prepared([y], invoke, flops=2 * batch * cout * count(node, out, "output") * k_size,
-                    constants=constants, scratch_bytes=scratch, unread_inputs=unread)
+                    constants=constants, scratch_bytes=scratch, unread_inputs=unread, abft=abft)
+
+
+def _weight_sums(rows: np.ndarray) -> np.ndarray:
+    """The golden sums of exact ABFT (csrc/kernels/integer.h): for weight rows minus their
+    zero points, (groups, rows, K) integers, the int32 sums over each group's rows
+    (groups x K, modulo 2^32)."""
+    return np.ascontiguousarray(rows.astype(np.int64).sum(axis=1).reshape(-1).astype(np.uint32).view(np.int32))
 
 
 @register("ConvInteger")
@@ -346,14 +363,19 @@ def _matmul(node, ins, names, trans_a=False, trans_b=False, alpha=1.0, output="i
     sizes.check_c_fields(node, fields, "matrix product parameters")
     scratch = sizes.c_scratch_bytes(node, lib.radrt_qmatmul_scratch_bytes(ffi.new("radrt_qmatmul_params *", fields)),
                                     "integer matrix product scratch")
-    scaled = output != "int32"
     packed = bool(fields["b_packed"])
     if packed:   # one 2-D B, packed once: its columns as int8 rows (csrc/kernels/integer.h)
         constants[:2] = [_packed(node, n, k, lambda out: lib.radrt_qmatmul_pack(
             ffi.new("radrt_qmatmul_params *", fields), ffi.from_buffer(constants[1]),
             ffi.from_buffer("int32_t[]", constants[0]), out))]
+    scale_at = len(constants) - 1 if output != "int32" else None
+    abft = None
+    if packed:   # exact checksums (csrc/kernels/integer.h): the sums over B's columns
+        constants.append(_weight_sums(rows if rows is not None else np.zeros((1, n, k), np.int32)))
+        abft = AbftSpec(side=lib.RADRT_ABFT_EXACT, K=k, groups=1, wsum=len(constants) - 1, wabs=None, bias_sum=(),
+                        bias_abs=(), work_floats=0, checksums=batch * m, packed_weights=None)
 
-    def invoke(lib, i, o, c, scratch_ptr):
+    def invoke(lib, i, o, c, scratch_ptr, abft=None):
         p = ffi.new("radrt_qmatmul_params *", fields)
         if packed:
             bp, b_zero = c[0], ffi.NULL
@@ -361,11 +383,12 @@ def _matmul(node, ins, names, trans_a=False, trans_b=False, alpha=1.0, output="i
             bp, b_zero = (c[1] if b.value is not None else i[names["b"]]), c[0]
         az = i[names["a_zp"]] if a_zp is not None else ffi.NULL
         bias_ptr = i[names["bias"]] if bias is not None else ffi.NULL
-        return lib.radrt_qmatmul, (p, i[names["a"]], az, bp, b_zero, bias_ptr, c[-1] if scaled else ffi.NULL, o[0],
-                                   scratch_ptr)
+        return lib.radrt_qmatmul, (p, i[names["a"]], az, bp, b_zero, bias_ptr,
+                                   ffi.NULL if scale_at is None else c[scale_at], o[0], scratch_ptr,
+                                   ffi.NULL if abft is None else abft)
 
     return Prepared([y], invoke, flops=2 * batch * m * n * k, constants=constants, scratch_bytes=scratch,
-                    unread_inputs=unread)
+                    unread_inputs=unread, abft=abft)
 
 
 @register("MatMulInteger")

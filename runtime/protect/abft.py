@@ -14,6 +14,12 @@ after the kernel (csrc/protect/step_check.h):
   those weights are then verified by their seal like any other weights-region read
   (`AbftSpec.packed_weights` None). A product with inf/NaN cannot be compared: it is
   run again and the two outputs' seals compared instead.
+- "exact": the integer products with constant weights (QLinearConv, ConvInteger,
+  QLinearMatMul, MatMulInteger, QGemm): the kernel compares exact int32 checksums (no
+  threshold, so no false alarm: csrc/kernels/integer.h), checks its output stage by
+  computing it again, and seals its output; its weights are verified by their seal.
+  A check that fails again after re-execution from verified inputs and weights is lost
+  (an exact check has no round-off to excuse it).
 - "moved": Concat, Transpose, Split and the plan's output copies (elements of 4 or 8
   bytes): run once; the plain sums of the output seals must equal those of the
   inputs (an invariant: the output words are the input words, moved).
@@ -38,8 +44,8 @@ run is executed again from the caller's inputs (`reexecutions`); a second failur
 raises.
 
 Fault injection: a `compute` upset at a step lands right after its (last) kernel
-call, before the step's checks: for "gemm" steps after the GEMM sealed its output, so
-it stands for an upset of the stored output, caught by the next reader (an error in
+call, before the step's checks: for "gemm" and "exact" steps after the kernel sealed its
+output, so it stands for an upset of the stored output, caught by the next reader (an error in
 the GEMM's arithmetic itself is the checksums' part: csrc/tests/test_abft.c,
 benchmarks/abft_threshold.py).
 """
@@ -76,13 +82,13 @@ class AbftStep:
     def __init__(self, index: int, kind: str, call, ck, reads: _Sealed, outs: _Sealed, first: _Sealed,
                  golden_weights=None):
         self.index = index
-        self.kind = kind          # "gemm", "moved" or "twice"
+        self.kind = kind          # "gemm", "exact", "moved" or "twice"
         self.fn, self.args = call
-        self.ck = ck              # radrt_abft * ("gemm"), else None
+        self.ck = ck              # radrt_abft * ("gemm", "exact"), else None
         self.reads = reads        # buffers the step read, with their producers' seals
         self.outs = outs          # the step's outputs and their seal slots
         self.first = first        # "twice": the same outputs, with the first run's seals
-        if kind == "gemm":
+        if kind in ("gemm", "exact"):
             self.after = (lib.radrt_abft_after_gemm, (ck, outs.array, outs.n, reads.array, reads.n,
                                                       golden_weights))
         elif kind == "moved":
@@ -132,7 +138,7 @@ class AbftEngine(Engine):
             consts = [p for p in step.consts if p.nbytes]
             golden_weights = ffi.NULL  # no pre-packed weights sealed at use
             if spec is not None:
-                kind = "gemm"
+                kind = "exact" if spec.side == lib.RADRT_ABFT_EXACT else "gemm"
                 ck, keep = abft_struct(ffi, spec, [ptr(p) for p in step.consts])
                 self._keep.append(keep)
                 ck.seal = ffi.cast("uint64_t *", out_slots[0]) if len(outs) == 1 else ffi.NULL
@@ -205,7 +211,7 @@ class AbftEngine(Engine):
             if s.kind == "twice":
                 s.fn(*s.args)
                 lib.radrt_seal_all(s.first.array, s.first.n)
-            elif s.kind == "gemm":
+            elif s.ck is not None:
                 lib.radrt_abft_reset(s.ck)
             s.fn(*s.args)
             if hs:
@@ -259,7 +265,7 @@ class AbftEngine(Engine):
         if s.kind == "twice":
             s.fn(*s.args)
             lib.radrt_seal_all(s.first.array, s.first.n)
-        elif s.kind == "gemm":
+        elif s.ck is not None:
             lib.radrt_abft_reset(s.ck)
         s.fn(*s.args)
         fn, args = s.after
