@@ -7,7 +7,8 @@ and the kernels (float32 only) run them. What the model states about float16 sta
 
 - a model input declared float16 stays float16 (the caller feeds float16); a Cast to
   float32 right after it feeds the graph;
-- a model output declared float16 stays float16: a Cast to float16 right before it;
+- a model output declared float16 stays float16: a Cast to float16 right before it (an
+  output declared without a type is float16 when onnx's type inference says so);
 - a `Cast(to=FLOAT16)` in the model still rounds to float16 (round to nearest even,
   overflow to infinity, as the Cast kernel does it) and is followed by a Cast back to
   float32, so later ops see the rounded value; a `CastLike` whose target is float16 (by
@@ -159,13 +160,15 @@ def _widen_graph(g: onnx.GraphProto, taken: set, top: bool, outer: Dict[str, str
         wide = _fresh(taken, vi.name + "_f32")
         nodes.append(helper.make_node("Cast", [vi.name], [wide], to=F32, name=_fresh(taken, vi.name + "_widen")))
         rename[vi.name] = wide
-    # Model outputs declared float16 stay so: their producer (or initializer) is renamed to
-    # a float32 value, cast to float16 at the end. An output that is a model input passes
-    # through as it is.
+    # Model outputs declared float16 (or left untyped and float16 by onnx's type inference)
+    # stay so: their producer (or initializer) is renamed to a float32 value, cast to
+    # float16 at the end. An output that is a model input passes through as it is.
     input_names = {vi.name for vi in g.input}
     narrow_outputs = []
     for vi in g.output:
-        if vi.type.tensor_type.elem_type != F16 or (top and vi.name in input_names):
+        elem = vi.type.tensor_type.elem_type
+        is_half = elem == F16 or (elem == TensorProto.UNDEFINED and top and vi.name in half)
+        if not is_half or (top and vi.name in input_names):
             continue
         if not top:
             vi.type.tensor_type.elem_type = F32

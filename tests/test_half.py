@@ -115,6 +115,19 @@ def test_float16_inputs_and_outputs_stay_float16():
         sess.run(None, {"x": x.astype(np.float32)})
 
 
+def test_an_untyped_output_that_is_float16_stays_float16():
+    """A graph output declared without a type, float16 by type inference: float16 out, as
+    onnxruntime returns it (it came back float32 before)."""
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "untyped",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT16, (2, 3))],
+                              [helper.make_empty_tensor_value_info("y")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    x = (np.arange(6, dtype=np.float16).reshape(2, 3) - 3) / np.float16(3)
+    (y,) = InferenceSession(model, scrub_interval_s=None).run(None, {"x": x})
+    (want,) = ort_run(model, {"x": x})
+    assert y.dtype == want.dtype == np.float16 and np.array_equal(y, want)
+
+
 def test_outputs_that_are_inputs_or_initializers():
     c = numpy_helper.from_array(np.array([1.5, -2.0], np.float16), "c")
     model = half_model([helper.make_node("Neg", ["x"], ["n"])], [("x", [2])], [("x", [2]), ("n", [2]), ("c", [2])],
