@@ -3,18 +3,28 @@
 The parent holds the compiled session and forks `workers` worker processes
 (`Executor`). Faults are sorted by (input, pause point, id) and sent to the
 workers in batches (one pipe message per batch; a message per fault would cost
-more than a digits run). In a worker, per input, one paused run of the golden
-inputs serves every fault:
+more than a digits run; the next batch goes out before the parent records the
+last one's results). Before forking, the parent builds the plan's tables and the
+golden record of the first input (`plan_tables`, `golden_record`): the workers
+inherit them read-only instead of each building its own. In a worker, per input,
+one paused run of the golden inputs serves every fault:
 
 1. the run is advanced, fault-free, to the fault's pause point k (`PausePoints`:
    the first op a fault can change) and its state is kept (`PausedRun.snapshot`:
    every replica's arena, input and output, vote reports, abft seals, health,
-   events);
-2. per fault: inject (`inject_fault`), run on op by op, classify
-   (`run_fault_here`), then go back to the snapshot (`PausedRun.restore`) and
-   undo the weight bytes the fault touched, from the memory plan's own weights.
-   After a run that lost a weight block (`due`) or crashed, the worker's session
-   is rebuilt from the campaign setup: nothing else is trusted to be undone.
+   events; moving on to a later pause point copies into it only what the ops in
+   between wrote);
+2. per fault: inject (`inject_fault`; a one-bit flip that lands now is flipped
+   now), run on op by op, classify (`run_fault_here`), then go back to the
+   snapshot (`PausedRun.restore`, only the ranges the run wrote when that is
+   known) and undo the weight bytes the fault touched, from the memory plan's
+   own weights. After a run that lost a weight block (`due`) or crashed, the
+   worker's session is rebuilt from the campaign setup: nothing else is trusted
+   to be undone.
+
+A compute fault in a mode without checks between ops (none, scrub, dwc) is run
+as the activations fault it equals (`as_run`): the same bytes of op c's output
+upset right after op c, so it pauses after op c instead of running op c again.
 
 Early convergence (`Convergence`): after the upset lands, the worker tracks the
 byte ranges that differ from the golden run ("dirty": the upset bytes if they
@@ -25,13 +35,21 @@ or a graph output) in any replica and nothing was detected yet (no vote
 disagreed, health counters unchanged), the rest of the run is the golden run:
 the golden outputs are taken and the fault is `masked`, cause "converged at op
 b" (the ops from b on were the golden ones; b is the pause point when the upset
-changed nothing live). A run that detects something runs to the end, so
-`finish()` counts what it counts. Upset weight bytes are dirty for the replicas
-reading their copy until their last reader has run; such a run, masked, is
-`latent in memory`, never converged (the weight stays wrong unless a scrub
-repairs it, which only a detection triggers and the counters show), so where
-ops are shorter than `TRACK_WEIGHTS_MIN_OP_S` tracking it costs more than it
-saves and it runs to the end.
+changed nothing live). Under tmr voting after every op, a vote that disagreed
+(with a majority) has written the majority into every replica and finish()
+counts it from the vote reports: the run goes on being tracked, and once it has
+converged the ops from b on are the golden ones, so their outputs are put in
+place and the engine's own finish() counts, votes, scrubs and re-executes as
+after a full run (`Convergence._finish_converged`; the scrub of blocks that are
+golden and a re-execution on golden weights have known results, and are taken
+as such). Any other detection (dwc, abft, a vote without majority, a counter
+moved during the run) runs to the end, so `finish()` counts what it counts.
+Upset weight bytes are dirty for the replicas reading their copy until their
+last reader has run; such a run, masked, is `latent in memory`, never converged
+(the weight stays wrong unless a scrub repairs it, which only a detection
+triggers and the counters show), so where ops are shorter than
+`TRACK_WEIGHTS_MIN_OP_S` tracking it costs more than it saves and it runs to
+the end.
 
 Causes of a masked outcome, in order: the static cause, asked before running
 (`static_cause`; by default `PausePoints.static_cause`: never read; a campaign
@@ -52,6 +70,7 @@ An input upset lands right before the first op that reads its bytes (no
 earlier op reads them, so it is the same upset as one after the copy-in). Each
 record carries its layer: the op the upset first reaches (`PausePoints.layer`).
 """
+import ctypes
 import faulthandler
 import functools
 import mmap
@@ -61,15 +80,20 @@ import select
 import signal
 import struct
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from runtime._core import ffi, lib
 from runtime.errors import InvalidArgumentError, UncorrectableUpsetError
 from runtime.protect.modes import mode as protection_mode
-from runtime.protect.engine import RUN_REGIONS
+from runtime.protect.engine import RUN_REGIONS, Engine
+from runtime.protect.faults import site_base
+from runtime.protect.weights import ScrubResult
+from runtime.session import PausedState
 
 from .outcome import LATENT, NEVER_READ, Golden, Tolerance, Verdict, classify, converged_at, health_delta
 from .plan import Fault
@@ -156,7 +180,11 @@ def _span(model: str, byte_offset: int, bit: int) -> Tuple[int, int]:
 def inject_fault(sess, fault: Fault, paused_at: int) -> None:
     """Upset every bit of the fault in the session's memory (through its C primitive),
     for a run paused at op `paused_at` (an input fault lands there, see above); a
-    random or zero fault sets its word in one call."""
+    random or zero fault sets its word in one call. A one-bit flip that lands at this
+    pause point of the session's open paused run is flipped now (_flip_now)."""
+    paused = getattr(sess, "_paused", None)
+    if paused is not None and paused.at == paused_at and _flip_now(sess, fault, paused_at):
+        return
     model = FaultModel.parse(fault.model)
     if fault.upsets is not None:  # accumulate: each of its flips (all land at or after paused_at)
         for upset in fault.upset_faults():
@@ -169,6 +197,45 @@ def inject_fault(sess, fault: Fault, paused_at: int) -> None:
     how = model.kind if model.kind in ("stuck0", "stuck1") else "flip"
     for byte_offset, bit in model.bits(fault.byte_offset, fault.bit):
         sess.inject(fault.site, byte_offset, bit, at_op=at_op, model=how)
+
+
+def as_run(sess, fault: Fault) -> Fault:
+    """The fault as a worker runs it. A compute fault (an upset of op c's output right after
+    its kernel) in a session without checks between ops (the plain engine without a vote
+    after every op: none, scrub, dwc, tmr voting at the outputs) is the same upset as an
+    activations fault landing right after op c on those output bytes of the arena: nothing
+    happens between the kernel and the next op. Run that way, it pauses after op c, so
+    op c is not run again per fault (its output is in the paused state). Other faults,
+    and models that set a word (clipped to the site), are run as they are."""
+    if fault.kind != "compute" or fault.upsets is not None:
+        return fault
+    engine = sess._engine
+    if type(engine) is not Engine or engine.tmr_calls is not None or FaultModel.parse(fault.model).on_word:
+        return fault
+    out = engine.plan.steps[fault.op_index].outs[0]
+    lo, hi = _touched_span(fault)
+    if out.region != "arena" or lo < 0 or hi > out.nbytes:
+        return fault
+    return replace(fault, site=f"activations/r{fault.replica}", kind="activations",
+                   byte_offset=out.offset + fault.byte_offset, op_index=None, at_op=fault.op_index)
+
+
+def _flip_now(sess, fault: Fault, paused_at: int) -> bool:
+    """Flip the fault's bit now, through the C primitive an armed flip calls, when it is a
+    one-bit flip that lands at this pause point (weights: now; input: before the first op
+    that reads it, i.e. now; activations: after op paused_at - 1): what inject_fault
+    arms and the run applies as it goes on, without arming it. False when it is not
+    such a flip (or out of its site: inject_fault then says why)."""
+    if fault.model != "flip" or fault.upsets is not None:
+        return False
+    if not (fault.kind in ("weights", "input") or (fault.kind == "activations" and fault.at_op == paused_at - 1)):
+        return False
+    engine = sess._engine
+    site = engine.fault_site_index().get(fault.site)
+    if site is None or site.kind != fault.kind or not (0 <= fault.byte_offset < site.nbytes and 0 <= fault.bit <= 7):
+        return False
+    lib.radrt_flip_bit(site_base(engine, site), fault.byte_offset, fault.bit)
+    return True
 
 
 # -- liveness and golden weights ------------------------------------------------------------
@@ -286,11 +353,29 @@ def _readers_of_copy(engine, copy: int) -> List[int]:
     return [r.index for r in engine.active if r.index % ncopies == copy]
 
 
+def _memcmp():
+    try:
+        f = ctypes.CDLL(None).memcmp
+    except (OSError, AttributeError):
+        return None
+    f.restype = ctypes.c_int
+    f.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+    return f
+
+
+_MEMCMP = _memcmp()
+
+
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    """Bit-identical uint8 arrays (bytes comparison: cheaper than np.array_equal when small)."""
-    if a.nbytes <= 1 << 16:
+    """Bit-identical contiguous uint8 arrays of one size: bytes comparison when small,
+    else C memcmp (stops at the first difference; np.array_equal reads both whole and
+    allocates a mask)."""
+    n = a.nbytes
+    if n <= 4096:
         return a.tobytes() == b.tobytes()
-    return bool(np.array_equal(a, b))
+    if _MEMCMP is None or n != b.nbytes or not (a.flags.c_contiguous and b.flags.c_contiguous):
+        return bool(np.array_equal(a, b))
+    return _MEMCMP(a.ctypes.data, b.ctypes.data, n) == 0
 
 
 def _masked_cause(verdict: Verdict, cause: Optional[str]) -> Verdict:
@@ -299,19 +384,62 @@ def _masked_cause(verdict: Verdict, cause: Optional[str]) -> Verdict:
     return replace(verdict, cause=cause)
 
 
+# -- per-session tables, kept where Executors are built -----------------------------------
+# A worker needs the plan's Liveness and weights image, and per input a golden record
+# (Convergence.record). Built in the process that creates Executors, before it forks
+# them, they are inherited read-only (no copy per worker) and reused by later Executors
+# of the same session (Dask batches, benchmark rounds). Weak by session; one golden
+# record per session (the last input recorded), so memory stays bounded.
+_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def plan_tables(sess) -> Tuple[Liveness, np.ndarray]:
+    """(Liveness, golden weights image) of the session's current plan, cached."""
+    plan = sess.compiled.plan
+    entry = _TABLES.get(sess)
+    if entry is None or entry["plan"] is not plan:
+        entry = _TABLES[sess] = {"plan": plan, "tables": (Liveness(plan), golden_weights(plan)), "record": None}
+    return entry["tables"]
+
+
+def golden_record(sess, feeds: dict) -> None:
+    """Record the golden run of `feeds` in `sess` now (Convergence.record), for workers
+    forked later; skipped when the session has a paused run open."""
+    if _recorded(sess, feeds) is not None or getattr(sess, "_paused", None) is not None:
+        return
+    liveness, image = plan_tables(sess)
+    with sess.paused_run(feeds) as paused:
+        conv = Convergence.record(sess, paused, liveness, image)
+    _TABLES[sess]["record"] = (feeds, sess._engine, conv.golden_steps, conv.end_reports)
+
+
+def _recorded(sess, feeds: dict) -> Optional[tuple]:
+    """(golden_steps, end_reports) recorded for this session, engine and feeds, or None."""
+    entry = _TABLES.get(sess)
+    record = entry and entry["record"]
+    if not record or record[0] is not feeds or record[1] is not sess._engine:
+        return None
+    return record[2], record[3]
+
+
 # -- early convergence -------------------------------------------------------------------
 class Convergence:
     """One input's golden record in one session: every step's outputs after the step
     (and its vote), the weights image, the liveness table. Built by stepping a fresh
     paused run of that input (`record`)."""
 
-    def __init__(self, sess, liveness: Liveness, image: np.ndarray, golden_steps: List[List[np.ndarray]]):
+    def __init__(self, sess, liveness: Liveness, image: np.ndarray, golden_steps: List[List[np.ndarray]],
+                 end_reports: bytes = b""):
         self.track_weights = True  # see finish()
         self.stop: Optional[int] = None
         self.sess = sess
         self.liveness = liveness
         self.image = image
         self.golden_steps = golden_steps
+        self.written_outputs: Optional[Dict[str, List[Tuple[int, int]]]] = None
+        self._outputs_from: Dict[int, list] = {}
+        self.end_reports = end_reports  # the vote reports' bytes at the end of the golden run
+        self.voted = False  # finish(): tmr with a vote after every op (replicas equal after each)
 
     @classmethod
     def record(cls, sess, paused, liveness: Liveness, image: np.ndarray) -> "Convergence":
@@ -322,7 +450,7 @@ class Convergence:
         for i, writes in enumerate(liveness.writes):
             paused.advance_to(i + 1)
             steps.append([r0[region].bytes[lo:hi].copy() for _, region, lo, hi in writes])
-        return cls(sess, liveness, image, steps)
+        return cls(sess, liveness, image, steps, paused.snapshot().engine.vote_reports)
 
     def finish(self, paused, fault: Fault, state, p: int):
         """Run the paused run (at p, upset injected) on op by op until it converges or ends.
@@ -331,6 +459,7 @@ class Convergence:
         engine = sess._engine
         n = live.n_ops
         self.stop = None  # where the run stopped, when it ran no op twice and detected nothing
+        self.written_outputs = None  # _finish_converged: the output ranges it wrote
         paused.advance_to(p)  # the upsets due now land
         dirty: Dict[int, List[list]] = {r.index: [] for r in engine.active}
         forced: Optional[Tuple[int, int]] = None
@@ -358,18 +487,100 @@ class Convergence:
         start = p + 1 if fault.kind == "compute" else p
         health0 = state.health
         reports = engine.vote_reports
+        # tmr voting after every op (the plain engine): a disagreement is outvoted in place
+        # and counted by finish() from the vote reports, so the run goes on being tracked
+        votes = self.voted = engine.tmr_calls is not None and type(engine) is Engine
+        detected = False
         for b in range(p, n + 1):
             if b >= start and (weights is None or weights[2] < b) and self._converged(b, dirty):
                 self.stop = b
-                return None, b
+                if not detected:
+                    return None, b
+                return self._finish_converged(paused, fault, b), None
             if b == n:
                 break
             paused.step()
-            if reports[b].words_disagreeing or sess._health != health0:
-                return paused.finish(), None  # detected: run the rest as finish() does
+            report = reports[b]
+            if report.words_disagreeing:
+                if not votes or report.no_majority:
+                    return paused.finish(), None  # detected: run the rest as finish() does
+                detected = True
+            elif sess._health != health0:
+                return paused.finish(), None
             self._step(b, dirty, forced, weights)
         self.stop = n
         return paused.finish(), None
+
+    def _finish_converged(self, paused, fault: Fault, b: int) -> List[np.ndarray]:
+        """finish() of a tmr run that detected (and outvoted) the upset and has converged
+        at boundary b: ops b.. would compute the golden bytes in every replica and vote
+        without disagreement (their reports stay zero), so their writes to the output
+        region are the golden ones, put there; then the engine's own finish() counts the
+        disagreements of the reports, votes the outputs, scrubs and, if a weight copy was
+        repaired, runs again, as after a full run."""
+        sess = self.sess
+        engine = sess._engine
+        if sess._armed:  # not expected: every upset has landed by now
+            self.stop = None
+            return paused.finish()
+        for want, lo, hi in self.golden_outputs_from(b):
+            for r in engine.replicas:
+                r.regions["output"].bytes[lo:hi] = want
+        self.written_outputs = self.output_ranges_from(b)
+        engine._rerun = functools.partial(self._rerun_golden, engine, fault)
+        engine.scrub_weights = functools.partial(self._scrub_fault_blocks, engine, fault)
+        try:
+            outputs = engine.finish()
+        finally:
+            del engine._rerun, engine.scrub_weights
+        return list(outputs.values())
+
+    @staticmethod
+    def _scrub_fault_blocks(engine, fault: Fault) -> int:
+        """Engine.scrub_weights (one full scrub, accounted) when only the blocks holding
+        the fault's bytes can fail their check: the worker keeps every weight copy golden
+        but for the fault's own bytes (it puts them back after each fault and rebuilds its
+        session after a lost block), and a scrub finds, repairs and counts block by block,
+        so scrubbing those blocks (none for a fault outside the weights) counts the same."""
+        r = ScrubResult()
+        if fault.kind == "weights":
+            lo, hi = _touched_span(fault)
+            size = engine.weights.block_size
+            r = engine.weights.scrub(lo // size, (hi - 1) // size - lo // size + 1)
+        engine.account_scrub(r)
+        return r.upsets_corrected
+
+    def _rerun_golden(self, engine, fault: Fault, replicas) -> None:
+        """Engine._rerun (tmr: every replica from scratch on the run's feeds, after a scrub
+        that repaired a weight copy) when its result is known: with every weight copy
+        golden again (the worker keeps them golden but for the fault's own bytes, checked
+        here) and no upset armed (a rerun runs none), it is the fault-free run, whose vote
+        reports and outputs were recorded; it is counted as the engine counts it. The
+        arena is left as it is (the worker restores it whole after a rerun)."""
+        lo, hi = _touched_span(fault)
+        if (replicas != engine.replicas or self.sess._armed
+                or (fault.kind == "weights"
+                    and not all(_same(c.bytes[lo:hi], self.image[lo:hi]) for c in engine.weights.copies))):
+            Engine._rerun(engine, replicas)
+            return
+        ffi.memmove(engine.vote_reports, self.end_reports, len(self.end_reports))
+        engine.health["reexecutions"] += 1
+        for want, lo, hi in self.golden_outputs_from(0):
+            for r in replicas:
+                r.regions["output"].bytes[lo:hi] = want
+
+    def golden_outputs_from(self, b: int) -> List[Tuple[np.ndarray, int, int]]:
+        """(golden bytes, lo, hi) of the output-region writes of steps b..n-1."""
+        got = self._outputs_from.get(b)
+        if got is None:
+            got = self._outputs_from[b] = [
+                (want, lo, hi) for i in range(b, self.liveness.n_ops)
+                for (_, region, lo, hi), want in zip(self.liveness.writes[i], self.golden_steps[i])
+                if region == "output"]
+        return got
+
+    def output_ranges_from(self, b: int) -> Dict[str, List[Tuple[int, int]]]:
+        return {"output": _merge([(lo, hi) for _, lo, hi in self.golden_outputs_from(b)])}
 
     def _converged(self, b: int, dirty) -> bool:
         live = self.liveness.live_at[b]
@@ -396,11 +607,18 @@ class Convergence:
             return
         engine = self.sess._engine
         golden = self.golden_steps[i]
+        differ = None
+        if tainted and self.voted:  # the vote wrote the same bytes into every replica
+            regions = engine.replicas[0].regions
+            differ = [(region, lo, hi) for (_, region, lo, hi), want in zip(writes, golden)
+                      if not _same(regions[region].bytes[lo:hi], want)]
         for r, ranges in dirty.items():
             for _, region, lo, hi in writes:
                 if ranges:
                     ranges[:] = _subtract(ranges, region, lo, hi)
-            if tainted:
+            if differ is not None:
+                ranges.extend([region, lo, hi] for region, lo, hi in differ)
+            elif tainted:
                 regions = engine.replicas[r].regions
                 for (_, region, lo, hi), want in zip(writes, golden):
                     if not _same(regions[region].bytes[lo:hi], want):
@@ -422,7 +640,7 @@ def _subtract(ranges, region: str, lo: int, hi: int) -> List[list]:
 
 def run_fault_here(sess, paused, fault: Fault, golden: Golden, tolerance: Tolerance,
                    never_read: bool = False, convergence: Optional[Convergence] = None,
-                   state=None) -> Verdict:
+                   state=None, masked: Optional[Callable[[Optional[str]], Verdict]] = None) -> Verdict:
     """Inject `fault` and finish the paused run (at the fault's pause point) in this
     process; classify the result (`tolerance` is passed to classify as is).
 
@@ -433,8 +651,10 @@ def run_fault_here(sess, paused, fault: Fault, golden: Golden, tolerance: Tolera
     masked outcome carries no convergence point. A masked weights upset still wrong in
     memory at the end is `latent in memory`. An accumulate fault (several upsets) runs
     to the end without convergence and is followed by one scrub pass when the mode
-    keeps weight copies (fault_injection.vocabulary), part of its outcome."""
-    before = sess.health()
+    keeps weight copies (fault_injection.vocabulary), part of its outcome.
+    masked: the verdict classify gives `golden` for outputs bit-identical to it and no
+    counter moved, with a cause (a cache: _Worker.masked); None: classify every time."""
+    before = state.health if state is not None else sess.health()  # restore() put it back
     outputs, raised, at = None, None, None
     p = paused.at
     try:
@@ -451,14 +671,30 @@ def run_fault_here(sess, paused, fault: Fault, golden: Golden, tolerance: Tolera
         raised = e
     except Exception as e:  # any other failure of the run is a crash outcome, with its text
         raised = e
+    image = convergence.image if convergence is not None else None
+    if masked is not None and raised is None and sess._health == before and _identical(golden.outputs, outputs):
+        # what classify() gives, by the same rules: masked, for a cause in the order below
+        if never_read:
+            return masked(NEVER_READ)
+        if weights_still_upset(sess, fault, image):
+            return masked(LATENT)
+        return masked(converged_at(at) if at is not None else None)
     verdict = classify(golden, outputs, health=health_delta(before, sess.health()), raised=raised,
                        tolerance=tolerance)
     if never_read:
         return _masked_cause(verdict, NEVER_READ)
-    image = convergence.image if convergence is not None else None
     if verdict.outcome == "masked" and weights_still_upset(sess, fault, image):
         return _masked_cause(verdict, LATENT)
     return _masked_cause(verdict, converged_at(at) if at is not None else None)
+
+
+def _identical(golden_outputs: Sequence[np.ndarray], outputs) -> bool:
+    """Outputs of the golden's dtypes and shapes, bit-identical to it (as classify checks)."""
+    if outputs is golden_outputs:
+        return True
+    return (len(outputs) == len(golden_outputs)
+            and all(isinstance(o, np.ndarray) and o.dtype == g.dtype and o.shape == g.shape
+                    and g.tobytes() == np.ascontiguousarray(o).tobytes() for g, o in zip(golden_outputs, outputs)))
 
 
 def static_verdict(golden: Golden, cause: str, tolerance) -> Verdict:
@@ -551,21 +787,26 @@ class _Worker:
         self.tolerance = tolerance
         self.static_cause = static_cause
         self.points = points
-        self.liveness = Liveness(sess.compiled.plan)
-        self.image = golden_weights(sess.compiled.plan)
+        self.liveness, self.image = plan_tables(sess)
+        self._masked: Dict[Tuple[int, Optional[str]], Verdict] = {}
         self.input = None
         self.paused = None
         self.track_weights = True
 
     def _open(self, input_index: int) -> None:
         self._close()
-        self.paused = self.sess.paused_run(self.feeds[input_index])
+        feeds = self.feeds[input_index]
+        self.paused = self.sess.paused_run(feeds)
         self.paused.__enter__()
         self.input = input_index
         self.origin = self.paused.snapshot()
-        self.convergence = Convergence.record(self.sess, self.paused, self.liveness, self.image)
+        recorded = _recorded(self.sess, feeds)
+        if recorded is not None:  # recorded before the fork (golden_record): shared, read only
+            self.convergence = Convergence(self.sess, self.liveness, self.image, *recorded)
+        else:
+            self.convergence = Convergence.record(self.sess, self.paused, self.liveness, self.image)
+            self.paused.restore(self.origin)
         self.convergence.track_weights = self.track_weights
-        self.paused.restore(self.origin)
         self.base = self.origin
 
     def _close(self) -> None:
@@ -575,23 +816,50 @@ class _Worker:
             self.input = None
 
     def _pause_at(self, k: int) -> None:
-        if k == self.base.at:
+        base = self.base
+        if k == base.at:
             return
-        self.paused.restore(self.origin if k < self.base.at else self.base)
-        self.paused.advance_to(k)
-        self.base = self.paused.snapshot()
+        if k < base.at:
+            self.paused.restore(self.origin)
+            self.paused.advance_to(k)
+            self.base = self.paused.snapshot()
+            return
+        self.paused.advance_to(k)  # from the base: every fault's run is undone (_undo)
+        engine = self.sess._engine
+        if base is self.origin or type(engine) is not Engine or self.sess._health != base.health:
+            self.base = self.paused.snapshot()
+            return
+        # The base is this worker's own copy: bring it to k by copying in what ops [base.at, k) wrote.
+        saved = base.engine
+        views = [r.regions[name].bytes for r in engine.replicas for name in RUN_REGIONS]
+        written = self.liveness.written_between(base.at, k)
+        for j, (view, copy) in enumerate(zip(views, saved.regions)):
+            for lo, hi in written.get(RUN_REGIONS[j % len(RUN_REGIONS)], ()):
+                copy[lo:hi] = view[lo:hi]
+        reports = ffi.buffer(engine.vote_reports, len(saved.vote_reports))[:]
+        self.base = PausedState(replace(saved, vote_reports=reports), dict(self.sess._health),
+                                tuple(self.sess._events), k)
 
     def run(self, fault: Fault) -> Verdict:
         golden = self.goldens[fault.input_index]
         cause = self.static_cause(fault)
         if cause is not None:
-            return static_verdict(golden, cause, self.tolerance)
+            return self.masked(fault.input_index, cause)
         if self.input != fault.input_index:
             self._open(fault.input_index)
+        fault = as_run(self.sess, fault)
         self._pause_at(self.points(fault))
         verdict = run_fault_here(self.sess, self.paused, fault, golden, self.tolerance, False,
-                                 self.convergence, self.base)
+                                 self.convergence, self.base, functools.partial(self.masked, fault.input_index))
         self._undo(fault, verdict)
+        return verdict
+
+    def masked(self, input_index: int, cause: Optional[str]) -> Verdict:
+        """static_verdict of this input's golden for `cause` (None: no cause), cached."""
+        key = (input_index, cause)
+        verdict = self._masked.get(key)
+        if verdict is None:
+            verdict = self._masked[key] = static_verdict(self.goldens[input_index], cause, self.tolerance)
         return verdict
 
     def _undo(self, fault: Fault, verdict: Verdict) -> None:
@@ -599,11 +867,20 @@ class _Worker:
         if engine.weights.lost_blocks or verdict.outcome == "crash":
             self._rebuild()
             return
-        stop = self.convergence.stop
-        if stop is None or fault.upsets is not None or self.sess._health != self.base.health:
+        conv = self.convergence
+        stop = conv.stop
+        health, health0 = self.sess._health, self.base.health
+        # what the run wrote is known when it ran ops [pause point, stop) once and either
+        # detected nothing or finished converged without running again (_finish_converged)
+        known = stop is not None and fault.upsets is None and (
+            health == health0 or (conv.written_outputs is not None
+                                  and health.get("reexecutions") == health0.get("reexecutions")))
+        if not known:
             self.paused.restore(self.base)  # it may have run again from op 0, scrubbed, ...
         else:  # it ran ops [pause point, stop) once: put back what they wrote and the upset
             written = self.liveness.written_between(self.base.at, stop)
+            if conv.written_outputs is not None:
+                written["output"] = _merge(written.get("output", []) + conv.written_outputs["output"])
             if fault.kind in ("activations", "input"):
                 region = "arena" if fault.kind == "activations" else "input"
                 written[region] = _merge(written.get(region, []) + [_touched_span(fault)])
@@ -709,12 +986,13 @@ class Executor:
                 raise InvalidArgumentError(f"fault {f.fault_id}: input_index {f.input_index} is not one of the "
                                            f"campaign's {len(self.feeds)} inputs", argument="input_index",
                                            value=f.input_index)
-        order = sorted(faults, key=lambda f: (f.input_index, self.pause_point(f), f.fault_id))
+        order = sorted(faults, key=lambda f: (f.input_index, self.pause_point(as_run(self.sess, f)), f.fault_id))
         self._by_id = {f.fault_id: f for f in order}
         if len(self._by_id) != len(order):
             raise InvalidArgumentError("the fault list names a fault id twice", argument="faults")
         if not order:
             return
+        golden_record(self.sess, self.feeds[order[0].input_index])  # inherited by the workers
         size = min(self.batch, -(-len(order) // self.workers))  # every worker gets a batch
         queue = deque(order[i:i + size] for i in range(0, len(order), size))
         self._shared = mmap.mmap(-1, 8 * _SLOT * self.workers)
@@ -741,6 +1019,9 @@ class Executor:
                         proc.data += chunk
                         records = self._complete(proc)
                         if records is not None:
+                            if queue:  # the worker's next batch first: it works while these are recorded
+                                proc.batch = queue.popleft()
+                                _send(proc.to_fd, [f.fault_id for f in proc.batch])
                             yield from records
                         continue
                     records, idle = self._died(proc, queue)
@@ -769,7 +1050,7 @@ class Executor:
             del self._slots
             self._shared.close()
 
-    def _complete(self, proc: _Proc) -> Optional[List[InjectionRecord]]:
+    def _complete(self, proc: _Proc) -> Optional[Iterator[InjectionRecord]]:
         if len(proc.data) < 8:
             return None
         (size,) = struct.unpack("<Q", proc.data[:8])
@@ -778,9 +1059,13 @@ class Executor:
         results = pickle.loads(proc.data[8:8 + size])
         proc.data = proc.data[8 + size:]
         proc.batch = None
-        layer = self.pause_point.layer
-        return [InjectionRecord(self._by_id[fid], Verdict(**fields), duration, self.worker_name,
-                                layer(self._by_id[fid])) for fid, fields, duration in results]
+        return self._records(results)
+
+    def _records(self, results) -> Iterator[InjectionRecord]:
+        layer, by_id = self.pause_point.layer, self._by_id
+        for fid, verdict, duration in results:
+            fault = by_id[fid]
+            yield InjectionRecord(fault, verdict, duration, self.worker_name, layer(fault))
 
     def _died(self, proc: _Proc, queue) -> Tuple[List[InjectionRecord], int]:
         _, status = os.waitpid(proc.pid, 0)
@@ -854,7 +1139,7 @@ class Executor:
                 mine[0] = fault_id
                 v = _run_one(worker, self._by_id[fault_id])
                 mine[0] = -1
-                results.append((fault_id, vars(v), time.monotonic() - t0))  # primitives: cheap to pickle
+                results.append((fault_id, v, time.monotonic() - t0))  # one pickle: equal verdicts sent once
             _send(wfd, results)
 
 

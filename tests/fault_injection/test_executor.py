@@ -115,6 +115,44 @@ def test_squeezenet_sample_equals_the_naive_method():
     assert fast == naive_verdicts(setup, [setup.inputs[0]], [golden], faults)
 
 
+def test_squeezenet_tmr_sample_equals_the_naive_method():
+    """Under tmr a disagreeing vote no longer sends the run to its end: it is tracked until it
+    converges, then the engine's finish() counts and scrubs (re-executing when a weight copy
+    was repaired) on the golden outputs; the verdicts stay the naive ones."""
+    setup, sess, (golden,), faults, _ = prepare("squeezenet", KINDS, "flip", "tmr", seed=5, faults=24, input_count=1)
+    fast = executor_verdicts(setup, sess, [setup.inputs[0]], [golden], faults)
+    assert fast == naive_verdicts(setup, [setup.inputs[0]], [golden], faults)
+    assert Counter(v.outcome for v in fast.values())["corrected"] > 0
+
+
+@pytest.mark.parametrize("protect", ["dwc", "scrub", "abft"])
+def test_digits_other_modes_equal_the_naive_method(protect):
+    """dwc and scrub run compute faults as the activations faults they equal (no check between
+    ops); abft runs them as they are."""
+    setup, sess, (golden,), faults, _ = prepare("digits", KINDS, "flip", protect, seed=12, faults=200, input_count=1)
+    fast = executor_verdicts(setup, sess, [setup.inputs[0]], [golden], faults, workers=1)
+    assert fast == naive_verdicts(setup, [setup.inputs[0]], [golden], faults)
+
+
+def test_a_corrected_tmr_upset_stops_where_the_replicas_converged():
+    """A compute upset under tmr is outvoted by its op's vote: the run stops at the next
+    boundary (the replicas equal the golden run again) and is still `corrected`, with the
+    counters a full run records."""
+    from fault_injection.executor import _Worker
+    setup, sess, (golden,), faults, _ = prepare("digits", ["compute"], "flip", "tmr", seed=3, faults=20, input_count=1)
+    points = PausePoints(sess.compiled.plan)
+    worker = _Worker(setup.session, sess, [setup.inputs[0]], [golden], setup.tolerance, points.static_cause, points)
+    fast = {}
+    try:
+        for f in faults:
+            fast[f.fault_id] = worker.run(f)
+            assert fast[f.fault_id].outcome == "corrected", f
+            assert worker.convergence.stop == f.op_index + 1, f
+    finally:
+        worker._close()
+    assert fast == naive_verdicts(setup, [setup.inputs[0]], [golden], faults)
+
+
 def test_latent_weight_is_undone_between_faults():
     """Two runs of the same latent weights fault in one worker: the second sees the golden
     weights again (the first was undone), so both are the same masked latent verdict,
