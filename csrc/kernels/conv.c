@@ -114,6 +114,58 @@ static int64_t dw_padded_floats(const radrt_im2col *g) {
     return radrt_size_add(checked_prod3(padded), slack);
 }
 
+/* ---- IM2COL with padding: a zero-framed copy of the group's input ----
+ * Without ABFT, a padded convolution packs the GEMM's B panels from a copy of the
+ * group's input inside a zero frame (dw_padded's sizes, every window inside it), with
+ * pads 0: the packing then tests no bounds (gemm.c pack_b_im2col_inside), which
+ * made the packing cost as much as the products for few output channels. The
+ * values packed are the same, so y is the same bits. With ABFT the packing reads x
+ * itself, as before: a copy living through the whole GEMM would be data the
+ * checksums cannot tell from x (they are predicted from the packed panels). */
+/* 1 when some window of g reaches outside the input (padding at either end). */
+static int has_pads(const radrt_im2col *g) {
+    for (int a = 0; a < 3; a++)
+        if (g->pad[a] || (g->out[a] - 1) * g->stride[a] + (g->kernel[a] - 1) * g->dilation[a] >= g->in[a]) return 1;
+    return 0;
+}
+
+/* Floats of the framed copy (channels padded planes), 0 without pads, -1 on overflow. */
+static int64_t im2col_framed_floats(const radrt_im2col *g) {
+    if (!has_pads(g)) return 0;
+    int64_t padded[3];
+    dw_padded(g, padded);
+    if (padded[0] < 0 || padded[1] < 0 || padded[2] < 0) return -1;
+    return radrt_size_mul(g->channels, checked_prod3(padded));
+}
+
+/* xg (channels planes of g->in) into framed, zero outside; *inside gets g with the
+ * padded sizes and pads 0. */
+static void im2col_frame(const radrt_im2col *g, const float *xg, float *framed, radrt_im2col *inside) {
+    int64_t padded[3];
+    dw_padded(g, padded);
+    const int64_t PD = padded[0], PH = padded[1], PW = padded[2];
+    const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
+    const int64_t d0 = g->pad[0], h0 = g->pad[1], w0 = g->pad[2];
+    for (int64_t c = 0; c < g->channels; c++)
+        for (int64_t pd = 0; pd < PD; pd++)
+            for (int64_t ph = 0; ph < PH; ph++) {
+                float *row = framed + ((c * PD + pd) * PH + ph) * PW;
+                const int64_t id = pd - d0, ih = ph - h0;
+                if (id < 0 || id >= ID || ih < 0 || ih >= IH) {
+                    memset(row, 0, (size_t)PW * sizeof(float));
+                    continue;
+                }
+                memset(row, 0, (size_t)w0 * sizeof(float));
+                memcpy(row + w0, xg + ((c * ID + id) * IH + ih) * IW, (size_t)IW * sizeof(float));
+                memset(row + w0 + IW, 0, (size_t)(PW - w0 - IW) * sizeof(float));
+            }
+    *inside = *g;
+    for (int a = 0; a < 3; a++) {
+        inside->in[a] = padded[a];
+        inside->pad[a] = 0;
+    }
+}
+
 size_t radrt_conv_scratch_floats(const radrt_conv_params *p) {
     const radrt_im2col *g = &p->geom;
     if (p->mode == RADRT_CONV_DEPTHWISE) {
@@ -124,7 +176,10 @@ size_t radrt_conv_scratch_floats(const radrt_conv_params *p) {
     }
     int64_t M = p->group > 0 ? p->out_channels / p->group : -1;
     int64_t K = radrt_size_mul(g->channels, checked_prod3(g->kernel));
-    return radrt_sgemm_scratch_floats(M, checked_prod3(g->out), K, p->w_packed, 0);
+    size_t n = radrt_sgemm_scratch_floats(M, checked_prod3(g->out), K, p->w_packed, 0);
+    int64_t framed = p->mode == RADRT_CONV_IM2COL ? im2col_framed_floats(g) : 0;
+    if (n == SIZE_MAX || framed < 0 || (uint64_t)framed > (uint64_t)(INT64_MAX - (int64_t)n)) return SIZE_MAX;
+    return n + (size_t)framed;
 }
 
 typedef struct {
@@ -437,6 +492,8 @@ void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, cons
     const radrt_im2col *g = &p->geom;
     const int64_t M = p->out_channels / p->group, K = g->channels * prod3(g->kernel);
     const int64_t out_size = prod3(g->out), in_size = prod3(g->in);
+    /* the framed copy follows the GEMM's packing buffers (sizes checked by radrt_conv_scratch_floats) */
+    float *framed = scratch + radrt_sgemm_scratch_floats(M, out_size, K, p->w_packed, 0);
     for (int64_t n = 0; n < p->batch; n++) {
         for (int64_t gi = 0; gi < p->group; gi++) {
             const float *xg = x + (n * p->in_channels + gi * g->channels) * in_size;
@@ -458,10 +515,15 @@ void radrt_conv(const radrt_conv_params *p, const float *x, const float *w, cons
                 view.wseal_base = ck->wseal_base + gi * p->w_group_floats;
                 v = &view;
             }
-            if (p->mode == RADRT_CONV_POINTWISE)
+            if (p->mode == RADRT_CONV_POINTWISE) {
                 radrt_sgemm(M, out_size, K, &a, &b, NULL, NULL, yg, out_size, &ep, scratch, v);
-            else
+            } else if (!ck && has_pads(g)) {
+                radrt_im2col inside;
+                im2col_frame(g, xg, framed, &inside);
+                radrt_sgemm(M, out_size, K, &a, &b, &inside, framed, yg, out_size, &ep, scratch, v);
+            } else {
                 radrt_sgemm(M, out_size, K, &a, &b, g, xg, yg, out_size, &ep, scratch, v);
+            }
             if (ck) {
                 ck->checked = view.checked;
                 ck->exceeded = view.exceeded;

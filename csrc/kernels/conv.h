@@ -36,8 +36,9 @@ typedef struct {
 } radrt_conv_params;
 
 /* bias may be NULL; scratch holds radrt_conv_scratch_floats floats (the GEMM's
- * packing buffers, or the depthwise padded plane); SIZE_MAX when that count
- * overflows int64.
+ * packing buffers and, for an IM2COL conv whose windows reach outside the input,
+ * a zero-framed copy of one group's input, used without ck; or the depthwise
+ * padded plane); SIZE_MAX when that count overflows int64.
  * ck: NULL, or a radrt_abft (gemm.h); work holds radrt_conv_abft_work_floats(p)
  * floats (8-byte aligned). Results of every image are added to *ck.
  *   IM2COL and POINTWISE: side RADRT_ABFT_COLUMNS: wsum/wabs hold group * K floats

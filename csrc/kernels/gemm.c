@@ -301,10 +301,39 @@ static void pack_a_block(const float *a, int64_t rs, int64_t cs, int64_t i0, int
     }
 }
 
+/* n <= NR floats from src to dst, inline: the runs packed are short, and a call to
+ * memcpy per run cost more than the products of the panel row (GCC turns a plain
+ * copy loop into that call: hence the unrolled vectors, at most NV of them). */
+static inline __attribute__((always_inline)) void copy_floats(float *restrict dst, const float *restrict src,
+                                                              int64_t n) {
+    int64_t j = 0;
+    if (n >= VW) vstore(dst, vload(src)), j = VW;
+    if (n >= 2 * VW) vstore(dst + VW, vload(src + VW)), j = 2 * VW;
+#if NV >= 3
+    if (n >= 3 * VW) vstore(dst + 2 * VW, vload(src + 2 * VW)), j = 3 * VW;
+#endif
+    for (; j < n; j++) dst[j] = src[j];
+}
+
 /* Rows [k0, k0+kc) and columns [j0, j0+nc) of dense B into NR-column panels
  * with panel stride kc*NR. */
 static void pack_b_block(const float *b, int64_t rs, int64_t cs, int64_t k0, int64_t kc, int64_t j0,
                          int64_t nc, float *dst) {
+    if (cs == 1) {
+        /* row by row across the panels: B is read as kc sequential streams of nc
+         * floats (panel by panel, the kc rows of a panel were kc streams at once,
+         * more than the prefetchers follow) */
+        for (int64_t k = 0; k < kc; k++) {
+            const float *srow = b + (k0 + k) * rs + j0;
+            for (int64_t p = 0; p < nc; p += NR) {
+                float *drow = dst + (p / NR) * kc * NR + k * NR;
+                int64_t cols = min64(NR, nc - p);
+                copy_floats(drow, srow + p, cols);
+                for (int64_t j = cols; j < NR; j++) drow[j] = 0.0f;
+            }
+        }
+        return;
+    }
     for (int64_t p = 0; p < nc; p += NR) {
         float *d = dst + (p / NR) * kc * NR;
         int64_t cols = min64(NR, nc - p);
@@ -312,11 +341,7 @@ static void pack_b_block(const float *b, int64_t rs, int64_t cs, int64_t k0, int
         for (int64_t k = 0; k < kc; k++) {
             float *drow = d + k * NR;
             const float *srow = src + k * rs;
-            if (cs == 1) {
-                memcpy(drow, srow, cols * sizeof(float));
-            } else {
-                for (int64_t j = 0; j < cols; j++) drow[j] = srow[j * cs];
-            }
+            for (int64_t j = 0; j < cols; j++) drow[j] = srow[j * cs];
             for (int64_t j = cols; j < NR; j++) drow[j] = 0.0f;
         }
     }
@@ -366,15 +391,21 @@ static void pack_b_im2col(const radrt_im2col *g, const float *x, int64_t k0, int
                 }
                 const float *src = x + ((ch * ID + id) * IH + ih) * IW;
                 int64_t iw0 = run->ow * sw - g->pad[2] + kw * g->dilation[2];
-                /* columns j in [lo, hi) read 0 <= iw0 + j*sw < IW */
-                int64_t lo = iw0 >= 0 ? 0 : ceil_div_pos(-iw0, sw);
-                int64_t hi = iw0 < IW ? ceil_div_pos(IW - iw0, sw) : 0;
+                /* columns j in [lo, hi) read 0 <= iw0 + j*sw < IW (stride 1: no division) */
+                int64_t lo, hi;
+                if (sw == 1) {
+                    lo = iw0 >= 0 ? 0 : -iw0;
+                    hi = IW - iw0;
+                } else {
+                    lo = iw0 >= 0 ? 0 : ceil_div_pos(-iw0, sw);
+                    hi = iw0 < IW ? ceil_div_pos(IW - iw0, sw) : 0;
+                }
                 if (lo > run->len) lo = run->len;
                 if (hi > run->len) hi = run->len;
                 if (hi < lo) hi = lo;
                 for (int64_t j = 0; j < lo; j++) out[j] = 0.0f;
                 if (sw == 1) {
-                    if (hi > lo) memcpy(out + lo, src + (iw0 + lo), (hi - lo) * sizeof(float));
+                    copy_floats(out + lo, src + (iw0 + lo), hi - lo);
                 } else {
                     for (int64_t j = lo; j < hi; j++) out[j] = src[iw0 + j * sw];
                 }
@@ -389,6 +420,73 @@ static void pack_b_im2col(const radrt_im2col *g, const float *x, int64_t k0, int
                         kd = 0;
                         ch++;
                     }
+                }
+            }
+        }
+    }
+}
+
+/* 1 when every window of g lies inside its input: no begin pads, and the last
+ * window of each axis ends inside (the end pads are implied by the output size). */
+static int im2col_inside(const radrt_im2col *g) {
+    for (int a = 0; a < 3; a++)
+        if (g->pad[a] || (g->out[a] - 1) * g->stride[a] + (g->kernel[a] - 1) * g->dilation[a] >= g->in[a]) return 0;
+    return 1;
+}
+
+/* pack_b_im2col when every window lies inside x (im2col_inside): no bounds to test. The block's columns split into runs, each
+ * within one panel and one output row, starting at a fixed offset of x; row k adds
+ * its tap's offset, so a run of a row is one copy. Rows outermost: each row k
+ * reads x's tap-shifted rows in sequence across the whole block (panel by panel,
+ * a panel's rows were as many streams at once as taps and channels). */
+#define INSIDE_RUNS (NC + NC / NR)
+static void pack_b_im2col_inside(const radrt_im2col *g, const float *x, int64_t k0, int64_t kc, int64_t j0,
+                                 int64_t nc, float *dst) {
+    const int64_t OH = g->out[1], OW = g->out[2];
+    const int64_t IH = g->in[1], IW = g->in[2], plane = g->in[0] * IH * IW;
+    const int64_t KD = g->kernel[0], KH = g->kernel[1], KW = g->kernel[2];
+    const int64_t sw = g->stride[2];
+    int64_t src_off[INSIDE_RUNS], dst_off[INSIDE_RUNS], len[INSIDE_RUNS];
+    int nruns = 0;
+    for (int64_t p = 0; p < nc; p += NR) {
+        int64_t cols = min64(NR, nc - p);
+        for (int64_t j = 0; j < cols;) {
+            int64_t n = j0 + p + j;
+            int64_t ow = n % OW, t = n / OW;
+            int64_t l = min64(OW - ow, cols - j);
+            src_off[nruns] = ((t / OH) * g->stride[0] * IH + (t % OH) * g->stride[1]) * IW + ow * sw;
+            dst_off[nruns] = (p / NR) * kc * NR + j;
+            len[nruns++] = l;
+            j += l;
+        }
+    }
+    const int64_t last_cols = nc - (nc - 1) / NR * NR; /* columns of the last panel */
+    float *last = dst + ((nc - 1) / NR) * kc * NR;
+    int64_t kw = k0 % KW, t = k0 / KW;
+    int64_t kh = t % KH;
+    t /= KH;
+    int64_t kd = t % KD, ch = t / KD;
+    for (int64_t k = 0; k < kc; k++) {
+        float *drow = dst + k * NR;
+        const float *xk = x + ch * plane + (kd * g->dilation[0] * IH + kh * g->dilation[1]) * IW +
+                          kw * g->dilation[2];
+        for (int r = 0; r < nruns; r++) {
+            if (sw == 1) {
+                copy_floats(drow + dst_off[r], xk + src_off[r], len[r]);
+            } else {
+                const float *src = xk + src_off[r];
+                float *out = drow + dst_off[r];
+                for (int64_t j = 0; j < len[r]; j++) out[j] = src[j * sw];
+            }
+        }
+        for (int64_t j = last_cols; j < NR; j++) last[k * NR + j] = 0.0f;
+        if (++kw == KW) {
+            kw = 0;
+            if (++kh == KH) {
+                kh = 0;
+                if (++kd == KD) {
+                    kd = 0;
+                    ch++;
                 }
             }
         }
@@ -608,7 +706,9 @@ void radrt_sgemm(int64_t M, int64_t N, int64_t K, const radrt_operand *a, const 
                 bp = b->data + (jc / NR) * K * NR + pc * NR;
                 b_ps = K * NR;
             } else {
-                if (b_conv) pack_b_im2col(b_conv, b_conv_x, pc, kc, jc, nc, b_buf);
+                if (b_conv && im2col_inside(b_conv))
+                    pack_b_im2col_inside(b_conv, b_conv_x, pc, kc, jc, nc, b_buf);
+                else if (b_conv) pack_b_im2col(b_conv, b_conv_x, pc, kc, jc, nc, b_buf);
                 else pack_b_block(b->data, b->rs, b->cs, pc, kc, jc, nc, b_buf);
                 bp = b_buf;
                 b_ps = kc * NR;
