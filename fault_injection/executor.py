@@ -73,6 +73,7 @@ record carries its layer: the op the upset first reaches (`PausePoints.layer`).
 import ctypes
 import faulthandler
 import functools
+import gc
 import mmap
 import os
 import pickle
@@ -106,6 +107,10 @@ StaticCause = Callable[[Fault], Optional[str]]
 # end instead of being tracked op by op: the tracking's Python cost per op (~10-20 us)
 # would exceed the ops it can skip (digits: ~10 us per op).
 TRACK_WEIGHTS_MIN_OP_S = 50e-6
+
+# An arena this small (bytes) is restored whole after each fault: one copy costs less
+# than finding and copying the ranges the run wrote (digits: 37 KB).
+SMALL_ARENA = 1 << 16
 
 
 class PausePoints:
@@ -171,9 +176,12 @@ def _touched_span(fault: Fault) -> Tuple[int, int]:
     return _span(fault.model, fault.byte_offset, fault.bit)
 
 
+_model = functools.lru_cache(maxsize=256)(FaultModel.parse)  # frozen: one per model text
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _span(model: str, byte_offset: int, bit: int) -> Tuple[int, int]:
-    touched = [b for b, _ in FaultModel.parse(model).bits(byte_offset, bit)]
+    touched = [b for b, _ in _model(model).bits(byte_offset, bit)]
     return min(touched), max(touched) + 1
 
 
@@ -185,7 +193,7 @@ def inject_fault(sess, fault: Fault, paused_at: int) -> None:
     paused = getattr(sess, "_paused", None)
     if paused is not None and paused.at == paused_at and _flip_now(sess, fault, paused_at):
         return
-    model = FaultModel.parse(fault.model)
+    model = _model(fault.model)
     if fault.upsets is not None:  # accumulate: each of its flips (all land at or after paused_at)
         for upset in fault.upset_faults():
             inject_fault(sess, upset, paused_at)
@@ -210,7 +218,7 @@ def as_run(sess, fault: Fault) -> Fault:
     if fault.kind != "compute" or fault.upsets is not None:
         return fault
     engine = sess._engine
-    if type(engine) is not Engine or engine.tmr_calls is not None or FaultModel.parse(fault.model).on_word:
+    if type(engine) is not Engine or engine.tmr_calls is not None or _model(fault.model).on_word:
         return fault
     out = engine.plan.steps[fault.op_index].outs[0]
     lo, hi = _touched_span(fault)
@@ -287,8 +295,31 @@ class Liveness:
         self.tensors = [_Tensor(*t) for t in tensors]
         self._last_weight_reader: Dict[Tuple[int, int], int] = {}
         self._written_between: Dict[Tuple[int, int], dict] = {}
+        self._live_overlaps: Dict[Tuple[int, str, int, int], bool] = {}
+        self._reads_overlap: Dict[Tuple[int, str, int, int], bool] = {}
         self.live_at: List[List[_Tensor]] = [[t for t in self.tensors if t.writer < b <= t.last_read]
                                              for b in range(n + 1)]
+
+    def live_overlaps(self, b: int, region: str, lo: int, hi: int) -> bool:
+        """Whether bytes [lo, hi) of `region` overlap a tensor live at boundary b (cached for
+        ranges wider than an upset: tensors and their pieces, a bounded set)."""
+        key = (b, region, lo, hi)
+        hit = self._live_overlaps.get(key)
+        if hit is None:
+            hit = any(t.region == region and t.lo < hi and lo < t.hi for t in self.live_at[b])
+            if hi - lo > 16:
+                self._live_overlaps[key] = hit
+        return hit
+
+    def reads_overlap(self, i: int, region: str, lo: int, hi: int) -> bool:
+        """Whether step i reads some of bytes [lo, hi) of `region` (cached as live_overlaps)."""
+        key = (i, region, lo, hi)
+        hit = self._reads_overlap.get(key)
+        if hit is None:
+            hit = any(r == region and a < hi and lo < b for r, a, b in self.reads[i])
+            if hi - lo > 16:
+                self._reads_overlap[key] = hit
+        return hit
 
     def written_between(self, start: int, stop: int) -> Dict[str, List[Tuple[int, int]]]:
         """{region: merged [lo, hi) ranges} the steps [start, stop) write (a new dict)."""
@@ -400,6 +431,15 @@ def plan_tables(sess) -> Tuple[Liveness, np.ndarray]:
     if entry is None or entry["plan"] is not plan:
         entry = _TABLES[sess] = {"plan": plan, "tables": (Liveness(plan), golden_weights(plan)), "record": None}
     return entry["tables"]
+
+
+def pause_points(sess) -> PausePoints:
+    """PausePoints of the session's current plan, cached with its tables."""
+    plan_tables(sess)
+    entry = _TABLES[sess]
+    if entry.get("points") is None:
+        entry["points"] = PausePoints(sess.compiled.plan)
+    return entry["points"]
 
 
 def golden_record(sess, feeds: dict) -> None:
@@ -583,21 +623,21 @@ class Convergence:
         return {"output": _merge([(lo, hi) for _, lo, hi in self.golden_outputs_from(b)])}
 
     def _converged(self, b: int, dirty) -> bool:
-        live = self.liveness.live_at[b]
+        overlaps = self.liveness.live_overlaps
         for ranges in dirty.values():
             for region, lo, hi in ranges:
-                if any(t.region == region and t.lo < hi and lo < t.hi for t in live):
+                if overlaps(b, region, lo, hi):
                     return False
         return True
 
     def _step(self, i: int, dirty, forced, weights) -> None:
         """Update the dirty ranges after step i ran (and voted) in every active replica."""
         live = self.liveness
-        reads = live.reads[i]
         tainted = forced is not None and forced[0] == i
         if not tainted:
+            reads = live.reads_overlap
             for ranges in dirty.values():
-                if any(region == r and lo < b and a < hi for region, lo, hi in ranges for r, a, b in reads):
+                if any(reads(i, region, lo, hi) for region, lo, hi in ranges):
                     tainted = True
                     break
         if not tainted and weights is not None:
@@ -875,7 +915,7 @@ class _Worker:
         known = stop is not None and fault.upsets is None and (
             health == health0 or (conv.written_outputs is not None
                                   and health.get("reexecutions") == health0.get("reexecutions")))
-        if not known:
+        if not known or self.base.engine.regions[0].nbytes <= SMALL_ARENA:  # small: copying all is cheaper
             self.paused.restore(self.base)  # it may have run again from op 0, scrubbed, ...
         else:  # it ran ops [pause point, stop) once: put back what they wrote and the upset
             written = self.liveness.written_between(self.base.at, stop)
@@ -973,7 +1013,7 @@ class Executor:
         self.timeout_s = timeout_s
         self.worker_name = worker_name
         self.make_session = make_session
-        self.pause_point = PausePoints(sess.compiled.plan)
+        self.pause_point = pause_points(sess)
         self.static_cause = static_cause or self.pause_point.static_cause
         self.batch = batch or max(1, min(256, int(0.05 / max(run_s, 1e-6))))
         self.run_s = run_s
@@ -1102,7 +1142,12 @@ class Executor:
     def _spawn(self, slot: int) -> _Proc:
         to_r, to_w = os.pipe()
         from_r, from_w = os.pipe()
+        # The worker inherits this process's objects: frozen, its garbage collector never
+        # walks them (a walk writes to every object, copying every page of the fork).
+        gc.freeze()
         pid = os.fork()
+        if pid != 0:
+            gc.unfreeze()
         if pid == 0:  # the worker: never returns
             os.close(to_w)
             os.close(from_r)
