@@ -14,7 +14,11 @@
  * sit at fixed offsets, and the extra columns are dropped when copied out;
  * other strides go row by row (stride 2 loads two vectors and keeps the even
  * lanes). Vectors past a line's end read zeros after the plane (slack) into
- * lanes that are never stored.
+ * lanes that are never stored. A line goes DW_NV vectors at a time (independent
+ * accumulators: FMA latency hidden), then 4, then 1; a square 3x3 or 5x5 kernel of
+ * depth 1 and dilation 1 has instances with its tap loops unrolled, doing the same
+ * operations in the same order (each output's value does not depend on the
+ * instance). Rows are copied in and out by copy_row, inline.
  *
  * ABFT of the depthwise path (ck, side RADRT_ABFT_DEPTHWISE; Huang & Abraham's
  * checksum applied per output plane). For one image and output channel with taps
@@ -62,6 +66,7 @@
 static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
 
 #define VW 8
+#define DW_NV 8 /* output vectors a depthwise line computes at once */
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
 typedef double vd __attribute__((vector_size(VW * 8)));
@@ -89,6 +94,23 @@ static inline vf vclamp(vf r, float lo, float hi) {
     r = (vf)(((vi)r & ~m) | ((vi)l & m));
     m = r > h;
     return (vf)(((vi)r & ~m) | ((vi)h & m));
+}
+
+/* n floats from src to dst, inline: the depthwise path copies rows of a plane (in
+ * and out of its padded line), and a memcpy call per row cost a quarter of the
+ * convolution. The empty asm hides the index from GCC, which would otherwise turn
+ * the loop back into that call. */
+static inline void copy_row(float *restrict dst, const float *restrict src, int64_t n) {
+    int64_t j = 0;
+    for (; j + VW <= n; j += VW) {
+        vf v = vload(src + j);
+        memcpy(dst + j, &v, sizeof v);
+        __asm__("" : "+r"(j));
+    }
+    for (; j < n; j++) {
+        dst[j] = src[j];
+        __asm__("" : "+r"(j));
+    }
 }
 
 /* Padded plane sizes of a depthwise conv: the input at the begin pads, room for every window. */
@@ -193,18 +215,21 @@ typedef struct {
  * constant): also return the sum of the pre-clamp vectors over the stored lanes. */
 static inline __attribute__((always_inline)) vf dw_vectors(const dw_line_args *a, const float *src, float *out,
                                                            int64_t j, int64_t n, int64_t step, int nv, int sw,
-                                                           const int ck) {
+                                                           const int ck, const int fk) {
     const radrt_im2col *g = a->g;
-    const int64_t KH = g->kernel[1], KW = g->kernel[2];
-    vf acc[4];
+    /* fk (a constant): 0, or a square fk x fk kernel of depth 1, dilation 1: the tap
+     * loops then unroll and the accumulators stay in registers */
+    const int64_t KD = fk ? 1 : g->kernel[0], KH = fk ? fk : g->kernel[1], KW = fk ? fk : g->kernel[2];
+    const int64_t d0 = fk ? 1 : g->dilation[0], d1 = fk ? 1 : g->dilation[1], d2 = fk ? 1 : g->dilation[2];
+    vf acc[DW_NV];
     for (int v = 0; v < nv; v++) acc[v] = (vf){0} + a->bias;
     const float *base = src + j * step;
-    for (int64_t kd = 0; kd < g->kernel[0]; kd++)
+    for (int64_t kd = 0; kd < KD; kd++)
         for (int64_t kh = 0; kh < KH; kh++) {
-            const float *row = base + (kd * g->dilation[0] * a->PH + kh * g->dilation[1]) * a->PW;
+            const float *row = base + (kd * d0 * a->PH + kh * d1) * a->PW;
             const float *wr = a->w + (kd * KH + kh) * KW;
             for (int64_t kw = 0; kw < KW; kw++) {
-                const float *t = row + kw * g->dilation[2];
+                const float *t = row + kw * d2;
                 const float wt = wr[kw];
                 for (int v = 0; v < nv; v++) acc[v] += load_step(t + v * VW * step, step, sw) * wt;
             }
@@ -219,21 +244,26 @@ static inline __attribute__((always_inline)) vf dw_vectors(const dw_line_args *a
             osum += (vf)((vi)acc[v] & m);
         }
         vf r = vclamp(acc[v], a->lo, a->hi);
-        if (at < n) memcpy(out + at, &r, (size_t)(n - at < VW ? n - at : VW) * sizeof(float));
+        if (at + VW <= n) memcpy(out + at, &r, sizeof r); /* one vector store */
+        else if (at < n) memcpy(out + at, &r, (size_t)(n - at) * sizeof(float));
     }
     return osum;
 }
 
 static inline __attribute__((always_inline)) vd dw_line(const dw_line_args *a, const float *src, float *out,
-                                                        int64_t n, int64_t step, int sw, const int ck) {
+                                                        int64_t n, int64_t step, int sw, const int ck, const int fk) {
     vd osum = {0};
     int64_t j = 0;
+    for (; j + DW_NV * VW <= n; j += DW_NV * VW) {
+        vf s = dw_vectors(a, src, out, j, n, step, DW_NV, sw, ck, fk);
+        if (ck) osum += __builtin_convertvector(s, vd);
+    }
     for (; j + 4 * VW <= n; j += 4 * VW) {
-        vf s = dw_vectors(a, src, out, j, n, step, 4, sw, ck);
+        vf s = dw_vectors(a, src, out, j, n, step, 4, sw, ck, fk);
         if (ck) osum += __builtin_convertvector(s, vd);
     }
     for (; j < n; j += VW) {
-        vf s = dw_vectors(a, src, out, j, n, step, 1, sw, ck);
+        vf s = dw_vectors(a, src, out, j, n, step, 1, sw, ck, fk);
         if (ck) osum += __builtin_convertvector(s, vd);
     }
     return osum;
@@ -242,21 +272,20 @@ static inline __attribute__((always_inline)) vd dw_line(const dw_line_args *a, c
 /* One output plane from the padded input plane. ck (a constant): return the sum of
  * its pre-clamp values (top comment). */
 static inline __attribute__((always_inline)) double dw_plane(const dw_line_args *a, const float *pad, float *y,
-                                                             float *acc, int sw, const int ck) {
+                                                             float *acc, int sw, const int ck, const int fk) {
     const radrt_im2col *g = a->g;
     const int64_t OH = g->out[1], OW = g->out[2];
     vd osum = {0};
     for (int64_t od = 0; od < g->out[0]; od++) {
         const float *plane = pad + od * g->stride[0] * a->PH * a->PW;
         if (dw_wide(g)) {
-            vd s = dw_line(a, plane, acc, OH * a->PW, 1, 1, ck);
+            vd s = dw_line(a, plane, acc, OH * a->PW, 1, 1, ck, fk);
             if (ck) osum += s;
-            for (int64_t oh = 0; oh < OH; oh++)
-                memcpy(y + (od * OH + oh) * OW, acc + oh * a->PW, (size_t)OW * sizeof(float));
+            for (int64_t oh = 0; oh < OH; oh++) copy_row(y + (od * OH + oh) * OW, acc + oh * a->PW, OW);
         } else {
             for (int64_t oh = 0; oh < OH; oh++) {
                 vd s = dw_line(a, plane + oh * g->stride[1] * a->PW, y + (od * OH + oh) * OW, OW, g->stride[2],
-                               sw, ck);
+                               sw, ck, fk);
                 if (ck) osum += s;
             }
         }
@@ -436,6 +465,10 @@ static void conv_depthwise(const radrt_conv_params *p, const float *x, const flo
         res = (int64_t *)(void *)(ob + p->out_channels);
         for (int64_t kh = 0; kh < g->kernel[1]; kh++) res[kh] = kh * g->dilation[1] % g->stride[1];
     }
+    /* a square 3x3 or 5x5 kernel of depth 1 and dilation 1 runs an instance with its
+     * taps unrolled (the same operations, in the same order) */
+    const int sq = g->kernel[0] == 1 && g->kernel[1] == g->kernel[2] && g->dilation[1] == 1 && g->dilation[2] == 1;
+    const int fk = sq && (g->kernel[1] == 3 || g->kernel[1] == 5) ? (int)g->kernel[1] : 0;
     /* values summed into one checksum: the wide layout sums its PW wide rows */
     const int64_t n_sum = dw_wide(g) ? g->out[0] * g->out[1] * PW : out_plane;
     for (int64_t n = 0; n < p->batch; n++) {
@@ -445,21 +478,29 @@ static void conv_depthwise(const radrt_conv_params *p, const float *x, const flo
             const float *xc = x + (n * p->in_channels + ci) * in_plane;
             for (int64_t id = 0; id < ID; id++)
                 for (int64_t ih = 0; ih < IH; ih++)
-                    memcpy(inside + (id * PH + ih) * PW, xc + (id * IH + ih) * IW, (size_t)IW * sizeof(float));
+                    copy_row(inside + (id * PH + ih) * PW, xc + (id * IH + ih) * IW, IW);
             if (ck) dw_window_sums(g, padded, pad, res, S, A, V);
             for (int64_t co = ci * per_group; co < (ci + 1) * per_group; co++) {
                 dw_line_args a = {g, PH, PW, w + co * taps, bias ? bias[co] : 0.0f, p->act_min, p->act_max};
                 float *yc = y + (n * p->out_channels + co) * out_plane;
                 if (!ck) {
-                    if (g->stride[2] == 1) dw_plane(&a, pad, yc, acc, 1, 0);
-                    else if (g->stride[2] == 2) dw_plane(&a, pad, yc, acc, 2, 0);
-                    else dw_plane(&a, pad, yc, acc, 0, 0);
+                    if (fk == 3 && g->stride[2] == 1) dw_plane(&a, pad, yc, acc, 1, 0, 3);
+                    else if (fk == 3 && g->stride[2] == 2) dw_plane(&a, pad, yc, acc, 2, 0, 3);
+                    else if (fk == 5 && g->stride[2] == 1) dw_plane(&a, pad, yc, acc, 1, 0, 5);
+                    else if (fk == 5 && g->stride[2] == 2) dw_plane(&a, pad, yc, acc, 2, 0, 5);
+                    else if (g->stride[2] == 1) dw_plane(&a, pad, yc, acc, 1, 0, 0);
+                    else if (g->stride[2] == 2) dw_plane(&a, pad, yc, acc, 2, 0, 0);
+                    else dw_plane(&a, pad, yc, acc, 0, 0, 0);
                     continue;
                 }
                 double observed;
-                if (g->stride[2] == 1) observed = dw_plane(&a, pad, yc, acc, 1, 1);
-                else if (g->stride[2] == 2) observed = dw_plane(&a, pad, yc, acc, 2, 1);
-                else observed = dw_plane(&a, pad, yc, acc, 0, 1);
+                if (fk == 3 && g->stride[2] == 1) observed = dw_plane(&a, pad, yc, acc, 1, 1, 3);
+                else if (fk == 3 && g->stride[2] == 2) observed = dw_plane(&a, pad, yc, acc, 2, 1, 3);
+                else if (fk == 5 && g->stride[2] == 1) observed = dw_plane(&a, pad, yc, acc, 1, 1, 5);
+                else if (fk == 5 && g->stride[2] == 2) observed = dw_plane(&a, pad, yc, acc, 2, 1, 5);
+                else if (g->stride[2] == 1) observed = dw_plane(&a, pad, yc, acc, 1, 1, 0);
+                else if (g->stride[2] == 2) observed = dw_plane(&a, pad, yc, acc, 2, 1, 0);
+                else observed = dw_plane(&a, pad, yc, acc, 0, 1, 0);
                 const int64_t stored = (co + 1) * out_plane;
                 if (seal && (stored - sealed >= DW_SEAL_FLOATS || co == p->out_channels - 1)) {
                     radrt_seal_add(seal, y + image + sealed, (size_t)(stored - sealed) * sizeof(float),

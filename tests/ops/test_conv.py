@@ -167,3 +167,17 @@ def test_bad_bias_and_dtype():
         _prepare({}, (1, 3, 8, 8), w.astype(np.float64))
     with pytest.raises(CompileError, match="fused clip bounds"):
         _prepare({"_fused_clip": (1.0, 0.0)}, (1, 3, 8, 8), w)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("width", [7, 70])   # lines shorter and longer than a group of output vectors
+def test_depthwise_square_kernels_match_onnxruntime(k, stride, width):
+    """The depthwise instances with a 3x3 or 5x5 kernel unrolled (conv.c) against onnxruntime,
+    with a channel multiplier of 2 and a fused Relu."""
+    rng = np.random.default_rng(k * 10 + stride)
+    x = rand(rng, 1, 3, 9, width)
+    w = rand(rng, 6, 1, k, k)
+    b = rand(rng, 6)
+    m = conv_model(x.shape, w, b, group=3, strides=[stride, stride], pads=[k // 2] * 4)
+    np.testing.assert_allclose(radrt_output(m, {"x": x}), ort_output(m, {"x": x}), rtol=1e-5, atol=1e-5)
