@@ -17,8 +17,8 @@
  * path, so results are fixed; a padding tap adds 0 (exact) or maxes with
  * -inf. AveragePool then divides by its divisor. Max keeps NaN: once a NaN
  * is seen it stays. The window sum is float32 (windows are small); global
- * average sums in double over four fixed lanes (element i goes to lane
- * i % 4), then (l0 + l1) + (l2 + l3).
+ * average sums in double over 16 fixed lanes (element i goes to lane
+ * i % 16), then adds them pairwise (lane l + lane l + w, w = 8, 4, 2, 1).
  */
 #include "pool.h"
 #include "../core.h"
@@ -246,14 +246,20 @@ void radrt_global_maxpool(const float *x, float *y, size_t planes, size_t size) 
     }
 }
 
+/* 16 float64 lanes (element i into lane i mod 16), added pairwise at the end: independent
+ * chains enough to hide the add latency, so the mean runs at memory speed (4 lanes were
+ * one element per add latency). The order depends on size only. */
+#define GAP_LANES 16
 void radrt_global_avgpool(const float *x, float *y, size_t planes, size_t size) {
     for (size_t c = 0; c < planes; c++) {
         const float *xp = x + c * size;
-        double lane[4] = {0.0, 0.0, 0.0, 0.0};
+        double lane[GAP_LANES] = {0.0};
         size_t i = 0;
-        for (; i + 4 <= size; i += 4)
-            for (int l = 0; l < 4; l++) lane[l] += (double)xp[i + l];
+        for (; i + GAP_LANES <= size; i += GAP_LANES)
+            for (int l = 0; l < GAP_LANES; l++) lane[l] += (double)xp[i + l];
         for (int l = 0; i < size; i++, l++) lane[l] += (double)xp[i];
-        y[c] = (float)(((lane[0] + lane[1]) + (lane[2] + lane[3])) / (double)size);
+        for (int w = GAP_LANES / 2; w >= 1; w /= 2)
+            for (int l = 0; l < w; l++) lane[l] += lane[l + w];
+        y[c] = (float)(lane[0] / (double)size);
     }
 }
