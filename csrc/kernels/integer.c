@@ -42,35 +42,90 @@
  * (32 rows, 4 consecutive k of row j in one 32-bit lane), each weight row's 4 bytes of a
  * k quad broadcast to every lane; 16 accumulators, 2 loads and 8 broadcasts per quad. */
 static void vnni_8x32(const int8_t *a, int64_t Kp, const uint8_t *panel, int32_t raw[8][32]) {
-    __m512i acc[8][2];
-    for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    /* 16 named accumulators, not an array: GCC keeps an array of vectors partly on the
+     * stack and copies the rest every step (measured 2x slower). */
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+            c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     for (int64_t kq = 0; kq < Kp / 4; kq++) {
         const __m512i b0 = _mm512_loadu_si512((const void *)(panel + kq * 128));
         const __m512i b1 = _mm512_loadu_si512((const void *)(panel + kq * 128 + 64));
-        for (int r = 0; r < 8; r++) {
-            int32_t quad;
-            memcpy(&quad, a + r * Kp + 4 * kq, 4);
-            const __m512i w = _mm512_set1_epi32(quad);
-            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, w);
-            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, w);
-        }
+        const int8_t *q = a + 4 * kq;
+#define RADRT_VNNI_ROW(r, lo, hi)                                                   \
+    do {                                                                            \
+        int32_t quad;                                                               \
+        memcpy(&quad, q + (r) * Kp, 4);                                             \
+        const __m512i w = _mm512_set1_epi32(quad);                                  \
+        lo = _mm512_dpbusd_epi32(lo, b0, w);                                        \
+        hi = _mm512_dpbusd_epi32(hi, b1, w);                                        \
+    } while (0)
+        RADRT_VNNI_ROW(0, c00, c01);
+        RADRT_VNNI_ROW(1, c10, c11);
+        RADRT_VNNI_ROW(2, c20, c21);
+        RADRT_VNNI_ROW(3, c30, c31);
+        RADRT_VNNI_ROW(4, c40, c41);
+        RADRT_VNNI_ROW(5, c50, c51);
+        RADRT_VNNI_ROW(6, c60, c61);
+        RADRT_VNNI_ROW(7, c70, c71);
+#undef RADRT_VNNI_ROW
     }
+    const __m512i out[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                               {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
     for (int r = 0; r < 8; r++) {
-        _mm512_storeu_si512((void *)raw[r], acc[r][0]);
-        _mm512_storeu_si512((void *)(raw[r] + 16), acc[r][1]);
+        _mm512_storeu_si512((void *)raw[r], out[r][0]);
+        _mm512_storeu_si512((void *)(raw[r] + 16), out[r][1]);
     }
 }
 
-/* panel[kq][j][4] = b[n0 + j][4 kq .. 4 kq + 3] for j < count, zeros for the rest. */
-static void pack_panel(const uint8_t *b, int64_t Kp, int64_t count, uint8_t *panel) {
-    for (int64_t j = 0; j < 32; j++) {
-        if (j >= count) {
-            for (int64_t kq = 0; kq < Kp / 4; kq++) memset(panel + (kq * 32 + j) * 4, 0, 4);
-            continue;
-        }
-        const uint8_t *src = b + j * Kp;
-        for (int64_t kq = 0; kq < Kp / 4; kq++) memcpy(panel + (kq * 32 + j) * 4, src + 4 * kq, 4);
+/* out[i] = dword i of each of the 16 rows r[0..15] (a 16 x 16 transpose of 32-bit words:
+ * interleaves of words and pairs, then two rounds of 128-bit lane shuffles). */
+static void transpose_16x16_epi32(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
     }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    /* r[4i + q] (i: rows 4i..4i+3) holds, in 128-bit lane L, word 4L + q of those rows */
+    for (int q = 0; q < 4; q++) {
+        t[q] = _mm512_shuffle_i32x4(r[q], r[4 + q], 0x88);          /* lanes 0, 2 of rows 0-7 */
+        t[4 + q] = _mm512_shuffle_i32x4(r[q], r[4 + q], 0xdd);      /* lanes 1, 3 */
+        t[8 + q] = _mm512_shuffle_i32x4(r[8 + q], r[12 + q], 0x88);
+        t[12 + q] = _mm512_shuffle_i32x4(r[8 + q], r[12 + q], 0xdd);
+    }
+    for (int q = 0; q < 4; q++) {
+        r[q] = _mm512_shuffle_i32x4(t[q], t[8 + q], 0x88);          /* words q (lane 0), ...: */
+        r[8 + q] = _mm512_shuffle_i32x4(t[q], t[8 + q], 0xdd);
+        r[4 + q] = _mm512_shuffle_i32x4(t[4 + q], t[12 + q], 0x88);
+        r[12 + q] = _mm512_shuffle_i32x4(t[4 + q], t[12 + q], 0xdd);
+    }
+}
+
+/* panel[kq][j][4] = b[n0 + j][4 kq .. 4 kq + 3] for j < count, zeros for the rest: 16
+ * rows x 16 words at a time by transposes, the last 32 bytes of a row (Kp a multiple of
+ * 32, not always of 64) one word at a time. */
+static void pack_panel(const uint8_t *b, int64_t Kp, int64_t count, uint8_t *panel) {
+    const int64_t K64 = Kp / 64 * 64;
+    for (int64_t j0 = 0; j0 < 32; j0 += 16)
+        for (int64_t k0 = 0; k0 < K64; k0 += 64) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = j0 + i < count ? _mm512_loadu_si512((const void *)(b + (j0 + i) * Kp + k0))
+                                      : _mm512_setzero_si512();
+            transpose_16x16_epi32(r);
+            for (int i = 0; i < 16; i++) _mm512_storeu_si512((void *)(panel + ((k0 / 4 + i) * 32 + j0) * 4), r[i]);
+        }
+    for (int64_t j = 0; j < 32; j++)
+        for (int64_t kq = K64 / 4; kq < Kp / 4; kq++) {
+            if (j < count)
+                memcpy(panel + (kq * 32 + j) * 4, b + j * Kp + 4 * kq, 4);
+            else
+                memset(panel + (kq * 32 + j) * 4, 0, 4);
+        }
 }
 #else
 #define IG_VNNI 0
@@ -349,29 +404,66 @@ static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
 /* The padded image of one group of one image, channels last: pixel (d, h, w) of the
  * padded grid holds its channels.. values contiguously, as uint8 (int8 plus 128), and
  * the frame holds the zero point (also shifted). pdims: the padded grid (padded_dims). */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* out[w * C + c] = in[c * plane + w] ^ flip for 16 channels x 16 pixels: a 16 x 16 byte
+ * transpose by four rounds of interleaves (bytes, then pairs, quads and octets of
+ * channels), 16-byte loads and stores; flip 0x80 maps int8 to uint8 (v + 128). */
+static void transpose_16x16(const uint8_t *in, int64_t plane, uint8_t *out, int64_t C, __m128i flip) {
+    __m128i r[16], a[16], b[16], c[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(in + i * plane)), flip);
+    for (int i = 0; i < 8; i++) {   /* a[i]: pixels 0-7 of channels 2i, 2i+1; a[8 + i]: pixels 8-15 */
+        a[i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+        a[8 + i] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++)   /* b[4g + q]: pixels 4g..4g+3 of channels 4q..4q+3 */
+        for (int i = 0; i < 4; i++) {
+            b[8 * h + i] = _mm_unpacklo_epi16(a[8 * h + 2 * i], a[8 * h + 2 * i + 1]);
+            b[8 * h + 4 + i] = _mm_unpackhi_epi16(a[8 * h + 2 * i], a[8 * h + 2 * i + 1]);
+        }
+    for (int g = 0; g < 4; g++)   /* c[4g + 2j + h]: pixels 4g + 2h, +1 of channels 8j..8j+7 */
+        for (int j = 0; j < 2; j++) {
+            c[4 * g + 2 * j] = _mm_unpacklo_epi32(b[4 * g + 2 * j], b[4 * g + 2 * j + 1]);
+            c[4 * g + 2 * j + 1] = _mm_unpackhi_epi32(b[4 * g + 2 * j], b[4 * g + 2 * j + 1]);
+        }
+    for (int g = 0; g < 4; g++)
+        for (int h = 0; h < 2; h++) {
+            const int64_t w = 4 * g + 2 * h;
+            _mm_storeu_si128((__m128i *)(void *)(out + w * C), _mm_unpacklo_epi64(c[4 * g + h], c[4 * g + 2 + h]));
+            _mm_storeu_si128((__m128i *)(void *)(out + (w + 1) * C),
+                             _mm_unpackhi_epi64(c[4 * g + h], c[4 * g + 2 + h]));
+        }
+}
+#endif
+
+/* The padded image of one group of one image, channels last: pixel (d, h, w) of the
+ * padded grid holds its channels.. values contiguously, as uint8 (int8 plus 128), and
+ * the frame holds the zero point (also shifted). pdims: the padded grid (padded_dims). */
 static void padded_image(const radrt_im2col *g, const void *x, int is_signed, uint8_t pad, uint8_t *dst,
                          const int64_t *pdims) {
     const int64_t plane = prod3(g->in), C = g->channels;
-    const int32_t shift = is_signed ? 128 : 0;
-    memset(dst, pad, (size_t)(prod3(pdims) * C));
+    const uint8_t flip = is_signed ? 0x80 : 0;   /* int8 v + 128 as uint8 is v ^ 0x80 */
+    const uint8_t *xb = (const uint8_t *)x;
+    int framed = 0;
+    for (int d = 0; d < 3; d++) framed |= pdims[d] != g->in[d];
+    if (framed) memset(dst, pad, (size_t)(prod3(pdims) * C));
     for (int64_t d = 0; d < g->in[0]; d++)
         for (int64_t h = 0; h < g->in[1]; h++) {
             uint8_t *row = dst + ((d + g->pad[0]) * pdims[1] + h + g->pad[1]) * pdims[2] * C + g->pad[2] * C;
             const int64_t src = (d * g->in[1] + h) * g->in[2];
-            /* blocks of 16 pixels: 16 contiguous reads per channel, 16 x C contiguous writes */
+            /* blocks of 16 pixels: 16 x 16 transposes, then one channel at a time */
             for (int64_t w0 = 0; w0 < g->in[2]; w0 += 16) {
                 const int64_t n = g->in[2] - w0 < 16 ? g->in[2] - w0 : 16;
                 uint8_t *out = row + w0 * C;
-                if (is_signed) {
-                    for (int64_t c = 0; c < C; c++) {
-                        const int8_t *in = (const int8_t *)x + c * plane + src + w0;
-                        for (int64_t w = 0; w < n; w++) out[w * C + c] = (uint8_t)(in[w] + shift);
-                    }
-                } else {
-                    for (int64_t c = 0; c < C; c++) {
-                        const uint8_t *in = (const uint8_t *)x + c * plane + src + w0;
-                        for (int64_t w = 0; w < n; w++) out[w * C + c] = in[w];
-                    }
+                int64_t c = 0;
+#if defined(__SSE2__)
+                if (n == 16)
+                    for (; c + 16 <= C; c += 16)
+                        transpose_16x16(xb + c * plane + src + w0, plane, out + c, C, _mm_set1_epi8((char)flip));
+#endif
+                for (; c < C; c++) {
+                    const uint8_t *in = xb + c * plane + src + w0;
+                    for (int64_t w = 0; w < n; w++) out[w * C + c] = in[w] ^ flip;
                 }
             }
         }

@@ -51,9 +51,17 @@ static void conv_case(int trial) {
     }
     p.x_signed = rnd(0, 1);
     p.w_signed = rnd(0, 1);
+    if (trial % 5 == 1) { /* rows of 16+ pixels and 16+ channels: the 16 x 16 transposes, and a tail */
+        p.group = 1;
+        p.in_channels = p.geom.channels = 16 * rnd(1, 3) + (rnd(0, 1) ? 5 : 0);
+        p.geom.in[2] = rnd(16, 37);
+        const int64_t span = (p.geom.kernel[2] - 1) * p.geom.dilation[2] + 1;
+        p.geom.out[2] = (p.geom.in[2] + 2 * p.geom.pad[2] - span) / p.geom.stride[2] + 1;
+    }
     if (trial % 5 == 0) { /* pointwise with a multiple of the K step: the image is the im2row */
         p.group = 1;
         p.in_channels = p.geom.channels = RADRT_IGEMM_KSTEP * rnd(1, 2);
+        p.geom.in[2] = rnd(1, 2) == 1 ? rnd(1, 7) : rnd(16, 40);
         for (int d = 0; d < 3; d++) {
             p.geom.kernel[d] = p.geom.stride[d] = p.geom.dilation[d] = 1;
             p.geom.pad[d] = 0;
