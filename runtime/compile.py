@@ -17,8 +17,9 @@ checks random graphs with every pass on, all off and each one off:
   radrt's own kernel (a one-step graph planned and run by the C core: fold time
   and run time are one code path, so a model gives the same answer whichever
   operands happen to be constant);
-- views: Reshape/Flatten/Squeeze/Unsqueeze/Identity/Dropout alias their
-  input's buffer (no copy, no step); off, each becomes a copy step;
+- views: Reshape/Flatten/Squeeze/Unsqueeze/Identity/Dropout, and a Cast to its
+  input's own element type, alias their input's buffer (no copy, no step); off,
+  each becomes a copy step;
 - fuse_batchnorm: BatchNormalization into the Conv or Gemm that feeds it;
 - fuse_mul_add: Mul/Add by a constant per-channel vector into the Conv, Gemm
   or BatchNormalization that feeds it;
@@ -37,7 +38,10 @@ checks random graphs with every pass on, all off and each one off:
   throughout becomes MaxPool / Concat on the quantized tensors;
 - fuse_swish: Sigmoid(X) and the Mul of X by it (the swish x * sigmoid(x) of
   EfficientNet and its kin) as one Swish step, one pass over X instead of two, with
-  the same bits (the product Mul computes of the same two values).
+  the same bits (the product Mul computes of the same two values);
+- fuse_float16_round: a Cast of float32 to float16 read only by a Cast back to float32
+  (what runtime.half makes of a float16 model's Cast to float16) as one step that
+  rounds through float16, with no float16 tensor between: the same bits.
 
 Not passes, because radrt has no kernel that could run them instead: Constant,
 ConstantOfShape, Shape and Size of a known shape, `If` with a constant
@@ -69,11 +73,12 @@ from .errors import CompileError, InvalidArgumentError, RadrtError, UnsupportedO
 from .load import FOLD_ONLY_OPS, VIEW_OPS, LoadedModel, Node, to_nodes
 from .ops import FLOAT32, Prepared, TensorInfo
 from .ops.activation import clip_bounds, swish
+from .ops.cast import round_through_float16
 from .ops.normalization import batchnorm_params
 from .ops import FUSED_CLIP
 
 PASSES = ("fold_constants", "views", "fuse_batchnorm", "fuse_mul_add", "fuse_activation", "fuse_pad", "fuse_qdq",
-          "fuse_swish")
+          "fuse_swish", "fuse_float16_round")
 
 # Inputs that kernels read at compile time (ops.require_constant), by op type.
 # With fold_constants off, a constant that a node reads there stays a constant.
@@ -473,9 +478,13 @@ class _Compiler:
                 pass
             elif op in VIEW_OPS:
                 self.views(node, ins)
+            elif op == "Cast" and self.on("views") and _casts_to_own_type(node, ins):
+                self.make_view(node, ins)
             elif op == "BatchNormalization" and self.on("fuse_batchnorm") and self.fuse_batchnorm(node, ins):
                 pass
             elif op == "Mul" and self.on("fuse_swish") and self.fuse_swish(node, ins):
+                pass
+            elif op == "Cast" and self.on("fuse_float16_round") and self.fuse_float16_round(node, ins):
                 pass
             elif op in ("Mul", "Add") and self.on("fuse_mul_add") and self.fuse_mul_add(node, ins):
                 pass
@@ -810,6 +819,30 @@ class _Compiler:
             return True
         return False
 
+    def fuse_float16_round(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
+        """Pass fuse_float16_round: this Cast to float32 of a Cast step from float32 to
+        float16 becomes one step rounding float32 through float16; True when it did.
+
+        Legality: the first Cast's float16 output is read by this Cast only (not a graph
+        output), its input is float32, and this Cast's target is float32. The fused kernel
+        applies the two casts' own conversions to each value: the same bits."""
+        if not ins or ins[0] is None or np.dtype(ins[0].dtype) != np.dtype(np.float16):
+            return False
+        if node.attr("to") != onnx.TensorProto.FLOAT:
+            return False
+        prev = self.fusable_producer(node, ("Cast",))
+        if prev is None or np.dtype(self.values[prev.inputs[0]].dtype) != FLOAT32:
+            return False
+        x = self.values[prev.inputs[0]]
+        fused = Node("Cast", prev.node.name, [prev.inputs[0]], [node.outputs[0]],
+                     {"to": onnx.TensorProto.FLOAT}, prev.node.opset)
+        prepared = self.prepare(fused, [x], lambda n, i: round_through_float16(i[0]))
+        self.steps.remove(prev)
+        del self.values[prev.outputs[0]]
+        self.append_step(fused, prepared)
+        self.fused.append((node.op_type, node.name))
+        return True
+
     def fuse_pad(self, node: Node, ins: List[Optional[TensorInfo]]) -> bool:
         """Pass fuse_pad: a Pad step feeding this Conv's input X becomes the Conv's own
         padding (pads added to the Conv's pads); True when it did.
@@ -1076,10 +1109,22 @@ def _fold_shape(node: Node, x: TensorInfo) -> np.ndarray:
     return np.asarray(x.shape[start:end], np.int64)
 
 
+def _casts_to_own_type(node: Node, ins: List[Optional[TensorInfo]]) -> bool:
+    """A Cast whose target is its input's own element type: an Identity (pass views),
+    e.g. the Cast to float32 of a value runtime.half widened from float16."""
+    to = node.attr("to")
+    if not ins or ins[0] is None or to is None:
+        return False
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(int(to))) == np.dtype(ins[0].dtype)
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def _view_shape(node: Node, ins: List[Optional[TensorInfo]]) -> Tuple[int, ...]:
     x = ins[0]
     op = node.op_type
-    if op in ("Identity", "Dropout"):
+    if op in ("Identity", "Dropout", "Cast"):
         return x.shape
     if op == "Flatten":
         axis = node.attr("axis", 1)

@@ -702,3 +702,57 @@ def test_fuse_swish_leaves_other_patterns(case):
     assert [s.node.op_type for s in sess.compiled.plan.steps][:2] == ["Sigmoid", "Mul"]
     for got, want in zip(sess.run(None, feeds), reference(data, feeds)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_fuse_float16_round_makes_one_step_with_the_two_casts_bits():
+    """Cast float32 -> float16 -> float32 (what runtime.half makes of a float16 model's
+    Cast): one step; the same bits as the two Cast steps (overflow to inf, subnormals,
+    ties to even, NaN), and onnxruntime's."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Cast", ["r"], ["h"], to=TensorProto.FLOAT16, name="to_half"),
+             helper.make_node("Cast", ["h"], ["y"], to=TensorProto.FLOAT, name="back")]
+    data = make_model(nodes, [("x", [4, 1001])], [("y", None)], [])
+    x = rand(4, 1001, scale=1e3)
+    x[0, :8] = [np.nan, np.inf, 70000.0, 65520.0, 65519.0, 1e-7, 2.0 ** -24 * 1.5, 1.0 + 2.0 ** -11]
+    x[1] *= 1e-6
+    on = InferenceSession(data, scrub_interval_s=None)
+    off = InferenceSession(data, scrub_interval_s=None, disabled_passes=("fuse_float16_round",))
+    assert [s.node.op_type for s in on.compiled.plan.steps] == ["Relu", "Cast"]
+    # the model's float16 value makes runtime.half add its own Cast back (to_half_back), which
+    # is fused; the model's Cast to float32 of that float32 value is then a view
+    assert ("Cast", "to_half_back") in on.compiled.graph.fused_nodes
+    assert [s.node.op_type for s in off.compiled.plan.steps] == ["Relu", "Cast", "Cast"]
+    got = on.run(None, {"x": x})[0]
+    assert got.tobytes() == off.run(None, {"x": x})[0].tobytes()
+    np.testing.assert_array_equal(got, x.clip(0, None).astype(np.float16).astype(np.float32))
+    np.testing.assert_array_equal(got, reference(data, {"x": x})[0])
+    for mode in ("tmr", "abft"):
+        assert InferenceSession(data, scrub_interval_s=None, protection=mode).run(
+            None, {"x": x})[0].tobytes() == got.tobytes(), mode
+
+
+def test_fuse_float16_round_with_the_float16_value_also_a_graph_output():
+    """The float16 value is also a model output (float16): still the right values, with
+    the pass on and off."""
+    nodes = [helper.make_node("Cast", ["x"], ["h"], to=TensorProto.FLOAT16, name="to_half"),
+             helper.make_node("Cast", ["h"], ["y"], to=TensorProto.FLOAT, name="back")]
+    data = make_model(nodes, [("x", [3, 5])], [("y", None), helper.make_tensor_value_info(
+        "h", TensorProto.FLOAT16, None)], [])
+    x = rand(3, 5, scale=1e4)
+    for disabled in ((), ("fuse_float16_round",)):
+        y, h = InferenceSession(data, scrub_interval_s=None, disabled_passes=disabled).run(None, {"x": x})
+        assert h.dtype == np.float16 and y.dtype == np.float32
+        np.testing.assert_array_equal(h, x.astype(np.float16))
+        np.testing.assert_array_equal(y, x.astype(np.float16).astype(np.float32))
+
+
+@pytest.mark.parametrize("disabled", [(), ("views",)])
+def test_a_cast_to_the_own_type_is_a_view(disabled):
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Cast", ["r"], ["c"], to=TensorProto.FLOAT),
+             helper.make_node("Neg", ["c"], ["y"])]
+    data = make_model(nodes, [("x", [2, 3])], [("y", None)], [])
+    sess = InferenceSession(data, scrub_interval_s=None, disabled_passes=disabled)
+    steps = [s.node.op_type for s in sess.compiled.plan.steps]
+    assert steps == (["Relu", "Neg"] if not disabled else ["Relu", "Cast", "Neg"])
+    x = rand(2, 3)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], -np.maximum(x, 0))

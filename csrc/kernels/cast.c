@@ -47,6 +47,12 @@ void radrt_cast_f32_to_f16(const float *x, uint16_t *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = float_to_half(x[i]);
 }
 
+/* Cast to float16 and back in one pass: the two casts' bits, without the float16
+ * tensor between them (runtime.compile's fuse_float16_round). */
+void radrt_cast_f32_via_f16(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = half_to_float(float_to_half(x[i]));
+}
+
 void radrt_cast_f16_to_f32(const uint16_t *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = half_to_float(x[i]);
 }

@@ -19,6 +19,8 @@ void radrt_cast_f32_to_u64(const float *x, uint64_t *y, size_t n);
 void radrt_cast_f32_to_bool(const float *x, uint8_t *y, size_t n);
 
 void radrt_cast_f16_to_f32(const uint16_t *x, float *y, size_t n);
+/* float32 -> float16 -> float32 in one pass (x and y may be the same buffer). */
+void radrt_cast_f32_via_f16(const float *x, float *y, size_t n);
 void radrt_cast_f64_to_f32(const double *x, float *y, size_t n);
 void radrt_cast_i8_to_f32(const int8_t *x, float *y, size_t n);
 void radrt_cast_u8_to_f32(const uint8_t *x, float *y, size_t n);

@@ -105,7 +105,25 @@ static void integers(void) {
     free(i8); free(u8); free(b); free(i32); free(u32); free(i64); free(u64); free(i16); free(u16); free(back); free(d);
 }
 
+/* radrt_cast_f32_via_f16 gives the bits of the two casts, float32 -> float16 -> float32,
+ * on every 61st float32 bit pattern (all exponents, NaN payloads, both signs), in place too. */
+static void via_half(void) {
+    const size_t n = (size_t)(0x100000000ull / 61) + 1;
+    uint32_t *bits = exact_alloc(n * sizeof(uint32_t));
+    uint16_t *h = exact_alloc(n * sizeof(uint16_t));
+    float *want = exact_alloc(n * sizeof(float)), *got = exact_alloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) bits[i] = (uint32_t)(i * 61u);
+    radrt_cast_f32_to_f16((const float *)bits, h, n);
+    radrt_cast_f16_to_f32(h, want, n);
+    radrt_cast_f32_via_f16((const float *)bits, got, n);
+    CHECK(memcmp(got, want, n * sizeof(float)) == 0, "f32 via f16 differs from the two casts");
+    radrt_cast_f32_via_f16((const float *)bits, (float *)bits, n);
+    CHECK(memcmp(bits, want, n * sizeof(float)) == 0, "f32 via f16 in place differs");
+    free(bits); free(h); free(want); free(got);
+}
+
 int main(void) {
+    via_half();
     halves();
     integers();
     return finish("test_cast");

@@ -54,6 +54,14 @@ def _cast(node, x: TensorInfo, to: np.dtype, unread=()) -> Prepared:
                     flops=n, unread_inputs=unread)
 
 
+def round_through_float16(x: TensorInfo) -> Prepared:
+    """Cast of float32 `x` to float16 and back, one step (radrt_cast_f32_via_f16): the
+    step runtime.compile's fuse_float16_round makes of such a pair of Casts."""
+    n = x.size
+    return Prepared([TensorInfo(x.shape, FLOAT32)],
+                    lambda lib, i, o, c, scratch: (lib.radrt_cast_f32_via_f16, (i[0], o[0], n)), flops=2 * n)
+
+
 @register("Cast")
 def cast(node, ins):
     if not ins or ins[0] is None:
