@@ -3,7 +3,8 @@
  * pads, nearest-neighbour resampling all reduce to such tables) and checks
  * every entry lies inside the source; this loop only adds table entries.
  * Rows (all axes but the last) are walked with an odometer; a row whose
- * outer position is padding is filled whole. */
+ * outer position is padding is filled whole, and a row reading the same source
+ * row as the row before it (nearest upsampling) is a copy of that row. */
 #include "pad.h"
 
 #include <string.h>
@@ -46,6 +47,8 @@ void radrt_table_copy(const void *src, void *dst, const int64_t *offsets, const 
     for (int64_t k = 0; k < nd - 1; k++) rows *= p->shape[k];
 
     int64_t idx[RADRT_MAX_DIMS] = {0};
+    int64_t prev_base = 0;
+    int prev_pad = 1;
     char *d = (char *)dst;
     for (int64_t r = 0; r < rows; r++, d += cols * size) {
         int64_t base = 0;
@@ -57,10 +60,16 @@ void radrt_table_copy(const void *src, void *dst, const int64_t *offsets, const 
         }
         if (pad_row) {
             fill_elements(d, (const char *)fill, cols, size);
+        } else if (r > 0 && !prev_pad && base == prev_base) {
+            /* the same source row as the row just written (nearest upsampling repeats
+             * rows): the same bytes, copied whole */
+            memcpy(d, d - cols * size, (size_t)(cols * size));
         } else {
             copy_row(d, (const char *)src + base, last, cols, p->run_begin, p->run_end,
                      (const char *)fill, size);
         }
+        prev_base = base;
+        prev_pad = pad_row;
         for (int64_t k = nd - 2; k >= 0; k--) {
             if (++idx[k] < p->shape[k]) break;
             idx[k] = 0;
