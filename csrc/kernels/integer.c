@@ -21,7 +21,15 @@
  * (depthwise_group); a pointwise one reads it as the im2row matrix; any other group is
  * gathered into the im2row matrix (one row of Kp values per output position; padding
  * holds the zero point, so it contributes 0). A matrix product's weight rows are B's
- * columns, its activation rows A's rows. */
+ * columns, its activation rows A's rows. On x86-64 the channels-last image is made by
+ * 16 x 16 byte transposes and (VNNI) the panel by 16 x 16 word transposes.
+ *
+ * The output stage (requantize_row: AVX-512 and scalar, the same bits) works in int32.
+ * Exact ABFT (integer.h): the golden weight-row sums' base-256 digits (check_digits) run
+ * as 8 more weight rows on each panel (radrt_igemm_operands.check), the output stage
+ * runs a second time comparing instead of storing and summing the accumulators per
+ * column, then check_product compares the sums; check_depthwise for depthwise groups;
+ * seal_through seals y as it is checked. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -29,6 +37,9 @@
 #include "integer.h"
 #include "../protect/seal.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
 #define IG_AVX512 1
@@ -401,11 +412,7 @@ static size_t out_elem_bytes(int out_kind) {
 
 static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
 
-/* The padded image of one group of one image, channels last: pixel (d, h, w) of the
- * padded grid holds its channels.. values contiguously, as uint8 (int8 plus 128), and
- * the frame holds the zero point (also shifted). pdims: the padded grid (padded_dims). */
 #if defined(__SSE2__)
-#include <emmintrin.h>
 /* out[w * C + c] = in[c * plane + w] ^ flip for 16 channels x 16 pixels: a 16 x 16 byte
  * transpose by four rounds of interleaves (bytes, then pairs, quads and octets of
  * channels), 16-byte loads and stores; flip 0x80 maps int8 to uint8 (v + 128). */
