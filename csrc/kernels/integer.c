@@ -357,6 +357,20 @@ static int requantize_row(const int32_t *acc, int64_t cols, int32_t b, float s, 
     return bad != 0;
 }
 
+/* One int32 row of the output stage, out[j] = acc[j] + b (requantize_row's verify and
+ * colsum): loops the compiler vectorises. */
+static int int32_row(const int32_t *acc, int64_t cols, int32_t b, int verify, uint32_t *colsum, int32_t *out) {
+    if (!verify) {
+        for (int64_t j = 0; j < cols; j++) out[j] = biased(acc[j], b);
+        return 0;
+    }
+    uint32_t bad = 0;
+    for (int64_t j = 0; j < cols; j++) bad |= (uint32_t)(out[j] ^ biased(acc[j], b));
+    if (colsum)
+        for (int64_t j = 0; j < cols; j++) colsum[j] += (uint32_t)acc[j];
+    return bad != 0;
+}
+
 /* radrt_requantize, or (verify) nonzero when an output of y differs from what it would
  * store, adding each column's accumulators into colsum (when not NULL). */
 static int output_stage(const int32_t *acc, int64_t rows, int64_t cols, const int32_t *bias, int64_t bias_rs,
@@ -370,6 +384,11 @@ static int output_stage(const int32_t *acc, int64_t rows, int64_t cols, const in
         if (quantized && (!bias || bias_cs == 0) && scale_cs == 0) {
             bad |= requantize_row(acc + r * cols, cols, bias ? bias[r * bias_rs] : 0, scale[r * scale_rs], zp, lo, hi,
                                   verify, colsum, (uint8_t *)y + r * cols);
+            continue;
+        }
+        if (out_kind == RADRT_QOUT_I32 && (!bias || bias_cs == 0)) {   /* ConvInteger: one bias (or none) per row */
+            bad |= int32_row(acc + r * cols, cols, bias ? bias[r * bias_rs] : 0, verify, colsum,
+                             (int32_t *)y + r * cols);
             continue;
         }
         for (int64_t j = 0; j < cols; j++) {
@@ -608,30 +627,38 @@ static int64_t check_product(const radrt_igemm_operands *o, const int32_t *v, co
 
 /* The exact checksums of one depthwise group (depthwise_group's arguments): per output
  * channel m, sum_n acc[m][n] against sum_t (w[m][t] - za[m]) (S[t] - positions x_zero),
- * S[t] the sum over output positions of the input tap t reads. S: taps uint32. */
+ * S[t] the sum over output positions of the input tap t reads. Each S[t] is a sum over
+ * the rows that tap reads of that row's sum at kw (rowsum: one per padded row, made once
+ * per kw), so the check costs about kernel_h x fewer additions than the convolution.
+ * work: taps + pdims[0] x pdims[1] uint32 (S, then rowsum). */
 static int64_t check_depthwise(const radrt_im2col *g, const uint8_t *plane, const int64_t *pdims, int32_t x_zero,
                                const int8_t *w8, const int32_t *w_zero, int64_t rows, int64_t Kp, const int32_t *acc,
-                               uint32_t *S) {
-    const int64_t positions = prod3(g->out), sw = g->stride[2];
-    int64_t t = 0;
-    for (int64_t kd = 0; kd < g->kernel[0]; kd++)
-        for (int64_t kh = 0; kh < g->kernel[1]; kh++)
-            for (int64_t kw = 0; kw < g->kernel[2]; kw++, t++) {
+                               uint32_t *work) {
+    const int64_t positions = prod3(g->out), sw = g->stride[2], taps = prod3(g->kernel);
+    const int64_t KH = g->kernel[1], KW = g->kernel[2], prow = pdims[0] * pdims[1];
+    uint32_t *S = work, *rowsum = work + taps;
+    for (int64_t kw = 0; kw < KW; kw++) {
+        for (int64_t r = 0; r < prow; r++) {
+            const uint8_t *src = plane + r * pdims[2] + kw * g->dilation[2];
+            uint32_t total = 0;
+            for (int64_t ow = 0; ow < g->out[2]; ow++) total += src[ow * sw];
+            rowsum[r] = total;
+        }
+        for (int64_t kd = 0; kd < g->kernel[0]; kd++)
+            for (int64_t kh = 0; kh < KH; kh++) {
                 uint32_t total = 0;
                 for (int64_t od = 0; od < g->out[0]; od++)
-                    for (int64_t oh = 0; oh < g->out[1]; oh++) {
-                        const uint8_t *src = plane + ((od * g->stride[0] + kd * g->dilation[0]) * pdims[1] +
-                                                      oh * g->stride[1] + kh * g->dilation[1]) * pdims[2] +
-                                             kw * g->dilation[2];
-                        for (int64_t ow = 0; ow < g->out[2]; ow++) total += src[ow * sw];
-                    }
-                S[t] = total - (uint32_t)positions * (uint32_t)x_zero;
+                    for (int64_t oh = 0; oh < g->out[1]; oh++)
+                        total += rowsum[(od * g->stride[0] + kd * g->dilation[0]) * pdims[1] + oh * g->stride[1] +
+                                        kh * g->dilation[1]];
+                S[(kd * KH + kh) * KW + kw] = total - (uint32_t)positions * (uint32_t)x_zero;
             }
+    }
     int64_t bad = 0;
     for (int64_t m = 0; m < rows; m++) {
         uint32_t observed = 0, expected = 0;
         for (int64_t n = 0; n < positions; n++) observed += (uint32_t)acc[m * positions + n];
-        for (int64_t k = 0; k < t; k++) expected += (uint32_t)((int32_t)w8[m * Kp + k] - w_zero[m]) * S[k];
+        for (int64_t k = 0; k < taps; k++) expected += (uint32_t)((int32_t)w8[m * Kp + k] - w_zero[m]) * S[k];
         bad += observed != expected;
     }
     return bad;
@@ -710,18 +737,19 @@ void radrt_qmatmul_pack(const radrt_qmatmul_params *p, const void *b, const int3
 
 /* Scratch: the padded image, the im2row and its sums of one group; the int32 outputs of
  * one group; the packing panel; exact ABFT's digit rows, predictions (one per position)
- * and sums (one per position or tap); the packed weights when they are not packed
- * already. */
+ * and sums (one per position, or per tap and padded row); the packed weights when they
+ * are not packed already. */
 size_t radrt_qconv_scratch_bytes(const radrt_qconv_params *p) {
     const size_t Kp = (size_t)padded_k(conv_k(p)), positions = (size_t)prod3(p->geom.out);
     const size_t cout_g = (size_t)(p->out_channels / p->group), K = (size_t)conv_k(p);
     int64_t pdims[3];
     padded_dims(&p->geom, pdims);
+    const size_t prow = (size_t)(pdims[0] * pdims[1]);   /* padded rows: check_depthwise's row sums */
     const size_t weights = p->w_packed ? 0 : radrt_qweights_bytes(p->out_channels, conv_k(p));
     const size_t parts[9][3] = {{(size_t)p->geom.channels, (size_t)prod3(pdims), 1},   /* padded image */
                                 {positions, Kp, 1}, {positions, 1, 4}, {cout_g, positions, 4},
                                 {RADRT_IGEMM_PANEL_ROWS, Kp, 1}, {RADRT_IGEMM_CHECK_ROWS, Kp, 1}, {positions, 1, 4},
-                                {positions > K ? positions : K, 1, 4}, {weights, 1, 1}};
+                                {positions > K + prow ? positions : K + prow, 1, 4}, {weights, 1, 1}};
     return weights == SIZE_MAX ? SIZE_MAX : scratch_sum(parts, 9);
 }
 
@@ -749,7 +777,8 @@ void radrt_qconv(const radrt_qconv_params *p, const void *x, const void *x_zero_
     uint32_t *expected = (uint32_t *)s;
     s += align64((size_t)positions * 4);
     uint32_t *sums = (uint32_t *)s;   /* column sums (GEMM path) or window sums (depthwise) */
-    s += align64((size_t)(positions > K ? positions : K) * 4);
+    const int64_t prow = pdims[0] * pdims[1];
+    s += align64((size_t)(positions > K + prow ? positions : K + prow) * 4);
     if (!p->w_packed) {
         radrt_qconv_pack(p, w, w_zero_point, s);
         w = s;
@@ -889,7 +918,21 @@ void radrt_qmatmul(const radrt_qmatmul_params *p, const void *a, const void *a_z
 
 void radrt_dynamic_quantize(const float *x, int64_t n, uint8_t *y, float *scale, uint8_t *zero_point) {
     float lo = 0.0f, hi = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
+    int64_t i = 0;
+#if IG_AVX512
+    /* the range over finite values (inf skipped, NaN compares false): masked min/max */
+    __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
+    const __m512 vinf = _mm512_set1_ps(INFINITY);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        const __mmask16 finite = _mm512_cmp_ps_mask(_mm512_abs_ps(v), vinf, _CMP_LT_OQ);
+        vlo = _mm512_mask_min_ps(vlo, finite, vlo, v);
+        vhi = _mm512_mask_max_ps(vhi, finite, vhi, v);
+    }
+    lo = _mm512_reduce_min_ps(vlo);
+    hi = _mm512_reduce_max_ps(vhi);
+#endif
+    for (; i < n; i++) {
         const float v = x[i];
         if (isinf(v)) continue;
         if (v < lo) lo = v;
@@ -899,7 +942,20 @@ void radrt_dynamic_quantize(const float *x, int64_t n, uint8_t *y, float *scale,
     if (s == 0.0f) s = 1.0f / 255.0f; /* a range of subnormals: as all zero (0 / 0 otherwise) */
     float z = nearbyintf(0.0f - lo / s);
     z = z < 0.0f ? 0.0f : (z > 255.0f ? 255.0f : z);
-    for (int64_t i = 0; i < n; i++) {
+    i = 0;
+#if IG_AVX512
+    /* the same operations as the loop below (divide, round half to even, add, NaN to z,
+     * clamp), 16 at a time */
+    const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(z), v255 = _mm512_set1_ps(255.0f);
+    for (; i + 16 <= n; i += 16) {
+        __m512 q = _mm512_add_ps(_mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + i), vs),
+                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+        q = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(q, q, _CMP_UNORD_Q), q, vz);
+        q = _mm512_min_ps(_mm512_max_ps(q, _mm512_setzero_ps()), v255);
+        _mm_storeu_si128((__m128i *)(void *)(y + i), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q)));
+    }
+#endif
+    for (; i < n; i++) {
         float q = nearbyintf(x[i] / s) + z;
         if (q != q) q = z;
         q = q < 0.0f ? 0.0f : (q > 255.0f ? 255.0f : q);
