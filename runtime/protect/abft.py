@@ -201,7 +201,9 @@ class AbftEngine(Engine):
         try:
             self._advance(start, stop, hooks)
         except _RerunWhole as bad:
-            self._rerun_whole(bad.step)  # runs every step: the rest of [start, stop) too
+            # from the caller's inputs up to stop (the rest of [start, stop) too), never past
+            # it: a paused run goes on from stop, reading what ops before stop wrote
+            self._rerun_whole(bad.step, stop)
 
     def _advance(self, start: int, stop: int, hooks: Optional[Hooks]) -> None:
         steps = self.steps
@@ -279,7 +281,9 @@ class AbftEngine(Engine):
         if not repaired:  # a weight repair was counted by the scrub
             self._count_transient()
 
-    def _rerun_whole(self, step: int) -> None:
+    def _rerun_whole(self, step: int, stop: int) -> None:
+        """Execute steps [0, stop) again from the caller's inputs (a tensor failed its seal
+        where step read it)."""
         if self._reran:
             self._lost(f"op {step}: a tensor failed its seal again after the run was executed again")
         self._reran = True
@@ -288,7 +292,7 @@ class AbftEngine(Engine):
         self.health["reexecutions"] += 1
         self._copy_in()
         try:
-            self._advance(0, len(self.steps), None)
+            self._advance(0, stop, None)
         except _RerunWhole as bad:
             self._lost(f"op {bad.step}: a tensor failed its seal again after the run was executed again")
         self._count_corrected(repaired)
@@ -301,7 +305,7 @@ class AbftEngine(Engine):
                 check = _Sealed([(ffi.from_buffer(out), out.nbytes, self._output_seals[name])])
                 if lib.radrt_seal_verify(check.array, 1) >= 0:
                     self._mismatch(len(self.steps))
-                    self._rerun_whole(len(self.steps))
+                    self._rerun_whole(len(self.steps), len(self.steps))
                     return self.finish()
             outputs[name] = out
         return outputs

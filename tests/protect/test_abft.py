@@ -434,3 +434,29 @@ def test_an_output_of_no_elements_runs_under_abft():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
     (y,) = InferenceSession(m, protection="abft", scrub_interval_s=None).run(None, {"a": np.zeros((0, 4), np.float32)})
     assert y.shape == (0, 3)
+
+
+def test_a_paused_run_driven_op_by_op_corrects_as_run_does():
+    """A compute upset found by a later op's seal makes abft execute the run again from the
+    caller's inputs; in a paused run stepped op by op (how `radrt fi run` drives one) that
+    re-execution stops where the paused run stands, so its next steps read what they
+    should and the upset is corrected as through run(). (It ran every op, and the next
+    step read overwritten buffers: a false uncorrectable upset.)"""
+    sess = InferenceSession(mixed_model(), protection="abft", scrub_interval_s=None)
+    x = np.random.default_rng(11).random((1, 3, 6, 6), dtype=np.float32)
+    golden = sess.run(None, {"x": x})[0]
+    nsteps = len(sess._engine.steps)
+    for site in [s for s in sess.fault_sites() if s.kind == "compute"]:
+        op = int(site.name.split("/")[1][2:])
+        if op + 1 >= nsteps:
+            continue
+        for offset in range(3, site.nbytes, max(4, site.nbytes // 4 // 4 * 4)):
+            sess.reset_health()
+            with sess.paused_run({"x": x}) as p:
+                p.advance_to(op)
+                sess.inject(site.name, offset, 6, at_op=op)
+                while p.at < nsteps:
+                    p.step()
+                out = p.finish()[0]
+            assert same_bits(out, golden), (site.name, offset)
+            assert sess.health()["uncorrectable"] == 0
