@@ -83,7 +83,7 @@ import struct
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -885,10 +885,17 @@ class _Worker:
         cause = self.static_cause(fault)
         if cause is not None:
             return self.masked(fault.input_index, cause)
+        fault = as_run(self.sess, fault)
+        k = self.points(fault)
+        if (fault.kind == "activations" and fault.upsets is None
+                and not self.liveness.live_overlaps(k, "arena", *_touched_span(fault))):
+            # Bytes no tensor live after the upset holds: no op reads them again, so the
+            # run (Convergence.finish) would stop at once, converged at its pause point,
+            # having run nothing and moved no counter. Decided here without it.
+            return self.masked(fault.input_index, converged_at(k))
         if self.input != fault.input_index:
             self._open(fault.input_index)
-        fault = as_run(self.sess, fault)
-        self._pause_at(self.points(fault))
+        self._pause_at(k)
         verdict = run_fault_here(self.sess, self.paused, fault, golden, self.tolerance, False,
                                  self.convergence, self.base, functools.partial(self.masked, fault.input_index))
         self._undo(fault, verdict)
@@ -973,6 +980,8 @@ def _recv_exact(fd: int, n: int) -> Optional[bytes]:
 
 # Shared memory: one slot per worker, (fault id in flight or -1, time.monotonic() it started).
 _SLOT = 2
+# Batches sent to a worker and not answered yet: two, so that one is always waiting.
+IN_FLIGHT = 2
 
 
 @dataclass
@@ -981,7 +990,7 @@ class _Proc:
     pid: int
     to_fd: int
     from_fd: int
-    batch: Optional[List[Fault]] = None
+    batches: deque = field(default_factory=deque)  # sent, not yet answered (at most IN_FLIGHT)
     data: bytes = b""
 
 
@@ -1033,7 +1042,7 @@ class Executor:
         if not order:
             return
         golden_record(self.sess, self.feeds[order[0].input_index])  # inherited by the workers
-        size = min(self.batch, -(-len(order) // self.workers))  # every worker gets a batch
+        size = min(self.batch, -(-len(order) // (self.workers * IN_FLIGHT)))  # every worker gets batches
         queue = deque(order[i:i + size] for i in range(0, len(order), size))
         self._shared = mmap.mmap(-1, 8 * _SLOT * self.workers)
         self._slots = np.frombuffer(self._shared, np.float64).reshape(self.workers, _SLOT)
@@ -1042,26 +1051,25 @@ class Executor:
         self._procs = procs
         died_idle = 0
         try:
-            while queue or any(p.batch for p in procs.values()):
+            while queue or any(p.batches for p in procs.values()):
                 for slot in range(self.workers):
                     if slot not in procs and queue:
                         procs[slot] = self._spawn(slot)
-                for proc in procs.values():
-                    if proc.batch is None and queue:
-                        proc.batch = queue.popleft()
-                        _send(proc.to_fd, [f.fault_id for f in proc.batch])
-                busy = {p.from_fd: p for p in procs.values() if p.batch}
+                for depth in range(1, IN_FLIGHT + 1):  # each worker one batch before any gets two
+                    for proc in procs.values():
+                        self._feed(proc, queue, depth)
+                busy = {p.from_fd: p for p in procs.values() if p.batches}
                 readable, _, _ = select.select(list(busy), [], [], 0.05)
                 for fd in readable:
                     proc = busy[fd]
                     chunk = os.read(fd, 1 << 20)
                     if chunk:
                         proc.data += chunk
-                        records = self._complete(proc)
-                        if records is not None:
-                            if queue:  # the worker's next batch first: it works while these are recorded
-                                proc.batch = queue.popleft()
-                                _send(proc.to_fd, [f.fault_id for f in proc.batch])
+                        while True:  # one read may hold several answers
+                            records = self._complete(proc)
+                            if records is None:
+                                break
+                            self._feed(proc, queue)  # the next batch first: it works while these are recorded
                             yield from records
                         continue
                     records, idle = self._died(proc, queue)
@@ -1074,7 +1082,7 @@ class Executor:
                 now = time.monotonic()
                 for proc in list(procs.values()):
                     fid, since = self._slots[proc.slot]
-                    if proc.batch and fid >= 0 and now - since > self.timeout_s:
+                    if proc.batches and fid >= 0 and now - since > self.timeout_s:
                         os.kill(proc.pid, signal.SIGKILL)
                         del procs[proc.slot]
                         yield from self._lost(proc, queue, int(fid), now - since,
@@ -1083,7 +1091,7 @@ class Executor:
             for proc in procs.values():
                 os.close(proc.to_fd)  # the worker exits at EOF
             for proc in procs.values():
-                if proc.batch:
+                if proc.batches:
                     os.kill(proc.pid, signal.SIGKILL)
                 os.waitpid(proc.pid, 0)
                 os.close(proc.from_fd)
@@ -1098,8 +1106,17 @@ class Executor:
             return None
         results = pickle.loads(proc.data[8:8 + size])
         proc.data = proc.data[8 + size:]
-        proc.batch = None
+        proc.batches.popleft()  # answers come in the order the batches went
         return self._records(results)
+
+    @staticmethod
+    def _feed(proc: _Proc, queue, depth: int = IN_FLIGHT) -> None:
+        """Send the worker batches until `depth` are unanswered (IN_FLIGHT: it starts the
+        next one as soon as it has sent a result, never waiting for this process)."""
+        while queue and len(proc.batches) < depth:
+            batch = queue.popleft()
+            proc.batches.append(batch)
+            _send(proc.to_fd, [f.fault_id for f in batch])
 
     def _records(self, results) -> Iterator[InjectionRecord]:
         layer, by_id = self.pause_point.layer, self._by_id
@@ -1118,20 +1135,20 @@ class Executor:
         else:
             how = f"worker exited with code {os.WEXITSTATUS(status)} and no result"
         if fid < 0:
-            queue.appendleft(proc.batch)
+            queue.extendleft(reversed(proc.batches))
             return [], 1
         return self._lost(proc, queue, int(fid), time.monotonic() - since, Verdict.crash(how), reap=False), 0
 
     def _lost(self, proc: _Proc, queue, fault_id: int, duration: float, verdict: Verdict,
               reap: bool = True) -> List[InjectionRecord]:
-        """Record the in-flight fault of a killed or dead worker; queue the rest of its batch."""
+        """Record the in-flight fault of a killed or dead worker; queue the rest of its batches."""
         if reap:
             os.waitpid(proc.pid, 0)
             os.close(proc.to_fd)
             os.close(proc.from_fd)
         self._slots[proc.slot] = (-1, 0.0)
-        fault = next((f for f in proc.batch if f.fault_id == fault_id), None)
-        rest = [f for f in proc.batch if f.fault_id != fault_id]
+        fault = next((f for batch in proc.batches for f in batch if f.fault_id == fault_id), None)
+        rest = [f for batch in proc.batches for f in batch if f.fault_id != fault_id]
         if fault is None:
             raise RuntimeError(f"worker {proc.pid} published fault {fault_id}, which is not in its batch "
                                f"(a radrt bug: please report it)")

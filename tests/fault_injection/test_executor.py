@@ -172,13 +172,32 @@ def test_a_static_cause_is_recorded_without_running(monkeypatch):
     """The executor asks `static_cause` first: a fault it names is `masked` with that cause
     and never runs; the others run (here through a stand-in that marks them)."""
     from fault_injection import executor
-    setup, sess, (golden,), faults, _ = prepare("digits", KINDS, "flip", "none", seed=4, faults=6, input_count=1)
+    setup, sess, (golden,), faults, _ = prepare("digits", ["weights", "compute", "input"], "flip", "none", seed=4,
+                                               faults=6, input_count=1)  # (activations: see the next test)
     ran = Verdict("sdc", error="ran")
     monkeypatch.setattr(executor, "run_fault_here", lambda *args, **kwargs: ran)
     ex = Executor(sess, [setup.inputs[0]], [golden], setup.tolerance, 1, setup.timeout_s,
                   static_cause=lambda f: PADDING if f.fault_id % 2 else None)
     verdicts = {r.fault.fault_id: r.verdict for r in ex.run(faults)}
     assert verdicts == {i: Verdict("masked", 0.0, False, None, PADDING, golden.top1, golden.top1) if i % 2 else ran for i in range(6)}
+
+
+def test_an_upset_in_bytes_no_live_tensor_holds_is_decided_without_running(monkeypatch):
+    """An activations upset in arena bytes that no tensor live after it holds is never read:
+    the worker records what the run would (masked, converged at its pause point) without
+    running it, and the naive method agrees."""
+    from fault_injection import executor
+    setup, sess, (golden,), faults, _ = prepare("digits", ["activations"], "flip", "none", seed=4, faults=60,
+                                               input_count=1)
+    live, _ = executor.plan_tables(sess)
+    dead = [f for f in faults if not live.live_overlaps(f.at_op + 1, "arena", f.byte_offset, f.byte_offset + 1)]
+    assert dead and len(dead) < len(faults)
+    naive = naive_verdicts(setup, [setup.inputs[0]], [golden], dead)
+    ran = Verdict("sdc", error="ran")
+    monkeypatch.setattr(executor, "run_fault_here", lambda *args, **kwargs: ran)
+    fast = executor_verdicts(setup, sess, [setup.inputs[0]], [golden], dead, workers=1)
+    assert fast == naive
+    assert all(v.cause == f"converged at op {f.at_op + 1}" for f, v in zip(dead, map(fast.get, (f.fault_id for f in dead))))
 
 
 def test_a_run_that_raises_is_a_crash_and_the_worker_rebuilds_its_session(monkeypatch):
