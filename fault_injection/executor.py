@@ -3,8 +3,8 @@
 The parent holds the compiled session and forks `workers` worker processes
 (`Executor`). Faults are sorted by (input, pause point, id) and sent to the
 workers in batches (one pipe message per batch; a message per fault would cost
-more than a digits run; the next batch goes out before the parent records the
-last one's results). Before forking, the parent builds the plan's tables and the
+more than a digits run; two batches in flight per worker, so that it never waits
+for the parent). Before forking, the parent builds the plan's tables and the
 golden record of the first input (`plan_tables`, `golden_record`): the workers
 inherit them read-only instead of each building its own. In a worker, per input,
 one paused run of the golden inputs serves every fault:
@@ -25,6 +25,8 @@ one paused run of the golden inputs serves every fault:
 A compute fault in a mode without checks between ops (none, scrub, dwc) is run
 as the activations fault it equals (`as_run`): the same bytes of op c's output
 upset right after op c, so it pauses after op c instead of running op c again.
+An activations upset in bytes that no tensor live after it holds is not run: the
+run would stop at once, converged at its pause point, and that is recorded.
 
 Early convergence (`Convergence`): after the upset lands, the worker tracks the
 byte ranges that differ from the golden run ("dirty": the upset bytes if they
