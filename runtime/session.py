@@ -314,8 +314,9 @@ class InferenceSession:
             self._refuse_to_drop_armed_upsets("switching protection rebuilds the replicas they target")
             if self._engine is not None:
                 old = self._engine
-                if len(old.weights.copies) > 1:
-                    self._scrub_all()
+                # every copy verified against the load-time baseline first, one copy too (a
+                # single copy is repaired from the model's arrays): new copies are made from it
+                self._scrub_all()
                 old.raise_if_weights_lost()
                 weights = old.weights.with_copies(protection_mode(mode).weight_copies, self._block_size)
                 self._engine = make_engine(self._compiled.plan, mode, weights, vote_points,

@@ -97,11 +97,16 @@ class WeightCopies:
         return w
 
     def with_copies(self, ncopies: int, block_size: int) -> "WeightCopies":
-        """New copies made from copy 0 (for a protection switch: scrub this set fully first)."""
+        """New copies made from copy 0 (for a protection switch: scrub this set fully first),
+        keeping the load-time baseline when the block size is the same (a baseline taken
+        from copy 0 would make any upset it holds the golden image)."""
         w = WeightCopies(self.nbytes, ncopies, block_size)
         for c in w.copies:
             lib.radrt_copy(self.copies[0].ptr, c.ptr, self.nbytes)
-        lib.radrt_crc32c_blocks(w.copies[0].ptr, w.nbytes, block_size, w.baseline)
+        if block_size == self.block_size:
+            ffi.memmove(w.baseline, self.baseline, ffi.sizeof(self.baseline))
+        else:
+            lib.radrt_crc32c_blocks(w.copies[0].ptr, w.nbytes, block_size, w.baseline)
         w.plan = self.plan
         return w
 

@@ -259,6 +259,27 @@ def test_protection_switches_between_runs():
         assert {s.kind for s in sess.fault_sites()} >= {"weights", "activations", "compute", "input"}
 
 
+@pytest.mark.parametrize("mode", ["scrub", "tmr", "dwc", "abft"])
+def test_a_weight_upset_taken_under_none_does_not_survive_a_switch_to_protection(mode):
+    """An upset of the single weight copy of `none` is repaired (from the model's arrays,
+    checked against the load-time baseline) when protection is switched on; the new
+    copies were made from the upset copy, with a baseline taken from it, so the protected
+    mode returned the wrong answer silently (found by a fresh tester)."""
+    feeds, want = golden("small_cnn")
+    sess = session("small_cnn", "none")
+    site = next(s for s in sess.fault_sites() if s.name == "weights/copy0")
+    rng = np.random.default_rng(5)
+    while True:   # a weight bit whose flip changes the output
+        offset, bit = int(rng.integers(site.nbytes)), int(rng.integers(8))
+        sess.inject(site.name, offset, bit)
+        if sess.run(None, feeds)[0].tobytes() != want.tobytes():
+            break
+        sess.inject(site.name, offset, bit)   # undo
+    sess.set_protection(mode)
+    assert sess.run(None, feeds)[0].tobytes() == want.tobytes()
+    assert sess.health()["upsets_corrected"] >= 1 and sess.health()["uncorrectable"] == 0
+
+
 def test_fault_sites_describe_the_replicas():
     sess = session("small_cnn", "tmr")
     sites = sess.fault_sites()
