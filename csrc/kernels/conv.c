@@ -26,7 +26,7 @@
  * (xpad the padded plane) summed over a set of n positions p satisfy
  *   sum_p r_p = sum_t w_t S(t) + n bias,   S(t) = sum_p xpad[p*stride + t*dilation].
  * observed: the checked kernel instances add the pre-clamp vectors acc of every
- * line they compute (lanes past a line's end masked), up to 4 vectors in float32,
+ * line they compute (lanes past a line's end masked), up to DW_NV vectors in float32,
  * then into a float64 vector per channel (so constant planes do not accumulate a
  * systematic float32 error over thousands of outputs). In the row by row layout the
  * positions are the n = n_out outputs. In the wide stride-1 layout a line is a whole
@@ -65,7 +65,15 @@
 
 static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
 
+#if defined(__AVX512F__)
+#define VW 16
+#define VW_EVEN {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}
+#define VW_IOTA {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+#else
 #define VW 8
+#define VW_EVEN {0, 2, 4, 6, 8, 10, 12, 14}
+#define VW_IOTA {0, 1, 2, 3, 4, 5, 6, 7}
+#endif
 #define DW_NV 8 /* output vectors a depthwise line computes at once */
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
@@ -81,7 +89,7 @@ static inline vf vload(const float *p) {
 /* VW values p[0], p[step], ...; sw is the step when 1 or 2, else 0 (any). */
 static inline __attribute__((always_inline)) vf load_step(const float *p, int64_t step, int sw) {
     if (sw == 1) return vload(p);
-    if (sw == 2) return __builtin_shuffle(vload(p), vload(p + VW), (vi){0, 2, 4, 6, 8, 10, 12, 14});
+    if (sw == 2) return __builtin_shuffle(vload(p), vload(p + VW), (vi)VW_EVEN);
     float t[VW];
     for (int l = 0; l < VW; l++) t[l] = p[l * step];
     return vload(t);
@@ -240,7 +248,7 @@ static inline __attribute__((always_inline)) vf dw_vectors(const dw_line_args *a
         if (ck && at + VW <= n) {
             osum += acc[v];
         } else if (ck && at < n) {
-            vi m = (vi){0, 1, 2, 3, 4, 5, 6, 7} < ((vi){0} + (int32_t)(n - at));
+            vi m = (vi)VW_IOTA < ((vi){0} + (int32_t)(n - at));
             osum += (vf)((vi)acc[v] & m);
         }
         vf r = vclamp(acc[v], a->lo, a->hi);
@@ -318,8 +326,10 @@ static int64_t dw_next_kh(int64_t kh, int64_t KH, const int64_t *res, int64_t r)
 
 /* V[kd][kh] += (vx, va) at columns [c0, c0 + VW) for every kd whose depth lattice
  * holds padded plane id (V: per (kd, kh), PWr sums of x then PWr sums of |x|). */
-static void dw_window_add(const radrt_im2col *g, double *V, int64_t PWr, int64_t id, int64_t kh, int64_t c0, vd vx,
-                          vd va) {
+static inline __attribute__((always_inline)) void dw_window_add(const radrt_im2col *g, double *V, int64_t PWr,
+                                                                int64_t id, int64_t kh, int64_t c0, const vd *px_,
+                                                                const vd *pa_) {
+    const vd vx = *px_, va = *pa_; /* by pointer: a 128-byte vector argument has no ABI to pass it in */
     for (int64_t kd = 0; kd < g->kernel[0]; kd++) {
         if (!dw_in_lattice(id - kd * g->dilation[0], g->stride[0], g->out[0])) continue;
         double *px = V + (kd * g->kernel[1] + kh) * 2 * PWr + c0, *pa = px + PWr;
@@ -366,10 +376,13 @@ static void dw_window_sums(const radrt_im2col *g, const int64_t *padded, const f
                         ra += (vd)((vl)xv & absmask);
                     }
                     if (e == elo) {
-                        if (elo >= 0) dw_window_add(g, V, PWr, id, lo, c0, -rx, -ra);
+                        if (elo >= 0) {
+                            const vd nx = -rx, na = -ra;
+                            dw_window_add(g, V, PWr, id, lo, c0, &nx, &na);
+                        }
                         lo = dw_next_kh(lo + 1, KH, res, r);
                     } else {
-                        dw_window_add(g, V, PWr, id, hi, c0, rx, ra);
+                        dw_window_add(g, V, PWr, id, hi, c0, &rx, &ra);
                         hi = dw_next_kh(hi + 1, KH, res, r);
                     }
                 }
