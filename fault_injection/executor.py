@@ -482,6 +482,8 @@ class Convergence:
         self._outputs_from: Dict[int, list] = {}
         self.end_reports = end_reports  # the vote reports' bytes at the end of the golden run
         self.voted = False  # finish(): tmr with a vote after every op (replicas equal after each)
+        self._bases: Dict[Tuple[int, str], int] = {}  # (replica, region) -> address of byte 0
+        self._golden_addr: Dict[Tuple[int, int], int] = {}  # (step, lo) -> address of its golden bytes
 
     @classmethod
     def record(cls, sess, paused, liveness: Liveness, image: np.ndarray) -> "Convergence":
@@ -648,12 +650,9 @@ class Convergence:
         if not writes:
             return
         engine = self.sess._engine
-        golden = self.golden_steps[i]
         differ = None
         if tainted and self.voted:  # the vote wrote the same bytes into every replica
-            regions = engine.replicas[0].regions
-            differ = [(region, lo, hi) for (_, region, lo, hi), want in zip(writes, golden)
-                      if not _same(regions[region].bytes[lo:hi], want)]
+            differ = self._differ(engine.replicas[0], i)
         for r, ranges in dirty.items():
             for _, region, lo, hi in writes:
                 if ranges:
@@ -661,10 +660,25 @@ class Convergence:
             if differ is not None:
                 ranges.extend([region, lo, hi] for region, lo, hi in differ)
             elif tainted:
-                regions = engine.replicas[r].regions
-                for (_, region, lo, hi), want in zip(writes, golden):
-                    if not _same(regions[region].bytes[lo:hi], want):
-                        ranges.append([region, lo, hi])
+                ranges.extend([region, lo, hi] for region, lo, hi in self._differ(engine.replicas[r], i))
+
+    def _differ(self, replica, i: int) -> List[Tuple[str, int, int]]:
+        """The writes of step i whose bytes in `replica` differ from the golden record's."""
+        regions = replica.regions
+        out = []
+        for (_, region, lo, hi), want in zip(self.liveness.writes[i], self.golden_steps[i]):
+            if hi - lo > 4096 and _MEMCMP is not None:  # addresses: no array views to build
+                base = self._bases.get((replica.index, region))
+                if base is None:
+                    base = self._bases[replica.index, region] = regions[region].bytes.ctypes.data
+                gaddr = self._golden_addr.get((i, lo))
+                if gaddr is None:
+                    gaddr = self._golden_addr[i, lo] = want.ctypes.data
+                if _MEMCMP(base + lo, gaddr, hi - lo):
+                    out.append((region, lo, hi))
+            elif not _same(regions[region].bytes[lo:hi], want):
+                out.append((region, lo, hi))
+        return out
 
 
 def _subtract(ranges, region: str, lo: int, hi: int) -> List[list]:
