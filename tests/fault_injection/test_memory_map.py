@@ -82,13 +82,15 @@ def test_digits_weights_padding_is_packing_padding_and_masked():
     plan = sess.compiled.plan
     mm = MemoryMap.of_session(sess, setup.model_bytes)
     sess.close()
-    # Independently: the fc layer packs B (256 x 10) into 48-wide panels: 256 x 48 floats of
-    # which 256 x 10 are weights; the other 9728 floats are zeros whatever the weights.
+    # Independently: the fc layer packs B (256 x 10) into panels of the GEMM's width NR (48
+    # floats with AVX-512, 16 with AVX, 12 with NEON, 8 portable): 256 x width floats of
+    # which 256 x 10 are weights; the others are zeros whatever the weights.
     fc = next(a for k, p, a in plan.weights if k == ("constant", 3, 0))
-    assert fc.size == 256 * 48 and int((fc == 0).sum()) == 256 * 38
+    width = fc.size // 256
+    assert fc.size % 256 == 0 and width in {-(-10 // nr) * nr for nr in (48, 16, 12, 8)}
+    assert int((fc == 0).sum()) == 256 * (width - 10)
     alignment = plan.region_bytes["weights"] - sum(p.nbytes for _, p, _ in plan.weights)
-    assert mm.padding_bytes("weights") >= 256 * 38 * 4 + alignment
-    assert mm.padding_bytes("weights") / plan.region_bytes["weights"] > 0.68
+    assert mm.padding_bytes("weights") >= 256 * (width - 10) * 4 + alignment
     faults = padding_faults(mm, "weights", "weights/copy0", PER_CAUSE, random.Random(7))
     check_against_naive("digits", "none", faults, PADDING)
 
@@ -147,7 +149,8 @@ def test_campaign_records_static_causes_and_matches_a_campaign_run_in_full(tmp_p
     with CampaignStore.open_existing(tmp_path / "a.db") as store:
         rows = {r["fault_id"]: r for r in store.rows()}
     causes = [r["cause"] for r in rows.values()]
-    assert causes.count(PADDING) > 100 and causes.count(OVERWRITTEN) > 10
+    # (padding is 72% of digits' weights with AVX-512 panels, 28% with AVX2's)
+    assert causes.count(PADDING) > 10 and causes.count(OVERWRITTEN) > 10
     # The same campaign with the map switched off runs every fault: same outcomes.
     monkeypatch.setattr("fault_injection.campaign.MemoryMap.static_cause", lambda self, f, reads=True: None)
     run_campaign("digits", ["weights", "activations"], "flip", "none", seed=2, db=tmp_path / "b.db", faults=300)
