@@ -6,7 +6,9 @@
 Each preset gives upsets per bit per day in ordinary (unhardened) memory, the share of
 those upsets that flip a single bit, a multiplier to apply on top (e.g. for passes
 through the South Atlantic Anomaly; 1 when the measurement already averages over the
-orbit) and the source of the figure. Campaign estimates (`radrt fi estimate`) and
+orbit; `python -m fault_injection.saa` derives the South Atlantic Anomaly one from
+AP-8), the source of the figure and, for a derived multiplier, the command that derives
+it (`derivation`; a test re-runs it). Campaign estimates (`radrt fi estimate`) and
 the mission soak (`radrt soak`) take their rates from here and nowhere else.
 """
 import json
@@ -28,6 +30,10 @@ class OrbitRate:
     multiplier: float
     description: str
     source: str
+    derivation: str = ""           # the command that derives `multiplier`, if derived
+
+
+FIELDS = {"upsets_per_bit_per_day", "multiplier", "single_bit_fraction", "description", "source", "derivation"}
 
 
 def _number(preset: str, key: str, value, low: float, high: float) -> float:
@@ -48,6 +54,15 @@ def orbit_rates() -> Dict[str, OrbitRate]:
         raise InvalidArgumentError(f"{TABLE}: the orbit rate table cannot be read ({e})") from e
     rates = {}
     for name, entry in presets.items():
+        if not isinstance(entry, dict):
+            raise InvalidArgumentError(f"{TABLE}: preset '{name}' is {entry!r}; expected an object of {sorted(FIELDS)}")
+        unknown = sorted(set(entry) - FIELDS)
+        if unknown:
+            raise InvalidArgumentError(f"{TABLE}: preset '{name}' has unknown field(s) {', '.join(unknown)}; "
+                                       f"expected only {', '.join(sorted(FIELDS))}")
+        derivation = entry.get("derivation", "")
+        if not isinstance(derivation, str):
+            raise InvalidArgumentError(f"{TABLE}: preset '{name}' field 'derivation' is {derivation!r}; expected a command")
         base = _number(name, "upsets_per_bit_per_day", entry.get("upsets_per_bit_per_day"), 0.0, 1.0)
         multiplier = _number(name, "multiplier", entry.get("multiplier", 1.0), 0.0, 1e6)
         for key in ("description", "source"):
@@ -55,7 +70,7 @@ def orbit_rates() -> Dict[str, OrbitRate]:
                 raise InvalidArgumentError(f"{TABLE}: preset '{name}' needs a '{key}' text")
         rates[name] = OrbitRate(name, base * multiplier,
                                 _number(name, "single_bit_fraction", entry.get("single_bit_fraction"), 0.0, 1.0),
-                                multiplier, entry["description"], entry["source"])
+                                multiplier, entry["description"], entry["source"], derivation)
     return rates
 
 
