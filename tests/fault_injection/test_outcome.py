@@ -179,3 +179,41 @@ def test_any_single_bit_flip_is_never_masked(values, data):
     assert v.max_abs_error == max_abs_error([base], [out]) >= 0.0
     if v.outcome == "tolerable":
         assert np.isclose(out, base, rtol=1e-4, atol=1e-5, equal_nan=True).all()
+
+
+def reference_max_abs_error(golden_outputs, outputs):
+    """The element-wise definition, written the slow way."""
+    worst = 0.0
+    for g, o in zip(golden_outputs, outputs):
+        for a, b in zip(np.asarray(g, np.float64).ravel(), np.asarray(o, np.float64).ravel()):
+            if a == b or (np.isnan(a) and np.isnan(b)):
+                continue
+            d = abs(b - a)
+            worst = max(worst, d if np.isfinite(d) else np.inf)
+    return worst
+
+
+SPECIAL = st.sampled_from([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-30, 65504.0, 3e38, 1.0])
+
+
+@settings(max_examples=400, deadline=None)
+@given(dtype=st.sampled_from([np.float16, np.float32, np.float64, np.int8, np.uint8, np.int32, np.int64]),
+       data=st.data(), rtol=st.sampled_from([0.0, 1e-4, 0.1]), atol=st.sampled_from([0.0, 1e-5, 1.0]))
+def test_within_tolerance_is_numpy_isclose_and_max_error_its_definition(dtype, data, rtol, atol):
+    from fault_injection.outcome import within_tolerance
+    n = data.draw(st.integers(1, 12))
+    if np.issubdtype(dtype, np.floating):
+        values = st.one_of(SPECIAL, st.floats(-1e4, 1e4, width=16 if dtype == np.float16 else 32))
+    else:
+        info = np.iinfo(dtype)
+        values = st.integers(int(max(info.min, -1000)), int(min(info.max, 1000)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        g = np.array(data.draw(st.lists(values, min_size=n, max_size=n)), dtype=dtype)
+        o = g.copy()
+        for i in data.draw(st.lists(st.integers(0, n - 1), max_size=4)):
+            o[i] = data.draw(values)
+    with np.errstate(over="ignore", invalid="ignore"):    # the references' inf - inf
+        want = bool(np.isclose(o, g, rtol=rtol, atol=atol, equal_nan=True).all())
+        worst = reference_max_abs_error([g], [o])
+    assert within_tolerance([g], [o], Tolerance(rtol=rtol, atol=atol)) == want
+    assert max_abs_error([g], [o]) == worst
