@@ -18,7 +18,10 @@ The methods are interleaved within each round (the machine is shared: a load cha
 hits all of them); the record gives each method's median rate over rounds and the
 ratios. Then `--equal N` faults per model and mode are run by the tool and by
 executor.naive_verdict (fresh session per fault, full run, lockstep golden
-comparison) and compared verdict by verdict (outcome and masked cause).
+comparison) and compared verdict by verdict (outcome and masked cause). With
+`--naive-fork` each naive verdict runs in a forked child of one session built by the
+campaign setup and never run: the child's session is byte for byte a fresh one, without
+loading and compiling the model per fault (resnet50: ~10-20 s each on these machines).
 """
 import argparse
 import datetime
@@ -98,6 +101,33 @@ def fork_per_fault(setup, sess, golden, faults):
     return len(faults) / (time.perf_counter() - t0)
 
 
+def naive_in_fork(setup, pristine, reference, fault, golden):
+    """executor.naive_verdict of `fault` in a forked child whose sessions (`pristine`, built
+    by setup.session() and never run, and the lockstep `reference`) are copies of the
+    parent's: a fresh session per fault, the parent's untouched."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            verdict = naive_verdict(lambda: pristine, setup.inputs[0], fault, golden, setup.tolerance, reference)
+            os.write(wfd, pickle.dumps(verdict))
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    chunks = []
+    while True:
+        chunk = os.read(rfd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(rfd)
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not chunks:
+        raise RuntimeError(f"naive run of fault {fault.fault_id} died (wait status {status})")
+    return pickle.loads(b"".join(chunks))
+
+
 def full_run_rate(setup, sess, runs):
     times = []
     for _ in range(runs):
@@ -107,7 +137,7 @@ def full_run_rate(setup, sess, runs):
     return 1.0 / float(np.median(times))
 
 
-def measure(model, mode, rounds, equal):
+def measure(model, mode, rounds, equal, naive_fork=False):
     n = FAULTS[model]
     setup, sess, (golden,), faults, _ = prepare(model, KINDS, "flip", mode, seed=7, faults=max(n, equal),
                                                input_count=1)
@@ -131,8 +161,12 @@ def measure(model, mode, rounds, equal):
         check = faults[:equal]
         fast = {rec.fault.fault_id: rec.verdict for rec in tool(setup, sess, golden, check)[1]}
         reference = setup.session()
-        naive = {f.fault_id: naive_verdict(setup.session, setup.inputs[0], f, golden, setup.tolerance, reference)
-                 for f in check}
+        if naive_fork:
+            pristine = setup.session()
+            naive = {f.fault_id: naive_in_fork(setup, pristine, reference, f, golden) for f in check}
+        else:
+            naive = {f.fault_id: naive_verdict(setup.session, setup.inputs[0], f, golden, setup.tolerance,
+                                               reference) for f in check}
         same = sum(fast[i] == naive[i] for i in naive), len(naive)
         print(model, mode, "equal to naive:", same, flush=True)
     return med, mix, outcomes, same
@@ -145,6 +179,9 @@ def main() -> int:
     ap.add_argument("--equal-for", action="append", default=[], metavar="MODEL=N",
                     help="another --equal for one model (e.g. resnet50=100: its naive runs take seconds each)")
     ap.add_argument("--models", default="digits,squeezenet,resnet50")
+    ap.add_argument("--modes", default="none,tmr")
+    ap.add_argument("--naive-fork", action="store_true",
+                    help="each naive verdict in a forked child of a never-run session (no compile per fault)")
     ap.add_argument("--out", default=os.path.join(HERE, "fi_throughput.md"))
     args = ap.parse_args()
     equal_for = {}
@@ -156,16 +193,17 @@ def main() -> int:
     load0 = os.getloadavg()
     rows = []
     for model in args.models.split(","):
-        for mode in ("none", "tmr"):
+        for mode in args.modes.split(","):
             equal = equal_for.get(model, args.equal if model != "digits" else 0)  # digits: the suite checks 1,202
-            rows.append((model, mode) + measure(model, mode, args.rounds, equal))
+            rows.append((model, mode) + measure(model, mode, args.rounds, equal, args.naive_fork))
     load1 = os.getloadavg()
     lines = ["# Benchmark record: fault-injection throughput per worker (issue 13)", "",
              f"- date: {datetime.datetime.utcnow().isoformat(timespec='minutes')} UTC",
              f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores); the machine is shared with other "
              f"sessions: load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end",
              f"- command: `.venv/bin/python benchmarks/fi_throughput.py --rounds {args.rounds} --equal {args.equal} "
-             f"--models {args.models}{''.join(f' --equal-for {e}' for e in args.equal_for)}`",
+             f"--models {args.models} --modes {args.modes}{' --naive-fork' if args.naive_fork else ''}"
+             f"{''.join(f' --equal-for {e}' for e in args.equal_for)}`",
              "- faults: seeded single-bit flips over weights, activations, compute and input sites; "
              "median over rounds of injections/s of one worker; methods interleaved per round", "",
              "| model | protect | tool /s | plain loop /s | fork per fault /s | full run /s | tool / full run "
